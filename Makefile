@@ -1,0 +1,76 @@
+# Every target is self-sufficient on a fresh machine: it creates the virtual environment
+# and fetches what it needs (Kafka jars, OpenBao, grpcurl, chart tools) itself.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: help venv run test unit integration lint fmt proto proto-check bench secrets-scan \
+        kafka-up kafka-down vault-up vault-down chart-test clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade uv
+	@$(UV) pip install -q --python $(PY) -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP) ## create .venv with the package and its dev tools
+
+run: $(STAMP) ## run all four services in one process on the embedded defaults (bounded replay, then a summary)
+	$(VENV)/bin/quantumedge up $(RUN_ARGS)
+
+test: $(STAMP) lint proto-check secrets-scan ## the whole suite: lint, generated-code check, secret scan, chart tests, pytest (real Kafka, real Vault)
+	$(MAKE) chart-test
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+unit: $(STAMP) ## fast tests only (in-process bus)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+integration: $(STAMP) ## integration tests (starts a local Kafka broker and Vault when none is given)
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff
+	$(VENV)/bin/ruff check services tests tools
+	$(VENV)/bin/ruff format --check services tests tools
+
+fmt: $(STAMP) ## format the code
+	$(VENV)/bin/ruff format services tests tools
+	$(VENV)/bin/ruff check --fix services tests tools
+
+proto: $(STAMP) ## regenerate services/quantumedge/v1 from proto/
+	$(PY) tools/gen_proto.py
+
+proto-check: $(STAMP) ## fail when the generated code is stale
+	$(PY) tools/gen_proto.py --check
+
+secrets-scan: $(STAMP) ## fail on any committed secret
+	$(PY) tools/secret_scan.py
+
+bench: $(STAMP) ## print speed and memory figures
+	$(PY) -m bench
+
+kafka-up: $(STAMP) ## start a local KRaft Kafka broker (jars from Maven, cached in .cache/)
+	$(PY) tools/local_kafka.py up
+
+kafka-down: $(STAMP) ## stop the local Kafka broker
+	$(PY) tools/local_kafka.py down
+
+vault-up: $(STAMP) ## start a local OpenBao dev server
+	$(PY) tools/local_vault.py up
+
+vault-down: $(STAMP) ## stop the local OpenBao dev server
+	$(PY) tools/local_vault.py down
+
+chart-test: $(STAMP) ## helm lint + template + offline schema validation + manifest tests
+	$(PY) -m pytest tests/chart $(PYTEST_ARGS)
+
+clean: ## remove the venv and caches
+	rm -rf $(VENV) .cache .pytest_cache .ruff_cache

@@ -1,0 +1,89 @@
+"""The bus interface both backends implement: Kafka (kafka-python) and the in-process bus."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from google.protobuf.message import Message
+
+from quantumedge.shared.telemetry import inject_headers
+
+
+class BusError(RuntimeError):
+    """A publish was not acknowledged or the bus is unusable; the message says which topic."""
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: dict[str, bytes] = field(default_factory=dict)
+    timestamp_ms: int = 0
+
+
+def encode_key(key: str | bytes | None) -> bytes | None:
+    if key is None or isinstance(key, bytes):
+        return key
+    return key.encode()
+
+
+def encode_value(message: Message | bytes) -> bytes:
+    return message if isinstance(message, bytes) else message.SerializeToString()
+
+
+class Consumer(abc.ABC):
+    """A member of a consumer group. Offsets move only when commit() is called."""
+
+    @abc.abstractmethod
+    def poll(self, timeout_s: float = 0.5, max_records: int = 500) -> list[Record]:
+        """Records after the group's position, at most max_records, waiting up to timeout_s for the first."""
+
+    @abc.abstractmethod
+    def commit(self) -> None:
+        """Commit the position after every record returned by poll so far."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+
+class Bus(abc.ABC):
+    """Topics, partitions by key, offsets and consumer groups; values are protobuf bytes."""
+
+    def publish(
+        self,
+        topic: str,
+        key: str | bytes | None,
+        message: Message | bytes,
+        headers: dict[str, bytes] | None = None,
+    ) -> None:
+        """Send one record keyed by `key` (the symbol), with the current trace context in its headers.
+
+        Asynchronous on Kafka; flush() waits for every acknowledgement and raises BusError if any failed.
+        """
+        self._send(topic, encode_key(key), encode_value(message), inject_headers(dict(headers or {})))
+
+    @abc.abstractmethod
+    def _send(self, topic: str, key: bytes | None, value: bytes, headers: dict[str, bytes]) -> None: ...
+
+    @abc.abstractmethod
+    def flush(self, timeout_s: float = 10.0) -> None:
+        """Block until every published record is acknowledged; raise BusError naming what failed."""
+
+    @abc.abstractmethod
+    def consumer(self, group: str, topics: Sequence[str], from_beginning: bool = False) -> Consumer:
+        """Join `group` on `topics`. A group with no committed offset starts at the end, or the beginning."""
+
+    @abc.abstractmethod
+    def read_all(self, topic: str, timeout_s: float = 10.0) -> list[Record]:
+        """Every record of `topic` from the beginning to its current end, outside any group (state rebuilds)."""
+
+    def ensure_topics(self) -> None:  # noqa: B027 - optional hook, the in-process bus needs nothing
+        """Create the system's topics when missing."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...

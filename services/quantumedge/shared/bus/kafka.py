@@ -1,0 +1,179 @@
+"""The Kafka backend over kafka-python.
+
+Producer: acks=all with idempotence (no duplicates on retry), keyed by symbol so one symbol's
+events stay ordered in one partition. Consumer: group = service name, auto-commit off; the
+consumer loop commits only after a batch was handled and everything it produced was acked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Sequence
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from quantumedge.shared import topics as topic_names
+from quantumedge.shared.bus.base import Bus, BusError, Consumer, Record
+from quantumedge.shared.config import KafkaSettings
+from quantumedge.shared.logs import get_logger
+
+log = get_logger(__name__)
+
+
+class KafkaBus(Bus):
+    def __init__(self, settings: KafkaSettings) -> None:
+        self.settings = settings
+        self._prefix = settings.topic_prefix
+        self._errors: list[str] = []
+        self._errors_lock = threading.Lock()
+        self._producer: KafkaProducer | None = None
+        self._producer_lock = threading.Lock()
+
+    # Test isolation and multi-tenant clusters: every physical topic name carries the prefix.
+    def physical(self, topic: str) -> str:
+        return f"{self._prefix}{topic}"
+
+    def logical(self, topic: str) -> str:
+        return topic[len(self._prefix) :] if self._prefix and topic.startswith(self._prefix) else topic
+
+    def _common(self) -> dict:
+        return {
+            "bootstrap_servers": self.settings.bootstrap.split(","),
+            "client_id": self.settings.client_id,
+            "security_protocol": self.settings.security_protocol,
+            "request_timeout_ms": self.settings.request_timeout_ms,
+        }
+
+    @property
+    def producer(self) -> KafkaProducer:
+        with self._producer_lock:
+            if self._producer is None:
+                self._producer = KafkaProducer(
+                    acks="all",
+                    enable_idempotence=True,
+                    linger_ms=self.settings.linger_ms,
+                    retries=2_147_483_647,
+                    max_in_flight_requests_per_connection=5,
+                    **self._common(),
+                )
+            return self._producer
+
+    def _send(self, topic: str, key: bytes | None, value: bytes, headers: dict[str, bytes]) -> None:
+        future = self.producer.send(self.physical(topic), value=value, key=key, headers=list(headers.items()))
+        future.add_errback(self._on_error, topic)
+
+    def _on_error(self, exc: BaseException, topic: str) -> None:
+        log.error("kafka publish failed", extra={"topic": topic, "error": repr(exc)})
+        with self._errors_lock:
+            self._errors.append(f"{topic}: {exc!r}")
+
+    def flush(self, timeout_s: float = 10.0) -> None:
+        if self._producer is not None:
+            try:
+                self._producer.flush(timeout=timeout_s)
+            except KafkaError as exc:
+                raise BusError(f"kafka flush failed: {exc!r}") from exc
+        with self._errors_lock:
+            errors, self._errors = self._errors, []
+        if errors:
+            raise BusError("kafka publish not acknowledged: " + "; ".join(errors[:5]))
+
+    def consumer(self, group: str, topics: Sequence[str], from_beginning: bool = False) -> KafkaConsumer_:
+        return KafkaConsumer_(self, group, list(topics), from_beginning)
+
+    def read_all(self, topic: str, timeout_s: float = 10.0) -> list[Record]:
+        consumer = KafkaConsumer(enable_auto_commit=False, group_id=None, **self._common())
+        try:
+            name = self.physical(topic)
+            parts = consumer.partitions_for_topic(name) or set()
+            if not parts:
+                return []
+            tps = [TopicPartition(name, p) for p in sorted(parts)]
+            consumer.assign(tps)
+            consumer.seek_to_beginning(*tps)
+            end = consumer.end_offsets(tps)
+            out: list[Record] = []
+            deadline = time.monotonic() + timeout_s
+            while any(consumer.position(tp) < end[tp] for tp in tps):
+                if time.monotonic() > deadline:
+                    raise BusError(f"timed out reading {topic} to its end")
+                for records in consumer.poll(timeout_ms=200, max_records=5000).values():
+                    out.extend(self._record(r) for r in records)
+            return sorted(out, key=lambda r: (r.timestamp_ms, r.partition, r.offset))
+        finally:
+            consumer.close()
+
+    def _record(self, r: ConsumerRecord) -> Record:
+        return Record(
+            topic=self.logical(r.topic),
+            partition=r.partition,
+            offset=r.offset,
+            key=r.key,
+            value=r.value,
+            headers={k: v for k, v in (r.headers or [])},
+            timestamp_ms=r.timestamp,
+        )
+
+    def ensure_topics(self) -> None:
+        admin = KafkaAdminClient(**self._common())
+        try:
+            existing = set(admin.list_topics())
+            wanted = {
+                self.physical(spec.name): {
+                    "num_partitions": self.settings.partitions,
+                    "replication_factor": self.settings.replication_factor,
+                    "configs": {"cleanup.policy": "compact"} if spec.compacted else {},
+                }
+                for spec in topic_names.ALL
+                if self.physical(spec.name) not in existing
+            }
+            if wanted:
+                # Another service may create the same topics at the same moment: that is fine.
+                with contextlib.suppress(TopicAlreadyExistsError):
+                    admin.create_topics(wanted, timeout_ms=30_000, wait_for_metadata=True)
+                log.info("kafka topics created", extra={"topics": sorted(wanted)})
+        finally:
+            admin.close()
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close(timeout=10)
+            self._producer = None
+
+
+class KafkaConsumer_(Consumer):  # noqa: N801 - distinct from kafka-python's KafkaConsumer it wraps
+    def __init__(self, bus: KafkaBus, group: str, topics: list[str], from_beginning: bool) -> None:
+        self.bus = bus
+        self._consumer = KafkaConsumer(
+            *[bus.physical(t) for t in topics],
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest" if from_beginning else "latest",
+            max_poll_interval_ms=300_000,
+            **bus._common(),
+        )
+
+    def poll(self, timeout_s: float = 0.5, max_records: int = 500) -> list[Record]:
+        batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+        out = [self.bus._record(r) for records in batches.values() for r in records]
+        out.sort(key=lambda r: (r.timestamp_ms, r.partition, r.offset))
+        return out
+
+    def wait_assigned(self, timeout_s: float = 30.0) -> None:
+        """Poll until the group gave this member its partitions, so 'latest' is fixed before producers start."""
+        deadline = time.monotonic() + timeout_s
+        while not self._consumer.assignment() and time.monotonic() < deadline:
+            if self._consumer.poll(timeout_ms=100, max_records=1, update_offsets=False):
+                break
+        if not self._consumer.assignment():
+            raise BusError("consumer got no partition assignment")
+
+    def commit(self) -> None:
+        self._consumer.commit()
+
+    def close(self) -> None:
+        self._consumer.close()

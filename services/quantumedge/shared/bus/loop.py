@@ -1,0 +1,154 @@
+"""The consumer loop every service runs: decode, handle, dead-letter what fails, then commit.
+
+At-least-once end to end: offsets are committed only after every record of a batch was handled
+(or dead-lettered) and everything the handlers published was acknowledged (bus.flush). Handlers
+must therefore be idempotent, which the domain guarantees with ids derived from the input.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+from google.protobuf.message import DecodeError, Message
+from opentelemetry import trace
+
+from quantumedge.shared import topics
+from quantumedge.shared.bus.base import Bus, Record
+from quantumedge.shared.logs import get_logger
+from quantumedge.shared.telemetry import extract_context, meter, tracer
+from quantumedge.v1 import dlq_pb2
+
+log = get_logger(__name__)
+Handler = Callable[[Message, Record], None]
+
+_meter = meter("bus")
+_handled = _meter.create_counter("qe.bus.records", description="records handled by consumer loops")
+_dead = _meter.create_counter("qe.bus.dead_letters", description="records sent to the dead-letter topic")
+_lag = _meter.create_histogram("qe.bus.record_age", unit="ms", description="age of records when handled")
+
+
+def decode(topic: str, value: bytes) -> Message:
+    """Parse a record value with its topic's protobuf type; DecodeError when it is not one."""
+    cls = topics.MESSAGE_TYPES.get(topic)
+    if cls is None:
+        raise DecodeError(f"no message type registered for topic {topic}")
+    msg = cls()
+    msg.ParseFromString(value)
+    missing = topics.missing_fields(msg)
+    if missing:
+        # Bytes that happen to parse are not a valid event: without these fields nothing can use it.
+        raise DecodeError(f"{cls.__name__} without {', '.join(missing)}")
+    return msg
+
+
+def dead_letter(bus: Bus, record: Record, group: str, reason: str, error: BaseException | None) -> None:
+    """Publish the original bytes and the reason to dlq.v1, keyed like the original."""
+    letter = dlq_pb2.DeadLetter(
+        source_topic=record.topic,
+        source_partition=record.partition,
+        source_offset=record.offset,
+        key=record.key or b"",
+        value=record.value,
+        reason=reason,
+        error_type=type(error).__name__ if error else "",
+        consumer_group=group,
+        time_ns=time.time_ns(),
+        headers={k: v.decode(errors="replace") for k, v in record.headers.items()},
+    )
+    bus.publish(topics.DLQ, record.key, letter)
+    _dead.add(1, {"topic": record.topic, "group": group})
+    log.warning(
+        "record dead-lettered",
+        extra={"topic": record.topic, "partition": record.partition, "offset": record.offset, "reason": reason},
+    )
+
+
+class ConsumerLoop:
+    """One consumer-group member in its own thread, dispatching each topic to its handler."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        group: str,
+        handlers: Mapping[str, Handler],
+        from_beginning: bool = False,
+        poll_timeout_s: float = 0.2,
+        max_records: int = 500,
+    ) -> None:
+        self.bus = bus
+        self.group = group
+        self.handlers = dict(handlers)
+        self.from_beginning = from_beginning
+        self.poll_timeout_s = poll_timeout_s
+        self.max_records = max_records
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._tracer = tracer(group)
+        self.handled = 0
+        self.dead_lettered = 0
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        """Join the group (waiting for the partition assignment on Kafka), then consume in a thread."""
+        self._consumer = self.bus.consumer(self.group, list(self.handlers), from_beginning=self.from_beginning)
+        wait = getattr(self._consumer, "wait_assigned", None)
+        if wait is not None:
+            wait()
+        self._thread = threading.Thread(target=self._run, name=f"{self.group}-consumer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                records = self._consumer.poll(self.poll_timeout_s, self.max_records)
+                if not records:
+                    continue
+                for record in records:
+                    self._handle(record)
+                # Everything the handlers produced must be acknowledged before the inputs are committed.
+                self.bus.flush()
+                self._consumer.commit()
+        except BaseException as exc:  # the loop must never die silently: record it, log it, surface it in status
+            self.error = exc
+            log.exception("consumer loop stopped", extra={"group": self.group})
+        finally:
+            self._consumer.close()
+
+    def _handle(self, record: Record) -> None:
+        handler = self.handlers.get(record.topic)
+        if handler is None:
+            return
+        try:
+            message = decode(record.topic, record.value)
+        except (DecodeError, ValueError) as exc:
+            self.dead_lettered += 1
+            dead_letter(self.bus, record, self.group, f"undecodable {record.topic} payload: {exc}", exc)
+            return
+        ctx = extract_context(record.headers)
+        with self._tracer.start_as_current_span(
+            f"{record.topic} process", context=ctx, kind=trace.SpanKind.CONSUMER
+        ) as span:
+            span.set_attribute("messaging.destination.name", record.topic)
+            span.set_attribute("messaging.kafka.partition", record.partition)
+            span.set_attribute("messaging.kafka.offset", record.offset)
+            try:
+                handler(message, record)
+                self.handled += 1
+                _handled.add(1, {"topic": record.topic, "group": self.group})
+                if record.timestamp_ms:
+                    _lag.record(max(0.0, time.time() * 1000 - record.timestamp_ms), {"topic": record.topic})
+            except Exception as exc:
+                span.record_exception(exc)
+                self.dead_lettered += 1
+                dead_letter(self.bus, record, self.group, f"handler failed: {type(exc).__name__}: {exc}", exc)

@@ -1,0 +1,153 @@
+"""An in-process bus with Kafka's semantics, for the embedded default and fast unit tests.
+
+Topics have partitions chosen by Kafka's own murmur2 key hash, records have offsets, consumer
+groups share partitions between members and resume from committed offsets. It is not a proof
+that anything works on Kafka: integration tests run the same code on a real broker.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+from kafka.partitioner.default import murmur2
+
+from quantumedge.shared.bus.base import Bus, Consumer, Record
+
+
+class _Group:
+    def __init__(self) -> None:
+        self.committed: dict[tuple[str, int], int] = {}
+        self.members: list[MemoryConsumer] = []
+
+
+class MemoryBus(Bus):
+    def __init__(self, partitions: int = 3) -> None:
+        self._partitions = partitions
+        self._logs: dict[str, list[list[Record]]] = {}
+        self._groups: dict[str, _Group] = {}
+        self._cond = threading.Condition()
+        self._closed = False
+
+    # -- topics -----------------------------------------------------------------------------------
+    def _topic(self, topic: str) -> list[list[Record]]:
+        logs = self._logs.get(topic)
+        if logs is None:
+            logs = self._logs[topic] = [[] for _ in range(self._partitions)]
+        return logs
+
+    def partition_for(self, key: bytes | None, topic: str) -> int:
+        logs = self._topic(topic)
+        if key is None:
+            # Like Kafka's sticky partitioner for unkeyed records: any partition is fine; keep it simple.
+            return 0
+        return (murmur2(key) & 0x7FFFFFFF) % len(logs)
+
+    def _send(self, topic: str, key: bytes | None, value: bytes, headers: dict[str, bytes]) -> None:
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("bus is closed")
+            part = self.partition_for(key, topic)
+            log = self._topic(topic)[part]
+            log.append(Record(topic, part, len(log), key, value, headers, int(time.time() * 1000)))
+            self._cond.notify_all()
+
+    def flush(self, timeout_s: float = 10.0) -> None:
+        """Nothing is buffered: a publish is visible as soon as it returns."""
+
+    def end_offsets(self, topic: str) -> list[int]:
+        with self._cond:
+            return [len(log) for log in self._topic(topic)]
+
+    def read_all(self, topic: str, timeout_s: float = 10.0) -> list[Record]:
+        with self._cond:
+            records = [r for log in self._topic(topic) for r in log]
+        return sorted(records, key=lambda r: (r.timestamp_ms, r.partition, r.offset))
+
+    # -- groups -----------------------------------------------------------------------------------
+    def consumer(self, group: str, topics: Sequence[str], from_beginning: bool = False) -> MemoryConsumer:
+        with self._cond:
+            consumer = MemoryConsumer(self, group, list(topics), from_beginning)
+            self._groups.setdefault(group, _Group()).members.append(consumer)
+            self._rebalance(group)
+            return consumer
+
+    def _rebalance(self, group: str) -> None:
+        """Round-robin partitions over members, like Kafka's range/round-robin assignors."""
+        members = self._groups[group].members
+        for member in members:
+            member._assigned = []
+        for topic in sorted({t for m in members for t in m.topics}):
+            subscribers = [m for m in members if topic in m.topics]
+            for part in range(len(self._topic(topic))):
+                subscribers[part % len(subscribers)]._assigned.append((topic, part))
+        for member in members:
+            member._positions = {tp: member._start_offset(tp) for tp in member._assigned}
+
+    def _leave(self, consumer: MemoryConsumer) -> None:
+        with self._cond:
+            group = self._groups.get(consumer.group)
+            if group and consumer in group.members:
+                group.members.remove(consumer)
+                if group.members:
+                    self._rebalance(consumer.group)
+
+    def total_lag(self) -> int:
+        """Records not yet committed, summed over every group and the partitions its members hold."""
+        with self._cond:
+            lag = 0
+            for group in self._groups.values():
+                for member in group.members:
+                    for tp in member._assigned:
+                        end = len(self._topic(tp[0])[tp[1]])
+                        lag += end - group.committed.get(tp, member._positions.get(tp, end))
+            return lag
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+class MemoryConsumer(Consumer):
+    def __init__(self, bus: MemoryBus, group: str, topics: list[str], from_beginning: bool) -> None:
+        self.bus = bus
+        self.group = group
+        self.topics = topics
+        self.from_beginning = from_beginning
+        self._assigned: list[tuple[str, int]] = []
+        self._positions: dict[tuple[str, int], int] = {}
+        self._closed = False
+
+    def _start_offset(self, tp: tuple[str, int]) -> int:
+        committed = self.bus._groups[self.group].committed.get(tp)
+        if committed is not None:
+            return committed
+        return 0 if self.from_beginning else len(self.bus._topic(tp[0])[tp[1]])
+
+    def poll(self, timeout_s: float = 0.5, max_records: int = 500) -> list[Record]:
+        deadline = time.monotonic() + timeout_s
+        with self.bus._cond:
+            while True:
+                out: list[Record] = []
+                for tp in self._assigned:
+                    log = self.bus._topic(tp[0])[tp[1]]
+                    pos = self._positions[tp]
+                    take = log[pos : pos + max_records - len(out)]
+                    out.extend(take)
+                    self._positions[tp] = pos + len(take)
+                    if len(out) >= max_records:
+                        break
+                remaining = deadline - time.monotonic()
+                if out or remaining <= 0 or self._closed or self.bus._closed:
+                    return out
+                self.bus._cond.wait(remaining)
+
+    def commit(self) -> None:
+        with self.bus._cond:
+            self.bus._groups[self.group].committed.update(self._positions)
+
+    def close(self) -> None:
+        self._closed = True
+        self.bus._leave(self)

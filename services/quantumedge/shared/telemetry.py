@@ -1,0 +1,119 @@
+"""OpenTelemetry set-up for traces and metrics, and W3C trace context in Kafka headers.
+
+The contrib kafka-python instrumentation wraps only `send` and `__next__`, not `poll()`, so the
+bus injects and extracts the context itself (inject_headers / extract_context) and one trace
+runs from a tick to the order it caused.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+
+from opentelemetry import context as otel_context
+from opentelemetry import metrics, trace
+from opentelemetry.propagate import extract, inject
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    ConsoleMetricExporter,
+    InMemoryMetricReader,
+    MetricReader,
+    PeriodicExportingMetricReader,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from quantumedge.shared.config import TelemetrySettings
+
+_lock = threading.Lock()
+_initialised = False
+_memory_spans: InMemorySpanExporter | None = None
+_memory_metrics: InMemoryMetricReader | None = None
+_tracer_provider: TracerProvider | None = None
+_meter_provider: MeterProvider | None = None
+
+
+def init_telemetry(service: str, settings: TelemetrySettings) -> None:
+    """Install tracer and meter providers once per process (OTEL_SERVICE_NAME wins over `service`)."""
+    global _initialised, _memory_spans, _memory_metrics, _tracer_provider, _meter_provider
+    with _lock:
+        if _initialised:
+            return
+        resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service)})
+        provider = TracerProvider(resource=resource)
+        endpoint = settings.otlp_endpoint or None
+        if settings.traces == "console":
+            provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
+        elif settings.traces == "memory":
+            _memory_spans = InMemorySpanExporter()
+            provider.add_span_processor(SimpleSpanProcessor(_memory_spans))
+        elif settings.traces == "otlp":
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+            provider.add_span_processor(
+                BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True), schedule_delay_millis=500)
+            )
+        trace.set_tracer_provider(provider)
+        _tracer_provider = provider
+
+        readers: list[MetricReader] = []
+        if settings.metrics == "console":
+            readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter(), export_interval_millis=60_000))
+        elif settings.metrics == "memory":
+            _memory_metrics = InMemoryMetricReader()
+            readers.append(_memory_metrics)
+        elif settings.metrics == "otlp":
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+            readers.append(
+                PeriodicExportingMetricReader(
+                    OTLPMetricExporter(endpoint=endpoint, insecure=True), export_interval_millis=10_000
+                )
+            )
+        _meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+        metrics.set_meter_provider(_meter_provider)
+        _initialised = True
+
+
+def shutdown_telemetry() -> None:
+    """Flush exporters (called on graceful stop so the last spans reach the collector)."""
+    if _tracer_provider is not None:
+        _tracer_provider.force_flush()
+        _tracer_provider.shutdown()
+    if _meter_provider is not None:
+        _meter_provider.shutdown()
+
+
+def tracer(name: str) -> trace.Tracer:
+    return trace.get_tracer(f"quantumedge.{name}")
+
+
+def meter(name: str) -> metrics.Meter:
+    return metrics.get_meter(f"quantumedge.{name}")
+
+
+def memory_spans() -> InMemorySpanExporter | None:
+    """The in-memory span exporter when telemetry.traces == 'memory' (tests)."""
+    return _memory_spans
+
+
+def memory_metrics() -> InMemoryMetricReader | None:
+    return _memory_metrics
+
+
+def inject_headers(headers: dict[str, bytes]) -> dict[str, bytes]:
+    """Add the current W3C trace context (traceparent, tracestate) to Kafka-style byte headers."""
+    carrier: dict[str, str] = {}
+    inject(carrier)
+    for key, value in carrier.items():
+        headers.setdefault(key, value.encode())
+    return headers
+
+
+def extract_context(headers: Mapping[str, bytes]) -> otel_context.Context:
+    """The trace context carried in a record's headers (an empty context when there is none)."""
+    carrier = {k: v.decode(errors="replace") for k, v in headers.items() if k in ("traceparent", "tracestate")}
+    return extract(carrier)

@@ -1,0 +1,267 @@
+from quantumedge.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class OrderType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ORDER_TYPE_UNSPECIFIED: _ClassVar[OrderType]
+    ORDER_TYPE_MARKET: _ClassVar[OrderType]
+    ORDER_TYPE_LIMIT: _ClassVar[OrderType]
+
+class TimeInForce(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TIME_IN_FORCE_UNSPECIFIED: _ClassVar[TimeInForce]
+    TIME_IN_FORCE_GTC: _ClassVar[TimeInForce]
+    TIME_IN_FORCE_IOC: _ClassVar[TimeInForce]
+    TIME_IN_FORCE_FOK: _ClassVar[TimeInForce]
+
+class IntentKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    INTENT_KIND_UNSPECIFIED: _ClassVar[IntentKind]
+    INTENT_KIND_ENTRY: _ClassVar[IntentKind]
+    INTENT_KIND_EXIT: _ClassVar[IntentKind]
+ORDER_TYPE_UNSPECIFIED: OrderType
+ORDER_TYPE_MARKET: OrderType
+ORDER_TYPE_LIMIT: OrderType
+TIME_IN_FORCE_UNSPECIFIED: TimeInForce
+TIME_IN_FORCE_GTC: TimeInForce
+TIME_IN_FORCE_IOC: TimeInForce
+TIME_IN_FORCE_FOK: TimeInForce
+INTENT_KIND_UNSPECIFIED: IntentKind
+INTENT_KIND_ENTRY: IntentKind
+INTENT_KIND_EXIT: IntentKind
+
+class OrderIntent(_message.Message):
+    __slots__ = ("intent_id", "symbol", "side", "kind", "order_type", "time_in_force", "quantity", "limit_price", "take_profit_price", "stop_loss_price", "trailing_stop_bps", "time_stop_ns", "signal_id", "created_time_ns", "reference_price")
+    INTENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    SIDE_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ORDER_TYPE_FIELD_NUMBER: _ClassVar[int]
+    TIME_IN_FORCE_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_PRICE_FIELD_NUMBER: _ClassVar[int]
+    TAKE_PROFIT_PRICE_FIELD_NUMBER: _ClassVar[int]
+    STOP_LOSS_PRICE_FIELD_NUMBER: _ClassVar[int]
+    TRAILING_STOP_BPS_FIELD_NUMBER: _ClassVar[int]
+    TIME_STOP_NS_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_PRICE_FIELD_NUMBER: _ClassVar[int]
+    intent_id: str
+    symbol: str
+    side: _common_pb2.Side
+    kind: IntentKind
+    order_type: OrderType
+    time_in_force: TimeInForce
+    quantity: float
+    limit_price: float
+    take_profit_price: float
+    stop_loss_price: float
+    trailing_stop_bps: float
+    time_stop_ns: int
+    signal_id: str
+    created_time_ns: int
+    reference_price: float
+    def __init__(self, intent_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.Side, str]] = ..., kind: _Optional[_Union[IntentKind, str]] = ..., order_type: _Optional[_Union[OrderType, str]] = ..., time_in_force: _Optional[_Union[TimeInForce, str]] = ..., quantity: _Optional[float] = ..., limit_price: _Optional[float] = ..., take_profit_price: _Optional[float] = ..., stop_loss_price: _Optional[float] = ..., trailing_stop_bps: _Optional[float] = ..., time_stop_ns: _Optional[int] = ..., signal_id: _Optional[str] = ..., created_time_ns: _Optional[int] = ..., reference_price: _Optional[float] = ...) -> None: ...
+
+class RiskDecision(_message.Message):
+    __slots__ = ("decision_id", "symbol", "approved", "reasons", "intent", "signal_id", "decided_time_ns")
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    APPROVED_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    INTENT_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_ID_FIELD_NUMBER: _ClassVar[int]
+    DECIDED_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    decision_id: str
+    symbol: str
+    approved: bool
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    intent: OrderIntent
+    signal_id: str
+    decided_time_ns: int
+    def __init__(self, decision_id: _Optional[str] = ..., symbol: _Optional[str] = ..., approved: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ..., intent: _Optional[_Union[OrderIntent, _Mapping]] = ..., signal_id: _Optional[str] = ..., decided_time_ns: _Optional[int] = ...) -> None: ...
+
+class RiskLimits(_message.Message):
+    __slots__ = ("min_confidence", "min_edge", "risk_fraction", "max_order_notional", "max_symbol_notional", "max_gross_exposure", "max_open_positions", "daily_loss_limit", "max_drawdown_fraction", "max_loss_streak", "max_orders_per_window", "order_window_ns", "cooldown_after_loss_ns", "cooldown_after_exit_ns", "max_data_age_ns", "max_spread_bps", "min_depth_notional", "take_profit_bps", "stop_loss_bps", "time_stop_ns")
+    MIN_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    MIN_EDGE_FIELD_NUMBER: _ClassVar[int]
+    RISK_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    MAX_ORDER_NOTIONAL_FIELD_NUMBER: _ClassVar[int]
+    MAX_SYMBOL_NOTIONAL_FIELD_NUMBER: _ClassVar[int]
+    MAX_GROSS_EXPOSURE_FIELD_NUMBER: _ClassVar[int]
+    MAX_OPEN_POSITIONS_FIELD_NUMBER: _ClassVar[int]
+    DAILY_LOSS_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    MAX_DRAWDOWN_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    MAX_LOSS_STREAK_FIELD_NUMBER: _ClassVar[int]
+    MAX_ORDERS_PER_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    ORDER_WINDOW_NS_FIELD_NUMBER: _ClassVar[int]
+    COOLDOWN_AFTER_LOSS_NS_FIELD_NUMBER: _ClassVar[int]
+    COOLDOWN_AFTER_EXIT_NS_FIELD_NUMBER: _ClassVar[int]
+    MAX_DATA_AGE_NS_FIELD_NUMBER: _ClassVar[int]
+    MAX_SPREAD_BPS_FIELD_NUMBER: _ClassVar[int]
+    MIN_DEPTH_NOTIONAL_FIELD_NUMBER: _ClassVar[int]
+    TAKE_PROFIT_BPS_FIELD_NUMBER: _ClassVar[int]
+    STOP_LOSS_BPS_FIELD_NUMBER: _ClassVar[int]
+    TIME_STOP_NS_FIELD_NUMBER: _ClassVar[int]
+    min_confidence: float
+    min_edge: float
+    risk_fraction: float
+    max_order_notional: float
+    max_symbol_notional: float
+    max_gross_exposure: float
+    max_open_positions: int
+    daily_loss_limit: float
+    max_drawdown_fraction: float
+    max_loss_streak: int
+    max_orders_per_window: int
+    order_window_ns: int
+    cooldown_after_loss_ns: int
+    cooldown_after_exit_ns: int
+    max_data_age_ns: int
+    max_spread_bps: float
+    min_depth_notional: float
+    take_profit_bps: float
+    stop_loss_bps: float
+    time_stop_ns: int
+    def __init__(self, min_confidence: _Optional[float] = ..., min_edge: _Optional[float] = ..., risk_fraction: _Optional[float] = ..., max_order_notional: _Optional[float] = ..., max_symbol_notional: _Optional[float] = ..., max_gross_exposure: _Optional[float] = ..., max_open_positions: _Optional[int] = ..., daily_loss_limit: _Optional[float] = ..., max_drawdown_fraction: _Optional[float] = ..., max_loss_streak: _Optional[int] = ..., max_orders_per_window: _Optional[int] = ..., order_window_ns: _Optional[int] = ..., cooldown_after_loss_ns: _Optional[int] = ..., cooldown_after_exit_ns: _Optional[int] = ..., max_data_age_ns: _Optional[int] = ..., max_spread_bps: _Optional[float] = ..., min_depth_notional: _Optional[float] = ..., take_profit_bps: _Optional[float] = ..., stop_loss_bps: _Optional[float] = ..., time_stop_ns: _Optional[int] = ...) -> None: ...
+
+class LimitStatus(_message.Message):
+    __slots__ = ("name", "value", "threshold", "headroom", "breached")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    HEADROOM_FIELD_NUMBER: _ClassVar[int]
+    BREACHED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: float
+    threshold: float
+    headroom: float
+    breached: bool
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[float] = ..., threshold: _Optional[float] = ..., headroom: _Optional[float] = ..., breached: _Optional[bool] = ...) -> None: ...
+
+class RiskServiceGetStatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RiskServiceGetStatusResponse(_message.Message):
+    __slots__ = ("halted", "halt_reason", "equity", "pnl_today", "drawdown", "gross_exposure", "limits", "signals_seen", "approved", "rejected", "last_market_data_ns", "last_execution_report_ns", "symbol_exposure")
+    class SymbolExposureEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    HALTED_FIELD_NUMBER: _ClassVar[int]
+    HALT_REASON_FIELD_NUMBER: _ClassVar[int]
+    EQUITY_FIELD_NUMBER: _ClassVar[int]
+    PNL_TODAY_FIELD_NUMBER: _ClassVar[int]
+    DRAWDOWN_FIELD_NUMBER: _ClassVar[int]
+    GROSS_EXPOSURE_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    SIGNALS_SEEN_FIELD_NUMBER: _ClassVar[int]
+    APPROVED_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    LAST_MARKET_DATA_NS_FIELD_NUMBER: _ClassVar[int]
+    LAST_EXECUTION_REPORT_NS_FIELD_NUMBER: _ClassVar[int]
+    SYMBOL_EXPOSURE_FIELD_NUMBER: _ClassVar[int]
+    halted: bool
+    halt_reason: str
+    equity: float
+    pnl_today: float
+    drawdown: float
+    gross_exposure: float
+    limits: _containers.RepeatedCompositeFieldContainer[LimitStatus]
+    signals_seen: int
+    approved: int
+    rejected: int
+    last_market_data_ns: int
+    last_execution_report_ns: int
+    symbol_exposure: _containers.ScalarMap[str, float]
+    def __init__(self, halted: _Optional[bool] = ..., halt_reason: _Optional[str] = ..., equity: _Optional[float] = ..., pnl_today: _Optional[float] = ..., drawdown: _Optional[float] = ..., gross_exposure: _Optional[float] = ..., limits: _Optional[_Iterable[_Union[LimitStatus, _Mapping]]] = ..., signals_seen: _Optional[int] = ..., approved: _Optional[int] = ..., rejected: _Optional[int] = ..., last_market_data_ns: _Optional[int] = ..., last_execution_report_ns: _Optional[int] = ..., symbol_exposure: _Optional[_Mapping[str, float]] = ...) -> None: ...
+
+class GetLimitsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetLimitsResponse(_message.Message):
+    __slots__ = ("limits",)
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    limits: RiskLimits
+    def __init__(self, limits: _Optional[_Union[RiskLimits, _Mapping]] = ...) -> None: ...
+
+class UpdateLimitsRequest(_message.Message):
+    __slots__ = ("limits", "update_mask", "reason")
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    limits: RiskLimits
+    update_mask: _containers.RepeatedScalarFieldContainer[str]
+    reason: str
+    def __init__(self, limits: _Optional[_Union[RiskLimits, _Mapping]] = ..., update_mask: _Optional[_Iterable[str]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class UpdateLimitsResponse(_message.Message):
+    __slots__ = ("limits",)
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    limits: RiskLimits
+    def __init__(self, limits: _Optional[_Union[RiskLimits, _Mapping]] = ...) -> None: ...
+
+class HaltRequest(_message.Message):
+    __slots__ = ("reason", "cancel_open_orders", "flatten")
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_OPEN_ORDERS_FIELD_NUMBER: _ClassVar[int]
+    FLATTEN_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    cancel_open_orders: bool
+    flatten: bool
+    def __init__(self, reason: _Optional[str] = ..., cancel_open_orders: _Optional[bool] = ..., flatten: _Optional[bool] = ...) -> None: ...
+
+class HaltResponse(_message.Message):
+    __slots__ = ("halted",)
+    HALTED_FIELD_NUMBER: _ClassVar[int]
+    halted: bool
+    def __init__(self, halted: _Optional[bool] = ...) -> None: ...
+
+class ResumeRequest(_message.Message):
+    __slots__ = ("reason",)
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    def __init__(self, reason: _Optional[str] = ...) -> None: ...
+
+class ResumeResponse(_message.Message):
+    __slots__ = ("halted",)
+    HALTED_FIELD_NUMBER: _ClassVar[int]
+    halted: bool
+    def __init__(self, halted: _Optional[bool] = ...) -> None: ...
+
+class ExplainDecisionRequest(_message.Message):
+    __slots__ = ("decision_id",)
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    decision_id: str
+    def __init__(self, decision_id: _Optional[str] = ...) -> None: ...
+
+class ExplainDecisionResponse(_message.Message):
+    __slots__ = ("decision",)
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    decision: RiskDecision
+    def __init__(self, decision: _Optional[_Union[RiskDecision, _Mapping]] = ...) -> None: ...
+
+class ReviewOrderRequest(_message.Message):
+    __slots__ = ("intent",)
+    INTENT_FIELD_NUMBER: _ClassVar[int]
+    intent: OrderIntent
+    def __init__(self, intent: _Optional[_Union[OrderIntent, _Mapping]] = ...) -> None: ...
+
+class ReviewOrderResponse(_message.Message):
+    __slots__ = ("decision",)
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    decision: RiskDecision
+    def __init__(self, decision: _Optional[_Union[RiskDecision, _Mapping]] = ...) -> None: ...
