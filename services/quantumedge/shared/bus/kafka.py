@@ -33,7 +33,7 @@ class KafkaBus(Bus):
         self._producer: KafkaProducer | None = None
         self._producer_lock = threading.Lock()
 
-    # Test isolation and multi-tenant clusters: every physical topic name carries the prefix.
+    # Test isolation and multi-tenant clusters: every physical topic name and group id carries the prefix.
     def physical(self, topic: str) -> str:
         return f"{self._prefix}{topic}"
 
@@ -150,7 +150,7 @@ class KafkaConsumer_(Consumer):  # noqa: N801 - distinct from kafka-python's Kaf
         self.bus = bus
         self._consumer = KafkaConsumer(
             *[bus.physical(t) for t in topics],
-            group_id=group,
+            group_id=bus.physical(group),
             enable_auto_commit=False,
             auto_offset_reset="earliest" if from_beginning else "latest",
             max_poll_interval_ms=300_000,

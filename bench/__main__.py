@@ -1,0 +1,63 @@
+"""Run every benchmark and print its figures.
+
+Kafka figures use QE_BENCH_KAFKA_BOOTSTRAP when set; otherwise a local KRaft broker is started
+(the same harness the integration tests use) and stopped afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import resource
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# (module, function, needs kafka)
+BENCHES = [
+    ("bench.bus_bench", "bench_bus", True),
+    ("bench.ingest_bench", "bench_ingest", True),
+    ("bench.inference_bench", "bench_inference", False),
+    ("bench.risk_bench", "bench_risk", True),
+    ("bench.execution_bench", "bench_execution", False),
+]
+
+
+@contextlib.contextmanager
+def kafka() -> Iterator[str | None]:
+    given = os.environ.get("QE_BENCH_KAFKA_BOOTSTRAP")
+    if given:
+        yield given
+        return
+    from tests.harness import LocalKafka
+
+    with LocalKafka() as broker:
+        yield broker.bootstrap
+
+
+def main() -> int:
+    failures = 0
+    with kafka() as bootstrap:
+        print(f"kafka: {bootstrap}")
+        for module, func, needs_kafka in BENCHES:
+            print(f"\n== {module.split('.')[-1]}")
+            t0 = time.perf_counter()
+            try:
+                fn = getattr(importlib.import_module(module), func)
+                fn(bootstrap) if needs_kafka else fn()
+            except Exception as exc:  # one broken bench must not hide the others' figures
+                failures += 1
+                print(f"  FAILED: {type(exc).__name__}: {exc}")
+            print(f"  ({time.perf_counter() - t0:.1f} s)")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak RSS of the bench process: {peak_mb:.0f} MB")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

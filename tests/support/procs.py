@@ -1,0 +1,63 @@
+"""Helpers to run `quantumedge` as real processes in tests and wait on their gRPC health."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+ROOT = Path(__file__).resolve().parents[2]
+QUANTUMEDGE = [sys.executable, "-m", "quantumedge.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_serving(port: int, timeout_s: float = 60.0, proc: subprocess.Popen | None = None) -> None:
+    """Wait until the server on `port` reports SERVING (fail early if its process died)."""
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            if proc is not None and proc.poll() is not None:
+                raise AssertionError(f"process on port {port} exited with {proc.returncode}")
+            try:
+                if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"server on port {port} never became SERVING")
+            time.sleep(0.2)
+
+
+def spawn(args: list[str], env: Mapping[str, str], log_path: Path) -> subprocess.Popen:
+    """Start `quantumedge ARGS` with stdin closed (nothing may prompt) and output in a log file."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
+    log = log_path.open("wb")
+    return subprocess.Popen(
+        [*QUANTUMEDGE, *args], env=full_env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+    )
+
+
+def stop(proc: subprocess.Popen, timeout_s: float = 20.0) -> int:
+    """SIGTERM then wait (the graceful path the platform uses); kill only if it hangs."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    return proc.returncode
