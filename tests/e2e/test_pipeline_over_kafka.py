@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -14,6 +13,7 @@ from quantumedge.shared import topics
 from quantumedge.shared.bus.kafka import KafkaBus
 from quantumedge.shared.config import KafkaSettings
 from quantumedge.v1 import dlq_pb2, execution_pb2, risk_pb2
+from tests.support.otlp_sink import OtlpSink
 from tests.support.procs import free_port, spawn, stop, wait_serving
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -37,6 +37,13 @@ def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> 
         "QE_DATA_DIR": str(logs / "var"),
         **{f"QE_PORTS__{name.upper()}": str(port) for name, port in ports.items()},
     }
+    sink = OtlpSink().__enter__()
+    env |= {
+        "QE_TELEMETRY__TRACES": "otlp",
+        "QE_TELEMETRY__OTLP_ENDPOINT": f"127.0.0.1:{sink.port}",
+        # Trace one tick in ten: enough to see whole chains, cheap enough for the test machine.
+        "QE_TELEMETRY__SAMPLE_RATIO": "0.1",
+    }
     bus = KafkaBus(KafkaSettings(bootstrap=kafka_bootstrap, topic_prefix=prefix))
     bus.ensure_topics()
     procs = {}
@@ -44,10 +51,11 @@ def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> 
         for name in SERVICES:  # downstream first, so nothing upstream publishes goes unheard
             procs[name] = spawn(["serve", name], env, logs / f"{name}.log")
             wait_serving(ports[name], proc=procs[name])
-        yield {"bus": bus, "procs": procs, "ports": ports, "logs": logs, "prefix": prefix}
+        yield {"bus": bus, "procs": procs, "ports": ports, "logs": logs, "prefix": prefix, "sink": sink}
     finally:
         codes = {name: stop(p) for name, p in procs.items()}
         bus.close()
+        sink.__exit__()
         for name in SERVICES:
             log_file = logs / f"{name}.log"
             if log_file.exists():
@@ -100,3 +108,26 @@ def test_undecodable_message_goes_to_dlq_and_pipeline_keeps_going(pipeline: dict
     _wait_for(lambda: len(bus.read_all(topics.SIGNALS)) > before, 60, "signals after the bad record")
     for name, proc in pipeline["procs"].items():
         assert proc.poll() is None, f"{name} died after a bad record"
+
+
+def test_one_trace_spans_a_tick_and_the_order_it_caused(pipeline: dict) -> None:
+    """Read from the OTLP exporter: a trace rooted at ingest reaches the venue call in execution."""
+    sink: OtlpSink = pipeline["sink"]
+    _wait_for(lambda: len(_fills(pipeline["bus"])) > 0, 240, "a paper fill")
+
+    def complete_traces() -> list[str]:
+        by_trace: dict[str, set[str]] = {}
+        for span in sink.snapshot():
+            by_trace.setdefault(span.trace_id, set()).add(span.service)
+        return [t for t, services in by_trace.items() if set(SERVICES) <= services]
+
+    _wait_for(lambda: complete_traces(), 120, "a trace with spans from all four services")
+    trace_id = complete_traces()[0]
+    spans = [s for s in sink.snapshot() if s.trace_id == trace_id]
+    roots = [s for s in spans if not s.parent_span_id]
+    assert len(roots) == 1 and roots[0].service == "ingest"
+    # Every other span hangs off a parent inside the same trace: one unbroken chain.
+    ids = {s.span_id for s in spans}
+    assert all(s.parent_span_id in ids for s in spans if s is not roots[0])
+    venue_spans = [s for s in spans if s.service == "execution" and s.attributes.get("qe.client_order_id")]
+    assert venue_spans, f"no venue call in the trace: {sorted({(s.service, s.name) for s in spans})}"

@@ -33,7 +33,8 @@ def wait_serving(port: int, timeout_s: float = 60.0, proc: subprocess.Popen | No
             if proc is not None and proc.poll() is not None:
                 raise AssertionError(f"process on port {port} exited with {proc.returncode}")
             try:
-                if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
+                answer = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if answer.status == health_pb2.HealthCheckResponse.SERVING:
                     return
             except grpc.RpcError:
                 pass

@@ -72,6 +72,8 @@ class TelemetrySettings(BaseModel):
     traces: Literal["none", "console", "otlp", "memory"] = "none"
     metrics: Literal["none", "console", "otlp", "memory"] = "none"
     otlp_endpoint: str = ""
+    # Root spans start at ingest, one per market event: sample them in production (children follow the parent).
+    sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
 
 
 class Settings(BaseSettings):

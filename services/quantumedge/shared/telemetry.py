@@ -25,6 +25,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from quantumedge.shared.config import TelemetrySettings
 
@@ -43,7 +44,7 @@ def init_telemetry(service: str, settings: TelemetrySettings) -> None:
         if _initialised:
             return
         resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service)})
-        provider = TracerProvider(resource=resource)
+        provider = TracerProvider(resource=resource, sampler=ParentBased(TraceIdRatioBased(settings.sample_ratio)))
         endpoint = settings.otlp_endpoint or None
         if settings.traces == "console":
             provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
