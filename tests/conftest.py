@@ -1,0 +1,138 @@
+"""Root fixtures: a real Kafka broker and a real Vault-API server, started only when a test asks for one.
+
+Each comes from, in order:
+  1. an existing server named by env vars: QE_TEST_KAFKA_BOOTSTRAP; QE_TEST_VAULT_ADDR + QE_TEST_VAULT_TOKEN
+  2. testcontainers, when a Docker engine answers (QE_TEST_DOCKER=0 skips this)
+  3. a local process: Kafka 3.9.1 (KRaft) from the release jars, or OpenBao's dev server
+
+One broker / server per session, shared by all tests: tests isolate themselves with unique topic and group
+names (`kafka_topic_factory`, `unique_name`). Tests that use these fixtures are marked `integration`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+import pytest
+from kafka import KafkaAdminClient
+
+from tests.harness import (
+    HarnessError,
+    LocalKafka,
+    LocalVault,
+    VaultEndpoint,
+    docker_available,
+    kafka_container,
+    kafka_is_ready,
+    vault_container,
+    vault_is_ready,
+    vault_token_works,
+)
+
+T = TypeVar("T")
+
+REAL_COMPONENT_FIXTURES = frozenset({"kafka_bootstrap", "kafka_topic_factory", "vault"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # A test that touches the real broker or Vault is an integration test, wherever its file lives.
+    for item in items:
+        if REAL_COMPONENT_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """host:port of a real Kafka broker for this test session."""
+    existing = os.environ.get("QE_TEST_KAFKA_BOOTSTRAP", "").strip()
+    if existing:
+        ok, reason = kafka_is_ready(existing, timeout_s=10.0)
+        if not ok:
+            raise HarnessError(f"Kafka: QE_TEST_KAFKA_BOOTSTRAP={existing} does not answer: {reason}")
+        yield existing
+        return
+    with contextlib.ExitStack() as stack:
+        bootstrap = _from_docker(stack, kafka_container)
+        yield bootstrap or stack.enter_context(LocalKafka()).bootstrap
+
+
+@pytest.fixture(scope="session")
+def vault() -> Iterator[VaultEndpoint]:
+    """A real Vault-API server for this test session: `.addr` and a root `.token` (never printed)."""
+    addr = os.environ.get("QE_TEST_VAULT_ADDR", "").strip().rstrip("/")
+    token = os.environ.get("QE_TEST_VAULT_TOKEN", "").strip()
+    if addr or token:
+        if not (addr and token):
+            raise HarnessError("Vault: set both QE_TEST_VAULT_ADDR and QE_TEST_VAULT_TOKEN, or neither")
+        ok, reason = vault_is_ready(addr)
+        if not ok:
+            raise HarnessError(f"Vault: QE_TEST_VAULT_ADDR={addr} is not ready: {reason}")
+        ok, reason = vault_token_works(addr, token)
+        if not ok:
+            raise HarnessError(f"Vault: QE_TEST_VAULT_TOKEN is not a valid token on {addr}: {reason}")
+        yield VaultEndpoint(addr=addr, token=token)
+        return
+    with contextlib.ExitStack() as stack:
+        endpoint = _from_docker(stack, vault_container)
+        yield endpoint or stack.enter_context(LocalVault()).endpoint
+
+
+def _from_docker(
+    stack: contextlib.ExitStack, container: Callable[[], contextlib.AbstractContextManager[T]]
+) -> T | None:
+    """The container's value when Docker answers and the container starts; None means "use a local process".
+
+    A Docker engine that cannot pull or start the image (offline registry, no permission) is not a reason to
+    fail the run while a local process can do the same job: say so as a warning and fall back.
+    """
+    if not docker_available():
+        return None
+    try:
+        return stack.enter_context(container())
+    except HarnessError as exc:
+        warnings.warn(f"{exc}; falling back to a local process", stacklevel=2)
+        return None
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
+    """unique_name("group") -> "group-test_foo-1a2b3c4d": names no other test (or earlier run) uses."""
+    test = "".join(ch if ch.isalnum() else "-" for ch in request.node.name)[:60].strip("-")
+
+    def make(prefix: str) -> str:
+        return f"{prefix}-{test}-{uuid.uuid4().hex[:8]}"
+
+    return make
+
+
+@pytest.fixture
+def kafka_topic_factory(kafka_bootstrap: str, unique_name: Callable[[str], str]) -> Iterator[Callable[..., str]]:
+    """Create uniquely named topics on the shared broker; they are deleted after the test.
+
+    make_topic("trades", partitions=3, configs={"cleanup.policy": "compact"}) -> "trades-test_x-1a2b3c4d"
+    """
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap, client_id="qe-test-topics", request_timeout_ms=30000)
+    created: list[str] = []
+
+    def make(prefix: str = "topic", *, partitions: int = 3, configs: dict[str, str] | None = None) -> str:
+        name = unique_name(prefix)
+        admin.create_topics(
+            {name: {"num_partitions": partitions, "replication_factor": 1, "configs": configs or {}}},
+            timeout_ms=30000,
+            wait_for_metadata=True,
+        )
+        created.append(name)
+        return name
+
+    try:
+        yield make
+    finally:
+        if created:
+            with contextlib.suppress(Exception):
+                admin.delete_topics(created, timeout_ms=30000, raise_errors=False)
+        admin.close()
