@@ -2,14 +2,73 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+# Binance's public market-data endpoints. Market data needs no API key on either venue.
+BINANCE_ENDPOINTS: dict[str, tuple[str, str]] = {
+    "live": ("wss://stream.binance.com:9443", "https://api.binance.com"),
+    "testnet": ("wss://stream.testnet.binance.vision", "https://testnet.binance.vision"),
+}
 
 
 class IngestSettings(BaseModel):
     # "binance" is the normal path outside embedded mode; `quantumedge up` switches to "synthetic".
-    source: str = "binance"
+    source: Literal["binance", "replay", "synthetic"] = "binance"
     synthetic_seed: int = 7
     # Bounded run for demos and tests: stop the synthetic source after this many steps (0 = unbounded).
     synthetic_steps: int = 0
-    # Pacing of the synthetic source: 0 = as fast as possible, 1 = real time (100 ms steps), N = N x real time.
-    synthetic_speed: float = 0.0
+    # 0 = as fast as possible, 1 = real time (one step per 100 ms), N = N times real time.
+    synthetic_speed: float = Field(default=0.0, ge=0.0)
+
+    # --- Binance websocket + REST (QE_BINANCE_WS_URL / QE_BINANCE_REST_URL override the venue's defaults)
+    venue: Literal["live", "testnet"] = "live"
+    binance_ws_url: str = ""
+    binance_rest_url: str = ""
+    trade_stream: Literal["trade", "aggTrade"] = "trade"
+    # Top-of-book levels carried by each depth event (the local book itself keeps every level it learns).
+    depth_levels: int = Field(default=20, ge=1, le=5000)
+    # Levels asked for in the REST snapshot (Binance allows up to 5000; 1000 weighs 50 request weight).
+    snapshot_limit: int = Field(default=1000, ge=1, le=5000)
+    snapshot_timeout_s: float = 10.0
+    # Diffs buffered while a snapshot is in flight; beyond this the sync restarts (protects memory).
+    max_buffered_diffs: int = 10_000
+    # websockets keepalive: a ping every interval, the connection is dropped when the pong is this late.
+    ping_interval_s: float = 20.0
+    ping_timeout_s: float = 20.0
+    open_timeout_s: float = 10.0
+    close_timeout_s: float = 5.0
+    # Binance cuts connections at 24 h; reconnect on our own terms before that.
+    max_connection_age_s: float = 23.5 * 3600
+    reconnect_initial_s: float = 0.5
+    reconnect_max_s: float = 30.0
+
+    # --- replay of recorded files
+    replay_path: str = ""  # default: <data_dir>/recordings
+    # 0 = as fast as possible, 1 = real time, N = N times real time.
+    replay_speed: float = Field(default=0.0, ge=0.0)
+    # Shift exchange times so the first replayed event is "now": downstream staleness guards keep working.
+    replay_restamp: bool = True
+
+    # --- recorder
+    record: bool = False
+    record_dir: str = ""  # default: <data_dir>/recordings
+    record_rotate_mb: float = 64.0
+    record_batch_events: int = 5_000
+    record_flush_s: float = 5.0
+    record_queue_max: int = 200_000
+    retention_max_age_h: float = 24.0 * 7
+    retention_max_total_mb: float = 10_240.0
+
+    # --- gRPC Subscribe: events queued per subscriber before the slowest one starts losing events.
+    subscribe_queue_max: int = 10_000
+
+    def ws_base_url(self) -> str:
+        return (self.binance_ws_url or BINANCE_ENDPOINTS[self.venue][0]).rstrip("/")
+
+    def rest_base_url(self) -> str:
+        return (self.binance_rest_url or BINANCE_ENDPOINTS[self.venue][1]).rstrip("/")
+
+    def source_name(self) -> str:
+        return "binance" if self.venue == "live" else "binance-testnet"

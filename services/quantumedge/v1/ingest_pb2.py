@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from quantumedge.v1 import market_pb2 as quantumedge_dot_v1_dot_market__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bquantumedge/v1/ingest.proto\x12\x0equantumedge.v1\x1a\x1bquantumedge/v1/market.proto\"\xd8\x01\n\x0cStreamStatus\x12\x0e\n\x06stream\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x11\n\tconnected\x18\x03 \x01(\x08\x12\x1a\n\x12last_event_time_ns\x18\x04 \x01(\x03\x12\x19\n\x11\x65vents_per_second\x18\x05 \x01(\x01\x12\x0e\n\x06\x65vents\x18\x06 \x01(\x04\x12\x12\n\nreconnects\x18\x07 \x01(\x04\x12\x0c\n\x04gaps\x18\x08 \x01(\x04\x12\x19\n\x11\x62ook_depth_levels\x18\t \x01(\r\x12\x11\n\tmalformed\x18\n \x01(\x04\"\x1f\n\x1dIngestServiceGetStatusRequest\"\xa3\x01\n\x1eIngestServiceGetStatusResponse\x12\x0e\n\x06source\x18\x01 \x01(\t\x12-\n\x07streams\x18\x02 \x03(\x0b\x32\x1c.quantumedge.v1.StreamStatus\x12\x18\n\x10\x65vents_published\x18\x03 \x01(\x04\x12\x17\n\x0f\x65vents_recorded\x18\x04 \x01(\x04\x12\x0f\n\x07running\x18\x05 \x01(\x08\"E\n\x10SubscribeRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\r\n\x05kinds\x18\x02 \x03(\t\x12\x12\n\nmax_events\x18\x03 \x01(\r\"?\n\x11SubscribeResponse\x12*\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1b.quantumedge.v1.MarketEvent2\xcf\x01\n\rIngestService\x12j\n\tGetStatus\x12-.quantumedge.v1.IngestServiceGetStatusRequest\x1a..quantumedge.v1.IngestServiceGetStatusResponse\x12R\n\tSubscribe\x12 .quantumedge.v1.SubscribeRequest\x1a!.quantumedge.v1.SubscribeResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bquantumedge/v1/ingest.proto\x12\x0equantumedge.v1\x1a\x1bquantumedge/v1/market.proto\"\xee\x01\n\x0cStreamStatus\x12\x0e\n\x06stream\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x11\n\tconnected\x18\x03 \x01(\x08\x12\x1a\n\x12last_event_time_ns\x18\x04 \x01(\x03\x12\x19\n\x11\x65vents_per_second\x18\x05 \x01(\x01\x12\x0e\n\x06\x65vents\x18\x06 \x01(\x04\x12\x12\n\nreconnects\x18\x07 \x01(\x04\x12\x0c\n\x04gaps\x18\x08 \x01(\x04\x12\x19\n\x11\x62ook_depth_levels\x18\t \x01(\r\x12\x11\n\tmalformed\x18\n \x01(\x04\x12\x14\n\x0cout_of_order\x18\x0b \x01(\x04\"\x1f\n\x1dIngestServiceGetStatusRequest\"\xa3\x01\n\x1eIngestServiceGetStatusResponse\x12\x0e\n\x06source\x18\x01 \x01(\t\x12-\n\x07streams\x18\x02 \x03(\x0b\x32\x1c.quantumedge.v1.StreamStatus\x12\x18\n\x10\x65vents_published\x18\x03 \x01(\x04\x12\x17\n\x0f\x65vents_recorded\x18\x04 \x01(\x04\x12\x0f\n\x07running\x18\x05 \x01(\x08\"E\n\x10SubscribeRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\r\n\x05kinds\x18\x02 \x03(\t\x12\x12\n\nmax_events\x18\x03 \x01(\r\"?\n\x11SubscribeResponse\x12*\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1b.quantumedge.v1.MarketEvent2\xcf\x01\n\rIngestService\x12j\n\tGetStatus\x12-.quantumedge.v1.IngestServiceGetStatusRequest\x1a..quantumedge.v1.IngestServiceGetStatusResponse\x12R\n\tSubscribe\x12 .quantumedge.v1.SubscribeRequest\x1a!.quantumedge.v1.SubscribeResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,15 +33,15 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'quantumedge.v1.ingest_pb2',
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_STREAMSTATUS']._serialized_start=77
-  _globals['_STREAMSTATUS']._serialized_end=293
-  _globals['_INGESTSERVICEGETSTATUSREQUEST']._serialized_start=295
-  _globals['_INGESTSERVICEGETSTATUSREQUEST']._serialized_end=326
-  _globals['_INGESTSERVICEGETSTATUSRESPONSE']._serialized_start=329
-  _globals['_INGESTSERVICEGETSTATUSRESPONSE']._serialized_end=492
-  _globals['_SUBSCRIBEREQUEST']._serialized_start=494
-  _globals['_SUBSCRIBEREQUEST']._serialized_end=563
-  _globals['_SUBSCRIBERESPONSE']._serialized_start=565
-  _globals['_SUBSCRIBERESPONSE']._serialized_end=628
-  _globals['_INGESTSERVICE']._serialized_start=631
-  _globals['_INGESTSERVICE']._serialized_end=838
+  _globals['_STREAMSTATUS']._serialized_end=315
+  _globals['_INGESTSERVICEGETSTATUSREQUEST']._serialized_start=317
+  _globals['_INGESTSERVICEGETSTATUSREQUEST']._serialized_end=348
+  _globals['_INGESTSERVICEGETSTATUSRESPONSE']._serialized_start=351
+  _globals['_INGESTSERVICEGETSTATUSRESPONSE']._serialized_end=514
+  _globals['_SUBSCRIBEREQUEST']._serialized_start=516
+  _globals['_SUBSCRIBEREQUEST']._serialized_end=585
+  _globals['_SUBSCRIBERESPONSE']._serialized_start=587
+  _globals['_SUBSCRIBERESPONSE']._serialized_end=650
+  _globals['_INGESTSERVICE']._serialized_start=653
+  _globals['_INGESTSERVICE']._serialized_end=860
 # @@protoc_insertion_point(module_scope)

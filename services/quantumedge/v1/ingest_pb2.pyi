@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class StreamStatus(_message.Message):
-    __slots__ = ("stream", "symbol", "connected", "last_event_time_ns", "events_per_second", "events", "reconnects", "gaps", "book_depth_levels", "malformed")
+    __slots__ = ("stream", "symbol", "connected", "last_event_time_ns", "events_per_second", "events", "reconnects", "gaps", "book_depth_levels", "malformed", "out_of_order")
     STREAM_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     CONNECTED_FIELD_NUMBER: _ClassVar[int]
@@ -19,6 +19,7 @@ class StreamStatus(_message.Message):
     GAPS_FIELD_NUMBER: _ClassVar[int]
     BOOK_DEPTH_LEVELS_FIELD_NUMBER: _ClassVar[int]
     MALFORMED_FIELD_NUMBER: _ClassVar[int]
+    OUT_OF_ORDER_FIELD_NUMBER: _ClassVar[int]
     stream: str
     symbol: str
     connected: bool
@@ -29,7 +30,8 @@ class StreamStatus(_message.Message):
     gaps: int
     book_depth_levels: int
     malformed: int
-    def __init__(self, stream: _Optional[str] = ..., symbol: _Optional[str] = ..., connected: _Optional[bool] = ..., last_event_time_ns: _Optional[int] = ..., events_per_second: _Optional[float] = ..., events: _Optional[int] = ..., reconnects: _Optional[int] = ..., gaps: _Optional[int] = ..., book_depth_levels: _Optional[int] = ..., malformed: _Optional[int] = ...) -> None: ...
+    out_of_order: int
+    def __init__(self, stream: _Optional[str] = ..., symbol: _Optional[str] = ..., connected: _Optional[bool] = ..., last_event_time_ns: _Optional[int] = ..., events_per_second: _Optional[float] = ..., events: _Optional[int] = ..., reconnects: _Optional[int] = ..., gaps: _Optional[int] = ..., book_depth_levels: _Optional[int] = ..., malformed: _Optional[int] = ..., out_of_order: _Optional[int] = ...) -> None: ...
 
 class IngestServiceGetStatusRequest(_message.Message):
     __slots__ = ()

@@ -1,0 +1,1 @@
+"""Local peers speaking real protocols (exchange formats) for tests."""
