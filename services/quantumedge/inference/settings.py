@@ -2,8 +2,25 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Literal
+
+from pydantic import BaseModel, Field
 
 
 class InferenceSettings(BaseModel):
     horizons: list[int] = [1, 5, 30]
+    # What a missing or refused model stops: "symbol" (that symbol gets no signals), "service" (refuse
+    # to start), "none" (serve the horizons that exist). Start-up always logs what is served and missing.
+    require_models: Literal["symbol", "service", "none"] = "symbol"
+    # Weight of each horizon in the ensemble edge/confidence (QE_INFERENCE__ENSEMBLE_WEIGHTS='{"1":0.2,...}').
+    ensemble_weights: dict[int, float] = Field(default_factory=lambda: {1: 0.2, 5: 0.3, 30: 0.5})
+    # Merge a symbol's horizons into one ONNX graph (one ORT call per row instead of one per horizon).
+    combine_horizons: bool = True
+    # Hot reload: how often the manifest's modification time is checked (0 = only on ReloadModels).
+    reload_poll_s: float = Field(default=2.0, ge=0.0)
+    # Reordering of the three market topics (see inference/ordering.py): longest wall-clock wait for a
+    # quiet stream once the consumer is caught up, and most events held per symbol.
+    reorder_max_hold_ms: float = Field(default=200.0, ge=0.0)
+    reorder_max_buffered: int = Field(default=50_000, ge=1)
+    # A consumer that received nothing for this long is caught up: held events are then released.
+    reorder_idle_ms: float = Field(default=1000.0, ge=0.0)

@@ -1,0 +1,332 @@
+"""The inference service: online features and the promoted models on the bus, plus its gRPC API.
+
+Consumes ingest.book/depth/trades.v1, restores each symbol's event order (ordering.py), builds
+feature rows (features.py, the same code training uses), runs the symbol's models in ONNX Runtime
+and publishes a Signal on inference.signals.v1 for every row. Models come from the registry: only
+promoted, checksum- and schema-verified ones; the manifest is watched and a promotion is picked up
+without a restart (ReloadModels does it at once).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+import numpy as np
+
+from quantumedge.inference.features import IDX_HIGH_VOL, IDX_SPREAD, IDX_TREND_DIR, OnlineFeatures, regime_of
+from quantumedge.inference.models import ModelSet, ModelsUnavailableError, ensemble, load_models
+from quantumedge.inference.ordering import ReorderBuffer
+from quantumedge.inference.registry import Registry, RegistryError
+from quantumedge.shared import topics
+from quantumedge.shared.bus import Bus, Record
+from quantumedge.shared.bus.loop import ConsumerLoop
+from quantumedge.shared.config import Settings
+from quantumedge.shared.grpc_server import ServiceBinding
+from quantumedge.shared.logs import get_logger
+from quantumedge.shared.service import ServiceBase
+from quantumedge.shared.telemetry import meter
+from quantumedge.v1 import inference_pb2, inference_pb2_grpc, market_pb2, signal_pb2
+
+log = get_logger(__name__)
+_meter = meter("inference")
+_signals = _meter.create_counter("qe.inference.signals", description="signals published")
+_latency = _meter.create_histogram("qe.inference.row_latency", unit="us", description="features + models per row")
+
+TICK_S = 0.01  # how often held events are released and the manifest is checked
+
+
+class InferenceService(ServiceBase):
+    name = "inference"
+
+    def __init__(self, settings: Settings, bus: Bus, clock: Callable[[], int] = time.time_ns) -> None:
+        super().__init__(settings, bus)
+        cfg = settings.inference
+        self.cfg = cfg
+        self.clock = clock
+        self.symbols = list(settings.symbols)
+        self.horizons = [int(h) for h in cfg.horizons]
+        self.weights = {int(k): float(v) for k, v in cfg.ensemble_weights.items()}
+        self.registry = Registry(settings.models_dir)
+        self.features = OnlineFeatures()
+        self.schema = self.features.schema
+        self.order = ReorderBuffer(
+            max_hold_ns=int(cfg.reorder_max_hold_ms * 1e6),
+            max_buffered=cfg.reorder_max_buffered,
+            idle_ns=int(cfg.reorder_idle_ms * 1e6),
+        )
+        # One lock around features, ordering and the live predictors: the consumer thread, the ticker
+        # and gRPC threads all touch them.
+        self.lock = threading.RLock()
+        self._reload_lock = threading.Lock()
+        self.events_seen = 0
+        self.rows = 0
+        self.signals_published = 0
+        self.ignored_symbols = 0
+        self._loop: ConsumerLoop | None = None
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self._manifest_stamp = self._stamp()
+        self.models: ModelSet = self._load(previous=None)
+        self.servicer = InferenceServicer(self)
+
+    # -- models ------------------------------------------------------------------------------------------
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            st = self.registry.manifest_path.stat()
+        except FileNotFoundError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
+    def _load(self, previous: ModelSet | None) -> ModelSet:
+        models = load_models(
+            self.registry,
+            self.symbols,
+            self.horizons,
+            self.schema,
+            require=self.cfg.require_models,
+            combine=self.cfg.combine_horizons,
+            previous=previous,
+        )
+        served = models.served_pairs()
+        log.info(
+            "models loaded" if previous is None else "models reloaded",
+            extra={
+                "registry": str(self.registry.root),
+                "served": served,
+                "missing": models.missing,
+                "require_models": self.cfg.require_models,
+                "combined_graph": all(p.combined for p in models.predictors.values()),
+            },
+        )
+        for st in models.status:
+            if st.problem:
+                log.warning(
+                    "model not served" if not st.served else "model problem",
+                    extra={"symbol": st.symbol, "horizon": st.horizon, "problem": st.problem},
+                )
+        unserved = [s for s in self.symbols if s not in models.predictors]
+        if unserved:
+            log.warning("symbols without signals", extra={"symbols": unserved, "reason": "missing models"})
+        return models
+
+    def reload(self) -> ModelSet:
+        """Re-read the manifest and swap in what verifies; keep serving the old models otherwise."""
+        with self._reload_lock:
+            self._manifest_stamp = self._stamp()
+            try:
+                models = self._load(previous=self.models)
+            except (ModelsUnavailableError, RegistryError) as exc:
+                log.error("model reload refused, keeping the loaded models", extra={"error": str(exc)})
+                return self.models
+            with self.lock:
+                self.models = models
+            return models
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+    def grpc_services(self) -> list[ServiceBinding]:
+        return [
+            (
+                inference_pb2_grpc.add_InferenceServiceServicer_to_server,
+                self.servicer,
+                "quantumedge.v1.InferenceService",
+            )
+        ]
+
+    def start(self) -> None:
+        handlers = {topics.BOOK: self.on_market, topics.DEPTH: self.on_market, topics.TRADES: self.on_market}
+        self._loop = ConsumerLoop(self.bus, group=self.name, handlers=handlers)
+        self._loop.start()
+        self._ticker = threading.Thread(target=self._tick, name="inference-ticker", daemon=True)
+        self._ticker.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._loop is not None:
+            self._loop.stop()
+        if self._ticker is not None:
+            self._ticker.join(5)
+        with self.lock:
+            for ev in self.order.drain():
+                self._process(ev)
+        self.bus.flush()
+
+    def healthy(self) -> bool:
+        return self._loop is None or (self._loop.alive and self._loop.error is None)
+
+    def status_line(self) -> dict[str, Any]:
+        return {
+            "served": self.models.served_pairs(),
+            "missing": len(self.models.missing),
+            "events": self.events_seen,
+            "signals": self.signals_published,
+        }
+
+    def _tick(self) -> None:
+        last_check = time.monotonic()
+        while not self._stop.wait(TICK_S):
+            try:
+                with self.lock:
+                    for ev in self.order.flush_due(self.clock()):
+                        self._process(ev)
+                poll = self.cfg.reload_poll_s
+                if poll and time.monotonic() - last_check >= poll:
+                    last_check = time.monotonic()
+                    if self._stamp() != self._manifest_stamp:
+                        self.reload()
+            except Exception:  # the ticker must survive anything one event or one reload does
+                log.exception("inference ticker error")
+
+    # -- the live path -----------------------------------------------------------------------------------
+    def on_market(self, event: market_pb2.MarketEvent, record: Record) -> None:
+        if event.symbol not in self.symbols:
+            self.ignored_symbols += 1
+            return
+        with self.lock:
+            for ev in self.order.push(event, self.clock()):
+                self._process(ev)
+
+    def _process(self, event: market_pb2.MarketEvent) -> None:
+        self.events_seen += 1
+        t0 = time.perf_counter_ns()
+        row = self.features.update(event)
+        if row is None:
+            return
+        self.rows += 1
+        predictor = self.models.predictors.get(row.symbol)
+        if predictor is None:
+            return
+        p_up = predictor.predict_row(row.values)
+        edge, confidence = ensemble(p_up, predictor.horizons, self.weights)
+        signal = signal_pb2.Signal(
+            # Derived from the input: a redelivered event gives the same id, so risk can deduplicate.
+            signal_id=f"{row.symbol}-{row.time_ns}",
+            symbol=row.symbol,
+            event_time_ns=row.time_ns,
+            created_time_ns=self.clock(),
+            predictions=[
+                signal_pb2.HorizonPrediction(horizon=h, p_up=p, model_version=v)
+                for h, p, v in zip(predictor.horizons, p_up, predictor.versions, strict=True)
+            ],
+            edge=edge,
+            confidence=confidence,
+            regime=row.regime,
+            mid_price=row.mid,
+            spread_bps=row.spread_bps,
+        )
+        self.bus.publish(topics.SIGNALS, row.symbol, signal)
+        self.signals_published += 1
+        _signals.add(1, {"symbol": row.symbol})
+        _latency.record((time.perf_counter_ns() - t0) / 1000.0, {"symbol": row.symbol})
+
+    # -- gRPC helpers ------------------------------------------------------------------------------------
+    def model_infos(self, models: ModelSet | None = None) -> list[inference_pb2.ModelInfo]:
+        models = models or self.models
+        return [
+            inference_pb2.ModelInfo(
+                symbol=st.symbol,
+                horizon=st.horizon,
+                version=st.version,
+                sha256=st.sha256,
+                feature_schema_hash=st.feature_schema_hash,
+                served=st.served and st.symbol in models.predictors,
+                problem=st.problem,
+            )
+            for st in models.status
+        ]
+
+
+class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
+    def __init__(self, service: InferenceService) -> None:
+        self.svc = service
+
+    def GetStatus(self, request, context):
+        svc = self.svc
+        with svc.lock:
+            warmed = {s: svc.features.warmed_up(s) for s in svc.symbols}
+        return inference_pb2.InferenceServiceGetStatusResponse(
+            models=svc.model_infos(),
+            events_seen=svc.events_seen,
+            signals_published=svc.signals_published,
+            warmed_up=warmed,
+            missing=list(svc.models.missing),
+        )
+
+    def Predict(self, request, context):
+        svc = self.svc
+        if not request.symbol:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "symbol is required")
+        n = svc.schema.size
+        if len(request.features) != n:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"features: expected {n} values in feature-schema order (see ListModels.feature_names), "
+                f"got {len(request.features)}",
+            )
+        values = list(request.features)
+        bad = [svc.schema.names[i] for i, v in enumerate(values) if not math.isfinite(v)]
+        if bad:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"features: non-finite values for {', '.join(bad)}")
+        predictor = svc.models.predictors.get(request.symbol)
+        if predictor is None:
+            served = ", ".join(sorted(svc.models.predictors)) or "none"
+            context.abort(grpc.StatusCode.NOT_FOUND, f"symbol {request.symbol} is not served (served: {served})")
+        p_up = predictor.predict(np.asarray([values], dtype=np.float32))[0].tolist()
+        edge, confidence = ensemble(p_up, predictor.horizons, svc.weights)
+        now = svc.clock()
+        signal = signal_pb2.Signal(
+            signal_id=f"predict-{uuid.uuid4()}",
+            symbol=request.symbol,
+            event_time_ns=now,
+            created_time_ns=now,
+            predictions=[
+                signal_pb2.HorizonPrediction(horizon=h, p_up=p, model_version=v)
+                for h, p, v in zip(predictor.horizons, p_up, predictor.versions, strict=True)
+            ],
+            edge=edge,
+            confidence=confidence,
+            regime=regime_of(values[IDX_HIGH_VOL], values[IDX_TREND_DIR]),
+            spread_bps=values[IDX_SPREAD],
+        )
+        return inference_pb2.PredictResponse(signal=signal)
+
+    def ListModels(self, request, context):
+        svc = self.svc
+        models = svc.models
+        infos = []
+        try:
+            doc = svc.registry.load()
+            entries = svc.registry.entries(doc)
+        except RegistryError as exc:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        served = {(s, h): m.entry.version for (s, h), m in models.served.items() if s in models.predictors}
+        listed = set()
+        for e in entries:
+            listed.add((e.symbol, e.horizon, e.version))
+            problem = ""
+            if e.feature_schema_hash != svc.schema.hash:
+                problem = "feature schema differs from this build"
+            infos.append(
+                inference_pb2.ModelInfo(
+                    symbol=e.symbol,
+                    horizon=e.horizon,
+                    version=e.version,
+                    sha256=e.sha256,
+                    feature_schema_hash=e.feature_schema_hash,
+                    served=served.get((e.symbol, e.horizon)) == e.version,
+                    problem=problem,
+                )
+            )
+        for info in svc.model_infos(models):  # symbol x horizon with nothing registered, with the reason
+            if (info.symbol, info.horizon, info.version) not in listed:
+                infos.append(info)
+        return inference_pb2.ListModelsResponse(models=infos, feature_names=list(svc.schema.names))
+
+    def ReloadModels(self, request, context):
+        models = self.svc.reload()
+        return inference_pb2.ReloadModelsResponse(models=self.svc.model_infos(models))

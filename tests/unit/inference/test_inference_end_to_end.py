@@ -1,0 +1,55 @@
+"""From recorded files to served signals: `quantumedge train` on a recording, then the service on the bus.
+
+The signals the service publishes online must equal what the offline features and the registered
+models say for the same rows: training and serving share one definition.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from quantumedge.inference.features import build_offline
+from quantumedge.inference.registry import Registry
+from quantumedge.inference.service import InferenceService
+from quantumedge.inference.settings import InferenceSettings
+from quantumedge.shared import market_files, topics
+from quantumedge.shared.bus import MemoryBus
+from quantumedge.shared.config import Settings
+from quantumedge.training.cli import train_main
+from quantumedge.v1 import signal_pb2
+from tests.unit.inference.support import publish_market, wait_for
+
+
+def test_train_from_recorded_files_register_and_serve(tmp_path: Path, recording: Path, capsys) -> None:
+    models = tmp_path / "models"
+    argv = ["--data", str(recording), "--symbols", "BTCUSDT", "--models-dir", str(models), "--promote-new"]
+    argv += ["--folds", "2", "--n-estimators", "8", "--max-depth", "2", "--horizons", "1", "5", "30"]
+    assert train_main(argv) == 0
+    out = capsys.readouterr()
+    assert "ONNX vs XGBoost max |dp|" in out.err
+    registry = Registry(models)
+    assert [registry.promoted_version("BTCUSDT", h) for h in (1, 5, 30)] == ["v1", "v1", "v1"]
+
+    settings = Settings(bus="memory", symbols=["BTCUSDT"], models_dir=models, inference=InferenceSettings())
+    bus = MemoryBus()
+    service = InferenceService(settings, bus)
+    service.start()
+    try:
+        table = market_files.read_table(market_files.recorded_files(recording, "BTCUSDT"))
+        n = publish_market(bus, market_files.table_to_events(table))
+        assert wait_for(lambda: service.events_seen == n)
+        assert service.order.stats.resets == service.order.stats.late_dropped == 0
+    finally:
+        service.stop()
+    signals = [signal_pb2.Signal.FromString(r.value) for r in bus.read_all(topics.SIGNALS)]
+
+    offline = build_offline(table)["BTCUSDT"]
+    assert len(signals) == len(offline) > 1000
+    online = {s.event_time_ns: s for s in signals}
+    expected = service.models.predictors["BTCUSDT"].predict(offline.values)
+    got = np.array([[p.p_up for p in online[t].predictions] for t in offline.time_ns.tolist()])
+    print(f"online vs offline p_up: max |dp| = {np.max(np.abs(got - expected)):.3e} over {len(got)} signals")
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert [online[t].regime for t in offline.time_ns.tolist()] == offline.regime.tolist()
