@@ -1,10 +1,126 @@
-"""Settings of the risk service (section `risk` of the configuration)."""
+"""Settings of the risk service (section `risk` of the configuration).
+
+`limits` are only the starting values: once an operator calls UpdateLimits, the limits record on
+the compacted control topic wins (it survives restarts). Everything else here is policy that is
+changed by configuration and a restart.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class LimitDefaults(BaseModel):
+    """Starting values of quantumedge.v1.RiskLimits (same field names; see risk.proto for meanings)."""
+
+    min_confidence: float = 0.52
+    min_edge: float = 0.04
+    risk_fraction: float = 0.05
+    max_order_notional: float = 1_000.0
+    max_symbol_notional: float = 2_000.0
+    max_gross_exposure: float = 5_000.0
+    max_open_positions: int = 2
+    daily_loss_limit: float = 500.0
+    max_drawdown_fraction: float = 0.10
+    max_loss_streak: int = 5
+    max_orders_per_window: int = 30
+    order_window_ns: int = 60_000_000_000
+    cooldown_after_loss_ns: int = 30_000_000_000
+    cooldown_after_exit_ns: int = 5_000_000_000
+    max_data_age_ns: int = 5_000_000_000
+    max_spread_bps: float = 20.0
+    min_depth_notional: float = 0.0
+    take_profit_bps: float = 50.0
+    stop_loss_bps: float = 30.0
+    time_stop_ns: int = 300_000_000_000
+
+
+class HorizonRule(BaseModel):
+    """What one horizon's prediction must show for an entry (conviction = p of the entry's side)."""
+
+    min_confidence: float = 0.5
+    min_edge: float = 0.0
+
+
+class SymbolFilter(BaseModel):
+    """The venue's filters for one symbol (Binance LOT_SIZE / PRICE_FILTER / NOTIONAL)."""
+
+    step_size: float = 0.00001
+    tick_size: float = 0.01
+    min_notional: float = 5.0
+
+
+def _default_filters() -> dict[str, SymbolFilter]:
+    return {
+        "BTCUSDT": SymbolFilter(step_size=0.00001, tick_size=0.01, min_notional=5.0),
+        "ETHUSDT": SymbolFilter(step_size=0.0001, tick_size=0.01, min_notional=5.0),
+    }
+
+
+def _default_regimes() -> dict[str, list[str]]:
+    # Trend regimes open with the trend only; calm ranges either way; volatile ranges not at all.
+    # REGIME_UNSPECIFIED is absent on purpose: an untagged signal opens nothing (fail closed).
+    return {
+        "REGIME_LOW_VOL_TREND_UP": ["BUY"],
+        "REGIME_LOW_VOL_TREND_DOWN": ["SELL"],
+        "REGIME_LOW_VOL_RANGE": ["BUY", "SELL"],
+        "REGIME_HIGH_VOL_TREND_UP": ["BUY"],
+        "REGIME_HIGH_VOL_TREND_DOWN": ["SELL"],
+        "REGIME_HIGH_VOL_RANGE": [],
+    }
 
 
 class RiskSettings(BaseModel):
+    # Equity assumed until an execution report states the venue's equity.
     starting_equity: float = 10_000.0
-    max_order_notional: float = 1_000.0
+    limits: LimitDefaults = Field(default_factory=LimitDefaults)
+
+    # -- decision policy ---------------------------------------------------------------------------
+    # Per-horizon rules on top of the ensemble's min_confidence / min_edge; a listed horizon must be
+    # present in the signal. Empty = only the ensemble check.
+    horizon_rules: dict[int, HorizonRule] = Field(default_factory=dict)
+    # Regime name (quantumedge.v1.Regime) -> sides that may OPEN a position in it. Exits are always allowed.
+    regime_sides: dict[str, list[Literal["BUY", "SELL"]]] = Field(default_factory=_default_regimes)
+    # Spot venues cannot sell what they do not hold, so SELL signals only close longs unless this is on.
+    allow_short: bool = False
+    # Add to an open position on a same-side signal (otherwise it is rejected as already positioned).
+    allow_pyramiding: bool = False
+    # Exit a position when the signal's edge in the position's direction falls below this
+    # (0.0 = exit when the signal flips; > 0 also exits when it merely weakens).
+    exit_below_edge: float = 0.0
+    entry_order_type: Literal["market", "limit"] = "market"
+    entry_time_in_force: Literal["GTC", "IOC", "FOK"] = "IOC"
+    trailing_stop_bps: float = 0.0
+
+    # -- venue filters -----------------------------------------------------------------------------
+    symbol_filters: dict[str, SymbolFilter] = Field(default_factory=_default_filters)
+    # Used for a symbol not listed above; execution re-applies the venue's real exchangeInfo filters.
+    default_filter: SymbolFilter = Field(default_factory=SymbolFilter)
+
+    # -- limits behaviour --------------------------------------------------------------------------
+    # Limits whose breach halts trading automatically (the others refuse entries while breached).
+    halt_on: list[str] = Field(default_factory=lambda: ["daily_loss_limit", "max_drawdown_fraction", "max_loss_streak"])
+    auto_halt_cancel_open_orders: bool = True
+    auto_halt_flatten: bool = False
+    # Depth guard: notional within this band around mid on the side an entry takes.
+    depth_band_bps: float = 50.0
+    # Fail closed until at least one execution report (or a rebuilt history) has been seen.
+    require_execution_state: bool = True
+    # Fail closed when execution has been silent this long (execution heartbeats every
+    # execution.heartbeat_interval_s, 5 s by default, which must stay well below this); 0 = no check.
+    max_execution_silence_ns: int = 30_000_000_000
+    # Signals older than this (created_time_ns vs now) are rejected; 0 = no check.
+    max_signal_age_ns: int = 10_000_000_000
+    # Approved entries not yet seen in reports count towards exposure this long.
+    pending_intent_ttl_ns: int = 30_000_000_000
+    # Age of market data measured from the event's receive time ("event") or from when risk consumed it
+    # ("arrival", for replays that keep historical timestamps).
+    freshness_clock: Literal["event", "arrival"] = "event"
+
+    # -- service -----------------------------------------------------------------------------------
+    decision_index_size: int = 10_000
+    # Reading control.v1 and execution.reports.v1 to their ends on start may take this long.
+    rebuild_timeout_s: float = 120.0
+    report_dedupe_size: int = 200_000

@@ -26,20 +26,24 @@ class ControlEvent(_message.Message):
     def __init__(self, event_id: _Optional[str] = ..., time_ns: _Optional[int] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ..., reason: _Optional[str] = ..., halt: _Optional[_Union[HaltState, _Mapping]] = ..., limits: _Optional[_Union[_risk_pb2.RiskLimits, _Mapping]] = ..., audit: _Optional[_Union[AuditRecord, _Mapping]] = ...) -> None: ...
 
 class HaltState(_message.Message):
-    __slots__ = ("halted", "cancel_open_orders", "flatten", "limit", "value", "threshold")
+    __slots__ = ("halted", "cancel_open_orders", "flatten", "limit", "value", "threshold", "since_ns", "acknowledged_ns")
     HALTED_FIELD_NUMBER: _ClassVar[int]
     CANCEL_OPEN_ORDERS_FIELD_NUMBER: _ClassVar[int]
     FLATTEN_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    SINCE_NS_FIELD_NUMBER: _ClassVar[int]
+    ACKNOWLEDGED_NS_FIELD_NUMBER: _ClassVar[int]
     halted: bool
     cancel_open_orders: bool
     flatten: bool
     limit: str
     value: float
     threshold: float
-    def __init__(self, halted: _Optional[bool] = ..., cancel_open_orders: _Optional[bool] = ..., flatten: _Optional[bool] = ..., limit: _Optional[str] = ..., value: _Optional[float] = ..., threshold: _Optional[float] = ...) -> None: ...
+    since_ns: int
+    acknowledged_ns: int
+    def __init__(self, halted: _Optional[bool] = ..., cancel_open_orders: _Optional[bool] = ..., flatten: _Optional[bool] = ..., limit: _Optional[str] = ..., value: _Optional[float] = ..., threshold: _Optional[float] = ..., since_ns: _Optional[int] = ..., acknowledged_ns: _Optional[int] = ...) -> None: ...
 
 class AuditRecord(_message.Message):
     __slots__ = ("service", "method", "request_json", "allowed", "outcome")

@@ -152,7 +152,7 @@ class RiskServiceGetStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class RiskServiceGetStatusResponse(_message.Message):
-    __slots__ = ("halted", "halt_reason", "equity", "pnl_today", "drawdown", "gross_exposure", "limits", "signals_seen", "approved", "rejected", "last_market_data_ns", "last_execution_report_ns", "symbol_exposure")
+    __slots__ = ("halted", "halt_reason", "equity", "pnl_today", "drawdown", "gross_exposure", "limits", "signals_seen", "approved", "rejected", "last_market_data_ns", "last_execution_report_ns", "symbol_exposure", "execution_reports_seen")
     class SymbolExposureEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -173,6 +173,7 @@ class RiskServiceGetStatusResponse(_message.Message):
     LAST_MARKET_DATA_NS_FIELD_NUMBER: _ClassVar[int]
     LAST_EXECUTION_REPORT_NS_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_EXPOSURE_FIELD_NUMBER: _ClassVar[int]
+    EXECUTION_REPORTS_SEEN_FIELD_NUMBER: _ClassVar[int]
     halted: bool
     halt_reason: str
     equity: float
@@ -186,7 +187,8 @@ class RiskServiceGetStatusResponse(_message.Message):
     last_market_data_ns: int
     last_execution_report_ns: int
     symbol_exposure: _containers.ScalarMap[str, float]
-    def __init__(self, halted: _Optional[bool] = ..., halt_reason: _Optional[str] = ..., equity: _Optional[float] = ..., pnl_today: _Optional[float] = ..., drawdown: _Optional[float] = ..., gross_exposure: _Optional[float] = ..., limits: _Optional[_Iterable[_Union[LimitStatus, _Mapping]]] = ..., signals_seen: _Optional[int] = ..., approved: _Optional[int] = ..., rejected: _Optional[int] = ..., last_market_data_ns: _Optional[int] = ..., last_execution_report_ns: _Optional[int] = ..., symbol_exposure: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    execution_reports_seen: int
+    def __init__(self, halted: _Optional[bool] = ..., halt_reason: _Optional[str] = ..., equity: _Optional[float] = ..., pnl_today: _Optional[float] = ..., drawdown: _Optional[float] = ..., gross_exposure: _Optional[float] = ..., limits: _Optional[_Iterable[_Union[LimitStatus, _Mapping]]] = ..., signals_seen: _Optional[int] = ..., approved: _Optional[int] = ..., rejected: _Optional[int] = ..., last_market_data_ns: _Optional[int] = ..., last_execution_report_ns: _Optional[int] = ..., symbol_exposure: _Optional[_Mapping[str, float]] = ..., execution_reports_seen: _Optional[int] = ...) -> None: ...
 
 class GetLimitsRequest(_message.Message):
     __slots__ = ()

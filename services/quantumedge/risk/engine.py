@@ -1,0 +1,429 @@
+"""The risk engine: signals and manual orders in, decisions out; reports and marks keep it live.
+
+Pure domain code shared by the service and the backtester: no Kafka, gRPC, files or clock. Every
+method takes the caller's `now_ns`; what must be published (decisions, halts) is returned.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from quantumedge.risk import limits as checks
+from quantumedge.risk import policy
+from quantumedge.risk.limit_config import default_limits, validate_limits
+from quantumedge.risk.market import MarketView
+from quantumedge.risk.settings import RiskSettings, SymbolFilter
+from quantumedge.risk.state import Pending, RiskLedger
+from quantumedge.v1 import common_pb2, control_pb2, execution_pb2, market_pb2, risk_pb2, signal_pb2
+
+
+class InvalidIntentError(ValueError):
+    """A manual intent that cannot be reviewed; the message names the field."""
+
+
+class StillBreachedError(RuntimeError):
+    """Resume refused: a halting limit is still over its threshold."""
+
+    def __init__(self, breach: checks.Breach) -> None:
+        super().__init__(
+            f"{breach.describe()}; raise the limit with UpdateLimits"
+            + (" or wait for the UTC day rollover" if breach.limit == "daily_loss_limit" else "")
+        )
+        self.breach = breach
+
+
+@dataclass
+class Counters:
+    signals_seen: int = 0
+    reviews: int = 0
+    approved: int = 0
+    rejected: int = 0
+
+
+class DecisionIndex:
+    """The last N decisions by id (for ExplainDecision) and by source id (so redelivery repeats a decision)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._by_id: OrderedDict[str, tuple[str, risk_pb2.RiskDecision]] = OrderedDict()
+        self._by_source: dict[str, str] = {}
+
+    def add(self, source_id: str, decision: risk_pb2.RiskDecision) -> None:
+        self._by_id[decision.decision_id] = (source_id, decision)
+        self._by_source[source_id] = decision.decision_id
+        while len(self._by_id) > self._size:
+            old_id, (old_source, _) = self._by_id.popitem(last=False)
+            if self._by_source.get(old_source) == old_id:
+                del self._by_source[old_source]
+
+    def get(self, decision_id: str) -> risk_pb2.RiskDecision | None:
+        entry = self._by_id.get(decision_id)
+        return entry[1] if entry else None
+
+    def for_source(self, source_id: str) -> risk_pb2.RiskDecision | None:
+        decision_id = self._by_source.get(source_id)
+        return self.get(decision_id) if decision_id else None
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+
+class RiskEngine:
+    def __init__(self, settings: RiskSettings, limits: risk_pb2.RiskLimits | None = None) -> None:
+        self.settings = settings
+        self.limits = limits if limits is not None else default_limits(settings)
+        validate_limits(self.limits)
+        self.ledger = RiskLedger(settings.starting_equity, settings.report_dedupe_size)
+        self.market = MarketView(settings.freshness_clock)
+        self.halt = control_pb2.HaltState()
+        self.halt_reason = ""
+        self.decisions = DecisionIndex(settings.decision_index_size)
+        self.counters = Counters()
+
+    # -- context -------------------------------------------------------------------------------------
+    def ctx(self, now_ns: int) -> checks.Context:
+        return checks.Context(self.ledger, self.market, self.limits, self.settings, now_ns)
+
+    def filter_for(self, symbol: str) -> SymbolFilter:
+        return self.settings.symbol_filters.get(symbol, self.settings.default_filter)
+
+    @property
+    def halted(self) -> bool:
+        return self.halt.halted
+
+    # -- inputs --------------------------------------------------------------------------------------
+    def on_report(self, report: execution_pb2.ExecutionReport, now_ns: int) -> checks.Breach | None:
+        """Learn from one execution report; returns the breach if it just halted trading."""
+        self.ledger.apply_report(report)
+        return self.check_auto_halt(now_ns)
+
+    def on_market(self, event: market_pb2.MarketEvent, now_ns: int) -> checks.Breach | None:
+        """Fold in a market event and re-mark the position; returns the breach if that halted trading."""
+        self.market.apply(event, now_ns)
+        mark = self.market.get(event.symbol).mark
+        if mark > 0 and event.WhichOneof("payload") in ("top_of_book", "trade"):
+            self.ledger.apply_mark(event.symbol, mark, now_ns)
+            if self.ledger.position(event.symbol) == 0:
+                return None  # an unheld symbol's price moves no PnL: skip the limit scan
+            return self.check_auto_halt(now_ns)
+        return None
+
+    def check_auto_halt(self, now_ns: int) -> checks.Breach | None:
+        if self.halt.halted:
+            return None
+        breach = checks.halting_breach(self.ctx(now_ns))
+        if breach is None:
+            return None
+        self.set_halt(
+            control_pb2.HaltState(
+                halted=True,
+                cancel_open_orders=self.settings.auto_halt_cancel_open_orders,
+                flatten=self.settings.auto_halt_flatten,
+                limit=breach.limit,
+                value=breach.value,
+                threshold=breach.threshold,
+                since_ns=now_ns,
+                acknowledged_ns=self.halt.acknowledged_ns,
+            ),
+            f"automatic: {breach.describe()}",
+        )
+        return breach
+
+    # -- halt and limits -----------------------------------------------------------------------------
+    def set_halt(self, state: control_pb2.HaltState, reason: str) -> None:
+        self.halt = control_pb2.HaltState()
+        self.halt.CopyFrom(state)
+        self.halt_reason = reason if state.halted else ""
+
+    def apply_halt_event(self, state: control_pb2.HaltState, reason: str) -> bool:
+        """A halt state from the control topic (another instance, or a rebuild); older states are ignored."""
+        if state.since_ns and state.since_ns < self.halt.since_ns:
+            return False
+        if state.acknowledged_ns > self.halt.acknowledged_ns:
+            self.ledger.acknowledge()
+        self.set_halt(state, reason)
+        return True
+
+    def halt_now(self, reason: str, cancel_open_orders: bool, flatten: bool, now_ns: int) -> control_pb2.HaltState:
+        """The kill switch: no new entries from now; exits stay possible."""
+        self.set_halt(
+            control_pb2.HaltState(
+                halted=True,
+                cancel_open_orders=cancel_open_orders,
+                flatten=flatten,
+                limit="operator",
+                since_ns=now_ns,
+                acknowledged_ns=self.halt.acknowledged_ns,
+            ),
+            reason or "operator halt",
+        )
+        return self.halt
+
+    def resume(self, now_ns: int) -> control_pb2.HaltState:
+        """Lift the halt; acknowledges the loss streak and drawdown. Refused while another halting limit holds."""
+        saved = (self.ledger.loss_streak, self.ledger.peak_equity)
+        self.ledger.acknowledge()
+        breach = checks.halting_breach(self.ctx(now_ns))
+        if breach is not None:
+            self.ledger.loss_streak, self.ledger.peak_equity = saved
+            raise StillBreachedError(breach)
+        self.set_halt(control_pb2.HaltState(halted=False, since_ns=now_ns, acknowledged_ns=now_ns), "")
+        return self.halt
+
+    def set_limits(self, limits: risk_pb2.RiskLimits) -> None:
+        validate_limits(limits)
+        self.limits = risk_pb2.RiskLimits()
+        self.limits.CopyFrom(limits)
+
+    # -- decisions -----------------------------------------------------------------------------------
+    def decide(self, signal: signal_pb2.Signal, now_ns: int) -> risk_pb2.RiskDecision:
+        """The decision on one signal. A redelivered signal gets the decision it already had."""
+        previous = self.decisions.for_source(signal.signal_id) if signal.signal_id else None
+        if previous is not None:
+            return previous
+        self.counters.signals_seen += 1
+        decision = risk_pb2.RiskDecision(
+            decision_id=policy.decision_id_for("signal", signal.signal_id),
+            symbol=signal.symbol,
+            signal_id=signal.signal_id,
+            decided_time_ns=now_ns,
+        )
+        reasons = self._decide_into(signal, decision, now_ns)
+        return self._record(signal.signal_id, decision, reasons)
+
+    def _decide_into(self, signal: signal_pb2.Signal, decision: risk_pb2.RiskDecision, now_ns: int) -> list[str]:
+        ctx = self.ctx(now_ns)
+        symbol = signal.symbol
+        if not symbol:
+            return ["invalid_signal: no symbol"]
+        gates = checks.fail_closed_reasons(ctx, symbol)
+        max_age = self.settings.max_signal_age_ns
+        if max_age and signal.created_time_ns and now_ns - signal.created_time_ns > max_age:
+            gates.append(
+                f"stale_signal: created {(now_ns - signal.created_time_ns) / 1e9:.1f}s ago > {max_age / 1e9:.1f}s"
+            )
+        if gates:
+            return gates
+        position = self.ledger.position(symbol)
+        action = policy.classify(signal, position, self.limits, self.settings)
+        if action.kind == risk_pb2.INTENT_KIND_EXIT:
+            return self._exit(symbol, action, position, signal.signal_id, decision, now_ns)
+        if action.kind != risk_pb2.INTENT_KIND_ENTRY or action.reasons:
+            return action.reasons
+        if not self.settings.allow_pyramiding:
+            # The position may not show an approved entry yet: without this, a burst of signals
+            # would stack entries before the first fill is reported.
+            pending = [
+                p
+                for p in self.ledger.live_pending(now_ns, self.settings.pending_intent_ttl_ns)
+                if p.symbol == symbol and not p.exit
+            ]
+            if pending:
+                return [f"entry already pending for {symbol}: intent {pending[0].intent_id}; no pyramiding"]
+        return self._entry(ctx, symbol, action.side, signal.signal_id, decision, now_ns)
+
+    def _exit(
+        self,
+        symbol: str,
+        action: policy.Action,
+        position: float,
+        signal_id: str,
+        decision: risk_pb2.RiskDecision,
+        now_ns: int,
+    ) -> list[str]:
+        pending = [
+            p
+            for p in self.ledger.live_pending(now_ns, self.settings.pending_intent_ttl_ns)
+            if p.symbol == symbol and p.exit
+        ]
+        if pending:
+            return [f"exit already pending for {symbol}: intent {pending[0].intent_id}"]
+        mark = self.market.get(symbol).mark
+        intent = decision.intent
+        intent.intent_id = policy.intent_id_for(signal_id)
+        intent.symbol = symbol
+        intent.side = action.side
+        intent.kind = risk_pb2.INTENT_KIND_EXIT
+        intent.order_type = risk_pb2.ORDER_TYPE_MARKET
+        intent.quantity = abs(position)  # the whole position; execution applies the venue's lot filter
+        intent.signal_id = signal_id
+        intent.created_time_ns = now_ns
+        intent.reference_price = mark
+        self.ledger.add_pending(Pending(intent.intent_id, symbol, action.side, True, abs(position), mark, now_ns))
+        decision.approved = True
+        return [*action.reasons, "approved: exit" + (" while halted (reducing risk)" if self.halted else "")]
+
+    def _entry(
+        self,
+        ctx: checks.Context,
+        symbol: str,
+        side: int,
+        signal_id: str,
+        decision: risk_pb2.RiskDecision,
+        now_ns: int,
+    ) -> list[str]:
+        reasons: list[str] = []
+        if self.halted:
+            reasons.append(f"halted: {self.halt_reason}")
+        reasons.extend(checks.entry_guard_reasons(ctx, symbol, side))
+        if reasons:
+            return reasons
+        book = self.market.get(symbol)
+        reference = book.mid or book.mark
+        ttl = self.settings.pending_intent_ttl_ns
+        filt = self.filter_for(symbol)
+        sizing = policy.size_entry(
+            reference,
+            self.ledger.equity,
+            self.limits,
+            self.limits.max_symbol_notional - self.ledger.symbol_exposure(symbol, now_ns, ttl),
+            self.limits.max_gross_exposure - self.ledger.gross_exposure(now_ns, ttl),
+            filt,
+        )
+        if sizing.reason:
+            return [sizing.reason]
+        intent = decision.intent
+        intent.intent_id = policy.intent_id_for(signal_id)
+        intent.symbol = symbol
+        intent.side = side
+        intent.kind = risk_pb2.INTENT_KIND_ENTRY
+        intent.quantity = sizing.quantity
+        intent.signal_id = signal_id
+        intent.created_time_ns = now_ns
+        intent.reference_price = reference
+        if self.settings.entry_order_type == "limit":
+            intent.order_type = risk_pb2.ORDER_TYPE_LIMIT
+            intent.time_in_force = risk_pb2.TimeInForce.Value(f"TIME_IN_FORCE_{self.settings.entry_time_in_force}")
+            # Marketable limit at the touch: it fills now or (IOC) not at all, never worse than the quote.
+            touch = book.ask if side == common_pb2.SIDE_BUY else book.bid
+            intent.limit_price = policy.round_to_tick(touch or reference, filt.tick_size)
+        else:
+            intent.order_type = risk_pb2.ORDER_TYPE_MARKET
+        intent.take_profit_price, intent.stop_loss_price = policy.protection(
+            side, reference, self.limits, filt.tick_size
+        )
+        intent.trailing_stop_bps = self.settings.trailing_stop_bps
+        intent.time_stop_ns = self.limits.time_stop_ns
+        self.ledger.add_pending(Pending(intent.intent_id, symbol, side, False, sizing.quantity, reference, now_ns))
+        decision.approved = True
+        return [
+            f"approved: entry {policy.SIDE_NAMES[side]} {sizing.quantity:g} {symbol}"
+            f" notional {sizing.notional:.2f} sized by {sizing.binding}"
+        ]
+
+    def review(self, intent: risk_pb2.OrderIntent, now_ns: int) -> risk_pb2.RiskDecision:
+        """A manual order: every gate, limit and guard, no sizing. Raises InvalidIntentError for nonsense."""
+        _validate_intent(intent)
+        previous = self.decisions.for_source(intent.intent_id)
+        if previous is not None:
+            return previous
+        self.counters.reviews += 1
+        decision = risk_pb2.RiskDecision(
+            decision_id=policy.decision_id_for("review", intent.intent_id),
+            symbol=intent.symbol,
+            signal_id=intent.signal_id,
+            decided_time_ns=now_ns,
+        )
+        reasons = self._review_into(intent, decision, now_ns)
+        return self._record(intent.intent_id, decision, reasons)
+
+    def _review_into(self, intent: risk_pb2.OrderIntent, decision: risk_pb2.RiskDecision, now_ns: int) -> list[str]:
+        ctx = self.ctx(now_ns)
+        symbol = intent.symbol
+        gates = checks.fail_closed_reasons(ctx, symbol)
+        if gates:
+            return gates
+        position = self.ledger.position(symbol)
+        reduces = position != 0 and (position > 0) == (intent.side == common_pb2.SIDE_SELL)
+        kind = intent.kind
+        if kind == risk_pb2.INTENT_KIND_UNSPECIFIED:
+            kind = risk_pb2.INTENT_KIND_EXIT if reduces and intent.quantity <= abs(position) * (1 + 1e-9) else 0
+            kind = kind or risk_pb2.INTENT_KIND_ENTRY
+        book = self.market.get(symbol)
+        reference = intent.limit_price if intent.order_type == risk_pb2.ORDER_TYPE_LIMIT else (book.mid or book.mark)
+        if kind == risk_pb2.INTENT_KIND_EXIT:
+            if not reduces or intent.quantity > abs(position) * (1 + 1e-9):
+                return [f"exit_exceeds_position: {intent.quantity:g} against position {position:g} on {symbol}"]
+            reasons = ["approved: manual exit" + (" while halted (reducing risk)" if self.halted else "")]
+        else:
+            reasons = []
+            if self.halted:
+                reasons.append(f"halted: {self.halt_reason}")
+            if intent.side == common_pb2.SIDE_SELL and not self.settings.allow_short and not reduces:
+                reasons.append("allow_short: manual SELL with no position to close and shorts are disabled")
+            reasons.extend(checks.entry_guard_reasons(ctx, symbol, intent.side))
+            reasons.extend(checks.notional_cap_reasons(ctx, symbol, intent.quantity * reference))
+            if reasons:
+                return reasons
+            reasons = [f"approved: manual entry notional {intent.quantity * reference:.2f}"]
+        decision.intent.CopyFrom(intent)
+        decision.intent.kind = kind
+        decision.intent.reference_price = reference
+        decision.intent.created_time_ns = intent.created_time_ns or now_ns
+        self.ledger.add_pending(
+            Pending(
+                intent.intent_id,
+                symbol,
+                intent.side,
+                kind == risk_pb2.INTENT_KIND_EXIT,
+                intent.quantity,
+                reference,
+                now_ns,
+            )
+        )
+        decision.approved = True
+        return reasons
+
+    def _record(self, source_id: str, decision: risk_pb2.RiskDecision, reasons: list[str]) -> risk_pb2.RiskDecision:
+        decision.reasons.extend(reasons)
+        if decision.approved:
+            self.counters.approved += 1
+        else:
+            self.counters.rejected += 1
+            decision.ClearField("intent")
+        if source_id:
+            self.decisions.add(source_id, decision)
+        return decision
+
+    # -- status --------------------------------------------------------------------------------------
+    def status(self, now_ns: int, symbols: list[str]) -> risk_pb2.RiskServiceGetStatusResponse:
+        ctx = self.ctx(now_ns)
+        led = self.ledger
+        exposures = led.exposures(now_ns, self.settings.pending_intent_ttl_ns)
+        return risk_pb2.RiskServiceGetStatusResponse(
+            halted=self.halted,
+            halt_reason=self.halt_reason,
+            equity=led.equity,
+            pnl_today=led.pnl_today,
+            drawdown=led.drawdown,
+            gross_exposure=sum(exposures.values()),
+            limits=checks.limit_statuses(ctx, symbols),
+            signals_seen=self.counters.signals_seen,
+            approved=self.counters.approved,
+            rejected=self.counters.rejected,
+            last_market_data_ns=max((m.mark_ns for m in self.market.symbols.values()), default=0),
+            last_execution_report_ns=led.last_report_ns,
+            symbol_exposure=exposures,
+            execution_reports_seen=led.reports_seen,
+        )
+
+
+def _validate_intent(intent: risk_pb2.OrderIntent) -> None:
+    if not intent.intent_id:
+        raise InvalidIntentError("intent.intent_id is required (derive it from the request id)")
+    if not intent.symbol:
+        raise InvalidIntentError("intent.symbol is required")
+    if intent.side not in (common_pb2.SIDE_BUY, common_pb2.SIDE_SELL):
+        raise InvalidIntentError("intent.side must be SIDE_BUY or SIDE_SELL")
+    if not math.isfinite(intent.quantity) or intent.quantity <= 0:
+        raise InvalidIntentError(f"intent.quantity must be a positive number, got {intent.quantity}")
+    if intent.order_type == risk_pb2.ORDER_TYPE_LIMIT and not (
+        math.isfinite(intent.limit_price) and intent.limit_price > 0
+    ):
+        raise InvalidIntentError(f"intent.limit_price must be > 0 for a limit order, got {intent.limit_price}")
+    for name in ("take_profit_price", "stop_loss_price", "limit_price"):
+        value = getattr(intent, name)
+        if not math.isfinite(value) or value < 0:
+            raise InvalidIntentError(f"intent.{name} must be a non-negative number, got {value}")

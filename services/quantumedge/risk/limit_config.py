@@ -1,0 +1,71 @@
+"""The live RiskLimits: defaults from settings, validation and partial updates (no I/O)."""
+
+from __future__ import annotations
+
+import math
+
+from quantumedge.risk.settings import RiskSettings
+from quantumedge.v1 import risk_pb2
+
+LIMIT_FIELDS: tuple[str, ...] = tuple(f.name for f in risk_pb2.RiskLimits.DESCRIPTOR.fields)
+
+
+class InvalidLimitsError(ValueError):
+    """A limits update that makes no sense; the message names the field."""
+
+
+def default_limits(settings: RiskSettings) -> risk_pb2.RiskLimits:
+    return risk_pb2.RiskLimits(**settings.limits.model_dump())
+
+
+def validate_limits(limits: risk_pb2.RiskLimits) -> None:
+    """Raise InvalidLimitsError naming the first field that is out of range.
+
+    A zero disables a limit only where that is safe: loss streak, orders per window, cooldowns,
+    spread, depth and protection. Loss, drawdown, exposure and data age can never be switched off.
+    """
+    for field in LIMIT_FIELDS:
+        value = getattr(limits, field)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidLimitsError(f"{field} must be a finite number, got {value}")
+        if value < 0:
+            raise InvalidLimitsError(f"{field} must not be negative, got {value}")
+
+    def require(ok: bool, field: str, rule: str) -> None:
+        if not ok:
+            raise InvalidLimitsError(f"{field} {rule}, got {getattr(limits, field)}")
+
+    require(limits.min_confidence <= 1.0, "min_confidence", "must be within [0, 1]")
+    require(limits.min_edge <= 1.0, "min_edge", "must be within [0, 1]")
+    require(0.0 < limits.risk_fraction <= 1.0, "risk_fraction", "must be within (0, 1]")
+    require(limits.max_order_notional > 0, "max_order_notional", "must be > 0")
+    require(limits.max_symbol_notional > 0, "max_symbol_notional", "must be > 0")
+    require(limits.max_gross_exposure > 0, "max_gross_exposure", "must be > 0")
+    require(limits.max_open_positions >= 1, "max_open_positions", "must be >= 1")
+    require(limits.daily_loss_limit > 0, "daily_loss_limit", "must be > 0")
+    require(0.0 < limits.max_drawdown_fraction <= 1.0, "max_drawdown_fraction", "must be within (0, 1]")
+    require(limits.max_data_age_ns > 0, "max_data_age_ns", "must be > 0 (the stale-data guard cannot be disabled)")
+    require(
+        limits.max_orders_per_window == 0 or limits.order_window_ns > 0,
+        "order_window_ns",
+        "must be > 0 when max_orders_per_window is set",
+    )
+    require(limits.stop_loss_bps < 10_000, "stop_loss_bps", "must be < 10000 (a stop below zero)")
+
+
+def merge_limits(
+    current: risk_pb2.RiskLimits, update: risk_pb2.RiskLimits, mask: list[str] | tuple[str, ...]
+) -> risk_pb2.RiskLimits:
+    """Apply `update` over `current` for the fields in `mask` (empty mask = replace all), validated."""
+    unknown = [path for path in mask if path not in LIMIT_FIELDS]
+    if unknown:
+        raise InvalidLimitsError(f"update_mask: unknown field {unknown[0]!r} (known: {', '.join(LIMIT_FIELDS)})")
+    merged = risk_pb2.RiskLimits()
+    if mask:
+        merged.CopyFrom(current)
+        for path in mask:
+            setattr(merged, path, getattr(update, path))
+    else:
+        merged.CopyFrom(update)
+    validate_limits(merged)
+    return merged

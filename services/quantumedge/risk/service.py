@@ -1,0 +1,351 @@
+"""The risk service: the engine on the bus, and the quantumedge.v1.RiskService gRPC API.
+
+Consumes signals, execution reports, top of book, depth and control events; publishes a decision
+for every signal on risk.decisions.v1 and halt state, limits and audits on the compacted control.v1.
+On start it rebuilds halt and limits from control.v1 and PnL, peak and streaks from
+execution.reports.v1, so a restarted halted risk service stays halted.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from google.protobuf.json_format import MessageToJson
+from google.protobuf.message import Message
+
+from quantumedge.risk.engine import InvalidIntentError, RiskEngine, StillBreachedError
+from quantumedge.risk.limit_config import LIMIT_FIELDS, InvalidLimitsError, merge_limits
+from quantumedge.risk.limits import Breach
+from quantumedge.risk.state import BoundedSet
+from quantumedge.shared import topics
+from quantumedge.shared.auth import current_actor
+from quantumedge.shared.bus import Bus, Record
+from quantumedge.shared.bus.loop import ConsumerLoop
+from quantumedge.shared.config import Settings
+from quantumedge.shared.grpc_server import ServiceBinding
+from quantumedge.shared.logs import get_logger
+from quantumedge.shared.service import ServiceBase
+from quantumedge.shared.telemetry import meter
+from quantumedge.v1 import (
+    common_pb2,
+    control_pb2,
+    execution_pb2,
+    market_pb2,
+    risk_pb2,
+    risk_pb2_grpc,
+    signal_pb2,
+)
+
+log = get_logger(__name__)
+_meter = meter("risk")
+_decisions = _meter.create_counter("qe.risk.decisions", description="risk decisions by outcome")
+_halts = _meter.create_counter("qe.risk.halts", description="halts by cause")
+
+HALT_KEY = "halt"
+LIMITS_KEY = "limits"
+AUTO_ACTOR = common_pb2.Actor(subject="risk", source="automatic")
+
+
+class _NotRebuiltError(BaseException):
+    """Escapes the consumer loop's per-record error handling on purpose (no dead letter, no commit)."""
+
+
+class RiskService(ServiceBase):
+    name = "risk"
+
+    def __init__(self, settings: Settings, bus: Bus, clock: Callable[[], int] = time.time_ns) -> None:
+        super().__init__(settings, bus)
+        self.clock = clock
+        self.engine = RiskEngine(settings.risk)
+        self.symbols = list(settings.symbols)
+        # One lock around the engine: the consumer thread and gRPC threads both use it.
+        self.lock = threading.RLock()
+        self._ready = threading.Event()
+        self._rebuilt = False
+        self._own_events = BoundedSet(10_000)
+        self._limits_time_ns = 0
+        self._loop: ConsumerLoop | None = None
+        self.servicer = RiskServicer(self)
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    def grpc_services(self) -> list[ServiceBinding]:
+        return [(risk_pb2_grpc.add_RiskServiceServicer_to_server, self.servicer, "quantumedge.v1.RiskService")]
+
+    def start(self) -> None:
+        # Join the group first (its position is fixed once assigned), then rebuild from the topics' history;
+        # handlers wait for the rebuild, and reports seen by both paths are deduplicated by report id.
+        self._loop = ConsumerLoop(
+            self.bus,
+            group=self.name,
+            handlers={
+                topics.SIGNALS: self._on_signal,
+                topics.REPORTS: self._on_report,
+                topics.BOOK: self._on_market,
+                topics.DEPTH: self._on_market,
+                topics.CONTROL: self._on_control,
+            },
+        )
+        self._loop.start()
+        try:
+            self.rebuild()
+            self._rebuilt = True
+        finally:
+            self._ready.set()
+
+    def stop(self) -> None:
+        self._ready.set()
+        if self._loop is not None:
+            self._loop.stop()
+        self.bus.flush()
+
+    def healthy(self) -> bool:
+        return self._loop is None or self._loop.alive
+
+    def status_line(self) -> dict[str, Any]:
+        with self.lock:
+            c = self.engine.counters
+            return {
+                "halted": self.engine.halted,
+                "signals": c.signals_seen,
+                "approved": c.approved,
+                "rejected": c.rejected,
+                "equity": round(self.engine.ledger.equity, 2),
+            }
+
+    def rebuild(self) -> None:
+        """Halt state and limits from control.v1, then PnL, peak, streaks and positions from execution reports."""
+        latest: dict[str, control_pb2.ControlEvent] = {}
+        for rec in self.bus.read_all(topics.CONTROL, timeout_s=self.settings.risk.rebuild_timeout_s):
+            key = (rec.key or b"").decode(errors="replace")
+            if key in (HALT_KEY, LIMITS_KEY):
+                try:
+                    latest[key] = control_pb2.ControlEvent.FromString(rec.value)
+                except Exception:  # an undecodable record must not stop start-up; the loop dead-letters it
+                    log.warning("undecodable control record skipped", extra={"offset": rec.offset})
+        reports: list[execution_pb2.ExecutionReport] = []
+        for rec in self.bus.read_all(topics.REPORTS, timeout_s=self.settings.risk.rebuild_timeout_s):
+            try:
+                reports.append(execution_pb2.ExecutionReport.FromString(rec.value))
+            except Exception:
+                log.warning("undecodable execution report skipped", extra={"offset": rec.offset})
+        now = self.clock()
+        with self.lock:
+            if LIMITS_KEY in latest and latest[LIMITS_KEY].HasField("limits"):
+                try:
+                    self.engine.set_limits(latest[LIMITS_KEY].limits)
+                    self._limits_time_ns = latest[LIMITS_KEY].time_ns
+                except InvalidLimitsError as exc:
+                    log.error("stored limits invalid, keeping configured ones", extra={"error": str(exc)})
+            acknowledged = 0
+            if HALT_KEY in latest and latest[HALT_KEY].HasField("halt"):
+                event = latest[HALT_KEY]
+                self.engine.set_halt(event.halt, event.reason)
+                acknowledged = event.halt.acknowledged_ns
+            self.engine.ledger.replay(reports, acknowledged)
+            self.engine.ledger.roll_day(now)
+            breach = self.engine.check_auto_halt(now)
+            if breach is not None:
+                self._publish_auto_halt(breach)
+            log.info(
+                "risk state rebuilt",
+                extra={
+                    "halted": self.engine.halted,
+                    "reports": len(reports),
+                    "equity": round(self.engine.ledger.equity, 2),
+                    "loss_streak": self.engine.ledger.loss_streak,
+                },
+            )
+        self.bus.flush()
+
+    # -- handlers (consumer thread) ------------------------------------------------------------------
+    def _wait_ready(self) -> None:
+        self._ready.wait()
+        if not self._rebuilt:
+            # Start-up failed: end the loop without committing, so nothing is consumed on a state never rebuilt.
+            raise _NotRebuiltError("risk state was never rebuilt; records left uncommitted")
+
+    def _on_signal(self, signal: signal_pb2.Signal, _record: Record) -> None:
+        self._wait_ready()
+        with self.lock:
+            decision = self.engine.decide(signal, self.clock())
+            self.bus.publish(topics.DECISIONS, decision.symbol, decision)
+        _decisions.add(1, {"approved": decision.approved})
+
+    def _on_report(self, report: execution_pb2.ExecutionReport, _record: Record) -> None:
+        self._wait_ready()
+        with self.lock:
+            breach = self.engine.on_report(report, self.clock())
+            if breach is not None:
+                self._publish_auto_halt(breach)
+
+    def _on_market(self, event: market_pb2.MarketEvent, _record: Record) -> None:
+        self._wait_ready()
+        with self.lock:
+            breach = self.engine.on_market(event, self.clock())
+            if breach is not None:
+                self._publish_auto_halt(breach)
+
+    def _on_control(self, event: control_pb2.ControlEvent, _record: Record) -> None:
+        self._wait_ready()
+        if not self._own_events.add(event.event_id):
+            return  # our own publication coming back: already applied
+        with self.lock:
+            kind = event.WhichOneof("payload")
+            if kind == "halt":
+                if self.engine.apply_halt_event(event.halt, event.reason):
+                    log.info("halt state from control topic", extra={"halted": event.halt.halted})
+            elif kind == "limits" and event.time_ns >= self._limits_time_ns:
+                self.engine.set_limits(event.limits)  # InvalidLimitsError -> dead-lettered with its reason
+                self._limits_time_ns = event.time_ns
+
+    # -- publishing ----------------------------------------------------------------------------------
+    def publish_control(self, key: str, event: control_pb2.ControlEvent) -> control_pb2.ControlEvent:
+        event.event_id = event.event_id or str(uuid.uuid4())
+        event.time_ns = event.time_ns or self.clock()
+        self._own_events.add(event.event_id)
+        self.bus.publish(topics.CONTROL, key, event)
+        return event
+
+    def publish_audit(
+        self, actor: common_pb2.Actor, method: str, request: Message | None, outcome: str, reason: str = ""
+    ) -> None:
+        event = control_pb2.ControlEvent(
+            event_id=str(uuid.uuid4()),
+            actor=actor,
+            reason=reason,
+            audit=control_pb2.AuditRecord(
+                service=self.name,
+                method=method,
+                request_json=MessageToJson(request, indent=None) if request is not None else "",
+                allowed=True,
+                outcome=outcome,
+            ),
+        )
+        # A unique key per audit record, so compaction keeps every one of them.
+        self.publish_control(f"audit-{event.event_id}", event)
+
+    def publish_halt_state(self, actor: common_pb2.Actor, reason: str) -> None:
+        self.publish_control(
+            HALT_KEY,
+            control_pb2.ControlEvent(actor=actor, reason=reason, halt=self.engine.halt, time_ns=self.clock()),
+        )
+
+    def _publish_auto_halt(self, breach: Breach) -> None:
+        reason = self.engine.halt_reason
+        log.warning(
+            "risk limit breached: trading halted",
+            extra={"limit": breach.limit, "value": breach.value, "threshold": breach.threshold},
+        )
+        _halts.add(1, {"cause": breach.limit})
+        self.publish_halt_state(AUTO_ACTOR, reason)
+        self.publish_audit(AUTO_ACTOR, "AutoHalt", None, f"halted: {breach.describe()}", reason)
+
+
+def actor_of(context: grpc.ServicerContext) -> common_pb2.Actor:
+    """Who made a changing call: the subject the operator-auth interceptor authenticated, else "anonymous".
+
+    A client-sent `x-qe-actor` header is never trusted here: only the interceptor's current_actor() is.
+    """
+    return common_pb2.Actor(subject=current_actor() or "anonymous", source=context.peer() or "")
+
+
+class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
+    def __init__(self, service: RiskService) -> None:
+        self.svc = service
+
+    @property
+    def engine(self) -> RiskEngine:
+        return self.svc.engine
+
+    def GetStatus(self, request: risk_pb2.RiskServiceGetStatusRequest, context: grpc.ServicerContext) -> Any:
+        with self.svc.lock:
+            return self.engine.status(self.svc.clock(), self.svc.symbols)
+
+    def GetLimits(self, request: risk_pb2.GetLimitsRequest, context: grpc.ServicerContext) -> Any:
+        with self.svc.lock:
+            return risk_pb2.GetLimitsResponse(limits=self.engine.limits)
+
+    def UpdateLimits(self, request: risk_pb2.UpdateLimitsRequest, context: grpc.ServicerContext) -> Any:
+        actor = actor_of(context)
+        with self.svc.lock:
+            error = ""
+            if not request.HasField("limits"):
+                error = "limits is required (with update_mask naming the fields to change)"
+            else:
+                try:
+                    merged = merge_limits(self.engine.limits, request.limits, list(request.update_mask))
+                except InvalidLimitsError as exc:
+                    error = str(exc)
+            if error:
+                self.svc.publish_audit(actor, "UpdateLimits", request, f"invalid: {error}", request.reason)
+                self.svc.bus.flush()
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, error)
+            self.engine.set_limits(merged)
+            event = self.svc.publish_control(
+                LIMITS_KEY, control_pb2.ControlEvent(actor=actor, reason=request.reason, limits=merged)
+            )
+            self.svc._limits_time_ns = event.time_ns
+            changed = list(request.update_mask) or list(LIMIT_FIELDS)
+            self.svc.publish_audit(actor, "UpdateLimits", request, f"updated: {', '.join(changed)}", request.reason)
+        self.svc.bus.flush()
+        log.info("limits updated", extra={"actor": actor.subject, "fields": changed})
+        return risk_pb2.UpdateLimitsResponse(limits=merged)
+
+    def Halt(self, request: risk_pb2.HaltRequest, context: grpc.ServicerContext) -> Any:
+        actor = actor_of(context)
+        reason = request.reason or "operator halt"
+        with self.svc.lock:
+            self.engine.halt_now(reason, request.cancel_open_orders, request.flatten, self.svc.clock())
+            self.svc.publish_halt_state(actor, reason)
+            self.svc.publish_audit(actor, "Halt", request, "halted", reason)
+        # Acknowledged by the broker before we answer: the halt is durable once the operator sees "halted".
+        self.svc.bus.flush()
+        _halts.add(1, {"cause": "operator"})
+        log.warning("trading halted by operator", extra={"actor": actor.subject, "reason": reason})
+        return risk_pb2.HaltResponse(halted=True)
+
+    def Resume(self, request: risk_pb2.ResumeRequest, context: grpc.ServicerContext) -> Any:
+        actor = actor_of(context)
+        with self.svc.lock:
+            try:
+                self.engine.resume(self.svc.clock())
+            except StillBreachedError as exc:
+                self.svc.publish_audit(actor, "Resume", request, f"refused: {exc}", request.reason)
+                self.svc.bus.flush()
+                context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+            self.svc.publish_halt_state(actor, request.reason or "operator resume")
+            self.svc.publish_audit(actor, "Resume", request, "resumed", request.reason)
+        self.svc.bus.flush()
+        log.warning("trading resumed by operator", extra={"actor": actor.subject, "reason": request.reason})
+        return risk_pb2.ResumeResponse(halted=False)
+
+    def ExplainDecision(self, request: risk_pb2.ExplainDecisionRequest, context: grpc.ServicerContext) -> Any:
+        if not request.decision_id:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "decision_id is required")
+        with self.svc.lock:
+            decision = self.engine.decisions.get(request.decision_id)
+        if decision is None:
+            context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                f"decision {request.decision_id} not found (unknown, or older than the last "
+                f"{self.svc.settings.risk.decision_index_size} decisions)",
+            )
+        return risk_pb2.ExplainDecisionResponse(decision=decision)
+
+    def ReviewOrder(self, request: risk_pb2.ReviewOrderRequest, context: grpc.ServicerContext) -> Any:
+        if not request.HasField("intent"):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "intent is required")
+        with self.svc.lock:
+            try:
+                decision = self.engine.review(request.intent, self.svc.clock())
+            except InvalidIntentError as exc:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            self.svc.bus.publish(topics.DECISIONS, decision.symbol, decision)
+        self.svc.bus.flush()
+        _decisions.add(1, {"approved": decision.approved, "manual": True})
+        return risk_pb2.ReviewOrderResponse(decision=decision)
