@@ -1,10 +1,53 @@
-"""Settings of the execution service (section `execution` of the configuration)."""
+"""Settings of the execution service (section `execution` of the configuration).
+
+Environment: QE_VENUE (flat alias of venue) and QE_EXECUTION__<FIELD>, e.g. QE_EXECUTION__ALLOW_LIVE=true.
+Live trading needs both venue=live and allow_live=true, and its keys come from Vault only.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Literal
+
+from pydantic import BaseModel, Field
 
 
 class ExecutionSettings(BaseModel):
     # paper | testnet | live. Live is never the default and needs credentials from Vault.
-    venue: str = "paper"
+    venue: Literal["paper", "testnet", "live"] = "paper"
+    # Second switch for real money: venue=live alone refuses to start.
+    allow_live: bool = False
+
+    # Binance endpoints; empty = the venue's documented default (testnet.binance.vision / api.binance.com).
+    rest_url: str = ""
+    ws_api_url: str = ""
+    # Signed requests: how long a request stays valid after its timestamp (Binance max 60000).
+    recv_window_ms: int = Field(default=5000, ge=100, le=60_000)
+    connect_timeout_s: float = Field(default=3.0, gt=0)
+    read_timeout_s: float = Field(default=10.0, gt=0)
+    # Attempts per order when the venue rate-limits, cannot be reached, or provably never got it.
+    max_attempts: int = Field(default=4, ge=1, le=20)
+    # Longer Retry-After / ban than this fails the request instead of blocking the service.
+    max_rate_limit_wait_s: float = Field(default=30.0, ge=0)
+    # Order updates over the WebSocket API user data stream (REST queries still resolve everything without it).
+    user_stream: bool = True
+
+    # Equity before any trade, for reports and risk (cash + marked positions is derived from it).
+    starting_equity: float = Field(default=10_000.0, gt=0)
+    # Risk's gRPC address for SubmitOrder reviews; empty = 127.0.0.1:<ports.risk>. In a cluster: risk:50053.
+    risk_address: str = ""
+    risk_timeout_s: float = Field(default=5.0, gt=0)
+    # How often unresolved orders are re-queried and time stops checked on the venue's clock.
+    housekeeping_interval_s: float = Field(default=1.0, gt=0)
+    # A position report per symbol this often (and once at start): risk fails closed without execution state.
+    heartbeat_interval_s: float = Field(default=5.0, ge=0)
+    # Position reports caused only by a new mark, at most once per this many ms per symbol.
+    mark_report_interval_ms: int = Field(default=1000, ge=0)
+
+    # Paper venue (fill simulator) model.
+    paper_maker_fee_bps: float = Field(default=10.0, ge=0)
+    paper_taker_fee_bps: float = Field(default=10.0, ge=0)
+    paper_latency_ms: float = Field(default=0.0, ge=0)
+    paper_slippage_bps: float = Field(default=0.0, ge=0)
+    paper_tick_size: str = "0.01"
+    paper_step_size: str = "0.00001"
+    paper_min_notional: str = "5"

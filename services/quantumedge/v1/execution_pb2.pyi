@@ -42,7 +42,7 @@ ORDER_ROLE_TAKE_PROFIT: OrderRole
 ORDER_ROLE_STOP_LOSS: OrderRole
 
 class Order(_message.Message):
-    __slots__ = ("client_order_id", "venue_order_id", "intent_id", "symbol", "side", "order_type", "time_in_force", "role", "quantity", "price", "stop_price", "filled_quantity", "average_price", "fees", "status", "reject_code", "reject_message", "created_time_ns", "updated_time_ns", "group_id", "venue")
+    __slots__ = ("client_order_id", "venue_order_id", "intent_id", "symbol", "side", "order_type", "time_in_force", "role", "quantity", "price", "stop_price", "filled_quantity", "average_price", "fees", "status", "reject_code", "reject_message", "created_time_ns", "updated_time_ns", "group_id", "venue", "take_profit_price", "stop_loss_price", "trailing_stop_bps", "time_stop_ns", "time_stop_deadline_ns", "protection_placed", "parent_client_order_id", "trade_ids", "version", "sent_time_ms", "base_fees")
     CLIENT_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     VENUE_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     INTENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -64,6 +64,17 @@ class Order(_message.Message):
     UPDATED_TIME_NS_FIELD_NUMBER: _ClassVar[int]
     GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     VENUE_FIELD_NUMBER: _ClassVar[int]
+    TAKE_PROFIT_PRICE_FIELD_NUMBER: _ClassVar[int]
+    STOP_LOSS_PRICE_FIELD_NUMBER: _ClassVar[int]
+    TRAILING_STOP_BPS_FIELD_NUMBER: _ClassVar[int]
+    TIME_STOP_NS_FIELD_NUMBER: _ClassVar[int]
+    TIME_STOP_DEADLINE_NS_FIELD_NUMBER: _ClassVar[int]
+    PROTECTION_PLACED_FIELD_NUMBER: _ClassVar[int]
+    PARENT_CLIENT_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    TRADE_IDS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SENT_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    BASE_FEES_FIELD_NUMBER: _ClassVar[int]
     client_order_id: str
     venue_order_id: str
     intent_id: str
@@ -85,7 +96,18 @@ class Order(_message.Message):
     updated_time_ns: int
     group_id: str
     venue: str
-    def __init__(self, client_order_id: _Optional[str] = ..., venue_order_id: _Optional[str] = ..., intent_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.Side, str]] = ..., order_type: _Optional[_Union[_risk_pb2.OrderType, str]] = ..., time_in_force: _Optional[_Union[_risk_pb2.TimeInForce, str]] = ..., role: _Optional[_Union[OrderRole, str]] = ..., quantity: _Optional[float] = ..., price: _Optional[float] = ..., stop_price: _Optional[float] = ..., filled_quantity: _Optional[float] = ..., average_price: _Optional[float] = ..., fees: _Optional[float] = ..., status: _Optional[_Union[OrderStatus, str]] = ..., reject_code: _Optional[str] = ..., reject_message: _Optional[str] = ..., created_time_ns: _Optional[int] = ..., updated_time_ns: _Optional[int] = ..., group_id: _Optional[str] = ..., venue: _Optional[str] = ...) -> None: ...
+    take_profit_price: float
+    stop_loss_price: float
+    trailing_stop_bps: float
+    time_stop_ns: int
+    time_stop_deadline_ns: int
+    protection_placed: bool
+    parent_client_order_id: str
+    trade_ids: _containers.RepeatedScalarFieldContainer[str]
+    version: int
+    sent_time_ms: int
+    base_fees: float
+    def __init__(self, client_order_id: _Optional[str] = ..., venue_order_id: _Optional[str] = ..., intent_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.Side, str]] = ..., order_type: _Optional[_Union[_risk_pb2.OrderType, str]] = ..., time_in_force: _Optional[_Union[_risk_pb2.TimeInForce, str]] = ..., role: _Optional[_Union[OrderRole, str]] = ..., quantity: _Optional[float] = ..., price: _Optional[float] = ..., stop_price: _Optional[float] = ..., filled_quantity: _Optional[float] = ..., average_price: _Optional[float] = ..., fees: _Optional[float] = ..., status: _Optional[_Union[OrderStatus, str]] = ..., reject_code: _Optional[str] = ..., reject_message: _Optional[str] = ..., created_time_ns: _Optional[int] = ..., updated_time_ns: _Optional[int] = ..., group_id: _Optional[str] = ..., venue: _Optional[str] = ..., take_profit_price: _Optional[float] = ..., stop_loss_price: _Optional[float] = ..., trailing_stop_bps: _Optional[float] = ..., time_stop_ns: _Optional[int] = ..., time_stop_deadline_ns: _Optional[int] = ..., protection_placed: _Optional[bool] = ..., parent_client_order_id: _Optional[str] = ..., trade_ids: _Optional[_Iterable[str]] = ..., version: _Optional[int] = ..., sent_time_ms: _Optional[int] = ..., base_fees: _Optional[float] = ...) -> None: ...
 
 class Fill(_message.Message):
     __slots__ = ("client_order_id", "trade_id", "price", "quantity", "fee", "fee_asset", "is_maker", "time_ns")
@@ -108,7 +130,7 @@ class Fill(_message.Message):
     def __init__(self, client_order_id: _Optional[str] = ..., trade_id: _Optional[str] = ..., price: _Optional[float] = ..., quantity: _Optional[float] = ..., fee: _Optional[float] = ..., fee_asset: _Optional[str] = ..., is_maker: _Optional[bool] = ..., time_ns: _Optional[int] = ...) -> None: ...
 
 class Position(_message.Message):
-    __slots__ = ("symbol", "quantity", "average_price", "realized_pnl", "unrealized_pnl", "fees", "mark_price", "updated_time_ns")
+    __slots__ = ("symbol", "quantity", "average_price", "realized_pnl", "unrealized_pnl", "fees", "mark_price", "updated_time_ns", "baseline_quantity", "baseline_set")
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     QUANTITY_FIELD_NUMBER: _ClassVar[int]
     AVERAGE_PRICE_FIELD_NUMBER: _ClassVar[int]
@@ -117,6 +139,8 @@ class Position(_message.Message):
     FEES_FIELD_NUMBER: _ClassVar[int]
     MARK_PRICE_FIELD_NUMBER: _ClassVar[int]
     UPDATED_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_SET_FIELD_NUMBER: _ClassVar[int]
     symbol: str
     quantity: float
     average_price: float
@@ -125,7 +149,9 @@ class Position(_message.Message):
     fees: float
     mark_price: float
     updated_time_ns: int
-    def __init__(self, symbol: _Optional[str] = ..., quantity: _Optional[float] = ..., average_price: _Optional[float] = ..., realized_pnl: _Optional[float] = ..., unrealized_pnl: _Optional[float] = ..., fees: _Optional[float] = ..., mark_price: _Optional[float] = ..., updated_time_ns: _Optional[int] = ...) -> None: ...
+    baseline_quantity: float
+    baseline_set: bool
+    def __init__(self, symbol: _Optional[str] = ..., quantity: _Optional[float] = ..., average_price: _Optional[float] = ..., realized_pnl: _Optional[float] = ..., unrealized_pnl: _Optional[float] = ..., fees: _Optional[float] = ..., mark_price: _Optional[float] = ..., updated_time_ns: _Optional[int] = ..., baseline_quantity: _Optional[float] = ..., baseline_set: _Optional[bool] = ...) -> None: ...
 
 class ExecutionReport(_message.Message):
     __slots__ = ("report_id", "time_ns", "order", "fill", "position", "realized_pnl_delta", "fee_delta", "equity", "venue", "note")
@@ -156,7 +182,7 @@ class ExecutionServiceGetStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ExecutionServiceGetStatusResponse(_message.Message):
-    __slots__ = ("venue", "halted", "intents_received", "orders_placed", "fills", "rejects", "open_orders", "realized_pnl", "unrealized_pnl", "equity", "fees")
+    __slots__ = ("venue", "halted", "intents_received", "orders_placed", "fills", "rejects", "open_orders", "realized_pnl", "unrealized_pnl", "equity", "fees", "duplicates_ignored", "reconciled_differences", "pending_orders", "venue_connected")
     VENUE_FIELD_NUMBER: _ClassVar[int]
     HALTED_FIELD_NUMBER: _ClassVar[int]
     INTENTS_RECEIVED_FIELD_NUMBER: _ClassVar[int]
@@ -168,6 +194,10 @@ class ExecutionServiceGetStatusResponse(_message.Message):
     UNREALIZED_PNL_FIELD_NUMBER: _ClassVar[int]
     EQUITY_FIELD_NUMBER: _ClassVar[int]
     FEES_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATES_IGNORED_FIELD_NUMBER: _ClassVar[int]
+    RECONCILED_DIFFERENCES_FIELD_NUMBER: _ClassVar[int]
+    PENDING_ORDERS_FIELD_NUMBER: _ClassVar[int]
+    VENUE_CONNECTED_FIELD_NUMBER: _ClassVar[int]
     venue: str
     halted: bool
     intents_received: int
@@ -179,7 +209,11 @@ class ExecutionServiceGetStatusResponse(_message.Message):
     unrealized_pnl: float
     equity: float
     fees: float
-    def __init__(self, venue: _Optional[str] = ..., halted: _Optional[bool] = ..., intents_received: _Optional[int] = ..., orders_placed: _Optional[int] = ..., fills: _Optional[int] = ..., rejects: _Optional[int] = ..., open_orders: _Optional[int] = ..., realized_pnl: _Optional[float] = ..., unrealized_pnl: _Optional[float] = ..., equity: _Optional[float] = ..., fees: _Optional[float] = ...) -> None: ...
+    duplicates_ignored: int
+    reconciled_differences: int
+    pending_orders: int
+    venue_connected: bool
+    def __init__(self, venue: _Optional[str] = ..., halted: _Optional[bool] = ..., intents_received: _Optional[int] = ..., orders_placed: _Optional[int] = ..., fills: _Optional[int] = ..., rejects: _Optional[int] = ..., open_orders: _Optional[int] = ..., realized_pnl: _Optional[float] = ..., unrealized_pnl: _Optional[float] = ..., equity: _Optional[float] = ..., fees: _Optional[float] = ..., duplicates_ignored: _Optional[int] = ..., reconciled_differences: _Optional[int] = ..., pending_orders: _Optional[int] = ..., venue_connected: _Optional[bool] = ...) -> None: ...
 
 class ListOrdersRequest(_message.Message):
     __slots__ = ("symbol", "open_only")

@@ -1,0 +1,1008 @@
+"""The execution engine: approved intents in, orders on a venue, order/position state and reports out.
+
+It owns no I/O of its own: the venue and the emitter are injected, so the service runs it on a bus
+with a real venue and the backtester runs it with the paper venue and a list. Rules it keeps:
+- only an approved decision with an intent is traded; its client order id derives from the intent id,
+  so a redelivered intent finds its order and makes none;
+- an order is persisted (and flushed) as PENDING before it is sent, so a crash between sending and
+  hearing back is resolved on restart by querying the venue, never by sending again;
+- fills are applied once (by trade id) and a venue's FILLED is never believed without the fills;
+- every entry gets its protection once it is done filling: TP/SL as one OCO, a trailing stop, a time stop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from quantumedge.execution import ids
+from quantumedge.execution.convert import fill_to_pb, order_from_pb, order_to_pb, position_from_pb, position_to_pb
+from quantumedge.execution.errors import (
+    OrderNotFound,
+    OutcomeUnknown,
+    RateLimited,
+    VenueError,
+    VenueRejected,
+    VenueUnavailable,
+)
+from quantumedge.execution.filters import FilterViolation, SymbolFilters
+from quantumedge.execution.orders import (
+    ZERO,
+    Fill,
+    IllegalTransition,
+    OcoRequest,
+    Order,
+    OrderError,
+    OrderRequest,
+    OrderRole,
+    OrderSnapshot,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Position,
+    Side,
+    TimeInForce,
+    dec,
+)
+from quantumedge.execution.venue import Venue
+from quantumedge.shared.logs import get_logger
+from quantumedge.shared.telemetry import meter, tracer
+from quantumedge.v1 import control_pb2, execution_pb2, market_pb2, risk_pb2
+
+log = get_logger(__name__)
+_tracer = tracer("execution")
+_meter = meter("execution")
+_orders_sent = _meter.create_counter("qe.execution.orders_sent", description="orders sent to the venue")
+_fills_seen = _meter.create_counter("qe.execution.fills", description="fills applied")
+_refused = _meter.create_counter("qe.execution.rejects", description="orders refused locally or by the venue")
+_venue_ms = _meter.create_histogram("qe.execution.venue_call", unit="ms", description="venue call duration")
+
+
+class Emitter(Protocol):
+    def report(self, symbol: str, report: execution_pb2.ExecutionReport) -> None: ...
+
+    def state(self, key: str, record: execution_pb2.ExecutionReport) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+class ListEmitter:
+    """Keeps everything in lists (tests, backtests)."""
+
+    def __init__(self) -> None:
+        self.reports: list[execution_pb2.ExecutionReport] = []
+        self.states: list[tuple[str, execution_pb2.ExecutionReport]] = []
+
+    def report(self, symbol: str, report: execution_pb2.ExecutionReport) -> None:
+        self.reports.append(report)
+
+    def state(self, key: str, record: execution_pb2.ExecutionReport) -> None:
+        self.states.append((key, record))
+
+    def flush(self) -> None:
+        pass
+
+
+@dataclass
+class EngineConfig:
+    starting_equity: Decimal = Decimal(10_000)
+    symbols: Sequence[str] = ()
+    # Position reports caused only by a new mark, at most this often per symbol (market time).
+    mark_report_interval_ns: int = 1_000_000_000
+    # A PENDING order younger than this is still being sent; older ones are resolved by query.
+    pending_grace_ns: int = 2_000_000_000
+
+
+POSITION_KEY = "position:"
+
+
+class ExecutionEngine:
+    def __init__(
+        self,
+        venue: Venue,
+        emitter: Emitter,
+        config: EngineConfig | None = None,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.venue = venue
+        self.emitter = emitter
+        self.config = config or EngineConfig()
+        self._clock = clock
+        self._lock = threading.RLock()
+        self.orders: dict[str, Order] = {}
+        self.positions: dict[str, Position] = {}
+        self.marks: dict[str, Decimal] = {}
+        self.halted = False
+        self.halt_reason = ""
+        self._last_mark_report: dict[str, int] = {}
+        self._awaiting_protection: set[str] = set()
+        # Indexes kept by _index() on every change, so per-event work does not grow with history.
+        self._open: dict[str, set[str]] = {}
+        self._timed: set[str] = set()
+        self._seq = 0
+        self.counters = dict.fromkeys(
+            (
+                "intents_received",
+                "ignored_decisions",
+                "orders_placed",
+                "fills",
+                "rejects",
+                "duplicates_ignored",
+                "reconciled_differences",
+                "unknown_updates",
+            ),
+            0,
+        )
+
+    # -- inputs -----------------------------------------------------------------------------------
+    def on_decision(self, decision: risk_pb2.RiskDecision) -> Order | None:
+        """Trade an approved decision's intent; anything else is ignored (execution never trades on its own)."""
+        with self._lock:
+            if not decision.approved or not decision.HasField("intent") or not decision.intent.intent_id:
+                self.counters["ignored_decisions"] += 1
+                return None
+            self.counters["intents_received"] += 1
+            return self._on_intent(decision.intent)
+
+    def on_update(self, update: OrderUpdate) -> None:
+        """An update the venue pushed (user data stream)."""
+        with self._lock:
+            self._apply(update)
+
+    def on_market(self, event: market_pb2.MarketEvent) -> None:
+        """Marks for PnL, paper fills, and time stops (on the market's clock)."""
+        with self._lock:
+            for update in self.venue.on_market(event):
+                self._apply(update)
+            for cid in [c for c in self._awaiting_protection if self.orders[c].symbol == event.symbol]:
+                self._awaiting_protection.discard(cid)
+                if self._needs_protection(self.orders[cid]):
+                    self._protect(self.orders[cid])
+            price = _mark_price(event)
+            if price:
+                self.marks[event.symbol] = price
+                self._mark(event.symbol, price, event.exchange_time_ns or event.receive_time_ns)
+            self.check_time_stops(self.venue.now_ns())
+
+    def on_halt(self, halt: control_pb2.HaltState, cause: str, reason: str = "") -> None:
+        """Halt: no new entries; cancel open entry orders; flatten when asked. Resume lifts the first."""
+        with self._lock:
+            self.halted = halt.halted
+            self.halt_reason = reason or halt.limit
+            if not halt.halted:
+                log.info("execution resumed", extra={"cause": cause})
+                return
+            log.warning("execution halted", extra={"cause": cause, "reason": self.halt_reason})
+            if halt.cancel_open_orders or halt.flatten:
+                self._cancel_where(lambda o: o.role is OrderRole.ENTRY, note=f"halt: {self.halt_reason}")
+            if halt.flatten:
+                self._flatten(None, cause or "halt", note=f"halt: {self.halt_reason}")
+
+    # -- operator actions -------------------------------------------------------------------------
+    def cancel_all(self, symbol: str = "", reason: str = "") -> int:
+        with self._lock:
+            return self._cancel_where(lambda o: not symbol or o.symbol == symbol, note=f"cancel all: {reason}")
+
+    def flatten(self, symbol: str = "", reason: str = "", cause: str = "") -> int:
+        with self._lock:
+            return self._flatten(symbol or None, cause or f"flatten-{self._clock()}", note=f"flatten: {reason}")
+
+    # -- queries ----------------------------------------------------------------------------------
+    def list_orders(self, symbol: str = "", open_only: bool = False) -> list[Order]:
+        with self._lock:
+            return [
+                o
+                for o in sorted(self.orders.values(), key=lambda o: (o.created_time_ns, o.client_order_id))
+                if (not symbol or o.symbol == symbol) and (not open_only or o.is_open)
+            ]
+
+    def list_positions(self) -> list[Position]:
+        with self._lock:
+            return [p for _, p in sorted(self.positions.items())]
+
+    def equity(self) -> Decimal:
+        return self.config.starting_equity + sum(
+            (p.realized_pnl + p.unrealized_pnl for p in self.positions.values()), ZERO
+        )
+
+    def status(self) -> execution_pb2.ExecutionServiceGetStatusResponse:
+        with self._lock:
+            c = self.counters
+            return execution_pb2.ExecutionServiceGetStatusResponse(
+                venue=self.venue.name,
+                halted=self.halted,
+                intents_received=c["intents_received"],
+                orders_placed=c["orders_placed"],
+                fills=c["fills"],
+                rejects=c["rejects"],
+                open_orders=sum(1 for o in self.orders.values() if o.is_open),
+                realized_pnl=float(sum((p.realized_pnl for p in self.positions.values()), ZERO)),
+                unrealized_pnl=float(sum((p.unrealized_pnl for p in self.positions.values()), ZERO)),
+                equity=float(self.equity()),
+                fees=float(sum((p.fees for p in self.positions.values()), ZERO)),
+                duplicates_ignored=c["duplicates_ignored"],
+                reconciled_differences=c["reconciled_differences"],
+                pending_orders=sum(1 for o in self.orders.values() if o.status is OrderStatus.PENDING),
+                venue_connected=self.venue.connected,
+            )
+
+    # -- recovery ---------------------------------------------------------------------------------
+    def restore(self, records: Iterable[tuple[str, bytes]]) -> None:
+        """Rebuild orders and positions from execution.state.v1 (key, value) pairs, oldest first."""
+        latest: dict[str, bytes] = {}
+        for key, value in records:
+            if value:
+                latest[key] = value
+            else:
+                latest.pop(key, None)  # a tombstone
+        with self._lock:
+            for key, value in latest.items():
+                record = execution_pb2.ExecutionReport.FromString(value)
+                if key.startswith(POSITION_KEY) and record.HasField("position"):
+                    self.positions[record.position.symbol] = position_from_pb(record.position)
+                elif record.HasField("order") and record.order.client_order_id:
+                    order = self.orders[record.order.client_order_id] = order_from_pb(record.order)
+                    self._index(order)
+        log.info("state restored", extra={"orders": len(self.orders), "positions": len(self.positions)})
+
+    def reconcile(self) -> list[str]:
+        """Bring local state to the venue's: open orders, orders it has that we lost, fills missed,
+        balances. Every difference corrected is reported with a note; the notes are returned."""
+        with self._lock:
+            before = self.counters["reconciled_differences"]
+            notes: list[str] = []
+            self._reconcile_orders(notes)
+            self._reconcile_positions(notes)
+            for entry in list(self.orders.values()):
+                if not self._needs_protection(entry):
+                    continue
+                if self.venue.stateless:
+                    # The paper venue has no book yet after a restart: protect on the first market event.
+                    self._awaiting_protection.add(entry.client_order_id)
+                    continue
+                notes.append(f"{entry.client_order_id}: protection placed after restart")
+                self._protect(entry)
+            log.info(
+                "reconciled with venue",
+                extra={"differences": self.counters["reconciled_differences"] - before, "notes": notes[:20]},
+            )
+            return notes
+
+    def resolve_pending(self) -> None:
+        """Orders whose result stayed unknown: query them; forget those the venue provably never got."""
+        with self._lock:
+            now = self._clock()
+            for order in [o for o in self._open_orders() if o.status is OrderStatus.PENDING]:
+                if order.updated_time_ns and now - order.updated_time_ns < self.config.pending_grace_ns:
+                    continue
+                try:
+                    snapshot = self.venue.query(order.symbol, order.client_order_id)
+                except VenueError as exc:
+                    log.warning(
+                        "pending order still unresolved", extra={"order": order.client_order_id, "error": str(exc)}
+                    )
+                    continue
+                if snapshot is not None:
+                    self._sync_snapshot(order, snapshot, "resolved by query")
+                elif self.venue.safe_to_forget(order.sent_time_ms):
+                    self._set_status(order, OrderStatus.EXPIRED, "never reached the venue (absent after recvWindow)")
+
+    def heartbeat(self, note: str = "heartbeat") -> None:
+        """A position report per symbol: tells risk that execution is alive and what it holds."""
+        with self._lock:
+            for symbol in sorted(set(self.config.symbols) | set(self.positions)):
+                self._emit(position=self._position(symbol), note=note, persist=False)
+
+    def check_time_stops(self, now_ns: int) -> None:
+        with self._lock:
+            for cid in list(self._timed):
+                entry = self.orders[cid]
+                if entry.time_stop_deadline_ns and entry.time_stop_deadline_ns <= now_ns:
+                    self._time_stop(entry)
+
+    # -- intent -> order --------------------------------------------------------------------------
+    def _on_intent(self, intent: risk_pb2.OrderIntent) -> Order | None:
+        is_exit = intent.kind == risk_pb2.INTENT_KIND_EXIT
+        cid = ids.order_id(ids.EXIT if is_exit else ids.ENTRY, intent.intent_id)
+        if cid in self.orders:
+            self.counters["duplicates_ignored"] += 1
+            log.info("intent already handled; no second order", extra={"intent": intent.intent_id, "order": cid})
+            return self.orders[cid]
+        problem = _intent_problem(intent)
+        if problem:
+            self.counters["ignored_decisions"] += 1
+            log.error("approved intent is unusable; ignored", extra={"intent": intent.intent_id, "problem": problem})
+            return None
+        order_type = OrderType(intent.order_type)
+        tif = TimeInForce(intent.time_in_force)
+        if order_type is OrderType.LIMIT and tif is TimeInForce.UNSPECIFIED:
+            tif = TimeInForce.GTC
+        order = Order(
+            client_order_id=cid,
+            symbol=intent.symbol,
+            side=Side(intent.side),
+            order_type=order_type,
+            quantity=dec(intent.quantity),
+            price=dec(intent.limit_price) if order_type is OrderType.LIMIT else ZERO,
+            time_in_force=tif if order_type is OrderType.LIMIT else TimeInForce.UNSPECIFIED,
+            role=OrderRole.EXIT if is_exit else OrderRole.ENTRY,
+            intent_id=intent.intent_id,
+            venue=self.venue.name,
+            created_time_ns=self._clock(),
+        )
+        if not is_exit:
+            order.take_profit_price = dec(intent.take_profit_price)
+            order.stop_loss_price = dec(intent.stop_loss_price)
+            order.trailing_stop_bps = dec(intent.trailing_stop_bps)
+            order.time_stop_ns = max(0, intent.time_stop_ns)
+        order.updated_time_ns = order.created_time_ns
+        self.orders[cid] = order
+        if not is_exit and self.halted:
+            return self._refuse(order, "HALTED", f"execution is halted ({self.halt_reason}): no new entries")
+        try:
+            filters = self.venue.filters(order.symbol)
+        except VenueError as exc:
+            return self._refuse(order, exc.code, exc.message)
+        if is_exit:
+            held = self._held(order.symbol)
+            if held == 0 or (held > 0) == (order.side is Side.BUY):
+                return self._refuse(order, "NO_POSITION", f"nothing to exit in {order.symbol} (position {held})")
+            order.quantity = min(order.quantity or abs(held), abs(held))
+        order.quantity = filters.round_quantity(order.quantity, order_type)
+        if order.price:
+            order.price = filters.round_price(order.price, "down" if order.side is Side.BUY else "up")
+        violation = filters.check(
+            order_type,
+            order.quantity,
+            order.price,
+            reference_price=dec(intent.reference_price) or self.marks.get(order.symbol, ZERO),
+            open_orders=self._open_count(order.symbol),
+        )
+        if violation is not None:
+            return self._refuse(order, violation.code, violation.message)
+        if is_exit:
+            # Protective orders reserve the balance the exit needs: they go first (only for an exit that can go).
+            self._cancel_where(
+                lambda o: o.symbol == order.symbol and o.role in _PROTECTIVE, note="exit replaces protection"
+            )
+        self._send(order)
+        return order
+
+    def _refuse(self, order: Order, code: str, message: str) -> Order:
+        """Record an order that was never sent, so the refusal is explained and a redelivery finds it."""
+        order.reject(code, message, self._clock())
+        self.counters["rejects"] += 1
+        _refused.add(1, {"venue": self.venue.name, "code": code})
+        log.warning(
+            "order refused before sending", extra={"order": order.client_order_id, "code": code, "reason": message}
+        )
+        self._emit(order, note=f"refused: {message}")
+        return order
+
+    def _send(self, order: Order) -> None:
+        self.orders[order.client_order_id] = order
+        order.sent_time_ms = self.venue.now_ns() // 1_000_000
+        order._touch(self._clock())
+        self._emit(order, note="sending")
+        # Durable before it leaves: after a crash the PENDING order is queried, never sent again.
+        self.emitter.flush()
+        try:
+            with self._venue_span("venue submit", order):
+                updates = self.venue.submit(OrderRequest.of(order))
+        except VenueRejected as exc:
+            self._rejected(order, exc.code, exc.message)
+            return
+        except (VenueUnavailable, RateLimited) as exc:
+            self._rejected(order, exc.code, f"not placed: {exc.message}")
+            return
+        except OutcomeUnknown as exc:
+            log.warning("order outcome unknown; will resolve by query", extra={"order": order.client_order_id})
+            order._touch(self._clock())
+            self._emit(order, note=f"outcome unknown ({exc}): resolving by query")
+            return
+        self.counters["orders_placed"] += 1
+        _orders_sent.add(1, {"venue": self.venue.name, "role": order.role.name})
+        for update in updates:
+            self._apply(update)
+
+    @contextlib.contextmanager
+    def _venue_span(self, name: str, order: Order) -> Iterator[None]:
+        """A span around one venue call, child of the record being handled, so a trace reaches the venue."""
+        started = time.perf_counter()
+        with _tracer.start_as_current_span(name) as span:
+            span.set_attribute("qe.client_order_id", order.client_order_id)
+            span.set_attribute("qe.symbol", order.symbol)
+            span.set_attribute("qe.venue", self.venue.name)
+            try:
+                yield
+            finally:
+                _venue_ms.record((time.perf_counter() - started) * 1000, {"venue": self.venue.name, "call": name})
+
+    def _rejected(self, order: Order, code: str, message: str) -> None:
+        try:
+            order.reject(code, message, self._clock())
+        except IllegalTransition:
+            return
+        self.counters["rejects"] += 1
+        _refused.add(1, {"venue": self.venue.name, "code": code})
+        log.warning("order rejected", extra={"order": order.client_order_id, "code": code, "reason": message})
+        self._emit(order, note=f"rejected: {code} {message}")
+        if order.role in _PROTECTIVE and order.parent_client_order_id:
+            self._protection_failed(order.parent_client_order_id, f"{code} {message}")
+
+    # -- venue updates ----------------------------------------------------------------------------
+    def _apply(self, update: OrderUpdate, note: str = "") -> None:
+        order = self.orders.get(update.client_order_id)
+        if order is None:
+            self.counters["unknown_updates"] += 1
+            log.info("update for an order we do not track", extra={"order": update.client_order_id})
+            return
+        note = note or update.note
+        if update.venue_order_id and order.venue_order_id != update.venue_order_id:
+            order.venue_order_id = update.venue_order_id
+        if update.fill is not None:
+            self._apply_fill(order, update.fill, note)
+        if update.executed_quantity > order.filled_quantity:
+            self._catch_up_fills(order, update)
+        if update.status != order.status:
+            if update.status is OrderStatus.REJECTED:
+                order.reject_code = update.reject_code or order.reject_code
+                order.reject_message = update.reject_message or order.reject_message
+            self._set_status(order, update.status, note, update.time_ns)
+        self._after_change(order)
+
+    def _apply_fill(self, order: Order, fill: Fill, note: str = "") -> None:
+        try:
+            if not order.apply_fill(fill):
+                return
+        except OrderError as exc:
+            log.error("inconsistent fill ignored", extra={"order": order.client_order_id, "error": str(exc)})
+            return
+        self.counters["fills"] += 1
+        _fills_seen.add(1, {"venue": self.venue.name, "symbol": order.symbol})
+        position = self._position(order.symbol)
+        delta = position.apply_fill(order.side, fill)
+        self._emit(order, fill=fill, position=position, realized_delta=delta, fee_delta=fill.fee_quote, note=note)
+
+    def _catch_up_fills(self, order: Order, update: OrderUpdate) -> None:
+        """The venue reports more filled than we saw: fetch the missing fills (or, failing that, one
+        synthetic fill at the venue's average price so quantities and positions stay true)."""
+        snapshot = OrderSnapshot(
+            order.client_order_id,
+            order.symbol,
+            order.side,
+            order.order_type,
+            update.status,
+            order.quantity,
+            update.executed_quantity,
+            update.executed_quote,
+            venue_order_id=order.venue_order_id or update.venue_order_id,
+        )
+        try:
+            fills = self.venue.order_fills(snapshot)
+        except VenueError as exc:
+            log.warning("could not fetch missed fills", extra={"order": order.client_order_id, "error": str(exc)})
+            fills = []
+        for fill in fills:
+            self._apply_fill(order, fill, note="reconciled: fill missed while away")
+        missing = update.executed_quantity - order.filled_quantity
+        if missing > 0:
+            quote = update.executed_quote - order.filled_quote
+            price = quote / missing if quote > 0 else (order.average_price or self.marks.get(order.symbol, ZERO))
+            synthetic = Fill(
+                order.client_order_id,
+                f"recon:{order.client_order_id}:{update.executed_quantity}",
+                price,
+                missing,
+                time_ns=update.time_ns,
+            )
+            self._apply_fill(
+                order, synthetic, note="reconciled: venue reported fills we never saw (at its average price)"
+            )
+
+    def _set_status(self, order: Order, status: OrderStatus, note: str = "", time_ns: int = 0) -> None:
+        try:
+            changed = order.transition(status, time_ns or self._clock())
+        except IllegalTransition:
+            # Stale news (e.g. the stream's NEW after the response's FILLED): the newer state stands.
+            log.debug("stale order update ignored", extra={"order": order.client_order_id, "status": status.name})
+            return
+        except OrderError as exc:
+            log.warning(
+                "order update inconsistent with fills", extra={"order": order.client_order_id, "error": str(exc)}
+            )
+            return
+        if not changed:
+            return
+        if status is OrderStatus.REJECTED:
+            self.counters["rejects"] += 1
+        self._emit(order, note=note)
+
+    def _after_change(self, order: Order) -> None:
+        if self._needs_protection(order):
+            self._protect(order)
+        elif order.role in _CLOSING and order.status.terminal and self._held(order.symbol) == 0:
+            # Flat: protection and time stops of this symbol have nothing left to protect.
+            for entry in [self.orders[c] for c in list(self._timed)]:
+                if entry.symbol == order.symbol and entry.time_stop_deadline_ns:
+                    entry.time_stop_deadline_ns = 0
+                    entry._touch(self._clock())
+                    self._emit(entry, note="position closed: time stop cleared")
+
+    def _sync_snapshot(self, order: Order, snapshot: OrderSnapshot, note: str) -> None:
+        version = order.version
+        for update in self.venue.snapshot_updates(snapshot, note):
+            self._apply(update, note=f"{note}: venue shows {snapshot.status.name}")
+        if order.version != version:
+            self.counters["reconciled_differences"] += 1
+
+    # -- protection -------------------------------------------------------------------------------
+    def _needs_protection(self, order: Order) -> bool:
+        return (
+            order.wants_protection
+            and not order.protection_placed
+            and order.status.terminal
+            and order.filled_quantity > 0
+        )
+
+    def _protect(self, entry: Order) -> None:
+        """TP and SL as one OCO (or the one leg asked for) for what the entry filled; arm the time stop."""
+        entry.protection_placed = True
+        if entry.time_stop_ns:
+            # On the venue's clock (market time for paper), which is what check_time_stops compares with.
+            entry.time_stop_deadline_ns = self.venue.now_ns() + entry.time_stop_ns
+        entry._touch(self._clock())
+        self._emit(entry, note="protection")
+        filters = self.venue.filters(entry.symbol)
+        held = abs(self._held(entry.symbol))
+        quantity = filters.round_quantity(min(entry.filled_quantity - entry.base_fees, held), OrderType.LIMIT)
+        mark = self.marks.get(entry.symbol) or entry.average_price
+        side = entry.side.opposite
+        tp = filters.round_price(entry.take_profit_price) if entry.take_profit_price else ZERO
+        sl = filters.round_price(entry.stop_loss_price) if entry.stop_loss_price else ZERO
+        trailing = entry.trailing_stop_bps
+        if not (tp or sl or trailing):
+            return  # a time stop only
+        violation = filters.check(OrderType.MARKET, quantity, reference_price=mark)
+        if quantity <= 0 or violation is not None:
+            why = violation.message if violation else "nothing left to protect"
+            log.warning("position too small to protect", extra={"order": entry.client_order_id, "qty": str(quantity)})
+            entry._touch(self._clock())
+            self._emit(entry, note=f"unprotected: {quantity} {entry.symbol} is below the venue's minimum ({why})")
+            return
+        tp_id, sl_id, list_id = ids.protective_ids(entry.client_order_id)
+        now = self._clock()
+        legs: list[Order] = []
+        if tp:
+            legs.append(
+                Order(
+                    tp_id,
+                    entry.symbol,
+                    side,
+                    OrderType.LIMIT,
+                    quantity,
+                    price=tp,
+                    time_in_force=TimeInForce.GTC,
+                    role=OrderRole.TAKE_PROFIT,
+                    intent_id=entry.intent_id,
+                    parent_client_order_id=entry.client_order_id,
+                    venue=self.venue.name,
+                    created_time_ns=now,
+                    updated_time_ns=now,
+                )
+            )
+        if sl or trailing:
+            legs.append(
+                Order(
+                    sl_id,
+                    entry.symbol,
+                    side,
+                    OrderType.MARKET,
+                    quantity,
+                    stop_price=sl,
+                    trailing_stop_bps=trailing,
+                    role=OrderRole.STOP_LOSS,
+                    intent_id=entry.intent_id,
+                    parent_client_order_id=entry.client_order_id,
+                    venue=self.venue.name,
+                    created_time_ns=now,
+                    updated_time_ns=now,
+                )
+            )
+        if len(legs) == 1:
+            self._send(legs[0])
+            return
+        for leg in legs:
+            leg.group_id = list_id
+            leg.sent_time_ms = self.venue.now_ns() // 1_000_000
+            self.orders[leg.client_order_id] = leg
+            self._emit(leg, note="sending (OCO)")
+        self.emitter.flush()
+        request = OcoRequest(list_id, entry.symbol, side, quantity, tp_id, tp, sl_id, sl, trailing)
+        try:
+            with self._venue_span("venue submit OCO", legs[0]):
+                updates = self.venue.submit_oco(request)
+        except (VenueRejected, VenueUnavailable, RateLimited) as exc:
+            for leg in legs:
+                try:
+                    leg.reject(exc.code, exc.message, self._clock())
+                except IllegalTransition:
+                    continue
+                self.counters["rejects"] += 1
+                self._emit(leg, note=f"rejected: {exc}")
+            self._protection_failed(entry.client_order_id, str(exc))
+            return
+        except OutcomeUnknown as exc:
+            for leg in legs:
+                self._emit(leg, note=f"outcome unknown ({exc}): resolving by query")
+            return
+        self.counters["orders_placed"] += 2
+        for update in updates:
+            self._apply(update)
+
+    def _protection_failed(self, entry_id: str, reason: str) -> None:
+        """A position the venue would not protect is closed at market: it is what the stop would do."""
+        entry = self.orders.get(entry_id)
+        if entry is None or self._held(entry.symbol) == 0:
+            return
+        log.error("protection refused; exiting at market", extra={"order": entry_id, "reason": reason})
+        self._exit(entry, ids.order_id(ids.EXIT, entry_id, "unprotected"), f"protection refused ({reason})")
+
+    def _time_stop(self, entry: Order) -> None:
+        entry.time_stop_deadline_ns = 0
+        entry._touch(self._clock())
+        self._emit(entry, note="time stop reached")
+        if self._held(entry.symbol) == 0:
+            return
+        self._cancel_where(
+            lambda o: o.parent_client_order_id == entry.client_order_id and o.role in _PROTECTIVE, note="time stop"
+        )
+        self._exit(entry, ids.order_id(ids.TIME_STOP, entry.client_order_id), "time stop")
+
+    def _exit(self, entry: Order, cid: str, note: str) -> None:
+        if cid in self.orders:
+            return
+        held = self._held(entry.symbol)
+        if held == 0:
+            return
+        filters = self.venue.filters(entry.symbol)
+        quantity = filters.round_quantity(min(entry.filled_quantity - entry.base_fees, abs(held)), OrderType.MARKET)
+        now = self._clock()
+        order = Order(
+            cid,
+            entry.symbol,
+            Side.SELL if held > 0 else Side.BUY,
+            OrderType.MARKET,
+            quantity,
+            role=OrderRole.EXIT,
+            intent_id=entry.intent_id,
+            parent_client_order_id=entry.client_order_id,
+            venue=self.venue.name,
+            created_time_ns=now,
+            updated_time_ns=now,
+        )
+        self._send_checked(order, filters, note)
+
+    def _send_checked(self, order: Order, filters: SymbolFilters, note: str) -> None:
+        violation: FilterViolation | None = filters.check(
+            order.order_type, order.quantity, order.price, reference_price=self.marks.get(order.symbol, ZERO)
+        )
+        self.orders[order.client_order_id] = order
+        if violation is not None:
+            self._refuse(order, violation.code, f"{violation.message} ({note})")
+            return
+        log.info("sending exit", extra={"order": order.client_order_id, "why": note})
+        self._send(order)
+
+    # -- cancel / flatten -------------------------------------------------------------------------
+    def _cancel_where(self, predicate: Callable[[Order], bool], note: str) -> int:
+        canceled = 0
+        for order in [o for o in self._open_orders() if predicate(o)]:
+            if not order.is_open:  # its OCO sibling's cancel closed it already
+                continue
+            try:
+                with self._venue_span("venue cancel", order):
+                    updates = self.venue.cancel(order.symbol, order.client_order_id)
+            except OrderNotFound:
+                if order.status is not OrderStatus.PENDING:
+                    self._set_status(order, OrderStatus.CANCELED, f"{note}: venue no longer had it")
+                continue
+            except VenueError as exc:
+                log.warning("cancel failed", extra={"order": order.client_order_id, "error": str(exc)})
+                continue
+            for update in updates:
+                self._apply(update, note=note)
+            canceled += 1
+            # Cancelling one OCO leg cancels its list; the answer may name only that leg, so ask about the rest.
+            siblings = [o for o in self._open_orders(order.symbol) if order.group_id and o.group_id == order.group_id]
+            for sibling in siblings:
+                if sibling.is_open and sibling is not order:
+                    self._refresh(sibling, note)
+        return canceled
+
+    def _refresh(self, order: Order, note: str) -> None:
+        try:
+            snapshot = self.venue.query(order.symbol, order.client_order_id)
+        except VenueError as exc:
+            log.warning("order query failed", extra={"order": order.client_order_id, "error": str(exc)})
+            return
+        if snapshot is not None:
+            for update in self.venue.snapshot_updates(snapshot, note):
+                self._apply(update, note=note)
+
+    def _flatten(self, symbol: str | None, cause: str, note: str) -> int:
+        sent = 0
+        for sym, position in sorted(self.positions.items()):
+            if (symbol and sym != symbol) or position.flat:
+                continue
+            self._cancel_where(lambda o, s=sym: o.symbol == s, note=note)
+            cid = ids.order_id(ids.FLATTEN, cause, sym)
+            if cid in self.orders:
+                continue  # this flatten was done already (a redelivered halt)
+            held = position.quantity
+            filters = self.venue.filters(sym)
+            quantity = filters.round_quantity(abs(held), OrderType.MARKET)
+            now = self._clock()
+            order = Order(
+                cid,
+                sym,
+                Side.SELL if held > 0 else Side.BUY,
+                OrderType.MARKET,
+                quantity,
+                role=OrderRole.EXIT,
+                venue=self.venue.name,
+                created_time_ns=now,
+                updated_time_ns=now,
+            )
+            if quantity <= 0:
+                log.info("position below the lot size; nothing to flatten", extra={"symbol": sym, "qty": str(held)})
+                continue
+            self._send_checked(order, filters, note)
+            sent += 1
+        return sent
+
+    # -- reconciliation ---------------------------------------------------------------------------
+    def _reconcile_orders(self, notes: list[str]) -> None:
+        for order in self._open_orders():
+            if self.venue.stateless:
+                if order.status is OrderStatus.PENDING:
+                    self._set_status(
+                        order, OrderStatus.EXPIRED, "reconciled: never reached the paper venue before restart"
+                    )
+                    notes.append(f"{order.client_order_id}: expired (in flight at restart)")
+                else:
+                    self.venue.restore(order)
+                continue
+            try:
+                snapshot = self.venue.query(order.symbol, order.client_order_id)
+            except VenueError as exc:
+                notes.append(f"{order.client_order_id}: could not query ({exc}); retried later")
+                continue
+            if snapshot is None:
+                if order.status is OrderStatus.PENDING and not self.venue.safe_to_forget(order.sent_time_ms):
+                    continue
+                self.counters["reconciled_differences"] += 1
+                self._set_status(order, OrderStatus.EXPIRED, "reconciled: the venue has no such order")
+                notes.append(f"{order.client_order_id}: venue has no such order -> EXPIRED")
+                continue
+            if snapshot.status != order.status or snapshot.executed_quantity != order.filled_quantity:
+                notes.append(
+                    f"{order.client_order_id}: local {order.status.name} {_plain(order.filled_quantity)}, "
+                    f"venue {snapshot.status.name} {_plain(snapshot.executed_quantity)}"
+                )
+            self._sync_snapshot(order, snapshot, "reconciled")
+        if self.venue.stateless:
+            return
+        try:
+            venue_open = self.venue.open_orders()
+        except VenueError as exc:
+            notes.append(f"open orders unavailable: {exc}")
+            return
+        for snapshot in venue_open:
+            if snapshot.client_order_id in self.orders:
+                continue
+            if not ids.is_ours(snapshot.client_order_id):
+                notes.append(f"{snapshot.client_order_id}: open on the venue but not ours; left alone")
+                continue
+            order = self._adopt(snapshot)
+            notes.append(f"{order.client_order_id}: open on the venue, unknown locally -> adopted")
+            self.counters["reconciled_differences"] += 1
+            self._sync_snapshot(order, snapshot, "reconciled: adopted from venue")
+
+    def _adopt(self, snapshot: OrderSnapshot) -> Order:
+        cid = snapshot.client_order_id
+        role = OrderRole.ENTRY
+        parent = ""
+        if cid.endswith(ids.TAKE_PROFIT_SUFFIX):
+            role, parent = OrderRole.TAKE_PROFIT, cid[: -len(ids.TAKE_PROFIT_SUFFIX)]
+        elif cid.endswith(ids.STOP_LOSS_SUFFIX):
+            role, parent = OrderRole.STOP_LOSS, cid[: -len(ids.STOP_LOSS_SUFFIX)]
+        elif cid[len(ids.PREFIX)] in (ids.EXIT, ids.FLATTEN, ids.TIME_STOP):
+            role = OrderRole.EXIT
+        order = Order(
+            cid,
+            snapshot.symbol,
+            snapshot.side,
+            snapshot.order_type,
+            snapshot.quantity,
+            price=snapshot.price,
+            stop_price=snapshot.stop_price,
+            time_in_force=snapshot.time_in_force,
+            role=role,
+            parent_client_order_id=parent,
+            group_id=ids.protective_ids(parent)[2] if parent and snapshot.group_id else "",
+            venue=self.venue.name,
+            venue_order_id=snapshot.venue_order_id,
+            created_time_ns=snapshot.time_ns or self._clock(),
+        )
+        self.orders[cid] = order
+        self._index(order)
+        return order
+
+    def _reconcile_positions(self, notes: list[str]) -> None:
+        symbols = sorted(set(self.config.symbols) | set(self.positions) | {o.symbol for o in self.orders.values()})
+        if not symbols:
+            return
+        try:
+            balances = self.venue.base_balances(symbols)
+        except VenueError as exc:
+            notes.append(f"balances unavailable: {exc}")
+            return
+        if balances is None:
+            return
+        for symbol in symbols:
+            position = self._position(symbol)
+            balance = balances.get(symbol, ZERO)
+            if not position.baseline_set:
+                # First sight of this account: what it holds beyond our position is not ours to manage.
+                position.baseline_quantity = balance - position.quantity
+                position.baseline_set = True
+                self._emit(position=position, note=f"baseline set: {symbol} balance {_plain(balance)} not managed")
+                continue
+            venue_quantity = balance - position.baseline_quantity
+            if venue_quantity == position.quantity:
+                continue
+            old = position.quantity
+            if venue_quantity == 0:
+                position.average_price = ZERO
+            elif old == 0 or (old > 0) != (venue_quantity > 0):
+                position.average_price = self.marks.get(symbol, ZERO)
+            position.quantity = venue_quantity
+            self.counters["reconciled_differences"] += 1
+            note = (
+                f"reconciled: {symbol} position {_plain(old)} -> {_plain(venue_quantity)} "
+                f"(venue balance {_plain(balance)} - baseline {_plain(position.baseline_quantity)})"
+            )
+            notes.append(note)
+            log.warning(
+                "position corrected to the venue's",
+                extra={"symbol": symbol, "local": str(old), "venue": str(venue_quantity)},
+            )
+            self._emit(position=position, note=note)
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _position(self, symbol: str) -> Position:
+        position = self.positions.get(symbol)
+        if position is None:
+            position = self.positions[symbol] = Position(symbol)
+        return position
+
+    def _held(self, symbol: str) -> Decimal:
+        position = self.positions.get(symbol)
+        return position.quantity if position else ZERO
+
+    def _open_count(self, symbol: str) -> int:
+        return len(self._open.get(symbol, ()))
+
+    def _open_orders(self, symbol: str | None = None) -> list[Order]:
+        cids = self._open.get(symbol, set()) if symbol is not None else set().union(*self._open.values())
+        return sorted((self.orders[c] for c in cids), key=lambda o: (o.created_time_ns, o.client_order_id))
+
+    def _index(self, order: Order) -> None:
+        cid = order.client_order_id
+        if order.is_open:
+            self._open.setdefault(order.symbol, set()).add(cid)
+        else:
+            self._open.get(order.symbol, set()).discard(cid)
+        if order.role is OrderRole.ENTRY and order.time_stop_deadline_ns:
+            self._timed.add(cid)
+        else:
+            self._timed.discard(cid)
+
+    def _mark(self, symbol: str, price: Decimal, time_ns: int) -> None:
+        position = self.positions.get(symbol)
+        if position is None or position.flat:
+            return
+        position.mark(price, time_ns)
+        last = self._last_mark_report.get(symbol, 0)
+        if time_ns - last >= self.config.mark_report_interval_ns:
+            self._last_mark_report[symbol] = time_ns
+            self._emit(position=position, note="mark", persist=False)
+
+    def _emit(
+        self,
+        order: Order | None = None,
+        fill: Fill | None = None,
+        position: Position | None = None,
+        realized_delta: Decimal = ZERO,
+        fee_delta: Decimal = ZERO,
+        note: str = "",
+        persist: bool = True,
+    ) -> None:
+        now = self._clock()
+        self._seq += 1
+        report = execution_pb2.ExecutionReport(
+            time_ns=now,
+            realized_pnl_delta=float(realized_delta),
+            fee_delta=float(fee_delta),
+            equity=float(self.equity()),
+            venue=self.venue.name,
+            note=note,
+        )
+        if order is not None:
+            self._index(order)
+            report.order.CopyFrom(order_to_pb(order))
+            report.report_id = f"{order.client_order_id}:{order.version}"
+        if fill is not None:
+            report.fill.CopyFrom(fill_to_pb(fill))
+        if position is not None:
+            report.position.CopyFrom(position_to_pb(position))
+            if order is None:
+                report.report_id = f"{POSITION_KEY}{position.symbol}:{now}:{self._seq}"
+        symbol = order.symbol if order is not None else position.symbol if position is not None else ""
+        self.emitter.report(symbol, report)
+        if not persist:
+            return
+        if order is not None:
+            state = execution_pb2.ExecutionReport(report_id=report.report_id, time_ns=now, venue=self.venue.name)
+            state.order.CopyFrom(report.order)
+            self.emitter.state(order.client_order_id, state)
+        if position is not None:
+            state = execution_pb2.ExecutionReport(
+                report_id=f"{POSITION_KEY}{position.symbol}:{now}:{self._seq}", time_ns=now, venue=self.venue.name
+            )
+            state.position.CopyFrom(report.position)
+            self.emitter.state(f"{POSITION_KEY}{position.symbol}", state)
+
+
+_PROTECTIVE = (OrderRole.TAKE_PROFIT, OrderRole.STOP_LOSS)
+_CLOSING = (OrderRole.EXIT, OrderRole.TAKE_PROFIT, OrderRole.STOP_LOSS)
+
+
+def _intent_problem(intent: risk_pb2.OrderIntent) -> str:
+    if not intent.symbol:
+        return "no symbol"
+    if intent.side not in (Side.BUY, Side.SELL):
+        return "side unspecified"
+    if intent.order_type not in (OrderType.MARKET, OrderType.LIMIT):
+        return "order type unspecified"
+    numbers = (intent.quantity, intent.limit_price, intent.take_profit_price, intent.stop_loss_price)
+    if not all(math.isfinite(x) and x >= 0 for x in (*numbers, intent.trailing_stop_bps, intent.reference_price)):
+        return "a quantity or price is negative or not a number"
+    if intent.kind != risk_pb2.INTENT_KIND_EXIT and intent.quantity <= 0:
+        return "entry without a quantity"
+    if intent.order_type == OrderType.LIMIT and intent.limit_price <= 0:
+        return "limit order without a limit price"
+    return ""
+
+
+def _plain(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    return text
+
+
+def _mark_price(event: market_pb2.MarketEvent) -> Decimal:
+    kind = event.WhichOneof("payload")
+    if kind == "trade":
+        return dec(event.trade.price)
+    if kind == "top_of_book" and event.top_of_book.bid_price and event.top_of_book.ask_price:
+        return (dec(event.top_of_book.bid_price) + dec(event.top_of_book.ask_price)) / 2
+    if kind == "depth" and event.depth.bids and event.depth.asks:
+        return (dec(event.depth.bids[0].price) + dec(event.depth.asks[0].price)) / 2
+    return ZERO

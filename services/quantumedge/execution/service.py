@@ -1,0 +1,428 @@
+"""The execution service: consumer loop, venue, recovery and the ExecutionService gRPC API.
+
+Consumes risk.decisions.v1 (only approved intents are traded), ingest.*.v1 (paper fills, marks, time
+stops) and control.v1 (halt / resume / flatten). Publishes every order change, fill and position update
+to execution.reports.v1 (keyed by symbol) and the order / position state to the compacted
+execution.state.v1 (keyed by client order id / "position:SYMBOL"). On start it rebuilds that state,
+applies the current halt, and reconciles with the venue before it consumes anything.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import grpc
+
+from quantumedge.execution import ids
+from quantumedge.execution.convert import order_to_pb, position_to_pb
+from quantumedge.execution.engine import EngineConfig, ExecutionEngine
+from quantumedge.execution.filters import SymbolFilters
+from quantumedge.execution.paper import PaperConfig
+from quantumedge.execution.venue import BINANCE_URLS, BinanceVenue, PaperVenue, Venue
+from quantumedge.shared import topics
+from quantumedge.shared.bus import Bus, Record
+from quantumedge.shared.bus.loop import ConsumerLoop
+from quantumedge.shared.config import ConfigError, Settings
+from quantumedge.shared.grpc_server import ServiceBinding
+from quantumedge.shared.logs import get_logger
+from quantumedge.shared.service import ServiceBase
+from quantumedge.v1 import (
+    common_pb2,
+    control_pb2,
+    execution_pb2,
+    execution_pb2_grpc,
+    market_pb2,
+    risk_pb2,
+    risk_pb2_grpc,
+)
+
+log = get_logger(__name__)
+GRPC_NAME = "quantumedge.v1.ExecutionService"
+
+
+class BusEmitter:
+    """Reports to execution.reports.v1 (by symbol), state to the compacted execution.state.v1."""
+
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+
+    def report(self, symbol: str, report: execution_pb2.ExecutionReport) -> None:
+        self.bus.publish(topics.REPORTS, symbol or None, report)
+
+    def state(self, key: str, record: execution_pb2.ExecutionReport) -> None:
+        self.bus.publish(topics.EXEC_STATE, key, record)
+
+    def flush(self) -> None:
+        self.bus.flush()
+
+
+def paper_venue(settings: Settings) -> PaperVenue:
+    cfg = settings.execution
+    config = PaperConfig(
+        maker_fee_bps=Decimal(repr(cfg.paper_maker_fee_bps)),
+        taker_fee_bps=Decimal(repr(cfg.paper_taker_fee_bps)),
+        latency_ns=int(cfg.paper_latency_ms * 1_000_000),
+        slippage_bps=Decimal(repr(cfg.paper_slippage_bps)),
+    )
+    return PaperVenue(
+        config,
+        lambda symbol: SymbolFilters.simple(symbol, cfg.paper_tick_size, cfg.paper_step_size, cfg.paper_min_notional),
+    )
+
+
+def load_exchange_credentials(settings: Settings) -> tuple[Mapping[str, str], Any]:
+    """The exchange key of the configured venue from Vault (via quantumedge.secrets), and the handle that
+    follows its rotations. Raises the secrets module's error, naming the path and reason, never a value."""
+    from quantumedge.secrets import paths
+    from quantumedge.secrets.require import require_secrets
+
+    secrets = require_secrets(settings, "execution")
+    path = paths.exchange_path(settings.execution.venue)
+    if path is None:  # pragma: no cover - paper never gets here
+        raise ConfigError(f"venue {settings.execution.venue} needs no exchange key")
+    return secrets[path], secrets
+
+
+def binance_venue(settings: Settings, credentials: Mapping[str, str]) -> BinanceVenue:
+    cfg = settings.execution
+    rest_default, ws_default = BINANCE_URLS[cfg.venue]
+    has_signing_key = any(credentials.get(k) for k in ("api_secret", "private_key", "private_key_pem"))
+    if not credentials.get("api_key") or not has_signing_key:
+        raise ConfigError(
+            f"exchange secret for venue {cfg.venue} lacks api_key and api_secret (or private_key): "
+            "store both keys under the venue's path"
+        )
+    return BinanceVenue(
+        cfg.venue,
+        cfg.rest_url or rest_default,
+        cfg.ws_api_url or ws_default,
+        credentials,
+        settings.symbols,
+        recv_window_ms=cfg.recv_window_ms,
+        connect_timeout_s=cfg.connect_timeout_s,
+        read_timeout_s=cfg.read_timeout_s,
+        max_attempts=cfg.max_attempts,
+        max_wait_s=cfg.max_rate_limit_wait_s,
+        user_stream=cfg.user_stream,
+    )
+
+
+def check_venue_allowed(settings: Settings) -> None:
+    cfg = settings.execution
+    if cfg.venue == "live" and not cfg.allow_live:
+        raise ConfigError(
+            "execution.venue=live needs execution.allow_live=true as well (QE_EXECUTION__ALLOW_LIVE): "
+            "live trading is never on by one setting alone"
+        )
+    if settings.embedded and cfg.venue != "paper":
+        raise ConfigError(f"embedded mode runs the paper venue only (execution.venue={cfg.venue})")
+
+
+class ExecutionService(ServiceBase):
+    name = "execution"
+
+    def __init__(
+        self,
+        settings: Settings,
+        bus: Bus,
+        *,
+        venue: Venue | None = None,
+        credentials: Mapping[str, str] | None = None,
+    ) -> None:
+        """`venue` / `credentials` are for tests and tools; the service normally builds its venue from
+        settings, reading testnet/live keys from Vault (refusing to start without them)."""
+        super().__init__(settings, bus)
+        self.cfg = settings.execution
+        self._secrets: Any = None
+        if venue is None:
+            check_venue_allowed(settings)
+            if self.cfg.venue == "paper":
+                venue = paper_venue(settings)
+            else:
+                if credentials is None:
+                    credentials, self._secrets = load_exchange_credentials(settings)
+                venue = binance_venue(settings, credentials)
+        self.venue = venue
+        self.engine = ExecutionEngine(
+            venue,
+            BusEmitter(bus),
+            EngineConfig(
+                starting_equity=Decimal(repr(self.cfg.starting_equity)),
+                symbols=tuple(settings.symbols),
+                mark_report_interval_ns=self.cfg.mark_report_interval_ms * 1_000_000,
+            ),
+        )
+        self.servicer = ExecutionServicer(self)
+        self._loop: ConsumerLoop | None = None
+        self._stop = threading.Event()
+        self._housekeeper: threading.Thread | None = None
+        self.started = False
+
+    # -- ServiceBase ------------------------------------------------------------------------------
+    def grpc_services(self) -> list[ServiceBinding]:
+        return [(execution_pb2_grpc.add_ExecutionServiceServicer_to_server, self.servicer, GRPC_NAME)]
+
+    def start(self) -> None:
+        state = self.bus.read_all(topics.EXEC_STATE)
+        self.engine.restore((r.key.decode(), r.value) for r in state if r.key)
+        self._apply_current_halt(self.bus.read_all(topics.CONTROL))
+        self.venue.start(self.engine.on_update, self._resync)
+        if self._secrets is not None:
+            self._follow_secret_rotation()
+        self.engine.reconcile()
+        self.engine.heartbeat("execution online: state rebuilt and reconciled with the venue")
+        self.bus.flush()
+        self._loop = ConsumerLoop(
+            self.bus,
+            group=self.name,
+            handlers={
+                topics.DECISIONS: self._on_decision,
+                topics.TRADES: self._on_market,
+                topics.BOOK: self._on_market,
+                topics.DEPTH: self._on_market,
+                topics.CONTROL: self._on_control,
+            },
+        )
+        self._loop.start()
+        self._housekeeper = threading.Thread(target=self._housekeeping, name="execution-housekeeping", daemon=True)
+        self._housekeeper.start()
+        self.started = True
+        log.info("execution started", extra={"venue": self.venue.name, **self.status_line()})
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._loop is not None:
+            self._loop.stop()
+        if self._housekeeper is not None:
+            self._housekeeper.join(5)
+        self.venue.stop()
+        try:
+            self.bus.flush()
+        finally:
+            if self._secrets is not None:
+                self._secrets.close()
+            self.servicer.close()
+
+    def healthy(self) -> bool:
+        return self._loop is None or (self._loop.alive and self._loop.error is None)
+
+    def status_line(self) -> dict[str, Any]:
+        s = self.engine.status()
+        return {
+            "venue": s.venue,
+            "halted": s.halted,
+            "intents": s.intents_received,
+            "orders": s.orders_placed,
+            "fills": s.fills,
+            "rejects": s.rejects,
+            "open_orders": s.open_orders,
+            "equity": round(s.equity, 2),
+        }
+
+    # -- handlers ---------------------------------------------------------------------------------
+    def _on_decision(self, decision: risk_pb2.RiskDecision, _record: Record) -> None:
+        self.engine.on_decision(decision)
+
+    def _on_market(self, event: market_pb2.MarketEvent, _record: Record) -> None:
+        self.engine.on_market(event)
+
+    def _on_control(self, event: control_pb2.ControlEvent, _record: Record) -> None:
+        if event.WhichOneof("payload") == "halt":
+            self.engine.on_halt(event.halt, cause=event.event_id, reason=event.reason)
+
+    def _apply_current_halt(self, records: list[Record]) -> None:
+        """The compacted control topic's latest "halt" record is the current halt state."""
+        latest = None
+        for record in records:
+            if record.key == b"halt" and record.value:
+                latest = record
+        if latest is None:
+            return
+        event = control_pb2.ControlEvent.FromString(latest.value)
+        if event.WhichOneof("payload") == "halt":
+            self.engine.on_halt(event.halt, cause=event.event_id, reason=event.reason)
+
+    def _resync(self) -> None:
+        try:
+            self.engine.reconcile()
+            self.bus.flush()
+        except Exception:
+            log.exception("reconciliation after user-stream reconnect failed")
+
+    def _housekeeping(self) -> None:
+        last_beat = time.monotonic()
+        while not self._stop.wait(self.cfg.housekeeping_interval_s):
+            try:
+                self.engine.resolve_pending()
+                self.engine.check_time_stops(self.venue.now_ns())
+                if self.cfg.heartbeat_interval_s and time.monotonic() - last_beat >= self.cfg.heartbeat_interval_s:
+                    last_beat = time.monotonic()
+                    self.engine.heartbeat()
+                self.bus.flush()
+            except Exception:
+                log.exception("execution housekeeping failed")
+
+    def _follow_secret_rotation(self) -> None:
+        from quantumedge.secrets import paths
+
+        path = paths.exchange_path(self.cfg.venue)
+        venue = self.venue
+        if path is None or not isinstance(venue, BinanceVenue):
+            return
+
+        def _rotated(data: Mapping[str, str]) -> None:
+            venue.update_credentials(data)
+            log.info("exchange key rotated; new key in use", extra={"path": path})
+
+        def _watch_error(error: Exception) -> None:
+            log.warning("exchange key watch failed; the key in use stays", extra={"path": path, "error": str(error)})
+
+        def _lost(error: Exception) -> None:
+            # Vault access is gone for good: stop opening positions and say why (protection stays on the venue).
+            self.engine.on_halt(control_pb2.HaltState(halted=True, limit="vault"), cause="vault", reason=str(error))
+
+        self._secrets.watch(path, _rotated, _watch_error)
+        self._secrets.on_failure(_lost)
+
+
+class ExecutionServicer(execution_pb2_grpc.ExecutionServiceServicer):
+    def __init__(self, service: ExecutionService) -> None:
+        self.service = service
+        self.engine = service.engine
+        self._submit_lock = threading.Lock()
+        self._decisions: dict[str, risk_pb2.RiskDecision] = {}
+        self._channel: grpc.Channel | None = None
+
+    def close(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
+
+    def GetStatus(self, request: Any, context: grpc.ServicerContext) -> execution_pb2.ExecutionServiceGetStatusResponse:
+        return self.engine.status()
+
+    def ListOrders(self, request: execution_pb2.ListOrdersRequest, context: grpc.ServicerContext) -> Any:
+        orders = self.engine.list_orders(request.symbol, request.open_only)
+        return execution_pb2.ListOrdersResponse(orders=[order_to_pb(o) for o in orders])
+
+    def ListPositions(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return execution_pb2.ListPositionsResponse(positions=[position_to_pb(p) for p in self.engine.list_positions()])
+
+    def CancelAll(self, request: execution_pb2.CancelAllRequest, context: grpc.ServicerContext) -> Any:
+        canceled = self.engine.cancel_all(request.symbol, request.reason or "operator")
+        self.service.bus.flush()
+        return execution_pb2.CancelAllResponse(canceled=canceled)
+
+    def Flatten(self, request: execution_pb2.FlattenRequest, context: grpc.ServicerContext) -> Any:
+        sent = self.engine.flatten(request.symbol, request.reason or "operator", cause=f"grpc-{uuid.uuid4().hex}")
+        self.service.bus.flush()
+        return execution_pb2.FlattenResponse(orders_sent=sent)
+
+    def SubmitOrder(self, request: execution_pb2.SubmitOrderRequest, context: grpc.ServicerContext) -> Any:
+        """A manual order: risk reviews it (ReviewOrder) and only an approved decision is placed.
+
+        Risk also publishes that decision on risk.decisions.v1, which this service consumes: both paths
+        derive the client order id from the same intent id, so whichever comes first places the order and
+        the other finds it. The same request_id returns the same order.
+        """
+        problem = validate_submit(request)
+        if problem:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
+        intent_id = f"manual-{request.request_id or uuid.uuid4().hex}"
+        with self._submit_lock:
+            existing = self._existing(intent_id)
+            if existing is not None:
+                decision = self._decisions.get(intent_id) or risk_pb2.RiskDecision(
+                    approved=True, symbol=existing.symbol, reasons=["request already handled: same order returned"]
+                )
+                return execution_pb2.SubmitOrderResponse(decision=decision, order=order_to_pb(existing))
+            decision = self._review(self._intent(request, intent_id), context)
+            self._decisions[intent_id] = decision
+            response = execution_pb2.SubmitOrderResponse(decision=decision)
+            if not decision.approved:
+                return response
+            order = self.engine.on_decision(decision) or self._existing(intent_id)
+            self.service.bus.flush()
+            if order is not None:
+                response.order.CopyFrom(order_to_pb(order))
+            return response
+
+    def _existing(self, intent_id: str) -> Any:
+        for kind in (ids.ENTRY, ids.EXIT):
+            order = self.engine.orders.get(ids.order_id(kind, intent_id))
+            if order is not None:
+                return order
+        return None
+
+    def _intent(self, request: execution_pb2.SubmitOrderRequest, intent_id: str) -> risk_pb2.OrderIntent:
+        mark = self.engine.marks.get(request.symbol)
+        # Kind left unspecified: risk decides entry or exit from its own ledger.
+        return risk_pb2.OrderIntent(
+            intent_id=intent_id,
+            symbol=request.symbol,
+            side=request.side,
+            order_type=request.order_type,
+            time_in_force=request.time_in_force,
+            quantity=request.quantity,
+            limit_price=request.limit_price,
+            take_profit_price=request.take_profit_price,
+            stop_loss_price=request.stop_loss_price,
+            created_time_ns=time.time_ns(),
+            reference_price=float(mark) if mark else request.limit_price,
+        )
+
+    def _review(self, intent: risk_pb2.OrderIntent, context: grpc.ServicerContext) -> risk_pb2.RiskDecision:
+        """Risk decides on manual orders too; no answer means no order (fail closed)."""
+        address = self.service.cfg.risk_address or f"127.0.0.1:{self.service.settings.ports.risk}"
+        if self._channel is None:
+            self._channel = grpc.insecure_channel(address)
+        try:
+            from quantumedge.shared.auth import actor_metadata
+        except ImportError:  # pragma: no cover
+            metadata: tuple = ()
+        else:
+            metadata = actor_metadata()
+        try:
+            answer = risk_pb2_grpc.RiskServiceStub(self._channel).ReviewOrder(
+                risk_pb2.ReviewOrderRequest(intent=intent), timeout=self.service.cfg.risk_timeout_s, metadata=metadata
+            )
+        except grpc.RpcError as exc:
+            context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                f"risk service at {address} did not review the order ({exc.code().name}): refused, fail closed",
+            )
+        return answer.decision
+
+
+def validate_submit(request: execution_pb2.SubmitOrderRequest) -> str:
+    """The first problem with a SubmitOrder request, naming the field; "" when it is valid."""
+    if not request.symbol or not request.symbol.isalnum() or not request.symbol.isupper():
+        return "symbol is required (upper-case letters and digits, e.g. BTCUSDT)"
+    if request.side not in (common_pb2.SIDE_BUY, common_pb2.SIDE_SELL):
+        return "side must be SIDE_BUY or SIDE_SELL"
+    if request.order_type not in (risk_pb2.ORDER_TYPE_MARKET, risk_pb2.ORDER_TYPE_LIMIT):
+        return "order_type must be ORDER_TYPE_MARKET or ORDER_TYPE_LIMIT"
+    if not math.isfinite(request.quantity) or request.quantity <= 0:
+        return "quantity must be a positive number"
+    for name in ("limit_price", "take_profit_price", "stop_loss_price"):
+        value = getattr(request, name)
+        if not math.isfinite(value) or value < 0:
+            return f"{name} must be zero (unset) or a positive number"
+    if request.order_type == risk_pb2.ORDER_TYPE_LIMIT and request.limit_price <= 0:
+        return "limit_price is required for ORDER_TYPE_LIMIT"
+    if request.order_type == risk_pb2.ORDER_TYPE_MARKET:
+        if request.limit_price:
+            return "limit_price must be unset for ORDER_TYPE_MARKET"
+        if request.time_in_force != risk_pb2.TIME_IN_FORCE_UNSPECIFIED:
+            return "time_in_force applies to ORDER_TYPE_LIMIT only"
+    tp, sl = request.take_profit_price, request.stop_loss_price
+    if tp and sl and (tp <= sl if request.side == common_pb2.SIDE_BUY else tp >= sl):
+        return "take_profit_price and stop_loss_price are on the wrong sides for this side"
+    if len(request.request_id) > 128:
+        return "request_id must be at most 128 characters"
+    return ""

@@ -1,0 +1,58 @@
+"""An execution engine on the Binance venue against the local Binance peer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from quantumedge.execution.engine import EngineConfig, ExecutionEngine, ListEmitter
+from quantumedge.execution.retry import Backoff
+from quantumedge.execution.venue import BinanceVenue
+from tests.peers.binance_trading import BinanceTradingPeer
+
+SYMBOL = "BTCUSDT"
+SECRET = "peer-api-secret"  # pragma: allowlist secret
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float = 15.0, what: str = "condition") -> None:
+    """Poll (the stream and the peer run in their own threads); fail with `what` if it never holds."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def make_venue(peer: BinanceTradingPeer, **kw: object) -> BinanceVenue:
+    options = {
+        "recv_window_ms": 1000,
+        "read_timeout_s": 0.5,
+        "connect_timeout_s": 0.5,
+        "backoff": Backoff(base_s=0.05, cap_s=0.2),
+        **kw,
+    }
+    credentials = options.pop("credentials", {"api_key": peer.api_key, "api_secret": SECRET})
+    return BinanceVenue("testnet", peer.rest_url, peer.ws_url, credentials, [SYMBOL], **options)  # type: ignore[arg-type]
+
+
+def standard_book(peer: BinanceTradingPeer) -> None:
+    peer.set_book(
+        SYMBOL,
+        bids=[("99.90", "1"), ("99.80", "2"), ("99.70", "5")],
+        asks=[("100.00", "0.03"), ("100.10", "0.05"), ("100.20", "5")],
+    )
+
+
+@contextmanager
+def engine_on_peer(
+    peer: BinanceTradingPeer, emitter: ListEmitter | None = None, **kw: object
+) -> Iterator[ExecutionEngine]:
+    venue = make_venue(peer, **kw)
+    engine = ExecutionEngine(venue, emitter or ListEmitter(), EngineConfig(symbols=(SYMBOL,)))
+    venue.start(engine.on_update, engine.reconcile)
+    engine.reconcile()
+    try:
+        yield engine
+    finally:
+        venue.stop()

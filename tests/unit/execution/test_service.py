@@ -1,0 +1,268 @@
+"""The execution service on the in-process bus with the paper venue, its gRPC API, and SubmitOrder going
+through a real RiskService (in-process, on the same bus) first."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+import pytest
+
+from quantumedge.execution.service import ExecutionService
+from quantumedge.execution.settings import ExecutionSettings
+from quantumedge.risk.service import RiskService
+from quantumedge.shared import topics
+from quantumedge.shared.bus import MemoryBus
+from quantumedge.shared.config import ConfigError, Ports, Settings
+from quantumedge.shared.grpc_server import GrpcServer
+from quantumedge.v1 import (
+    common_pb2,
+    control_pb2,
+    execution_pb2,
+    execution_pb2_grpc,
+    market_pb2,
+    risk_pb2,
+)
+from tests.unit.execution.builders import decision
+
+SYMBOL = "BTCUSDT"
+MID = 50_000.0
+
+
+def wait_for(predicate: Callable[[], Any], timeout_s: float = 15.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def book_event(mid: float = MID, qty: float = 2.0) -> market_pb2.MarketEvent:
+    now = time.time_ns()
+    return market_pb2.MarketEvent(
+        symbol=SYMBOL,
+        exchange_time_ns=now,
+        receive_time_ns=now,
+        source="synthetic",
+        top_of_book=market_pb2.TopOfBook(bid_price=mid - 0.5, bid_quantity=qty, ask_price=mid + 0.5, ask_quantity=qty),
+    )
+
+
+class Reports:
+    """Reads execution.reports.v1 as risk would (its own consumer group)."""
+
+    def __init__(self, bus: MemoryBus) -> None:
+        self.consumer = bus.consumer(f"test-{uuid.uuid4().hex[:6]}", [topics.REPORTS], from_beginning=True)
+        self.seen: list[execution_pb2.ExecutionReport] = []
+
+    def drain(self) -> list[execution_pb2.ExecutionReport]:
+        for record in self.consumer.poll(0.05, 5000):
+            self.seen.append(execution_pb2.ExecutionReport.FromString(record.value))
+        return self.seen
+
+    def fills(self, cid: str) -> list[execution_pb2.Fill]:
+        return [r.fill for r in self.drain() if r.HasField("fill") and r.order.client_order_id == cid]
+
+
+def settings(**execution: Any) -> Settings:
+    return Settings(
+        bus="memory",
+        symbols=[SYMBOL, "ETHUSDT"],
+        execution=ExecutionSettings(housekeeping_interval_s=0.05, **execution),
+    )
+
+
+@pytest.fixture
+def bus() -> Iterator[MemoryBus]:
+    b = MemoryBus()
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def service(bus: MemoryBus) -> Iterator[ExecutionService]:
+    svc = ExecutionService(settings(), bus)
+    svc.start()
+    yield svc
+    svc.stop()
+
+
+def publish_book(bus: MemoryBus, svc: ExecutionService, mid: float = MID) -> None:
+    bus.publish(topics.BOOK, SYMBOL, book_event(mid))
+    wait_for(lambda: svc.engine.marks.get(SYMBOL), what="the book reaching execution")
+
+
+def test_an_approved_decision_becomes_a_paper_fill_report_once(bus: MemoryBus, service: ExecutionService) -> None:
+    reports = Reports(bus)
+    assert any(r.note.startswith("execution online") for r in reports.drain())  # risk learns execution is up
+    publish_book(bus, service)
+    bus.publish(topics.DECISIONS, SYMBOL, decision("svc-1", qty=0.001, reference=MID))
+    bus.publish(topics.DECISIONS, SYMBOL, decision("svc-1", qty=0.001, reference=MID))  # redelivered
+    bus.publish(topics.DECISIONS, SYMBOL, decision("svc-2", qty=0.001, approved=False))
+    order = wait_for(lambda: next(iter(service.engine.orders.values()), None), what="an order")
+    fills = wait_for(lambda: reports.fills(order.client_order_id), what="a fill report")
+    assert sum(f.quantity for f in fills) == pytest.approx(0.001)
+    wait_for(lambda: service.engine.counters["duplicates_ignored"] == 1, what="the redelivery")
+    assert len(service.engine.orders) == 1 and service.engine.counters["ignored_decisions"] == 1
+    states = {r.key.decode() for r in bus.read_all(topics.EXEC_STATE)}
+    assert {order.client_order_id, f"position:{SYMBOL}"} <= states
+
+
+def test_halt_on_the_control_topic_stops_entries_and_survives_a_restart(bus: MemoryBus) -> None:
+    first = ExecutionService(settings(), bus)
+    first.start()
+    publish_book(bus, first)
+    bus.publish(topics.DECISIONS, SYMBOL, decision("h-1", qty=0.001, reference=MID))
+    wait_for(lambda: first.engine.positions.get(SYMBOL) and not first.engine.positions[SYMBOL].flat, what="a position")
+    halt = control_pb2.ControlEvent(event_id="halt-1", reason="test halt", halt=control_pb2.HaltState(halted=True))
+    bus.publish(topics.CONTROL, "halt", halt)
+    wait_for(lambda: first.engine.halted, what="the halt")
+    bus.publish(topics.DECISIONS, SYMBOL, decision("h-2", qty=0.001, reference=MID))
+    refused = wait_for(lambda: [o for o in first.engine.orders.values() if o.intent_id == "h-2"], what="h-2")[0]
+    assert refused.reject_code == "HALTED"
+    held = first.engine.positions[SYMBOL].quantity
+    first.stop()
+
+    second = ExecutionService(settings(), bus)
+    second.start()
+    try:
+        assert second.engine.halted and second.engine.positions[SYMBOL].quantity == held
+        assert set(second.engine.orders) == set(first.engine.orders)
+    finally:
+        second.stop()
+
+
+def test_live_needs_two_switches_and_embedded_runs_paper_only(bus: MemoryBus) -> None:
+    with pytest.raises(ConfigError, match="allow_live"):
+        ExecutionService(settings(venue="live"), bus)
+    embedded = settings(venue="testnet")
+    embedded.embedded = True
+    with pytest.raises(ConfigError, match="paper"):
+        ExecutionService(embedded, bus)
+
+
+def test_testnet_without_its_secret_refuses_to_start_naming_path_and_reason(bus: MemoryBus) -> None:
+    from quantumedge.secrets.errors import SecretsError
+    from quantumedge.secrets.settings import VaultSettings
+
+    cfg = settings(venue="testnet")
+    cfg.vault = VaultSettings()  # whatever QE_VAULT_* the environment has: no Vault configured here
+    with pytest.raises(SecretsError) as err:
+        ExecutionService(cfg, bus)
+    text = str(err.value)
+    assert "quantumedge/exchange/binance-testnet" in text and "QE_VAULT_ADDR" in text
+
+
+# -- gRPC ------------------------------------------------------------------------------------------
+@pytest.fixture
+def risk_and_execution(bus: MemoryBus) -> Iterator[tuple[ExecutionService, execution_pb2_grpc.ExecutionServiceStub]]:
+    risk = RiskService(Settings(bus="memory", symbols=[SYMBOL, "ETHUSDT"]), bus)
+    risk_server = GrpcServer(0, risk.grpc_services(), host="127.0.0.1")
+    risk_server.start()
+    risk.start()
+    cfg = settings(risk_address=f"127.0.0.1:{risk_server.port}")
+    cfg.ports = Ports(risk=risk_server.port)
+    execution = ExecutionService(cfg, bus)
+    server = GrpcServer(0, execution.grpc_services(), host="127.0.0.1")
+    server.start()
+    execution.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+    try:
+        yield execution, execution_pb2_grpc.ExecutionServiceStub(channel)
+    finally:
+        channel.close()
+        server.stop(0)
+        execution.stop()
+        risk_server.stop(0)
+        risk.stop()
+
+
+def submit(**kw: Any) -> execution_pb2.SubmitOrderRequest:
+    base = {
+        "symbol": SYMBOL,
+        "side": common_pb2.SIDE_BUY,
+        "order_type": risk_pb2.ORDER_TYPE_MARKET,
+        "quantity": 0.001,
+        "request_id": "req-1",
+    }
+    return execution_pb2.SubmitOrderRequest(**{**base, **kw})
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"symbol": ""}, "symbol"),
+        ({"side": common_pb2.SIDE_UNSPECIFIED}, "side"),
+        ({"order_type": risk_pb2.ORDER_TYPE_UNSPECIFIED}, "order_type"),
+        ({"quantity": 0}, "quantity"),
+        ({"quantity": float("nan")}, "quantity"),
+        ({"order_type": risk_pb2.ORDER_TYPE_LIMIT}, "limit_price"),
+        ({"limit_price": 100.0}, "limit_price"),
+        ({"stop_loss_price": -1.0}, "stop_loss_price"),
+        ({"take_profit_price": 100.0, "stop_loss_price": 200.0}, "take_profit_price"),
+    ],
+)
+def test_submit_order_with_invalid_arguments_is_refused(risk_and_execution: Any, fields: dict, named: str) -> None:
+    execution, stub = risk_and_execution
+    with pytest.raises(grpc.RpcError) as err:
+        stub.SubmitOrder(submit(**fields))
+    assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT and named in err.value.details()
+    assert execution.engine.orders == {}
+
+
+def test_submit_order_goes_through_risk_once_and_is_idempotent(bus: MemoryBus, risk_and_execution: Any) -> None:
+    execution, stub = risk_and_execution
+    # Risk approves nothing without fresh market data (it has seen execution's start-up report already).
+    refused = stub.SubmitOrder(submit(request_id="too-early", symbol="ETHUSDT"))
+    assert not refused.decision.approved and not refused.order.client_order_id
+    assert any("stale_market_data" in r for r in refused.decision.reasons)
+    publish_book(bus, execution)
+    answer = stub.SubmitOrder(submit(take_profit_price=MID * 1.01, stop_loss_price=MID * 0.99))
+    assert answer.decision.approved, list(answer.decision.reasons)
+    assert answer.order.status in (execution_pb2.ORDER_STATUS_FILLED, execution_pb2.ORDER_STATUS_PENDING)
+    again = stub.SubmitOrder(submit(take_profit_price=MID * 1.01, stop_loss_price=MID * 0.99))
+    assert again.order.client_order_id == answer.order.client_order_id
+    # Risk also published its decision on risk.decisions.v1; execution consumed it and found the order.
+    wait_for(lambda: execution.engine.counters["duplicates_ignored"] >= 1, what="the published decision")
+    entries = [o for o in execution.engine.orders.values() if o.role.name == "ENTRY"]
+    assert len(entries) == 1
+    listed = stub.ListOrders(execution_pb2.ListOrdersRequest(symbol=SYMBOL, open_only=True)).orders
+    assert {o.role for o in listed} == {execution_pb2.ORDER_ROLE_TAKE_PROFIT, execution_pb2.ORDER_ROLE_STOP_LOSS}
+    positions = stub.ListPositions(execution_pb2.ListPositionsRequest()).positions
+    assert [p.quantity for p in positions if p.symbol == SYMBOL] == [pytest.approx(0.001)]
+    status = stub.GetStatus(execution_pb2.ExecutionServiceGetStatusRequest())
+    assert status.venue == "paper" and status.open_orders == 2 and status.orders_placed >= 2
+
+
+def test_cancel_all_and_flatten(bus: MemoryBus, risk_and_execution: Any) -> None:
+    execution, stub = risk_and_execution
+    publish_book(bus, execution)
+    stub.SubmitOrder(submit(take_profit_price=MID * 1.01, stop_loss_price=MID * 0.99))
+    canceled = stub.CancelAll(execution_pb2.CancelAllRequest(symbol=SYMBOL, reason="test"))
+    assert canceled.canceled >= 1
+    assert stub.ListOrders(execution_pb2.ListOrdersRequest(open_only=True)).orders == []
+    flat = stub.Flatten(execution_pb2.FlattenRequest(reason="test"))
+    assert flat.orders_sent == 1
+    assert all(p.quantity == 0 for p in stub.ListPositions(execution_pb2.ListPositionsRequest()).positions)
+
+
+def test_submit_order_fails_closed_when_risk_is_unreachable(bus: MemoryBus) -> None:
+    cfg = settings(risk_address="127.0.0.1:1", risk_timeout_s=0.5)
+    execution = ExecutionService(cfg, bus)
+    server = GrpcServer(0, execution.grpc_services(), host="127.0.0.1")
+    server.start()
+    execution.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel, pytest.raises(grpc.RpcError) as err:
+            execution_pb2_grpc.ExecutionServiceStub(channel).SubmitOrder(submit())
+        assert err.value.code() is grpc.StatusCode.UNAVAILABLE and "fail closed" in err.value.details()
+        assert execution.engine.orders == {}
+    finally:
+        server.stop(0)
+        execution.stop()
