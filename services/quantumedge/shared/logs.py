@@ -86,6 +86,10 @@ def setup_logging(level: str = "INFO", service: str = "") -> None:
     for noisy in ("kafka", "hvac", "urllib3", "websockets"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     _configured = True
+    # Imported here: the secrets package imports this module. Masks every value Vault handed out.
+    from quantumedge.secrets.masking import install_masking_filter
+
+    install_masking_filter(root)
 
 
 def get_logger(name: str) -> logging.Logger:

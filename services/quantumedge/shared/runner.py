@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from quantumedge import services_registry
+from quantumedge.shared.auth import server_credentials_from_settings
 from quantumedge.shared.bus import Bus, make_bus
 from quantumedge.shared.config import Settings
 from quantumedge.shared.grpc_server import GrpcServer
@@ -67,6 +68,7 @@ def start(names: Sequence[str], settings: Settings, bus: Bus | None = None) -> R
                 service.grpc_services(),
                 interceptors=interceptors_for(settings, bus, name),
                 host=settings.grpc_host,
+                credentials=server_credentials_from_settings(settings.vault),
             )
             running.services[name] = service
             running.servers[name] = server

@@ -1,0 +1,19 @@
+# Role "risk": its own optional config secret, and the operator token hashes its gRPC interceptor checks
+# changing calls against (hashes, not tokens). No exchange keys.
+# KV v2: values live under <mount>/data/..., versions (for rotation watches) under <mount>/metadata/...
+
+path "secret/data/quantumedge/config/risk" {
+  capabilities = ["read"]
+}
+
+path "secret/metadata/quantumedge/config/risk" {
+  capabilities = ["read"]
+}
+
+path "secret/data/quantumedge/operator/token-hashes" {
+  capabilities = ["read"]
+}
+
+path "secret/metadata/quantumedge/operator/token-hashes" {
+  capabilities = ["read"]
+}

@@ -1,0 +1,353 @@
+"""Operator authentication for changing gRPC calls, and optional mutual TLS.
+
+Changing calls (Halt, Resume, UpdateLimits, SubmitOrder, CancelAll, Flatten, ReloadModels) need
+`authorization: Bearer <token>` metadata whose sha256 matches a configured hash (constant-time compare).
+Hashes come from `vault.operator_token_sha256` ("hex" or "name:hex,...", a hash is not a secret) or from
+Vault at `vault.operator_token_path` (keys = subject names, values = sha256 hex; rotations are watched).
+No hash at all -> changing calls are refused (fail closed). Read-only calls, health and reflection stay open.
+
+Every changing call is audited through `audit(method, allowed, subject, detail)`. A servicer learns who
+called with `current_actor()` (the authenticated subject, "" on open calls). Never trust an `x-qe-actor`
+metadata entry sent by a client: it is only what this module forwards downstream (`actor_metadata()`).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import hmac
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from quantumedge.shared.config import ConfigError
+from quantumedge.shared.logs import get_logger
+
+log = get_logger(__name__)
+
+PROTECTED_METHODS = frozenset(
+    {
+        "/quantumedge.v1.RiskService/Halt",
+        "/quantumedge.v1.RiskService/Resume",
+        "/quantumedge.v1.RiskService/UpdateLimits",
+        "/quantumedge.v1.ExecutionService/SubmitOrder",
+        "/quantumedge.v1.ExecutionService/CancelAll",
+        "/quantumedge.v1.ExecutionService/Flatten",
+        "/quantumedge.v1.InferenceService/ReloadModels",
+    }
+)
+ACTOR_KEY = "x-qe-actor"
+DEFAULT_SUBJECT = "operator"
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+AuditFn = Callable[[str, bool, str, str], None]
+
+_actor: contextvars.ContextVar[str] = contextvars.ContextVar(ACTOR_KEY, default="")
+
+
+def current_actor() -> str:
+    """The authenticated subject of the changing call being handled on this thread ("" otherwise)."""
+    return _actor.get()
+
+
+def actor_metadata() -> tuple[tuple[str, str], ...]:
+    """Metadata to forward the actor on a downstream gRPC call (informational; the callee re-authenticates)."""
+    actor = current_actor()
+    return ((ACTOR_KEY, actor),) if actor else ()
+
+
+def token_sha256(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class OperatorTokens:
+    """The accepted token hashes by subject; thread-safe, replaceable at runtime (Vault rotation)."""
+
+    def __init__(self, hashes: Mapping[str, str] | None = None, problem: str = "") -> None:
+        self._lock = threading.Lock()
+        self._hashes: dict[str, bytes] = {}
+        self.problem = problem
+        if hashes:
+            self.update(hashes)
+
+    @classmethod
+    def parse(cls, spec: str) -> OperatorTokens:
+        """From "hex" or "name:hex,name2:hex" (the operator_token_sha256 setting)."""
+        hashes: dict[str, str] = {}
+        for entry in filter(None, (e.strip() for e in spec.split(","))):
+            name, _, digest = entry.rpartition(":")
+            hashes[name or DEFAULT_SUBJECT] = digest
+        return cls(hashes)
+
+    def update(self, hashes: Mapping[str, str]) -> None:
+        """Replace the accepted hashes; entries that are not sha256 hex are ignored (and named in the log)."""
+        clean: dict[str, bytes] = {}
+        for subject, digest in hashes.items():
+            digest = str(digest).strip().lower()
+            if _SHA256_HEX.match(digest):
+                clean[str(subject)] = bytes.fromhex(digest)
+            else:
+                log.warning("operator token entry ignored: not a sha256 hex digest", extra={"subject": subject})
+        with self._lock:
+            self._hashes = clean
+            if clean:
+                self.problem = ""
+
+    def set_problem(self, problem: str) -> None:
+        self.problem = problem
+
+    def __bool__(self) -> bool:
+        return bool(self._hashes)
+
+    @property
+    def subjects(self) -> list[str]:
+        return sorted(self._hashes)
+
+    def verify(self, token: str) -> str | None:
+        """The subject whose hash matches, else None. Compares against every hash in constant time."""
+        presented = hashlib.sha256(token.encode()).digest()
+        with self._lock:
+            items = list(self._hashes.items())
+        match = None
+        for subject, digest in items:
+            if hmac.compare_digest(presented, digest) and match is None:
+                match = subject
+        return match
+
+
+def _bearer(metadata: Iterable[tuple[str, Any]] | None) -> str | None:
+    for key, value in metadata or ():
+        if key.lower() == "authorization":
+            text = value.decode() if isinstance(value, bytes) else str(value)
+            scheme, _, token = text.strip().partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+            return ""
+    return None
+
+
+class OperatorAuthInterceptor(grpc.ServerInterceptor):
+    """Checks the bearer token of changing calls; sets current_actor() for the servicer."""
+
+    def __init__(
+        self,
+        tokens: OperatorTokens,
+        audit: AuditFn | None = None,
+        protected: Iterable[str] = PROTECTED_METHODS,
+        service: str = "",
+    ) -> None:
+        self.tokens = tokens
+        self.audit = audit
+        self.protected = frozenset(protected)
+        self.service = service
+
+    def intercept_service(
+        self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None], details: Any
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(details)
+        if handler is None or details.method not in self.protected:
+            return handler
+        return _wrap_handler(handler, details.method, self._authorize)
+
+    def _authorize(self, method: str, context: grpc.ServicerContext) -> str:
+        """Returns the subject, or aborts the call with UNAUTHENTICATED (after auditing it)."""
+        peer = context.peer() or "?"
+        cert = _client_cert_name(context)
+        where = f"peer={peer}" + (f" cert={cert}" if cert else "")
+        token = _bearer(context.invocation_metadata())
+        subject: str | None = None
+        if not self.tokens:
+            detail = self.tokens.problem or (
+                "no operator token hash configured: set QE_VAULT__OPERATOR_TOKEN_SHA256 to the sha256 hex of your "
+                "token, or store it in Vault with `quantumedge secrets rotate --operator-token`"
+            )
+        elif token is None:
+            detail = "missing 'authorization: Bearer <token>' metadata"
+        elif not token:
+            detail = "malformed authorization metadata: want 'Bearer <token>'"
+        else:
+            subject = self.tokens.verify(token)
+            detail = "" if subject else "operator token not recognised"
+        if subject is None:
+            self._audit(method, False, "", f"{detail}; {where}")
+            log.warning("changing call refused", extra={"method": method, "reason": detail, "peer": peer})
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, f"{method} needs an operator token: {detail}")
+            raise AssertionError("unreachable: context.abort raises")  # pragma: no cover
+        actor = f"{subject}@{cert}" if cert else subject
+        self._audit(method, True, actor, where)
+        return actor
+
+    def _audit(self, method: str, allowed: bool, subject: str, detail: str) -> None:
+        if self.audit is None:
+            return
+        try:
+            self.audit(method, allowed, subject, detail)
+        except Exception:
+            # A failing audit sink must not block a Halt; it is logged loudly instead.
+            log.exception("audit callback failed", extra={"method": method, "allowed": allowed})
+
+
+def _client_cert_name(context: grpc.ServicerContext) -> str:
+    try:
+        auth = context.auth_context() or {}
+    except Exception:
+        return ""
+    names = auth.get("x509_common_name") or auth.get("x509_subject_alternative_name") or []
+    return names[0].decode(errors="replace") if names else ""
+
+
+def _wrap_handler(
+    handler: grpc.RpcMethodHandler, method: str, authorize: Callable[[str, grpc.ServicerContext], str]
+) -> grpc.RpcMethodHandler:
+    def unary(behavior: Callable[..., Any]) -> Callable[..., Any]:
+        def run(request: Any, context: grpc.ServicerContext) -> Any:
+            reset = _actor.set(authorize(method, context))
+            try:
+                return behavior(request, context)
+            finally:
+                _actor.reset(reset)
+
+        return run
+
+    def streaming(behavior: Callable[..., Any]) -> Callable[..., Any]:
+        # Response streams run after the handler returns: keep the actor set while the generator runs.
+        def run(request: Any, context: grpc.ServicerContext) -> Any:
+            actor = authorize(method, context)
+            reset = _actor.set(actor)
+            try:
+                yield from behavior(request, context)
+            finally:
+                _actor.reset(reset)
+
+        return run
+
+    kinds = {
+        (False, False): ("unary_unary", grpc.unary_unary_rpc_method_handler, unary),
+        (False, True): ("unary_stream", grpc.unary_stream_rpc_method_handler, streaming),
+        (True, False): ("stream_unary", grpc.stream_unary_rpc_method_handler, unary),
+        (True, True): ("stream_stream", grpc.stream_stream_rpc_method_handler, streaming),
+    }
+    attr, factory, wrap = kinds[(bool(handler.request_streaming), bool(handler.response_streaming))]
+    return factory(
+        wrap(getattr(handler, attr)),
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
+# ---- wiring ---------------------------------------------------------------------------------------------------
+
+
+def operator_tokens(settings: Any, role: str, store: Any = None) -> OperatorTokens:
+    """The hashes a service checks against: configured hash first, else Vault (watched), else none (fail closed).
+
+    Embedded mode never contacts Vault. A Vault problem does not stop the service: changing calls are refused
+    with the reason until the hashes can be read (the watch picks them up when they appear or change).
+    """
+    vault = settings.vault
+    if vault.operator_token_sha256:
+        return OperatorTokens.parse(vault.operator_token_sha256)
+    if settings.embedded or not vault.addr:
+        return OperatorTokens(
+            problem="no operator token hash configured: set QE_VAULT__OPERATOR_TOKEN_SHA256 to the sha256 hex of "
+            "your token" + ("" if settings.embedded else " (or configure QE_VAULT_ADDR to read it from Vault)")
+        )
+    from quantumedge.secrets.errors import SecretUnavailable
+    from quantumedge.secrets.store import connect
+
+    path = vault.operator_token_path
+    tokens = OperatorTokens()
+    try:
+        store = store or connect(vault, role)
+        try:
+            tokens.update(store.read(path))
+        except SecretUnavailable as exc:
+            tokens.set_problem(f"operator token hashes unavailable: {exc}")
+        store.watch(path, tokens.update, on_error=lambda exc: tokens.set_problem(f"operator token hashes: {exc}"))
+    except SecretUnavailable as exc:
+        tokens.set_problem(f"operator token hashes unavailable: {exc}")
+    if not tokens:
+        log.warning("changing gRPC calls are refused until operator token hashes exist", extra={"why": tokens.problem})
+    return tokens
+
+
+def operator_auth_interceptor(
+    settings: Any, role: str, audit: AuditFn | None = None, store: Any = None
+) -> OperatorAuthInterceptor:
+    """For a service's GrpcServer: `interceptors=[operator_auth_interceptor(settings, name, audit)]`."""
+    return OperatorAuthInterceptor(operator_tokens(settings, role, store), audit, service=role)
+
+
+# gRPC service of each QuantumEdge service name; a service without changing calls needs no interceptor.
+GRPC_SERVICE = {
+    "ingest": "quantumedge.v1.IngestService",
+    "inference": "quantumedge.v1.InferenceService",
+    "risk": "quantumedge.v1.RiskService",
+    "execution": "quantumedge.v1.ExecutionService",
+}
+
+
+def bus_audit(bus: Any, service: str) -> AuditFn:
+    """An audit callback that publishes a ControlEvent(audit=AuditRecord) on control.v1 under a unique key."""
+    from quantumedge.shared import topics
+    from quantumedge.v1 import common_pb2, control_pb2
+
+    def audit(method: str, allowed: bool, subject: str, detail: str) -> None:
+        event_id = uuid.uuid4().hex
+        event = control_pb2.ControlEvent(
+            event_id=event_id,
+            time_ns=time.time_ns(),
+            actor=common_pb2.Actor(subject=subject, source=detail.rpartition("peer=")[2]),
+            reason=detail,
+            audit=control_pb2.AuditRecord(
+                service=service, method=method, allowed=allowed, outcome="allowed" if allowed else f"refused: {detail}"
+            ),
+        )
+        bus.publish(topics.CONTROL, f"audit-{event_id}", event)
+
+    return audit
+
+
+def build_interceptors(settings: Any, bus: Any, service: str) -> list[grpc.ServerInterceptor]:
+    """What the runner puts in front of a service's servicers: operator auth audited on control.v1."""
+    grpc_service = GRPC_SERVICE.get(service, "")
+    protected = [m for m in PROTECTED_METHODS if m.startswith(f"/{grpc_service}/")]
+    if not protected:
+        return []
+    tokens = operator_tokens(settings, service)
+    return [OperatorAuthInterceptor(tokens, bus_audit(bus, service), protected=protected, service=service)]
+
+
+def server_credentials(
+    cert_file: str | Path, key_file: str | Path, client_ca_file: str | Path, require_client_auth: bool = True
+) -> grpc.ServerCredentials:
+    """Mutual TLS: the server's chain + key, and the CA that client certificates must chain to."""
+    key = Path(key_file).read_bytes()
+    chain = Path(cert_file).read_bytes()
+    ca = Path(client_ca_file).read_bytes()
+    return grpc.ssl_server_credentials([(key, chain)], root_certificates=ca, require_client_auth=require_client_auth)
+
+
+def server_credentials_from_settings(vault: Any) -> grpc.ServerCredentials | None:
+    """mTLS credentials when vault.grpc_tls_* are set (all three or none); None means plaintext."""
+    files = {
+        "QE_VAULT__GRPC_TLS_CERT_FILE": vault.grpc_tls_cert_file,
+        "QE_VAULT__GRPC_TLS_KEY_FILE": vault.grpc_tls_key_file,
+        "QE_VAULT__GRPC_TLS_CLIENT_CA_FILE": vault.grpc_tls_client_ca_file,
+    }
+    given = {k: v for k, v in files.items() if v}
+    if not given:
+        return None
+    if len(given) != len(files):
+        missing = ", ".join(k for k in files if k not in given)
+        raise ConfigError(f"mutual TLS needs all three files; missing: {missing}")
+    unreadable = [f"{k}={v}" for k, v in given.items() if not Path(v).is_file()]
+    if unreadable:
+        raise ConfigError(f"mutual TLS file(s) not found: {', '.join(unreadable)}")
+    return server_credentials(vault.grpc_tls_cert_file, vault.grpc_tls_key_file, vault.grpc_tls_client_ca_file)
