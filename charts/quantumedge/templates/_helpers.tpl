@@ -1,0 +1,299 @@
+{{/*
+Names, labels and the per-component view of the values.
+*/}}
+
+{{/* The four services, in pipeline order. One name everywhere: folder, `serve` argument, component key,
+OTEL_SERVICE_NAME, consumer group, Vault role. */}}
+{{- define "quantumedge.componentNames" -}}
+ingest inference risk execution
+{{- end -}}
+
+{{/* Components that may run more than one replica. Ingest would publish every event twice and two
+executors could both place orders, so those two are single writers. */}}
+{{- define "quantumedge.scalableComponents" -}}
+inference risk
+{{- end -}}
+
+{{- define "quantumedge.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "quantumedge.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "quantumedge.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Resource name of a component: <fullname>-<component>. Args: dict "root" $ "name" <component>. */}}
+{{- define "quantumedge.componentFullname" -}}
+{{- printf "%s-%s" (include "quantumedge.fullname" .root | trunc 50 | trimSuffix "-") .name -}}
+{{- end -}}
+
+{{/* Selector labels: name + instance + component only (immutable in a Deployment; nothing that changes per release). */}}
+{{- define "quantumedge.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "quantumedge.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+{{- if .name }}
+app.kubernetes.io/component: {{ .name }}
+{{- end }}
+{{- end -}}
+
+{{/* Standard labels. Args: dict "root" $ "name" <component or "">. */}}
+{{- define "quantumedge.labels" -}}
+helm.sh/chart: {{ include "quantumedge.chart" .root }}
+{{ include "quantumedge.selectorLabels" . }}
+app.kubernetes.io/version: {{ include "quantumedge.imageTag" .root | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/part-of: {{ include "quantumedge.name" .root }}
+{{- with .root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* metadata.annotations block content for commonAnnotations (+ extra dict). Args: dict "root" $ "extra" dict. */}}
+{{- define "quantumedge.annotations" -}}
+{{- $all := merge (deepCopy (default dict .extra)) (deepCopy (default dict .root.Values.commonAnnotations)) -}}
+{{- if $all }}
+annotations:
+  {{- toYaml $all | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{- define "quantumedge.imageTag" -}}
+{{- default .Chart.AppVersion .Values.image.tag -}}
+{{- end -}}
+
+{{- define "quantumedge.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (include "quantumedge.imageTag" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Deep merge where the override always wins, including an explicit false, 0, "" or null
+(sprig's mergeOverwrite skips such "empty" values, so `enabled: false` could never switch a default off).
+Args: dict "base" map "override" map. Returns YAML.
+*/}}
+{{- define "quantumedge.deepMerge" -}}
+{{- $out := deepCopy (default dict .base) -}}
+{{- range $key, $value := (default dict .override) -}}
+{{- $current := get $out $key -}}
+{{- if and (kindIs "map" $value) (kindIs "map" $current) -}}
+{{- $_ := set $out $key (fromYaml (include "quantumedge.deepMerge" (dict "base" $current "override" $value))) -}}
+{{- else -}}
+{{- $_ := set $out $key $value -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $out -}}
+{{- end -}}
+
+{{/*
+The effective settings of one component: `default` deep-merged with `components.<name>`, plus its name.
+Args: dict "root" $ "name" <component>. Returns YAML (use with fromYaml).
+*/}}
+{{- define "quantumedge.component" -}}
+{{- $own := index .root.Values.components .name | default dict -}}
+{{- $merged := fromYaml (include "quantumedge.deepMerge" (dict "base" .root.Values.default "override" $own)) -}}
+{{- $_ := set $merged "name" .name -}}
+{{- $_ := set $merged "fullname" (include "quantumedge.componentFullname" .) -}}
+{{- $_ := set $merged "grpcService" (printf "quantumedge.v1.%sService" (title .name)) -}}
+{{- $_ := set $merged "scalable" (has .name (splitList " " (include "quantumedge.scalableComponents" .root))) -}}
+{{- toYaml $merged -}}
+{{- end -}}
+
+{{/* Fail early on combinations the schema cannot see (they depend on the merge of default + component). */}}
+{{- define "quantumedge.validateComponent" -}}
+{{- $c := .component -}}
+{{- if not $c.scalable -}}
+{{- if ne $c.autoscaling.mode "none" -}}
+{{- fail (printf "components.%s.autoscaling.mode must be none: %s is a single writer (only inference and risk scale)" $c.name $c.name) -}}
+{{- end -}}
+{{- if gt (int $c.replicaCount) 1 -}}
+{{- fail (printf "components.%s.replicaCount must be 0 or 1: %s is a single writer" $c.name $c.name) -}}
+{{- end -}}
+{{- end -}}
+{{- if and (eq $c.autoscaling.mode "hpa") (lt (int $c.autoscaling.minReplicas) 1) -}}
+{{- fail (printf "components.%s.autoscaling.minReplicas must be >= 1 with mode hpa (only keda scales to zero)" $c.name) -}}
+{{- end -}}
+{{- if gt (int $c.autoscaling.minReplicas) (int $c.autoscaling.maxReplicas) -}}
+{{- fail (printf "components.%s.autoscaling.minReplicas must not exceed maxReplicas" $c.name) -}}
+{{- end -}}
+{{- if and (eq $c.autoscaling.mode "hpa") (not (or $c.autoscaling.targetCPUUtilizationPercentage $c.autoscaling.targetMemoryUtilizationPercentage)) -}}
+{{- fail (printf "components.%s.autoscaling: mode hpa needs targetCPUUtilizationPercentage or targetMemoryUtilizationPercentage" $c.name) -}}
+{{- end -}}
+{{- if and $c.pdb.create (not (kindIs "invalid" $c.pdb.minAvailable)) (not (kindIs "invalid" $c.pdb.maxUnavailable)) -}}
+{{- fail (printf "components.%s.pdb: set minAvailable or maxUnavailable, not both (null the other)" $c.name) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "quantumedge.serviceAccountName" -}}
+{{- if .component.serviceAccount.create -}}
+{{- default .component.fullname .component.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .component.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* A topic's physical name (QE_KAFKA__TOPIC_PREFIX + name). Args: dict "root" $ "topic" name. */}}
+{{- define "quantumedge.topic" -}}
+{{- printf "%s%s" .root.Values.kafka.topicPrefix .topic -}}
+{{- end -}}
+
+{{/* Topics whose consumer lag drives a component's scaling. Args: dict "root" $ "component" $c. */}}
+{{- define "quantumedge.lagTopics" -}}
+{{- $topics := .component.autoscaling.keda.topics -}}
+{{- if not $topics -}}
+{{- $inputs := dict "inference" (list "ingest.trades.v1" "ingest.book.v1" "ingest.depth.v1") "risk" (list "inference.signals.v1") -}}
+{{- $topics = get $inputs .component.name | default list -}}
+{{- end -}}
+{{- $out := list -}}
+{{- range $topics -}}
+{{- $out = append $out (include "quantumedge.topic" (dict "root" $.root "topic" .)) -}}
+{{- end -}}
+{{- toJson $out -}}
+{{- end -}}
+
+{{/* settings map -> env vars: {key: v} -> PREFIX<KEY>=v; lists and maps as JSON (pydantic-settings parses them). */}}
+{{- define "quantumedge.settingsEnv" -}}
+{{- range $key, $value := .settings }}
+- name: {{ printf "%s%s" $.prefix (upper $key) }}
+  {{- if or (kindIs "map" $value) (kindIs "slice" $value) }}
+  value: {{ toJson $value | quote }}
+  {{- else if kindIs "invalid" $value }}
+  value: ""
+  {{- else if kindIs "float64" $value }}
+  value: {{ toJson $value | quote }}
+  {{- else }}
+  value: {{ $value | toString | quote }}
+  {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Kafka environment shared by the services and the topic Job. */}}
+{{- define "quantumedge.kafkaEnv" -}}
+- name: QE_BUS
+  value: kafka
+- name: QE_KAFKA__BOOTSTRAP
+  value: {{ .Values.kafka.bootstrap | quote }}
+- name: QE_KAFKA__SECURITY_PROTOCOL
+  value: {{ .Values.kafka.securityProtocol | quote }}
+- name: QE_KAFKA__TOPIC_PREFIX
+  value: {{ .Values.kafka.topicPrefix | quote }}
+- name: QE_KAFKA__PARTITIONS
+  value: {{ .Values.kafka.topics.partitions | int | quote }}
+- name: QE_KAFKA__REPLICATION_FACTOR
+  value: {{ .Values.kafka.topics.replicationFactor | int | quote }}
+{{- end -}}
+
+{{/* The container environment of a component. Args: dict "root" $ "component" $c. */}}
+{{- define "quantumedge.env" -}}
+{{- $root := .root -}}
+{{- $c := .component -}}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+{{ include "quantumedge.kafkaEnv" $root }}
+- name: QE_SYMBOLS
+  value: {{ toJson $root.Values.config.symbols | quote }}
+- name: QE_LOG_LEVEL
+  value: {{ $root.Values.config.logLevel | quote }}
+- name: QE_MODELS_DIR
+  value: {{ $root.Values.config.modelsDir | quote }}
+- name: QE_DATA_DIR
+  value: {{ ternary "/data" "/tmp/data" (eq $c.name "ingest") | quote }}
+- name: {{ printf "QE_PORTS__%s" (upper $c.name) }}
+  value: {{ $c.port | int | quote }}
+{{- if eq $c.name "execution" }}
+- name: QE_EXECUTION__VENUE
+  value: {{ $c.venue | quote }}
+- name: QE_EXECUTION__ALLOW_LIVE
+  value: {{ $c.allowLive | toString | quote }}
+{{- $risk := include "quantumedge.component" (dict "root" $root "name" "risk") | fromYaml }}
+{{- if $risk.enabled }}
+{{- /* SubmitOrder asks risk to review a manual order over gRPC. */}}
+- name: QE_EXECUTION__RISK_ADDRESS
+  value: {{ printf "%s:%d" $risk.fullname ($risk.port | int) | quote }}
+{{- end }}
+{{- end }}
+- name: OTEL_SERVICE_NAME
+  value: {{ $c.name | quote }}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: {{ include "quantumedge.otelResourceAttributes" (dict "root" $root "component" $c) | quote }}
+{{- if $root.Values.otel.enabled }}
+- name: QE_TELEMETRY__TRACES
+  value: {{ ternary "otlp" "none" $root.Values.otel.traces | quote }}
+- name: QE_TELEMETRY__METRICS
+  value: {{ ternary "otlp" "none" $root.Values.otel.metrics | quote }}
+- name: QE_TELEMETRY__OTLP_ENDPOINT
+  value: {{ $root.Values.otel.endpoint | quote }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ $root.Values.otel.endpoint | quote }}
+{{- else }}
+- name: QE_TELEMETRY__TRACES
+  value: "none"
+- name: QE_TELEMETRY__METRICS
+  value: "none"
+{{- end }}
+{{- if $root.Values.vault.enabled }}
+- name: QE_VAULT__ADDR
+  value: {{ $root.Values.vault.addr | quote }}
+- name: QE_VAULT__AUTH_METHOD
+  value: {{ $root.Values.vault.authMethod | quote }}
+- name: QE_VAULT__ROLE
+  value: {{ default $c.name $c.vaultRole | quote }}
+- name: QE_VAULT__KUBERNETES_MOUNT
+  value: {{ $root.Values.vault.kubernetesMount | quote }}
+- name: QE_VAULT__KUBERNETES_JWT_FILE
+  value: "/var/run/secrets/vault/token"
+- name: QE_VAULT__KV_MOUNT
+  value: {{ $root.Values.vault.kvMount | quote }}
+- name: QE_VAULT__NAMESPACE
+  value: {{ $root.Values.vault.namespace | quote }}
+- name: QE_VAULT__OPERATOR_TOKEN_PATH
+  value: {{ $root.Values.vault.operatorTokenPath | quote }}
+{{- if $root.Values.vault.caCert.configMap }}
+- name: QE_VAULT__CA_CERT
+  value: "/etc/quantumedge/vault-ca/ca.crt"
+{{- end }}
+{{- end }}
+{{- include "quantumedge.settingsEnv" (dict "prefix" "QE_" "settings" $root.Values.config.settings) }}
+{{- include "quantumedge.settingsEnv" (dict "prefix" (printf "QE_%s__" (upper $c.name)) "settings" $c.settings) }}
+{{- with $c.env }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{- define "quantumedge.otelResourceAttributes" -}}
+{{- $attrs := list (printf "service.namespace=%s" (include "quantumedge.fullname" .root)) "service.instance.id=$(POD_NAME)" "k8s.pod.name=$(POD_NAME)" "k8s.namespace.name=$(POD_NAMESPACE)" (printf "service.version=%s" (include "quantumedge.imageTag" .root)) -}}
+{{- range $key, $value := .root.Values.otel.resourceAttributes -}}
+{{- $attrs = append $attrs (printf "%s=%s" $key (toString $value)) -}}
+{{- end -}}
+{{- join "," $attrs -}}
+{{- end -}}
+
+{{/* One NetworkPolicy egress rule from {to, ports}; an empty `to` means any destination on those ports. */}}
+{{- define "quantumedge.egressRule" -}}
+{{- $rule := dict "ports" .ports -}}
+{{- if .to -}}
+{{- $_ := set $rule "to" .to -}}
+{{- end -}}
+{{- toYaml $rule -}}
+{{- end -}}

@@ -1,0 +1,134 @@
+"""helm lint, helm template with the default values and with every optional feature on, and offline schema
+validation of every rendered object (Kubernetes kinds by kubernetes-validate's shipped schemas, KEDA's
+ScaledObject by the models generated from KEDA's CRD, Strimzi's KafkaTopic by its CRD's rules)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.chart.chartlib import CHART, CI_VALUES, COMPONENTS, run_helm, values_args
+
+# The chart's kubeVersion floor and the newest Kubernetes the schemas know.
+KUBE_VERSIONS = ("1.27.0", "1.37.0")
+
+SCENARIOS = {
+    "defaults": [],
+    "all-features": ["full-values.yaml"],
+    "dev": ["dev-values.yaml"],
+}
+
+CORE_KINDS = {
+    "Deployment",
+    "Service",
+    "ServiceAccount",
+    "PodDisruptionBudget",
+    "HorizontalPodAutoscaler",
+    "NetworkPolicy",
+    "Job",
+}
+
+
+def test_every_values_file_in_ci_is_exercised() -> None:
+    assert sorted(p.name for p in CI_VALUES.glob("*.yaml")) == sorted(f for files in SCENARIOS.values() for f in files)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_helm_lint_strict(tools, scenario: str) -> None:
+    result = run_helm(tools.helm, "lint", str(CHART), "--strict", *values_args(SCENARIOS[scenario]))
+    assert "0 chart(s) failed" in result.stdout
+
+
+def test_defaults_render_the_four_services_and_the_topic_job(render) -> None:
+    rendered = render()
+    kinds = sorted({o["kind"] for o in rendered.objects})
+    assert kinds == ["Deployment", "Job", "PodDisruptionBudget", "Service", "ServiceAccount"]
+    for kind in ("Deployment", "Service", "ServiceAccount"):
+        assert sorted(o["metadata"]["labels"]["app.kubernetes.io/component"] for o in rendered.of_kind(kind)) == sorted(
+            COMPONENTS
+        )
+    # Optional features stay off by default.
+    for kind in ("HorizontalPodAutoscaler", "ScaledObject", "NetworkPolicy", "KafkaTopic"):
+        assert rendered.of_kind(kind) == []
+
+
+def test_all_features_render_every_optional_kind(render) -> None:
+    rendered = render(["full-values.yaml"])
+    kinds = {o["kind"] for o in rendered.objects}
+    assert {
+        "Deployment",
+        "Service",
+        "ServiceAccount",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+        "ScaledObject",
+        "NetworkPolicy",
+        "KafkaTopic",
+    } <= kinds
+    # Strimzi provisions the topics in that mode, so the hook Job is not rendered.
+    assert "Job" not in kinds
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
+def test_core_objects_validate_against_kubernetes_schemas(render, scenario: str, kube_version: str) -> None:
+    import kubernetes_validate
+
+    checked = 0
+    for obj in render(SCENARIOS[scenario]).objects:
+        if obj["kind"] not in CORE_KINDS:
+            continue
+        try:
+            kubernetes_validate.validate(obj, kube_version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            pytest.fail(f"{obj['kind']}/{obj['metadata']['name']} invalid for Kubernetes {kube_version}: {exc.message}")
+        checked += 1
+    assert checked >= 13
+
+
+def test_every_rendered_kind_is_covered_by_a_validator(render) -> None:
+    kinds = {o["kind"] for s in SCENARIOS.values() for o in render(s).objects}
+    assert kinds <= CORE_KINDS | {"ScaledObject", "KafkaTopic"}
+
+
+def test_scaled_objects_validate_against_keda_crd(render, tools, monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(tools.keda_models))
+    from cloudcoil.models.keda.v1alpha1 import ScaledObject
+
+    scaled = render(["full-values.yaml"]).of_kind("ScaledObject")
+    assert scaled
+    for obj in scaled:
+        model = ScaledObject.model_validate(obj)
+        # The models ignore unknown fields; a round trip that loses a field means it is not in KEDA's CRD.
+        assert model.model_dump(by_alias=True, exclude_unset=True, mode="json") == obj
+        for trigger in model.spec.triggers:
+            assert trigger.type == "kafka"
+            assert set(trigger.metadata) >= {"bootstrapServers", "consumerGroup", "topic", "lagThreshold"}
+            # KEDA trigger metadata is a map of strings.
+            assert all(isinstance(v, str) for v in trigger.metadata.values())
+
+
+def test_kafka_topics_follow_strimzi_crd(render) -> None:
+    topics = render(["full-values.yaml"]).of_kind("KafkaTopic")
+    assert topics
+    for obj in topics:
+        assert obj["apiVersion"] in ("kafka.strimzi.io/v1beta2", "kafka.strimzi.io/v1")
+        assert set(obj) == {"apiVersion", "kind", "metadata", "spec"}
+        assert obj["metadata"]["labels"]["strimzi.io/cluster"]
+        spec = obj["spec"]
+        assert set(spec) <= {"topicName", "partitions", "replicas", "config"}
+        assert isinstance(spec["partitions"], int) and spec["partitions"] >= 1
+        assert isinstance(spec["replicas"], int) and 1 <= spec["replicas"] <= 32767
+        assert all(isinstance(v, str | int | bool) for v in spec["config"].values())
+        # metadata.name must be a DNS-1123 subdomain; the real name (with dots) sits in topicName.
+        name = obj["metadata"]["name"]
+        assert len(name) <= 63 and name.replace("-", "").isalnum() and name == name.lower()
+
+
+def test_chart_app_version_is_the_package_version() -> None:
+    import tomllib
+
+    import yaml
+
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    project = tomllib.loads((CHART.parents[1] / "pyproject.toml").read_text())["project"]
+    assert chart["appVersion"] == project["version"]
