@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
 .PHONY: help venv run test unit integration lint fmt proto proto-check bench secrets-scan \
-        kafka-up kafka-down vault-up vault-down chart-test clean
+        kafka-up kafka-down vault-up vault-down chart-test lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -29,7 +29,7 @@ run: $(STAMP) ## run all four services in one process on the embedded defaults (
 
 test: $(STAMP) lint proto-check secrets-scan ## the whole suite: lint, generated-code check, secret scan, chart tests, pytest (real Kafka, real Vault)
 	$(MAKE) chart-test
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --ignore=tests/chart $(PYTEST_ARGS)
 
 unit: $(STAMP) ## fast tests only (in-process bus)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
@@ -71,6 +71,9 @@ vault-down: $(STAMP) ## stop the local OpenBao dev server
 
 chart-test: $(STAMP) ## helm lint + template + offline schema validation + manifest tests
 	$(PY) -m pytest tests/chart $(PYTEST_ARGS)
+
+lock: $(STAMP) ## pin every runtime dependency with hashes into requirements.lock (the image installs from it)
+	$(UV) pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes -q -o requirements.lock
 
 clean: ## remove the venv and caches
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache

@@ -90,7 +90,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(name: str, settings: object) -> int:
     from quantumedge.shared.runner import install_signal_handlers, serve_forever, start
 
-    running = start([name], settings)  # type: ignore[arg-type]
+    try:
+        running = start([name], settings)  # type: ignore[arg-type]
+    except RuntimeError as exc:
+        # A missing model, secret or broker stops this service with a message naming what is missing.
+        print(f"quantumedge serve {name}: {exc}", file=sys.stderr)
+        return 2
     install_signal_handlers(running.stop_event)
     try:
         serve_forever(running)

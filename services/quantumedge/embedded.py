@@ -104,7 +104,8 @@ def print_summary(summary: Summary, elapsed_s: float) -> None:
         f"{summary.fees:.2f}",
         str(summary.dead_letters),
     )
-    Console().print(table)
+    # Wide enough that column headers never wrap, whatever the terminal reports (CI has none).
+    Console(width=160).print(table)
 
 
 def _drained(running: Running, bus: MemoryBus, last: list[int]) -> bool:

@@ -154,6 +154,9 @@ class KafkaConsumer_(Consumer):  # noqa: N801 - distinct from kafka-python's Kaf
             enable_auto_commit=False,
             auto_offset_reset="earliest" if from_beginning else "latest",
             max_poll_interval_ms=300_000,
+            # A dead member is noticed in seconds, so a restarted service gets its partitions back fast.
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=3_000,
             **bus._common(),
         )
 
