@@ -173,16 +173,16 @@ def test_no_secret_values_in_manifests(render, scenario: str, tmp_path: Path) ->
     "set_values",
     [
         [],
-        ["components.inference.autoscaling.mode=hpa", "components.risk.autoscaling.mode=hpa"],
-        ["components.inference.autoscaling.mode=keda", "components.risk.autoscaling.mode=keda"],
-        ["components.inference.autoscaling.mode=keda", "components.risk.autoscaling.mode=hpa"],
+        ["components.inference.autoscaling.mode=hpa"],
+        ["components.inference.autoscaling.mode=keda"],
         [
             "default.autoscaling.mode=hpa",
             "components.ingest.autoscaling.mode=none",
+            "components.risk.autoscaling.mode=none",
             "components.execution.autoscaling.mode=none",
         ],
     ],
-    ids=["none", "hpa", "keda", "mixed", "default-hpa"],
+    ids=["none", "hpa", "keda", "default-hpa"],
 )
 def test_hpa_and_keda_never_both_for_one_component(render, set_values: list[str]) -> None:
     rendered = render(set_values=set_values)
@@ -193,21 +193,21 @@ def test_hpa_and_keda_never_both_for_one_component(render, set_values: list[str]
         (dep,) = rendered.component("Deployment", component)
         # With an autoscaler the replica count is its own; an upgrade must not reset it.
         assert ("replicas" in dep["spec"]) == (not hpas and not scaled), component
-        if component in ("ingest", "execution"):
+        if component in ("ingest", "risk", "execution"):
+            # Single writers: one replica, and never two at once during a rollout either.
             assert not hpas and not scaled and dep["spec"]["replicas"] == 1
+            assert dep["spec"]["strategy"]["type"] == "Recreate", component
 
 
 def test_keda_scales_on_the_consumer_group_lag_of_the_input_topics(render) -> None:
     rendered = render(
         set_values=[
             "components.inference.autoscaling.mode=keda",
-            "components.risk.autoscaling.mode=keda",
             "kafka.topicPrefix=t1-",
         ]
     )
     expected = {
         "inference": {"t1-ingest.trades.v1", "t1-ingest.book.v1", "t1-ingest.depth.v1"},
-        "risk": {"t1-inference.signals.v1"},
     }
     for component, topics in expected.items():
         (scaled,) = rendered.component("ScaledObject", component)

@@ -15,6 +15,7 @@ SCENARIOS = {
     "defaults": [],
     "all-features": ["full-values.yaml"],
     "dev": ["dev-values.yaml"],
+    "hpa": ["hpa-values.yaml"],
 }
 
 CORE_KINDS = {
@@ -59,13 +60,16 @@ def test_all_features_render_every_optional_kind(render) -> None:
         "Service",
         "ServiceAccount",
         "PodDisruptionBudget",
-        "HorizontalPodAutoscaler",
         "ScaledObject",
         "NetworkPolicy",
         "KafkaTopic",
     } <= kinds
     # Strimzi provisions the topics in that mode, so the hook Job is not rendered.
     assert "Job" not in kinds
+    # KEDA makes its own HPA for inference, the one component that scales; the chart renders none beside it.
+    assert "HorizontalPodAutoscaler" not in kinds
+    hpa_kinds = {o["kind"] for o in render(["hpa-values.yaml"]).objects}
+    assert "HorizontalPodAutoscaler" in hpa_kinds and "ScaledObject" not in hpa_kinds
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

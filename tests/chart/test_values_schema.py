@@ -16,8 +16,10 @@ REJECTED = {
     "unknown autoscaling mode": (["components.risk.autoscaling.mode=both"], "mode"),
     "execution is a single writer": (["components.execution.autoscaling.mode=hpa"], "single writer"),
     "ingest is a single writer": (["components.ingest.replicaCount=2"], "single writer"),
+    "risk is a single writer": (["components.risk.autoscaling.mode=keda"], "single writer"),
+    "risk never runs twice": (["components.risk.replicaCount=2"], "single writer"),
     "hpa cannot scale to zero": (
-        ["components.risk.autoscaling.mode=hpa", "components.risk.autoscaling.minReplicas=0"],
+        ["components.inference.autoscaling.mode=hpa", "components.inference.autoscaling.minReplicas=0"],
         "minReplicas",
     ),
     "unknown risk limit": (["components.risk.settings.limits.daily_loss=5"], "daily_loss"),

@@ -8,10 +8,11 @@ OTEL_SERVICE_NAME, consumer group, Vault role. */}}
 ingest inference risk execution
 {{- end -}}
 
-{{/* Components that may run more than one replica. Ingest would publish every event twice and two
-executors could both place orders, so those two are single writers. */}}
+{{/* Components that may run more than one replica. Ingest would publish every event twice, two
+executors could both place orders, and two risk pods would each hold half the portfolio, so portfolio-wide
+limits (exposure, daily loss, drawdown) would each see only their half: those three are single writers. */}}
 {{- define "quantumedge.scalableComponents" -}}
-inference risk
+inference
 {{- end -}}
 
 {{- define "quantumedge.name" -}}
@@ -119,7 +120,7 @@ Args: dict "root" $ "name" <component>. Returns YAML (use with fromYaml).
 {{- $c := .component -}}
 {{- if not $c.scalable -}}
 {{- if ne $c.autoscaling.mode "none" -}}
-{{- fail (printf "components.%s.autoscaling.mode must be none: %s is a single writer (only inference and risk scale)" $c.name $c.name) -}}
+{{- fail (printf "components.%s.autoscaling.mode must be none: %s is a single writer (only inference scales)" $c.name $c.name) -}}
 {{- end -}}
 {{- if gt (int $c.replicaCount) 1 -}}
 {{- fail (printf "components.%s.replicaCount must be 0 or 1: %s is a single writer" $c.name $c.name) -}}
