@@ -1,25 +1,10 @@
-"""Backoff with jitter and a request-weight limiter fed by the venue's headers. Pure: clocks are injected."""
+"""A request-weight limiter fed by the venue's headers. Pure: clocks are injected."""
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-
-
-@dataclass
-class Backoff:
-    """Exponential backoff with "equal jitter": half the step is fixed, half random, so retries spread out."""
-
-    base_s: float = 0.2
-    cap_s: float = 5.0
-    rng: random.Random = field(default_factory=random.Random)
-
-    def delay(self, attempt: int) -> float:
-        step = min(self.cap_s, self.base_s * (2**attempt))
-        return step / 2 + self.rng.uniform(0, step / 2)
 
 
 class RateLimiter:

@@ -21,7 +21,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.sync.client import connect
 
 from quantumedge.execution.binance import Signer
-from quantumedge.execution.retry import Backoff
+from quantumedge.shared.backoff import Backoff
 from quantumedge.shared.logs import get_logger
 
 log = get_logger(__name__)

@@ -41,8 +41,8 @@ from quantumedge.execution.orders import (
     value_fee,
 )
 from quantumedge.execution.paper import FillSimulator, PaperConfig
-from quantumedge.execution.retry import Backoff
 from quantumedge.execution.userstream import UserDataStream
+from quantumedge.shared.backoff import Backoff
 from quantumedge.shared.logs import get_logger
 from quantumedge.v1 import market_pb2
 

@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from quantumedge.execution.engine import EngineConfig, ExecutionEngine, ListEmitter
-from quantumedge.execution.retry import Backoff
 from quantumedge.execution.venue import BinanceVenue
+from quantumedge.shared.backoff import Backoff
 from tests.peers.binance_trading import BinanceTradingPeer
 
 SYMBOL = "BTCUSDT"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 
-from quantumedge.execution.retry import Backoff, RateLimiter
+from quantumedge.execution.retry import RateLimiter
+from quantumedge.shared.backoff import Backoff
 
 
 def test_backoff_grows_is_capped_and_jittered() -> None:

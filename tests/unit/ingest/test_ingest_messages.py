@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from quantumedge.ingest.backoff import Backoff
 from quantumedge.ingest.binance.client import BinanceSource, combined_stream_url
 from quantumedge.ingest.binance.messages import (
     ControlFrame,
@@ -20,6 +19,7 @@ from quantumedge.ingest.binance.messages import (
     stream_names,
 )
 from quantumedge.ingest.settings import IngestSettings
+from quantumedge.shared.backoff import Backoff
 
 # Examples in the shape of Binance's spot documentation.
 TRADE = {

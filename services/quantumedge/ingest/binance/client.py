@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from quantumedge.ingest.backoff import Backoff
 from quantumedge.ingest.binance.book import DepthDiff, DepthSync, Outcome, SyncState
 from quantumedge.ingest.binance.messages import (
     BookTickerMsg,
@@ -44,6 +43,7 @@ from quantumedge.ingest.binance.rest import SnapshotError, fetch_depth_snapshot
 from quantumedge.ingest.settings import IngestSettings
 from quantumedge.ingest.source import Emit
 from quantumedge.ingest.stats import StreamTable
+from quantumedge.shared.backoff import Backoff
 from quantumedge.shared.logs import get_logger
 from quantumedge.shared.market_files import KIND_DEPTH, KIND_GAP, KIND_TOP_OF_BOOK, KIND_TRADE
 from quantumedge.v1 import common_pb2, ingest_pb2, market_pb2
