@@ -38,12 +38,12 @@ integration: $(STAMP) ## integration tests (starts a local Kafka broker and Vaul
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff
-	$(VENV)/bin/ruff check services tests tools
-	$(VENV)/bin/ruff format --check services tests tools
+	$(VENV)/bin/ruff check services tests tools bench
+	$(VENV)/bin/ruff format --check services tests tools bench
 
 fmt: $(STAMP) ## format the code
-	$(VENV)/bin/ruff format services tests tools
-	$(VENV)/bin/ruff check --fix services tests tools
+	$(VENV)/bin/ruff format services tests tools bench
+	$(VENV)/bin/ruff check --fix services tests tools bench
 
 proto: $(STAMP) ## regenerate services/quantumedge/v1 from proto/
 	$(PY) tools/gen_proto.py

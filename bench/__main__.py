@@ -25,6 +25,7 @@ BENCHES = [
     ("bench.inference_bench", "bench_inference", False),
     ("bench.risk_bench", "bench_risk", True),
     ("bench.execution_bench", "bench_execution", False),
+    ("bench.backtest_bench", "bench_backtest", False),
 ]
 
 

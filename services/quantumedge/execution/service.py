@@ -22,9 +22,7 @@ import grpc
 from quantumedge.execution import ids
 from quantumedge.execution.convert import order_to_pb, position_to_pb
 from quantumedge.execution.engine import EngineConfig, ExecutionEngine
-from quantumedge.execution.filters import SymbolFilters
-from quantumedge.execution.paper import PaperConfig
-from quantumedge.execution.venue import BINANCE_URLS, BinanceVenue, PaperVenue, Venue
+from quantumedge.execution.venue import BINANCE_URLS, BinanceVenue, Venue, paper_venue
 from quantumedge.shared import topics
 from quantumedge.shared.bus import Bus, Record
 from quantumedge.shared.bus.loop import ConsumerLoop
@@ -60,20 +58,6 @@ class BusEmitter:
 
     def flush(self) -> None:
         self.bus.flush()
-
-
-def paper_venue(settings: Settings) -> PaperVenue:
-    cfg = settings.execution
-    config = PaperConfig(
-        maker_fee_bps=Decimal(repr(cfg.paper_maker_fee_bps)),
-        taker_fee_bps=Decimal(repr(cfg.paper_taker_fee_bps)),
-        latency_ns=int(cfg.paper_latency_ms * 1_000_000),
-        slippage_bps=Decimal(repr(cfg.paper_slippage_bps)),
-    )
-    return PaperVenue(
-        config,
-        lambda symbol: SymbolFilters.simple(symbol, cfg.paper_tick_size, cfg.paper_step_size, cfg.paper_min_notional),
-    )
 
 
 def load_exchange_credentials(settings: Settings) -> tuple[Mapping[str, str], Any]:

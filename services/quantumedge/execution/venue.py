@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from quantumedge.execution.binance import BinanceRestClient, make_signer
 from quantumedge.execution.errors import (
@@ -45,6 +45,9 @@ from quantumedge.execution.userstream import UserDataStream
 from quantumedge.shared.backoff import Backoff
 from quantumedge.shared.logs import get_logger
 from quantumedge.v1 import market_pb2
+
+if TYPE_CHECKING:
+    from quantumedge.shared.config import Settings
 
 log = get_logger(__name__)
 
@@ -174,6 +177,21 @@ class PaperVenue(Venue):
 
     def restore(self, order: Order) -> None:
         self.sim.restore(OrderRequest.of(order), order.filled_quantity, order.filled_quote, order.group_id)
+
+
+def paper_venue(settings: Settings) -> PaperVenue:
+    """The paper venue with the fee, latency, slippage and filter model of `settings.execution`."""
+    cfg = settings.execution
+    config = PaperConfig(
+        maker_fee_bps=Decimal(repr(cfg.paper_maker_fee_bps)),
+        taker_fee_bps=Decimal(repr(cfg.paper_taker_fee_bps)),
+        latency_ns=int(cfg.paper_latency_ms * 1_000_000),
+        slippage_bps=Decimal(repr(cfg.paper_slippage_bps)),
+    )
+    return PaperVenue(
+        config,
+        lambda symbol: SymbolFilters.simple(symbol, cfg.paper_tick_size, cfg.paper_step_size, cfg.paper_min_notional),
+    )
 
 
 # -- Binance spot ---------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from quantumedge.inference.features import IDX_HIGH_VOL, IDX_SPREAD, IDX_TREND_D
 from quantumedge.inference.models import ModelSet, ModelsUnavailableError, ensemble, load_models
 from quantumedge.inference.ordering import ReorderBuffer
 from quantumedge.inference.registry import Registry, RegistryError
+from quantumedge.inference.signals import signal_for_row
 from quantumedge.shared import topics
 from quantumedge.shared.bus import Bus, Record
 from quantumedge.shared.bus.loop import ConsumerLoop
@@ -201,24 +202,7 @@ class InferenceService(ServiceBase):
         predictor = self.models.predictors.get(row.symbol)
         if predictor is None:
             return
-        p_up = predictor.predict_row(row.values)
-        edge, confidence = ensemble(p_up, predictor.horizons, self.weights)
-        signal = signal_pb2.Signal(
-            # Derived from the input: a redelivered event gives the same id, so risk can deduplicate.
-            signal_id=f"{row.symbol}-{row.time_ns}",
-            symbol=row.symbol,
-            event_time_ns=row.time_ns,
-            created_time_ns=self.clock(),
-            predictions=[
-                signal_pb2.HorizonPrediction(horizon=h, p_up=p, model_version=v)
-                for h, p, v in zip(predictor.horizons, p_up, predictor.versions, strict=True)
-            ],
-            edge=edge,
-            confidence=confidence,
-            regime=row.regime,
-            mid_price=row.mid,
-            spread_bps=row.spread_bps,
-        )
+        signal = signal_for_row(row, predictor, self.weights, self.clock())
         self.bus.publish(topics.SIGNALS, row.symbol, signal)
         self.signals_published += 1
         _signals.add(1, {"symbol": row.symbol})

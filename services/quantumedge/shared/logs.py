@@ -69,6 +69,22 @@ class JsonFormatter(logging.Formatter):
         return mask(json.dumps(payload, default=str))
 
 
+class _CurrentStderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time of the record, so a redirected stderr (a test's capture,
+    a tool that swaps it) is followed instead of writing to a stream that may since have been closed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def setup_logging(level: str = "INFO", service: str = "") -> None:
     """Install the JSON handler on the root logger (idempotent; later calls only change level/service)."""
     global _configured
@@ -79,7 +95,7 @@ def setup_logging(level: str = "INFO", service: str = "") -> None:
             if isinstance(handler.formatter, JsonFormatter) and service:
                 handler.formatter.service = service
         return
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderrHandler()
     handler.setFormatter(JsonFormatter(service))
     root.handlers[:] = [handler]
     # Client libraries are chatty at INFO about every connection; their warnings still show.

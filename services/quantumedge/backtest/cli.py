@@ -1,0 +1,189 @@
+"""`quantumedge backtest`: recorded (or synthetic) market events through the services' own domain code.
+
+quantumedge backtest --data var/recordings                       # what `quantumedge record` wrote
+quantumedge backtest --synthetic-steps 20000 --seed 11           # the deterministic synthetic market
+quantumedge backtest --data var/recordings --out var/backtests/run1   # also fills, equity, decisions as Parquet
+
+Limits, policy and fees come from the same configuration as the services (--config YAML, QE_ env vars),
+e.g. QE_RISK__LIMITS__MAX_ORDER_NOTIONAL=250. The models are the registry's promoted ones, verified by
+checksum and feature schema exactly as inference does; a missing or refused model stops the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from quantumedge.backtest.metrics import Figures, figures
+from quantumedge.backtest.output import write_outputs
+from quantumedge.backtest.simulation import Backtest
+from quantumedge.backtest.summary import print_figures
+from quantumedge.inference.features import make_schema
+from quantumedge.inference.models import ModelSet, ModelsUnavailableError, load_models
+from quantumedge.inference.registry import Registry, RegistryError
+from quantumedge.ingest.replay import NoRecordingError, ReplaySource
+from quantumedge.ingest.synthetic import SyntheticMarket
+from quantumedge.shared.config import ConfigError, Settings, load_settings
+from quantumedge.shared.logs import setup_logging
+from quantumedge.v1 import market_pb2
+
+
+class BacktestError(RuntimeError):
+    """Something the run needs is missing or unusable; the message names it."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="quantumedge backtest",
+        description="Replay market events through the services' features, models, risk and paper execution.",
+    )
+    src = p.add_argument_group("data (one of)")
+    src.add_argument("--data", type=Path, help="recording root (root/symbol=SYM/...); default <data_dir>/recordings")
+    src.add_argument("--synthetic-steps", type=int, metavar="N", help="run N steps (100 ms) of the synthetic market")
+    src.add_argument("--seed", type=int, default=11, help="synthetic market seed (default 11; models use 1001)")
+    p.add_argument("--symbols", nargs="+", metavar="SYMBOL", help="symbols to trade (default: settings.symbols)")
+    p.add_argument("--models-dir", type=Path, help="model registry (default: settings.models_dir)")
+    p.add_argument("--config", help="YAML configuration (QE_ env vars override it), as for the services")
+    p.add_argument(
+        "--allow-missing-models",
+        action="store_true",
+        help="run the symbols that have models instead of stopping when one is missing",
+    )
+    p.add_argument("--out", type=Path, metavar="DIR", help="write fills, equity and decisions (Parquet) and summary")
+    p.add_argument(
+        "--equity-interval-ms", type=int, default=1000, help="equity curve sampling in market time (default 1000)"
+    )
+    p.add_argument("--log-level", default="WARNING", help="log level of the engines' own logs (default WARNING)")
+    return p
+
+
+def backtest_main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    out = Console(width=None if sys.stdout.isatty() else 140)
+    err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
+    if args.synthetic_steps is not None and args.data is not None:
+        err.print("[red]error:[/red] give either --data or --synthetic-steps, not both")
+        return 2
+    if args.synthetic_steps is not None and args.synthetic_steps <= 0:
+        err.print("[red]error:[/red] --synthetic-steps must be > 0")
+        return 2
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        return 2
+    setup_logging(args.log_level, service="backtest")
+    updates: dict[str, object] = {"bus": "memory", "embedded": True}
+    if args.symbols:
+        updates["symbols"] = [s.upper() for s in args.symbols]
+    if args.models_dir:
+        updates["models_dir"] = args.models_dir
+    settings = settings.model_copy(update=updates)
+    began = time.monotonic()
+    try:
+        models = load_backtest_models(settings, allow_missing=args.allow_missing_models, console=err)
+        events = market_events(settings, args)
+        run = Backtest(settings, models, equity_interval_ns=args.equity_interval_ms * 1_000_000)
+        with _progress(err) as progress:
+            task = progress.add_task("events", total=None)
+            result = run.run(events, progress=lambda n: progress.advance(task, n))
+    except BacktestError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        return 2
+    figs = figures(result)
+    if figs.events == 0:
+        err.print(f"[red]error:[/red] no market events for {', '.join(settings.symbols)} in the input")
+        return 2
+    elapsed = time.monotonic() - began
+    print_figures(figs, out, title=_title(args, elapsed, figs))
+    if args.out:
+        paths = write_outputs(args.out, result, figs, _run_info(args, settings, models))
+        out.print(f"wrote {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+def load_backtest_models(settings: Settings, allow_missing: bool, console: Console) -> ModelSet:
+    """The promoted, verified models of every symbol x horizon, or BacktestError naming what is missing."""
+    inf = settings.inference
+    registry = Registry(settings.models_dir)
+    try:
+        models = load_models(
+            registry,
+            list(settings.symbols),
+            [int(h) for h in inf.horizons],
+            make_schema(),
+            require="none" if allow_missing else "service",
+            combine=inf.combine_horizons,
+        )
+    except (ModelsUnavailableError, RegistryError) as exc:
+        raise BacktestError(f"{exc} (registry {registry.root}; see `quantumedge train`)") from None
+    if not models.predictors:
+        raise BacktestError("no symbol has usable models: " + "; ".join(models.missing or ["registry empty"]))
+    for missing in models.missing:
+        console.print(f"[yellow]warning:[/yellow] not traded: {missing}")
+    return models
+
+
+def market_events(settings: Settings, args: argparse.Namespace) -> Iterator[market_pb2.MarketEvent]:
+    if args.synthetic_steps:
+        return SyntheticMarket(list(settings.symbols), seed=args.seed).events(args.synthetic_steps)
+    root = args.data or Path(settings.data_dir) / "recordings"
+    if not Path(root).is_dir():
+        raise BacktestError(f"recording root {root} does not exist (record one with `quantumedge record`)")
+    return _peeked(ReplaySource(root, settings.symbols).events())
+
+
+def _peeked(events: Iterator[market_pb2.MarketEvent]) -> Iterator[market_pb2.MarketEvent]:
+    # ReplaySource.events is a generator: pull the first item now so "nothing recorded" fails before the run.
+    try:
+        head = next(events)
+    except NoRecordingError as exc:
+        raise BacktestError(str(exc)) from None
+    except StopIteration:
+        return iter(())
+
+    def chain() -> Iterator[market_pb2.MarketEvent]:
+        yield head
+        yield from events
+
+    return chain()
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description} {task.completed:,.0f}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def _title(args: argparse.Namespace, elapsed: float, figs: Figures) -> str:
+    source = f"synthetic seed {args.seed}" if args.synthetic_steps else str(args.data or "recordings")
+    return f"QuantumEdge backtest: {source}, {figs.span_s / 3600:.2f} h of market, {elapsed:.1f} s"
+
+
+def _run_info(args: argparse.Namespace, settings: Settings, models: ModelSet) -> dict:
+    return {
+        "source": {"synthetic_steps": args.synthetic_steps, "seed": args.seed}
+        if args.synthetic_steps
+        else {"data": str(args.data or Path(settings.data_dir) / "recordings")},
+        "symbols": list(settings.symbols),
+        "models": [
+            {"symbol": s, "horizon": h, "version": m.entry.version, "sha256": m.entry.sha256}
+            for (s, h), m in sorted(models.served.items())
+        ],
+        "limits": json.loads(settings.risk.limits.model_dump_json()),
+    }
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(backtest_main())
