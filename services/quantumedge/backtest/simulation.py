@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from quantumedge.execution.convert import position_to_pb
 from quantumedge.execution.engine import EngineConfig, ExecutionEngine, ListEmitter
 from quantumedge.execution.venue import paper_venue
 from quantumedge.inference.features import OnlineFeatures
@@ -138,17 +139,7 @@ class Backtest:
         self._sample_equity(force=True)
         res = self.result
         res.reports = self.emitter.reports
-        res.final_positions = [
-            execution_pb2.Position(
-                symbol=p.symbol,
-                quantity=float(p.quantity),
-                average_price=float(p.average_price),
-                realized_pnl=float(p.realized_pnl),
-                unrealized_pnl=float(p.unrealized_pnl),
-                fees=float(p.fees),
-            )
-            for p in self.execution.list_positions()
-        ]
+        res.final_positions = [position_to_pb(p) for p in self.execution.list_positions()]
         res.halted_at_end = self.risk.halted
         return res
 

@@ -17,10 +17,16 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
-import numpy as np
 
-from quantumedge.inference.features import IDX_HIGH_VOL, IDX_SPREAD, IDX_TREND_DIR, OnlineFeatures, regime_of
-from quantumedge.inference.models import ModelSet, ModelsUnavailableError, ensemble, load_models
+from quantumedge.inference.features import (
+    IDX_HIGH_VOL,
+    IDX_SPREAD,
+    IDX_TREND_DIR,
+    FeatureRow,
+    OnlineFeatures,
+    regime_of,
+)
+from quantumedge.inference.models import ModelSet, ModelsUnavailableError, load_models
 from quantumedge.inference.ordering import ReorderBuffer
 from quantumedge.inference.registry import Registry, RegistryError
 from quantumedge.inference.signals import signal_for_row
@@ -32,7 +38,7 @@ from quantumedge.shared.grpc_server import ServiceBinding
 from quantumedge.shared.logs import get_logger
 from quantumedge.shared.service import ServiceBase
 from quantumedge.shared.telemetry import meter
-from quantumedge.v1 import inference_pb2, inference_pb2_grpc, market_pb2, signal_pb2
+from quantumedge.v1 import inference_pb2, inference_pb2_grpc, market_pb2
 
 log = get_logger(__name__)
 _meter = meter("inference")
@@ -260,23 +266,12 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         if predictor is None:
             served = ", ".join(sorted(svc.models.predictors)) or "none"
             context.abort(grpc.StatusCode.NOT_FOUND, f"symbol {request.symbol} is not served (served: {served})")
-        p_up = predictor.predict(np.asarray([values], dtype=np.float32))[0].tolist()
-        edge, confidence = ensemble(p_up, predictor.horizons, svc.weights)
         now = svc.clock()
-        signal = signal_pb2.Signal(
-            signal_id=f"predict-{uuid.uuid4()}",
-            symbol=request.symbol,
-            event_time_ns=now,
-            created_time_ns=now,
-            predictions=[
-                signal_pb2.HorizonPrediction(horizon=h, p_up=p, model_version=v)
-                for h, p, v in zip(predictor.horizons, p_up, predictor.versions, strict=True)
-            ],
-            edge=edge,
-            confidence=confidence,
-            regime=regime_of(values[IDX_HIGH_VOL], values[IDX_TREND_DIR]),
-            spread_bps=values[IDX_SPREAD],
+        row = FeatureRow(
+            request.symbol, now, values, regime_of(values[IDX_HIGH_VOL], values[IDX_TREND_DIR]), 0.0, values[IDX_SPREAD]
         )
+        signal = signal_for_row(row, predictor, svc.weights, now)
+        signal.signal_id = f"predict-{uuid.uuid4()}"  # not from market data: never mistaken for a live signal
         return inference_pb2.PredictResponse(signal=signal)
 
     def ListModels(self, request, context):
