@@ -78,9 +78,10 @@ def _fills(bus: KafkaBus) -> list[execution_pb2.ExecutionReport]:
 def test_synthetic_ticks_become_paper_fills(pipeline: dict) -> None:
     bus: KafkaBus = pipeline["bus"]
     _wait_for(lambda: len(_fills(bus)) > 0, 240, "a paper fill on execution.reports.v1")
+    # Fills first, then decisions: a decision always precedes its fills, so none is missed by reading later.
+    fills = _fills(bus)
     decisions = [risk_pb2.RiskDecision.FromString(r.value) for r in bus.read_all(topics.DECISIONS)]
     approved = {d.intent.intent_id for d in decisions if d.approved}
-    fills = _fills(bus)
     # Every fill belongs to an order made from an intent that risk approved.
     assert {f.order.intent_id for f in fills} <= approved
     assert all(f.fill.quantity > 0 and f.fill.price > 0 for f in fills)

@@ -122,8 +122,14 @@ def _file_lock(path: Path, *, timeout_s: float):
 
 
 def new_cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes in Kafka's Uuid text form (URL-safe base64, no padding)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A KRaft cluster id: 16 random bytes in Kafka's Uuid text form (URL-safe base64, no padding).
+
+    Never one that starts with "-": the storage tool would read it as an option (Kafka's own generator
+    skips those too)."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 def server_properties(*, port: int, controller_port: int, data_dir: Path, extra: dict[str, str] | None = None) -> str:

@@ -16,6 +16,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from tests.harness import HarnessError, LocalKafka
+from tests.harness.kafka import new_cluster_id
 
 pytestmark = pytest.mark.integration
 
@@ -165,3 +166,10 @@ def test_local_broker_bad_config_fails_with_the_reason() -> None:
     assert "Kafka" in message
     assert "num.partitions" in message
     broker.stop()
+
+
+def test_cluster_ids_never_look_like_an_option() -> None:
+    # One id in 64 would start with "-" and the storage tool would take it for a flag.
+    ids = {new_cluster_id() for _ in range(5000)}
+    assert len(ids) == 5000
+    assert all(len(i) == 22 and not i.startswith("-") for i in ids)

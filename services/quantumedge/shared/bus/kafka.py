@@ -148,8 +148,8 @@ class KafkaBus(Bus):
 class KafkaConsumer_(Consumer):  # noqa: N801 - distinct from kafka-python's KafkaConsumer it wraps
     def __init__(self, bus: KafkaBus, group: str, topics: list[str], from_beginning: bool) -> None:
         self.bus = bus
+        self._topics = [bus.physical(t) for t in topics]
         self._consumer = KafkaConsumer(
-            *[bus.physical(t) for t in topics],
             group_id=bus.physical(group),
             enable_auto_commit=False,
             auto_offset_reset="earliest" if from_beginning else "latest",
@@ -159,6 +159,11 @@ class KafkaConsumer_(Consumer):  # noqa: N801 - distinct from kafka-python's Kaf
             heartbeat_interval_ms=3_000,
             **bus._common(),
         )
+        # Know every topic's partitions before joining the group: a member that joins first can be handed
+        # an empty assignment ("No partition metadata") and may not rejoin until the next metadata refresh.
+        for topic in self._topics:
+            self._consumer.partitions_for_topic(topic)
+        self._consumer.subscribe(self._topics)
 
     def poll(self, timeout_s: float = 0.5, max_records: int = 500) -> list[Record]:
         batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
@@ -166,14 +171,25 @@ class KafkaConsumer_(Consumer):  # noqa: N801 - distinct from kafka-python's Kaf
         out.sort(key=lambda r: (r.timestamp_ms, r.partition, r.offset))
         return out
 
-    def wait_assigned(self, timeout_s: float = 30.0) -> None:
-        """Poll until the group gave this member its partitions, so 'latest' is fixed before producers start."""
+    def wait_assigned(self, timeout_s: float = 30.0, resubscribe_after_s: float = 5.0) -> None:
+        """Poll until the group gave this member its partitions, so 'latest' is fixed before producers start.
+
+        An empty assignment that persists is retried by subscribing again (a fresh join with fresh metadata)
+        rather than waiting for the client's next metadata refresh, minutes away."""
         deadline = time.monotonic() + timeout_s
+        retry_at = time.monotonic() + resubscribe_after_s
         while not self._consumer.assignment() and time.monotonic() < deadline:
             if self._consumer.poll(timeout_ms=100, max_records=1, update_offsets=False):
                 break
+            if not self._consumer.assignment() and time.monotonic() >= retry_at:
+                log.warning("no partitions assigned yet; joining the group again", extra={"topics": self._topics})
+                self._consumer.unsubscribe()
+                for topic in self._topics:
+                    self._consumer.partitions_for_topic(topic)
+                self._consumer.subscribe(self._topics)
+                retry_at = time.monotonic() + resubscribe_after_s
         if not self._consumer.assignment():
-            raise BusError("consumer got no partition assignment")
+            raise BusError(f"consumer got no partition assignment for {', '.join(self._topics)} in {timeout_s:.0f} s")
 
     def commit(self) -> None:
         self._consumer.commit()
