@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rich.console import Console
 
 from quantumedge.backtest.cli import load_backtest_models
-from quantumedge.backtest.metrics import figures
+from quantumedge.backtest.metrics import FigureBuilder
 from quantumedge.backtest.simulation import Backtest
 from quantumedge.ingest.synthetic import SyntheticMarket
 from quantumedge.shared.config import load_settings
@@ -27,15 +27,16 @@ def bench_backtest() -> None:
     settings = load_settings()
     models = load_backtest_models(settings, allow_missing=False, console=Console(stderr=True))
     events = list(SyntheticMarket(list(settings.symbols), seed=11).events(STEPS))
+    builder = FigureBuilder(list(settings.symbols))
     t0 = time.perf_counter()
-    result = Backtest(settings, models).run(events)
+    result = Backtest(settings, models, [builder]).run(events)
     elapsed = time.perf_counter() - t0
     # Memory in a second run: tracing allocations slows the loop several times over.
     tracemalloc.start()
-    Backtest(settings, models).run(events)
+    Backtest(settings, models, [FigureBuilder(list(settings.symbols))]).run(events)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    figs = figures(result)
+    figs = builder.figures(result)
     print(
         f"  backtest: {figs.events:,} events in {elapsed:.2f} s = {figs.events / elapsed:,.0f} events/s "
         f"({figs.signals:,} signals, {figs.fills} fills, PnL {figs.pnl:+.2f}); "

@@ -21,9 +21,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from quantumedge.backtest.metrics import Figures, figures
-from quantumedge.backtest.output import write_outputs
-from quantumedge.backtest.simulation import Backtest
+from quantumedge.backtest.metrics import FigureBuilder, Figures
+from quantumedge.backtest.output import ParquetOutput
+from quantumedge.backtest.simulation import Backtest, Observer
 from quantumedge.backtest.summary import print_figures
 from quantumedge.inference.features import make_schema
 from quantumedge.inference.models import ModelSet, ModelsUnavailableError, load_models
@@ -32,6 +32,7 @@ from quantumedge.ingest.replay import NoRecordingError, ReplaySource
 from quantumedge.ingest.synthetic import SyntheticMarket
 from quantumedge.shared.config import ConfigError, Settings, load_settings
 from quantumedge.shared.logs import setup_logging
+from quantumedge.shared.market_files import UnreadableRecordingError
 from quantumedge.v1 import market_pb2
 
 
@@ -82,29 +83,47 @@ def backtest_main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.log_level, service="backtest")
     updates: dict[str, object] = {"bus": "memory", "embedded": True}
     if args.symbols:
-        updates["symbols"] = [s.upper() for s in args.symbols]
+        updates["symbols"] = list(dict.fromkeys(s.upper() for s in args.symbols))
     if args.models_dir:
         updates["models_dir"] = args.models_dir
     settings = settings.model_copy(update=updates)
     began = time.monotonic()
+    output: ParquetOutput | None = None
     try:
         models = load_backtest_models(settings, allow_missing=args.allow_missing_models, console=err)
         events = market_events(settings, args)
-        run = Backtest(settings, models, equity_interval_ns=args.equity_interval_ms * 1_000_000)
+        builder = FigureBuilder(list(settings.symbols))
+        observers: list[Observer] = [builder]
+        if args.out:
+            output = ParquetOutput(args.out)
+            observers.append(output)
+        run = Backtest(settings, models, observers, equity_interval_ns=args.equity_interval_ms * 1_000_000)
         with _progress(err) as progress:
             task = progress.add_task("events", total=None)
             result = run.run(events, progress=lambda n: progress.advance(task, n))
-    except BacktestError as exc:
+    except (BacktestError, UnreadableRecordingError, NotADirectoryError) as exc:
         err.print(f"[red]error:[/red] {exc}")
+        if output is not None:
+            output.close()
         return 2
-    figs = figures(result)
+    figs = builder.figures(result)
     if figs.events == 0:
+        if output is not None:
+            output.close()
         err.print(f"[red]error:[/red] no market events for {', '.join(settings.symbols)} in the input")
         return 2
     elapsed = time.monotonic() - began
     print_figures(figs, out, title=_title(args, elapsed, figs))
-    if args.out:
-        paths = write_outputs(args.out, result, figs, _run_info(args, settings, models))
+    for symbol in settings.symbols:
+        if symbol in models.predictors and not run.features.warmed_up(symbol):
+            err.print(f"[yellow]warning:[/yellow] {symbol}: its data never filled the feature window (absent?)")
+    if figs.untimed_events:
+        err.print(
+            f"[yellow]warning:[/yellow] {figs.untimed_events:,} events had no exchange time and were timed by "
+            "their receive time; the recording's order around them may not be the market's"
+        )
+    if output is not None:
+        paths = output.close(figs, _run_info(args, settings, models))
         out.print(f"wrote {', '.join(str(p) for p in paths)}")
     return 0
 

@@ -1,84 +1,150 @@
-"""A backtest's records as files: fills, equity curve and decisions in Parquet, the figures in JSON."""
+"""A backtest's records as files, written while it runs: fills, equity curve and decisions in Parquet (in
+batches, so a long run never holds them all), the figures in JSON at the end."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from quantumedge.backtest.metrics import Figures
-from quantumedge.backtest.simulation import BacktestResult
-from quantumedge.v1 import common_pb2
+from quantumedge.backtest.simulation import EquityPoint
+from quantumedge.v1 import common_pb2, execution_pb2, risk_pb2
+
+FILLS = pa.schema(
+    [
+        ("time_ns", pa.int64()),
+        ("symbol", pa.string()),
+        ("client_order_id", pa.string()),
+        ("trade_id", pa.string()),
+        ("role", pa.string()),
+        ("side", pa.string()),
+        ("price", pa.float64()),
+        ("quantity", pa.float64()),
+        ("fee", pa.float64()),
+        ("is_maker", pa.bool_()),
+        ("realized_pnl_delta", pa.float64()),
+        ("position_after", pa.float64()),
+        ("note", pa.string()),
+    ]
+)
+EQUITY = pa.schema(
+    [
+        ("time_ns", pa.int64()),
+        ("equity", pa.float64()),
+        ("realized_pnl", pa.float64()),
+        ("unrealized_pnl", pa.float64()),
+    ]
+)
+DECISIONS = pa.schema(
+    [
+        ("time_ns", pa.int64()),
+        ("decision_id", pa.string()),
+        ("signal_id", pa.string()),
+        ("symbol", pa.string()),
+        ("approved", pa.bool_()),
+        ("reasons", pa.list_(pa.string())),
+        ("intent_id", pa.string()),
+        ("kind", pa.string()),
+        ("side", pa.string()),
+        ("quantity", pa.float64()),
+    ]
+)
 
 
-def fills_table(result: BacktestResult) -> pa.Table:
-    rows = [r for r in result.reports if r.HasField("fill")]
-    return pa.table(
-        {
-            "time_ns": pa.array([r.fill.time_ns or r.time_ns for r in rows], pa.int64()),
-            "symbol": pa.array([r.order.symbol for r in rows], pa.string()),
-            "client_order_id": pa.array([r.fill.client_order_id for r in rows], pa.string()),
-            "trade_id": pa.array([r.fill.trade_id for r in rows], pa.string()),
-            "side": pa.array([common_pb2.Side.Name(r.order.side) for r in rows], pa.string()),
-            "price": pa.array([r.fill.price for r in rows], pa.float64()),
-            "quantity": pa.array([r.fill.quantity for r in rows], pa.float64()),
-            "fee": pa.array([r.fill.fee for r in rows], pa.float64()),
-            "is_maker": pa.array([r.fill.is_maker for r in rows], pa.bool_()),
-            "realized_pnl_delta": pa.array([r.realized_pnl_delta for r in rows], pa.float64()),
-            "position_after": pa.array([r.position.quantity for r in rows], pa.float64()),
-            "note": pa.array([r.note for r in rows], pa.string()),
-        }
-    )
+class _Batched:
+    """Rows appended one at a time, written to one Parquet file every `batch` rows."""
+
+    def __init__(self, path: Path, schema: pa.Schema, batch: int = 10_000) -> None:
+        self.path = path
+        self.schema = schema
+        self.batch = batch
+        self.rows: list[dict[str, Any]] = []
+        self.writer = pq.ParquetWriter(path, schema, compression="zstd")
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= self.batch:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            self.writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
+            self.rows = []
+
+    def close(self) -> None:
+        self.flush()
+        self.writer.close()
 
 
-def equity_table(result: BacktestResult) -> pa.Table:
-    eq = result.equity
-    return pa.table(
-        {
-            "time_ns": pa.array([p.time_ns for p in eq], pa.int64()),
-            "equity": pa.array([p.equity for p in eq], pa.float64()),
-            "realized_pnl": pa.array([p.realized_pnl for p in eq], pa.float64()),
-            "unrealized_pnl": pa.array([p.unrealized_pnl for p in eq], pa.float64()),
-        }
-    )
+class ParquetOutput:
+    """Observer of a run writing DIR/fills.parquet, equity.parquet, decisions.parquet; `close` adds summary.json."""
 
+    def __init__(self, directory: Path) -> None:
+        if directory.exists() and not directory.is_dir():
+            raise NotADirectoryError(f"--out {directory} exists and is not a directory")
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+        self.fills = _Batched(directory / "fills.parquet", FILLS)
+        self.equity = _Batched(directory / "equity.parquet", EQUITY)
+        self.decisions = _Batched(directory / "decisions.parquet", DECISIONS)
 
-def decisions_table(result: BacktestResult) -> pa.Table:
-    ds = result.decisions
-    return pa.table(
-        {
-            "time_ns": pa.array([d.decided_time_ns for d in ds], pa.int64()),
-            "decision_id": pa.array([d.decision_id for d in ds], pa.string()),
-            "signal_id": pa.array([d.signal_id for d in ds], pa.string()),
-            "symbol": pa.array([d.symbol for d in ds], pa.string()),
-            "approved": pa.array([d.approved for d in ds], pa.bool_()),
-            "reasons": pa.array([list(d.reasons) for d in ds], pa.list_(pa.string())),
-            "intent_id": pa.array([d.intent.intent_id for d in ds], pa.string()),
-            "quantity": pa.array([d.intent.quantity for d in ds], pa.float64()),
-        }
-    )
+    def on_decision(self, d: risk_pb2.RiskDecision) -> None:
+        self.decisions.add(
+            {
+                "time_ns": d.decided_time_ns,
+                "decision_id": d.decision_id,
+                "signal_id": d.signal_id,
+                "symbol": d.symbol,
+                "approved": d.approved,
+                "reasons": list(d.reasons),
+                "intent_id": d.intent.intent_id,
+                "kind": risk_pb2.IntentKind.Name(d.intent.kind) if d.HasField("intent") else "",
+                "side": common_pb2.Side.Name(d.intent.side) if d.HasField("intent") else "",
+                "quantity": d.intent.quantity,
+            }
+        )
 
+    def on_report(self, r: execution_pb2.ExecutionReport) -> None:
+        if not r.HasField("fill"):
+            return
+        self.fills.add(
+            {
+                "time_ns": r.fill.time_ns or r.time_ns,
+                "symbol": r.order.symbol,
+                "client_order_id": r.fill.client_order_id,
+                "trade_id": r.fill.trade_id,
+                "role": execution_pb2.OrderRole.Name(r.order.role),
+                "side": common_pb2.Side.Name(r.order.side),
+                "price": r.fill.price,
+                "quantity": r.fill.quantity,
+                "fee": r.fill.fee,
+                "is_maker": r.fill.is_maker,
+                "realized_pnl_delta": r.realized_pnl_delta,
+                "position_after": r.position.quantity,
+                "note": r.note,
+            }
+        )
 
-def write_outputs(directory: Path, result: BacktestResult, figs: Figures, run_info: dict) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, table in (
-        ("fills", fills_table(result)),
-        ("equity", equity_table(result)),
-        ("decisions", decisions_table(result)),
-    ):
-        path = directory / f"{name}.parquet"
-        pq.write_table(table, path, compression="zstd")
-        written.append(path)
-    doc = dataclasses.asdict(figs)
-    doc["rejections_by_reason"] = dict(figs.rejections_by_reason.most_common())
-    doc["pnl"] = figs.pnl
-    doc["win_rate"] = figs.win_rate
-    doc["run"] = run_info
-    path = directory / "summary.json"
-    path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-    written.append(path)
-    return written
+    def on_equity(self, p: EquityPoint) -> None:
+        self.equity.add(dataclasses.asdict(p))
+
+    def close(self, figs: Figures | None = None, run_info: dict | None = None) -> list[Path]:
+        for part in (self.fills, self.equity, self.decisions):
+            part.close()
+        written = [self.fills.path, self.equity.path, self.decisions.path]
+        if figs is not None:
+            doc = dataclasses.asdict(figs)
+            doc["rejections_by_reason"] = dict(figs.rejections_by_reason.most_common())
+            doc["order_rejects_by_code"] = dict(figs.order_rejects_by_code.most_common())
+            doc["pnl"] = figs.pnl
+            doc["win_rate"] = figs.win_rate
+            doc["run"] = run_info or {}
+            path = self.directory / "summary.json"
+            path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+            written.append(path)
+        return written

@@ -2,17 +2,23 @@
 the services, on the paper venue, with every clock driven by the events' own time.
 
 The wiring mirrors the services on the bus: every market event reaches execution (paper fills, marks,
-time stops), risk (freshness, marks) and inference (reorder buffer, features, models); a row's signal is
-decided by risk and an approved intent goes to execution; every execution report goes back to risk; a
-limit breach that halts risk halts execution as the control topic would. No Kafka, no gRPC, no files:
-the caller gives the events and the loaded models and gets a `BacktestResult`.
+time stops); top of book and depth reach risk (freshness, marks: the topics risk subscribes to); every
+event reaches inference (reorder buffer, features, models), whose held events are released on the
+market's clock as the service's ticker releases them on the wall clock. A row's signal is decided by risk
+and an approved intent goes to execution; every execution report goes back to risk; execution heartbeats;
+a limit breach that halts risk halts execution as the control topic would.
+
+No Kafka, no gRPC, no files. What happens is handed to observers as it happens (decisions, reports,
+equity points), so a run of any length keeps only counters in memory; `Recorded` keeps everything, for
+tests and short runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Protocol
 
 from quantumedge.execution.convert import position_to_pb
 from quantumedge.execution.engine import EngineConfig, ExecutionEngine, ListEmitter
@@ -27,6 +33,7 @@ from quantumedge.shared.config import Settings
 from quantumedge.v1 import execution_pb2, market_pb2, risk_pb2
 
 Progress = Callable[[int], None]
+RISK_MARKET_KINDS = ("top_of_book", "depth")  # risk consumes ingest.book.v1 and ingest.depth.v1
 
 
 @dataclass(frozen=True)
@@ -44,35 +51,64 @@ class HaltRecord:
     detail: str
 
 
+class Observer(Protocol):
+    def on_decision(self, decision: risk_pb2.RiskDecision) -> None: ...
+
+    def on_report(self, report: execution_pb2.ExecutionReport) -> None: ...
+
+    def on_equity(self, point: EquityPoint) -> None: ...
+
+
+@dataclass
+class Recorded:
+    """An observer that keeps every decision, report and equity point."""
+
+    decisions: list[risk_pb2.RiskDecision] = field(default_factory=list)
+    reports: list[execution_pb2.ExecutionReport] = field(default_factory=list)
+    equity: list[EquityPoint] = field(default_factory=list)
+
+    def on_decision(self, decision: risk_pb2.RiskDecision) -> None:
+        self.decisions.append(decision)
+
+    def on_report(self, report: execution_pb2.ExecutionReport) -> None:
+        self.reports.append(report)
+
+    def on_equity(self, point: EquityPoint) -> None:
+        self.equity.append(point)
+
+
 @dataclass
 class BacktestResult:
     symbols: list[str]
     starting_equity: float
     events: int = 0
+    untimed_events: int = 0  # had no exchange time: stamped with their receive time
     rows: int = 0
     first_time_ns: int = 0
     last_time_ns: int = 0
     signals: int = 0
-    decisions: list[risk_pb2.RiskDecision] = field(default_factory=list)
-    reports: list[execution_pb2.ExecutionReport] = field(default_factory=list)
-    equity: list[EquityPoint] = field(default_factory=list)
     halts: list[HaltRecord] = field(default_factory=list)
     final_positions: list[execution_pb2.Position] = field(default_factory=list)
+    final_equity: EquityPoint | None = None
     halted_at_end: bool = False
-
-
-def event_time_ns(event: market_pb2.MarketEvent) -> int:
-    """The time the system would have seen the event at (bookTicker frames carry no exchange time)."""
-    return event.exchange_time_ns or event.receive_time_ns
+    execution_halted_at_end: bool = False
+    execution_status: execution_pb2.ExecutionServiceGetStatusResponse | None = None
 
 
 class Backtest:
-    """Feed events in time order with `run`; read the result. One instance is one run."""
+    """Feed events in time order with `run` (or `step` then `finish`). One instance is one run."""
 
-    def __init__(self, settings: Settings, models: ModelSet, equity_interval_ns: int = 1_000_000_000) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        models: ModelSet,
+        observers: Sequence[Observer] = (),
+        equity_interval_ns: int = 1_000_000_000,
+    ) -> None:
         self.settings = settings
         self.models = models
-        self.symbols = list(settings.symbols)
+        self.observers = list(observers)
+        self.symbols = list(dict.fromkeys(settings.symbols))
         inf = settings.inference
         self.weights = {int(k): float(v) for k, v in inf.ensemble_weights.items()}
         self.features = OnlineFeatures()
@@ -97,27 +133,30 @@ class Backtest:
         self.heartbeat_ns = int(ex.heartbeat_interval_s * 1e9)
         self.equity_interval_ns = equity_interval_ns
         self.now_ns = 0
+        self._wanted = set(self.symbols)
         self._next_heartbeat = 0
         self._next_equity = 0
-        self._delivered = 0  # reports already handed to risk
+        self._last_equity: EquityPoint | None = None
         self.result = BacktestResult(self.symbols, float(ex.starting_equity))
 
     # -- the loop ----------------------------------------------------------------------------------
     def run(self, events: Iterable[market_pb2.MarketEvent], progress: Progress | None = None) -> BacktestResult:
-        wanted = set(self.symbols)
         for event in events:
-            if event.symbol not in wanted:
-                continue
             self.step(event)
             if progress is not None:
                 progress(1)
         return self.finish()
 
     def step(self, event: market_pb2.MarketEvent) -> None:
-        t = event_time_ns(event)
-        if t > self.now_ns:
-            self.now_ns = t
+        if event.symbol not in self._wanted:
+            return
         res = self.result
+        if not event.exchange_time_ns:
+            # A feed without event time (bookTicker): the system only knows when it arrived.
+            event.exchange_time_ns = event.receive_time_ns
+            res.untimed_events += 1
+        if event.exchange_time_ns > self.now_ns:
+            self.now_ns = event.exchange_time_ns
         res.events += 1
         res.first_time_ns = res.first_time_ns or self.now_ns
         res.last_time_ns = self.now_ns
@@ -127,8 +166,12 @@ class Backtest:
             self._next_heartbeat = self.now_ns + (self.heartbeat_ns or 1)
         self.execution.on_market(event)
         self._deliver_reports()
-        self._apply_breach(self.risk.on_market(event, self.now_ns))
+        if event.WhichOneof("payload") in RISK_MARKET_KINDS:
+            self._apply_breach(self.risk.on_market(event, self.now_ns))
+            self._deliver_reports()
         for ready in self.order.push(event, self.now_ns):
+            self._infer(ready)
+        for ready in self.order.flush_due(self.now_ns):
             self._infer(ready)
         self._sample_equity(force=False)
 
@@ -138,9 +181,11 @@ class Backtest:
         self._deliver_reports()
         self._sample_equity(force=True)
         res = self.result
-        res.reports = self.emitter.reports
         res.final_positions = [position_to_pb(p) for p in self.execution.list_positions()]
+        res.final_equity = self._last_equity
         res.halted_at_end = self.risk.halted
+        res.execution_halted_at_end = self.execution.halted
+        res.execution_status = self.execution.status()
         return res
 
     # -- the pieces the services run on the bus ----------------------------------------------------
@@ -155,21 +200,23 @@ class Backtest:
         signal = signal_for_row(row, predictor, self.weights, self.now_ns)
         self.result.signals += 1
         decision = self.risk.decide(signal, self.now_ns)
-        self.result.decisions.append(decision)
+        for observer in self.observers:
+            observer.on_decision(decision)
         if decision.approved:
             self.execution.on_decision(decision)
             self._deliver_reports()
 
     def _deliver_reports(self) -> None:
+        # Reports go to risk in the order execution made them; a breach may add more (a halt's cancels).
         reports = self.emitter.reports
-        while self._delivered < len(reports):
-            report = reports[self._delivered]
-            self._delivered += 1
+        while reports:
+            report = reports.pop(0)
+            for observer in self.observers:
+                observer.on_report(report)
             self._apply_breach(self.risk.on_report(report, self.now_ns))
             if report.HasField("fill"):
                 self._sample_equity(force=True)
-        # The lists are the backtest's record; the engine's copy would only double the memory.
-        self.emitter.states.clear()
+        self.emitter.states.clear()  # the compacted state topic has no reader in a backtest
 
     def _apply_breach(self, breach: Breach | None) -> None:
         if breach is None:
@@ -177,7 +224,6 @@ class Backtest:
         self.result.halts.append(HaltRecord(self.now_ns, breach.limit, breach.describe()))
         # What the control topic carries to execution in the services.
         self.execution.on_halt(self.risk.halt, cause=f"auto-{breach.limit}", reason=self.risk.halt_reason)
-        self._deliver_reports()
 
     def _sample_equity(self, force: bool) -> None:
         if not force and self.now_ns < self._next_equity:
@@ -187,8 +233,6 @@ class Backtest:
         realized = float(sum((p.realized_pnl for p in positions), Decimal(0)))
         unrealized = float(sum((p.unrealized_pnl for p in positions), Decimal(0)))
         point = EquityPoint(self.now_ns, self.result.starting_equity + realized + unrealized, realized, unrealized)
-        eq = self.result.equity
-        if eq and eq[-1].time_ns == point.time_ns:
-            eq[-1] = point
-        else:
-            eq.append(point)
+        self._last_equity = point
+        for observer in self.observers:
+            observer.on_equity(point)

@@ -54,6 +54,9 @@ def print_figures(figs: Figures, console: Console, title: str) -> None:
         for name, count in figs.rejections_by_reason.most_common():
             reasons.add_row(name, f"{count:,}", f"{count / max(1, figs.rejections):.1%}")
         console.print(reasons)
+    if figs.order_rejects_by_code:
+        codes = ", ".join(f"{code} x{n}" for code, n in figs.order_rejects_by_code.most_common())
+        console.print(f"[yellow]orders refused by execution or the venue:[/yellow] {figs.rejected_orders} ({codes})")
     for halt in figs.halts:
         console.print(f"[red]halted:[/red] {halt}")
     console.print(

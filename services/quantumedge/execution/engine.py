@@ -468,6 +468,9 @@ class ExecutionEngine:
         _fills_seen.add(1, {"venue": self.venue.name, "symbol": order.symbol})
         position = self._position(order.symbol)
         delta = position.apply_fill(order.side, fill)
+        market = self.marks.get(order.symbol)
+        if market and not position.flat:
+            position.mark(market)  # the book's mid, not the price paid: unrealised is honest from the first report
         self._emit(order, fill=fill, position=position, realized_delta=delta, fee_delta=fill.fee_quote, note=note)
 
     def _catch_up_fills(self, order: Order, update: OrderUpdate) -> None:

@@ -287,6 +287,7 @@ class Position:
         """
         signed = fill.quantity * side.sign
         gross = ZERO
+        was_flat = self.quantity == 0
         if self.quantity == 0 or (self.quantity > 0) == (signed > 0):
             total = abs(self.quantity) + abs(signed)
             self.average_price = (abs(self.quantity) * self.average_price + abs(signed) * fill.price) / total
@@ -307,7 +308,8 @@ class Position:
         delta = gross - fill.fee_quote
         self.realized_pnl += delta
         self.fees += fill.fee_quote
-        if fill.price and not self.mark_price:
+        if fill.price and (not self.mark_price or was_flat):
+            # A position opened from flat must not keep the mark of its previous life (marks skip flat ones).
             self.mark_price = fill.price
         if fill.time_ns:
             self.updated_time_ns = max(self.updated_time_ns, fill.time_ns)

@@ -136,9 +136,20 @@ def recorded_files(root: Path, symbol: str | None = None) -> list[Path]:
     return sorted(root.glob(pattern))
 
 
+class UnreadableRecordingError(ValueError):
+    """A recorded file that cannot be read (corrupt, truncated, not Parquet); the message names it."""
+
+
+def _read_one(path: Path) -> pa.Table:
+    try:
+        return pq.read_table(path, schema=SCHEMA)
+    except (OSError, pa.ArrowException) as exc:
+        raise UnreadableRecordingError(f"cannot read recorded file {path}: {exc}") from exc
+
+
 def read_table(paths: Iterable[Path]) -> pa.Table:
     """Concatenate recorded files into one table sorted by exchange time (stable, so ties keep file order)."""
-    tables = [pq.read_table(p, schema=SCHEMA) for p in paths]
+    tables = [_read_one(p) for p in paths]
     if not tables:
         return SCHEMA.empty_table()
     table = pa.concat_tables(tables)

@@ -15,12 +15,13 @@ import pytest
 from rich.console import Console
 
 from quantumedge.backtest.cli import backtest_main, load_backtest_models
-from quantumedge.backtest.metrics import figures
-from quantumedge.backtest.simulation import Backtest
+from quantumedge.backtest.metrics import FigureBuilder, Figures
+from quantumedge.backtest.simulation import Backtest, BacktestResult, Recorded
 from quantumedge.ingest.recorder import Recorder
 from quantumedge.ingest.replay import ReplaySource
 from quantumedge.ingest.synthetic import SyntheticMarket
-from quantumedge.shared.config import REPO_ROOT, load_settings
+from quantumedge.shared.config import REPO_ROOT, Settings, load_settings
+from quantumedge.v1 import execution_pb2, market_pb2, risk_pb2
 
 STEPS = 3000
 SEED = 11
@@ -42,6 +43,16 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def models():
     return load_backtest_models(load_settings(), allow_missing=False, console=Console(stderr=True))
+
+
+def _backtest(settings: Settings, models, events) -> tuple[BacktestResult, Recorded, Figures]:
+    recorded, builder = Recorded(), FigureBuilder(list(settings.symbols))
+    result = Backtest(settings, models, [recorded, builder]).run(events)
+    return result, recorded, builder.figures(result)
+
+
+def _synthetic(steps: int = STEPS) -> list[market_pb2.MarketEvent]:
+    return list(SyntheticMarket(SYMBOLS, seed=SEED).events(steps))
 
 
 def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -96,27 +107,103 @@ def test_backtest_of_a_recording_trades_and_its_figures_add_up(
 
 def test_replaying_a_recording_equals_running_its_events_directly(recording: Path, models) -> None:
     settings = load_settings()
-    direct = Backtest(settings, models).run(SyntheticMarket(SYMBOLS, seed=SEED).events(STEPS))
-    replayed = Backtest(settings, models).run(ReplaySource(recording, SYMBOLS).events())
+    _, direct, fd = _backtest(settings, models, _synthetic())
+    _, replayed, fr = _backtest(settings, models, ReplaySource(recording, SYMBOLS).events())
 
-    def key(result):
+    def key(recorded: Recorded):
         return [
             (r.order.client_order_id, r.fill.price, r.fill.quantity, r.fill.time_ns)
-            for r in result.reports
+            for r in recorded.reports
             if r.HasField("fill")
         ]
 
     assert key(direct) and key(direct) == key(replayed)
-    assert figures(direct).pnl == pytest.approx(figures(replayed).pnl, abs=1e-9)
+    assert fd.pnl == pytest.approx(fr.pnl, abs=1e-9)
 
 
 def test_backtest_is_deterministic(models) -> None:
     settings = load_settings()
-    runs = [Backtest(settings, models).run(SyntheticMarket(SYMBOLS, seed=SEED).events(STEPS)) for _ in range(2)]
-    a, b = runs
+    (_, a, fa), (_, b, fb) = (_backtest(settings, models, _synthetic()) for _ in range(2))
     assert [d.SerializeToString() for d in a.decisions] == [d.SerializeToString() for d in b.decisions]
     assert [r.SerializeToString() for r in a.reports] == [r.SerializeToString() for r in b.reports]
-    assert a.equity == b.equity
+    assert a.equity == b.equity and fa == fb
+
+
+def test_figures_agree_with_the_execution_engine_and_the_equity_curve(models) -> None:
+    settings = load_settings()
+    result, recorded, figs = _backtest(settings, models, _synthetic())
+    status = result.execution_status
+    assert figs.fills == status.fills > 0
+    assert figs.orders == status.orders_placed
+    assert figs.rejected_orders == status.rejects
+    assert figs.realized_pnl == pytest.approx(status.realized_pnl, abs=1e-6)
+    assert figs.unrealized_pnl == pytest.approx(status.unrealized_pnl, abs=1e-6)
+    assert figs.fees == pytest.approx(status.fees, abs=1e-6) and figs.fees > 0
+    assert figs.final_equity == pytest.approx(status.equity, abs=1e-6)
+    assert result.final_equity is not None and result.final_equity.equity == pytest.approx(status.equity, abs=1e-6)
+    # Every fill is followed by an equity point at its time (the curve sees every trade).
+    fill_times = {r.time_ns for r in recorded.reports if r.HasField("fill")}
+    assert fill_times <= {p.time_ns for p in recorded.equity}
+    # A position's first report is marked at the market (half the spread against it), never at a stale mark.
+    for r in recorded.reports:
+        if r.HasField("fill") and r.position.quantity and r.position.mark_price:
+            mid_gap = abs(r.position.mark_price - r.position.average_price) / r.position.average_price
+            assert mid_gap < 0.002, r
+
+
+def test_rows_held_for_a_quiet_stream_are_released_on_the_market_clock(models) -> None:
+    """ETHUSDT goes silent for five minutes while BTCUSDT trades on: no ETHUSDT row may wait for its own
+    next event to be decided (the service's ticker releases held rows on time; so does the backtest)."""
+    events = _synthetic(6000)
+    t0 = events[0].exchange_time_ns
+    gap = (t0 + 200_000_000_000, t0 + 500_000_000_000)
+    kept = [e for e in events if not (e.symbol == "ETHUSDT" and gap[0] <= e.exchange_time_ns < gap[1])]
+    _, recorded, _ = _backtest(load_settings(), models, kept)
+    hold_ns = int(load_settings().inference.reorder_max_hold_ms * 1e6)
+    for d in recorded.decisions:
+        row_time = int(d.signal_id.rsplit("-", 1)[1])
+        assert d.decided_time_ns - row_time <= hold_ns + 200_000_000, d.signal_id
+
+
+def test_round_trips_wins_and_flips_are_counted_from_fills() -> None:
+    builder = FigureBuilder(["BTCUSDT"])
+
+    def fill(qty_after: float, delta: float, cid: str) -> execution_pb2.ExecutionReport:
+        return execution_pb2.ExecutionReport(
+            order=execution_pb2.Order(client_order_id=cid, symbol="BTCUSDT", status=execution_pb2.ORDER_STATUS_FILLED),
+            fill=execution_pb2.Fill(client_order_id=cid, quantity=1.0, price=100.0, fee=0.1),
+            position=execution_pb2.Position(symbol="BTCUSDT", quantity=qty_after),
+            realized_pnl_delta=delta,
+            fee_delta=0.1,
+        )
+
+    for report in (
+        fill(1.0, -0.1, "a"),  # open long
+        fill(0.0, 1.9, "b"),  # close: +1.8 net -> a win
+        fill(1.0, -0.1, "c"),  # open long
+        fill(-1.0, -0.6, "d"),  # flip: closes the long at -0.7 (a loss), opens a short
+        fill(0.0, 0.4, "e"),  # close the short: +0.4 -> a win
+    ):
+        builder.on_report(report)
+    figs = builder.figures(BacktestResult(["BTCUSDT"], 10_000.0))
+    assert figs.round_trips == 3 and figs.wins == 2 and figs.win_rate == pytest.approx(2 / 3)
+    assert figs.orders == 5 and figs.fills == 5
+    assert figs.realized_pnl == pytest.approx(1.5) and figs.fees == pytest.approx(0.5)
+
+
+def test_events_without_exchange_time_are_timed_by_arrival_and_counted(models) -> None:
+    timed = _synthetic(1500)
+    untimed = []
+    for e in timed:
+        copy = market_pb2.MarketEvent()
+        copy.CopyFrom(e)
+        if copy.WhichOneof("payload") == "top_of_book":
+            copy.receive_time_ns, copy.exchange_time_ns = copy.exchange_time_ns, 0
+        untimed.append(copy)
+    a, _, fa = _backtest(load_settings(), models, timed)
+    b, _, fb = _backtest(load_settings(), models, untimed)
+    assert b.untimed_events > 0 and a.untimed_events == 0
+    assert fb.signals == fa.signals > 0 and fb.fills == fa.fills
 
 
 def test_a_limit_set_in_configuration_binds_in_the_backtest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -145,14 +232,23 @@ def test_a_hard_limit_breach_halts_execution_in_the_backtest(models) -> None:
     settings = load_settings()
     limits = settings.risk.limits.model_copy(update={"max_loss_streak": 1})
     settings = settings.model_copy(update={"risk": settings.risk.model_copy(update={"limits": limits})})
-    result = Backtest(settings, models).run(SyntheticMarket(SYMBOLS, seed=SEED).events(STEPS))
+    result, recorded, figs = _backtest(settings, models, _synthetic())
     assert result.halts and result.halts[0].limit == "max_loss_streak"
-    assert result.halted_at_end
+    assert result.halted_at_end and result.execution_halted_at_end and figs.halts
     halted_at = result.halts[0].time_ns
-    later = [d for d in result.decisions if d.decided_time_ns > halted_at]
-    assert later and not any(d.approved and d.intent.kind == 1 for d in later)  # INTENT_KIND_ENTRY
+    later = [d for d in recorded.decisions if d.decided_time_ns > halted_at]
+    assert later and not any(d.approved and d.intent.kind == risk_pb2.INTENT_KIND_ENTRY for d in later)
     # Signals that pass the policy meet the halt (the others fail earlier checks, as in the service).
     assert any(r.startswith("halted") for d in later for r in d.reasons)
+    # Execution itself holds the halt: no entry order reaches the venue after it.
+    late_entries = [
+        r
+        for r in recorded.reports
+        if r.order.role == execution_pb2.ORDER_ROLE_ENTRY
+        and r.time_ns > halted_at
+        and r.order.status == execution_pb2.ORDER_STATUS_NEW
+    ]
+    assert late_entries == []
 
 
 def test_missing_models_stop_the_backtest_naming_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -183,6 +279,27 @@ def test_missing_input_stops_the_backtest_naming_it(tmp_path: Path, capsys: pyte
     empty.mkdir()
     code, _, stderr = _run(["--data", str(empty)], capsys)
     assert code == 2 and "no recorded Parquet files" in stderr
+
+
+def test_a_corrupt_recording_stops_the_backtest_naming_the_file(
+    recording: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "recordings"
+    shutil.copytree(recording, broken)
+    victim = sorted(broken.rglob("*.parquet"))[0]
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 64] = b"\x00" * 64
+    victim.write_bytes(bytes(data))
+    code, _, stderr = _run(["--data", str(broken)], capsys)
+    assert code == 2 and "cannot read recorded file" in stderr and victim.name in stderr
+
+
+def test_a_symbol_named_twice_is_traded_once(recording: Path, capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+    once, twice = tmp_path / "once", tmp_path / "twice"
+    assert _run(["--data", str(recording), "--symbols", "BTCUSDT", "--out", str(once)], capsys)[0] == 0
+    assert _run(["--data", str(recording), "--symbols", "BTCUSDT", "btcusdt", "--out", str(twice)], capsys)[0] == 0
+    a, b = (json.loads((d / "summary.json").read_text()) for d in (once, twice))
+    assert a["events"] == b["events"] > 0 and a["fills"] == b["fills"]
 
 
 def test_contradictory_sources_are_refused(recording: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -217,3 +217,18 @@ def test_an_exit_too_small_to_send_leaves_the_protection_in_place() -> None:
     assert dust.status is OrderStatus.REJECTED and dust.reject_message == "Filter failure: NOTIONAL"
     tp_id, sl_id, _ = ids.protective_ids(entry.client_order_id)
     assert engine.orders[tp_id].status is OrderStatus.NEW and engine.orders[sl_id].status is OrderStatus.NEW
+
+
+def test_a_fill_report_marks_the_position_at_the_market_not_at_the_price_paid() -> None:
+    engine, _, emitter = paper_engine()
+    engine.on_market(top(1_000, 99.0, 5.0, 100.0, 5.0))  # mid 99.5
+    engine.on_decision(decision("i-1", qty=1.0))
+    engine.on_decision(decision("x-1", side=SELL, qty=1.0, kind=risk_pb2.INTENT_KIND_EXIT))
+    assert engine.positions[SYMBOL].flat
+    engine.on_market(top(2_000, 119.0, 5.0, 120.0, 5.0))  # the market moves while flat: mid 119.5
+    engine.on_decision(decision("i-2", qty=1.0))
+    report = [r for r in emitter.reports if r.HasField("fill")][-1]
+    # Bought at the ask 120 with the mid at 119.5: half the spread is the honest unrealised result,
+    # not the 20-point gain or loss a mark left over from the first round trip would show.
+    assert report.position.quantity == 1.0 and report.position.average_price == 120.0
+    assert report.position.unrealized_pnl == -0.5

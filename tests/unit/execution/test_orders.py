@@ -139,6 +139,17 @@ def test_position_crossing_zero_opens_the_rest_at_the_fill_price() -> None:
     assert p.flat and p.average_price == 0 and p.realized_pnl == D("-10") + D("20")
 
 
+def test_a_position_reopened_from_flat_is_not_marked_at_its_previous_life() -> None:
+    p = Position("BTCUSDT")
+    p.apply_fill(Side.BUY, fill("1", "1", "100"))
+    p.mark(D("101"))
+    p.apply_fill(Side.SELL, fill("2", "1", "101"))
+    assert p.flat
+    # The market moved to 120 while flat (flat positions are not marked); the new entry is at 120.
+    p.apply_fill(Side.BUY, fill("3", "1", "120"))
+    assert p.mark_price == D("120") and p.unrealized_pnl == 0
+
+
 def test_commission_in_the_base_asset_shrinks_the_holding() -> None:
     fee_quote, base_fee = value_fee(D("0.001"), "BTC", D("100"), "BTC", "USDT")
     assert (fee_quote, base_fee) == (D("0.1"), D("0.001"))
