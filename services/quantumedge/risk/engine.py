@@ -162,7 +162,11 @@ class RiskEngine:
         return self.halt
 
     def resume(self, now_ns: int) -> control_pb2.HaltState:
-        """Lift the halt; acknowledges the loss streak and drawdown. Refused while another halting limit holds."""
+        """Lift the halt; acknowledges the loss streak and drawdown. Refused while another halting limit holds.
+
+        Nothing to lift, nothing acknowledged: a stray Resume must not reset the drawdown peak or the streak."""
+        if not self.halt.halted:
+            return self.halt
         saved = (self.ledger.loss_streak, self.ledger.peak_equity)
         self.ledger.acknowledge()
         breach = checks.halting_breach(self.ctx(now_ns))
@@ -200,7 +204,9 @@ class RiskEngine:
             return ["invalid_signal: no symbol"]
         gates = checks.fail_closed_reasons(ctx, symbol)
         max_age = self.settings.max_signal_age_ns
-        if max_age and signal.created_time_ns and now_ns - signal.created_time_ns > max_age:
+        if max_age and not signal.created_time_ns:
+            gates.append("stale_signal: no creation time, its age cannot be checked")
+        elif max_age and now_ns - signal.created_time_ns > max_age:
             gates.append(
                 f"stale_signal: created {(now_ns - signal.created_time_ns) / 1e9:.1f}s ago > {max_age / 1e9:.1f}s"
             )
@@ -271,7 +277,9 @@ class RiskEngine:
         if reasons:
             return reasons
         book = self.market.get(symbol)
-        reference = book.mid or book.mark
+        # Sized at the price it will pay (the ask for a BUY, the bid for a SELL), so the caps hold after the fill.
+        touch = book.ask if side == common_pb2.SIDE_BUY else book.bid
+        reference = touch or book.mid or book.mark
         ttl = self.settings.pending_intent_ttl_ns
         filt = self.filter_for(symbol)
         sizing = policy.size_entry(
@@ -297,8 +305,7 @@ class RiskEngine:
             intent.order_type = risk_pb2.ORDER_TYPE_LIMIT
             intent.time_in_force = risk_pb2.TimeInForce.Value(f"TIME_IN_FORCE_{self.settings.entry_time_in_force}")
             # Marketable limit at the touch: it fills now or (IOC) not at all, never worse than the quote.
-            touch = book.ask if side == common_pb2.SIDE_BUY else book.bid
-            intent.limit_price = policy.round_to_tick(touch or reference, filt.tick_size)
+            intent.limit_price = policy.round_to_tick(reference, filt.tick_size)
         else:
             intent.order_type = risk_pb2.ORDER_TYPE_MARKET
         intent.take_profit_price, intent.stop_loss_price = policy.protection(
@@ -337,22 +344,43 @@ class RiskEngine:
             return gates
         position = self.ledger.position(symbol)
         reduces = position != 0 and (position > 0) == (intent.side == common_pb2.SIDE_SELL)
+        # What is still there to close: the position less exits already approved and not yet done.
+        pending_exit = sum(
+            p.qty
+            for p in self.ledger.live_pending(now_ns, self.settings.pending_intent_ttl_ns)
+            if p.symbol == symbol and p.exit
+        )
+        closable = max(0.0, abs(position) - pending_exit) if reduces else 0.0
+        fits = intent.quantity <= closable * (1 + 1e-9)
         kind = intent.kind
         if kind == risk_pb2.INTENT_KIND_UNSPECIFIED:
-            kind = risk_pb2.INTENT_KIND_EXIT if reduces and intent.quantity <= abs(position) * (1 + 1e-9) else 0
-            kind = kind or risk_pb2.INTENT_KIND_ENTRY
+            kind = risk_pb2.INTENT_KIND_EXIT if reduces and fits else risk_pb2.INTENT_KIND_ENTRY
         book = self.market.get(symbol)
-        reference = intent.limit_price if intent.order_type == risk_pb2.ORDER_TYPE_LIMIT else (book.mid or book.mark)
+        market = book.mid or book.mark
+        if intent.order_type == risk_pb2.ORDER_TYPE_LIMIT:
+            # A SELL limit below the market trades at the market: its size is at least that much money.
+            reference = max(intent.limit_price, market) if intent.side == common_pb2.SIDE_SELL else intent.limit_price
+        else:
+            reference = market
         if kind == risk_pb2.INTENT_KIND_EXIT:
-            if not reduces or intent.quantity > abs(position) * (1 + 1e-9):
-                return [f"exit_exceeds_position: {intent.quantity:g} against position {position:g} on {symbol}"]
+            if not reduces or not fits:
+                return [
+                    f"exit_exceeds_position: {intent.quantity:g} against position {position:g} on {symbol}"
+                    + (f" with {pending_exit:g} already being closed" if pending_exit else "")
+                ]
             reasons = ["approved: manual exit" + (" while halted (reducing risk)" if self.halted else "")]
         else:
             reasons = []
             if self.halted:
                 reasons.append(f"halted: {self.halt_reason}")
-            if intent.side == common_pb2.SIDE_SELL and not self.settings.allow_short and not reduces:
-                reasons.append("allow_short: manual SELL with no position to close and shorts are disabled")
+            if intent.side == common_pb2.SIDE_SELL and not self.settings.allow_short:
+                if not reduces:
+                    reasons.append("allow_short: manual SELL with no position to close and shorts are disabled")
+                elif not fits:
+                    reasons.append(
+                        f"allow_short: manual SELL of {intent.quantity:g} exceeds the {closable:g} {symbol} that can"
+                        " be closed and shorts are disabled"
+                    )
             reasons.extend(checks.entry_guard_reasons(ctx, symbol, intent.side))
             reasons.extend(checks.notional_cap_reasons(ctx, symbol, intent.quantity * reference))
             if reasons:

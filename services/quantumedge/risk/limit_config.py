@@ -8,6 +8,7 @@ from quantumedge.risk.settings import RiskSettings
 from quantumedge.v1 import risk_pb2
 
 LIMIT_FIELDS: tuple[str, ...] = tuple(f.name for f in risk_pb2.RiskLimits.DESCRIPTOR.fields)
+MAX_DATA_AGE_NS = 3_600_000_000_000
 
 
 class InvalidLimitsError(ValueError):
@@ -50,22 +51,34 @@ def validate_limits(limits: risk_pb2.RiskLimits) -> None:
         "order_window_ns",
         "must be > 0 when max_orders_per_window is set",
     )
+    require(limits.max_data_age_ns <= MAX_DATA_AGE_NS, "max_data_age_ns", "must be <= 1 hour (older data is no guard)")
+    require(
+        limits.max_orders_per_window == 0 or limits.order_window_ns >= 1_000_000_000,
+        "order_window_ns",
+        "must be >= 1 s when max_orders_per_window is set (a shorter window limits nothing)",
+    )
     require(limits.stop_loss_bps < 10_000, "stop_loss_bps", "must be < 10000 (a stop below zero)")
+    require(limits.take_profit_bps < 10_000, "take_profit_bps", "must be < 10000 (a short's target below zero)")
 
 
 def merge_limits(
     current: risk_pb2.RiskLimits, update: risk_pb2.RiskLimits, mask: list[str] | tuple[str, ...]
 ) -> risk_pb2.RiskLimits:
-    """Apply `update` over `current` for the fields in `mask` (empty mask = replace all), validated."""
+    """Apply `update` over `current` for the fields in `mask`, validated.
+
+    The mask is required: a message that leaves a field out reads it as zero, and zero switches several
+    guards off, so "replace everything" must be said by naming every field."""
+    if not mask:
+        raise InvalidLimitsError(
+            "update_mask is required: name the fields to change (all of them to replace every limit), "
+            "so an omitted field is never read as 0 and a guard silently switched off"
+        )
     unknown = [path for path in mask if path not in LIMIT_FIELDS]
     if unknown:
         raise InvalidLimitsError(f"update_mask: unknown field {unknown[0]!r} (known: {', '.join(LIMIT_FIELDS)})")
     merged = risk_pb2.RiskLimits()
-    if mask:
-        merged.CopyFrom(current)
-        for path in mask:
-            setattr(merged, path, getattr(update, path))
-    else:
-        merged.CopyFrom(update)
+    merged.CopyFrom(current)
+    for path in mask:
+        setattr(merged, path, getattr(update, path))
     validate_limits(merged)
     return merged

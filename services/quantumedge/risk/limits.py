@@ -169,6 +169,8 @@ def entry_guard_reasons(ctx: Context, symbol: str, side: int) -> list[str]:
     if lim.max_spread_bps:
         if sym.mid <= 0:
             reasons.append(f"max_spread_bps: no top of book for {symbol}")
+        elif sym.bid >= sym.ask:
+            reasons.append(f"max_spread_bps: {symbol} book crossed or locked (bid {sym.bid:g} >= ask {sym.ask:g})")
         elif sym.spread_bps > lim.max_spread_bps:
             reasons.append(f"max_spread_bps: {symbol} spread {sym.spread_bps:.2f} bps > {lim.max_spread_bps:.2f}")
     if lim.min_depth_notional:

@@ -59,6 +59,9 @@ class MarketView:
         if not event.symbol:
             return
         stamp = arrival_ns if self._use_arrival else (event.receive_time_ns or event.exchange_time_ns or arrival_ns)
+        # Never later than it reached us: one event stamped in the future would otherwise freeze the book
+        # (older-looking updates refused) and read as fresh however long the feed stays dead.
+        stamp = min(stamp, arrival_ns)
         sym = self.symbols.setdefault(event.symbol, SymbolMarket())
         kind = event.WhichOneof("payload")
         if kind == "top_of_book":

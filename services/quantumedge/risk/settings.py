@@ -11,6 +11,15 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+HaltingLimit = Literal[
+    "daily_loss_limit",
+    "max_drawdown_fraction",
+    "max_loss_streak",
+    "max_orders_per_window",
+    "max_gross_exposure",
+    "max_open_positions",
+]
+
 
 class LimitDefaults(BaseModel):
     """Starting values of quantumedge.v1.RiskLimits (same field names; see risk.proto for meanings)."""
@@ -101,7 +110,10 @@ class RiskSettings(BaseModel):
 
     # -- limits behaviour --------------------------------------------------------------------------
     # Limits whose breach halts trading automatically (the others refuse entries while breached).
-    halt_on: list[str] = Field(default_factory=lambda: ["daily_loss_limit", "max_drawdown_fraction", "max_loss_streak"])
+    # A typo here must fail at start-up, not silently leave a limit without its automatic halt.
+    halt_on: list[HaltingLimit] = Field(
+        default_factory=lambda: ["daily_loss_limit", "max_drawdown_fraction", "max_loss_streak"]
+    )
     auto_halt_cancel_open_orders: bool = True
     auto_halt_flatten: bool = False
     # Depth guard: notional within this band around mid on the side an entry takes.

@@ -42,6 +42,9 @@ class Pending:
     qty: float
     price: float
     created_ns: int
+    # Execution has reported the order working: it stays pending until a terminal status, however long
+    # it rests. Only intents never heard of again expire (after the pending TTL).
+    acknowledged: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ class RiskLedger:
         self.fees_total = 0.0
         self.holdings: dict[str, Holding] = {}
         self.marks: dict[str, float] = {}
+        self.mark_times: dict[str, int] = {}
         self.day: int | None = None
         self.day_start_equity = starting_equity
         self.peak_equity = starting_equity
@@ -125,16 +129,11 @@ class RiskLedger:
         return out
 
     def live_pending(self, now_ns: int, pending_ttl_ns: int) -> list[Pending]:
-        """Pending intents still within their time to live (older ones are dropped here)."""
-        pending = self.pending
-        if pending:
-            # Insertion order is creation order, so expired entries are at the front.
-            while pending:
-                first = next(iter(pending.values()))
-                if now_ns - first.created_ns <= pending_ttl_ns:
-                    break
-                del pending[first.intent_id]
-        return list(pending.values())
+        """Working orders, and intents still within their time to live (unheard-of older ones are dropped)."""
+        expired = [k for k, p in self.pending.items() if not p.acknowledged and now_ns - p.created_ns > pending_ttl_ns]
+        for key in expired:
+            del self.pending[key]
+        return list(self.pending.values())
 
     def exposures(self, now_ns: int, pending_ttl_ns: int) -> dict[str, float]:
         """|position| x mark plus unfinished entries, per symbol, in quote currency (zeros left out)."""
@@ -170,7 +169,9 @@ class RiskLedger:
         if price <= 0:
             return
         self.roll_day(now_ns)
-        self.marks[symbol] = price
+        if now_ns >= self.mark_times.get(symbol, 0):
+            self.marks[symbol] = price
+            self.mark_times[symbol] = now_ns
         self._update_peak()
 
     def note_order(self, key: str, time_ns: int) -> None:
@@ -198,7 +199,7 @@ class RiskLedger:
         order = report.order
         if order.client_order_id or order.intent_id:
             self.note_order(order.intent_id or order.client_order_id, t)
-            self._update_pending(order)
+            self._update_pending(order, t)
         self.realized_total += report.realized_pnl_delta
         self.fees_total += report.fee_delta
         closed = self._apply_position(report, t)
@@ -229,13 +230,29 @@ class RiskLedger:
         if equity > self.peak_equity:
             self.peak_equity = equity
 
-    def _update_pending(self, order: execution_pb2.Order) -> None:
+    def _update_pending(self, order: execution_pb2.Order, t: int) -> None:
+        working = order.role in (execution_pb2.ORDER_ROLE_ENTRY, execution_pb2.ORDER_ROLE_EXIT) and order.quantity > 0
         pending = self.pending.get(order.intent_id)
         if pending is None:
-            return
+            if working and order.intent_id and order.status not in _TERMINAL:
+                # An order risk did not approve in this life (rebuilt from history after a restart, or
+                # a manual order): still working, so it counts towards exposure and pyramiding too.
+                pending = Pending(
+                    order.intent_id,
+                    order.symbol,
+                    order.side,
+                    order.role == execution_pb2.ORDER_ROLE_EXIT,
+                    order.quantity,
+                    order.price or self.mark(order.symbol),
+                    t,
+                )
+                self.pending[order.intent_id] = pending
+            else:
+                return
         if order.status in _TERMINAL:
             del self.pending[order.intent_id]
-        elif order.role in (execution_pb2.ORDER_ROLE_ENTRY, execution_pb2.ORDER_ROLE_EXIT) and order.quantity > 0:
+        elif working:
+            pending.acknowledged = True
             pending.qty = max(0.0, order.quantity - order.filled_quantity)
 
     def _apply_position(self, report: execution_pb2.ExecutionReport, t: int) -> TradeClosed | None:
@@ -246,8 +263,11 @@ class RiskLedger:
             return None
         pos = report.position
         holding = self.holdings.setdefault(pos.symbol, Holding())
-        if pos.mark_price > 0 and self.marks.get(pos.symbol, 0.0) <= 0:
+        if pos.mark_price > 0 and t >= self.mark_times.get(pos.symbol, 0):
+            # The newest mark wins, whether risk's own book or execution's: a rebuilt history must not
+            # keep the first mark it ever saw (weeks old) against today's positions.
             self.marks[pos.symbol] = pos.mark_price
+            self.mark_times[pos.symbol] = t
         old, new = holding.qty, pos.quantity
         was_open, now_open = abs(old) > FLAT_QTY, abs(new) > FLAT_QTY
         closed: TradeClosed | None = None

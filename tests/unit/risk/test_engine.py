@@ -99,8 +99,10 @@ def test_approved_entry_is_sized_protected_and_idempotent() -> None:
     assert first.approved
     intent = first.intent
     assert intent.kind == risk_pb2.INTENT_KIND_ENTRY and intent.side == BUY
-    assert intent.quantity == 0.01  # 5% of 10 000 at 50 000, on the 0.00001 step
-    assert intent.take_profit_price == 50_250.0 and intent.stop_loss_price == 49_850.0
+    # 5% of 10 000 at the ask it will pay (50 001), on the 0.00001 step: never over budget after the fill.
+    assert intent.quantity == 0.00999 and intent.reference_price == 50_001.0
+    assert intent.quantity * 50_001.0 <= 500.0
+    assert intent.take_profit_price == round(50_001.0 * 1.005, 2) and intent.stop_loss_price == 49_851.0
     assert intent.time_stop_ns == 300 * NS
     # Redelivered: the same decision, the same intent id, and no double counting.
     again = engine.decide(sig, clock.now + 1)

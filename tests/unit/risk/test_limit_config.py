@@ -6,7 +6,13 @@ import math
 
 import pytest
 
-from quantumedge.risk.limit_config import InvalidLimitsError, default_limits, merge_limits, validate_limits
+from quantumedge.risk.limit_config import (
+    LIMIT_FIELDS,
+    InvalidLimitsError,
+    default_limits,
+    merge_limits,
+    validate_limits,
+)
 from quantumedge.risk.settings import RiskSettings
 from quantumedge.v1 import risk_pb2
 
@@ -51,15 +57,16 @@ def test_unknown_mask_path_is_refused() -> None:
         merge_limits(default_limits(RiskSettings()), risk_pb2.RiskLimits(), ["max_leverage"])
 
 
-def test_mask_updates_only_named_fields_and_empty_mask_replaces_all() -> None:
+def test_mask_updates_only_named_fields_and_replacing_all_means_naming_all() -> None:
     current = default_limits(RiskSettings())
     merged = merge_limits(current, risk_pb2.RiskLimits(daily_loss_limit=123.0), ["daily_loss_limit"])
     assert merged.daily_loss_limit == 123.0
     assert merged.max_order_notional == current.max_order_notional
-    # An empty mask replaces everything, so a half-filled message is refused rather than zeroing limits.
-    with pytest.raises(InvalidLimitsError, match="risk_fraction"):
-        merge_limits(current, risk_pb2.RiskLimits(daily_loss_limit=123.0), [])
+    # No mask is refused: fields left out would read as 0 and switch guards off (loss streak, over-trading,
+    # spread, stops) without anyone having asked for it.
+    with pytest.raises(InvalidLimitsError, match="update_mask is required"):
+        merge_limits(current, risk_pb2.RiskLimits(daily_loss_limit=123.0, max_loss_streak=0), [])
     full = risk_pb2.RiskLimits()
     full.CopyFrom(current)
     full.max_open_positions = 7
-    assert merge_limits(current, full, []).max_open_positions == 7
+    assert merge_limits(current, full, list(LIMIT_FIELDS)).max_open_positions == 7

@@ -101,7 +101,7 @@ def test_update_limits_applies_the_mask_persists_and_audits(rig: Rig) -> None:
     assert audit.audit.outcome == "updated: max_order_notional" and audit.reason == "smaller orders"
     # The new cap sizes the next entry.
     decision = rig.decide(signal("BTCUSDT", t_ns=rig.clock.now))
-    assert decision.approved and decision.intent.quantity == 0.005
+    assert decision.approved and decision.intent.quantity == 0.00499  # 250 at the ask 50 001, on the step
 
 
 @pytest.mark.parametrize(
@@ -111,7 +111,7 @@ def test_update_limits_applies_the_mask_persists_and_audits(rig: Rig) -> None:
         (risk_pb2.RiskLimits(risk_fraction=1.5), ["risk_fraction"], "risk_fraction"),
         (risk_pb2.RiskLimits(max_drawdown_fraction=3.0), ["max_drawdown_fraction"], "max_drawdown_fraction"),
         (risk_pb2.RiskLimits(), ["max_leverage"], "update_mask: unknown field 'max_leverage'"),
-        (risk_pb2.RiskLimits(daily_loss_limit=5.0), [], "risk_fraction"),  # replace-all with holes
+        (risk_pb2.RiskLimits(daily_loss_limit=5.0), [], "update_mask is required"),  # holes would read as 0
     ],
 )
 def test_update_limits_rejects_nonsense_naming_the_field(rig: Rig, limits, mask, field) -> None:

@@ -89,7 +89,7 @@ def test_max_symbol_notional_caps_then_refuses(rig_factory) -> None:
     rig = rig_factory(max_symbol_notional=520.0, allow_pyramiding=True)
     rig.reports([report("BTCUSDT", rig.clock.now, position_qty=0.01, avg_price=50_000.0, intent_id="e", quantity=0.01)])
     capped = rig.decide(signal("BTCUSDT", t_ns=rig.clock.now))
-    assert capped.approved and capped.intent.quantity == 0.0004  # only 20 of room left on the symbol
+    assert capped.approved and capped.intent.quantity == 0.00039  # only 20 of room left, bought at the ask
     assert "sized by max_symbol_notional" in capped.reasons[0]
     rig.reports(
         [
