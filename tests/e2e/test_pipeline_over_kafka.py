@@ -119,13 +119,22 @@ def test_one_trace_spans_a_tick_and_the_order_it_caused(pipeline: dict) -> None:
     def complete_traces() -> list[str]:
         # Complete = all four services took part and execution called the venue (a rejected intent
         # also reaches execution, but places no order).
+        # Exported = every span's parent has reached the sink too (a parent ends, and is batched, after
+        # its children, so a trace can be seen before it is whole).
         by_trace: dict[str, set[str]] = {}
+        spans_of: dict[str, list] = {}
         ordered: set[str] = set()
         for span in sink.snapshot():
             by_trace.setdefault(span.trace_id, set()).add(span.service)
+            spans_of.setdefault(span.trace_id, []).append(span)
             if span.service == "execution" and span.attributes.get("qe.client_order_id"):
                 ordered.add(span.trace_id)
-        return [t for t, services in by_trace.items() if set(SERVICES) <= services and t in ordered]
+
+        def whole(trace: str) -> bool:
+            ids = {s.span_id for s in spans_of[trace]}
+            return all(not s.parent_span_id or s.parent_span_id in ids for s in spans_of[trace])
+
+        return [t for t, services in by_trace.items() if set(SERVICES) <= services and t in ordered and whole(t)]
 
     _wait_for(lambda: complete_traces(), 120, "a trace from a tick to the venue call it caused")
     trace_id = complete_traces()[0]
