@@ -13,6 +13,7 @@ with a real venue and the backtester runs it with the paper venue and a list. Ru
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import threading
 import time
@@ -353,7 +354,12 @@ class ExecutionEngine:
             held = self._held(order.symbol)
             if held == 0 or (held > 0) == (order.side is Side.BUY):
                 return self._refuse(order, "NO_POSITION", f"nothing to exit in {order.symbol} (position {held})")
-            order.quantity = min(order.quantity or abs(held), abs(held))
+            closable = self._closable(order.symbol, exclude=cid)
+            if closable <= 0:
+                return self._refuse(
+                    order, "NO_POSITION", f"{order.symbol} position {held} is already being closed by working exits"
+                )
+            order.quantity = min(order.quantity or closable, closable)
         order.quantity = filters.round_quantity(order.quantity, order_type)
         if order.price:
             order.price = filters.round_price(order.price, "down" if order.side is Side.BUY else "up")
@@ -371,6 +377,13 @@ class ExecutionEngine:
             self._cancel_where(
                 lambda o: o.symbol == order.symbol and o.role in _PROTECTIVE, note="exit replaces protection"
             )
+            # A cancel can find a leg already filled: size again on what is left, never on what was.
+            closable = self._closable(order.symbol, exclude=cid)
+            order.quantity = filters.round_quantity(min(order.quantity, closable), order_type)
+            if order.quantity <= 0:
+                return self._refuse(
+                    order, "NO_POSITION", f"{order.symbol} was closed while its protection was cancelled"
+                )
         self._send(order)
         return order
 
@@ -458,6 +471,28 @@ class ExecutionEngine:
         self._after_change(order)
 
     def _apply_fill(self, order: Order, fill: Fill, note: str = "") -> None:
+        if (
+            order.synthetic_credit > 0
+            and not fill.trade_id.startswith("recon:")
+            and fill.trade_id not in order.trade_ids
+        ):
+            covered = min(order.synthetic_credit, fill.quantity)
+            order.synthetic_credit -= covered
+            if covered == fill.quantity:
+                log.info(
+                    "fill already counted by a reconciled stand-in",
+                    extra={"order": order.client_order_id, "trade": fill.trade_id},
+                )
+                order.trade_ids.add(fill.trade_id)
+                return
+            share = (fill.quantity - covered) / fill.quantity
+            fill = dataclasses.replace(
+                fill,
+                quantity=fill.quantity - covered,
+                fee=fill.fee * share,
+                fee_quote=fill.fee_quote * share,
+                base_fee=fill.base_fee * share,
+            )
         try:
             if not order.apply_fill(fill):
                 return
@@ -508,6 +543,7 @@ class ExecutionEngine:
             self._apply_fill(
                 order, synthetic, note="reconciled: venue reported fills we never saw (at its average price)"
             )
+            order.synthetic_credit += missing
 
     def _set_status(self, order: Order, status: OrderStatus, note: str = "", time_ns: int = 0) -> None:
         try:
@@ -530,7 +566,20 @@ class ExecutionEngine:
     def _after_change(self, order: Order) -> None:
         if self._needs_protection(order):
             self._protect(order)
-        elif order.role in _CLOSING and order.status.terminal and self._held(order.symbol) == 0:
+            return
+        parent = self.orders.get(order.parent_client_order_id) if order.parent_client_order_id else None
+        if (
+            parent is not None
+            and order.role in _PROTECTIVE
+            and order.status is OrderStatus.FILLED
+            and parent.time_stop_deadline_ns
+        ):
+            # The entry's own target or stop closed it: its time stop has nothing left to close.
+            parent.time_stop_deadline_ns = 0
+            parent._touch(self._clock())
+            self._index(parent)
+            self._emit(parent, note="closed by its protection: time stop cleared")
+        if order.role in _CLOSING and order.status.terminal and self._held(order.symbol) == 0:
             # Flat: protection and time stops of this symbol have nothing left to protect.
             for entry in [self.orders[c] for c in list(self._timed)]:
                 if entry.symbol == order.symbol and entry.time_stop_deadline_ns:
@@ -674,8 +723,18 @@ class ExecutionEngine:
         held = self._held(entry.symbol)
         if held == 0:
             return
+        # This entry's own unclosed quantity (its TP/SL may have closed part or all of it), and never more
+        # than the position less the exits already working: another trade's holding is not ours to sell.
+        closed_by_legs = sum(
+            (o.filled_quantity for o in self.orders.values() if o.parent_client_order_id == entry.client_order_id),
+            ZERO,
+        )
+        unclosed = entry.filled_quantity - entry.base_fees - closed_by_legs
+        quantity = min(unclosed, self._closable(entry.symbol, exclude=cid))
+        if quantity <= 0:
+            return
         filters = self.venue.filters(entry.symbol)
-        quantity = filters.round_quantity(min(entry.filled_quantity - entry.base_fees, abs(held)), OrderType.MARKET)
+        quantity = filters.round_quantity(quantity, OrderType.MARKET)
         now = self._clock()
         order = Order(
             cid,
@@ -750,7 +809,8 @@ class ExecutionEngine:
                 continue  # this flatten was done already (a redelivered halt)
             held = position.quantity
             filters = self.venue.filters(sym)
-            quantity = filters.round_quantity(abs(held), OrderType.MARKET)
+            # An exit the cancel could not stop (still being sent) sells its part itself.
+            quantity = filters.round_quantity(self._closable(sym, exclude=cid), OrderType.MARKET)
             now = self._clock()
             order = Order(
                 cid,
@@ -899,6 +959,18 @@ class ExecutionEngine:
     def _held(self, symbol: str) -> Decimal:
         position = self.positions.get(symbol)
         return position.quantity if position else ZERO
+
+    def _closable(self, symbol: str, exclude: str = "") -> Decimal:
+        """|position| less what open exit orders (other than `exclude`) are already selling or buying back."""
+        working = sum(
+            (
+                o.quantity - o.filled_quantity
+                for o in self._open_orders(symbol)
+                if o.role is OrderRole.EXIT and o.client_order_id != exclude
+            ),
+            ZERO,
+        )
+        return max(ZERO, abs(self._held(symbol)) - working)
 
     def _open_count(self, symbol: str) -> int:
         return len(self._open.get(symbol, ()))

@@ -178,6 +178,9 @@ class Order:
     time_stop_ns: int = 0
     time_stop_deadline_ns: int = 0
     protection_placed: bool = False
+    # Quantity a reconciled stand-in fill (at the venue's average price) counted before the real trades
+    # were seen: those trades, arriving later under their own ids, use it up instead of counting twice.
+    synthetic_credit: Decimal = ZERO
     # Venue time (ms) the last submission was signed with; a late copy cannot execute after it + recvWindow.
     sent_time_ms: int = 0
     trade_ids: set[str] = field(default_factory=set)

@@ -21,6 +21,7 @@ from quantumedge.execution.errors import (
     OrderNotFound,
     OutcomeUnknown,
     RateLimited,
+    VenueError,
     VenueRejected,
     VenueUnavailable,
 )
@@ -95,7 +96,16 @@ class Venue(abc.ABC):
         updates: list[OrderUpdate] = []
         if snapshot.executed_quantity > 0:
             cum = ZERO
-            for fill in self.order_fills(snapshot):
+            try:
+                fills = self.order_fills(snapshot)
+            except VenueError as exc:
+                # The status update below carries the cumulative quantity: the engine catches up from it.
+                log.warning(
+                    "order fills unavailable; catching up from the cumulative quantity",
+                    extra={"order": snapshot.client_order_id, "error": str(exc)},
+                )
+                fills = []
+            for fill in fills:
                 cum += fill.quantity
                 status = OrderStatus.FILLED if cum >= snapshot.quantity else OrderStatus.PARTIALLY_FILLED
                 updates.append(
