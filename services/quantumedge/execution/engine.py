@@ -293,6 +293,7 @@ class ExecutionEngine:
                     self._sync_snapshot(order, snapshot, "resolved by query")
                 elif self.venue.safe_to_forget(order.sent_time_ms):
                     self._set_status(order, OrderStatus.EXPIRED, "never reached the venue (absent after recvWindow)")
+                    self._after_change(order)  # a protective leg that never got there leaves a naked position
 
     def heartbeat(self, note: str = "heartbeat") -> None:
         """A position report per symbol: tells risk that execution is alive and what it holds."""
@@ -579,6 +580,15 @@ class ExecutionEngine:
             parent._touch(self._clock())
             self._index(parent)
             self._emit(parent, note="closed by its protection: time stop cleared")
+        if (
+            parent is not None
+            and order.role in _PROTECTIVE
+            and order.status in (OrderStatus.EXPIRED, OrderStatus.REJECTED)
+            and self._protection_vanished(parent)
+        ):
+            # Every leg is gone and none filled (never reached the venue, or refused after the fact): the
+            # position would sit unprotected, so it is closed as its stop would have closed it.
+            self._protection_failed(parent.client_order_id, f"protection {order.status.name.lower()}")
         if order.role in _CLOSING and order.status.terminal and self._held(order.symbol) == 0:
             # Flat: protection and time stops of this symbol have nothing left to protect.
             for entry in [self.orders[c] for c in list(self._timed)]:
@@ -697,6 +707,13 @@ class ExecutionEngine:
         self.counters["orders_placed"] += 2
         for update in updates:
             self._apply(update)
+
+    def _protection_vanished(self, entry: Order) -> bool:
+        cid = entry.client_order_id
+        legs = [o for o in self.orders.values() if o.parent_client_order_id == cid and o.role in _PROTECTIVE]
+        return bool(legs) and all(
+            o.status in (OrderStatus.EXPIRED, OrderStatus.REJECTED) and o.filled_quantity == 0 for o in legs
+        )
 
     def _protection_failed(self, entry_id: str, reason: str) -> None:
         """A position the venue would not protect is closed at market: it is what the stop would do."""
@@ -853,6 +870,7 @@ class ExecutionEngine:
                 self.counters["reconciled_differences"] += 1
                 self._set_status(order, OrderStatus.EXPIRED, "reconciled: the venue has no such order")
                 notes.append(f"{order.client_order_id}: venue has no such order -> EXPIRED")
+                self._after_change(order)
                 continue
             if snapshot.status != order.status or snapshot.executed_quantity != order.filled_quantity:
                 notes.append(

@@ -138,3 +138,25 @@ def test_an_unreadable_trade_history_does_not_abort_reconciliation() -> None:
     venue.trades_ok = False
     engine.reconcile()  # must not raise: the cumulative quantity catches the order up
     assert order.filled_quantity == D("0.1") and engine.positions[SYMBOL].quantity == D("0.1")
+
+
+def test_protection_that_never_reached_the_venue_does_not_leave_the_position_naked() -> None:
+    from quantumedge.execution.errors import OutcomeUnknown
+
+    engine, venue, _ = paper_engine()
+    engine.on_market(depth(1_000, BOOK_BIDS, BOOK_ASKS))
+    real_submit_oco = venue.submit_oco
+
+    def lost(request):
+        raise OutcomeUnknown("timeout", "no answer")
+
+    venue.submit_oco = lost  # the OCO's answer is lost, and in fact it never got there
+    entry = engine.on_decision(decision("A", tp=105.0, sl=95.0))
+    venue.submit_oco = real_submit_oco
+    assert entry.protection_placed and engine.positions[SYMBOL].quantity == D("0.1")
+    engine.on_market(depth(10_000_000_000, BOOK_BIDS, BOOK_ASKS))  # past the grace for pending orders
+    engine.resolve_pending()
+    legs = [o for o in engine.list_orders() if o.parent_client_order_id == entry.client_order_id]
+    assert legs and all(o.status is OrderStatus.EXPIRED for o in legs if o.role.name in ("TAKE_PROFIT", "STOP_LOSS"))
+    # Closed as its stop would have closed it, instead of sitting unprotected.
+    assert engine.positions[SYMBOL].quantity == 0
