@@ -20,7 +20,7 @@ from quantumedge.shared.auth import token_sha256
 from quantumedge.shared.bus.kafka import KafkaBus
 from quantumedge.shared.config import KafkaSettings
 from quantumedge.v1 import control_pb2, execution_pb2, execution_pb2_grpc, risk_pb2, risk_pb2_grpc
-from tests.support.procs import free_port, spawn, stop, wait_serving
+from tests.support.procs import free_port, kafka_env, spawn, stop, wait_serving
 from tests.unit.execution.builders import SYMBOL, decision, top, trade
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -35,15 +35,11 @@ def stack(kafka_bootstrap: str, tmp_path: Path) -> Iterator[dict]:
     token = secrets.token_urlsafe(24)
     ports = {name: free_port() for name in SERVICES}
     env = {
-        "QE_BUS": "kafka",
-        "QE_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "QE_KAFKA__TOPIC_PREFIX": prefix,
-        "QE_GRPC_HOST": "127.0.0.1",
+        **kafka_env(kafka_bootstrap, prefix, ports),
         "QE_SYMBOLS": f'["{SYMBOL}"]',
         "QE_DATA_DIR": str(tmp_path / "var"),
         # Only the hash reaches the services; the token itself stays in this test.
         "QE_VAULT__OPERATOR_TOKEN_SHA256": f"{OPERATOR}:{token_sha256(token)}",
-        **{f"QE_PORTS__{name.upper()}": str(port) for name, port in ports.items()},
     }
     bus = KafkaBus(KafkaSettings(bootstrap=kafka_bootstrap, topic_prefix=prefix))
     bus.ensure_topics()

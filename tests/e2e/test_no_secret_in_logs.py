@@ -46,7 +46,7 @@ from quantumedge.v1 import (
 from tests.harness import VaultEndpoint
 from tests.integration.secrets.seeding import SeededVault, seed_known_secrets
 from tests.peers.binance_trading import BinanceTradingPeer
-from tests.support.procs import ROOT, free_port, spawn, stop, wait_serving
+from tests.support.procs import ROOT, free_port, kafka_env, spawn, stop, wait_serving
 from tests.unit.execution.builders import decision
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -227,10 +227,7 @@ def test_no_secret_reaches_logs_files_or_kafka(
         asks=[(f"{PRICE + 10 * i:.2f}", "5") for i in range(5)],
     )
     common = {
-        "QE_BUS": "kafka",
-        "QE_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "QE_KAFKA__TOPIC_PREFIX": prefix,
-        "QE_GRPC_HOST": "127.0.0.1",
+        **kafka_env(kafka_bootstrap, prefix),
         "QE_LOG_LEVEL": "DEBUG",
         "QE_SYMBOLS": f'["{SYMBOL}"]',
         "QE_DATA_DIR": str(data_dir),

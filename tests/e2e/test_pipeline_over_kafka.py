@@ -14,7 +14,7 @@ from quantumedge.shared.bus.kafka import KafkaBus
 from quantumedge.shared.config import KafkaSettings
 from quantumedge.v1 import dlq_pb2, execution_pb2, risk_pb2
 from tests.support.otlp_sink import OtlpSink
-from tests.support.procs import free_port, spawn, stop, wait_serving
+from tests.support.procs import free_port, kafka_env, spawn, stop, wait_serving
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SERVICES = ("execution", "risk", "inference", "ingest")
@@ -26,16 +26,12 @@ def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> 
     logs = tmp_path_factory.mktemp("pipeline-logs")
     ports = {name: free_port() for name in SERVICES}
     env = {
-        "QE_BUS": "kafka",
-        "QE_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "QE_KAFKA__TOPIC_PREFIX": prefix,
-        "QE_GRPC_HOST": "127.0.0.1",
+        **kafka_env(kafka_bootstrap, prefix, ports),
         "QE_INGEST__SOURCE": "synthetic",
         # Paced so the pipeline is still running when the test injects a bad record.
         "QE_INGEST__SYNTHETIC_STEPS": "0",
         "QE_INGEST__SYNTHETIC_SPEED": "20",
         "QE_DATA_DIR": str(logs / "var"),
-        **{f"QE_PORTS__{name.upper()}": str(port) for name, port in ports.items()},
     }
     sink = OtlpSink().__enter__()
     env |= {

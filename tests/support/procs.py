@@ -24,6 +24,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def kafka_env(bootstrap: str, prefix: str, ports: Mapping[str, int] | None = None) -> dict[str, str]:
+    """What every `quantumedge serve` process of a test needs: the real broker, the test's own topics,
+    loopback gRPC, and a port per service."""
+    return {
+        "QE_BUS": "kafka",
+        "QE_KAFKA_BOOTSTRAP": bootstrap,
+        "QE_KAFKA__TOPIC_PREFIX": prefix,
+        "QE_GRPC_HOST": "127.0.0.1",
+        **{f"QE_PORTS__{name.upper()}": str(port) for name, port in (ports or {}).items()},
+    }
+
+
 def wait_serving(port: int, timeout_s: float = 60.0, proc: subprocess.Popen | None = None) -> None:
     """Wait until the server on `port` reports SERVING (fail early if its process died)."""
     deadline = time.monotonic() + timeout_s

@@ -20,7 +20,7 @@ from quantumedge.shared.config import KafkaSettings
 from quantumedge.v1 import execution_pb2, execution_pb2_grpc
 from tests.integration.execution.rig import SECRET, SYMBOL, standard_book, wait_until
 from tests.peers.binance_trading import BinanceTradingPeer
-from tests.support.procs import free_port, spawn, stop, wait_serving
+from tests.support.procs import free_port, kafka_env, spawn, stop, wait_serving
 from tests.unit.execution.builders import decision
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -35,11 +35,7 @@ def world(kafka_bootstrap: str, tmp_path: Path) -> Iterator[dict]:
         standard_book(peer)
         port = free_port()
         env = {
-            "QE_BUS": "kafka",
-            "QE_KAFKA_BOOTSTRAP": kafka_bootstrap,
-            "QE_KAFKA__TOPIC_PREFIX": prefix,
-            "QE_GRPC_HOST": "127.0.0.1",
-            "QE_PORTS__EXECUTION": str(port),
+            **kafka_env(kafka_bootstrap, prefix, {"execution": port}),
             "QE_SYMBOLS": f'["{SYMBOL}"]',
             "QE_VENUE": "testnet",
             "QE_EXECUTION__REST_URL": peer.rest_url,
