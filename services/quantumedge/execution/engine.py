@@ -126,6 +126,8 @@ class ExecutionEngine:
         # Indexes kept by _index() on every change, so per-event work does not grow with history.
         self._open: dict[str, set[str]] = {}
         self._timed: set[str] = set()
+        # symbol -> (first failed exit's id, attempts so far, when to try again on the venue's clock)
+        self._exit_retries: dict[str, tuple[str, int, int]] = {}
         self._seq = 0
         self.counters = dict.fromkeys(
             (
@@ -303,6 +305,7 @@ class ExecutionEngine:
 
     def check_time_stops(self, now_ns: int) -> None:
         with self._lock:
+            self._retry_exits(now_ns)
             for cid in list(self._timed):
                 entry = self.orders[cid]
                 if entry.time_stop_deadline_ns and entry.time_stop_deadline_ns <= now_ns:
@@ -414,6 +417,9 @@ class ExecutionEngine:
             return
         except (VenueUnavailable, RateLimited) as exc:
             self._rejected(order, exc.code, f"not placed: {exc.message}")
+            if order.role is OrderRole.EXIT:
+                # Its protection is already gone: an exit the venue could not take now is tried again.
+                self._schedule_exit_retry(order)
             return
         except OutcomeUnknown as exc:
             log.warning("order outcome unknown; will resolve by query", extra={"order": order.client_order_id})
@@ -978,6 +984,44 @@ class ExecutionEngine:
         position = self.positions.get(symbol)
         return position.quantity if position else ZERO
 
+    def _schedule_exit_retry(self, failed: Order) -> None:
+        origin, attempt, _ = self._exit_retries.get(failed.symbol, (failed.client_order_id, 0, 0))
+        delay = min(EXIT_RETRY_MAX_NS, EXIT_RETRY_FIRST_NS * 2**attempt)
+        self._exit_retries[failed.symbol] = (origin, attempt + 1, self.venue.now_ns() + delay)
+        log.error(
+            "exit not placed; retrying",
+            extra={"symbol": failed.symbol, "order": failed.client_order_id, "attempt": attempt + 1},
+        )
+
+    def _retry_exits(self, now_ns: int) -> None:
+        for symbol, (origin, attempt, due_ns) in list(self._exit_retries.items()):
+            if now_ns < due_ns:
+                continue
+            closable = self._closable(symbol)
+            if self._held(symbol) == 0 or closable <= 0:
+                del self._exit_retries[symbol]  # closed meanwhile, or an exit is working on it
+                continue
+            filters = self.venue.filters(symbol)
+            held = self._held(symbol)
+            order = Order(
+                ids.order_id(ids.EXIT, origin, f"retry-{attempt}"),
+                symbol,
+                Side.SELL if held > 0 else Side.BUY,
+                OrderType.MARKET,
+                filters.round_quantity(closable, OrderType.MARKET),
+                role=OrderRole.EXIT,
+                venue=self.venue.name,
+                created_time_ns=self._clock(),
+                updated_time_ns=self._clock(),
+            )
+            if order.client_order_id in self.orders:
+                continue
+            self._send_checked(order, filters, f"exit retry {attempt}")
+            rescheduled = self._exit_retries.get(symbol, (origin, attempt, due_ns))[1] > attempt
+            if order.status is not OrderStatus.REJECTED or not rescheduled:
+                # Placed, or refused for good (filters, the venue's own rejection): retrying changes nothing.
+                self._exit_retries.pop(symbol, None)
+
     def _closable(self, symbol: str, exclude: str = "") -> Decimal:
         """|position| less what open exit orders (other than `exclude`) are already selling or buying back."""
         working = sum(
@@ -1065,6 +1109,8 @@ class ExecutionEngine:
 
 
 _PROTECTIVE = (OrderRole.TAKE_PROFIT, OrderRole.STOP_LOSS)
+EXIT_RETRY_FIRST_NS = 1_000_000_000
+EXIT_RETRY_MAX_NS = 60_000_000_000
 _CLOSING = (OrderRole.EXIT, OrderRole.TAKE_PROFIT, OrderRole.STOP_LOSS)
 
 

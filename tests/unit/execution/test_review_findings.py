@@ -160,3 +160,25 @@ def test_protection_that_never_reached_the_venue_does_not_leave_the_position_nak
     assert legs and all(o.status is OrderStatus.EXPIRED for o in legs if o.role.name in ("TAKE_PROFIT", "STOP_LOSS"))
     # Closed as its stop would have closed it, instead of sitting unprotected.
     assert engine.positions[SYMBOL].quantity == 0
+
+
+def test_a_time_stop_exit_the_venue_cannot_take_now_is_tried_again() -> None:
+    from quantumedge.execution.errors import VenueUnavailable
+
+    engine, venue, _ = paper_engine()
+    engine.on_market(depth(1_000, BOOK_BIDS, BOOK_ASKS))
+    entry = engine.on_decision(decision("A", tp=120.0, sl=80.0, time_stop_ns=1_000_000))
+    real_submit = venue.submit
+    failures = [VenueUnavailable("503", "venue down")]
+
+    def flaky(request):
+        if request.client_order_id.startswith("qeT") and failures:
+            raise failures.pop()
+        return real_submit(request)
+
+    venue.submit = flaky
+    engine.on_market(depth(2_000_000, BOOK_BIDS, BOOK_ASKS))  # the time stop fires; its exit is not placed
+    assert engine.positions[SYMBOL].quantity == D("0.1")
+    assert all(not o.is_open for o in engine.list_orders() if o.parent_client_order_id == entry.client_order_id)
+    engine.on_market(depth(5_000_000_000, BOOK_BIDS, BOOK_ASKS))  # past the retry delay on the market clock
+    assert engine.positions[SYMBOL].quantity == 0
