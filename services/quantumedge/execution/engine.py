@@ -850,6 +850,10 @@ class ExecutionEngine:
                 log.info("position below the lot size; nothing to flatten", extra={"symbol": sym, "qty": str(held)})
                 continue
             self._send_checked(order, filters, note)
+            if order.status is OrderStatus.REJECTED:
+                # Protection is cancelled by now: a flatten that could not go (no price yet after a restart,
+                # the venue away) keeps being tried while the position stands.
+                self._schedule_exit_retry(order)
             sent += 1
         return sent
 

@@ -155,11 +155,13 @@ class ExecutionService(ServiceBase):
     def start(self) -> None:
         state = self.bus.read_all(topics.EXEC_STATE)
         self.engine.restore((r.key.decode(), r.value) for r in state if r.key)
-        self._apply_current_halt(self.bus.read_all(topics.CONTROL))
         self.venue.start(self.engine.on_update, self._resync)
         if self._secrets is not None:
             self._follow_secret_rotation()
         self.engine.reconcile()
+        # After reconciliation, so a flatten the halt asks for sells what the venue says is held; nothing
+        # is consumed before this, so no intent can slip in between.
+        self._apply_current_halt(self.bus.read_all(topics.CONTROL))
         self.engine.heartbeat("execution online: state rebuilt and reconciled with the venue")
         self.bus.flush()
         self._loop = ConsumerLoop(

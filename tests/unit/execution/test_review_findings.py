@@ -182,3 +182,22 @@ def test_a_time_stop_exit_the_venue_cannot_take_now_is_tried_again() -> None:
     assert all(not o.is_open for o in engine.list_orders() if o.parent_client_order_id == entry.client_order_id)
     engine.on_market(depth(5_000_000_000, BOOK_BIDS, BOOK_ASKS))  # past the retry delay on the market clock
     assert engine.positions[SYMBOL].quantity == 0
+
+
+def test_a_flatten_asked_for_right_after_a_restart_goes_through_once_prices_arrive() -> None:
+    from quantumedge.execution.venue import PaperVenue
+    from quantumedge.v1 import control_pb2
+
+    engine, _, emitter = paper_engine()
+    engine.on_market(depth(1_000, BOOK_BIDS, BOOK_ASKS))
+    engine.on_decision(decision("A", tp=105.0, sl=95.0))
+    assert engine.positions[SYMBOL].quantity == D("0.1")
+    # Restart: a new simulator with no book yet, and the current halt asks to flatten.
+    venue2 = PaperVenue()
+    engine2 = ExecutionEngine(venue2, ListEmitter(), clock=lambda: venue2.now_ns() or 1)
+    engine2.restore((key, record.SerializeToString()) for key, record in emitter.states)
+    engine2.reconcile()
+    engine2.on_halt(control_pb2.HaltState(halted=True, flatten=True), cause="halt-1", reason="drill")
+    assert engine2.positions[SYMBOL].quantity == D("0.1")  # no price yet: the flatten could not go
+    engine2.on_market(depth(3_000_000_000, BOOK_BIDS, BOOK_ASKS))
+    assert engine2.positions[SYMBOL].quantity == 0
