@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -52,6 +53,7 @@ from quantumedge.execution.orders import (
     dec,
 )
 from quantumedge.execution.venue import Venue
+from quantumedge.shared.backoff import Backoff
 from quantumedge.shared.logs import get_logger
 from quantumedge.shared.telemetry import meter, tracer
 from quantumedge.v1 import control_pb2, execution_pb2, market_pb2, risk_pb2
@@ -128,6 +130,8 @@ class ExecutionEngine:
         self._timed: set[str] = set()
         # symbol -> (first failed exit's id, attempts so far, when to try again on the venue's clock)
         self._exit_retries: dict[str, tuple[str, int, int]] = {}
+        # Seeded: a backtest's retries land at the same market time on every run.
+        self._exit_backoff = Backoff(base_s=1.0, cap_s=60.0, rng=random.Random(0))
         self._seq = 0
         self.counters = dict.fromkeys(
             (
@@ -584,7 +588,6 @@ class ExecutionEngine:
             # The entry's own target or stop closed it: its time stop has nothing left to close.
             parent.time_stop_deadline_ns = 0
             parent._touch(self._clock())
-            self._index(parent)
             self._emit(parent, note="closed by its protection: time stop cleared")
         if (
             parent is not None
@@ -757,22 +760,30 @@ class ExecutionEngine:
         if quantity <= 0:
             return
         filters = self.venue.filters(entry.symbol)
-        quantity = filters.round_quantity(quantity, OrderType.MARKET)
-        now = self._clock()
-        order = Order(
+        order = self._market_exit(
             cid,
             entry.symbol,
-            Side.SELL if held > 0 else Side.BUY,
+            filters.round_quantity(quantity, OrderType.MARKET),
+            intent_id=entry.intent_id,
+            parent_client_order_id=entry.client_order_id,
+        )
+        self._send_checked(order, filters, note)
+
+    def _market_exit(self, cid: str, symbol: str, quantity: Decimal, **links: str) -> Order:
+        """A market order that reduces the position in `symbol` (its side follows the position's sign)."""
+        now = self._clock()
+        return Order(
+            cid,
+            symbol,
+            Side.SELL if self._held(symbol) > 0 else Side.BUY,
             OrderType.MARKET,
             quantity,
             role=OrderRole.EXIT,
-            intent_id=entry.intent_id,
-            parent_client_order_id=entry.client_order_id,
             venue=self.venue.name,
             created_time_ns=now,
             updated_time_ns=now,
+            **links,
         )
-        self._send_checked(order, filters, note)
 
     def _send_checked(self, order: Order, filters: SymbolFilters, note: str) -> None:
         violation: FilterViolation | None = filters.check(
@@ -834,21 +845,10 @@ class ExecutionEngine:
             filters = self.venue.filters(sym)
             # An exit the cancel could not stop (still being sent) sells its part itself.
             quantity = filters.round_quantity(self._closable(sym, exclude=cid), OrderType.MARKET)
-            now = self._clock()
-            order = Order(
-                cid,
-                sym,
-                Side.SELL if held > 0 else Side.BUY,
-                OrderType.MARKET,
-                quantity,
-                role=OrderRole.EXIT,
-                venue=self.venue.name,
-                created_time_ns=now,
-                updated_time_ns=now,
-            )
             if quantity <= 0:
                 log.info("position below the lot size; nothing to flatten", extra={"symbol": sym, "qty": str(held)})
                 continue
+            order = self._market_exit(cid, sym, quantity)
             self._send_checked(order, filters, note)
             if order.status is OrderStatus.REJECTED:
                 # Protection is cancelled by now: a flatten that could not go (no price yet after a restart,
@@ -990,8 +990,8 @@ class ExecutionEngine:
 
     def _schedule_exit_retry(self, failed: Order) -> None:
         origin, attempt, _ = self._exit_retries.get(failed.symbol, (failed.client_order_id, 0, 0))
-        delay = min(EXIT_RETRY_MAX_NS, EXIT_RETRY_FIRST_NS * 2**attempt)
-        self._exit_retries[failed.symbol] = (origin, attempt + 1, self.venue.now_ns() + delay)
+        delay_ns = int(self._exit_backoff.delay(attempt) * 1e9)
+        self._exit_retries[failed.symbol] = (origin, attempt + 1, self.venue.now_ns() + delay_ns)
         log.error(
             "exit not placed; retrying",
             extra={"symbol": failed.symbol, "order": failed.client_order_id, "attempt": attempt + 1},
@@ -1006,18 +1006,8 @@ class ExecutionEngine:
                 del self._exit_retries[symbol]  # closed meanwhile, or an exit is working on it
                 continue
             filters = self.venue.filters(symbol)
-            held = self._held(symbol)
-            order = Order(
-                ids.order_id(ids.EXIT, origin, f"retry-{attempt}"),
-                symbol,
-                Side.SELL if held > 0 else Side.BUY,
-                OrderType.MARKET,
-                filters.round_quantity(closable, OrderType.MARKET),
-                role=OrderRole.EXIT,
-                venue=self.venue.name,
-                created_time_ns=self._clock(),
-                updated_time_ns=self._clock(),
-            )
+            cid = ids.order_id(ids.EXIT, origin, f"retry-{attempt}")
+            order = self._market_exit(cid, symbol, filters.round_quantity(closable, OrderType.MARKET))
             if order.client_order_id in self.orders:
                 continue
             self._send_checked(order, filters, f"exit retry {attempt}")
@@ -1113,8 +1103,6 @@ class ExecutionEngine:
 
 
 _PROTECTIVE = (OrderRole.TAKE_PROFIT, OrderRole.STOP_LOSS)
-EXIT_RETRY_FIRST_NS = 1_000_000_000
-EXIT_RETRY_MAX_NS = 60_000_000_000
 _CLOSING = (OrderRole.EXIT, OrderRole.TAKE_PROFIT, OrderRole.STOP_LOSS)
 
 
