@@ -221,11 +221,7 @@ class RiskEngine:
         if not self.settings.allow_pyramiding:
             # The position may not show an approved entry yet: without this, a burst of signals
             # would stack entries before the first fill is reported.
-            pending = [
-                p
-                for p in self.ledger.live_pending(now_ns, self.settings.pending_intent_ttl_ns)
-                if p.symbol == symbol and not p.exit
-            ]
+            pending = self._pending(symbol, exit_=False, now_ns=now_ns)
             if pending:
                 return [f"entry already pending for {symbol}: intent {pending[0].intent_id}; no pyramiding"]
         return self._entry(ctx, symbol, action.side, signal.signal_id, decision, now_ns)
@@ -239,11 +235,7 @@ class RiskEngine:
         decision: risk_pb2.RiskDecision,
         now_ns: int,
     ) -> list[str]:
-        pending = [
-            p
-            for p in self.ledger.live_pending(now_ns, self.settings.pending_intent_ttl_ns)
-            if p.symbol == symbol and p.exit
-        ]
+        pending = self._pending(symbol, exit_=True, now_ns=now_ns)
         if pending:
             return [f"exit already pending for {symbol}: intent {pending[0].intent_id}"]
         mark = self.market.get(symbol).mark
@@ -345,11 +337,7 @@ class RiskEngine:
         position = self.ledger.position(symbol)
         reduces = position != 0 and (position > 0) == (intent.side == common_pb2.SIDE_SELL)
         # What is still there to close: the position less exits already approved and not yet done.
-        pending_exit = sum(
-            p.qty
-            for p in self.ledger.live_pending(now_ns, self.settings.pending_intent_ttl_ns)
-            if p.symbol == symbol and p.exit
-        )
+        pending_exit = sum(p.qty for p in self._pending(symbol, exit_=True, now_ns=now_ns))
         closable = max(0.0, abs(position) - pending_exit) if reduces else 0.0
         fits = intent.quantity <= closable * (1 + 1e-9)
         kind = intent.kind
@@ -403,6 +391,11 @@ class RiskEngine:
         )
         decision.approved = True
         return reasons
+
+    def _pending(self, symbol: str, exit_: bool, now_ns: int) -> list[Pending]:
+        """Approved intents on `symbol` not done yet: its exits, or its entries."""
+        live = self.ledger.live_pending(now_ns, self.settings.pending_intent_ttl_ns)
+        return [p for p in live if p.symbol == symbol and p.exit == exit_]
 
     def _record(self, source_id: str, decision: risk_pb2.RiskDecision, reasons: list[str]) -> risk_pb2.RiskDecision:
         decision.reasons.extend(reasons)
