@@ -17,6 +17,9 @@ REPORTS = "execution.reports.v1"
 EXEC_STATE = "execution.state.v1"
 CONTROL = "control.v1"
 DLQ = "dlq.v1"
+# Every audit record (allowed and refused calls, automatic halts). Not compacted, kept by retention: audit
+# keys are unique, so on the compacted control.v1 they would grow the topic that every start-up reads whole.
+AUDIT = "audit.v1"
 
 MARKET = (TRADES, BOOK, DEPTH)
 
@@ -30,16 +33,58 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
     EXEC_STATE: execution_pb2.ExecutionReport,
     CONTROL: control_pb2.ControlEvent,
     DLQ: dlq_pb2.DeadLetter,
+    AUDIT: control_pb2.ControlEvent,
 }
+
+
+SERVICES = ("ingest", "inference", "risk", "execution")
+
+# Who may write each topic: the ACLs (one Kafka principal per service) and the chart's KafkaUsers come from
+# this map. Every service may dead-letter and audit; only risk may write decisions and control records.
+WRITERS: dict[str, tuple[str, ...]] = {
+    TRADES: ("ingest",),
+    BOOK: ("ingest",),
+    DEPTH: ("ingest",),
+    SIGNALS: ("inference",),
+    DECISIONS: ("risk",),
+    CONTROL: ("risk",),
+    REPORTS: ("execution",),
+    EXEC_STATE: ("execution",),
+    DLQ: SERVICES,
+    AUDIT: SERVICES,
+}
+
+AUDIT_RETENTION_MS = 30 * 24 * 3600 * 1000
 
 
 @dataclass(frozen=True)
 class TopicSpec:
     name: str
     compacted: bool = False
+    writers: tuple[str, ...] = ()
+    # None = the broker's default retention.
+    retention_ms: int | None = None
 
 
-ALL = tuple(TopicSpec(name, compacted=name in (CONTROL, EXEC_STATE)) for name in MESSAGE_TYPES)
+ALL = tuple(
+    TopicSpec(
+        name,
+        compacted=name in (CONTROL, EXEC_STATE),
+        writers=WRITERS[name],
+        retention_ms=AUDIT_RETENTION_MS if name == AUDIT else None,
+    )
+    for name in MESSAGE_TYPES
+)
+
+
+def writers_of(topic: str) -> tuple[str, ...]:
+    """The services allowed to write `topic` (a logical name, without any prefix)."""
+    return WRITERS[topic]
+
+
+def topics_written_by(service: str) -> tuple[str, ...]:
+    """The logical topics `service` may write, in MESSAGE_TYPES order."""
+    return tuple(name for name in MESSAGE_TYPES if service in WRITERS[name])
 
 
 def market_topic_for(kind: str) -> str:

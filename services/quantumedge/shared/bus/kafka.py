@@ -126,7 +126,7 @@ class KafkaBus(Bus):
                 self.physical(spec.name): {
                     "num_partitions": self.settings.partitions,
                     "replication_factor": self.settings.replication_factor,
-                    "configs": {"cleanup.policy": "compact"} if spec.compacted else {},
+                    "configs": topic_configs(spec),
                 }
                 for spec in topic_names.ALL
                 if self.physical(spec.name) not in existing
@@ -143,6 +143,14 @@ class KafkaBus(Bus):
         if self._producer is not None:
             self._producer.close(timeout=10)
             self._producer = None
+
+
+def topic_configs(spec: topic_names.TopicSpec) -> dict[str, str]:
+    """Broker-side topic configs: compaction for state topics, a retention where the spec sets one."""
+    configs = {"cleanup.policy": "compact"} if spec.compacted else {}
+    if spec.retention_ms is not None:
+        configs["retention.ms"] = str(spec.retention_ms)
+    return configs
 
 
 class KafkaConsumer_(Consumer):  # noqa: N801 - distinct from kafka-python's KafkaConsumer it wraps
