@@ -33,6 +33,7 @@ from tests.harness import (
     vault_is_ready,
     vault_token_works,
 )
+from tests.support.captures import binance_capture  # noqa: F401 - the one fixture for the real captures
 
 T = TypeVar("T")
 

@@ -90,6 +90,8 @@ class BinanceMarketPeer:
         self._last_diff: dict[str, dict[str, Any]] = {}
         self._stale: list[dict[str, dict[str, Any]]] = []  # queued stale snapshots, by symbol
         self._rate_limited = 0
+        # Recorded REST snapshots by symbol (replaying a capture), each answered once its gate opens.
+        self._recorded: dict[str, tuple[dict[str, Any], threading.Event]] = {}
         # Observations for tests.
         self.connections_total = 0
         self.snapshot_requests = 0
@@ -328,6 +330,29 @@ class BinanceMarketPeer:
                 self.push_trade(sym)
                 self.push_book_ticker(sym)
 
+    # -- recorded market (a capture of what Binance sent) -------------------------------------------
+    def send_frames(self, frames: Iterable[str]) -> int:
+        """Send frames exactly as Binance sent them, in order, to the clients subscribed to each frame's stream."""
+
+        async def send(batch: list[str]) -> int:
+            for text in batch:
+                try:
+                    stream = json.loads(text).get("stream")
+                except ValueError:
+                    stream = None
+                await self._send_raw(text, stream if isinstance(stream, str) else None)
+            return len(batch)
+
+        return self._call(send(list(frames)), timeout=120)
+
+    def serve_recorded_snapshot(self, symbol: str, body: dict[str, Any], gate: threading.Event) -> None:
+        """Answer depth requests for `symbol` with a recorded /api/v3/depth reply, once `gate` is set.
+
+        The gate stands for the network: it lets a test deliver the answer at the point of the stream
+        where the capture received it.
+        """
+        self._recorded[symbol.upper()] = (body, gate)
+
     # -- misbehaviour ------------------------------------------------------------------------------
     def drop_connections(self) -> int:
         """Abort every TCP connection without a close frame; returns how many were dropped."""
@@ -449,6 +474,10 @@ class BinanceMarketPeer:
                 {"code": -1003, "msg": "Too many requests; please use the websocket for live updates."},
                 {"Retry-After": "0"},
             )
+        if symbol in self._recorded:
+            body, gate = self._recorded[symbol]
+            gate.wait(60)
+            return 200, {**body, "bids": body["bids"][:limit], "asks": body["asks"][:limit]}, {}
         if self._stale:
             captured = self._stale.pop(0)[symbol]
             return 200, {**captured, "bids": captured["bids"][:limit], "asks": captured["asks"][:limit]}, {}

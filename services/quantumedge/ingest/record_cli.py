@@ -4,6 +4,7 @@ Examples:
   quantumedge record --duration 3600                      # live Binance, the configured symbols
   quantumedge record --venue testnet --symbols BTCUSDT --max-events 10000
   quantumedge record --source synthetic --steps 20000 --out var/synthetic
+  quantumedge record --source capture --capture /data/binance-spot/btcusdt_20240808.gz --out var/capture
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="optional YAML configuration file (QE_ env vars override it)")
     parser.add_argument(
         "--source",
-        choices=("binance", "replay", "synthetic"),
+        choices=("binance", "replay", "synthetic", "capture"),
         help="market source (default: the configured ingest.source)",
     )
     parser.add_argument("--symbols", help="comma-separated symbols (default: the configured symbols)")
@@ -42,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", help="recording root (default: ingest.record_dir or <data_dir>/recordings)")
     parser.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0 = no limit)")
     parser.add_argument("--max-events", type=int, default=0, help="stop after this many events (0 = no limit)")
+    parser.add_argument(
+        "--capture",
+        help="capture source: raw Binance capture file(s) or folder(s), comma-separated (`<recv ns> <frame>` lines)",
+    )
     parser.add_argument("--steps", type=int, help="synthetic source: steps to generate")
     parser.add_argument("--speed", type=float, help="replay/synthetic pacing: 0 = as fast as possible, 1 = real time")
     return parser
@@ -56,11 +61,15 @@ def _settings(args: argparse.Namespace) -> Settings:
         ingest["venue"] = args.venue
     if args.out:
         ingest["record_dir"] = args.out
+    if args.capture:
+        ingest["capture_path"] = args.capture
+        ingest.setdefault("source", "capture")
     if args.steps is not None:
         ingest["synthetic_steps"] = args.steps
     if args.speed is not None:
         ingest["replay_speed"] = args.speed
         ingest["synthetic_speed"] = args.speed
+        ingest["capture_speed"] = args.speed
     update: dict[str, object] = {"ingest": settings.ingest.model_copy(update=ingest)}
     if args.symbols:
         update["symbols"] = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]

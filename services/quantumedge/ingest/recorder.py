@@ -167,6 +167,7 @@ class Recorder:
         self._next_part: dict[PartitionKey, int] = {}
         self._thread: threading.Thread | None = None
         self._flush_requests: list[threading.Event] = []
+        self._newest_event_ns = 0
         self.stats = RecorderStats()
 
     # -- feed side ---------------------------------------------------------------------------------
@@ -258,6 +259,7 @@ class Recorder:
         groups: dict[PartitionKey, list[market_pb2.MarketEvent]] = {}
         for event in events:
             groups.setdefault(partition_of(event), []).append(event)
+            self._newest_event_ns = max(self._newest_event_ns, event.exchange_time_ns)
         for key, group in groups.items():
             try:
                 self._write_group(key, group)
@@ -308,10 +310,13 @@ class Recorder:
             self._close(key)
 
     def _retention(self) -> None:
+        # Age is measured from the newest data recorded, when that is older than now: recording a capture
+        # of last year must not delete it as it is written. A future-stamped event never ages anything.
+        now_ns = self._clock_ns()
+        if self._newest_event_ns:
+            now_ns = min(now_ns, self._newest_event_ns)
         try:
-            result = enforce_retention(
-                self.root, self.retention_max_age_s, self.retention_max_bytes, now_ns=self._clock_ns()
-            )
+            result = enforce_retention(self.root, self.retention_max_age_s, self.retention_max_bytes, now_ns=now_ns)
         except OSError:
             log.exception("retention pass failed")
             return

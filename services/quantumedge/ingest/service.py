@@ -60,6 +60,18 @@ def build_source(settings: Settings) -> MarketSource:
             speed=ing.replay_speed,
             restamp=ing.replay_restamp,
         )
+    if ing.source == "capture":
+        from quantumedge.ingest.capture import CaptureSource
+
+        return CaptureSource(
+            ing.capture_path,
+            settings.symbols,
+            speed=ing.capture_speed,
+            restamp=ing.capture_restamp,
+            trade_stream=ing.trade_stream,
+            depth_levels=ing.depth_levels,
+            max_buffered_diffs=ing.max_buffered_diffs,
+        )
     if ing.source == "synthetic":
         from quantumedge.ingest.synthetic import SyntheticMarket
 
@@ -71,7 +83,7 @@ def build_source(settings: Settings) -> MarketSource:
             max_steps=ing.synthetic_steps or None,
         )
         return _Paced(market, ing.synthetic_speed) if ing.synthetic_speed else market
-    raise ValueError(f"unknown ingest source {ing.source!r}; expected binance, replay or synthetic")
+    raise ValueError(f"unknown ingest source {ing.source!r}; expected binance, replay, capture or synthetic")
 
 
 class _Paced:

@@ -15,7 +15,7 @@ BINANCE_ENDPOINTS: dict[str, tuple[str, str]] = {
 
 class IngestSettings(BaseModel):
     # "binance" is the normal path outside embedded mode; `quantumedge up` switches to "synthetic".
-    source: Literal["binance", "replay", "synthetic"] = "binance"
+    source: Literal["binance", "replay", "synthetic", "capture"] = "binance"
     synthetic_seed: int = 7
     # Bounded run for demos and tests: stop the synthetic source after this many steps (0 = unbounded).
     synthetic_steps: int = 0
@@ -50,6 +50,14 @@ class IngestSettings(BaseModel):
     replay_speed: float = Field(default=0.0, ge=0.0)
     # Shift exchange times so the first replayed event is "now": downstream staleness guards keep working.
     replay_restamp: bool = True
+
+    # --- replay of raw Binance captures (`<recv ns> <frame>` lines, gzip) through the live parser and book sync
+    capture_path: str = ""  # a file or a folder of *.gz captures; several separated by commas
+    # 0 = as fast as possible, 1 = real time (by receive time), N = N times real time.
+    capture_speed: float = Field(default=0.0, ge=0.0)
+    # Off: events keep the capture's own times (recordings, training, tests). On: the first frame is "now",
+    # for feeding running services whose staleness guards compare event time with the wall clock.
+    capture_restamp: bool = False
 
     # --- recorder
     record: bool = False

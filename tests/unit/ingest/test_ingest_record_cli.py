@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from quantumedge.cli import main as cli_main
+from quantumedge.ingest.capture import CaptureSource
 from quantumedge.ingest.record_cli import record_main
 from quantumedge.shared.market_files import read_table, recorded_files, table_to_events
 from tests.peers.binance_market import BinanceMarketPeer
+from tests.support.captures import Capture
 
 
 def test_record_synthetic_to_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -53,3 +55,23 @@ def test_record_help_through_the_console_script(capsys: pytest.CaptureFixture[st
 
 def test_record_refuses_to_replay_into_its_own_input() -> None:
     assert record_main(["--source", "replay"]) == 2  # the default replay path is the default record dir
+
+
+def test_record_a_real_capture_through_the_live_parser(
+    binance_capture: Capture, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = binance_capture.path("ETHUSDT")
+    out = tmp_path / "rec"
+    assert record_main(["--source", "capture", "--capture", str(path), "--symbols", "ETHUSDT", "--out", str(out)]) == 0
+    recorded = list(table_to_events(read_table(recorded_files(out, "ETHUSDT"))))
+    replayed = list(CaptureSource(path).events())
+    assert len(recorded) == len(replayed) > 30_000
+    # The recording keeps the capture's own times (no restamp), so it can be trained and tested on as is.
+    assert recorded[0].receive_time_ns == replayed[0].receive_time_ns
+    assert {e.source for e in recorded} == {"capture"}
+    assert "from capture" in capsys.readouterr().out
+
+
+def test_record_names_a_missing_capture(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert record_main(["--capture", str(tmp_path / "absent.gz"), "--out", str(tmp_path / "o")]) == 2
+    assert "capture not found" in capsys.readouterr().err
