@@ -330,8 +330,11 @@ def test_every_qe_variable_is_a_real_setting_and_loads(render, scenario: str, mo
             # SubmitOrder reaches risk through its Service.
             assert settings.execution.risk_address == f"{RELEASE}-risk:{PORTS['risk']}"
         if "QE_VAULT__ROLE" in env:
+            from quantumedge.secrets.paths import vault_role
+
             assert settings.vault.auth_method == "kubernetes"
-            assert settings.vault.role_for(component) == component
+            venue = settings.execution.venue if component == "execution" else "paper"
+            assert settings.vault.role_for(component) == vault_role(component, venue)
             assert settings.vault.kubernetes_jwt_file == "/var/run/secrets/vault/token"
         if component == "risk" and scenario == "all-features":
             assert settings.risk.limits.daily_loss_limit == 250
@@ -352,7 +355,8 @@ def test_service_accounts_bind_to_the_vault_roles_of_secrets_init(render) -> Non
         pod = dep["spec"]["template"]["spec"]
         assert pod["serviceAccountName"] == init.kubernetes_service_account.format(service=component)
         env = literal_env(pod["containers"][0])
-        assert env["QE_VAULT__ROLE"] == component
+        # Execution on testnet logs in as execution-testnet: the one role that reads the testnet key only.
+        assert env["QE_VAULT__ROLE"] == ("execution-testnet" if component == "execution" else component)
         assert env["QE_VAULT__AUTH_METHOD"] == "kubernetes"
         (token,) = [v for v in pod["volumes"] if v["name"] == "vault-token"]
         source = token["projected"]["sources"][0]["serviceAccountToken"]

@@ -259,7 +259,7 @@ Args: dict "root" $ "name" <component>. Returns YAML (use with fromYaml).
 - name: QE_VAULT__AUTH_METHOD
   value: {{ $root.Values.vault.authMethod | quote }}
 - name: QE_VAULT__ROLE
-  value: {{ default $c.name $c.vaultRole | quote }}
+  value: {{ default (include "quantumedge.vaultRole" $c) $c.vaultRole | quote }}
 - name: QE_VAULT__KUBERNETES_MOUNT
   value: {{ $root.Values.vault.kubernetesMount | quote }}
 - name: QE_VAULT__KUBERNETES_JWT_FILE
@@ -280,6 +280,16 @@ Args: dict "root" $ "name" <component>. Returns YAML (use with fromYaml).
 {{- with $c.env }}
 {{ toYaml . }}
 {{- end }}
+{{- end -}}
+
+{{/* The Vault role a component logs in as by default: execution's is per venue (execution-testnet reads only
+the testnet key, execution-live only the live one; paper reads none). Args: the component. */}}
+{{- define "quantumedge.vaultRole" -}}
+{{- if and (eq .name "execution") (has .venue (list "testnet" "live")) -}}
+{{- printf "execution-%s" .venue -}}
+{{- else -}}
+{{- .name -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "quantumedge.otelResourceAttributes" -}}

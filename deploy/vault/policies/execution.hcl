@@ -1,22 +1,8 @@
-# Role "execution": the only role that reads exchange keys (binance-testnet, binance-live), plus its own
-# optional config secret and the operator token hashes for its changing gRPC calls.
+# Role "execution" (paper venue) and the base policy of the venue roles "execution-testnet" and
+# "execution-live": its own optional config secret and the operator token hashes for its changing gRPC calls.
+# No exchange key here: each venue's key is granted by its own policy (execution-testnet.hcl,
+# execution-live.hcl), so no execution credential ever reads both testnet and live keys.
 # KV v2: values live under <mount>/data/..., versions (for rotation watches) under <mount>/metadata/...
-
-path "secret/data/quantumedge/exchange/binance-testnet" {
-  capabilities = ["read"]
-}
-
-path "secret/metadata/quantumedge/exchange/binance-testnet" {
-  capabilities = ["read"]
-}
-
-path "secret/data/quantumedge/exchange/binance-live" {
-  capabilities = ["read"]
-}
-
-path "secret/metadata/quantumedge/exchange/binance-live" {
-  capabilities = ["read"]
-}
 
 path "secret/data/quantumedge/config/execution" {
   capabilities = ["read"]

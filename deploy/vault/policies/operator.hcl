@@ -1,4 +1,4 @@
-# Role "operator" (people and CI running `quantumedge secrets rotate|check`): writes new secret versions but
+# Role "operator" (people and CI running `quantumedge secrets rotate`): writes new secret versions but
 # never reads exchange keys or service config back. Bootstrap (`secrets init`) needs an admin token instead.
 # KV v2: values live under <mount>/data/..., versions under <mount>/metadata/...
 
@@ -17,16 +17,13 @@ path "secret/data/quantumedge/operator/token-hashes" {
   capabilities = ["create", "update", "patch", "read"]
 }
 
-# check: log in as each service role with a single-use secret-id and try its paths. This lets an operator
-# act as a service role; drop these three blocks and run `secrets check` with an admin token if that is too much.
-path "auth/approle/role/+/role-id" {
-  capabilities = ["read"]
+# Never act as a service: no reading of role-ids, no minting of secret-ids (that would hand out the live
+# exchange key), no changing of role bindings. Explicit deny, so a broader policy attached by mistake cannot
+# grant it either. `secrets init`, `secrets issue-secret-id` and `secrets check` need an admin token.
+path "auth/approle/role/*" {
+  capabilities = ["deny"]
 }
 
-path "auth/approle/role/+/secret-id" {
-  capabilities = ["create", "update"]
-}
-
-path "auth/approle/role/+/secret-id-accessor/destroy" {
-  capabilities = ["create", "update"]
+path "auth/kubernetes/role/*" {
+  capabilities = ["deny"]
 }

@@ -21,19 +21,35 @@ import hvac
 import hvac.exceptions
 
 from quantumedge.secrets import errors, paths
+from quantumedge.secrets.bootstrap import (
+    AppRoleLimits,
+    CliError,
+    bounded_duration,
+    cidr_list,
+    ensure_auth,
+    ensure_kv2,
+    issue_wrapped_secret_id,
+    policy_files,
+    render_policy,
+    role_policies,
+    setup_roles,
+    vault_call,
+    wrapped_line,
+    write_approle,
+    write_kubernetes_role,
+    write_policies,
+)
 from quantumedge.secrets.errors import SecretUnavailable
 from quantumedge.secrets.masking import register_secret
 from quantumedge.secrets.settings import VaultSettings
 from quantumedge.secrets.store import SecretStore
 
+__all__ = ["DEFAULT_POLICIES_DIR", "CliError", "render_policy", "secrets_main"]
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_POLICIES_DIR = REPO_ROOT / "deploy" / "vault" / "policies"
 OPERATOR_TOKEN_ENV = "QE_OPERATOR_TOKEN"  # noqa: S105 - the name of an env var
 K8S_REVIEWER_JWT_ENV = "QE_VAULT_K8S_REVIEWER_JWT"
-
-
-class CliError(Exception):
-    """A usage problem or missing input; printed as one line, exit code 2."""
 
 
 # ---- inputs -----------------------------------------------------------------------------------------------
@@ -117,137 +133,131 @@ def _admin_client(vs: VaultSettings) -> hvac.Client:
     return store.client
 
 
-def _vault_call(what: str, fn: Any, *a: Any, **kw: Any) -> Any:
-    try:
-        return fn(*a, **kw)
-    except Exception as exc:
-        _kind, reason = errors.classify(exc, "")
-        raise CliError(f"{what}: {reason}") from None
-
-
 # ---- init -------------------------------------------------------------------------------------------------
 
 
-def render_policy(text: str, vs: VaultSettings) -> str:
-    """The repo's HCL files are written for mounts secret/, auth/approle/, auth/kubernetes/: rewrite them."""
-    return (
-        text.replace('"secret/', f'"{vs.kv_mount}/')
-        .replace('"auth/approle/', f'"auth/{vs.approle_mount}/')
-        .replace('"auth/kubernetes/', f'"auth/{vs.kubernetes_mount}/')
+def _approle_limits(args: argparse.Namespace, role: str) -> AppRoleLimits:
+    operator = role == "operator"
+    return AppRoleLimits(
+        token_ttl=args.operator_token_ttl if operator else args.token_ttl,
+        token_max_ttl=args.operator_token_ttl if operator else args.token_max_ttl,
+        secret_id_ttl=args.secret_id_ttl,
+        secret_id_num_uses=args.secret_id_num_uses,
+        bound_cidrs=tuple(
+            cidr_list(args.operator_bound_cidrs, "--operator-bound-cidrs")
+            if operator
+            else cidr_list(args.bound_cidrs, "--bound-cidrs")
+        ),
     )
 
 
-def _ensure_kv2(client: hvac.Client, mount: str, out: list[str]) -> None:
-    mounts = _vault_call("list secret engines", client.sys.list_mounted_secrets_engines)
-    mounts = mounts.get("data", mounts)
-    entry = mounts.get(f"{mount}/")
-    if entry is None:
-        _vault_call(
-            f"enable kv-v2 at {mount}", client.sys.enable_secrets_engine, "kv", path=mount, options={"version": "2"}
+def _init_approle(client: hvac.Client, vs: VaultSettings, args: argparse.Namespace, roles: list[str]) -> list[str]:
+    out: list[str] = []
+    ensure_auth(client, "approle", vs.approle_mount, out)
+    limits = {role: _approle_limits(args, role) for role in (*roles, "operator")}  # validate all before writing
+    for role, limit in limits.items():
+        role_id = write_approle(client, vs, role, limit)
+        binding = f", bound to {','.join(limit.bound_cidrs)}" if limit.bound_cidrs else ""
+        out.append(
+            f"approle role {role}: policies {','.join(role_policies(vs, role))}, role_id {role_id}, "
+            f"secret-ids live {limit.secret_id_ttl} for {limit.secret_id_num_uses} logins{binding}"
         )
-        out.append(f"enabled kv-v2 at {mount}/")
-    elif entry.get("type") != "kv":
-        raise CliError(f"mount {mount}/ exists with type {entry.get('type')!r}, not kv")
-    elif (entry.get("options") or {}).get("version") != "2":
-        _vault_call(f"upgrade {mount} to kv-v2", client.sys.tune_mount_configuration, mount, options={"version": "2"})
-        out.append(f"upgraded {mount}/ to kv-v2")
-    else:
-        out.append(f"kv-v2 at {mount}/ already enabled")
+    if args.issue_secret_ids:
+        for role in limits:
+            role_id, token = issue_wrapped_secret_id(client, vs, role, args.wrap_ttl)
+            out.append(wrapped_line(role, role_id, token, args.wrap_ttl))
+    return out
 
 
-def _ensure_auth(client: hvac.Client, method: str, mount: str, out: list[str]) -> None:
-    methods = _vault_call("list auth methods", client.sys.list_auth_methods)
-    methods = methods.get("data", methods)
-    entry = methods.get(f"{mount}/")
-    if entry is None:
-        _vault_call(f"enable {method} auth", client.sys.enable_auth_method, method, path=mount)
-        out.append(f"enabled {method} auth at auth/{mount}/")
-    elif entry.get("type") != method:
-        raise CliError(f"auth mount {mount}/ exists with type {entry.get('type')!r}, not {method}")
-    else:
-        out.append(f"{method} auth at auth/{mount}/ already enabled")
+def _init_kubernetes(client: hvac.Client, vs: VaultSettings, args: argparse.Namespace, roles: list[str]) -> list[str]:
+    out: list[str] = []
+    ensure_auth(client, "kubernetes", vs.kubernetes_mount, out)
+    ca_pem = Path(args.kubernetes_ca_file).read_text() if args.kubernetes_ca_file else None
+    reviewer = os.environ.get(K8S_REVIEWER_JWT_ENV) or None
+    if reviewer:
+        register_secret(reviewer)
+    vault_call(
+        "configure kubernetes auth",
+        client.auth.kubernetes.configure,
+        kubernetes_host=args.kubernetes_host,
+        kubernetes_ca_cert=ca_pem,
+        token_reviewer_jwt=reviewer,
+        disable_local_ca_jwt=args.kubernetes_disable_local_ca_jwt,
+        mount_point=vs.kubernetes_mount,
+    )
+    namespaces = [n for n in args.kubernetes_namespace.split(",") if n]
+    for role in roles:
+        account = args.kubernetes_service_account.format(service=paths.service_of(role))
+        write_kubernetes_role(
+            client,
+            vs,
+            role,
+            account=account,
+            namespaces=namespaces,
+            token_ttl=args.token_ttl,
+            token_max_ttl=args.token_max_ttl,
+            audience=args.kubernetes_audience or None,
+        )
+        out.append(f"kubernetes role {role}: service account {','.join(namespaces)}/{account}")
+    return out
+
+
+def _venues(spec: str) -> list[str]:
+    venues = [v.strip() for v in spec.split(",") if v.strip()]
+    unknown = [v for v in venues if v not in paths.KEYED_VENUES]
+    if unknown:
+        raise CliError(
+            f"--execution-venues: unknown venue(s) {', '.join(unknown)}; known: {', '.join(paths.KEYED_VENUES)}"
+        )
+    return venues
 
 
 def cmd_init(args: argparse.Namespace) -> int:
     vs = _vault_settings(args)
     methods = sorted(set(args.auth or ["approle"]))
-    roles = _roles(args.roles)
+    roles = setup_roles(_roles(args.roles), _venues(args.execution_venues))
     if "kubernetes" in methods and not args.kubernetes_host:
         raise CliError("--auth kubernetes needs --kubernetes-host (the API server Vault sends TokenReviews to)")
+    if "approle" in methods:
+        for role in (*roles, "operator"):
+            _approle_limits(args, role)  # refuse unbounded secret-ids before anything is written
+    if args.issue_secret_ids:
+        bounded_duration(args.wrap_ttl, "--wrap-ttl")
+        if "approle" not in methods:
+            raise CliError("--issue-secret-ids needs --auth approle")
     token = None if args.no_operator_token else _operator_token(args.operator_token_stdin)
-    policies_dir = Path(args.policies_dir)
-    policy_files = {role: policies_dir / f"{role}.hcl" for role in (*roles, "operator")}
-    missing = [str(p) for p in policy_files.values() if not p.is_file()]
-    if missing:
-        raise CliError(f"policy files missing: {', '.join(missing)}")
+    files = policy_files(Path(args.policies_dir), roles)
 
     client = _admin_client(vs)
     out: list[str] = []
-    _ensure_kv2(client, vs.kv_mount, out)
-    for role, file in policy_files.items():
-        name = vs.policy_name(role)
-        policy = render_policy(file.read_text(), vs)
-        _vault_call(f"write policy {name}", client.sys.create_or_update_policy, name, policy)
-        out.append(f"policy {name} <- {file.name}")
-
+    ensure_kv2(client, vs.kv_mount, out)
+    write_policies(client, vs, files, out)
     if "approle" in methods:
-        _ensure_auth(client, "approle", vs.approle_mount, out)
-        for role in (*roles, "operator"):
-            operator = role == "operator"
-            ttl = args.operator_token_ttl if operator else args.token_ttl
-            max_ttl = args.operator_token_ttl if operator else args.token_max_ttl
-            _vault_call(
-                f"approle role {role}",
-                client.auth.approle.create_or_update_approle,
-                role,
-                token_policies=[vs.policy_name(role)],
-                token_ttl=ttl,
-                token_max_ttl=max_ttl,
-                secret_id_ttl=args.secret_id_ttl,
-                secret_id_num_uses=0,
-                mount_point=vs.approle_mount,
-            )
-            role_id = _vault_call(
-                f"role-id of {role}", client.auth.approle.read_role_id, role, mount_point=vs.approle_mount
-            )["data"]["role_id"]
-            out.append(f"approle role {role}: policy {vs.policy_name(role)}, role_id {role_id}")
-
+        out += _init_approle(client, vs, args, roles)
     if "kubernetes" in methods:
-        _ensure_auth(client, "kubernetes", vs.kubernetes_mount, out)
-        ca_pem = Path(args.kubernetes_ca_file).read_text() if args.kubernetes_ca_file else None
-        reviewer = os.environ.get(K8S_REVIEWER_JWT_ENV) or None
-        if reviewer:
-            register_secret(reviewer)
-        _vault_call(
-            "configure kubernetes auth",
-            client.auth.kubernetes.configure,
-            kubernetes_host=args.kubernetes_host,
-            kubernetes_ca_cert=ca_pem,
-            token_reviewer_jwt=reviewer,
-            disable_local_ca_jwt=args.kubernetes_disable_local_ca_jwt,
-            mount_point=vs.kubernetes_mount,
-        )
-        namespaces = [n for n in args.kubernetes_namespace.split(",") if n]
-        for role in roles:
-            account = args.kubernetes_service_account.format(service=role)
-            _vault_call(
-                f"kubernetes role {role}",
-                client.auth.kubernetes.create_role,
-                role,
-                bound_service_account_names=[account],
-                bound_service_account_namespaces=namespaces,
-                policies=[vs.policy_name(role)],
-                ttl=args.token_ttl,
-                max_ttl=args.token_max_ttl,
-                audience=args.kubernetes_audience or None,
-                mount_point=vs.kubernetes_mount,
-            )
-            out.append(f"kubernetes role {role}: service account {','.join(namespaces)}/{account}")
-
+        out += _init_kubernetes(client, vs, args, roles)
     if token is not None:
         version = _merge_secret(client, vs, vs.operator_token_path, {args.operator_name: token_sha256(token)})
         out.append(f"operator token sha256 for {args.operator_name!r} -> {vs.operator_token_path} (version {version})")
     print("\n".join(out))
+    return 0
+
+
+def cmd_issue_secret_id(args: argparse.Namespace) -> int:
+    """A new wrapped secret-id per role (before a start, or to replace one that expired or leaked)."""
+    vs = _vault_settings(args)
+    roles = [r.strip() for r in args.roles.split(",") if r.strip()]
+    unknown = [r for r in roles if r not in paths.ALL_ROLES]
+    if unknown or not roles:
+        raise CliError(
+            f"--roles: unknown role(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(paths.ALL_ROLES)}"
+        )
+    cidrs = cidr_list(args.cidrs, "--cidrs")
+    bounded_duration(args.wrap_ttl, "--wrap-ttl")
+    client = _admin_client(vs)
+    for role in roles:
+        role_id, token = issue_wrapped_secret_id(client, vs, role, args.wrap_ttl, cidrs)
+        print(wrapped_line(role, role_id, token, args.wrap_ttl))
     return 0
 
 
@@ -265,7 +275,7 @@ def _merge_secret(client: hvac.Client, vs: VaultSettings, path: str, values: dic
             headers={"Content-Type": "application/merge-patch+json"},
         )
     except hvac.exceptions.InvalidPath:  # nothing there yet: patch needs an existing secret
-        resp = _vault_call(f"write {path}", kv.create_or_update_secret, path, values, mount_point=vs.kv_mount)
+        resp = vault_call(f"write {path}", kv.create_or_update_secret, path, values, mount_point=vs.kv_mount)
     except Exception as exc:
         raise CliError(f"write {path}: {errors.classify(exc, vs.addr)[1]}") from None
     return int(resp["data"]["version"])
@@ -288,7 +298,7 @@ def cmd_rotate(args: argparse.Namespace) -> int:
     if args.merge:
         version = _merge_secret(client, vs, args.path, values)
     else:
-        resp = _vault_call(
+        resp = vault_call(
             f"write {args.path}",
             client.secrets.kv.v2.create_or_update_secret,
             args.path,
@@ -312,15 +322,16 @@ class CheckResult:
     detail: str
 
     def line(self) -> str:
-        return f"{'OK  ' if self.ok else 'FAIL'} {self.role:<10} {self.expect:<8} {self.path}: {self.detail}"
+        return f"{'OK  ' if self.ok else 'FAIL'} {self.role:<17} {self.expect:<8} {self.path}: {self.detail}"
 
 
 def check_role(client: hvac.Client, vs: VaultSettings, role: str, venue: str) -> list[CheckResult]:
-    """Log in as `role` with a single-use AppRole secret-id and try what it must and must not read."""
+    """Log in as Vault role `role` with a single-use AppRole secret-id and try what it must and must not read."""
     required = set(paths.required_paths(role, venue))
-    if role in paths.OPERATOR_HASH_READERS and not vs.operator_token_sha256:
+    hashes = [vs.operator_token_path] if paths.service_of(role) in paths.OPERATOR_HASH_READERS else []
+    if hashes and not vs.operator_token_sha256:
         required.add(vs.operator_token_path)
-    readable = [*paths.readable_paths(role), *([vs.operator_token_path] if role in paths.OPERATOR_HASH_READERS else [])]
+    readable = [*paths.readable_paths(role), *hashes]
     mount = vs.approle_mount
     try:
         role_id = client.auth.approle.read_role_id(role, mount_point=mount)["data"]["role_id"]
@@ -366,7 +377,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     vs = _vault_settings(args)
     client = _admin_client(vs)
     venue = args.venue
-    results = [r for role in _roles(args.roles) for r in check_role(client, vs, role, venue)]
+    roles = [paths.vault_role(service, venue) for service in _roles(args.roles)]
+    results = [r for role in roles for r in check_role(client, vs, role, venue)]
     for r in results:
         print(r.line())
     failed = [r for r in results if not r.ok]
@@ -383,6 +395,19 @@ def _roles(spec: str | None) -> list[str]:
     if unknown:
         raise CliError(f"unknown role(s) {', '.join(unknown)}; known: {', '.join(paths.SERVICE_ROLES)}")
     return roles
+
+
+def add_secret_id_limits(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--secret-id-ttl", default="1h", help="AppRole secret-id TTL (default 1h; 0 is refused)")
+    parser.add_argument(
+        "--secret-id-num-uses", type=int, default=10, help="logins one secret-id allows (default 10; 0 is refused)"
+    )
+    parser.add_argument(
+        "--bound-cidrs",
+        default="",
+        help="CIDRs the service roles' secret-ids and tokens may be used from, comma separated (default: any)",
+    )
+    parser.add_argument("--operator-bound-cidrs", default="", help="the same for the operator role (default: any)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -412,11 +437,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--auth", action="append", choices=["approle", "kubernetes"], help="auth method(s) to set up (default approle)"
     )
     init.add_argument("--roles", help="service roles, comma separated (default all four)")
+    init.add_argument(
+        "--execution-venues",
+        default="testnet",
+        help="venues execution gets a Vault role for (execution-<venue>, reading only that venue's key); "
+        "comma separated, default testnet: live only when asked for",
+    )
     init.add_argument("--policies-dir", default=str(DEFAULT_POLICIES_DIR), help="directory of <role>.hcl files")
     init.add_argument("--token-ttl", default="1h", help="service token TTL (default 1h)")
     init.add_argument("--token-max-ttl", default="24h", help="service token max TTL; re-login after (default 24h)")
     init.add_argument("--operator-token-ttl", default="1h", help="operator AppRole token TTL (default 1h)")
-    init.add_argument("--secret-id-ttl", default="0", help="AppRole secret-id TTL (default 0 = until destroyed)")
+    add_secret_id_limits(init)
+    init.add_argument(
+        "--issue-secret-ids",
+        action="store_true",
+        help="also issue one secret-id per AppRole role, response-wrapped (a single-use wrapping token is printed)",
+    )
+    init.add_argument("--wrap-ttl", default="10m", help="how long a wrapping token can be unwrapped (default 10m)")
     init.add_argument("--kubernetes-host", help="API server URL for TokenReview (e.g. https://kubernetes.default.svc)")
     init.add_argument("--kubernetes-ca-file", help="PEM CA of the API server (public material)")
     init.add_argument("--kubernetes-namespace", default="quantumedge", help="allowed namespace(s), comma separated")
@@ -442,7 +479,10 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser(
         "check",
         parents=[common],
-        help="log in as each service role (AppRole) and report per path OK or the reason",
+        help="log in as each service role (AppRole) and report per path OK or the reason (needs an admin token)",
+        description="Mints a single-use secret-id per role (so it needs an admin token: the operator policy may "
+        "not) and tries every path the role must, may and must not read. Execution is checked as the role of "
+        "--venue (execution, execution-testnet or execution-live).",
     )
     check.add_argument("--roles", help="service roles, comma separated (default all four)")
     check.add_argument(
@@ -452,6 +492,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="venue whose exchange key execution must be able to read (default testnet)",
     )
     check.set_defaults(func=cmd_check)
+
+    issue = sub.add_parser(
+        "issue-secret-id",
+        parents=[common],
+        help="issue new AppRole secret-ids, response-wrapped (needs an admin token)",
+        description="Prints each role's role_id and a single-use wrapping token of a new secret-id; the service "
+        "unwraps it at login (QE_VAULT__APPROLE_SECRET_ID_WRAPPED or ..._WRAPPED_FILE).",
+    )
+    issue.add_argument("--roles", required=True, help=f"Vault roles, comma separated ({', '.join(paths.ALL_ROLES)})")
+    issue.add_argument("--wrap-ttl", default="10m", help="how long the wrapping token can be unwrapped (default 10m)")
+    issue.add_argument("--cidrs", default="", help="CIDRs this secret-id may log in from (within the role's binding)")
+    issue.set_defaults(func=cmd_issue_secret_id)
 
     rotate = sub.add_parser(
         "rotate",

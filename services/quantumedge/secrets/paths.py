@@ -1,13 +1,21 @@
-"""Where QuantumEdge's secrets live inside the KV v2 mount, and which role needs which.
+"""Where QuantumEdge's secrets live inside the KV v2 mount, and which Vault role needs which.
 
 The HCL policies in deploy/vault/policies grant exactly these paths; keep both in step
-(tests/unit/secrets/test_policies.py checks it).
+(tests/unit/secrets/test_secrets_policies.py checks it).
+
+Execution logs in with a role per venue, so one credential never reaches both testnet and live keys:
+`execution` (paper: no exchange key), `execution-testnet` and `execution-live`. A venue role carries two
+policies: the base `execution` policy (its config, operator token hashes, ...) and its venue's key policy.
 """
 
 from __future__ import annotations
 
 SERVICE_ROLES = ("ingest", "inference", "risk", "execution")
-ALL_ROLES = (*SERVICE_ROLES, "operator")
+# Venues whose exchange key lives in Vault; each has its own execution role and policy.
+KEYED_VENUES = ("testnet", "live")
+EXECUTION_VENUE_ROLES = tuple(f"execution-{venue}" for venue in KEYED_VENUES)
+VAULT_ROLES = (*SERVICE_ROLES, *EXECUTION_VENUE_ROLES)
+ALL_ROLES = (*VAULT_ROLES, "operator")
 
 PREFIX = "quantumedge"
 EXCHANGE_TESTNET = f"{PREFIX}/exchange/binance-testnet"
@@ -29,25 +37,43 @@ def exchange_path(venue: str) -> str | None:
     return {"testnet": EXCHANGE_TESTNET, "live": EXCHANGE_LIVE}.get(venue)
 
 
+def vault_role(service: str, venue: str = "paper") -> str:
+    """The Vault role a service logs in as by default: execution's depends on its venue."""
+    return f"execution-{venue}" if service == "execution" and venue in KEYED_VENUES else service
+
+
+def service_of(role: str) -> str:
+    """The service a Vault role belongs to (execution-live -> execution)."""
+    return "execution" if role in EXECUTION_VENUE_ROLES else role
+
+
+def venue_of_role(role: str) -> str:
+    """The venue whose key a role reads (execution-testnet -> testnet); paper for every other role."""
+    return role.removeprefix("execution-") if role in EXECUTION_VENUE_ROLES else "paper"
+
+
+def policies_of(role: str) -> tuple[str, ...]:
+    """Policy files (deploy/vault/policies/<name>.hcl) a role's tokens carry."""
+    return ("execution", role) if role in EXECUTION_VENUE_ROLES else (role,)
+
+
 def required_paths(role: str, venue: str = "paper") -> list[str]:
     """Secrets a service cannot start without. Only execution on testnet/live needs any."""
-    if role == "execution":
+    if service_of(role) == "execution":
         path = exchange_path(venue)
         return [path] if path else []
     return []
 
 
 def readable_paths(role: str) -> list[str]:
-    """Everything a role's policy lets it read (used by `quantumedge secrets check`)."""
-    paths = [config_path(role)]
-    if role == "execution":
-        paths += [EXCHANGE_TESTNET, EXCHANGE_LIVE]
-    return paths
+    """Everything a role's policies let it read (used by `quantumedge secrets check`)."""
+    paths = [config_path(service_of(role))]
+    key = exchange_path(venue_of_role(role))
+    return [*paths, key] if key else paths
 
 
 def forbidden_paths(role: str) -> list[str]:
     """Paths a role must NOT be able to read: least privilege, checked by `secrets check`."""
-    out = [config_path(other) for other in SERVICE_ROLES if other != role]
-    if role != "execution":
-        out += [EXCHANGE_TESTNET, EXCHANGE_LIVE]
-    return out
+    own = service_of(role)
+    out = [config_path(other) for other in SERVICE_ROLES if other != own]
+    return out + [p for p in (EXCHANGE_TESTNET, EXCHANGE_LIVE) if p not in readable_paths(role)]

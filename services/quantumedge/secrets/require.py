@@ -119,7 +119,8 @@ def require_secrets(
         "and check access with `quantumedge secrets check`"
     )
     try:
-        store = connect_fn(vault, role)
+        # Execution on testnet/live logs in as execution-<venue>: that role reads its venue's key only.
+        store = connect_fn(vault, paths.vault_role(role, venue))
     except SecretUnavailable as exc:
         raise SecretsRequiredError(role, [SecretUnavailable(p, exc.reason, exc.kind) for p in needed], hint) from None
     values: dict[str, SecretData] = {}

@@ -43,6 +43,10 @@ class VaultSettings(BaseModel):
     approle_role_id_file: str = ""
     approle_secret_id: SecretStr = SecretStr("")
     approle_secret_id_file: str = ""
+    # Or a response-wrapped secret-id (what `quantumedge secrets init --issue-secret-ids` / `issue-secret-id`
+    # hand out): a single-use wrapping token, unwrapped at login; the secret-id itself never touches env or disk.
+    approle_secret_id_wrapped: SecretStr = SecretStr("")
+    approle_secret_id_wrapped_file: str = ""
 
     # Kubernetes auth: the projected service-account token (re-read at every login; kubelet rotates it).
     kubernetes_jwt_file: str = "/var/run/secrets/kubernetes.io/serviceaccount/token"

@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import hvac
@@ -27,6 +26,7 @@ import hvac.exceptions
 import requests
 
 from quantumedge.secrets import errors
+from quantumedge.secrets.credentials import MissingCredential, UnwrapFailed, approle_secret_id, from_env_or_file
 from quantumedge.secrets.errors import EmbeddedSecretsError, SecretUnavailable
 from quantumedge.secrets.masking import SecretData, register_secret
 from quantumedge.secrets.settings import VaultSettings
@@ -182,26 +182,24 @@ class SecretStore:
     def _login_role(self) -> None:
         try:
             if self.auth_method == "approle":
-                role_id = _from_env_or_file(
+                role_id = from_env_or_file(
                     self.settings.approle_role_id, self.settings.approle_role_id_file, "approle_role_id"
                 )
-                secret_id = _from_env_or_file(
-                    self.settings.approle_secret_id.get_secret_value(),
-                    self.settings.approle_secret_id_file,
-                    "approle_secret_id",
-                )
+                secret_id = approle_secret_id(self.settings)
                 register_secret(secret_id)
                 resp = self._client.auth.approle.login(
                     role_id=role_id, secret_id=secret_id, mount_point=self.settings.approle_mount
                 )
             else:
-                jwt = _from_env_or_file("", self.settings.kubernetes_jwt_file, "kubernetes_jwt")
+                jwt = from_env_or_file("", self.settings.kubernetes_jwt_file, "kubernetes_jwt")
                 register_secret(jwt)
                 resp = self._client.auth.kubernetes.login(
                     role=self.vault_role, jwt=jwt, mount_point=self.settings.kubernetes_mount
                 )
-        except _MissingCredential as exc:
+        except MissingCredential as exc:
             raise SecretUnavailable(self.login_path, str(exc), errors.NOT_CONFIGURED) from None
+        except UnwrapFailed as exc:
+            raise SecretUnavailable(self.login_path, self._refine(exc.kind, exc.reason), exc.kind) from None
         except _VAULT_ERRORS as exc:
             kind, reason = errors.classify(exc, self.addr)
             if kind not in (errors.UNREACHABLE, errors.SEALED):
@@ -548,26 +546,6 @@ class SecretStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class _MissingCredential(Exception):  # noqa: N818 - internal
-    pass
-
-
-def _from_env_or_file(value: str, file_path: str, name: str) -> str:
-    """A credential from its setting (env) or, re-read every time, from a file the platform mounts."""
-    if value:
-        return value
-    if file_path:
-        try:
-            text = Path(file_path).read_text().strip()
-        except OSError as exc:
-            raise _MissingCredential(f"{name}: cannot read {file_path} ({exc.strerror})") from None
-        if text:
-            return text
-        raise _MissingCredential(f"{name}: {file_path} is empty")
-    env = f"QE_VAULT__{name.upper()}"
-    raise _MissingCredential(f"{name} missing: set {env} or QE_VAULT__{name.upper()}_FILE")
 
 
 def _call_safely(fn: Callable[[Any], None], arg: Any) -> None:

@@ -67,9 +67,13 @@ class QeVault:
         resp = self.root.secrets.kv.v2.create_or_update_secret(path, values, mount_point=self.base.kv_mount)
         return int(resp["data"]["version"])
 
+    def policies(self, role: str) -> list[str]:
+        """The policy names init attaches to `role` (a venue role carries the base execution policy too)."""
+        return [self.base.policy_name(name) for name in paths.policies_of(role)]
+
     def service_token(self, role: str, **create: object) -> str:
-        """A token carrying only `role`'s policy (as a service would hold), made by the root token."""
-        auth = self.root.auth.token.create(policies=[self.base.policy_name(role)], **create)["auth"]
+        """A token carrying only `role`'s policies (as a service would hold), made by the root token."""
+        auth = self.root.auth.token.create(policies=self.policies(role), **create)["auth"]
         return auth["client_token"]
 
 
@@ -101,7 +105,8 @@ def qe_vault(vault: VaultEndpoint, root_client: hvac.Client, monkeypatch: pytest
     monkeypatch.setenv("QE_VAULT_TOKEN", vault.token)
     monkeypatch.setenv("QE_OPERATOR_TOKEN", operator_token)
     qe = QeVault(vault.addr, root_client, base, operator_token)
-    assert qe.cli("init") == 0
+    # Both venue roles, so tests can show that each reads its own venue's key only.
+    assert qe.cli("init", "--execution-venues", "testnet,live") == 0
     try:
         yield qe
     finally:

@@ -45,8 +45,10 @@ class SeededVault:
     def operator_token_sha256(self) -> str:
         return hashlib.sha256(self.operator_token.encode()).hexdigest()
 
-    def service_env(self, role: str) -> dict[str, str]:
-        """QE_ environment for a service process logging in as `role` with AppRole (fresh secret-id)."""
+    def service_env(self, service: str, venue: str = "testnet") -> dict[str, str]:
+        """QE_ environment for a service process logging in with AppRole (fresh secret-id) as its role for
+        `venue` (execution on testnet: execution-testnet, the only role that reads the seeded key)."""
+        role = paths.vault_role(service, venue)
         approle = self._root.auth.approle
         role_id = approle.read_role_id(role, mount_point=self.approle_mount)["data"]["role_id"]
         secret_id = approle.generate_secret_id(role, mount_point=self.approle_mount)["data"]["secret_id"]

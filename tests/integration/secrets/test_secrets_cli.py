@@ -33,20 +33,22 @@ def test_check_reports_every_role_ok(qe_vault: QeVault, capsys) -> None:
     assert qe_vault.cli("check") == 0
     out = capsys.readouterr().out
     assert "FAIL" not in out and "checks passed" in out
-    assert f"OK   execution  read     {paths.EXCHANGE_TESTNET}: readable" in out
-    assert f"OK   ingest     denied   {paths.EXCHANGE_TESTNET}: denied" in out
+    # Execution on testnet is checked as execution-testnet: it reads its key and never the live one.
+    assert f"OK   execution-testnet read     {paths.EXCHANGE_TESTNET}: readable" in out
+    assert f"OK   execution-testnet denied   {paths.EXCHANGE_LIVE}: denied" in out
+    assert f"OK   ingest            denied   {paths.EXCHANGE_TESTNET}: denied" in out
     assert keys["api_key"] not in out and keys["api_secret"] not in out
 
 
 def test_check_fails_on_a_missing_required_secret_and_on_a_leak(qe_vault: QeVault, capsys) -> None:
     assert qe_vault.cli("check", "--roles", "execution", "--venue", "live") == 1
-    assert f"FAIL execution  read     {paths.EXCHANGE_LIVE}: not found" in capsys.readouterr().out
+    assert f"FAIL execution-live    read     {paths.EXCHANGE_LIVE}: not found" in capsys.readouterr().out
 
     qe_vault.write(paths.EXCHANGE_TESTNET, exchange_keys())
     leaky = f'path "{qe_vault.base.kv_mount}/data/quantumedge/exchange/*" {{ capabilities = ["read"] }}'
     qe_vault.root.sys.create_or_update_policy(qe_vault.base.policy_name("ingest"), leaky)
     assert qe_vault.cli("check", "--roles", "ingest") == 1
-    assert f"FAIL ingest     denied   {paths.EXCHANGE_TESTNET}: LEAK" in capsys.readouterr().out
+    assert f"FAIL ingest            denied   {paths.EXCHANGE_TESTNET}: LEAK" in capsys.readouterr().out
 
 
 def test_rotate_from_stdin_json_and_merge(qe_vault: QeVault, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
@@ -65,8 +67,8 @@ def test_rotate_from_stdin_json_and_merge(qe_vault: QeVault, monkeypatch: pytest
     assert stored["data"] == first | {"private_key": extra} and stored["metadata"]["version"] == 2
 
 
-def test_operator_role_can_rotate_and_check_but_not_read_keys(qe_vault: QeVault, monkeypatch, capsys) -> None:
-    """The operator AppRole (not the admin token) is enough for rotate and check."""
+def test_operator_role_can_rotate_but_not_read_keys_nor_check(qe_vault: QeVault, monkeypatch, capsys) -> None:
+    """The operator AppRole (not the admin token) is enough for rotate; check mints secret-ids, so it is not."""
     operator = qe_vault.approle_settings("operator")
     monkeypatch.delenv("QE_VAULT_TOKEN")
     monkeypatch.setenv("QE_VAULT__AUTH_METHOD", "approle")
@@ -77,8 +79,9 @@ def test_operator_role_can_rotate_and_check_but_not_read_keys(qe_vault: QeVault,
     monkeypatch.setenv("QE_S", keys["api_secret"])
     from_env = ("--from-env", "api_key=QE_K", "--from-env", "api_secret=QE_S")
     assert qe_vault.cli("rotate", paths.EXCHANGE_TESTNET, *from_env) == 0
-    assert qe_vault.cli("check") == 0
     capsys.readouterr()
+    assert qe_vault.cli("check", "--roles", "execution") == 1
+    assert "FAIL execution-testnet login" in capsys.readouterr().out  # cannot mint a secret-id: permission denied
 
     from quantumedge.secrets.errors import SecretUnavailable
     from quantumedge.secrets.store import connect

@@ -18,7 +18,9 @@ pytestmark = pytest.mark.integration
 def test_token_login_reads_a_secret_and_its_version(qe_vault: QeVault) -> None:
     keys = exchange_keys()
     qe_vault.write(paths.EXCHANGE_TESTNET, keys)
-    with connect(qe_vault.token_settings(qe_vault.service_token("execution", ttl="5m")), "execution") as store:
+    with connect(
+        qe_vault.token_settings(qe_vault.service_token("execution-testnet", ttl="5m")), "execution-testnet"
+    ) as store:
         data = store.read(paths.EXCHANGE_TESTNET)
         assert dict(data) == keys and data.version == 1
         assert store.version(paths.EXCHANGE_TESTNET) == 1
@@ -28,12 +30,12 @@ def test_token_login_reads_a_secret_and_its_version(qe_vault: QeVault) -> None:
 def test_approle_login_from_env_settings_and_from_mounted_files(qe_vault: QeVault, tmp_path: Path) -> None:
     keys = exchange_keys()
     qe_vault.write(paths.EXCHANGE_LIVE, keys)
-    with connect(qe_vault.approle_settings("execution"), "execution") as store:
+    with connect(qe_vault.approle_settings("execution-live"), "execution-live") as store:
         assert store.read(paths.EXCHANGE_LIVE)["api_key"] == keys["api_key"]
         assert store.stats.logins == 1
 
     # The platform may mount the credentials as files instead (re-read at each login).
-    creds = qe_vault.approle_settings("execution")
+    creds = qe_vault.approle_settings("execution-live")
     (tmp_path / "role-id").write_text(creds.approle_role_id + "\n")
     (tmp_path / "secret-id").write_text(creds.approle_secret_id.get_secret_value())
     from_files = qe_vault.settings(
@@ -41,7 +43,7 @@ def test_approle_login_from_env_settings_and_from_mounted_files(qe_vault: QeVaul
         approle_role_id_file=str(tmp_path / "role-id"),
         approle_secret_id_file=str(tmp_path / "secret-id"),
     )
-    with connect(from_files, "execution") as store:
+    with connect(from_files, "execution-live") as store:
         assert store.read(paths.EXCHANGE_LIVE)["api_secret"] == keys["api_secret"]
 
 
@@ -85,7 +87,8 @@ def test_kubernetes_login_through_a_real_token_review(qe_vault: QeVault, tmp_pat
         jwt_file = tmp_path / "token"  # what kubelet projects into the pod
         jwt_file.write_text(k8s.issue("qe-test", "quantumedge-execution"))
         settings = qe_vault.settings(auth_method="kubernetes", kubernetes_jwt_file=str(jwt_file))
-        with connect(settings, "execution") as store:
+        # Execution on testnet logs in as execution-testnet (bound to execution's service account).
+        with connect(settings, "execution-testnet") as store:
             assert store.read(paths.EXCHANGE_TESTNET)["api_key"] == keys["api_key"]
         assert k8s.reviews == ["system:serviceaccount:qe-test:quantumedge-execution"]
 

@@ -35,8 +35,8 @@ def _eventually(check: Callable[[], bool], timeout_s: float = WAIT_S) -> bool:
 
 def test_short_ttl_token_is_renewed_in_the_background(qe_vault: QeVault) -> None:
     qe_vault.write(paths.EXCHANGE_TESTNET, exchange_keys())
-    token = qe_vault.service_token("execution", ttl="3s", renewable=True)
-    with connect(qe_vault.token_settings(token), "execution") as store:
+    token = qe_vault.service_token("execution-testnet", ttl="3s", renewable=True)
+    with connect(qe_vault.token_settings(token), "execution-testnet") as store:
         assert store.running
         # Two renewals of a 3 s token (at about 2 s and 4 s): it outlived its original TTL because we renewed it.
         assert _eventually(lambda: store.stats.renewals >= 2)
@@ -49,13 +49,13 @@ def test_short_ttl_token_is_renewed_in_the_background(qe_vault: QeVault) -> None
 def test_approle_logs_in_again_when_the_token_reaches_its_max_ttl(qe_vault: QeVault) -> None:
     qe_vault.write(paths.EXCHANGE_TESTNET, exchange_keys())
     qe_vault.root.auth.approle.create_or_update_approle(
-        "execution",
-        token_policies=[qe_vault.base.policy_name("execution")],
+        "execution-testnet",
+        token_policies=qe_vault.policies("execution-testnet"),
         token_ttl="2s",
         token_max_ttl="4s",
         mount_point=qe_vault.base.approle_mount,
     )
-    with connect(qe_vault.approle_settings("execution"), "execution") as store:
+    with connect(qe_vault.approle_settings("execution-testnet"), "execution-testnet") as store:
         # Renewal is capped by the 4 s max TTL, so the store logs in again before the token dies.
         assert _eventually(lambda: store.stats.relogins >= 1)
         assert store.failure is None
@@ -65,7 +65,9 @@ def test_approle_logs_in_again_when_the_token_reaches_its_max_ttl(qe_vault: QeVa
 def test_rotated_secret_is_picked_up_without_restart(qe_vault: QeVault, monkeypatch: pytest.MonkeyPatch) -> None:
     first = exchange_keys()
     qe_vault.write(paths.EXCHANGE_TESTNET, first)
-    settings = load_settings(execution={"venue": "testnet"}, vault=qe_vault.approle_settings("execution").model_dump())
+    settings = load_settings(
+        execution={"venue": "testnet"}, vault=qe_vault.approle_settings("execution-testnet").model_dump()
+    )
     loaded = require_secrets(settings, "execution")
     try:
         assert loaded.source == "vault" and loaded[paths.EXCHANGE_TESTNET]["api_key"] == first["api_key"]
@@ -97,8 +99,8 @@ def test_rotated_secret_is_picked_up_without_restart(qe_vault: QeVault, monkeypa
 
 def test_revoked_token_stops_cleanly_once_not_in_a_loop(qe_vault: QeVault) -> None:
     qe_vault.write(paths.EXCHANGE_TESTNET, exchange_keys())
-    token = qe_vault.service_token("execution", ttl="3s", renewable=True)
-    store = connect(qe_vault.token_settings(token), "execution")
+    token = qe_vault.service_token("execution-testnet", ttl="3s", renewable=True)
+    store = connect(qe_vault.token_settings(token), "execution-testnet")
     failures: list[SecretUnavailable] = []
     watch_errors: list[SecretUnavailable] = []
     stopped = threading.Event()
@@ -124,7 +126,7 @@ def test_revoked_token_stops_cleanly_once_not_in_a_loop(qe_vault: QeVault) -> No
 def test_revoked_approle_token_recovers_by_logging_in_again(qe_vault: QeVault) -> None:
     keys = exchange_keys()
     qe_vault.write(paths.EXCHANGE_TESTNET, keys)
-    with connect(qe_vault.approle_settings("execution"), "execution") as store:
+    with connect(qe_vault.approle_settings("execution-testnet"), "execution-testnet") as store:
         qe_vault.root.auth.token.revoke(store.client.token)
         assert store.read(paths.EXCHANGE_TESTNET)["api_key"] == keys["api_key"]
         assert store.stats.relogins == 1 and store.failure is None
@@ -132,13 +134,13 @@ def test_revoked_approle_token_recovers_by_logging_in_again(qe_vault: QeVault) -
 
 def test_approle_with_destroyed_secret_id_stops_with_the_reason(qe_vault: QeVault) -> None:
     qe_vault.write(paths.EXCHANGE_TESTNET, exchange_keys())
-    creds = qe_vault.approle_settings("execution")
-    store = connect(creds, "execution")
+    creds = qe_vault.approle_settings("execution-testnet")
+    store = connect(creds, "execution-testnet")
     failures: list[SecretUnavailable] = []
     store.on_failure(failures.append)
     try:
         qe_vault.root.auth.approle.destroy_secret_id(
-            "execution", creds.approle_secret_id.get_secret_value(), mount_point=qe_vault.base.approle_mount
+            "execution-testnet", creds.approle_secret_id.get_secret_value(), mount_point=qe_vault.base.approle_mount
         )
         qe_vault.root.auth.token.revoke(store.client.token)
         with pytest.raises(SecretUnavailable) as err:

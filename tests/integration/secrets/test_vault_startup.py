@@ -28,8 +28,10 @@ from tests.integration.secrets.conftest import QeVault, exchange_keys
 pytestmark = pytest.mark.integration
 
 
-def _execution_settings(qe_vault: QeVault, venue: str, role: str = "execution"):
-    return load_settings(execution={"venue": venue}, vault=qe_vault.approle_settings(role).model_dump())
+def _execution_settings(qe_vault: QeVault, venue: str, role: str = ""):
+    """Execution's settings with the credentials of `role` (default: the venue's own execution role)."""
+    creds = qe_vault.approle_settings(role or paths.vault_role("execution", venue))
+    return load_settings(execution={"venue": venue}, vault=creds.model_dump())
 
 
 def test_execution_on_testnet_refuses_to_start_without_its_secret(qe_vault: QeVault) -> None:
