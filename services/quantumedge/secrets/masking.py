@@ -1,60 +1,19 @@
-"""Keep secret values out of logs and reprs.
+"""SecretData: the mapping SecretStore.read returns. Values are plain str for the caller, but repr/str print
+only the keys, so a stray `log.info("%s", data)` or an f-string shows nothing secret; every value is
+registered for masking the moment it is read.
 
-The lead's quantumedge.shared.logs holds the one registry of secret values (register_secret / mask) and its
-JSON formatter masks every line. This module adds:
-- SecretMaskingFilter: the same masking as a logging.Filter, for handlers that do not use the JSON formatter
-  (pytest's caplog, a third-party handler, a plain StreamHandler) — it rewrites the record itself;
-- SecretData: the mapping SecretStore.read returns; values are plain str for the caller, but repr/str print
-  only the keys, so a stray `log.info("%s", data)` or an f-string shows nothing secret.
+Masking itself belongs to logging (quantumedge.shared.logs: the registry, `mask`, the filter, the JSON
+formatter, the excepthooks); this module only imports from there, so there is no import circle.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator, Mapping
 
 from quantumedge.shared.logs import MASK, mask, register_secret
 
-__all__ = ["MASK", "SecretData", "SecretMaskingFilter", "install_masking_filter", "mask", "register_secret"]
-
-
-class SecretMaskingFilter(logging.Filter):
-    """Masks every registered secret in a record's message, args, exception text and extra fields."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a bad format string must not hide the record; mask what we have
-            message = str(record.msg)
-        record.msg = mask(message)
-        record.args = None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = mask(record.exc_text)
-            # exc_text is what formatters print; dropping exc_info stops them re-rendering it unmasked.
-            record.exc_info = None
-        if record.stack_info:
-            record.stack_info = mask(record.stack_info)
-        for key, value in list(record.__dict__.items()):
-            if isinstance(value, str) and key not in ("msg", "exc_text", "stack_info") and not key.startswith("_"):
-                masked = mask(value)
-                if masked is not value:
-                    record.__dict__[key] = masked
-        return True
-
-
-_FILTER = SecretMaskingFilter()
-
-
-def install_masking_filter(logger: logging.Logger | None = None) -> SecretMaskingFilter:
-    """Attach the filter to every handler of `logger` (default: root). Handler filters see records from all
-    child loggers, logger filters would not; call again after adding handlers. Idempotent."""
-    target = logger or logging.getLogger()
-    for handler in target.handlers:
-        if _FILTER not in handler.filters:
-            handler.addFilter(_FILTER)
-    return _FILTER
+# MASK, mask and register_secret are re-exported for the secrets package's callers.
+__all__ = ["MASK", "SecretData", "mask", "register_secret"]
 
 
 class SecretData(Mapping[str, str]):

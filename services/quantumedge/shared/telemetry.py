@@ -1,5 +1,9 @@
 """OpenTelemetry set-up for traces and metrics, and W3C trace context in Kafka headers.
 
+Every span exporter is wrapped in MaskingSpanExporter: span names, attributes, events (recorded exceptions'
+message and stacktrace included), links and status descriptions are masked with the log registry's
+`mask_value` before the exporter serialises anything, so a secret in an exception never leaves in a span.
+
 The contrib kafka-python instrumentation wraps only `send` and `__next__`, not `poll()`, so the
 bus injects and extracts the context itself (inject_headers / extract_context) and one trace
 runs from a tick to the order it caused.
@@ -9,7 +13,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
@@ -22,12 +27,20 @@ from opentelemetry.sdk.metrics.export import (
     PeriodicExportingMetricReader,
 )
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.trace import Link, Status
 
 from quantumedge.shared.config import TelemetrySettings
+from quantumedge.shared.logs import mask, mask_value
 
 _lock = threading.Lock()
 _initialised = False
@@ -35,6 +48,47 @@ _memory_spans: InMemorySpanExporter | None = None
 _memory_metrics: InMemoryMetricReader | None = None
 _tracer_provider: TracerProvider | None = None
 _meter_provider: MeterProvider | None = None
+
+
+def _masked_attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {mask(key): mask_value(value) for key, value in (attributes or {}).items()}
+
+
+def masked_span(span: ReadableSpan) -> ReadableSpan:
+    """A copy of a finished span with every registered secret masked (the original is left as it was)."""
+    status = span.status
+    if status.description:
+        status = Status(status.status_code, mask(status.description))
+    return ReadableSpan(
+        name=mask(span.name),
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=_masked_attributes(span.attributes),
+        events=[Event(mask(e.name), _masked_attributes(e.attributes), e.timestamp) for e in span.events],
+        links=[Link(link.context, _masked_attributes(link.attributes)) for link in span.links],
+        kind=span.kind,
+        status=status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+class MaskingSpanExporter(SpanExporter):
+    """Masks spans, then hands them to the real exporter (console, in-memory, OTLP)."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self.inner.export([masked_span(span) for span in spans])
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.inner.force_flush(timeout_millis)
 
 
 def init_telemetry(service: str, settings: TelemetrySettings) -> None:
@@ -47,15 +101,17 @@ def init_telemetry(service: str, settings: TelemetrySettings) -> None:
         provider = TracerProvider(resource=resource, sampler=ParentBased(TraceIdRatioBased(settings.sample_ratio)))
         endpoint = settings.otlp_endpoint or None
         if settings.traces == "console":
-            provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
+            provider.add_span_processor(SimpleSpanProcessor(MaskingSpanExporter(ConsoleSpanExporter())))
         elif settings.traces == "memory":
             _memory_spans = InMemorySpanExporter()
-            provider.add_span_processor(SimpleSpanProcessor(_memory_spans))
+            provider.add_span_processor(SimpleSpanProcessor(MaskingSpanExporter(_memory_spans)))
         elif settings.traces == "otlp":
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
             provider.add_span_processor(
-                BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True), schedule_delay_millis=500)
+                BatchSpanProcessor(
+                    MaskingSpanExporter(OTLPSpanExporter(endpoint=endpoint, insecure=True)), schedule_delay_millis=500
+                )
             )
         trace.set_tracer_provider(provider)
         _tracer_provider = provider

@@ -11,8 +11,8 @@ import secrets
 import pytest
 
 from quantumedge.secrets.errors import SecretUnavailable
-from quantumedge.secrets.masking import MASK, SecretData, SecretMaskingFilter, install_masking_filter
-from quantumedge.shared.logs import JsonFormatter
+from quantumedge.secrets.masking import MASK, SecretData
+from quantumedge.shared.logs import JsonFormatter, SecretMaskingFilter, install_masking_filter
 
 
 def _value() -> str:
