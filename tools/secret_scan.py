@@ -1,164 +1,159 @@
 #!/usr/bin/env python3
-"""Fail on any committed secret: detect-secrets over every git-tracked and untracked-not-ignored file.
+"""Fail on any committed secret: gitleaks over the working tree and over the whole git history.
 
-    .venv/bin/python tools/secret_scan.py                  # exit 1 and list file:line:type on any finding
-    .venv/bin/python tools/secret_scan.py --write-baseline # refresh .secrets.baseline's plugin settings
+    .venv/bin/python tools/secret_scan.py                 # tree + history of this repository; exit 1 on a finding
+    .venv/bin/python tools/secret_scan.py --root DIR      # another repository (the same detectors)
+    .venv/bin/python tools/secret_scan.py --no-history    # the tree only
 
-The baseline (.secrets.baseline) carries the plugin/filter settings. A result listed in it is accepted only
-when a human audited it as a false positive (`detect-secrets audit .secrets.baseline` -> "is_secret": false);
-an unaudited or true entry still fails, so the baseline can never whitelist a real key. For a test fixture
-that must look like a key, prefer an inline `# pragma: allowlist secret` comment on that line.
-Findings are printed as file, line and type only: never the value.
+gitleaks (built once with `go install` into .cache/bin by tools/chart_tools.py) runs with .gitleaks.toml:
+gitleaks' own rules plus detectors for bare Binance keys, Vault tokens (hvs./hvb./hvr./s./b.), OpenAI keys
+(sk-, sk-proj-, ...), PEM private keys including encrypted ones, and AppRole secret-ids. The tree scan covers
+what a commit could contain (tracked plus untracked-not-ignored files); the history scan every commit of
+every ref, so a key deleted later still fails until history is rewritten and the key rotated.
+
+Allowlisting is reviewed, never automatic: a fixture line that must look like a key carries
+`# pragma: allowlist secret`; anything broader is an entry with a reason in .gitleaks.toml, and a finding
+in old history that was reviewed is a fingerprint with a comment in .gitleaksignore.
+Findings are printed as place and rule only (gitleaks runs with --redact): never the value.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from detect_secrets.core import baseline as ds_baseline
-from detect_secrets.core.secrets_collection import SecretsCollection
-from detect_secrets.settings import default_settings
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
-BASELINE = ".secrets.baseline"
-# Binary or generated artefacts where a "secret" can only be noise; everything else is scanned.
-SKIP_SUFFIXES = (
-    ".onnx", ".parquet", ".png", ".jpg", ".jpeg", ".gif", ".ico", ".gz", ".zip", ".tgz", ".jar", ".whl",
-    ".pyc", ".so", ".bin", ".pb",
-)  # fmt: skip
-SKIP_PARTS = {".git", ".venv", ".cache", "node_modules", "__pycache__"}
-MAX_BYTES = 5_000_000
-# Lines that hold a sha256 digest and nothing else secret-like: checksums in models/manifest.json (as a key,
-# or as the value of a *sha256 / *hash / *fingerprint / *checksum / *digest field). A digest is not a credential, and
-# the pattern is narrow (lowercase hex, exactly 64, named field) so a real key still fails the scan.
-DIGEST_LINES = [
-    r'^\s*"[0-9a-f]{64}":\s*\{\s*$',
-    r'^\s*"[a-z_]*(sha256|hash|fingerprint|checksum|digest)":\s*"[0-9a-f]{64}",?\s*$',
-]
+CONFIG = REPO_ROOT / ".gitleaks.toml"
+IGNORE_FILE = ".gitleaksignore"
+MAX_MEGABYTES = 5
 
 
-@dataclass(frozen=True)
+class ScanError(RuntimeError):
+    """gitleaks could not run or its report could not be read; the message says why."""
+
+
+@dataclass(frozen=True, order=True)
 class Finding:
-    filename: str
+    where: str  # "tree" | "history"
+    file: str
     line: int
-    type: str
-    why: str = "not in the baseline"
+    rule: str
+    commit: str = ""
 
     def __str__(self) -> str:
-        return f"{self.filename}:{self.line}: {self.type} ({self.why})"
+        at = f" (commit {self.commit[:12]})" if self.commit else ""
+        return f"{self.where}: {self.file}:{self.line}: {self.rule}{at}"
 
 
-def candidate_files(root: Path) -> list[str]:
-    """Tracked plus untracked-but-not-ignored files (what a commit could contain), relative to root."""
+def gitleaks_binary() -> Path:
+    sys.path.insert(0, str(REPO_ROOT))
+    from tools import chart_tools
+
     try:
-        out = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=root,
-            capture_output=True,
-            check=True,
-        ).stdout
-        names = [n for n in out.decode().split("\0") if n]
+        return chart_tools.ensure_gitleaks(log=lambda msg: print(msg, file=sys.stderr))
+    except chart_tools.ToolError as exc:
+        raise ScanError(str(exc)) from None
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, check=True)
     except (OSError, subprocess.CalledProcessError):
-        # No git (e.g. an unpacked source tarball): walk the tree, skipping the usual generated folders.
-        names = _walk(root)
-    return sorted(n for n in names if _wanted(root, n))
-
-
-def _walk(root: Path) -> list[str]:
-    names = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if d not in SKIP_PARTS]
-        names += [str(Path(folder, f).relative_to(root)) for f in files]
-    return names
-
-
-def _wanted(root: Path, name: str) -> bool:
-    path = root / name
-    if name == BASELINE or name.endswith(SKIP_SUFFIXES) or SKIP_PARTS.intersection(Path(name).parts):
-        return False
-    try:
-        return path.is_file() and not path.is_symlink() and path.stat().st_size <= MAX_BYTES
-    except OSError:
-        return False
-
-
-def _load_baseline(path: Path) -> dict | None:
-    if not path.is_file():
         return None
-    return ds_baseline.load_from_file(str(path))
+    return done.stdout.decode(errors="replace")
 
 
-def scan(root: Path, files: Iterable[str], baseline_path: Path | None = None) -> list[Finding]:
-    """Findings in `files` (relative to root) that the baseline does not accept as audited false positives."""
-    baseline = _load_baseline(baseline_path) if baseline_path else None
-    accepted: set[tuple[str, str, str]] = set()
-    problems: list[Finding] = []
-    with default_settings():
-        if baseline is not None:
-            # Plugin and filter settings come from the baseline, so every run uses the same detectors.
-            known = ds_baseline.load(baseline, str(baseline_path))
-            for filename, secrets in known.data.items():
-                for secret in secrets:
-                    if secret.is_secret is False:
-                        accepted.add((filename, secret.secret_hash, secret.type))
-                    else:
-                        why = "listed in the baseline but not audited as a false positive"
-                        problems.append(Finding(filename, secret.line_number, secret.type, why))
-        collection = SecretsCollection(root=str(root))
-        for name in files:
-            # One by one: the repo is small, and scan_files' process pool costs more than it saves here.
-            collection.scan_file(name)
-    found = [
-        Finding(filename, secret.line_number, secret.type)
-        for filename, secrets in collection.data.items()
-        for secret in secrets
-        if (filename, secret.secret_hash, secret.type) not in accepted
-    ]
-    return sorted(set(found) | set(problems), key=lambda f: (f.filename, f.line, f.type))
+def candidate_files(root: Path) -> set[str] | None:
+    """Tracked plus untracked-but-not-ignored files (what a commit could contain); None outside git."""
+    out = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    return None if out is None else {name for name in out.split("\0") if name}
 
 
-def write_baseline(root: Path, path: Path) -> None:
-    """Write the plugin/filter settings with NO results: every finding must be fixed or allowlisted inline."""
-    with default_settings():
-        output = ds_baseline.format_for_output(SecretsCollection(root=str(root)), is_slim_mode=True)
-    output["results"] = {}
-    output["filters_used"] = [
-        f for f in output["filters_used"] if f["path"] != "detect_secrets.filters.regex.should_exclude_line"
-    ] + [{"path": "detect_secrets.filters.regex.should_exclude_line", "pattern": DIGEST_LINES}]
-    path.write_text(json.dumps(output, indent=2, sort_keys=True) + "\n")
+def has_history(root: Path) -> bool:
+    return _git(root, "rev-parse", "--verify", "--quiet", "HEAD") is not None
+
+
+def _run(gitleaks: Path, mode: str, root: Path, config: Path, extra: list[str]) -> list[dict]:
+    command = [
+        str(gitleaks), mode, "--config", str(config), "--no-banner", "--no-color", "--redact",
+        "--log-level", "error", "--report-format", "json", "--report-path", "-", "--exit-code", "0",
+        "--max-target-megabytes", str(MAX_MEGABYTES), *extra,
+    ]  # fmt: skip
+    ignore = root / IGNORE_FILE
+    if ignore.is_file():
+        command += ["--gitleaks-ignore-path", str(ignore)]
+    done = subprocess.run([*command, str(root)], capture_output=True, text=True, check=False, cwd=root)
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-5:])
+        raise ScanError(f"gitleaks {mode} failed (exit {done.returncode}): {tail}")
+    try:
+        report = json.loads(done.stdout or "[]")
+    except json.JSONDecodeError as exc:
+        raise ScanError(f"gitleaks {mode}: unreadable report ({exc.msg})") from None
+    return report or []
+
+
+def _relative(root: Path, name: str) -> str:
+    path = Path(name)
+    if path.is_absolute():
+        try:
+            return str(path.relative_to(root))
+        except ValueError:
+            return name
+    return str(path).removeprefix("./")
+
+
+def scan_tree(root: Path, config: Path = CONFIG, gitleaks: Path | None = None) -> list[Finding]:
+    """Findings in the files a commit could contain (every file when root is not a git work tree)."""
+    report = _run(gitleaks or gitleaks_binary(), "dir", root, config, [])
+    wanted = candidate_files(root)
+    found = {Finding("tree", _relative(root, item["File"]), int(item["StartLine"]), item["RuleID"]) for item in report}
+    return sorted(f for f in found if wanted is None or f.file in wanted)
+
+
+def scan_history(root: Path, config: Path = CONFIG, gitleaks: Path | None = None) -> list[Finding]:
+    """Findings in every commit reachable from any ref (nothing when there is no history yet)."""
+    if not has_history(root):
+        return []
+    report = _run(gitleaks or gitleaks_binary(), "git", root, config, ["--log-opts=--all"])
+    found = {
+        Finding("history", item["File"], int(item["StartLine"]), item["RuleID"], item.get("Commit", ""))
+        for item in report
+    }
+    return sorted(found)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", default=str(REPO_ROOT), help="repository root (default: this repo)")
-    parser.add_argument("--write-baseline", action="store_true", help="(re)write .secrets.baseline with no results")
+    parser.add_argument("--root", default=str(REPO_ROOT), help="repository to scan (default: this repo)")
+    parser.add_argument("--config", default=str(CONFIG), help="gitleaks config (default: this repo's .gitleaks.toml)")
+    parser.add_argument("--no-history", action="store_true", help="scan the working tree only")
     args = parser.parse_args(argv)
-    root = Path(args.root).resolve()
-    baseline_path = root / BASELINE
-    if args.write_baseline:
-        write_baseline(root, baseline_path)
-        print(f"wrote {baseline_path} (settings only, no accepted results)")
-        return 0
-    files = candidate_files(root)
-    findings = scan(root, files, baseline_path)
+    root, config = Path(args.root).resolve(), Path(args.config).resolve()
+    try:
+        gitleaks = gitleaks_binary()
+        findings = scan_tree(root, config, gitleaks)
+        if not args.no_history:
+            findings += scan_history(root, config, gitleaks)
+    except ScanError as exc:
+        print(f"secret scan: {exc}", file=sys.stderr)
+        return 2
+    scope = "tree" if args.no_history else "tree and git history"
     if findings:
-        print(f"secret scan: {len(findings)} potential secret(s) in {len(files)} files:", file=sys.stderr)
+        print(f"secret scan: {len(findings)} potential secret(s) in the {scope} of {root}:", file=sys.stderr)
         for finding in findings:
             print(f"  {finding}", file=sys.stderr)
         print(
-            "Remove the secret (rotate it if it was ever pushed), or for a harmless test fixture add "
-            "`# pragma: allowlist secret` on that line.",
+            "Remove the secret and rotate it (a key that was ever committed is burnt, even if deleted later), "
+            "or for a harmless test fixture add `# pragma: allowlist secret` on that line.",
             file=sys.stderr,
         )
         return 1
-    print(f"secret scan: {len(files)} files, no secrets found")
+    print(f"secret scan: no secrets found in the {scope} (gitleaks, {config.name})")
     return 0
 
 
