@@ -42,13 +42,13 @@ def test_helm_lint_strict(tools, scenario: str) -> None:
 def test_defaults_render_the_four_services_and_the_topic_job(render) -> None:
     rendered = render()
     kinds = sorted({o["kind"] for o in rendered.objects})
-    assert kinds == ["Deployment", "Job", "PodDisruptionBudget", "Service", "ServiceAccount"]
+    assert kinds == ["Deployment", "Job", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount"]
     for kind in ("Deployment", "Service", "ServiceAccount"):
         assert sorted(o["metadata"]["labels"]["app.kubernetes.io/component"] for o in rendered.of_kind(kind)) == sorted(
             COMPONENTS
         )
-    # Optional features stay off by default.
-    for kind in ("HorizontalPodAutoscaler", "ScaledObject", "NetworkPolicy", "KafkaTopic"):
+    # Optional features stay off by default; NetworkPolicies are on (tests/chart/test_network_policies.py).
+    for kind in ("HorizontalPodAutoscaler", "ScaledObject", "KafkaTopic"):
         assert rendered.of_kind(kind) == []
 
 

@@ -41,6 +41,13 @@ REJECTED = {
     "unknown vault auth method": (["vault.authMethod=token"], "authMethod"),
     "bad symbol": (["config.symbols={btc-usdt}"], "symbols"),
     "pdb with both bounds": (["default.pdb.minAvailable=1"], "pdb"),
+    "real venue without exchange CIDRs": (
+        ["components.execution.venue=testnet", "vault.enabled=true"],
+        "networkPolicy.egress.exchange.cidrs",
+    ),
+    "exchange CIDR that is a name": (["networkPolicy.egress.exchange.cidrs[0]=api.binance.com"], "cidrs"),
+    "kafka egress to anywhere by omission": (["networkPolicy.egress.kafka.to={}"], "kafka/to"),
+    "vault egress to anywhere by omission": (["networkPolicy.egress.vault.to={}"], "vault/to"),
 }
 
 ACCEPTED = {
@@ -48,8 +55,18 @@ ACCEPTED = {
         "components.execution.venue=live",
         "components.execution.allowLive=true",
         "vault.enabled=true",
+        "networkPolicy.egress.exchange.cidrs[0]=198.51.100.0/24",
     ],
-    "testnet with vault": ["components.execution.venue=testnet", "vault.enabled=true"],
+    "testnet with vault": [
+        "components.execution.venue=testnet",
+        "vault.enabled=true",
+        "networkPolicy.egress.exchange.cidrs[0]=198.51.100.0/24",
+    ],
+    "testnet without network policies": [
+        "components.execution.venue=testnet",
+        "vault.enabled=true",
+        "networkPolicy.enabled=false",
+    ],
     "secret referenced from a Secret": [
         "default.env[0].name=QE_EXCHANGE_API_SECRET",
         "default.env[0].valueFrom.secretKeyRef.name=exchange",

@@ -300,11 +300,30 @@ the testnet key, execution-live only the live one; paper reads none). Args: the 
 {{- join "," $attrs -}}
 {{- end -}}
 
-{{/* One NetworkPolicy egress rule from {to, ports}; an empty `to` means any destination on those ports. */}}
-{{- define "quantumedge.egressRule" -}}
-{{- $rule := dict "ports" .ports -}}
-{{- if .to -}}
-{{- $_ := set $rule "to" .to -}}
+{{/* Who calls whom over gRPC inside the release (the code's call graph: execution's SubmitOrder asks risk's
+ReviewOrder). NetworkPolicies open a service's port to its callers' pods only, and a caller's egress to its
+callees only. Keep in step with the code when a service starts calling another. */}}
+{{- define "quantumedge.grpcCallers" -}}
+risk: [execution]
 {{- end -}}
-{{- toYaml $rule -}}
+
+{{- define "quantumedge.grpcCallees" -}}
+execution: [risk]
+{{- end -}}
+
+{{/* Egress every service needs: DNS, Kafka, and Vault / the collector when they are on. A YAML list. */}}
+{{- define "quantumedge.commonEgress" -}}
+{{- $np := .Values.networkPolicy -}}
+{{- $rules := list -}}
+{{- if $np.egress.dns.enabled -}}
+{{- $rules = append $rules (dict "to" $np.egress.dns.to "ports" $np.egress.dns.ports) -}}
+{{- end -}}
+{{- $rules = append $rules (dict "to" $np.egress.kafka.to "ports" $np.egress.kafka.ports) -}}
+{{- if .Values.vault.enabled -}}
+{{- $rules = append $rules (dict "to" $np.egress.vault.to "ports" $np.egress.vault.ports) -}}
+{{- end -}}
+{{- if .Values.otel.enabled -}}
+{{- $rules = append $rules (dict "to" $np.egress.otel.to "ports" $np.egress.otel.ports) -}}
+{{- end -}}
+{{- toYaml $rules -}}
 {{- end -}}
