@@ -25,6 +25,7 @@ from typing import Any
 MASK = "***"
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()
+_by_length: tuple[str, ...] = ()  # the registry, longest first; replaced whole on each registration
 _configured = False
 _MAX_DEPTH = 8  # nested extras deeper than this are stringified (and masked) whole
 # Attributes every LogRecord has; anything else came in through `extra=` and is emitted as a field.
@@ -42,18 +43,20 @@ def register_secret(value: str | bytes | None) -> None:
     text = value.decode(errors="ignore") if isinstance(value, bytes) else str(value)
     if len(text) < 6:
         return
+    global _by_length
     forms = {text, json.dumps(text)[1:-1], repr(text)[1:-1]}
     with _secrets_lock:
+        if forms <= _secrets:
+            return
         _secrets.update(forms)
+        _by_length = tuple(sorted(_secrets, key=len, reverse=True))
 
 
 def mask(text: str) -> str:
     """Replace every registered secret in text (longest first, so a secret containing another goes whole)."""
-    if not _secrets or not text:
+    if not text:
         return text
-    with _secrets_lock:
-        values = sorted(_secrets, key=len, reverse=True)
-    for value in values:
+    for value in _by_length:
         if value in text:
             text = text.replace(value, MASK)
     return text
