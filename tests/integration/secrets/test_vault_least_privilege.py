@@ -202,3 +202,22 @@ def test_issue_secret_id_needs_known_roles_and_a_bounded_wrap(qe_vault: QeVault,
     assert qe_vault.cli("issue-secret-id", "--roles", "risk", "--cidrs", "nonsense") == 2
     err = capsys.readouterr().err
     assert "unknown role" in err and "--wrap-ttl" in err and "--cidrs" in err
+
+
+def test_the_cli_logs_in_with_a_wrapped_operator_secret_id(qe_vault: QeVault, monkeypatch, capsys) -> None:
+    capsys.readouterr()
+    assert qe_vault.cli("issue-secret-id", "--roles", "operator") == 0
+    role_id, token = _wrapped(capsys.readouterr().out)["operator"]
+    monkeypatch.delenv("QE_VAULT_TOKEN")
+    monkeypatch.setenv("QE_VAULT__AUTH_METHOD", "approle")
+    monkeypatch.setenv("QE_VAULT__APPROLE_ROLE_ID", role_id)
+    monkeypatch.setenv("QE_VAULT__APPROLE_SECRET_ID_WRAPPED", token)
+    keys = exchange_keys()
+    monkeypatch.setenv("QE_K", keys["api_key"])
+    monkeypatch.setenv("QE_S", keys["api_secret"])
+    assert (
+        qe_vault.cli("rotate", paths.EXCHANGE_TESTNET, "--from-env", "api_key=QE_K", "--from-env", "api_secret=QE_S")
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert f"wrote {paths.EXCHANGE_TESTNET} version 1" in out and token not in out
