@@ -11,6 +11,8 @@ Least privilege, as the roles are made:
 
 from __future__ import annotations
 
+import argparse
+import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from quantumedge.secrets.settings import VaultSettings
 from quantumedge.shared.logs import register_secret
 
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
+K8S_REVIEWER_JWT_ENV = "QE_VAULT_K8S_REVIEWER_JWT"
 
 
 class CliError(Exception):
@@ -221,3 +224,82 @@ def write_kubernetes_role(
         audience=audience,
         mount_point=vs.kubernetes_mount,
     )
+
+
+# ---- init's steps, from the parsed command line ------------------------------------------------------------
+
+
+def approle_limits(args: argparse.Namespace, role: str) -> AppRoleLimits:
+    operator = role == "operator"
+    return AppRoleLimits(
+        token_ttl=args.operator_token_ttl if operator else args.token_ttl,
+        token_max_ttl=args.operator_token_ttl if operator else args.token_max_ttl,
+        secret_id_ttl=args.secret_id_ttl,
+        secret_id_num_uses=args.secret_id_num_uses,
+        bound_cidrs=tuple(
+            cidr_list(args.operator_bound_cidrs, "--operator-bound-cidrs")
+            if operator
+            else cidr_list(args.bound_cidrs, "--bound-cidrs")
+        ),
+    )
+
+
+def init_approle(client: hvac.Client, vs: VaultSettings, args: argparse.Namespace, roles: list[str]) -> list[str]:
+    out: list[str] = []
+    ensure_auth(client, "approle", vs.approle_mount, out)
+    limits = {role: approle_limits(args, role) for role in (*roles, "operator")}  # validate all before writing
+    for role, limit in limits.items():
+        role_id = write_approle(client, vs, role, limit)
+        binding = f", bound to {','.join(limit.bound_cidrs)}" if limit.bound_cidrs else ""
+        out.append(
+            f"approle role {role}: policies {','.join(role_policies(vs, role))}, role_id {role_id}, "
+            f"secret-ids live {limit.secret_id_ttl} for {limit.secret_id_num_uses} logins{binding}"
+        )
+    if args.issue_secret_ids:
+        for role in limits:
+            role_id, token = issue_wrapped_secret_id(client, vs, role, args.wrap_ttl)
+            out.append(wrapped_line(role, role_id, token, args.wrap_ttl))
+    return out
+
+
+def init_kubernetes(client: hvac.Client, vs: VaultSettings, args: argparse.Namespace, roles: list[str]) -> list[str]:
+    out: list[str] = []
+    ensure_auth(client, "kubernetes", vs.kubernetes_mount, out)
+    ca_pem = Path(args.kubernetes_ca_file).read_text() if args.kubernetes_ca_file else None
+    reviewer = os.environ.get(K8S_REVIEWER_JWT_ENV) or None
+    if reviewer:
+        register_secret(reviewer)
+    vault_call(
+        "configure kubernetes auth",
+        client.auth.kubernetes.configure,
+        kubernetes_host=args.kubernetes_host,
+        kubernetes_ca_cert=ca_pem,
+        token_reviewer_jwt=reviewer,
+        disable_local_ca_jwt=args.kubernetes_disable_local_ca_jwt,
+        mount_point=vs.kubernetes_mount,
+    )
+    namespaces = [n for n in args.kubernetes_namespace.split(",") if n]
+    for role in roles:
+        account = args.kubernetes_service_account.format(service=paths.service_of(role))
+        write_kubernetes_role(
+            client,
+            vs,
+            role,
+            account=account,
+            namespaces=namespaces,
+            token_ttl=args.token_ttl,
+            token_max_ttl=args.token_max_ttl,
+            audience=args.kubernetes_audience or None,
+        )
+        out.append(f"kubernetes role {role}: service account {','.join(namespaces)}/{account}")
+    return out
+
+
+def execution_venues(spec: str) -> list[str]:
+    venues = [v.strip() for v in spec.split(",") if v.strip()]
+    unknown = [v for v in venues if v not in paths.KEYED_VENUES]
+    if unknown:
+        raise CliError(
+            f"--execution-venues: unknown venue(s) {', '.join(unknown)}; known: {', '.join(paths.KEYED_VENUES)}"
+        )
+    return venues

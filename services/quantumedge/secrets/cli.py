@@ -22,21 +22,21 @@ import hvac.exceptions
 
 from quantumedge.secrets import errors, paths
 from quantumedge.secrets.bootstrap import (
-    AppRoleLimits,
+    K8S_REVIEWER_JWT_ENV,
     CliError,
+    approle_limits,
     bounded_duration,
     cidr_list,
-    ensure_auth,
     ensure_kv2,
+    execution_venues,
+    init_approle,
+    init_kubernetes,
     issue_wrapped_secret_id,
     policy_files,
     render_policy,
-    role_policies,
     setup_roles,
     vault_call,
     wrapped_line,
-    write_approle,
-    write_kubernetes_role,
     write_policies,
 )
 from quantumedge.secrets.errors import SecretUnavailable
@@ -49,7 +49,6 @@ __all__ = ["DEFAULT_POLICIES_DIR", "CliError", "render_policy", "secrets_main"]
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_POLICIES_DIR = REPO_ROOT / "deploy" / "vault" / "policies"
 OPERATOR_TOKEN_ENV = "QE_OPERATOR_TOKEN"  # noqa: S105 - the name of an env var
-K8S_REVIEWER_JWT_ENV = "QE_VAULT_K8S_REVIEWER_JWT"
 
 
 # ---- inputs -----------------------------------------------------------------------------------------------
@@ -136,91 +135,15 @@ def _admin_client(vs: VaultSettings) -> hvac.Client:
 # ---- init -------------------------------------------------------------------------------------------------
 
 
-def _approle_limits(args: argparse.Namespace, role: str) -> AppRoleLimits:
-    operator = role == "operator"
-    return AppRoleLimits(
-        token_ttl=args.operator_token_ttl if operator else args.token_ttl,
-        token_max_ttl=args.operator_token_ttl if operator else args.token_max_ttl,
-        secret_id_ttl=args.secret_id_ttl,
-        secret_id_num_uses=args.secret_id_num_uses,
-        bound_cidrs=tuple(
-            cidr_list(args.operator_bound_cidrs, "--operator-bound-cidrs")
-            if operator
-            else cidr_list(args.bound_cidrs, "--bound-cidrs")
-        ),
-    )
-
-
-def _init_approle(client: hvac.Client, vs: VaultSettings, args: argparse.Namespace, roles: list[str]) -> list[str]:
-    out: list[str] = []
-    ensure_auth(client, "approle", vs.approle_mount, out)
-    limits = {role: _approle_limits(args, role) for role in (*roles, "operator")}  # validate all before writing
-    for role, limit in limits.items():
-        role_id = write_approle(client, vs, role, limit)
-        binding = f", bound to {','.join(limit.bound_cidrs)}" if limit.bound_cidrs else ""
-        out.append(
-            f"approle role {role}: policies {','.join(role_policies(vs, role))}, role_id {role_id}, "
-            f"secret-ids live {limit.secret_id_ttl} for {limit.secret_id_num_uses} logins{binding}"
-        )
-    if args.issue_secret_ids:
-        for role in limits:
-            role_id, token = issue_wrapped_secret_id(client, vs, role, args.wrap_ttl)
-            out.append(wrapped_line(role, role_id, token, args.wrap_ttl))
-    return out
-
-
-def _init_kubernetes(client: hvac.Client, vs: VaultSettings, args: argparse.Namespace, roles: list[str]) -> list[str]:
-    out: list[str] = []
-    ensure_auth(client, "kubernetes", vs.kubernetes_mount, out)
-    ca_pem = Path(args.kubernetes_ca_file).read_text() if args.kubernetes_ca_file else None
-    reviewer = os.environ.get(K8S_REVIEWER_JWT_ENV) or None
-    if reviewer:
-        register_secret(reviewer)
-    vault_call(
-        "configure kubernetes auth",
-        client.auth.kubernetes.configure,
-        kubernetes_host=args.kubernetes_host,
-        kubernetes_ca_cert=ca_pem,
-        token_reviewer_jwt=reviewer,
-        disable_local_ca_jwt=args.kubernetes_disable_local_ca_jwt,
-        mount_point=vs.kubernetes_mount,
-    )
-    namespaces = [n for n in args.kubernetes_namespace.split(",") if n]
-    for role in roles:
-        account = args.kubernetes_service_account.format(service=paths.service_of(role))
-        write_kubernetes_role(
-            client,
-            vs,
-            role,
-            account=account,
-            namespaces=namespaces,
-            token_ttl=args.token_ttl,
-            token_max_ttl=args.token_max_ttl,
-            audience=args.kubernetes_audience or None,
-        )
-        out.append(f"kubernetes role {role}: service account {','.join(namespaces)}/{account}")
-    return out
-
-
-def _venues(spec: str) -> list[str]:
-    venues = [v.strip() for v in spec.split(",") if v.strip()]
-    unknown = [v for v in venues if v not in paths.KEYED_VENUES]
-    if unknown:
-        raise CliError(
-            f"--execution-venues: unknown venue(s) {', '.join(unknown)}; known: {', '.join(paths.KEYED_VENUES)}"
-        )
-    return venues
-
-
 def cmd_init(args: argparse.Namespace) -> int:
     vs = _vault_settings(args)
     methods = sorted(set(args.auth or ["approle"]))
-    roles = setup_roles(_roles(args.roles), _venues(args.execution_venues))
+    roles = setup_roles(_roles(args.roles), execution_venues(args.execution_venues))
     if "kubernetes" in methods and not args.kubernetes_host:
         raise CliError("--auth kubernetes needs --kubernetes-host (the API server Vault sends TokenReviews to)")
     if "approle" in methods:
         for role in (*roles, "operator"):
-            _approle_limits(args, role)  # refuse unbounded secret-ids before anything is written
+            approle_limits(args, role)  # refuse unbounded secret-ids before anything is written
     if args.issue_secret_ids:
         bounded_duration(args.wrap_ttl, "--wrap-ttl")
         if "approle" not in methods:
@@ -233,9 +156,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     ensure_kv2(client, vs.kv_mount, out)
     write_policies(client, vs, files, out)
     if "approle" in methods:
-        out += _init_approle(client, vs, args, roles)
+        out += init_approle(client, vs, args, roles)
     if "kubernetes" in methods:
-        out += _init_kubernetes(client, vs, args, roles)
+        out += init_kubernetes(client, vs, args, roles)
     if token is not None:
         version = _merge_secret(client, vs, vs.operator_token_path, {args.operator_name: token_sha256(token)})
         out.append(f"operator token sha256 for {args.operator_name!r} -> {vs.operator_token_path} (version {version})")
