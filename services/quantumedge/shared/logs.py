@@ -65,10 +65,19 @@ def mask(text: str) -> str:
 def mask_value(value: Any, _depth: int = 0) -> Any:
     """A masked copy of a value about to be logged or exported: strings masked, containers walked (keys too),
     numbers/bools/None kept, anything else turned into its masked str(). The caller's objects are untouched."""
-    if value is None or isinstance(value, bool | int | float):
+    if not _by_length:
+        return value  # nothing registered: nothing to mask (json.dumps' default=str renders the rest)
+    kind = type(value)
+    if kind is str:
+        return mask(value)
+    if value is None or kind in (bool, int, float):
         return value
+    if kind is dict and _depth < _MAX_DEPTH:
+        return {mask_value(k, _depth + 1): mask_value(v, _depth + 1) for k, v in value.items()}
     if isinstance(value, str):
         return mask(value)
+    if isinstance(value, bool | int | float):
+        return value
     if isinstance(value, bytes | bytearray):
         return mask(bytes(value).decode(errors="replace"))
     if _depth >= _MAX_DEPTH:
@@ -114,6 +123,7 @@ class SecretMaskingFilter(logging.Filter):
         for key, value in list(record.__dict__.items()):
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 record.__dict__[key] = mask_value(value)
+        record._qe_masked = True  # the JSON formatter need not walk the extras again
         return True
 
 
@@ -151,9 +161,10 @@ class JsonFormatter(logging.Formatter):
         }
         if self.service:
             payload["service"] = self.service
+        masked = getattr(record, "_qe_masked", False)
         for key, value in record.__dict__.items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
-                payload[mask(key)] = mask_value(value)
+                payload[key if masked else mask(key)] = value if masked else mask_value(value)
         if record.exc_text:
             payload["exc"] = mask(record.exc_text)
         elif record.exc_info:
