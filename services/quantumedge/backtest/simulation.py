@@ -4,9 +4,12 @@ the services, on the paper venue, with every clock driven by the events' own tim
 The wiring mirrors the services on the bus: every market event reaches execution (paper fills, marks,
 time stops); top of book and depth reach risk (freshness, marks: the topics risk subscribes to); every
 event reaches inference (reorder buffer, features, models), whose held events are released on the
-market's clock as the service's ticker releases them on the wall clock. A row's signal is decided by risk
-and an approved intent goes to execution; every execution report goes back to risk; execution heartbeats;
-a limit breach that halts risk halts execution as the control topic would.
+market's clock as the service's ticker releases them on the wall clock. With a feed latency
+(execution.paper_feed_latency_ms) the venue's book moves at the event's time but risk and inference see
+the event that much later, and decide then; orders then take the order-entry latency to reach the book.
+A row's signal is decided by risk and an approved intent goes to execution; every execution report goes
+back to risk; execution heartbeats; a limit breach that halts risk halts execution as the control topic
+would.
 
 No Kafka, no gRPC, no files. What happens is handed to observers as it happens (decisions, reports,
 equity points), so a run of any length keeps only counters in memory; `Recorded` keeps everything, for
@@ -15,6 +18,7 @@ tests and short runs.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -131,6 +135,9 @@ class Backtest:
             clock=lambda: self.now_ns,
         )
         self.heartbeat_ns = int(ex.heartbeat_interval_s * 1e9)
+        self.feed_latency_ns = int(ex.paper_feed_latency_ms * 1_000_000)
+        # Events the venue has applied that the strategy has not seen yet: (when it sees them, event).
+        self._in_feed: deque[tuple[int, market_pb2.MarketEvent]] = deque()
         self.equity_interval_ns = equity_interval_ns
         self.now_ns = 0
         self._wanted = set(self.symbols)
@@ -155,6 +162,8 @@ class Backtest:
             # A feed without event time (bookTicker): the system only knows when it arrived.
             event.exchange_time_ns = event.receive_time_ns
             res.untimed_events += 1
+        # What reached the strategy before this event happened is decided on before the venue moves.
+        self._release_feed(event.exchange_time_ns, inclusive=False)
         if event.exchange_time_ns > self.now_ns:
             self.now_ns = event.exchange_time_ns
         res.events += 1
@@ -166,6 +175,14 @@ class Backtest:
             self._next_heartbeat = self.now_ns + (self.heartbeat_ns or 1)
         self.execution.on_market(event)
         self._deliver_reports()
+        if self.feed_latency_ns:
+            self._in_feed.append((self.now_ns + self.feed_latency_ns, event))
+        else:
+            self._strategy(event)
+        self._sample_equity(force=False)
+
+    def _strategy(self, event: market_pb2.MarketEvent) -> None:
+        """The event as risk and inference receive it (its topic's consumers), at self.now_ns."""
         if event.WhichOneof("payload") in RISK_MARKET_KINDS:
             self._apply_breach(self.risk.on_market(event, self.now_ns))
             self._deliver_reports()
@@ -173,9 +190,20 @@ class Backtest:
             self._infer(ready)
         for ready in self.order.flush_due(self.now_ns):
             self._infer(ready)
-        self._sample_equity(force=False)
+
+    def _release_feed(self, until_ns: int | None, inclusive: bool = True) -> None:
+        """Hand the strategy the events its feed delivers by `until_ns` (all when None), each at its own time."""
+        feed = self._in_feed
+        while feed and (until_ns is None or feed[0][0] < until_ns or (inclusive and feed[0][0] == until_ns)):
+            seen_ns, event = feed.popleft()
+            self.now_ns = max(self.now_ns, seen_ns)
+            # The venue's clock moves too: orders in flight arrive, and what is decided now leaves now.
+            self.execution.on_clock(self.now_ns)
+            self._deliver_reports()
+            self._strategy(event)
 
     def finish(self) -> BacktestResult:
+        self._release_feed(None)
         for ready in self.order.drain():
             self._infer(ready)
         self._deliver_reports()

@@ -24,7 +24,14 @@ from decimal import Decimal
 from typing import Protocol
 
 from quantumedge.execution import ids
-from quantumedge.execution.convert import fill_to_pb, order_from_pb, order_to_pb, position_from_pb, position_to_pb
+from quantumedge.execution.convert import (
+    fill_to_pb,
+    order_from_pb,
+    order_to_pb,
+    order_type_from_pb,
+    position_from_pb,
+    position_to_pb,
+)
 from quantumedge.execution.errors import (
     OrderNotFound,
     OutcomeUnknown,
@@ -128,6 +135,8 @@ class ExecutionEngine:
         # Indexes kept by _index() on every change, so per-event work does not grow with history.
         self._open: dict[str, set[str]] = {}
         self._timed: set[str] = set()
+        # Open entries with an expiry (resting post-only entries): cancelled once it passes.
+        self._expiring: set[str] = set()
         # symbol -> (first failed exit's id, attempts so far, when to try again on the venue's clock)
         self._exit_retries: dict[str, tuple[str, int, int]] = {}
         # Seeded: a backtest's retries land at the same market time on every run.
@@ -175,6 +184,13 @@ class ExecutionEngine:
             if price:
                 self.marks[event.symbol] = price
                 self._mark(event.symbol, price, event.exchange_time_ns or event.receive_time_ns)
+            self.check_time_stops(self.venue.now_ns())
+
+    def on_clock(self, now_ns: int) -> None:
+        """The market's clock moved with no event (a backtest's strategy acting between two events)."""
+        with self._lock:
+            for update in self.venue.advance(now_ns):
+                self._apply(update)
             self.check_time_stops(self.venue.now_ns())
 
     def on_halt(self, halt: control_pb2.HaltState, cause: str, reason: str = "") -> None:
@@ -314,6 +330,14 @@ class ExecutionEngine:
                 entry = self.orders[cid]
                 if entry.time_stop_deadline_ns and entry.time_stop_deadline_ns <= now_ns:
                     self._time_stop(entry)
+            # A PENDING one is resolved first: only an order the venue acknowledged can be cancelled there.
+            due = {
+                c
+                for c in self._expiring
+                if self.orders[c].expire_time_ns <= now_ns and self.orders[c].status is not OrderStatus.PENDING
+            }
+            if due:
+                self._cancel_where(lambda o: o.client_order_id in due, note="resting entry expired unfilled")
 
     # -- intent -> order --------------------------------------------------------------------------
     def _on_intent(self, intent: risk_pb2.OrderIntent) -> Order | None:
@@ -328,10 +352,10 @@ class ExecutionEngine:
             self.counters["ignored_decisions"] += 1
             log.error("approved intent is unusable; ignored", extra={"intent": intent.intent_id, "problem": problem})
             return None
-        order_type = OrderType(intent.order_type)
+        order_type, post_only = order_type_from_pb(intent.order_type)
         tif = TimeInForce(intent.time_in_force)
-        if order_type is OrderType.LIMIT and tif is TimeInForce.UNSPECIFIED:
-            tif = TimeInForce.GTC
+        if order_type is OrderType.LIMIT and (tif is TimeInForce.UNSPECIFIED or post_only):
+            tif = TimeInForce.GTC  # LIMIT_MAKER takes no time in force: it rests until filled or cancelled
         order = Order(
             client_order_id=cid,
             symbol=intent.symbol,
@@ -341,6 +365,7 @@ class ExecutionEngine:
             price=dec(intent.limit_price) if order_type is OrderType.LIMIT else ZERO,
             time_in_force=tif if order_type is OrderType.LIMIT else TimeInForce.UNSPECIFIED,
             role=OrderRole.EXIT if is_exit else OrderRole.ENTRY,
+            post_only=post_only,
             intent_id=intent.intent_id,
             venue=self.venue.name,
             created_time_ns=self._clock(),
@@ -350,6 +375,9 @@ class ExecutionEngine:
             order.stop_loss_price = dec(intent.stop_loss_price)
             order.trailing_stop_bps = dec(intent.trailing_stop_bps)
             order.time_stop_ns = max(0, intent.time_stop_ns)
+            if intent.entry_ttl_ns > 0 and order_type is OrderType.LIMIT:
+                # On the venue's clock (market time for paper), like the time stop.
+                order.expire_time_ns = self.venue.now_ns() + intent.entry_ttl_ns
         order.updated_time_ns = order.created_time_ns
         self.orders[cid] = order
         if not is_exit and self.halted:
@@ -517,6 +545,7 @@ class ExecutionEngine:
         market = self.marks.get(order.symbol)
         if market and not position.flat:
             position.mark(market)  # the book's mid, not the price paid: unrealised is honest from the first report
+        self._update_dust(position)
         self._emit(order, fill=fill, position=position, realized_delta=delta, fee_delta=fill.fee_quote, note=note)
 
     def _catch_up_fills(self, order: Order, update: OrderUpdate) -> None:
@@ -965,6 +994,7 @@ class ExecutionEngine:
             elif old == 0 or (old > 0) != (venue_quantity > 0):
                 position.average_price = self.marks.get(symbol, ZERO)
             position.quantity = venue_quantity
+            self._update_dust(position)
             self.counters["reconciled_differences"] += 1
             note = (
                 f"reconciled: {symbol} position {_plain(old)} -> {_plain(venue_quantity)} "
@@ -985,8 +1015,21 @@ class ExecutionEngine:
         return position
 
     def _held(self, symbol: str) -> Decimal:
+        """What can be traded of the position: its dust is held, never sold, and never blocks a new trade."""
         position = self.positions.get(symbol)
-        return position.quantity if position else ZERO
+        return position.tradable_quantity if position else ZERO
+
+    def _update_dust(self, position: Position) -> None:
+        try:
+            filters = self.venue.filters(position.symbol)
+        except VenueError:
+            return  # the venue's filters are unknown for now: keep the last split
+        price = self.marks.get(position.symbol) or position.mark_price or position.average_price
+        dust = filters.dust(position.quantity, price)
+        if dust != position.dust_quantity:
+            position.dust_quantity = dust
+            if dust:
+                log.info("dust left in the position", extra={"symbol": position.symbol, "dust": _plain(dust)})
 
     def _schedule_exit_retry(self, failed: Order) -> None:
         origin, attempt, _ = self._exit_retries.get(failed.symbol, (failed.client_order_id, 0, 0))
@@ -1045,6 +1088,10 @@ class ExecutionEngine:
             self._timed.add(cid)
         else:
             self._timed.discard(cid)
+        if order.is_open and order.role is OrderRole.ENTRY and order.expire_time_ns:
+            self._expiring.add(cid)
+        else:
+            self._expiring.discard(cid)
 
     def _mark(self, symbol: str, price: Decimal, time_ns: int) -> None:
         position = self.positions.get(symbol)
@@ -1103,6 +1150,7 @@ class ExecutionEngine:
 
 
 _PROTECTIVE = (OrderRole.TAKE_PROFIT, OrderRole.STOP_LOSS)
+_INTENT_ORDER_TYPES = (risk_pb2.ORDER_TYPE_MARKET, risk_pb2.ORDER_TYPE_LIMIT, risk_pb2.ORDER_TYPE_LIMIT_MAKER)
 _CLOSING = (OrderRole.EXIT, OrderRole.TAKE_PROFIT, OrderRole.STOP_LOSS)
 
 
@@ -1111,14 +1159,14 @@ def _intent_problem(intent: risk_pb2.OrderIntent) -> str:
         return "no symbol"
     if intent.side not in (Side.BUY, Side.SELL):
         return "side unspecified"
-    if intent.order_type not in (OrderType.MARKET, OrderType.LIMIT):
+    if intent.order_type not in _INTENT_ORDER_TYPES:
         return "order type unspecified"
     numbers = (intent.quantity, intent.limit_price, intent.take_profit_price, intent.stop_loss_price)
     if not all(math.isfinite(x) and x >= 0 for x in (*numbers, intent.trailing_stop_bps, intent.reference_price)):
         return "a quantity or price is negative or not a number"
     if intent.kind != risk_pb2.INTENT_KIND_EXIT and intent.quantity <= 0:
         return "entry without a quantity"
-    if intent.order_type == OrderType.LIMIT and intent.limit_price <= 0:
+    if intent.order_type != risk_pb2.ORDER_TYPE_MARKET and intent.limit_price <= 0:
         return "limit order without a limit price"
     return ""
 

@@ -142,6 +142,20 @@ class SymbolFilters:
             step = self.market_step_size
         return _quantize(quantity, step, ROUND_FLOOR).normalize() if quantity else quantity
 
+    def dust(self, quantity: Decimal, price: Decimal = ZERO) -> Decimal:
+        """The part of a holding (signed like it) no order can sell: what is below one lot step, or all of it
+        when what a market order could sell is under the minimum quantity or (valued at `price`) notional."""
+        size = abs(quantity)
+        tradable = self.round_quantity(self.round_quantity(size, OrderType.MARKET), OrderType.LIMIT)
+        min_qty = max(self.min_qty, self.market_min_qty)
+        if tradable and min_qty and tradable < min_qty:
+            tradable = ZERO
+        below_notional = bool(price and self.min_notional and tradable * price < self.min_notional)
+        if tradable and below_notional and self.apply_min_to_market:
+            tradable = ZERO
+        dust = size - tradable
+        return dust if quantity >= 0 else -dust
+
     # -- checks -----------------------------------------------------------------------------------
     def check(
         self,

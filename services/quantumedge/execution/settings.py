@@ -43,11 +43,23 @@ class ExecutionSettings(BaseModel):
     # Position reports caused only by a new mark, at most once per this many ms per symbol.
     mark_report_interval_ms: int = Field(default=1000, ge=0)
 
-    # Paper venue (fill simulator) model.
+    # Paper venue (fill simulator) model; the backtest uses the same one.
     paper_maker_fee_bps: float = Field(default=10.0, ge=0)
     paper_taker_fee_bps: float = Field(default=10.0, ge=0)
+    # Order-entry latency, on the market's clock: an order decided at t meets the book of t + this.
     paper_latency_ms: float = Field(default=0.0, ge=0)
+    # Backtest only: market data reaches the strategy (features, models, risk) this long after it happened;
+    # live, the feed's latency is real and this is not added.
+    paper_feed_latency_ms: float = Field(default=0.0, ge=0)
     paper_slippage_bps: float = Field(default=0.0, ge=0)
+    # A resting limit fills from trades at its own price only after the volume ahead of it there has traded.
+    paper_queue_position: bool = True
+    # Commission asset: "received" = Binance's rule (a buy pays in the base asset it receives, so the holding
+    # is the fill less its commission; a sell pays in the quote asset), "quote" = always in the quote asset,
+    # "bnb" = in BNB at paper_bnb_discount off (Binance's pay-fees-with-BNB option), valued at paper_bnb_price.
+    paper_fee_asset: Literal["received", "quote", "bnb"] = "received"
+    paper_bnb_discount: float = Field(default=0.25, ge=0, lt=1)
+    paper_bnb_price: float = Field(default=600.0, gt=0)
     paper_tick_size: str = "0.01"
     paper_step_size: str = "0.00001"
     paper_min_notional: str = "5"

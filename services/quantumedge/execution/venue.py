@@ -134,6 +134,10 @@ class Venue(abc.ABC):
     def on_market(self, event: market_pb2.MarketEvent) -> list[OrderUpdate]:
         return []
 
+    def advance(self, now_ns: int) -> list[OrderUpdate]:
+        """A simulated venue's clock moves to now_ns (orders in flight arrive); real venues keep their own."""
+        return []
+
     def now_ns(self) -> int:
         return time.time_ns()
 
@@ -182,6 +186,9 @@ class PaperVenue(Venue):
     def on_market(self, event: market_pb2.MarketEvent) -> list[OrderUpdate]:
         return self.sim.on_market(event)
 
+    def advance(self, now_ns: int) -> list[OrderUpdate]:
+        return self.sim.advance(now_ns)
+
     def now_ns(self) -> int:
         return self.sim.now_ns
 
@@ -190,13 +197,17 @@ class PaperVenue(Venue):
 
 
 def paper_venue(settings: Settings) -> PaperVenue:
-    """The paper venue with the fee, latency, slippage and filter model of `settings.execution`."""
+    """The paper venue with the fee, latency, queue, slippage and filter model of `settings.execution`."""
     cfg = settings.execution
     config = PaperConfig(
         maker_fee_bps=Decimal(repr(cfg.paper_maker_fee_bps)),
         taker_fee_bps=Decimal(repr(cfg.paper_taker_fee_bps)),
         latency_ns=int(cfg.paper_latency_ms * 1_000_000),
         slippage_bps=Decimal(repr(cfg.paper_slippage_bps)),
+        queue_position=cfg.paper_queue_position,
+        fee_asset=cfg.paper_fee_asset,
+        bnb_discount=Decimal(repr(cfg.paper_bnb_discount)),
+        bnb_price=Decimal(repr(cfg.paper_bnb_price)),
     )
     return PaperVenue(
         config,
@@ -543,8 +554,11 @@ class BinanceVenue(Venue):
         )
 
     def _order_response_updates(self, body: Mapping[str, Any]) -> list[OrderUpdate]:
-        """Updates from a POST/DELETE order answer (FULL carries the fills with their trade ids)."""
-        cid = body.get("clientOrderId") or ""
+        """Updates from a POST/DELETE order answer (FULL carries the fills with their trade ids).
+
+        A cancel's answer names the order in origClientOrderId; its clientOrderId is the cancel request's own.
+        """
+        cid = body.get("origClientOrderId") or body.get("clientOrderId") or ""
         symbol = body["symbol"]
         oid = str(body.get("orderId", ""))
         time_ns = _ms_to_ns(body.get("transactTime"))

@@ -99,8 +99,13 @@ class RiskSettings(BaseModel):
     # Exit a position when the signal's edge in the position's direction falls below this
     # (0.0 = exit when the signal flips; > 0 also exits when it merely weakens).
     exit_below_edge: float = 0.0
-    entry_order_type: Literal["market", "limit"] = "market"
+    # market: take at the touch (taker fee). limit: a marketable limit at the touch with entry_time_in_force.
+    # limit_maker: post-only (Binance LIMIT_MAKER) at the own side's touch (the bid for a BUY), paying the maker
+    # fee; the venue refuses it (-2010) if the book has crossed it by the time it arrives, and an unfilled
+    # remainder is cancelled after entry_maker_ttl_ns.
+    entry_order_type: Literal["market", "limit", "limit_maker"] = "market"
     entry_time_in_force: Literal["GTC", "IOC", "FOK"] = "IOC"
+    entry_maker_ttl_ns: int = Field(default=30_000_000_000, ge=0)
     trailing_stop_bps: float = 0.0
 
     # -- venue filters -----------------------------------------------------------------------------

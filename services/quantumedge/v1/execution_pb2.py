@@ -26,49 +26,49 @@ from quantumedge.v1 import common_pb2 as quantumedge_dot_v1_dot_common__pb2
 from quantumedge.v1 import risk_pb2 as quantumedge_dot_v1_dot_risk__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1equantumedge/v1/execution.proto\x12\x0equantumedge.v1\x1a\x1bquantumedge/v1/common.proto\x1a\x19quantumedge/v1/risk.proto\"\xb7\x06\n\x05Order\x12\x17\n\x0f\x63lient_order_id\x18\x01 \x01(\t\x12\x16\n\x0evenue_order_id\x18\x02 \x01(\t\x12\x11\n\tintent_id\x18\x03 \x01(\t\x12\x0e\n\x06symbol\x18\x04 \x01(\t\x12\"\n\x04side\x18\x05 \x01(\x0e\x32\x14.quantumedge.v1.Side\x12-\n\norder_type\x18\x06 \x01(\x0e\x32\x19.quantumedge.v1.OrderType\x12\x32\n\rtime_in_force\x18\x07 \x01(\x0e\x32\x1b.quantumedge.v1.TimeInForce\x12\'\n\x04role\x18\x08 \x01(\x0e\x32\x19.quantumedge.v1.OrderRole\x12\x10\n\x08quantity\x18\t \x01(\x01\x12\r\n\x05price\x18\n \x01(\x01\x12\x12\n\nstop_price\x18\x0b \x01(\x01\x12\x17\n\x0f\x66illed_quantity\x18\x0c \x01(\x01\x12\x15\n\raverage_price\x18\r \x01(\x01\x12\x0c\n\x04\x66\x65\x65s\x18\x0e \x01(\x01\x12+\n\x06status\x18\x0f \x01(\x0e\x32\x1b.quantumedge.v1.OrderStatus\x12\x13\n\x0breject_code\x18\x10 \x01(\t\x12\x16\n\x0ereject_message\x18\x11 \x01(\t\x12\x17\n\x0f\x63reated_time_ns\x18\x12 \x01(\x03\x12\x17\n\x0fupdated_time_ns\x18\x13 \x01(\x03\x12\x10\n\x08group_id\x18\x14 \x01(\t\x12\r\n\x05venue\x18\x15 \x01(\t\x12\x19\n\x11take_profit_price\x18\x16 \x01(\x01\x12\x17\n\x0fstop_loss_price\x18\x17 \x01(\x01\x12\x19\n\x11trailing_stop_bps\x18\x18 \x01(\x01\x12\x14\n\x0ctime_stop_ns\x18\x19 \x01(\x03\x12\x1d\n\x15time_stop_deadline_ns\x18\x1a \x01(\x03\x12\x19\n\x11protection_placed\x18\x1b \x01(\x08\x12\x1e\n\x16parent_client_order_id\x18\x1c \x01(\t\x12\x11\n\ttrade_ids\x18\x1d \x03(\t\x12\x0f\n\x07version\x18\x1e \x01(\r\x12\x14\n\x0csent_time_ms\x18\x1f \x01(\x03\x12\x11\n\tbase_fees\x18  \x01(\x01\"\x95\x01\n\x04\x46ill\x12\x17\n\x0f\x63lient_order_id\x18\x01 \x01(\t\x12\x10\n\x08trade_id\x18\x02 \x01(\t\x12\r\n\x05price\x18\x03 \x01(\x01\x12\x10\n\x08quantity\x18\x04 \x01(\x01\x12\x0b\n\x03\x66\x65\x65\x18\x05 \x01(\x01\x12\x11\n\tfee_asset\x18\x06 \x01(\t\x12\x10\n\x08is_maker\x18\x07 \x01(\x08\x12\x0f\n\x07time_ns\x18\x08 \x01(\x03\"\xdd\x01\n\x08Position\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x01\x12\x15\n\raverage_price\x18\x03 \x01(\x01\x12\x14\n\x0crealized_pnl\x18\x04 \x01(\x01\x12\x16\n\x0eunrealized_pnl\x18\x05 \x01(\x01\x12\x0c\n\x04\x66\x65\x65s\x18\x06 \x01(\x01\x12\x12\n\nmark_price\x18\x07 \x01(\x01\x12\x17\n\x0fupdated_time_ns\x18\x08 \x01(\x03\x12\x19\n\x11\x62\x61seline_quantity\x18\t \x01(\x01\x12\x14\n\x0c\x62\x61seline_set\x18\n \x01(\x08\"\x87\x02\n\x0f\x45xecutionReport\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x0f\n\x07time_ns\x18\x02 \x01(\x03\x12$\n\x05order\x18\x03 \x01(\x0b\x32\x15.quantumedge.v1.Order\x12\"\n\x04\x66ill\x18\x04 \x01(\x0b\x32\x14.quantumedge.v1.Fill\x12*\n\x08position\x18\x05 \x01(\x0b\x32\x18.quantumedge.v1.Position\x12\x1a\n\x12realized_pnl_delta\x18\x06 \x01(\x01\x12\x11\n\tfee_delta\x18\x07 \x01(\x01\x12\x0e\n\x06\x65quity\x18\x08 \x01(\x01\x12\r\n\x05venue\x18\t \x01(\t\x12\x0c\n\x04note\x18\n \x01(\t\"\"\n ExecutionServiceGetStatusRequest\"\xe1\x02\n!ExecutionServiceGetStatusResponse\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06halted\x18\x02 \x01(\x08\x12\x18\n\x10intents_received\x18\x03 \x01(\x04\x12\x15\n\rorders_placed\x18\x04 \x01(\x04\x12\r\n\x05\x66ills\x18\x05 \x01(\x04\x12\x0f\n\x07rejects\x18\x06 \x01(\x04\x12\x13\n\x0bopen_orders\x18\x07 \x01(\x04\x12\x14\n\x0crealized_pnl\x18\x08 \x01(\x01\x12\x16\n\x0eunrealized_pnl\x18\t \x01(\x01\x12\x0e\n\x06\x65quity\x18\n \x01(\x01\x12\x0c\n\x04\x66\x65\x65s\x18\x0b \x01(\x01\x12\x1a\n\x12\x64uplicates_ignored\x18\x0c \x01(\x04\x12\x1e\n\x16reconciled_differences\x18\r \x01(\x04\x12\x16\n\x0epending_orders\x18\x0e \x01(\x04\x12\x17\n\x0fvenue_connected\x18\x0f \x01(\x08\"6\n\x11ListOrdersRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x11\n\topen_only\x18\x02 \x01(\x08\";\n\x12ListOrdersResponse\x12%\n\x06orders\x18\x01 \x03(\x0b\x32\x15.quantumedge.v1.Order\"\x16\n\x14ListPositionsRequest\"D\n\x15ListPositionsResponse\x12+\n\tpositions\x18\x01 \x03(\x0b\x32\x18.quantumedge.v1.Position\"2\n\x10\x43\x61ncelAllRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"%\n\x11\x43\x61ncelAllResponse\x12\x10\n\x08\x63\x61nceled\x18\x01 \x01(\r\"0\n\x0e\x46lattenRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"&\n\x0f\x46lattenResponse\x12\x13\n\x0borders_sent\x18\x01 \x01(\r\"\x9a\x02\n\x12SubmitOrderRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\"\n\x04side\x18\x02 \x01(\x0e\x32\x14.quantumedge.v1.Side\x12-\n\norder_type\x18\x03 \x01(\x0e\x32\x19.quantumedge.v1.OrderType\x12\x32\n\rtime_in_force\x18\x04 \x01(\x0e\x32\x1b.quantumedge.v1.TimeInForce\x12\x10\n\x08quantity\x18\x05 \x01(\x01\x12\x13\n\x0blimit_price\x18\x06 \x01(\x01\x12\x19\n\x11take_profit_price\x18\x07 \x01(\x01\x12\x17\n\x0fstop_loss_price\x18\x08 \x01(\x01\x12\x12\n\nrequest_id\x18\t \x01(\t\"k\n\x13SubmitOrderResponse\x12.\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x1c.quantumedge.v1.RiskDecision\x12$\n\x05order\x18\x02 \x01(\x0b\x32\x15.quantumedge.v1.Order*\xe7\x01\n\x0bOrderStatus\x12\x1c\n\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10ORDER_STATUS_NEW\x10\x01\x12!\n\x1dORDER_STATUS_PARTIALLY_FILLED\x10\x02\x12\x17\n\x13ORDER_STATUS_FILLED\x10\x03\x12\x19\n\x15ORDER_STATUS_CANCELED\x10\x04\x12\x19\n\x15ORDER_STATUS_REJECTED\x10\x05\x12\x18\n\x14ORDER_STATUS_EXPIRED\x10\x06\x12\x18\n\x14ORDER_STATUS_PENDING\x10\x07*\x88\x01\n\tOrderRole\x12\x1a\n\x16ORDER_ROLE_UNSPECIFIED\x10\x00\x12\x14\n\x10ORDER_ROLE_ENTRY\x10\x01\x12\x13\n\x0fORDER_ROLE_EXIT\x10\x02\x12\x1a\n\x16ORDER_ROLE_TAKE_PROFIT\x10\x03\x12\x18\n\x14ORDER_ROLE_STOP_LOSS\x10\x04\x32\xad\x04\n\x10\x45xecutionService\x12p\n\tGetStatus\x12\x30.quantumedge.v1.ExecutionServiceGetStatusRequest\x1a\x31.quantumedge.v1.ExecutionServiceGetStatusResponse\x12S\n\nListOrders\x12!.quantumedge.v1.ListOrdersRequest\x1a\".quantumedge.v1.ListOrdersResponse\x12\\\n\rListPositions\x12$.quantumedge.v1.ListPositionsRequest\x1a%.quantumedge.v1.ListPositionsResponse\x12P\n\tCancelAll\x12 .quantumedge.v1.CancelAllRequest\x1a!.quantumedge.v1.CancelAllResponse\x12J\n\x07\x46latten\x12\x1e.quantumedge.v1.FlattenRequest\x1a\x1f.quantumedge.v1.FlattenResponse\x12V\n\x0bSubmitOrder\x12\".quantumedge.v1.SubmitOrderRequest\x1a#.quantumedge.v1.SubmitOrderResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1equantumedge/v1/execution.proto\x12\x0equantumedge.v1\x1a\x1bquantumedge/v1/common.proto\x1a\x19quantumedge/v1/risk.proto\"\xcf\x06\n\x05Order\x12\x17\n\x0f\x63lient_order_id\x18\x01 \x01(\t\x12\x16\n\x0evenue_order_id\x18\x02 \x01(\t\x12\x11\n\tintent_id\x18\x03 \x01(\t\x12\x0e\n\x06symbol\x18\x04 \x01(\t\x12\"\n\x04side\x18\x05 \x01(\x0e\x32\x14.quantumedge.v1.Side\x12-\n\norder_type\x18\x06 \x01(\x0e\x32\x19.quantumedge.v1.OrderType\x12\x32\n\rtime_in_force\x18\x07 \x01(\x0e\x32\x1b.quantumedge.v1.TimeInForce\x12\'\n\x04role\x18\x08 \x01(\x0e\x32\x19.quantumedge.v1.OrderRole\x12\x10\n\x08quantity\x18\t \x01(\x01\x12\r\n\x05price\x18\n \x01(\x01\x12\x12\n\nstop_price\x18\x0b \x01(\x01\x12\x17\n\x0f\x66illed_quantity\x18\x0c \x01(\x01\x12\x15\n\raverage_price\x18\r \x01(\x01\x12\x0c\n\x04\x66\x65\x65s\x18\x0e \x01(\x01\x12+\n\x06status\x18\x0f \x01(\x0e\x32\x1b.quantumedge.v1.OrderStatus\x12\x13\n\x0breject_code\x18\x10 \x01(\t\x12\x16\n\x0ereject_message\x18\x11 \x01(\t\x12\x17\n\x0f\x63reated_time_ns\x18\x12 \x01(\x03\x12\x17\n\x0fupdated_time_ns\x18\x13 \x01(\x03\x12\x10\n\x08group_id\x18\x14 \x01(\t\x12\r\n\x05venue\x18\x15 \x01(\t\x12\x19\n\x11take_profit_price\x18\x16 \x01(\x01\x12\x17\n\x0fstop_loss_price\x18\x17 \x01(\x01\x12\x19\n\x11trailing_stop_bps\x18\x18 \x01(\x01\x12\x14\n\x0ctime_stop_ns\x18\x19 \x01(\x03\x12\x1d\n\x15time_stop_deadline_ns\x18\x1a \x01(\x03\x12\x19\n\x11protection_placed\x18\x1b \x01(\x08\x12\x1e\n\x16parent_client_order_id\x18\x1c \x01(\t\x12\x11\n\ttrade_ids\x18\x1d \x03(\t\x12\x0f\n\x07version\x18\x1e \x01(\r\x12\x14\n\x0csent_time_ms\x18\x1f \x01(\x03\x12\x11\n\tbase_fees\x18  \x01(\x01\x12\x16\n\x0e\x65xpire_time_ns\x18! \x01(\x03\"\xba\x01\n\x04\x46ill\x12\x17\n\x0f\x63lient_order_id\x18\x01 \x01(\t\x12\x10\n\x08trade_id\x18\x02 \x01(\t\x12\r\n\x05price\x18\x03 \x01(\x01\x12\x10\n\x08quantity\x18\x04 \x01(\x01\x12\x0b\n\x03\x66\x65\x65\x18\x05 \x01(\x01\x12\x11\n\tfee_asset\x18\x06 \x01(\t\x12\x10\n\x08is_maker\x18\x07 \x01(\x08\x12\x0f\n\x07time_ns\x18\x08 \x01(\x03\x12\x11\n\tfee_quote\x18\t \x01(\x01\x12\x10\n\x08\x62\x61se_fee\x18\n \x01(\x01\"\xf4\x01\n\x08Position\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x01\x12\x15\n\raverage_price\x18\x03 \x01(\x01\x12\x14\n\x0crealized_pnl\x18\x04 \x01(\x01\x12\x16\n\x0eunrealized_pnl\x18\x05 \x01(\x01\x12\x0c\n\x04\x66\x65\x65s\x18\x06 \x01(\x01\x12\x12\n\nmark_price\x18\x07 \x01(\x01\x12\x17\n\x0fupdated_time_ns\x18\x08 \x01(\x03\x12\x19\n\x11\x62\x61seline_quantity\x18\t \x01(\x01\x12\x14\n\x0c\x62\x61seline_set\x18\n \x01(\x08\x12\x15\n\rdust_quantity\x18\x0b \x01(\x01\"\x87\x02\n\x0f\x45xecutionReport\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x0f\n\x07time_ns\x18\x02 \x01(\x03\x12$\n\x05order\x18\x03 \x01(\x0b\x32\x15.quantumedge.v1.Order\x12\"\n\x04\x66ill\x18\x04 \x01(\x0b\x32\x14.quantumedge.v1.Fill\x12*\n\x08position\x18\x05 \x01(\x0b\x32\x18.quantumedge.v1.Position\x12\x1a\n\x12realized_pnl_delta\x18\x06 \x01(\x01\x12\x11\n\tfee_delta\x18\x07 \x01(\x01\x12\x0e\n\x06\x65quity\x18\x08 \x01(\x01\x12\r\n\x05venue\x18\t \x01(\t\x12\x0c\n\x04note\x18\n \x01(\t\"\"\n ExecutionServiceGetStatusRequest\"\xe1\x02\n!ExecutionServiceGetStatusResponse\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06halted\x18\x02 \x01(\x08\x12\x18\n\x10intents_received\x18\x03 \x01(\x04\x12\x15\n\rorders_placed\x18\x04 \x01(\x04\x12\r\n\x05\x66ills\x18\x05 \x01(\x04\x12\x0f\n\x07rejects\x18\x06 \x01(\x04\x12\x13\n\x0bopen_orders\x18\x07 \x01(\x04\x12\x14\n\x0crealized_pnl\x18\x08 \x01(\x01\x12\x16\n\x0eunrealized_pnl\x18\t \x01(\x01\x12\x0e\n\x06\x65quity\x18\n \x01(\x01\x12\x0c\n\x04\x66\x65\x65s\x18\x0b \x01(\x01\x12\x1a\n\x12\x64uplicates_ignored\x18\x0c \x01(\x04\x12\x1e\n\x16reconciled_differences\x18\r \x01(\x04\x12\x16\n\x0epending_orders\x18\x0e \x01(\x04\x12\x17\n\x0fvenue_connected\x18\x0f \x01(\x08\"6\n\x11ListOrdersRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x11\n\topen_only\x18\x02 \x01(\x08\";\n\x12ListOrdersResponse\x12%\n\x06orders\x18\x01 \x03(\x0b\x32\x15.quantumedge.v1.Order\"\x16\n\x14ListPositionsRequest\"D\n\x15ListPositionsResponse\x12+\n\tpositions\x18\x01 \x03(\x0b\x32\x18.quantumedge.v1.Position\"2\n\x10\x43\x61ncelAllRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"%\n\x11\x43\x61ncelAllResponse\x12\x10\n\x08\x63\x61nceled\x18\x01 \x01(\r\"0\n\x0e\x46lattenRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"&\n\x0f\x46lattenResponse\x12\x13\n\x0borders_sent\x18\x01 \x01(\r\"\x9a\x02\n\x12SubmitOrderRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\"\n\x04side\x18\x02 \x01(\x0e\x32\x14.quantumedge.v1.Side\x12-\n\norder_type\x18\x03 \x01(\x0e\x32\x19.quantumedge.v1.OrderType\x12\x32\n\rtime_in_force\x18\x04 \x01(\x0e\x32\x1b.quantumedge.v1.TimeInForce\x12\x10\n\x08quantity\x18\x05 \x01(\x01\x12\x13\n\x0blimit_price\x18\x06 \x01(\x01\x12\x19\n\x11take_profit_price\x18\x07 \x01(\x01\x12\x17\n\x0fstop_loss_price\x18\x08 \x01(\x01\x12\x12\n\nrequest_id\x18\t \x01(\t\"k\n\x13SubmitOrderResponse\x12.\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x1c.quantumedge.v1.RiskDecision\x12$\n\x05order\x18\x02 \x01(\x0b\x32\x15.quantumedge.v1.Order*\xe7\x01\n\x0bOrderStatus\x12\x1c\n\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10ORDER_STATUS_NEW\x10\x01\x12!\n\x1dORDER_STATUS_PARTIALLY_FILLED\x10\x02\x12\x17\n\x13ORDER_STATUS_FILLED\x10\x03\x12\x19\n\x15ORDER_STATUS_CANCELED\x10\x04\x12\x19\n\x15ORDER_STATUS_REJECTED\x10\x05\x12\x18\n\x14ORDER_STATUS_EXPIRED\x10\x06\x12\x18\n\x14ORDER_STATUS_PENDING\x10\x07*\x88\x01\n\tOrderRole\x12\x1a\n\x16ORDER_ROLE_UNSPECIFIED\x10\x00\x12\x14\n\x10ORDER_ROLE_ENTRY\x10\x01\x12\x13\n\x0fORDER_ROLE_EXIT\x10\x02\x12\x1a\n\x16ORDER_ROLE_TAKE_PROFIT\x10\x03\x12\x18\n\x14ORDER_ROLE_STOP_LOSS\x10\x04\x32\xad\x04\n\x10\x45xecutionService\x12p\n\tGetStatus\x12\x30.quantumedge.v1.ExecutionServiceGetStatusRequest\x1a\x31.quantumedge.v1.ExecutionServiceGetStatusResponse\x12S\n\nListOrders\x12!.quantumedge.v1.ListOrdersRequest\x1a\".quantumedge.v1.ListOrdersResponse\x12\\\n\rListPositions\x12$.quantumedge.v1.ListPositionsRequest\x1a%.quantumedge.v1.ListPositionsResponse\x12P\n\tCancelAll\x12 .quantumedge.v1.CancelAllRequest\x1a!.quantumedge.v1.CancelAllResponse\x12J\n\x07\x46latten\x12\x1e.quantumedge.v1.FlattenRequest\x1a\x1f.quantumedge.v1.FlattenResponse\x12V\n\x0bSubmitOrder\x12\".quantumedge.v1.SubmitOrderRequest\x1a#.quantumedge.v1.SubmitOrderResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'quantumedge.v1.execution_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ORDERSTATUS']._serialized_start=2753
-  _globals['_ORDERSTATUS']._serialized_end=2984
-  _globals['_ORDERROLE']._serialized_start=2987
-  _globals['_ORDERROLE']._serialized_end=3123
+  _globals['_ORDERSTATUS']._serialized_start=2837
+  _globals['_ORDERSTATUS']._serialized_end=3068
+  _globals['_ORDERROLE']._serialized_start=3071
+  _globals['_ORDERROLE']._serialized_end=3207
   _globals['_ORDER']._serialized_start=107
-  _globals['_ORDER']._serialized_end=930
-  _globals['_FILL']._serialized_start=933
-  _globals['_FILL']._serialized_end=1082
-  _globals['_POSITION']._serialized_start=1085
-  _globals['_POSITION']._serialized_end=1306
-  _globals['_EXECUTIONREPORT']._serialized_start=1309
-  _globals['_EXECUTIONREPORT']._serialized_end=1572
-  _globals['_EXECUTIONSERVICEGETSTATUSREQUEST']._serialized_start=1574
-  _globals['_EXECUTIONSERVICEGETSTATUSREQUEST']._serialized_end=1608
-  _globals['_EXECUTIONSERVICEGETSTATUSRESPONSE']._serialized_start=1611
-  _globals['_EXECUTIONSERVICEGETSTATUSRESPONSE']._serialized_end=1964
-  _globals['_LISTORDERSREQUEST']._serialized_start=1966
-  _globals['_LISTORDERSREQUEST']._serialized_end=2020
-  _globals['_LISTORDERSRESPONSE']._serialized_start=2022
-  _globals['_LISTORDERSRESPONSE']._serialized_end=2081
-  _globals['_LISTPOSITIONSREQUEST']._serialized_start=2083
-  _globals['_LISTPOSITIONSREQUEST']._serialized_end=2105
-  _globals['_LISTPOSITIONSRESPONSE']._serialized_start=2107
-  _globals['_LISTPOSITIONSRESPONSE']._serialized_end=2175
-  _globals['_CANCELALLREQUEST']._serialized_start=2177
-  _globals['_CANCELALLREQUEST']._serialized_end=2227
-  _globals['_CANCELALLRESPONSE']._serialized_start=2229
-  _globals['_CANCELALLRESPONSE']._serialized_end=2266
-  _globals['_FLATTENREQUEST']._serialized_start=2268
-  _globals['_FLATTENREQUEST']._serialized_end=2316
-  _globals['_FLATTENRESPONSE']._serialized_start=2318
-  _globals['_FLATTENRESPONSE']._serialized_end=2356
-  _globals['_SUBMITORDERREQUEST']._serialized_start=2359
-  _globals['_SUBMITORDERREQUEST']._serialized_end=2641
-  _globals['_SUBMITORDERRESPONSE']._serialized_start=2643
-  _globals['_SUBMITORDERRESPONSE']._serialized_end=2750
-  _globals['_EXECUTIONSERVICE']._serialized_start=3126
-  _globals['_EXECUTIONSERVICE']._serialized_end=3683
+  _globals['_ORDER']._serialized_end=954
+  _globals['_FILL']._serialized_start=957
+  _globals['_FILL']._serialized_end=1143
+  _globals['_POSITION']._serialized_start=1146
+  _globals['_POSITION']._serialized_end=1390
+  _globals['_EXECUTIONREPORT']._serialized_start=1393
+  _globals['_EXECUTIONREPORT']._serialized_end=1656
+  _globals['_EXECUTIONSERVICEGETSTATUSREQUEST']._serialized_start=1658
+  _globals['_EXECUTIONSERVICEGETSTATUSREQUEST']._serialized_end=1692
+  _globals['_EXECUTIONSERVICEGETSTATUSRESPONSE']._serialized_start=1695
+  _globals['_EXECUTIONSERVICEGETSTATUSRESPONSE']._serialized_end=2048
+  _globals['_LISTORDERSREQUEST']._serialized_start=2050
+  _globals['_LISTORDERSREQUEST']._serialized_end=2104
+  _globals['_LISTORDERSRESPONSE']._serialized_start=2106
+  _globals['_LISTORDERSRESPONSE']._serialized_end=2165
+  _globals['_LISTPOSITIONSREQUEST']._serialized_start=2167
+  _globals['_LISTPOSITIONSREQUEST']._serialized_end=2189
+  _globals['_LISTPOSITIONSRESPONSE']._serialized_start=2191
+  _globals['_LISTPOSITIONSRESPONSE']._serialized_end=2259
+  _globals['_CANCELALLREQUEST']._serialized_start=2261
+  _globals['_CANCELALLREQUEST']._serialized_end=2311
+  _globals['_CANCELALLRESPONSE']._serialized_start=2313
+  _globals['_CANCELALLRESPONSE']._serialized_end=2350
+  _globals['_FLATTENREQUEST']._serialized_start=2352
+  _globals['_FLATTENREQUEST']._serialized_end=2400
+  _globals['_FLATTENRESPONSE']._serialized_start=2402
+  _globals['_FLATTENRESPONSE']._serialized_end=2440
+  _globals['_SUBMITORDERREQUEST']._serialized_start=2443
+  _globals['_SUBMITORDERREQUEST']._serialized_end=2725
+  _globals['_SUBMITORDERRESPONSE']._serialized_start=2727
+  _globals['_SUBMITORDERRESPONSE']._serialized_end=2834
+  _globals['_EXECUTIONSERVICE']._serialized_start=3210
+  _globals['_EXECUTIONSERVICE']._serialized_end=3767
 # @@protoc_insertion_point(module_scope)
