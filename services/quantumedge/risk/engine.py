@@ -62,6 +62,10 @@ class DecisionIndex:
         entry = self._by_id.get(decision_id)
         return entry[1] if entry else None
 
+    def recent(self) -> list[risk_pb2.RiskDecision]:
+        """Every indexed decision, newest first."""
+        return [decision for _, decision in reversed(self._by_id.values())]
+
     def for_source(self, source_id: str) -> risk_pb2.RiskDecision | None:
         decision_id = self._by_source.get(source_id)
         return self.get(decision_id) if decision_id else None

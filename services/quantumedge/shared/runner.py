@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 from quantumedge import services_registry
 from quantumedge.shared.auth import server_credentials_from_settings
 from quantumedge.shared.bus import Bus, make_bus
-from quantumedge.shared.config import Settings
+from quantumedge.shared.config import Settings, port_setting
+from quantumedge.shared.errors import PortInUseError
 from quantumedge.shared.grpc_server import GrpcServer
 from quantumedge.shared.logs import get_logger
+from quantumedge.shared.metrics_http import MetricsServer, start_metrics_server
 from quantumedge.shared.service import ServiceBase
-from quantumedge.shared.telemetry import init_telemetry, shutdown_telemetry
+from quantumedge.shared.telemetry import init_telemetry, prometheus_registry, shutdown_telemetry
 
 log = get_logger(__name__)
 
@@ -28,9 +30,12 @@ class Running:
     bus: Bus
     services: dict[str, ServiceBase] = field(default_factory=dict)
     servers: dict[str, GrpcServer] = field(default_factory=dict)
+    metrics: dict[str, MetricsServer] = field(default_factory=dict)
     stop_event: threading.Event = field(default_factory=threading.Event)
 
     def stop(self, grace_s: float = 5.0) -> None:
+        for server in self.metrics.values():
+            server.stop()
         for name in reversed([n for n in START_ORDER if n in self.servers]):
             self.servers[name].stop(grace_s)
         for name in reversed([n for n in START_ORDER if n in self.services]):
@@ -63,15 +68,12 @@ def start(names: Sequence[str], settings: Settings, bus: Bus | None = None) -> R
     try:
         for name in [n for n in START_ORDER if n in names]:
             service = services_registry.create(name, settings, bus)
-            server = GrpcServer(
-                settings.ports.of(name),
-                service.grpc_services(),
-                interceptors=interceptors_for(settings, bus, name),
-                host=settings.grpc_host,
-                credentials=server_credentials_from_settings(settings.vault),
-            )
             running.services[name] = service
+            server = _grpc_server(name, service, settings, bus)
             running.servers[name] = server
+            metrics = _metrics_server(name, settings, several=len(names) > 1)
+            if metrics is not None:
+                running.metrics[name] = metrics
             server.start()
             service.start()
             server.set_serving(True)
@@ -80,6 +82,34 @@ def start(names: Sequence[str], settings: Settings, bus: Bus | None = None) -> R
         running.stop(grace_s=0)
         raise
     return running
+
+
+def _grpc_server(name: str, service: ServiceBase, settings: Settings, bus: Bus) -> GrpcServer:
+    port = settings.ports.of(name)
+    try:
+        return GrpcServer(
+            port,
+            service.grpc_services(),
+            interceptors=interceptors_for(settings, bus, name),
+            host=settings.grpc_host,
+            credentials=server_credentials_from_settings(settings.vault),
+        )
+    except RuntimeError as exc:
+        if "cannot bind" not in str(exc):
+            raise
+        raise PortInUseError(
+            f"{settings.grpc_host}:{port} ({name} gRPC) is already in use; stop what holds it or set "
+            f"{port_setting(name)} to a free port",
+            setting=port_setting(name),
+        ) from None
+
+
+def _metrics_server(name: str, settings: Settings, several: bool) -> MetricsServer | None:
+    registry = prometheus_registry()
+    port = settings.ports.metrics_of(name)
+    if registry is None or port == 0:
+        return None
+    return start_metrics_server(name, port, settings.grpc_host, registry, only_this_service=several)
 
 
 def install_signal_handlers(stop_event: threading.Event) -> None:

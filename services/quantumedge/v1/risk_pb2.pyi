@@ -260,6 +260,24 @@ class ExplainDecisionResponse(_message.Message):
     decision: RiskDecision
     def __init__(self, decision: _Optional[_Union[RiskDecision, _Mapping]] = ...) -> None: ...
 
+class ListDecisionsRequest(_message.Message):
+    __slots__ = ("symbol", "outcome", "reason", "limit")
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    symbol: str
+    outcome: str
+    reason: str
+    limit: int
+    def __init__(self, symbol: _Optional[str] = ..., outcome: _Optional[str] = ..., reason: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListDecisionsResponse(_message.Message):
+    __slots__ = ("decisions",)
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    decisions: _containers.RepeatedCompositeFieldContainer[RiskDecision]
+    def __init__(self, decisions: _Optional[_Iterable[_Union[RiskDecision, _Mapping]]] = ...) -> None: ...
+
 class ReviewOrderRequest(_message.Message):
     __slots__ = ("intent",)
     INTENT_FIELD_NUMBER: _ClassVar[int]
