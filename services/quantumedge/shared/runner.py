@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from quantumedge import services_registry
 from quantumedge.shared.auth import server_credentials_from_settings
 from quantumedge.shared.bus import Bus, make_bus
+from quantumedge.shared.bus.reachable import require_broker
 from quantumedge.shared.config import Settings, port_setting
 from quantumedge.shared.errors import PortInUseError
 from quantumedge.shared.grpc_server import GrpcServer
@@ -62,6 +63,8 @@ def interceptors_for(settings: Settings, bus: Bus, service: str) -> list:
 def start(names: Sequence[str], settings: Settings, bus: Bus | None = None) -> Running:
     """Create the bus (and Kafka topics), then start each service and its gRPC server."""
     init_telemetry(names[0] if len(names) == 1 else "quantumedge", settings.telemetry)
+    if bus is None and settings.bus == "kafka":
+        require_broker(settings.kafka.bootstrap)
     bus = bus or make_bus(settings)
     bus.ensure_topics()
     running = Running(settings, bus)
