@@ -98,7 +98,7 @@ def _grpc_server(name: str, service: ServiceBase, settings: Settings, bus: Bus) 
             credentials=server_credentials_from_settings(settings.vault),
         )
     except RuntimeError as exc:
-        if "cannot bind" not in str(exc):
+        if "bind" not in str(exc).lower():
             raise
         raise PortInUseError(
             f"{settings.grpc_host}:{port} ({name} gRPC) is already in use; stop what holds it or set "
