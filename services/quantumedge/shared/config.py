@@ -22,6 +22,7 @@ from pydantic_settings import (
 from quantumedge.execution.settings import ExecutionSettings
 from quantumedge.inference.settings import InferenceSettings
 from quantumedge.ingest.settings import IngestSettings
+from quantumedge.notify.settings import NotifySettings
 from quantumedge.risk.settings import RiskSettings
 from quantumedge.secrets.settings import VaultSettings
 
@@ -119,6 +120,7 @@ class Settings(BaseSettings):
     risk: RiskSettings = Field(default_factory=RiskSettings)
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
     vault: VaultSettings = Field(default_factory=VaultSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
 
     @classmethod
     def settings_customise_sources(

@@ -6,6 +6,7 @@ import signal
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from quantumedge import services_registry
 from quantumedge.shared.auth import server_credentials_from_settings
@@ -33,8 +34,15 @@ class Running:
     servers: dict[str, GrpcServer] = field(default_factory=dict)
     metrics: dict[str, MetricsServer] = field(default_factory=dict)
     stop_event: threading.Event = field(default_factory=threading.Event)
+    # Notifications (notify.enabled): the consumer of control/reports in `up`, failures in every process.
+    notify: Any = None
+    notifier: Any = None
 
     def stop(self, grace_s: float = 5.0) -> None:
+        if self.notify is not None:
+            self.notify.stop()
+        elif self.notifier is not None:
+            self.notifier.stop()
         for server in self.metrics.values():
             server.stop()
         for name in reversed([n for n in START_ORDER if n in self.servers]):
@@ -81,10 +89,25 @@ def start(names: Sequence[str], settings: Settings, bus: Bus | None = None) -> R
             service.start()
             server.set_serving(True)
             log.info("service started", extra={"service": name, "port": server.port})
+        _start_notifications(running, several=len(names) > 1)
     except BaseException:
         running.stop(grace_s=0)
         raise
     return running
+
+
+def _start_notifications(running: Running, several: bool) -> None:
+    from quantumedge.notify.service import NotifyService, notifier_for
+
+    notifier = notifier_for(running.settings)
+    if notifier is None:
+        return
+    running.notifier = notifier
+    if several:  # one process runs the whole system (`up`): it also tells of halts, fills and rejections
+        running.notify = NotifyService(running.settings, running.bus, notifier)
+        running.notify.start()
+    else:
+        notifier.start()
 
 
 def _grpc_server(name: str, service: ServiceBase, settings: Settings, bus: Bus) -> GrpcServer:
@@ -132,6 +155,10 @@ def serve_forever(running: Running, until: Callable[[], bool] | None = None, che
         for name, service in running.services.items():
             if not service.healthy():
                 log.error("service unhealthy, stopping", extra={"service": name})
+                if running.notifier is not None:
+                    from quantumedge.notify.events import Notification
+
+                    running.notifier.notify(Notification("service_failure", f"QuantumEdge {name} failed and stops"))
                 running.servers[name].set_serving(False)
                 running.stop_event.set()
         if until is not None and until():
