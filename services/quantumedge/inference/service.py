@@ -269,6 +269,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
             signals_published=svc.signals_published,
             warmed_up=warmed,
             missing=list(svc.models.missing),
+            prediction_drift={f"{s}/h{h}": v for s, h, v in svc.drift.values()},
         )
 
     def Predict(self, request, context):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -97,6 +98,8 @@ class RiskService(ServiceBase):
         self._limits_time_ns = 0
         self._loop: ConsumerLoop | None = None
         self._snapshot: tuple[float, risk_pb2.RiskServiceGetStatusResponse] | None = None
+        # Equity history for operators (the console's curve): one point a second at most, bounded.
+        self.equity_curve: deque[risk_pb2.EquityPoint] = deque(maxlen=settings.risk.decision_index_size)
         self.servicer = RiskServicer(self)
         _gauges.add_owner(self)
 
@@ -154,6 +157,13 @@ class RiskService(ServiceBase):
             status = self.engine.status(self.clock(), self.symbols)
         self._snapshot = (time.monotonic(), status)
         return status
+
+    def _sample_equity(self, now: int) -> None:
+        """Called with the lock held, after the ledger moved."""
+        if self.equity_curve and now - self.equity_curve[-1].time_ns < 1_000_000_000:
+            return
+        led = self.engine.ledger
+        self.equity_curve.append(risk_pb2.EquityPoint(time_ns=now, equity=led.equity, drawdown=led.drawdown))
 
     def trading_state(self) -> str:
         """The account's state. Per-symbol exits-only (REDUCING) joins this when the risk domain has it."""
@@ -224,14 +234,18 @@ class RiskService(ServiceBase):
     def _on_report(self, report: execution_pb2.ExecutionReport, _record: Record) -> None:
         self._wait_ready()
         with self.lock:
-            breach = self.engine.on_report(report, self.clock())
+            now = self.clock()
+            breach = self.engine.on_report(report, now)
+            self._sample_equity(now)
             if breach is not None:
                 self._publish_auto_halt(breach)
 
     def _on_market(self, event: market_pb2.MarketEvent, _record: Record) -> None:
         self._wait_ready()
         with self.lock:
-            breach = self.engine.on_market(event, self.clock())
+            now = self.clock()
+            breach = self.engine.on_market(event, now)
+            self._sample_equity(now)
             if breach is not None:
                 self._publish_auto_halt(breach)
 
@@ -402,6 +416,13 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             },
         )
         return risk_pb2.ReviewOrderResponse(decision=decision)
+
+    def GetEquityCurve(self, request: risk_pb2.GetEquityCurveRequest, context: grpc.ServicerContext) -> Any:
+        with self.svc.lock:
+            points = list(self.svc.equity_curve)
+        if request.max_points:
+            points = points[-request.max_points :]
+        return risk_pb2.GetEquityCurveResponse(points=points)
 
     def ListDecisions(self, request: risk_pb2.ListDecisionsRequest, context: grpc.ServicerContext) -> Any:
         if request.outcome not in ("", "approved", "rejected"):

@@ -19,6 +19,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from quantumedge.console.settings import ConsoleSettings
 from quantumedge.execution.settings import ExecutionSettings
 from quantumedge.inference.settings import InferenceSettings
 from quantumedge.ingest.settings import IngestSettings
@@ -121,6 +122,7 @@ class Settings(BaseSettings):
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
     vault: VaultSettings = Field(default_factory=VaultSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -278,6 +278,28 @@ class ListDecisionsResponse(_message.Message):
     decisions: _containers.RepeatedCompositeFieldContainer[RiskDecision]
     def __init__(self, decisions: _Optional[_Iterable[_Union[RiskDecision, _Mapping]]] = ...) -> None: ...
 
+class EquityPoint(_message.Message):
+    __slots__ = ("time_ns", "equity", "drawdown")
+    TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    EQUITY_FIELD_NUMBER: _ClassVar[int]
+    DRAWDOWN_FIELD_NUMBER: _ClassVar[int]
+    time_ns: int
+    equity: float
+    drawdown: float
+    def __init__(self, time_ns: _Optional[int] = ..., equity: _Optional[float] = ..., drawdown: _Optional[float] = ...) -> None: ...
+
+class GetEquityCurveRequest(_message.Message):
+    __slots__ = ("max_points",)
+    MAX_POINTS_FIELD_NUMBER: _ClassVar[int]
+    max_points: int
+    def __init__(self, max_points: _Optional[int] = ...) -> None: ...
+
+class GetEquityCurveResponse(_message.Message):
+    __slots__ = ("points",)
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    points: _containers.RepeatedCompositeFieldContainer[EquityPoint]
+    def __init__(self, points: _Optional[_Iterable[_Union[EquityPoint, _Mapping]]] = ...) -> None: ...
+
 class ReviewOrderRequest(_message.Message):
     __slots__ = ("intent",)
     INTENT_FIELD_NUMBER: _ClassVar[int]
