@@ -208,13 +208,13 @@ class KafkaConsumer_(Consumer):  # noqa: N801 - distinct from kafka-python's Kaf
         # highwater() is what the last fetch response said (no request); position() is local once fetched.
         out: dict[tuple[str, int], int] = {}
         for tp in self._consumer.assignment():
-            high = self._consumer.highwater(tp)
+            try:  # a rebalance between assignment() and these calls makes them assert: skip that partition
+                high = self._consumer.highwater(tp)
+                position = self._consumer.position(tp, timeout_ms=0) if _POSITION_TAKES_TIMEOUT else None
+            except (KafkaError, AssertionError):
+                continue
             if high is None:
                 continue
-            try:
-                position = self._consumer.position(tp, timeout_ms=0) if _POSITION_TAKES_TIMEOUT else None
-            except KafkaError:
-                position = None
             if position is None:
                 continue
             out[(self.bus.logical(tp.topic), tp.partition)] = max(0, high - position)

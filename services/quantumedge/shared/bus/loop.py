@@ -124,7 +124,7 @@ class ConsumerLoop:
         try:
             while not self._stop.is_set():
                 records = self._consumer.poll(self.poll_timeout_s, self.max_records)
-                self.lag = self._consumer.lag()
+                self.lag = self._lag()
                 if not records:
                     continue
                 for record in records:
@@ -138,6 +138,14 @@ class ConsumerLoop:
         finally:
             _loops.remove_owner(self)
             self._consumer.close()
+
+    def _lag(self) -> dict[tuple[str, int], int]:
+        """The consumer's lag; a figure for the metrics only, so it never stops the loop."""
+        try:
+            return self._consumer.lag()
+        except Exception:
+            log.debug("consumer lag unavailable", extra={"group": self.group}, exc_info=True)
+            return self.lag
 
     def _handle(self, record: Record) -> None:
         handler = self.handlers.get(record.topic)
