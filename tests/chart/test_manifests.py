@@ -25,6 +25,13 @@ STANDARD_LABELS = (
 )
 SECRETISH = re.compile(r"secret|password|passphrase|token|api_?key|private_?key|credential", re.IGNORECASE)
 
+# The console and the notifier (console.enabled, notify.enabled) are Deployments beside the four services.
+OPERATOR_TOOLS = ("console", "notify")
+
+
+def pipeline(deployments: list[dict]) -> list[dict]:
+    return [d for d in deployments if d["metadata"]["labels"]["app.kubernetes.io/component"] in COMPONENTS]
+
 
 def containers(obj: dict) -> list[dict]:
     spec = obj["spec"]["template"]["spec"]
@@ -44,7 +51,7 @@ def literal_env(container: dict) -> dict[str, str]:
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_every_service_container_has_native_grpc_probes(render, scenario: str) -> None:
-    deployments = render(SCENARIOS[scenario]).of_kind("Deployment")
+    deployments = pipeline(render(SCENARIOS[scenario]).of_kind("Deployment"))
     assert len(deployments) == 4
     for dep in deployments:
         component = dep["metadata"]["labels"]["app.kubernetes.io/component"]
@@ -126,7 +133,7 @@ def test_standard_labels_on_every_object(render, scenario: str) -> None:
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_selectors_use_name_instance_component_only(render, scenario: str) -> None:
     rendered = render(SCENARIOS[scenario])
-    for dep in rendered.of_kind("Deployment"):
+    for dep in pipeline(rendered.of_kind("Deployment")):
         component = dep["metadata"]["labels"]["app.kubernetes.io/component"]
         selector = dep["spec"]["selector"]["matchLabels"]
         assert selector == {
@@ -241,7 +248,7 @@ def test_a_disabled_component_renders_nothing(render, component: str) -> None:
     assert f"svc/{RELEASE}-{component} " not in rendered.notes
     others = [c for c in COMPONENTS if c != component]
     assert sorted(
-        d["metadata"]["labels"]["app.kubernetes.io/component"] for d in rendered.of_kind("Deployment")
+        d["metadata"]["labels"]["app.kubernetes.io/component"] for d in pipeline(rendered.of_kind("Deployment"))
     ) == sorted(others)
     # The remaining NetworkPolicies neither open the disabled component's port nor name its pods.
     for policy in rendered.of_kind("NetworkPolicy"):
@@ -323,6 +330,8 @@ def test_every_qe_variable_is_a_real_setting_and_loads(render, scenario: str, mo
         settings = load_settings()
         assert settings.bus == "kafka"
         assert settings.kafka.bootstrap == env["QE_KAFKA__BOOTSTRAP"]
+        if component in OPERATOR_TOOLS:
+            continue  # the console and the notifier serve no gRPC port of their own
         assert settings.ports.of(component) == PORTS[component]
         assert str(settings.models_dir) == "/app/models"
         assert env["OTEL_SERVICE_NAME"] == component
@@ -350,8 +359,9 @@ def test_service_accounts_bind_to_the_vault_roles_of_secrets_init(render) -> Non
     init = build_parser().parse_args(["init"])
     rendered = render(["full-values.yaml"])
     accounts = {sa["metadata"]["name"] for sa in rendered.of_kind("ServiceAccount")}
-    assert accounts == {init.kubernetes_service_account.format(service=c) for c in COMPONENTS}
-    for dep in rendered.of_kind("Deployment"):
+    expected = {init.kubernetes_service_account.format(service=c) for c in (*COMPONENTS, *OPERATOR_TOOLS)}
+    assert accounts == expected
+    for dep in pipeline(rendered.of_kind("Deployment")):
         component = dep["metadata"]["labels"]["app.kubernetes.io/component"]
         pod = dep["spec"]["template"]["spec"]
         assert pod["serviceAccountName"] == init.kubernetes_service_account.format(service=component)

@@ -63,6 +63,14 @@ def scrape(port: int) -> dict[str, list]:
     return {f.name: f.samples for f in text_string_to_metric_families(text)}
 
 
+def answers(port: int) -> bool:
+    try:
+        scrape(port)
+    except OSError:
+        return False
+    return True
+
+
 def value(samples: list) -> float:
     """A family's size: the sum of counters' and histograms' counts, else the largest |gauge|."""
     counts = [s.value for s in samples if s.name.endswith(("_total", "_count"))]
@@ -99,6 +107,10 @@ def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             procs[name] = spawn(["serve", name], common, tmp / f"{name}.log")
             wait_serving(ports[name], timeout_s=90, proc=procs[name])
         procs["notify"] = spawn(["notify"], common, tmp / "notify.log")
+        deadline = time.monotonic() + 120
+        while not answers(metrics["notify"]):  # it listens once it has joined its consumer group
+            assert time.monotonic() < deadline and procs["notify"].poll() is None, f"notify never ready ({tmp})"
+            time.sleep(0.5)
         # A record nobody can decode: risk dead-letters it.
         bus.publish(topics.SIGNALS, "BTCUSDT", b"\xff\x00 not a signal")
         bus.flush()

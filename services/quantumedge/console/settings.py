@@ -13,3 +13,6 @@ class ConsoleSettings(BaseModel):
     tls_cert_file: str = ""
     tls_key_file: str = ""
     decisions_shown: int = Field(default=30, ge=1, le=500)
+    # host:port of each service where they are not on one host (a cluster), e.g. {"risk": "qe-risk:50053"};
+    # the CLI honours it too. Unset services are at grpc_host (or QE_OPS_HOST) and ports.<service>.
+    addresses: dict[str, str] = Field(default_factory=dict)

@@ -132,15 +132,16 @@ def run_notify(settings: Settings) -> int:
         require_broker(settings.kafka.bootstrap)
     bus = make_bus(settings)
     service = NotifyService(settings, bus, notifier)
-    registry = prometheus_registry()
-    metrics = None
-    if registry is not None and settings.ports.notify_metrics:
-        metrics = start_metrics_server("notify", settings.ports.notify_metrics, settings.grpc_host, registry, False)
     import threading
 
     stop = threading.Event()
     install_signal_handlers(stop)
     service.start()
+    # Listening once it has joined its group: a scrape that answers means notifications flow from here on.
+    registry = prometheus_registry()
+    metrics = None
+    if registry is not None and settings.ports.notify_metrics:
+        metrics = start_metrics_server("notify", settings.ports.notify_metrics, settings.grpc_host, registry, False)
     log.info("notifier started", extra={"sinks": [s.name for s in notifier.sinks]})
     try:
         while not stop.wait(0.5):

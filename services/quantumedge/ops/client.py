@@ -59,7 +59,8 @@ class Services:
 
     def __post_init__(self) -> None:
         host = target_host(self.settings)
-        self.addresses = {name: f"{host}:{self.settings.ports.of(name)}" for name in SERVICE_NAMES}
+        given = self.settings.console.addresses
+        self.addresses = {name: given.get(name) or f"{host}:{self.settings.ports.of(name)}" for name in SERVICE_NAMES}
         self.channels = {name: grpc.insecure_channel(addr) for name, addr in self.addresses.items()}
         self.ingest = ingest_pb2_grpc.IngestServiceStub(self.channels["ingest"])
         self.inference = inference_pb2_grpc.InferenceServiceStub(self.channels["inference"])
