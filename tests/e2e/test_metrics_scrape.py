@@ -79,6 +79,14 @@ def value(samples: list) -> float:
     return max((abs(s.value) for s in samples), default=0.0)
 
 
+def complete(scrapes: dict[str, dict[str, list]]) -> bool:
+    return all(
+        name in scrapes[service] and (name in MAY_BE_ZERO or value(scrapes[service][name]) > 0)
+        for service, names in FAMILIES.items()
+        for name in names
+    )
+
+
 @pytest.fixture(scope="module")
 def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     tmp = tmp_path_factory.mktemp("metrics")
@@ -129,7 +137,15 @@ def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         while not any("HALTED" in t for t in webhook.texts()):
             assert time.monotonic() < deadline, "the notifier did not deliver the halt and the resume"
             time.sleep(0.5)
-        yield {"scrapes": {n: scrape(p) for n, p in metrics.items()}, "webhook": webhook}
+        # Records are handled asynchronously (the undecodable one may still be queued): scrape until every
+        # family is there with a value, or give up and let the tests say which one is missing.
+        deadline = time.monotonic() + 90
+        while True:
+            scrapes = {n: scrape(p) for n, p in metrics.items()}
+            if complete(scrapes) or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        yield {"scrapes": scrapes, "webhook": webhook}
     finally:
         for proc in procs.values():
             stop(proc)

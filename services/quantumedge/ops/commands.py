@@ -24,7 +24,12 @@ _NS = {"ns": 1, "us": 1e3, "µs": 1e3, "ms": 1e6, "s": 1e9, "min": 60e9, "h": 36
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    sub.add_parser("status", help="one table of all services: health, state, equity, PnL, positions, lag, models")
+    status = sub.add_parser(
+        "status", help="one table of all services: health, state, equity, PnL, positions, lag, models"
+    )
+    status.add_argument(
+        "--wait", type=float, default=0.0, metavar="S", help="first wait up to S seconds for all four to serve"
+    )
     halt = sub.add_parser("halt", help="halt trading: no new entries (exits and protection still go)")
     halt.add_argument("--reason", default="operator halt")
     halt.add_argument("--cancel-open-orders", action="store_true", help="also cancel the open entry orders")
@@ -51,6 +56,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     outcome.add_argument("--rejected", action="store_const", dest="outcome", const="rejected")
     decisions.add_argument("--reason", default="", help="a reason code, e.g. max_spread_bps, min_confidence, halted")
     decisions.add_argument("--limit", type=int, default=20)
+    decisions.add_argument("--ids", action="store_true", help="print only the decision ids, one a line (for explain)")
     explain = sub.add_parser("explain", help="one decision in full: every reason and the order it approved")
     explain.add_argument("decision_id")
 
@@ -60,9 +66,25 @@ def run(command: str, args: argparse.Namespace, settings: Settings) -> int:
 
     with Services(settings) as services:
         if command == "status":
+            if args.wait:
+                wait_serving(services, args.wait)
             return print_status(settings, services)
         handler = _HANDLERS[command]
         return handler(args, services)
+
+
+def wait_serving(services: Services, timeout_s: float) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        health = {name: services.health(name) for name in services.addresses}
+        if all(h == "SERVING" for h in health.values()):
+            return
+        if time.monotonic() >= deadline:
+            waiting = ", ".join(f"{n} {h}" for n, h in health.items() if h != "SERVING")
+            raise OperatorError(f"not serving after {timeout_s:g} s: {waiting}", reason="not_serving")
+        time.sleep(0.5)
 
 
 def _halt(args: argparse.Namespace, s: Services) -> int:
@@ -174,6 +196,9 @@ def _decisions(args: argparse.Namespace, s: Services) -> int:
     from rich.table import Table
 
     found = s.decisions(args.symbol, args.outcome or "", args.reason, args.limit)
+    if args.ids:
+        print("\n".join(d.decision_id for d in found))
+        return 0 if found else 1
     table = Table(title=f"recent decisions ({len(found)})")
     for column in ("id", "time", "symbol", "outcome", "codes", "reason"):
         table.add_column(column, overflow="fold")
