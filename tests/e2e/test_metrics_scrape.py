@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from quantumedge.shared import topics
 from quantumedge.shared.bus.kafka import KafkaBus
 from quantumedge.shared.config import KafkaSettings
-from quantumedge.v1 import risk_pb2, risk_pb2_grpc
+from quantumedge.v1 import common_pb2, execution_pb2, execution_pb2_grpc, risk_pb2, risk_pb2_grpc
 from tests.peers.notify_peers import WebhookPeer
 from tests.support.procs import ROOT, free_port, kafka_env, spawn, stop, wait_serving
 
@@ -45,6 +45,7 @@ FAMILIES = {
         "qe_bus_dead_letters",
     ],
     "execution": [
+        "qe_execution_rejects",
         "qe_execution_orders_sent",
         "qe_execution_fills",
         "qe_execution_decision_to_ack_milliseconds",
@@ -103,6 +104,10 @@ def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "QE_INGEST__SYNTHETIC_STEPS": "0",
         "QE_INGEST__SYNTHETIC_SPEED": "5",
         "QE_VAULT__OPERATOR_TOKEN_SHA256": hashlib.sha256(token.encode()).hexdigest(),
+        "QE_EXECUTION__RISK_ADDRESS": f"127.0.0.1:{ports['risk']}",
+        # No cooldowns, so the manual order below is reviewed on its limits alone.
+        "QE_RISK__LIMITS__COOLDOWN_AFTER_LOSS_NS": "0",
+        "QE_RISK__LIMITS__COOLDOWN_AFTER_EXIT_NS": "0",
         "QE_NOTIFY__WEBHOOK_URLS": json.dumps([webhook.url]),
         # Fills would spend the rate limit's burst before the halt: this run is about the halt.
         "QE_NOTIFY__EVENTS__FILL": "false",
@@ -133,6 +138,24 @@ def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             good = (("authorization", f"Bearer {token}"),)
             risk.Halt(risk_pb2.HaltRequest(reason="metrics test"), metadata=good, timeout=10)
             risk.Resume(risk_pb2.ResumeRequest(reason="metrics test"), metadata=good, timeout=10)
+        with grpc.insecure_channel(f"127.0.0.1:{ports['execution']}") as channel:
+            # Risk approves a manual order worth a few cents; execution refuses it below the venue's minimum
+            # notional before sending: a rejection, counted and notified.
+            execution = execution_pb2_grpc.ExecutionServiceStub(channel)
+            answers = []
+            for symbol in ("BTCUSDT", "ETHUSDT") * 5:  # a guard of the moment (a pending entry) may refuse one
+                tiny = execution_pb2.SubmitOrderRequest(
+                    symbol=symbol,
+                    side=common_pb2.SIDE_BUY,
+                    order_type=risk_pb2.ORDER_TYPE_MARKET,
+                    quantity=0.00001,
+                    request_id=uuid.uuid4().hex,
+                )
+                answers.append(execution.SubmitOrder(tiny, metadata=good, timeout=20))
+                if answers[-1].decision.approved:
+                    break
+                time.sleep(1)
+            assert answers[-1].order.status == execution_pb2.ORDER_STATUS_REJECTED, answers
         deadline = time.monotonic() + 60
         while not any("HALTED" in t for t in webhook.texts()):
             assert time.monotonic() < deadline, "the notifier did not deliver the halt and the resume"
