@@ -142,7 +142,7 @@ def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             # Risk approves a manual order worth a few cents; execution refuses it below the venue's minimum
             # notional before sending: a rejection, counted and notified.
             execution = execution_pb2_grpc.ExecutionServiceStub(channel)
-            answers = []
+            replies = []
             for symbol in ("BTCUSDT", "ETHUSDT") * 5:  # a guard of the moment (a pending entry) may refuse one
                 tiny = execution_pb2.SubmitOrderRequest(
                     symbol=symbol,
@@ -151,11 +151,11 @@ def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
                     quantity=0.00001,
                     request_id=uuid.uuid4().hex,
                 )
-                answers.append(execution.SubmitOrder(tiny, metadata=good, timeout=20))
-                if answers[-1].decision.approved:
+                replies.append(execution.SubmitOrder(tiny, metadata=good, timeout=20))
+                if replies[-1].decision.approved:
                     break
                 time.sleep(1)
-            assert answers[-1].order.status == execution_pb2.ORDER_STATUS_REJECTED, answers
+            assert replies[-1].order.status == execution_pb2.ORDER_STATUS_REJECTED, replies
         deadline = time.monotonic() + 60
         while not any("HALTED" in t for t in webhook.texts()):
             assert time.monotonic() < deadline, "the notifier did not deliver the halt and the resume"

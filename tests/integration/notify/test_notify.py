@@ -191,3 +191,24 @@ def test_a_hanging_and_a_failing_endpoint_do_not_slow_decisions(monkeypatch: pyt
         running.stop(grace_s=1)
         hanging.stop()
         failing.stop()
+
+
+def test_a_failing_service_is_notified_by_its_own_process(webhook: WebhookPeer) -> None:
+    from quantumedge.shared.runner import Running, serve_forever
+
+    class Dying:
+        def healthy(self) -> bool:
+            return False
+
+    class Server:
+        def set_serving(self, _serving: bool) -> None:
+            pass
+
+    notifier = Notifier(NotifySettings(), [WebhookSink(webhook.url)]).start()
+    running = Running(load_settings(), MemoryBus(), services={"risk": Dying()}, servers={"risk": Server()})
+    running.notifier = notifier
+    try:
+        serve_forever(running, check_every_s=0.01)
+        wait_until(lambda: webhook.texts() == ["QuantumEdge risk failed and stops"], what="the failure notification")
+    finally:
+        notifier.stop()
