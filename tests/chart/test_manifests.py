@@ -271,20 +271,31 @@ def test_network_policy_shape_with_every_feature(render) -> None:
     rendered = render(["full-values.yaml"])
     policies = {p["metadata"]["name"]: p for p in rendered.of_kind("NetworkPolicy")}
     # Strimzi provisions the topics in this scenario: no topic Job, so no policy for it.
-    assert sorted(policies) == sorted([f"{RELEASE}-default-deny", *(f"{RELEASE}-{c}" for c in COMPONENTS)])
+    expected = [f"{RELEASE}-default-deny", *(f"{RELEASE}-{c}" for c in (*COMPONENTS, *OPERATOR_TOOLS))]
+    assert sorted(policies) == sorted(expected)
     for component in COMPONENTS:
         spec = policies[f"{RELEASE}-{component}"]["spec"]
         assert spec["policyTypes"] == ["Ingress", "Egress"]
-        (rule,) = spec["ingress"]
-        assert rule["ports"] == [{"port": PORTS[component], "protocol": "TCP"}]
-        assert rule["from"][0] == {
+        grpc_rule, metrics_rule = spec["ingress"]
+        assert grpc_rule["ports"] == [{"port": PORTS[component], "protocol": "TCP"}]
+        assert grpc_rule["from"][0] == {
             "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "quantumedge-operators"}}
         }
+        assert {"podSelector": {"matchLabels": {**selector_of("console")}}} in grpc_rule["from"]
+        assert metrics_rule["ports"] == [{"port": 9464, "protocol": "TCP"}]
         egress_ports = {p["port"] for r in spec["egress"] for p in r["ports"]}
         assert {53, 9092, 8200, 4317} <= egress_ports
         # Only ingest (market data) and execution (orders, to the configured CIDRs) talk to the exchange.
         assert (443 in egress_ports) == (component in ("ingest", "execution"))
         assert all(r.get("to") for r in spec["egress"]), "every egress rule names its peers"
+
+
+def selector_of(component: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "quantumedge",
+        "app.kubernetes.io/instance": RELEASE,
+        "app.kubernetes.io/component": component,
+    }
 
 
 # --- contracts with the code -------------------------------------------------------------------------------

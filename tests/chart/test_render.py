@@ -43,7 +43,15 @@ def test_helm_lint_strict(tools, scenario: str) -> None:
 def test_defaults_render_the_four_services_and_the_topic_job(render) -> None:
     rendered = render()
     kinds = sorted({o["kind"] for o in rendered.objects})
-    assert kinds == ["ConfigMap", "Deployment", "Job", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount"]
+    assert kinds == [
+        "ConfigMap",
+        "Deployment",
+        "Job",
+        "NetworkPolicy",
+        "PodDisruptionBudget",
+        "Service",
+        "ServiceAccount",
+    ]
     for kind in ("Deployment", "Service", "ServiceAccount"):
         assert sorted(o["metadata"]["labels"]["app.kubernetes.io/component"] for o in rendered.of_kind(kind)) == sorted(
             COMPONENTS
