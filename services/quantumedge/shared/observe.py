@@ -7,6 +7,7 @@ callback reads the owners that still exist. Reads run on the scraping thread: `r
 
 from __future__ import annotations
 
+import math
 import threading
 import weakref
 from collections.abc import Callable, Iterable
@@ -45,7 +46,8 @@ class Gauges:
             out: list[Observation] = []
             for owner in owners:
                 try:
-                    out.extend(Observation(float(v), attrs) for v, attrs in read(owner))
+                    # A figure with nothing behind it yet (an -inf headroom) is left out, not exported as a lie.
+                    out.extend(Observation(float(v), attrs) for v, attrs in read(owner) if math.isfinite(v))
                 except Exception:  # a scrape must never break on one owner's bad moment
                     log.debug("gauge read failed", extra={"gauge": name}, exc_info=True)
             return out
