@@ -65,6 +65,8 @@ def order_to_pb(order: Order) -> execution_pb2.Order:
         sent_time_ms=order.sent_time_ms,
         base_fees=float(order.base_fees),
         expire_time_ns=order.expire_time_ns,
+        outcome_unknown_since_ns=order.outcome_unknown_since_ns,
+        outcome_unknown_code=order.outcome_unknown_code,
     )
 
 
@@ -105,6 +107,8 @@ def order_from_pb(pb: execution_pb2.Order) -> Order:
         protection_placed=pb.protection_placed,
         expire_time_ns=pb.expire_time_ns,
         sent_time_ms=pb.sent_time_ms,
+        outcome_unknown_since_ns=pb.outcome_unknown_since_ns,
+        outcome_unknown_code=pb.outcome_unknown_code,
         trade_ids=set(pb.trade_ids),
         version=pb.version,
     )

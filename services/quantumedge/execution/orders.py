@@ -187,6 +187,10 @@ class Order:
     synthetic_credit: Decimal = ZERO
     # Venue time (ms) the last submission was signed with; a late copy cannot execute after it + recvWindow.
     sent_time_ms: int = 0
+    # Venue time the submission's outcome became unknown (timeout, 5xx, -1006/-1007) and its code: such an
+    # order is never sent again; it stays PENDING until the venue tells its fate.
+    outcome_unknown_since_ns: int = 0
+    outcome_unknown_code: str = ""
     trade_ids: set[str] = field(default_factory=set)
     version: int = 0
 
@@ -201,6 +205,11 @@ class Order:
     @property
     def is_open(self) -> bool:
         return self.status.open
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """Sent, and the venue has not yet told what became of it."""
+        return self.status is OrderStatus.PENDING and self.outcome_unknown_since_ns > 0
 
     @property
     def wants_protection(self) -> bool:

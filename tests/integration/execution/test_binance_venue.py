@@ -101,18 +101,6 @@ def test_a_timeout_after_the_venue_accepted_makes_one_order(peer: BinanceTrading
         assert engine.positions[SYMBOL].quantity == venue_position(peer) == D("0.05") - D("0.00005")
 
 
-def test_a_request_lost_before_the_venue_is_resent_once_the_recv_window_passed(peer: BinanceTradingPeer) -> None:
-    with engine_on_peer(peer) as engine:
-        peer.lose_next_orders(1, hold_s=5)
-        order = engine.on_decision(decision("i-lost", qty=0.05))
-        cid = order.client_order_id
-        # Sent twice, executed once: the resend happened only after the query proved the first never arrived.
-        assert peer.order_requests[cid] == 2 and peer.accepted[cid] == 1
-        assert order.status is OrderStatus.FILLED
-        gets = [r for r in peer.requests if r[:2] == ("GET", "/api/v3/order")]
-        assert gets, "the lost order must be queried before it is sent again"
-
-
 def test_a_redelivered_intent_makes_one_order_on_the_exchange(peer: BinanceTradingPeer) -> None:
     with engine_on_peer(peer) as engine:
         first = engine.on_decision(decision("i-dup", qty=0.05))
