@@ -120,8 +120,6 @@ class _Faults:
     late_after_s: float = 1.0
     late_status: int = 408
     order_rate_limit: int = 0
-    # User data stream connections that stopped delivering and answering (TCP and pings still alive).
-    stalled_streams: bool = False
 
 
 @dataclass
@@ -137,6 +135,8 @@ class _WsConnection:
     lock: threading.Lock
     opened: float
     closing: bool = False
+    # Stopped delivering events and answering requests (TCP and websocket pings still alive).
+    stalled: bool = False
 
 
 class BinanceTradingPeer:
@@ -348,9 +348,17 @@ class BinanceTradingPeer:
             self._later(close_after_s, lambda: self._close_ws([c.connection for c in targets], 1001, "server shutdown"))
         return len(targets)
 
-    def stall_user_streams(self, stalled: bool = True) -> None:
-        """Open connections stop delivering events and answering requests; TCP and pings stay up."""
-        self.faults.stalled_streams = stalled
+    def stall_user_streams(self) -> int:
+        """The connections open now stop delivering events and answering requests (their events are
+        lost); TCP and websocket pings stay up, and new connections work. Returns how many stalled."""
+        with self._lock:
+            for conn in self._ws_connections:
+                conn.stalled = True
+            return len(self._ws_connections)
+
+    def _stalled(self, connection: ServerConnection) -> bool:
+        with self._lock:
+            return any(c.stalled for c in self._ws_connections if c.connection is connection)
 
     @property
     def ws_connection_count(self) -> int:
@@ -1248,9 +1256,9 @@ class BinanceTradingPeer:
 
     # -- WebSocket API ----------------------------------------------------------------------------
     def _push(self, event: dict) -> None:
-        if self.faults.stalled_streams:
-            return  # events are lost, as on a stream that stopped delivering
         for sub in list(self._subscribers):
+            if self._stalled(sub.connection):
+                continue  # lost, as on a stream that stopped delivering
             text = json.dumps({"subscriptionId": sub.subscription_id, "event": event})
             try:
                 with sub.lock:
@@ -1270,8 +1278,8 @@ class BinanceTradingPeer:
         try:
             for raw in connection:
                 request = json.loads(raw)
-                if self.faults.stalled_streams:
-                    continue  # a stalled server reads but never answers
+                if self._stalled(connection):
+                    continue  # a stalled connection reads but never answers
                 answer = self._ws_request(connection, request, lock)
                 with lock:
                     connection.send(json.dumps(answer))

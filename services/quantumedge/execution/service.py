@@ -147,6 +147,13 @@ def binance_venue(settings: Settings, credentials: Mapping[str, str]) -> Binance
         max_attempts=cfg.max_attempts,
         max_wait_s=cfg.max_rate_limit_wait_s,
         user_stream=cfg.user_stream,
+        exchange_info_ttl_s=cfg.exchange_info_ttl_s,
+        unknown_symbol_ttl_s=cfg.unknown_symbol_ttl_s,
+        stream_options={
+            "max_connection_age_s": cfg.stream_max_connection_age_s,
+            "watchdog_interval_s": cfg.stream_watchdog_interval_s,
+            "watchdog_timeout_s": cfg.stream_watchdog_timeout_s,
+        },
     )
 
 
@@ -193,6 +200,7 @@ class ExecutionService(ServiceBase):
                 starting_equity=Decimal(repr(self.cfg.starting_equity)),
                 symbols=tuple(settings.symbols),
                 mark_report_interval_ns=self.cfg.mark_report_interval_ms * 1_000_000,
+                unknown_outcome_bound_ns=int(self.cfg.unknown_outcome_bound_s * 1e9),
             ),
         )
         self.servicer = ExecutionServicer(self)
