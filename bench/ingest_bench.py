@@ -87,9 +87,10 @@ def _binance_normalise(n: int = 60_000) -> float:
             frames.append(json.dumps({"stream": "btcusdt@depth@100ms", "data": data}))
     out: list = []
     source._emit = out.append
+    feed = source.feed
     t0 = time.perf_counter()
     for frame in frames:
-        source._on_frame(frame)
+        feed.on_frame(frame, time.time_ns())
     elapsed = time.perf_counter() - t0
     assert len(out) == n, f"normalised {len(out)} of {n} frames"
     return n / elapsed

@@ -91,6 +91,8 @@ class _Link:
 
     async def next(self, timeout_s: float) -> str | bytes | None:
         """The next frame, or None after timeout_s (or at its end)."""
+        if not self.frames.empty():
+            return self.frames.get_nowait()  # the usual case under load: no timer needed
         try:
             return await asyncio.wait_for(self.frames.get(), timeout_s)
         except TimeoutError:
