@@ -42,7 +42,10 @@ class Clock:
 def client() -> BinanceRestClient:
     clock = Clock()
     return BinanceRestClient(
-        "http://127.0.0.1:1", "key", HmacSigner("secret"), limiter=RateLimiter(clock=clock, wall=clock)
+        "http://127.0.0.1:1",
+        "qe-test-error-map-api-key",
+        HmacSigner("qe-test-error-map-hmac"),
+        limiter=RateLimiter(clock=clock, wall=clock),
     )
 
 
