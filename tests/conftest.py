@@ -2,7 +2,8 @@
 
 Each comes from, in order:
   1. an existing server named by env vars: QE_TEST_KAFKA_BOOTSTRAP; QE_TEST_VAULT_ADDR + QE_TEST_VAULT_TOKEN
-  2. testcontainers, when a Docker engine answers (QE_TEST_DOCKER=0 skips this)
+  2. testcontainers, when a Docker engine answers, on images built locally (tests/harness/images.py);
+     QE_TEST_DOCKER=0 skips this, QE_TEST_DOCKER=1 requires it
   3. a local process: Kafka 3.9.1 (KRaft) from the release jars, or OpenBao's dev server
 
 One broker / server per session, shared by all tests: tests isolate themselves with unique topic and group
@@ -27,6 +28,7 @@ from tests.harness import (
     LocalVault,
     VaultEndpoint,
     docker_available,
+    docker_required,
     kafka_container,
     kafka_is_ready,
     vault_container,
@@ -58,8 +60,8 @@ def kafka_bootstrap() -> Iterator[str]:
         yield existing
         return
     with contextlib.ExitStack() as stack:
-        bootstrap = _from_docker(stack, kafka_container)
-        yield bootstrap or stack.enter_context(LocalKafka()).bootstrap
+        in_container = _from_docker(stack, kafka_container)
+        yield in_container.bootstrap if in_container else stack.enter_context(LocalKafka()).bootstrap
 
 
 @pytest.fixture(scope="session")
@@ -88,14 +90,19 @@ def _from_docker(
 ) -> T | None:
     """The container's value when Docker answers and the container starts; None means "use a local process".
 
-    A Docker engine that cannot pull or start the image (offline registry, no permission) is not a reason to
-    fail the run while a local process can do the same job: say so as a warning and fall back.
+    A Docker engine that cannot build or start the image (no base, no permission) is not a reason to fail the
+    run while a local process can do the same job: say so as a warning and fall back. QE_TEST_DOCKER=1 makes
+    the containers mandatory (a failure fails the run), to prove the testcontainers path itself.
     """
     if not docker_available():
+        if docker_required():
+            raise HarnessError("QE_TEST_DOCKER=1 but no Docker engine answers (make docker-up, or set DOCKER_HOST)")
         return None
     try:
         return stack.enter_context(container())
     except HarnessError as exc:
+        if docker_required():
+            raise
         warnings.warn(f"{exc}; falling back to a local process", stacklevel=2)
         return None
 

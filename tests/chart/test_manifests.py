@@ -420,7 +420,7 @@ def test_topic_job_is_a_hook_running_the_topics_command_of_the_same_image(render
     # `quantumedge topics` must exist: the Job runs it.
     assert _parser().parse_args(container["args"]).command == "topics"
     env = literal_env(container)
-    assert env["QE_KAFKA__BOOTSTRAP"] == "kafka:9092" and env["QE_KAFKA__REPLICATION_FACTOR"] == "3"
+    assert env["QE_KAFKA__BOOTSTRAP"] == "kafka:9092" and env["QE_KAFKA__REPLICATION_FACTOR"] == "-1"
 
 
 def test_notes_print_port_forward_and_grpcurl_for_every_service(render) -> None:

@@ -179,52 +179,97 @@ class ControlPlane:
         self._start_etcd()
         self._start_apiserver()
         kubeconfig = str(self.kubeconfig)
-        self._spawn("kube-controller-manager", [
-            str(self.bin_dir / "kube-controller-manager"), f"--kubeconfig={kubeconfig}",
-            "--bind-address=127.0.0.1", "--secure-port=0", "--leader-elect=false",
-            f"--service-account-private-key-file={self.work / 'sa.key'}",
-            f"--root-ca-file={self.work / 'apiserver.crt'}",
-            "--use-service-account-credentials=true", "--controllers=*,-nodeipam,-service-lb-controller",
-            f"--service-cluster-ip-range={SERVICE_CIDR}", "--v=1",
-        ])  # fmt: skip
-        self._spawn("kube-scheduler", [
-            str(self.bin_dir / "kube-scheduler"), f"--kubeconfig={kubeconfig}", "--bind-address=127.0.0.1",
-            "--secure-port=0", "--leader-elect=false", "--v=1",
-        ])  # fmt: skip
-        self._spawn("kwok", [
-            str(self.bin_dir / "kwok"), f"--kubeconfig={kubeconfig}", "--manage-all-nodes=false",
-            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake", "--manage-nodes-with-label-selector=",
-            "--disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom",
-            "--disregard-status-with-label-selector=", f"--cidr={POD_CIDR}", "--node-ip=127.0.0.1",
-            f"--server-address=127.0.0.1:{free_port()}", f"--config={HERE / 'kwok.yaml'}",
-        ])  # fmt: skip
+        self._spawn(
+            "kube-controller-manager",
+            [
+                str(self.bin_dir / "kube-controller-manager"),
+                f"--kubeconfig={kubeconfig}",
+                "--bind-address=127.0.0.1",
+                "--secure-port=0",
+                "--leader-elect=false",
+                f"--service-account-private-key-file={self.work / 'sa.key'}",
+                f"--root-ca-file={self.work / 'apiserver.crt'}",
+                "--use-service-account-credentials=true",
+                "--controllers=*,-nodeipam,-service-lb-controller",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--v=1",
+            ],
+        )
+        self._spawn(
+            "kube-scheduler",
+            [
+                str(self.bin_dir / "kube-scheduler"),
+                f"--kubeconfig={kubeconfig}",
+                "--bind-address=127.0.0.1",
+                "--secure-port=0",
+                "--leader-elect=false",
+                "--v=1",
+            ],
+        )
+        self._spawn(
+            "kwok",
+            [
+                str(self.bin_dir / "kwok"),
+                f"--kubeconfig={kubeconfig}",
+                "--manage-all-nodes=false",
+                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+                "--manage-nodes-with-label-selector=",
+                "--disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom",
+                "--disregard-status-with-label-selector=",
+                f"--cidr={POD_CIDR}",
+                "--node-ip=127.0.0.1",
+                f"--server-address=127.0.0.1:{free_port()}",
+                f"--config={HERE / 'kwok.yaml'}",
+            ],
+        )
         self.kubectl("apply", "-f", str(HERE / "node.yaml"))
         self._wait("kwok", self._node_ready, "waiting for the kwok node to turn Ready")
 
     def _start_etcd(self) -> None:
         client, peer = free_port(), free_port()
-        self._spawn("etcd", [
-            str(self.bin_dir / "etcd"), "--name=qe", f"--data-dir={self.work / 'etcd'}",
-            f"--listen-client-urls=http://127.0.0.1:{client}", f"--advertise-client-urls=http://127.0.0.1:{client}",
-            f"--listen-peer-urls=http://127.0.0.1:{peer}", f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
-            f"--initial-cluster=qe=http://127.0.0.1:{peer}", "--unsafe-no-fsync", "--log-level=warn",
-        ])  # fmt: skip
+        self._spawn(
+            "etcd",
+            [
+                str(self.bin_dir / "etcd"),
+                "--name=qe",
+                f"--data-dir={self.work / 'etcd'}",
+                f"--listen-client-urls=http://127.0.0.1:{client}",
+                f"--advertise-client-urls=http://127.0.0.1:{client}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-cluster=qe=http://127.0.0.1:{peer}",
+                "--unsafe-no-fsync",
+                "--log-level=warn",
+            ],
+        )
         self.etcd_url = f"http://127.0.0.1:{client}"
 
     def _start_apiserver(self) -> None:
         work = self.work
-        self._spawn("kube-apiserver", [
-            str(self.bin_dir / "kube-apiserver"), f"--etcd-servers={self.etcd_url}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={self.apiserver_port}",
-            f"--tls-cert-file={work / 'apiserver.crt'}", f"--tls-private-key-file={work / 'apiserver.key'}",
-            f"--token-auth-file={work / 'tokens.csv'}", "--authorization-mode=Node,RBAC",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            f"--service-account-key-file={work / 'sa.pub'}", f"--service-account-signing-key-file={work / 'sa.key'}",
-            f"--service-cluster-ip-range={SERVICE_CIDR}", "--enable-admission-plugins=PodSecurity",
-            # The `kubernetes` Service's endpoint would be 127.0.0.1, which endpoints may not hold.
-            "--endpoint-reconciler-type=none", "--kubelet-preferred-address-types=InternalIP",
-            "--profiling=false", "--v=1",
-        ])  # fmt: skip
+        self._spawn(
+            "kube-apiserver",
+            [
+                str(self.bin_dir / "kube-apiserver"),
+                f"--etcd-servers={self.etcd_url}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={self.apiserver_port}",
+                f"--tls-cert-file={work / 'apiserver.crt'}",
+                f"--tls-private-key-file={work / 'apiserver.key'}",
+                f"--token-auth-file={work / 'tokens.csv'}",
+                "--authorization-mode=Node,RBAC",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={work / 'sa.pub'}",
+                f"--service-account-signing-key-file={work / 'sa.key'}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--enable-admission-plugins=PodSecurity",
+                # The `kubernetes` Service's endpoint would be 127.0.0.1, which endpoints may not hold.
+                "--endpoint-reconciler-type=none",
+                "--kubelet-preferred-address-types=InternalIP",
+                "--profiling=false",
+                "--v=1",
+            ],
+        )
         self._wait("kube-apiserver", self._apiserver_ready, "waiting for kube-apiserver's /readyz")
 
     def _write_kubeconfig(self, token: str) -> None:
@@ -234,20 +279,25 @@ class ControlPlane:
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "qe", "cluster": {"server": f"https://127.0.0.1:{self.apiserver_port}",
-                                                    "certificate-authority-data": ca}}],
+            "clusters": [
+                {
+                    "name": "qe",
+                    "cluster": {"server": f"https://127.0.0.1:{self.apiserver_port}", "certificate-authority-data": ca},
+                }
+            ],
             "users": [{"name": "qe-admin", "user": {"token": token}}],
             "contexts": [{"name": "qe", "context": {"cluster": "qe", "user": "qe-admin"}}],
             "current-context": "qe",
-        }  # fmt: skip
+        }
         _write_private(self.kubeconfig, json.dumps(config).encode())
 
     def _apiserver_ready(self) -> bool:
         return self.kubectl("get", "--raw=/readyz", check=False).returncode == 0
 
     def _node_ready(self) -> bool:
-        done = self.kubectl("get", "node", NODE_NAME, "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}",
-                            check=False)  # fmt: skip
+        done = self.kubectl(
+            "get", "node", NODE_NAME, "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}", check=False
+        )
         return done.stdout.strip() == "True"
 
 

@@ -12,8 +12,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 SUITE="${QE_BASE_SUITE:-bookworm}"
-# debootstrap resolves dependencies only one level deep: the venv module's wheels are named explicitly.
-PACKAGES="python3.11,python3.11-venv,python3-pip-whl,python3-setuptools-whl,ca-certificates,binutils"
+# debootstrap resolves dependencies only partly (not virtual packages): what python3.11-venv needs is named.
+PACKAGES="python3.11,python3.11-venv,python3-pip-whl,python3-setuptools-whl,python3-distutils,python3-lib2to3,python3,ca-certificates,binutils"
 KEY="$(cat "$0" | sha256sum | cut -c1-12)"
 NAME="quantumedge-base:${SUITE}-${KEY}"
 CACHE="$ROOT/.cache/image"

@@ -22,8 +22,40 @@ from pathlib import Path
 
 UID = GID = 10001
 # Standard-library parts no service imports; `config-3.11-*` holds libpython3.11.a (tens of MB).
-STDLIB_SKIP = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "pydoc_data", "site-packages"}
+STDLIB_SKIP = {
+    "test",
+    "idlelib",
+    "tkinter",
+    "turtledemo",
+    "ensurepip",
+    "lib2to3",
+    "pydoc_data",
+    "site-packages",
+    "distutils",
+    "sqlite3",
+    "curses",
+    "dbm",
+}
 STDLIB_SKIP_PREFIX = ("config-3",)
+# Extension modules of the standard library no service loads; without them their libraries (Berkeley DB,
+# SQLite, ncurses, readline, NIS with Kerberos) are not in the ldd closure either.
+DYNLOAD_SKIP_PREFIX = (
+    "_dbm",
+    "_gdbm",
+    "_sqlite3",
+    "_tkinter",
+    "_curses",
+    "readline",
+    "nis",
+    "_test",
+    "_ctypes_test",
+    "xxlimited",
+    "xxsubtype",
+    "_xxtestfuzz",
+    "_crypt",
+    "ossaudiodev",
+    "audioop",
+)
 # glibc loads libgcc_s at thread cancellation and exit; never found by ldd.
 ALWAYS = ("libgcc_s.so.1",)
 CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt",)
@@ -61,6 +93,8 @@ def copy_tree(root: Path, dest: Path, skip: set[str] = frozenset(), skip_prefix:
         for name in filenames + [d for d in dirnames if (Path(dirpath) / d).is_symlink()]:
             # Optimised bytecode is never used (no -O); only the plain .pyc are kept.
             if ".opt-" in name and name.endswith(".pyc"):
+                continue
+            if Path(dirpath).name == "lib-dynload" and name.startswith(DYNLOAD_SKIP_PREFIX):
                 continue
             copy_path(str(Path(dirpath) / name), dest)
 
@@ -116,7 +150,8 @@ def main(dest_arg: str, venv_arg: str) -> None:
     copy_tree(stdlib, dest, STDLIB_SKIP, STDLIB_SKIP_PREFIX)
     copy_tree(venv, dest)
     libdir = sysconfig.get_config_var("LIBDIR")
-    binaries = [interpreter, *shared_objects([stdlib / "lib-dynload", venv])]
+    dynload = [p for p in shared_objects([stdlib / "lib-dynload"]) if not p.name.startswith(DYNLOAD_SKIP_PREFIX)]
+    binaries = [interpreter, *dynload, *shared_objects([venv])]
     libs = ldd_closure(binaries)
     libs |= {lib for name in ALWAYS if (lib := find_library(name))}
     for lib in sorted(libs):
