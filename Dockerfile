@@ -82,7 +82,7 @@ USER 10001:10001
 
 # The build fails here if a cut or a missing library broke a command: every service module imports and
 # every command answers --help, as the service user, with no shell in the image.
-RUN ["/opt/venv/bin/python", "-c", "import quantumedge.ingest.service, quantumedge.inference.service, quantumedge.risk.service, quantumedge.execution.service, quantumedge.inference.onnx_graph, quantumedge.embedded, quantumedge.backtest.cli, onnx, pyarrow.parquet, onnxruntime"]
+RUN ["/opt/venv/bin/python", "-c", "import quantumedge.ingest.service, quantumedge.inference.service, quantumedge.risk.service, quantumedge.execution.service, quantumedge.inference.onnx_graph, quantumedge.embedded, quantumedge.backtest.cli, onnx.compose, onnx.helper, pyarrow.parquet, pyarrow.dataset, onnxruntime"]
 RUN ["/opt/venv/bin/quantumedge", "--help"]
 
 # ingest, inference, risk, execution (gRPC + health + reflection)

@@ -103,7 +103,7 @@ def test_helm_test_hook_asks_every_running_service_for_its_health(render) -> Non
 
 def test_risk_never_scales_to_zero(tools) -> None:
     for values in (["components.risk.replicaCount=0"], ["components.risk.autoscaling.mode=keda"]):
-        with pytest.raises(HelmError, match="components.risk"):
+        with pytest.raises(HelmError, match=r"components\.risk"):
             run_helm(tools.helm, "template", "qe", str(CHART_DIR), *values_args(set_values=values))
 
 

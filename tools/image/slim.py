@@ -41,6 +41,11 @@ UNUSED_PATHS = (
     # ONNX Runtime's C API library (35 MB) is for C/C++ callers: the Python binding links the runtime itself.
     "onnxruntime/capi/libonnxruntime.so*",
     "numpy/_core/_simd.*.so",
+    "numpy/_core/_*_tests.*.so",
+    "onnx/reference",
+    # Parquet encryption and Feather: not used by any command (CSV and JSON stay: pyarrow.dataset links them).
+    "pyarrow/*parquet_encryption*",
+    "pyarrow/_feather.*.so",
     "numpy/_core/include",
     "numpy/f2py",
     # Remote filesystems and ORC: imported by pyarrow only on demand, inside try/except ImportError.
