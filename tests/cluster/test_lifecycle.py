@@ -12,36 +12,18 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.chart.chartlib import CHART, CI_VALUES, COMPONENTS
-from tests.cluster.crds import kafka_topic_crd, scaled_object_crd
 from tools.cluster.control_plane import ControlPlane
 
 NS = "quantumedge"
 RELEASE = "qe"
 FULLNAME = "qe-quantumedge"
-RESTRICTED = {
-    "pod-security.kubernetes.io/enforce": "restricted",
-    "pod-security.kubernetes.io/enforce-version": "latest",
-    "pod-security.kubernetes.io/warn": "restricted",
-    "pod-security.kubernetes.io/audit": "restricted",
-}
 SCENARIOS = {"defaults": None, **{p.stem: p for p in sorted(CI_VALUES.glob("*.yaml"))}}
 
 
 def helm_run(cluster: ControlPlane, helm: Path, *args: str, check: bool = True):
     return cluster.run([str(helm), *args], check=check)
-
-
-def namespace(cluster: ControlPlane, name: str, labels: dict[str, str] | None = None) -> None:
-    doc = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels or {}}}
-    cluster.kubectl("apply", "-f", "-", stdin=json.dumps(doc))
-    # The namespace's default ServiceAccount comes from the controller manager a moment later.
-    deadline = time.monotonic() + 60
-    while cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode != 0:
-        assert time.monotonic() < deadline, f"no default ServiceAccount in {name}"
-        time.sleep(0.3)
 
 
 def values_args(scenario: str) -> list[str]:
@@ -64,55 +46,6 @@ def deployment_images(cluster: ControlPlane, ns: str, release: str) -> dict[str,
         ).stdout
     )["items"]
     return {d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]["image"] for d in items}
-
-
-@pytest.fixture(scope="module")
-def prepared(cluster: ControlPlane, step) -> ControlPlane:
-    with step("namespaces (release namespace labelled PodSecurity restricted) and the chart's CRDs"):
-        namespace(cluster, NS, RESTRICTED)
-        namespace(cluster, "kafka", RESTRICTED)  # full values put the Strimzi KafkaTopics there
-        crds = {"apiVersion": "v1", "kind": "List", "items": [kafka_topic_crd(), scaled_object_crd()]}
-        cluster.kubectl("apply", "--server-side", "-f", "-", stdin=json.dumps(crds))
-        for crd in ("kafkatopics.kafka.strimzi.io", "scaledobjects.keda.sh"):
-            cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
-        # What the full values reference and a real cluster would already have.
-        cluster.kubectl("apply", "-n", NS, "-f", "-", stdin=json.dumps(_full_values_prerequisites()))
-    return cluster
-
-
-def _full_values_prerequisites() -> dict:
-    full = yaml.safe_load((CI_VALUES / "full-values.yaml").read_text())
-    claim = full["config"]["modelsVolume"]["persistentVolumeClaim"]["claimName"]
-    ca = full["vault"]["caCert"]["configMap"]
-    items = [
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": ca}, "data": {"ca.crt": "(public CA)"}},
-        # A claim bound to a volume up front: the scheduler places pods that mount it; no kubelet mounts it.
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolume",
-            "metadata": {"name": f"{NS}-{claim}"},
-            "spec": {
-                "capacity": {"storage": "1Gi"},
-                "accessModes": ["ReadOnlyMany"],
-                "persistentVolumeReclaimPolicy": "Retain",
-                "storageClassName": "",
-                "claimRef": {"namespace": NS, "name": claim},
-                "csi": {"driver": "models.example.com", "volumeHandle": claim},
-            },
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": claim},
-            "spec": {
-                "accessModes": ["ReadOnlyMany"],
-                "storageClassName": "",
-                "volumeName": f"{NS}-{claim}",
-                "resources": {"requests": {"storage": "1Gi"}},
-            },
-        },
-    ]
-    return {"apiVersion": "v1", "kind": "List", "items": items}
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

@@ -173,6 +173,8 @@ def test_image_runs_as_the_chart_runs_it(image: str) -> None:
     assert config["User"] == "10001:10001"
     assert config["Entrypoint"] == ["quantumedge"] and config["Cmd"] == ["serve", "ingest"]
     assert config["StopSignal"] == "SIGTERM"
+    helped = docker("run", "--rm", "--network", "none", "--read-only", image, "--help")
+    assert "serve" in helped.stdout and "health" in helped.stdout
     # No shell and no package manager in the image.
     for program in ("/bin/sh", "/usr/bin/apt-get", "/usr/bin/dpkg", "/opt/venv/bin/pip"):
         done = docker("run", "--rm", "--network", "none", "--entrypoint", program, image, "--version", check=False)

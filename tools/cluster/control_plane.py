@@ -111,8 +111,20 @@ class ControlPlane:
     def kubectl(self, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
         return self.run([kubectl_binary(), *args], check=check, stdin=stdin)
 
-    def run(self, argv: list[str], *, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
-        done = subprocess.run(argv, input=stdin, capture_output=True, text=True, env=self.env(), check=False)
+    def kubectl_dir(self) -> Path:
+        return Path(kubectl_binary()).parent
+
+    def run(
+        self,
+        argv: list[str],
+        *,
+        check: bool = True,
+        stdin: str | None = None,
+        cwd: Path | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess:
+        env = {**self.env(), **(extra_env or {})}
+        done = subprocess.run(argv, input=stdin, capture_output=True, text=True, env=env, cwd=cwd, check=False)
         if check and done.returncode != 0:
             raise HarnessError(f"`{' '.join(argv[:6])} ...` failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
         return done
