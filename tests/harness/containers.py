@@ -110,11 +110,9 @@ def kafka_container(
         },
     )
     container = (
-        DockerContainer(image)
-        .with_env("KAFKA_SERVER_PROPERTIES", props)
-        .with_env("KAFKA_CLUSTER_ID", new_cluster_id())
-        .with_bind_ports(port, ("127.0.0.1", port))
+        DockerContainer(image).with_env("KAFKA_SERVER_PROPERTIES", props).with_env("KAFKA_CLUSTER_ID", new_cluster_id())
     )
+    _publish_on_loopback(container, port, port)
     if network:
         container = container.with_kwargs(network=network, hostname=alias)
     bootstrap = f"127.0.0.1:{port}"
@@ -152,9 +150,9 @@ def vault_container(*, start_timeout_s: float = 60.0) -> Iterator[VaultEndpoint]
     container = (
         DockerContainer(image)
         .with_env("BAO_DEV_ROOT_TOKEN_ID", token)
-        .with_bind_ports(8200, ("127.0.0.1", port))
         .with_kwargs(log_config={"type": "none", "config": {}})
     )
+    _publish_on_loopback(container, 8200, port)
     addr = f"http://127.0.0.1:{port}"
     try:
         container.start()
@@ -169,6 +167,11 @@ def vault_container(*, start_timeout_s: float = 60.0) -> Iterator[VaultEndpoint]
         yield VaultEndpoint(addr=addr, token=token)
     finally:
         _stop_quietly(container)
+
+
+def _publish_on_loopback(container, container_port: int, host_port: int) -> None:
+    """Publish on 127.0.0.1 only (with_bind_ports takes no address, and an engine's default is 0.0.0.0)."""
+    container.ports[f"{container_port}/tcp"] = ("127.0.0.1", host_port)
 
 
 def _stop_quietly(container: object | None) -> None:
