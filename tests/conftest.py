@@ -38,6 +38,8 @@ from tests.harness import (
 from tests.support.captures import binance_capture  # noqa: F401 - the one fixture for the real captures
 
 T = TypeVar("T")
+# Where each real component of this session came from (tests/integration/test_harness_origin.py reports it).
+ORIGINS: dict[str, str] = {}
 
 REAL_COMPONENT_FIXTURES = frozenset({"kafka_bootstrap", "kafka_topic_factory", "vault"})
 
@@ -57,11 +59,18 @@ def kafka_bootstrap() -> Iterator[str]:
         ok, reason = kafka_is_ready(existing, timeout_s=10.0)
         if not ok:
             raise HarnessError(f"Kafka: QE_TEST_KAFKA_BOOTSTRAP={existing} does not answer: {reason}")
+        ORIGINS["kafka"] = "QE_TEST_KAFKA_BOOTSTRAP"
         yield existing
         return
     with contextlib.ExitStack() as stack:
         in_container = _from_docker(stack, kafka_container)
-        yield in_container.bootstrap if in_container else stack.enter_context(LocalKafka()).bootstrap
+        if in_container:
+            ORIGINS["kafka"] = f"container {in_container.container_id[:12]}"
+            yield in_container.bootstrap
+            return
+        local = stack.enter_context(LocalKafka())
+        ORIGINS["kafka"] = f"local process {local.pid}"
+        yield local.bootstrap
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +91,13 @@ def vault() -> Iterator[VaultEndpoint]:
         return
     with contextlib.ExitStack() as stack:
         endpoint = _from_docker(stack, vault_container)
-        yield endpoint or stack.enter_context(LocalVault()).endpoint
+        if endpoint:
+            ORIGINS["vault"] = "container"
+            yield endpoint
+            return
+        local = stack.enter_context(LocalVault())
+        ORIGINS["vault"] = f"local process {local.pid}"
+        yield local.endpoint
 
 
 def _from_docker(
