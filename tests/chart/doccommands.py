@@ -19,7 +19,7 @@ IMAGE = "make image-test"
 # Command prefix -> what exercises it, or why nothing can on this kind of machine ("cannot:" ...).
 EXERCISED: dict[str, str] = {
     "make image-test": IMAGE,
-    "make cluster-test": "itself (tests/cluster)",
+    "make cluster-test": "make cluster-test itself (tests/cluster)",
     "make image": f"{IMAGE} depends on it (and runs the image it builds)",
     "docker run --rm quantumedge:0.1.0 --help": f"{IMAGE} (test_image_runs_as_the_chart_runs_it)",
     "helm install qe charts/quantumedge -n quantumedge --create-namespace --set kafka.bootstrap=my-kafka:9092": CLUSTER,
