@@ -37,6 +37,8 @@ STDLIB_SKIP = {
     "dbm",
 }
 STDLIB_SKIP_PREFIX = ("config-3",)
+# Top-level modules no command imports (turtle needs tkinter; _pydecimal is the fallback of the C _decimal).
+STDLIB_SKIP_FILES = ("turtle", "pydoc", "_pydecimal", "doctest", "pdb", "mailbox", "imaplib", "nntplib")
 # Extension modules of the standard library no service loads; without them their libraries (Berkeley DB,
 # SQLite, ncurses, readline, NIS with Kerberos) are not in the ldd closure either.
 DYNLOAD_SKIP_PREFIX = (
@@ -95,6 +97,8 @@ def copy_tree(root: Path, dest: Path, skip: set[str] = frozenset(), skip_prefix:
             if ".opt-" in name and name.endswith(".pyc"):
                 continue
             if Path(dirpath).name == "lib-dynload" and name.startswith(DYNLOAD_SKIP_PREFIX):
+                continue
+            if skip and name.split(".")[0] in STDLIB_SKIP_FILES and Path(dirpath) in (root, root / "__pycache__"):
                 continue
             copy_path(str(Path(dirpath) / name), dest)
 

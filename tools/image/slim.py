@@ -43,6 +43,7 @@ UNUSED_PATHS = (
     "numpy/_core/_simd.*.so",
     "numpy/_core/_*_tests.*.so",
     "onnx/reference",
+    "pydantic/v1",
     # Parquet encryption and Feather: not used by any command (CSV and JSON stay: pyarrow.dataset links them).
     "pyarrow/*parquet_encryption*",
     "pyarrow/_feather.*.so",
