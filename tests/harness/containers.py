@@ -147,12 +147,14 @@ def vault_container(*, start_timeout_s: float = 60.0) -> Iterator[VaultEndpoint]
     image = os.environ.get("QE_TEST_VAULT_IMAGE") or openbao_image()
     token = secrets.token_urlsafe(24)
     port = free_port_pair()
+    # The host's network namespace, listening on 127.0.0.1 only: Vault itself calls back to servers the tests
+    # run on the host's loopback (a Kubernetes TokenReview peer), which a bridged container could not reach.
     container = (
         DockerContainer(image)
         .with_env("BAO_DEV_ROOT_TOKEN_ID", token)
-        .with_kwargs(log_config={"type": "none", "config": {}})
+        .with_command(["server", "-dev", "-dev-no-store-token", f"-dev-listen-address=127.0.0.1:{port}"])
+        .with_kwargs(network_mode="host", log_config={"type": "none", "config": {}})
     )
-    _publish_on_loopback(container, 8200, port)
     addr = f"http://127.0.0.1:{port}"
     try:
         container.start()
