@@ -137,8 +137,8 @@ def kafka_container(
 def vault_container(*, start_timeout_s: float = 60.0) -> Iterator[VaultEndpoint]:
     """OpenBao's dev server in a container of the locally built image, with a random root token.
 
-    The container keeps no log (the dev server's banner repeats the token); the token exists only in this
-    process and in the engine's record of the container, which is removed when the fixture ends.
+    The container keeps no log (the dev server's banner repeats the token), and the token reaches it on stdin,
+    so it exists only in this process and in the server's memory, never in a file of the engine.
     """
     from testcontainers.core.container import DockerContainer
 
@@ -149,15 +149,17 @@ def vault_container(*, start_timeout_s: float = 60.0) -> Iterator[VaultEndpoint]
     port = free_port_pair()
     # The host's network namespace, listening on 127.0.0.1 only: Vault itself calls back to servers the tests
     # run on the host's loopback (a Kubernetes TokenReview peer), which a bridged container could not reach.
+    # The token goes in on the container's stdin (the image's entrypoint reads one line): an env var or an
+    # argument would be stored on disk by the engine with the container's configuration.
     container = (
         DockerContainer(image)
-        .with_env("BAO_DEV_ROOT_TOKEN_ID", token)
         .with_command(["server", "-dev", "-dev-no-store-token", f"-dev-listen-address=127.0.0.1:{port}"])
-        .with_kwargs(network_mode="host", log_config={"type": "none", "config": {}})
+        .with_kwargs(network_mode="host", stdin_open=True, log_config={"type": "none", "config": {}})
     )
     addr = f"http://127.0.0.1:{port}"
     try:
         container.start()
+        _send_stdin_line(container, token)
         _wait(
             lambda: vault_is_ready(addr)[0], what=f"OpenBao ({image})", timeout_s=start_timeout_s, container=container
         )
@@ -169,6 +171,16 @@ def vault_container(*, start_timeout_s: float = 60.0) -> Iterator[VaultEndpoint]
         yield VaultEndpoint(addr=addr, token=token)
     finally:
         _stop_quietly(container)
+
+
+def _send_stdin_line(container, line: str) -> None:
+    api = container.get_docker_client().client.api
+    sock = api.attach_socket(container.get_wrapped_container().id, params={"stdin": 1, "stream": 1})
+    try:
+        raw = getattr(sock, "_sock", sock)
+        raw.sendall(line.encode() + b"\n")
+    finally:
+        sock.close()
 
 
 def _publish_on_loopback(container, container_port: int, host_port: int) -> None:

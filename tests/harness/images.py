@@ -130,8 +130,10 @@ def openbao_image() -> str:
             return name
         with tempfile.TemporaryDirectory(prefix="qe-bao-image-") as tmp:
             context = Path(tmp)
-            shutil.copy2(IMAGES / "openbao" / "Dockerfile", context / "Dockerfile")
+            for item in (IMAGES / "openbao").iterdir():
+                shutil.copy2(item, context / item.name)
             shutil.copy2(bao, context / "bao")
-            os.chmod(context / "bao", 0o755)  # noqa: S103 - a program the image's non-root user runs
+            for program in ("bao", "entrypoint.sh"):
+                os.chmod(context / program, 0o755)  # noqa: S103 - programs the image's non-root user runs
             _build(name, context, base)
     return name
