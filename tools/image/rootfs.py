@@ -37,8 +37,9 @@ STDLIB_SKIP = {
     "dbm",
 }
 STDLIB_SKIP_PREFIX = ("config-3",)
-# Top-level modules no command imports (turtle needs tkinter; _pydecimal is the fallback of the C _decimal).
-STDLIB_SKIP_FILES = ("turtle", "pydoc", "_pydecimal", "doctest", "pdb", "mailbox", "imaplib", "nntplib")
+# Top-level modules no command imports (turtle needs tkinter; _pydecimal is the fallback of the C _decimal;
+# pydoc stays: pyarrow.compute imports it).
+STDLIB_SKIP_FILES = ("turtle", "_pydecimal", "doctest", "pdb", "mailbox", "imaplib", "nntplib")
 # Extension modules of the standard library no service loads; without them their libraries (Berkeley DB,
 # SQLite, ncurses, readline, NIS with Kerberos) are not in the ldd closure either.
 DYNLOAD_SKIP_PREFIX = (
