@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import copy
+import sys
 from typing import Any
 
 DROP = {"title", "default", "examples", "discriminator"}
@@ -54,6 +55,12 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
 
 
 def scaled_object_crd() -> dict[str, Any]:
+    from tools import chart_tools
+
+    # The KEDA models live in a folder of their own, not in the venv (tools/chart_tools.py says why).
+    models = str(chart_tools.ensure_keda_models())
+    if models not in sys.path:
+        sys.path.insert(0, models)
     from cloudcoil.models.keda.v1alpha1 import ScaledObject
 
     schema = ScaledObject.model_json_schema(by_alias=True)

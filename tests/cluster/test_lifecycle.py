@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.chart.chartlib import CHART, CI_VALUES, COMPONENTS
 from tools.cluster.control_plane import ControlPlane
@@ -53,11 +54,12 @@ def test_every_values_scenario_passes_server_side_strict_validation(prepared, he
     with step(f"kubectl apply --dry-run=server --validate=strict: {scenario}"):
         rendered = helm_run(prepared, helm, "template", RELEASE, str(CHART), "-n", NS, *values_args(scenario)).stdout
         done = prepared.kubectl(
-            "apply", "--dry-run=server", "--validate=strict", "-n", NS, "-f", "-", stdin=rendered, check=False
+            "apply", "--dry-run=server", "--validate=strict", "-f", "-", stdin=rendered, check=False
         )
         assert done.returncode == 0, done.stderr
         assert "Warning" not in done.stderr, done.stderr  # PodSecurity warns on workloads that would be refused
-        assert "(server dry run)" in done.stdout
+        objects = [d for d in yaml.safe_load_all(rendered) if d]
+        assert done.stdout.count("(server dry run)") == len(objects), done.stdout  # every object went through
 
 
 def test_restricted_refuses_a_pod_that_may_run_as_root(prepared, helm, step) -> None:
