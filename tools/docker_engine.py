@@ -144,10 +144,23 @@ def down() -> None:
     pid = _running_pid()
     if pid is None:
         print("docker engine: not running")
+        remove_bridge()
         return
     # dockerd stops its containers and its containerd before it exits.
     terminate(pid, grace_s=60.0)
     print(f"docker engine: stopped (pid {pid})")
+    remove_bridge()
+
+
+def remove_bridge() -> None:
+    """dockerd leaves its bridge behind: remove docker0 when it is ours (our address), never another's."""
+    ip = shutil.which("ip")
+    if ip is None:
+        return
+    shown = subprocess.run([ip, "-4", "addr", "show", "dev", "docker0"], capture_output=True, text=True, check=False)
+    if shown.returncode == 0 and f"inet {BRIDGE_CIDR} " in shown.stdout:
+        subprocess.run([ip, "link", "delete", "docker0"], capture_output=True, check=False)
+        print("docker engine: removed its bridge docker0")
 
 
 def main(argv: list[str] | None = None) -> int:
