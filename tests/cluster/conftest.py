@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.chart.chartlib import CI_VALUES
-from tests.cluster.crds import kafka_topic_crd, scaled_object_crd
+from tests.cluster.crds import all_crds
 from tools import chart_tools
 from tools.cluster.control_plane import ControlPlane
 from tools.cluster.tools import ensure_kubectl
@@ -86,9 +86,9 @@ def prepared(cluster: ControlPlane) -> ControlPlane:
     with timed_step("namespaces (release namespace labelled PodSecurity restricted) and the chart's CRDs"):
         namespace(cluster, NS, RESTRICTED)
         namespace(cluster, "kafka", RESTRICTED)  # full values put the Strimzi KafkaTopics there
-        crds = {"apiVersion": "v1", "kind": "List", "items": [kafka_topic_crd(), scaled_object_crd()]}
+        crds = {"apiVersion": "v1", "kind": "List", "items": all_crds()}
         cluster.kubectl("apply", "--server-side", "-f", "-", stdin=json.dumps(crds))
-        for crd in ("kafkatopics.kafka.strimzi.io", "scaledobjects.keda.sh"):
+        for crd in [c["metadata"]["name"] for c in crds["items"]]:
             cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
         # What the full values reference and a real cluster would already have.
         cluster.kubectl("apply", "-n", NS, "-f", "-", stdin=json.dumps(_full_values_prerequisites()))

@@ -5,6 +5,8 @@
   server prunes nothing and `--validate=strict` refuses an unknown field just as it would with KEDA.
 - kafka.strimzi.io KafkaTopic: the fields of Strimzi's KafkaTopic spec the chart may set (topicName,
   partitions, replicas 1..32767, config), per Strimzi's documentation of the resource.
+- monitoring.coreos.com ServiceMonitor and PodMonitor (v1): selector, namespaceSelector and the scrape
+  endpoints' fields, per the Prometheus Operator's API reference.
 """
 
 from __future__ import annotations
@@ -86,6 +88,63 @@ def kafka_topic_crd() -> dict[str, Any]:
         },
     }
     return _crd(group="kafka.strimzi.io", version="v1beta2", kind="KafkaTopic", plural="kafkatopics", spec=spec)
+
+
+_LABEL_SELECTOR = {
+    "type": "object",
+    "properties": {
+        "matchLabels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "matchExpressions": {
+            "type": "array",
+            "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        },
+    },
+}
+_ENDPOINT = {
+    "type": "object",
+    "properties": {
+        "port": {"type": "string"},
+        "targetPort": {"x-kubernetes-int-or-string": True},
+        "path": {"type": "string"},
+        "scheme": {"type": "string", "enum": ["http", "https"]},
+        "interval": {
+            "type": "string",
+            "pattern": "^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$",
+        },
+        "scrapeTimeout": {"type": "string"},
+        "honorLabels": {"type": "boolean"},
+        "relabelings": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+        "metricRelabelings": {
+            "type": "array",
+            "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        },
+    },
+}
+
+
+def monitor_crds() -> list[dict[str, Any]]:
+    namespaces = {
+        "type": "object",
+        "properties": {"any": {"type": "boolean"}, "matchNames": {"type": "array", "items": {"type": "string"}}},
+    }
+    out = []
+    for kind, endpoints in (("ServiceMonitor", "endpoints"), ("PodMonitor", "podMetricsEndpoints")):
+        spec = {
+            "type": "object",
+            "required": ["selector"],
+            "properties": {
+                "selector": _LABEL_SELECTOR,
+                "namespaceSelector": namespaces,
+                endpoints: {"type": "array", "items": _ENDPOINT},
+                "jobLabel": {"type": "string"},
+            },
+        }
+        out.append(_crd(group="monitoring.coreos.com", version="v1", kind=kind, plural=kind.lower() + "s", spec=spec))
+    return out
+
+
+def all_crds() -> list[dict[str, Any]]:
+    return [kafka_topic_crd(), scaled_object_crd(), *monitor_crds()]
 
 
 def _crd(*, group: str, version: str, kind: str, plural: str, spec: dict[str, Any]) -> dict[str, Any]:
