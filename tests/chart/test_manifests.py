@@ -271,7 +271,11 @@ def test_network_policy_shape_with_every_feature(render) -> None:
     rendered = render(["full-values.yaml"])
     policies = {p["metadata"]["name"]: p for p in rendered.of_kind("NetworkPolicy")}
     # Strimzi provisions the topics in this scenario: no topic Job, so no policy for it.
-    expected = [f"{RELEASE}-default-deny", *(f"{RELEASE}-{c}" for c in (*COMPONENTS, *OPERATOR_TOOLS))]
+    expected = [
+        f"{RELEASE}-default-deny",
+        f"{RELEASE}-test",
+        *(f"{RELEASE}-{c}" for c in (*COMPONENTS, *OPERATOR_TOOLS)),
+    ]
     assert sorted(policies) == sorted(expected)
     for component in COMPONENTS:
         spec = policies[f"{RELEASE}-{component}"]["spec"]
