@@ -14,18 +14,20 @@ import pytest
 from quantumedge.execution.service import ExecutionService
 from quantumedge.execution.settings import ExecutionSettings
 from quantumedge.risk.service import RiskService
-from quantumedge.shared import topics
+from quantumedge.shared import signing, topics
 from quantumedge.shared.bus import MemoryBus
 from quantumedge.shared.config import ConfigError, Ports, Settings
 from quantumedge.shared.grpc_server import GrpcServer
 from quantumedge.v1 import (
     common_pb2,
     control_pb2,
+    dlq_pb2,
     execution_pb2,
     execution_pb2_grpc,
     market_pb2,
     risk_pb2,
 )
+from tests.support.signing import signed
 from tests.unit.execution.builders import decision
 
 SYMBOL = "BTCUSDT"
@@ -102,14 +104,17 @@ def test_an_approved_decision_becomes_a_paper_fill_report_once(bus: MemoryBus, s
     reports = Reports(bus)
     assert any(r.note.startswith("execution online") for r in reports.drain())  # risk learns execution is up
     publish_book(bus, service)
-    bus.publish(topics.DECISIONS, SYMBOL, decision("svc-1", qty=0.001, reference=MID))
-    bus.publish(topics.DECISIONS, SYMBOL, decision("svc-1", qty=0.001, reference=MID))  # redelivered
-    bus.publish(topics.DECISIONS, SYMBOL, decision("svc-2", qty=0.001, approved=False))
+    approved = signed(decision("svc-1", qty=0.001, reference=MID))
+    bus.publish(topics.DECISIONS, SYMBOL, approved)
+    bus.publish(topics.DECISIONS, SYMBOL, approved)  # the same record written again: a replay
+    bus.publish(topics.DECISIONS, SYMBOL, signed(decision("svc-2", qty=0.001, approved=False)))
     order = wait_for(lambda: next(iter(service.engine.orders.values()), None), what="an order")
     fills = wait_for(lambda: reports.fills(order.client_order_id), what="a fill report")
     assert sum(f.quantity for f in fills) == pytest.approx(0.001)
-    wait_for(lambda: service.engine.counters["duplicates_ignored"] == 1, what="the redelivery")
-    assert len(service.engine.orders) == 1 and service.engine.counters["ignored_decisions"] == 1
+    wait_for(lambda: service.engine.counters["ignored_decisions"] == 1, what="the rejected decision")
+    letters = [dlq_pb2.DeadLetter.FromString(r.value) for r in bus.read_all(topics.DLQ)]
+    assert [(d.source_topic, d.reason_code) for d in letters] == [(topics.DECISIONS, signing.REPLAYED)]
+    assert len(service.engine.orders) == 1 and service.engine.counters["duplicates_ignored"] == 0
     states = {r.key.decode() for r in bus.read_all(topics.EXEC_STATE)}
     assert {order.client_order_id, f"position:{SYMBOL}"} <= states
 
@@ -118,12 +123,14 @@ def test_halt_on_the_control_topic_stops_entries_and_survives_a_restart(bus: Mem
     first = ExecutionService(settings(), bus)
     first.start()
     publish_book(bus, first)
-    bus.publish(topics.DECISIONS, SYMBOL, decision("h-1", qty=0.001, reference=MID))
+    bus.publish(topics.DECISIONS, SYMBOL, signed(decision("h-1", qty=0.001, reference=MID)))
     wait_for(lambda: first.engine.positions.get(SYMBOL) and not first.engine.positions[SYMBOL].flat, what="a position")
-    halt = control_pb2.ControlEvent(event_id="halt-1", reason="test halt", halt=control_pb2.HaltState(halted=True))
-    bus.publish(topics.CONTROL, "halt", halt)
+    halt = control_pb2.ControlEvent(
+        event_id="halt-1", time_ns=time.time_ns(), reason="test halt", halt=control_pb2.HaltState(halted=True)
+    )
+    bus.publish(topics.CONTROL, "halt", signed(halt, topics.CONTROL, "halt"))
     wait_for(lambda: first.engine.halted, what="the halt")
-    bus.publish(topics.DECISIONS, SYMBOL, decision("h-2", qty=0.001, reference=MID))
+    bus.publish(topics.DECISIONS, SYMBOL, signed(decision("h-2", qty=0.001, reference=MID)))
     refused = wait_for(lambda: [o for o in first.engine.orders.values() if o.intent_id == "h-2"], what="h-2")[0]
     assert refused.reject_code == "HALTED"
     held = first.engine.positions[SYMBOL].quantity

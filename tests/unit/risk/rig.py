@@ -30,16 +30,19 @@ def make_settings(risk: RiskSettings, bus: str = "memory", kafka: KafkaSettings 
 
 
 class Watcher:
-    """Collects what risk publishes: decisions and control events (a consumer group of its own)."""
+    """Collects what risk publishes: decisions, control events and audits (a consumer group of its own)."""
 
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
-        self.consumer = bus.consumer(f"risk-test-{uuid.uuid4().hex[:8]}", [topics.DECISIONS, topics.CONTROL], True)
+        self.consumer = bus.consumer(
+            f"risk-test-{uuid.uuid4().hex[:8]}", [topics.DECISIONS, topics.CONTROL, topics.AUDIT], True
+        )
         wait = getattr(self.consumer, "wait_assigned", None)
         if wait is not None:
             wait()
         self.decisions: list[risk_pb2.RiskDecision] = []
         self.control: list[tuple[str, control_pb2.ControlEvent]] = []
+        self.audit: list[control_pb2.ControlEvent] = []
 
     def drain(self) -> None:
         for rec in self.consumer.poll(0.05, 5000):
@@ -47,6 +50,8 @@ class Watcher:
                 self.decisions.append(risk_pb2.RiskDecision.FromString(rec.value))
             elif rec.topic == topics.CONTROL:
                 self.control.append(((rec.key or b"").decode(), control_pb2.ControlEvent.FromString(rec.value)))
+            elif rec.topic == topics.AUDIT:
+                self.audit.append(control_pb2.ControlEvent.FromString(rec.value))
 
     def decision_for(self, signal_id: str, timeout_s: float = 20.0) -> risk_pb2.RiskDecision:
         def found() -> risk_pb2.RiskDecision | None:
@@ -73,8 +78,10 @@ class Watcher:
         )  # type: ignore[return-value]
 
     def audits(self) -> list[control_pb2.ControlEvent]:
+        """Audit records: on audit.v1, never on the compacted control.v1."""
         self.drain()
-        return [e for k, e in self.control if k.startswith("audit-")]
+        assert not [k for k, _ in self.control if k not in ("halt", "limits")], "only state records on control.v1"
+        return list(self.audit)
 
     def close(self) -> None:
         self.consumer.close()
