@@ -11,6 +11,7 @@ from google.protobuf.message import Message
 
 from quantumedge.shared import topics
 from quantumedge.shared.keyring import process_keyring
+from quantumedge.shared.security_settings import SigningSettings
 from quantumedge.shared.signing import Keyring, PublicKeyring, SigningKey
 
 SESSION_KEY = SigningKey.generate("test-session")
@@ -24,6 +25,14 @@ def signing_env() -> dict[str, str]:
         "QE_SIGNING__PRIVATE_KEY": f"{SESSION_KEY.key_id}:{SESSION_KEY.seed_b64()}",
         "QE_SIGNING__ALLOW_ENV_KEY": "true",
     }
+
+
+def session_signing_settings() -> SigningSettings:
+    """signing_env() as settings, for services built in the test process on a Kafka bus."""
+    env = signing_env()
+    return SigningSettings(
+        public_keys=env["QE_SIGNING__PUBLIC_KEYS"], private_key=env["QE_SIGNING__PRIVATE_KEY"], allow_env_key=True
+    )
 
 
 def _key_of(message: Message, topic: str, key: str | None) -> str:

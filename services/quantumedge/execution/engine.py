@@ -194,6 +194,12 @@ class ExecutionEngine:
             self.counters["intents_received"] += 1
             return self._on_intent(decision.intent)
 
+    def handled(self, decision: risk_pb2.RiskDecision) -> bool:
+        """This decision's intent already has an order (placed, working, done or refused)."""
+        intent_id = decision.intent.intent_id
+        with self._lock:
+            return bool(intent_id) and any(ids.order_id(k, intent_id) in self.orders for k in (ids.ENTRY, ids.EXIT))
+
     def on_update(self, update: OrderUpdate) -> None:
         """An update the venue pushed (user data stream)."""
         with self._lock:

@@ -289,7 +289,8 @@ class ExecutionService(ServiceBase):
     # -- handlers ---------------------------------------------------------------------------------
     def _on_decision(self, decision: risk_pb2.RiskDecision, record: Record) -> None:
         key = (record.key or b"").decode(errors="replace")
-        verdict = self.decision_gate.check(decision, key, (record.partition, record.offset), self.clock())
+        handled = self.engine.handled(decision)
+        verdict = self.decision_gate.check(decision, key, (record.partition, record.offset), self.clock(), handled)
         if not verdict.ok:
             raise Refused(verdict.code, verdict.detail)  # dead-lettered and audited; never the venue
         order = self.engine.on_decision(decision)

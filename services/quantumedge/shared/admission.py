@@ -5,8 +5,9 @@ Pure (time comes in as now_ns), shared by the services and the backtester so bot
 Redelivery versus replay: Kafka is at-least-once, so the same record (same partition and offset) can come
 again after a rebalance or a restart; that is harmless (the order id derives from the intent id) and is
 let through. A record that carries an id already seen at another position is a copy someone wrote again:
-REPLAYED. After a restart the memory of ids is gone; the age bound then refuses what is old (STALE), and
-what is younger finds its order already placed.
+REPLAYED. After a restart the memory of ids is gone; the age bound then refuses what is old (STALE) unless
+its intent already has an order (the redelivery of a decision handled before the restart: let through, the
+engine finds the order and places none), and what is younger finds its order already placed too.
 """
 
 from __future__ import annotations
@@ -75,17 +76,23 @@ class DecisionGate:
         self.max_ahead_ns = max_ahead_ns
         self.sightings = Sightings(max_ids)
 
-    def check(self, decision: risk_pb2.RiskDecision, key: str, position: Position, now_ns: int) -> Verdict:
+    def check(
+        self, decision: risk_pb2.RiskDecision, key: str, position: Position, now_ns: int, handled: bool = False
+    ) -> Verdict:
+        """`handled`: the consumer already placed (or refused) this decision's intent. Then an old copy is a
+        redelivery after a restart, harmless, and comes back as a repeat instead of STALE."""
         verdict = self.keyring.verify(decision, topics.DECISIONS, key)
         if not verdict.ok:
             return verdict
-        age = now_ns - decision.decided_time_ns
-        if age > self.max_age_ns:
-            return Verdict(signing.STALE, f"decided {age / 1e9:.1f} s ago (bound {self.max_age_ns / 1e9:g} s)")
-        if -age > self.max_ahead_ns:
-            return Verdict(signing.STALE, f"decided {-age / 1e9:.1f} s in the future (clock skew bound exceeded)")
         if self.sightings.see(decision.decision_id, position) == REPLAY:
             return Verdict(signing.REPLAYED, f"decision {decision.decision_id} was already seen on the bus")
+        age = now_ns - decision.decided_time_ns
+        if -age > self.max_ahead_ns:
+            return Verdict(signing.STALE, f"decided {-age / 1e9:.1f} s in the future (clock skew bound exceeded)")
+        if age > self.max_age_ns:
+            if handled:
+                return Verdict(key_id=verdict.key_id, repeat=True)
+            return Verdict(signing.STALE, f"decided {age / 1e9:.1f} s ago (bound {self.max_age_ns / 1e9:g} s)")
         return verdict
 
 

@@ -33,7 +33,7 @@ from quantumedge.shared.audit import AuditFn, bus_audit
 from quantumedge.shared.config import ConfigError
 from quantumedge.shared.grpc_server import rewrap
 from quantumedge.shared.logs import get_logger
-from quantumedge.shared.throttle import AUDIT, PeerThrottle, peer_host
+from quantumedge.shared.throttle import PeerThrottle, peer_host
 
 log = get_logger(__name__)
 
@@ -54,7 +54,6 @@ ACTOR_KEY = "x-qe-actor"
 DEFAULT_SUBJECT = "operator"
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
-UNAUTHENTICATED, THROTTLED = "unauthenticated", "throttled"  # audit reason codes
 
 _actor: contextvars.ContextVar[str] = contextvars.ContextVar(ACTOR_KEY, default="")
 _bearer_token: contextvars.ContextVar[str] = contextvars.ContextVar("qe-bearer", default="")
@@ -166,7 +165,7 @@ class OperatorAuthInterceptor(grpc.ServerInterceptor):
         self.protected = frozenset(protected)
         self.service = service
         self.identities = {method: frozenset(names) for method, names in (identities or {}).items()}
-        self.throttle = throttle or PeerThrottle()
+        self.throttle = throttle if throttle is not None else PeerThrottle()
         self.clock = clock
         self._lock = threading.Lock()
 
@@ -179,19 +178,12 @@ class OperatorAuthInterceptor(grpc.ServerInterceptor):
         return _wrap_handler(handler, details.method, self._authorize)
 
     def _authorize(self, method: str, context: grpc.ServicerContext) -> tuple[str, str]:
-        """Returns (actor, bearer token), or aborts with UNAUTHENTICATED / RESOURCE_EXHAUSTED (audited)."""
+        """Returns (actor, bearer token), or aborts UNAUTHENTICATED (audited) or, for a peer over its budget of
+        failures, RESOURCE_EXHAUSTED (counted, not audited one by one)."""
         peer = context.peer() or "?"
         names = _client_cert_names(context)
         cert = names[0] if names else ""
         where = f"peer={peer}" + (f" cert={cert}" if cert else "")
-        host = peer_host(peer)
-        with self._lock:
-            admitted, episode = self.throttle.admit(host, self.clock())
-        if episode is not None and episode.suppressed:
-            detail = f"{episode.suppressed} calls refused unchecked while throttled; {where}"
-            self._audit(method, False, cert, detail, THROTTLED)
-        if not admitted:
-            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{method}: too many failed authentications; slow down")
         token = _bearer(context.invocation_metadata())
         if token is None:
             identity = next((n for n in names if n in self.identities.get(method, ())), None)
@@ -201,10 +193,12 @@ class OperatorAuthInterceptor(grpc.ServerInterceptor):
         subject, detail = self._check_token(token)
         if subject is None:
             with self._lock:
-                outcome = self.throttle.failed(host, self.clock())
-            code = UNAUTHENTICATED if outcome == AUDIT else THROTTLED
-            self._audit(method, False, cert, f"{detail}; {where}", code)
-            log.warning("changing call refused", extra={"method": method, "reason": detail, "peer": peer, "code": code})
+                failure = self.throttle.failure(peer_host(peer), self.clock())
+            if not failure.audit:
+                context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{method}: too many failed authentications")
+            note = f"; {failure.suppressed} failures before this one not audited" if failure.suppressed else ""
+            self._audit(method, False, cert, f"{detail}{note}; {where}", failure.code)
+            log.warning("changing call refused", extra={"method": method, "reason": detail, "peer": peer})
             context.abort(grpc.StatusCode.UNAUTHENTICATED, f"{method} needs an operator token: {detail}")
             raise AssertionError("unreachable: context.abort raises")  # pragma: no cover
         actor = f"{subject}@{cert}" if cert else subject

@@ -1,10 +1,10 @@
 """Per-peer throttling of failed authentications (pure: time comes in as `now`, in seconds).
 
 Each peer (an address without its port: a client opens new connections at will) has a bucket of `burst`
-failures that refills at `per_minute`. A failure within the budget is answered UNAUTHENTICATED and audited;
-once the bucket is empty the peer is throttled: its calls are answered RESOURCE_EXHAUSTED without checking a
-token (no guessing) and without an audit record each, and one summary record says how many were dropped.
-So a flood from one peer writes at most burst + per_minute audit records a minute, plus one per episode.
+failures that refills at `per_minute`. A failure within the budget is answered UNAUTHENTICATED and audited
+(the audit says how many failures before it went unaudited); once the bucket is empty, further failures are
+answered RESOURCE_EXHAUSTED and only counted. So a flood from one peer writes at most burst + per_minute
+audit records a minute. A valid token is never throttled: an operator behind the same address can always Halt.
 """
 
 from __future__ import annotations
@@ -12,24 +12,24 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
-# A failure the caller must audit / a throttled call it must not.
-AUDIT, THROTTLED = "audit", "throttled"
+UNAUTHENTICATED, THROTTLED = "unauthenticated", "throttled"
 
 
 @dataclass
 class _Bucket:
     tokens: float
     updated: float
-    throttled: bool = False
     suppressed: int = 0
 
 
 @dataclass(frozen=True)
-class Episode:
-    """What a peer did while throttled, reported once when it is throttled again or recovers."""
+class Failure:
+    """What to do with one failed authentication: audit it (with `code`), or only count it."""
 
-    peer: str
-    suppressed: int
+    audit: bool
+    code: str
+    # Failures from this peer since the last audited one that were not audited (throttled).
+    suppressed: int = 0
 
 
 def peer_host(peer: str) -> str:
@@ -49,7 +49,7 @@ class PeerThrottle:
         self.max_peers = max_peers
         self._peers: OrderedDict[str, _Bucket] = OrderedDict()
 
-    def _bucket(self, peer: str, now: float) -> _Bucket:
+    def failure(self, peer: str, now: float) -> Failure:
         bucket = self._peers.get(peer)
         if bucket is None:
             bucket = self._peers[peer] = _Bucket(float(self.burst), now)
@@ -59,29 +59,13 @@ class PeerThrottle:
             self._peers.move_to_end(peer)
             bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.updated) * self.rate)
             bucket.updated = now
-        return bucket
-
-    def admit(self, peer: str, now: float) -> tuple[bool, Episode | None]:
-        """Before checking credentials: (False, _) = answer RESOURCE_EXHAUSTED now. An Episode is returned once,
-        when a throttled peer has budget again, with how many calls were dropped meanwhile (audit it)."""
-        bucket = self._bucket(peer, now)
-        if bucket.throttled and bucket.tokens < 1:
-            bucket.suppressed += 1
-            return False, None
-        episode = None
-        if bucket.throttled:
-            episode = Episode(peer, bucket.suppressed)
-            bucket.throttled, bucket.suppressed = False, 0
-        return True, episode
-
-    def failed(self, peer: str, now: float) -> str:
-        """A failed authentication: AUDIT while within the budget, THROTTLED for the one that empties it."""
-        bucket = self._bucket(peer, now)
-        bucket.tokens -= 1
         if bucket.tokens < 1:
-            bucket.throttled = True
-            return THROTTLED
-        return AUDIT
+            bucket.suppressed += 1
+            return Failure(False, THROTTLED)
+        bucket.tokens -= 1
+        suppressed, bucket.suppressed = bucket.suppressed, 0
+        # The failure that empties the bucket is audited as the start of throttling.
+        return Failure(True, THROTTLED if bucket.tokens < 1 else UNAUTHENTICATED, suppressed)
 
     def __len__(self) -> int:
         return len(self._peers)

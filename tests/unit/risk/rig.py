@@ -16,7 +16,9 @@ from quantumedge.shared.auth import OperatorAuthInterceptor, OperatorTokens, bus
 from quantumedge.shared.bus import Bus
 from quantumedge.shared.config import KafkaSettings, Settings
 from quantumedge.shared.grpc_server import GrpcServer
+from quantumedge.shared.security_settings import SigningSettings
 from quantumedge.v1 import control_pb2, execution_pb2, market_pb2, risk_pb2, risk_pb2_grpc, signal_pb2
+from tests.support.signing import session_signing_settings
 from tests.unit.risk.builders import FakeClock, book, wait_for
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
@@ -26,7 +28,9 @@ PRICES = {"BTCUSDT": 50_000.0, "ETHUSDT": 3_000.0, "SOLUSDT": 150.0}
 
 
 def make_settings(risk: RiskSettings, bus: str = "memory", kafka: KafkaSettings | None = None) -> Settings:
-    return Settings(bus=bus, symbols=list(SYMBOLS), risk=risk, kafka=kafka or KafkaSettings())
+    # On Kafka the keys are the test session's (on the in-process bus, the process's own in-memory pair).
+    signing = session_signing_settings() if bus == "kafka" else SigningSettings()
+    return Settings(bus=bus, symbols=list(SYMBOLS), risk=risk, kafka=kafka or KafkaSettings(), signing=signing)
 
 
 class Watcher:

@@ -214,3 +214,30 @@ def test_build_interceptors_audits_on_the_audit_topic_never_on_control() -> None
     assert events[0].audit.service == "risk" and events[0].audit.outcome.startswith("refused")
     assert events[0].actor.source.startswith("ipv4:127.0.0.1:")  # the caller's address
     bus.close()
+
+
+def test_failed_authentications_are_throttled_per_peer_but_a_valid_token_never_is() -> None:
+    from quantumedge.shared.throttle import PeerThrottle
+
+    servicer, audit = _Risk(), _Audit()
+    interceptor = OperatorAuthInterceptor(
+        OperatorTokens.parse(TOKEN_SHA256), audit, throttle=PeerThrottle(burst=5, per_minute=0.001)
+    )
+    server = _serve(interceptor, servicer)
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+    try:
+        stub = risk_pb2_grpc.RiskServiceStub(channel)
+        codes = []
+        for _ in range(200):
+            with pytest.raises(grpc.RpcError) as err:
+                stub.Halt(risk_pb2.HaltRequest(), metadata=(("authorization", "Bearer wrong"),))
+            codes.append(err.value.code())
+        assert codes[:5] == [grpc.StatusCode.UNAUTHENTICATED] * 5
+        assert set(codes[5:]) == {grpc.StatusCode.RESOURCE_EXHAUSTED}
+        assert len(audit.calls) <= 6 and audit.codes[:5] == ["unauthenticated"] * 4 + ["throttled"]
+        # The kill switch stays usable from the same address during the flood.
+        assert stub.Halt(risk_pb2.HaltRequest(), metadata=(("authorization", f"Bearer {TOKEN}"),)).halted
+        assert servicer.halted_by == ["operator"] and audit.calls[-1][1] is True
+    finally:
+        channel.close()
+        server.stop(0)
