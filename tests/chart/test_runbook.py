@@ -12,7 +12,7 @@ import pytest
 from tests.chart.chartlib import REPO_ROOT
 
 RUNBOOK = REPO_ROOT / "docs" / "runbook.md"
-CHANGING = {"Halt", "Resume", "UpdateLimits", "SubmitOrder", "CancelAll", "Flatten", "ReloadModels"}
+CHANGING = {"Halt", "Resume", "UpdateLimits", "SubmitOrder", "CancelAll", "Flatten", "ReloadModels", "ReviewOrder"}
 SECTIONS = (
     "Install",
     "Upgrade",
