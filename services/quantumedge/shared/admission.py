@@ -82,8 +82,8 @@ class DecisionGate:
         """`handled`: the consumer already placed (or refused) this decision's intent. Then an old copy is a
         redelivery after a restart, harmless, and comes back as a repeat instead of STALE."""
         verdict = self.keyring.verify(decision, topics.DECISIONS, key)
-        if not verdict.ok:
-            return verdict
+        if not verdict.ok or not decision.approved:
+            return verdict  # a rejection trades nothing: its age or a copy of it is harmless
         if self.sightings.see(decision.decision_id, position) == REPLAY:
             return Verdict(signing.REPLAYED, f"decision {decision.decision_id} was already seen on the bus")
         age = now_ns - decision.decided_time_ns

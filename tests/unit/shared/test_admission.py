@@ -121,3 +121,12 @@ def test_start_up_with_only_invalid_state_records_reports_them_unverifiable() ->
     forged = _halt(ephemeral_keyring(), "forged", NOW, halted=False)
     state = stored_state([StoredRecord("halt", forged.SerializeToString(), (0, 1))], ControlGate(ephemeral_keyring()))
     assert state.latest == {} and state.unverifiable == {"halt": signing.UNKNOWN_KEY}
+
+
+def test_rejections_are_only_checked_for_their_signature() -> None:
+    gate, keyring = _gate()
+    rejected = keyring.sign(decision("no", approved=False, decided_ns=NOW - 3600 * S), topics.DECISIONS, "BTCUSDT")
+    assert gate.check(rejected, "BTCUSDT", (0, 1), NOW).ok  # old, and trades nothing anyway
+    assert gate.check(rejected, "BTCUSDT", (0, 2), NOW).ok
+    forged = ephemeral_keyring().sign(decision("no-2", approved=False), topics.DECISIONS, "BTCUSDT")
+    assert gate.check(forged, "BTCUSDT", (0, 3), NOW).code == signing.UNKNOWN_KEY
