@@ -276,3 +276,36 @@ def test_submit_order_fails_closed_when_risk_is_unreachable(bus: MemoryBus) -> N
     finally:
         server.stop(0)
         execution.stop()
+
+
+def test_submit_order_refuses_an_answer_risk_did_not_sign(bus: MemoryBus) -> None:
+    """Whoever answers on risk's address (a man in the middle without mutual TLS) cannot approve an order."""
+    from quantumedge.v1 import risk_pb2_grpc
+
+    class Impostor(risk_pb2_grpc.RiskServiceServicer):
+        def ReviewOrder(self, request, context):
+            forged = decision(request.intent.intent_id, qty=request.intent.quantity, reference=MID)
+            return risk_pb2.ReviewOrderResponse(decision=forged)  # approved, unsigned
+
+    impostor = GrpcServer(
+        0,
+        [(risk_pb2_grpc.add_RiskServiceServicer_to_server, Impostor(), "quantumedge.v1.RiskService")],
+        host="127.0.0.1",
+    )
+    impostor.start()
+    execution = ExecutionService(settings(risk_address=f"127.0.0.1:{impostor.port}"), bus)
+    server = GrpcServer(0, execution.grpc_services(), host="127.0.0.1")
+    server.start()
+    execution.start()
+    try:
+        publish_book(bus, execution)
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel, pytest.raises(grpc.RpcError) as err:
+            execution_pb2_grpc.ExecutionServiceStub(channel).SubmitOrder(submit())
+        assert err.value.code() is grpc.StatusCode.PERMISSION_DENIED and "unsigned" in err.value.details()
+        assert execution.engine.orders == {}
+        audits = [control_pb2.ControlEvent.FromString(r.value) for r in bus.read_all(topics.AUDIT)]
+        assert [a.audit.reason_code for a in audits] == [signing.UNSIGNED]
+    finally:
+        server.stop(0)
+        execution.stop()
+        impostor.stop(0)
