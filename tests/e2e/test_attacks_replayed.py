@@ -42,6 +42,9 @@ OPERATOR = "e2e-operator"
 BUY, SELL = common_pb2.SIDE_BUY, common_pb2.SIDE_SELL
 # 600 at 100 = 60,000 of notional: 60x risk's default max_order_notional.
 HUGE = 600.0
+# A key the services knew and have retired (as after `secrets rotate --retire-signing-key`).
+RETIRED_KEY = SigningKey.generate("retired-1")
+RETIRED = Keyring(PublicKeyring({RETIRED_KEY.key_id: RETIRED_KEY.public_raw()}), RETIRED_KEY)
 
 
 def wait_for(predicate: Callable[[], object], timeout_s: float, what: str) -> object:
@@ -69,6 +72,8 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "QE_VAULT__OPERATOR_TOKEN_SHA256": f"{OPERATOR}:{token_sha256(token)}",
         "QE_EXECUTION__HEARTBEAT_INTERVAL_S": "1",
     }
+    env["QE_SIGNING__PUBLIC_KEYS"] += f",{RETIRED_KEY.key_id}:{RETIRED_KEY.public_b64()}"
+    env["QE_SIGNING__RETIRED_KEYS"] = RETIRED_KEY.key_id
     bus = KafkaBus(KafkaSettings(bootstrap=kafka_bootstrap, topic_prefix=prefix))
     bus.ensure_topics()
     world: dict = {"bus": bus, "procs": {}, "env": env, "ports": ports, "logs": tmp_path}
@@ -210,6 +215,7 @@ def test_forged_unsigned_replayed_and_old_decisions_go_to_the_dlq_never_the_venu
         "forged-same-key-id": (same_id.sign(decision("forged-same-key-id", qty=HUGE), topics.DECISIONS, SYMBOL), None),
         "unsigned": (decision("unsigned", qty=HUGE), None),
         "old": (signed_for_serve(decision("old", qty=0.1, decided_ns=time.time_ns() - 600 * 10**9)), None),
+        "retired": (RETIRED.sign(decision("retired", qty=0.1), topics.DECISIONS, SYMBOL), None),
         "tampered": (None, tampered.SerializeToString()),
         "replayed": (None, record.value),  # the genuine record, byte for byte, written again
     }
@@ -218,6 +224,7 @@ def test_forged_unsigned_replayed_and_old_decisions_go_to_the_dlq_never_the_venu
         "forged-same-key-id": signing.BAD_SIGNATURE,
         "unsigned": signing.UNSIGNED,
         "old": signing.STALE,
+        "retired": signing.RETIRED_KEY,
         "tampered": signing.BAD_SIGNATURE,
         "replayed": signing.REPLAYED,
     }
@@ -233,7 +240,7 @@ def test_forged_unsigned_replayed_and_old_decisions_go_to_the_dlq_never_the_venu
             out["replayed" if name == genuine_id else name] = letter.reason_code
         return out if len(out) >= len(expected) else {}
 
-    assert wait_for(refused, 30, "six dead letters") == expected
+    assert wait_for(refused, 30, "seven dead letters") == expected
     assert all(letter.consumer_group == "execution" for letter in _letters(bus, topics.DECISIONS))
     audited = [
         a.audit.reason_code
@@ -351,6 +358,7 @@ def test_a_refused_call_flood_does_not_grow_control_and_the_operator_still_halts
     time.sleep(2)  # anything still in flight lands
     assert len(bus.read_all(topics.CONTROL)) == control_before + 2  # the operator's halt and resume only
     refused = [a for a in _audits(bus)[audits_before:] if not a.audit.allowed]
+    print(f"flood: {dict(codes)} in {elapsed:.1f} s -> {len(refused)} refusal audits on audit.v1, control.v1 +0")
     # A burst of 10, then one per refill (30 a minute), whatever the flood's size.
     assert len(refused) <= 10 + int(elapsed / 2) + 2
     assert {a.audit.reason_code for a in refused} <= {"unauthenticated", "throttled"}

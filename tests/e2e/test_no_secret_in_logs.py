@@ -239,6 +239,9 @@ def test_no_secret_reaches_logs_files_or_kafka(
         "QE_INGEST__SOURCE": "synthetic",
         "QE_INGEST__SYNTHETIC_STEPS": "0",
         "QE_INGEST__SYNTHETIC_SPEED": "2",
+        # Execution's own caps above the oversized order below, so that the venue is the one refusing it.
+        "QE_EXECUTION__MAX_ORDER_NOTIONAL": "1000000",
+        "QE_EXECUTION__MAX_POSITION_NOTIONAL": "1000000",
         "QE_INGEST__RECORD": "true",
         "QE_INGEST__RECORD_FLUSH_S": "1",
         "QE_INGEST__RECORD_BATCH_EVENTS": "50",

@@ -103,3 +103,10 @@ def test_limits_must_leave_room_for_health_checks() -> None:
         load_settings(grpc={"max_workers": 8, "max_concurrent_rpcs": 8})
     with pytest.raises(ConfigError, match="max_streams"):
         load_settings(grpc={"max_concurrent_rpcs": 6, "max_streams": 6})
+
+
+def test_embedded_mode_listens_on_loopback_only() -> None:
+    from quantumedge.embedded import embedded_settings
+
+    everywhere = Settings(grpc_host="0.0.0.0")  # what a pod uses
+    assert embedded_settings(everywhere, steps=10).grpc_host == "127.0.0.1"
