@@ -210,6 +210,10 @@ class KafkaConsumer_(Consumer):  # noqa: N801 - distinct from kafka-python's Kaf
             raise BusError(f"consumer got no partition assignment for {', '.join(self._topics)} in {timeout_s:.0f} s")
         if not self._covered():  # other members may hold the rest (more members than partitions)
             log.warning("consumer holds partitions of only some topics", extra={"topics": self._topics})
+        # The client resolves "latest" asynchronously: ask for every position now, so a record published once
+        # this returns is never skipped as "before latest".
+        for tp in self._consumer.assignment():
+            self._consumer.position(tp, timeout_ms=int(max(1.0, deadline - time.monotonic()) * 1000))
 
     def _covered(self) -> bool:
         return {tp.topic for tp in self._consumer.assignment()} >= set(self._topics)
