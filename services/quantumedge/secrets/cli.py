@@ -1,5 +1,4 @@
-"""`quantumedge secrets {init,check,rotate,signing-keygen}` — non-interactive Vault bootstrap, access check and
-rotation (of secrets, the operator token hash and risk's signing key).
+"""`quantumedge secrets {init,check,rotate,...}` — non-interactive Vault bootstrap, access check and rotation.
 
 Key material comes from environment variables or stdin, never from arguments (arguments end up in shell
 history and `ps`). Nothing prompts: stdin must be a pipe, and a missing input is an error naming it.
