@@ -12,7 +12,8 @@ import argparse
 import hvac
 
 from quantumedge.secrets import errors, paths
-from quantumedge.secrets.cli import CliError, _admin_client, _merge_secret, _vault_call
+from quantumedge.secrets.bootstrap import CliError, vault_call
+from quantumedge.secrets.cli import _admin_client, _merge_secret
 from quantumedge.secrets.masking import register_secret
 from quantumedge.secrets.settings import VaultSettings
 
@@ -44,7 +45,7 @@ def rotate_signing_key(args: argparse.Namespace, vs: VaultSettings) -> int:
     seed = key.seed_b64()
     register_secret(seed)
     public_version = _merge_secret(client, vs, paths.SIGNING_PUBLIC, {key.key_id: key.public_b64(), ACTIVE: key.key_id})
-    resp = _vault_call(
+    resp = vault_call(
         f"write {paths.SIGNING_PRIVATE}",
         client.secrets.kv.v2.create_or_update_secret,
         paths.SIGNING_PRIVATE,
