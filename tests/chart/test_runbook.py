@@ -13,7 +13,7 @@ import pytest
 from tests.chart.chartlib import COMPONENTS, REPO_ROOT
 
 RUNBOOK = REPO_ROOT / "docs" / "runbook.md"
-CHANGING = {"Halt", "Resume", "UpdateLimits", "SubmitOrder", "CancelAll", "Flatten", "ReloadModels"}
+CHANGING = {"Halt", "Resume", "UpdateLimits", "SubmitOrder", "CancelAll", "Flatten", "ReloadModels", "ReviewOrder"}
 SECTIONS = (
     "Install",
     "Upgrade",

@@ -307,6 +307,22 @@ inference risk execution
   value: "/etc/quantumedge/vault-ca/ca.crt"
 {{- end }}
 {{- end }}
+{{- if and (not $root.Values.vault.enabled) (has $c.name (list "risk" "execution")) }}
+{{- /* Without Vault: risk's public keys for both, its private key (from a Secret) for risk only. */}}
+{{- with $root.Values.signing.publicKeys }}
+- name: QE_SIGNING__PUBLIC_KEYS
+  value: {{ . | quote }}
+{{- end }}
+{{- if and (eq $c.name "risk") $root.Values.signing.privateKeySecret }}
+- name: QE_SIGNING__PRIVATE_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $root.Values.signing.privateKeySecret | quote }}
+      key: {{ $root.Values.signing.privateKeySecretKey | quote }}
+- name: QE_SIGNING__ALLOW_ENV_KEY
+  value: "true"
+{{- end }}
+{{- end }}
 {{- include "quantumedge.settingsEnv" (dict "prefix" "QE_" "settings" $root.Values.config.settings) }}
 {{- include "quantumedge.settingsEnv" (dict "prefix" (printf "QE_%s__" (upper $c.name)) "settings" $c.settings) }}
 {{- with $c.env }}
