@@ -19,8 +19,10 @@ class IngestSettings(BaseModel):
     synthetic_seed: int = 7
     # Bounded run for demos and tests: stop the synthetic source after this many steps (0 = unbounded).
     synthetic_steps: int = 0
-    # 0 = as fast as possible, 1 = real time (one step per 100 ms), N = N times real time.
+    # 0 = as fast as possible, 1 = real time (one step per second), N = N times real time.
     synthetic_speed: float = Field(default=0.0, ge=0.0)
+    # The synthetic market's planted edge (drift per unit of order-flow pressure, bps/s); 0 = no edge.
+    synthetic_edge_bps_per_s: float = Field(default=0.15, ge=0.0, le=10.0)
 
     # --- Binance websocket + REST (QE_BINANCE_WS_URL / QE_BINANCE_REST_URL override the venue's defaults)
     venue: Literal["live", "testnet"] = "live"
