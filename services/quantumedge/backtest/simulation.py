@@ -23,16 +23,19 @@ from typing import Protocol
 from quantumedge.execution.convert import position_to_pb
 from quantumedge.execution.engine import EngineConfig, ExecutionEngine, ListEmitter
 from quantumedge.execution.venue import paper_venue
-from quantumedge.inference.features import OnlineFeatures
+from quantumedge.inference.features import FeatureRow, OnlineFeatures
 from quantumedge.inference.models import ModelSet
 from quantumedge.inference.ordering import ReorderBuffer
-from quantumedge.inference.signals import signal_for_row
+from quantumedge.inference.rowclock import RowClock
+from quantumedge.inference.signals import drift_guards, signal_for_row
 from quantumedge.risk.engine import RiskEngine
 from quantumedge.risk.limits import Breach
 from quantumedge.shared.config import Settings
-from quantumedge.v1 import execution_pb2, market_pb2, risk_pb2
+from quantumedge.v1 import execution_pb2, market_pb2, risk_pb2, signal_pb2
 
 Progress = Callable[[int], None]
+# A row due now -> the signal to decide on (None = no signal): the models by default, an oracle in tests.
+SignalSource = Callable[[FeatureRow, int], signal_pb2.Signal | None]
 RISK_MARKET_KINDS = ("top_of_book", "depth")  # risk consumes ingest.book.v1 and ingest.depth.v1
 
 
@@ -104,6 +107,8 @@ class Backtest:
         models: ModelSet,
         observers: Sequence[Observer] = (),
         equity_interval_ns: int = 1_000_000_000,
+        signal_source: SignalSource | None = None,
+        decide_from_ns: int = 0,
     ) -> None:
         self.settings = settings
         self.models = models
@@ -117,6 +122,11 @@ class Backtest:
             max_buffered=inf.reorder_max_buffered,
             idle_ns=int(inf.reorder_idle_ms * 1e6),
         )
+        self.clock = RowClock(self.features, self.order, int(inf.row_lateness_ms * 1e6))
+        self.guards = drift_guards(models, list(self.features.schema.names), inf)
+        self.signal_source = signal_source or self._model_signal
+        # Rows before this warm the features and the drift guard up but are not decided.
+        self.decide_from_ns = decide_from_ns
         self.risk = RiskEngine(settings.risk)
         self.emitter = ListEmitter()
         ex = settings.execution
@@ -164,20 +174,20 @@ class Backtest:
             # Execution's periodic position report: risk fails closed without execution state.
             self.execution.heartbeat("backtest heartbeat")
             self._next_heartbeat = self.now_ns + (self.heartbeat_ns or 1)
+        # Rows due at this event's time are decided on the market as it stood before it (rowclock.py).
+        for row in self.clock.push(event, self.now_ns):
+            self._decide(row)
+        for row in self.clock.flush_due(self.now_ns):
+            self._decide(row)
         self.execution.on_market(event)
         self._deliver_reports()
         if event.WhichOneof("payload") in RISK_MARKET_KINDS:
             self._apply_breach(self.risk.on_market(event, self.now_ns))
             self._deliver_reports()
-        for ready in self.order.push(event, self.now_ns):
-            self._infer(ready)
-        for ready in self.order.flush_due(self.now_ns):
-            self._infer(ready)
         self._sample_equity(force=False)
 
     def finish(self) -> BacktestResult:
-        for ready in self.order.drain():
-            self._infer(ready)
+        self.clock.drain()  # rows not yet due when the data ends are never decided
         self._deliver_reports()
         self._sample_equity(force=True)
         res = self.result
@@ -189,16 +199,24 @@ class Backtest:
         return res
 
     # -- the pieces the services run on the bus ----------------------------------------------------
-    def _infer(self, event: market_pb2.MarketEvent) -> None:
-        row = self.features.update(event)
-        if row is None:
-            return
-        self.result.rows += 1
+    def _model_signal(self, row: FeatureRow, now_ns: int) -> signal_pb2.Signal | None:
+        guard = self.guards.get(row.symbol)
+        drift = guard.update(row.values) if guard is not None else None
         predictor = self.models.predictors.get(row.symbol)
         if predictor is None:
+            return None
+        return signal_for_row(row, predictor, self.weights, now_ns, drift)
+
+    def _decide(self, row: FeatureRow) -> None:
+        self.result.rows += 1
+        signal = self.signal_source(row, self.now_ns)
+        if signal is None or self.now_ns < self.decide_from_ns:
             return
-        signal = signal_for_row(row, predictor, self.weights, self.now_ns)
         self.result.signals += 1
+        for observer in self.observers:
+            on_signal = getattr(observer, "on_signal", None)
+            if on_signal is not None:
+                on_signal(signal)
         decision = self.risk.decide(signal, self.now_ns)
         for observer in self.observers:
             observer.on_decision(decision)
