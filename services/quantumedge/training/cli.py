@@ -62,7 +62,7 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         metavar="MIN",
         help="horizons in minutes: each model's time stop (default 1 5 30)",
     )
-    lab.add_argument("--folds", type=int, default=4, help="purged walk-forward folds (default 4)")
+    lab.add_argument("--folds", type=int, default=3, help="purged walk-forward folds (default 3)")
     lab.add_argument("--holdout-fraction", type=float, default=0.2, help="held-out tail of the data (default 0.2)")
     lab.add_argument("--min-trades", type=int, default=gate.GateConfig.min_trades, help="held-out round trips needed")
     lab.add_argument(

@@ -26,7 +26,7 @@ EventSource = Callable[[str, int], Iterable[market_pb2.MarketEvent]]
 
 @dataclass(frozen=True)
 class GateConfig:
-    max_ece: float = 0.05
+    max_ece: float = 0.1
     min_trades: int = 5
     warmup_s: float = 3600.0  # the held-out backtest starts this much earlier (features warm up, no trades)
 

@@ -40,9 +40,9 @@ class TrainingError(RuntimeError):
 class TrainConfig:
     barriers: Barriers
     horizons: tuple[int, ...] = DEFAULT_HORIZONS
-    folds: int = 4
+    folds: int = 3
     holdout_fraction: float = 0.2
-    calib_fraction: float = 0.25
+    calib_fraction: float = 0.5
     embargo_s: float | None = None  # None = the horizon
     params: model.ModelParams = field(default_factory=model.ModelParams)
     features: FeatureConfig = field(default_factory=FeatureConfig)
