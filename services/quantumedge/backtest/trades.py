@@ -93,9 +93,7 @@ class TradeBook:
         trade.fees += report.fee_delta
         if report.position.quantity == 0:
             trade.exit_ns = fill.time_ns or report.time_ns
-            trade.reason = _REASONS.get(order.role) or (
-                "signal_exit" if symbol in self._exit_pending else "time_stop"
-            )
+            trade.reason = _REASONS.get(order.role) or ("signal_exit" if symbol in self._exit_pending else "time_stop")
             self._exit_pending.discard(symbol)
             self.trades.append(self._open.pop(symbol))
 
