@@ -56,7 +56,8 @@ def bench_expectancy(settings, models) -> None:
     )
     e = expectancy(book.trades)
     print(
-        f"  default models on held-out seed {HELD_OUT_SEED} ({HELD_OUT_STEPS / 3600:.0f} h, {len(settings.symbols)} symbols):"
+        f"  default models on held-out seed {HELD_OUT_SEED} ({HELD_OUT_STEPS / 3600:.0f} h, "
+        f"{len(settings.symbols)} symbols):"
         f" {e['trades']} trades, net expectancy {e['expectancy_bps']:+.2f} bps per trade after fees,"
         f" win rate {e['win_rate']:.0%}, net PnL {e['net_pnl']:+.2f} ({time.perf_counter() - t0:.0f} s)"
     )

@@ -22,7 +22,7 @@ class IngestSettings(BaseModel):
     # 0 = as fast as possible, 1 = real time (one step per second), N = N times real time.
     synthetic_speed: float = Field(default=0.0, ge=0.0)
     # The synthetic market's planted edge (drift per unit of order-flow pressure, bps/s); 0 = no edge.
-    synthetic_edge_bps_per_s: float = Field(default=0.3, ge=0.0, le=10.0)
+    synthetic_edge_bps_per_s: float = Field(default=0.15, ge=0.0, le=10.0)
 
     # --- Binance websocket + REST (QE_BINANCE_WS_URL / QE_BINANCE_REST_URL override the venue's defaults)
     venue: Literal["live", "testnet"] = "live"

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from quantumedge.backtest.simulation import Backtest
 from quantumedge.backtest.cli import load_backtest_models
+from quantumedge.backtest.simulation import Backtest
 from quantumedge.inference.features import OnlineFeatures, build_offline, canonical_order
 from quantumedge.inference.ordering import ReorderBuffer
 from quantumedge.inference.rowclock import RowClock
