@@ -158,7 +158,10 @@ def train_one(
     hold = everything[d.t >= hold_start]
     if len(region) < cfg.min_rows or not len(hold):
         raise TrainingError(f"{symbol} h{horizon}: too few rows before ({len(region)}) or in ({len(hold)}) the holdout")
-    wf = walk_forward(d, region, cfg, embargo)
+    try:
+        wf = walk_forward(d, region, cfg, embargo)
+    except TrainingError as exc:
+        raise TrainingError(f"{symbol} h{horizon}: {exc}") from None
     pooled = wf["pooled"]
     step(f"{symbol} h{horizon}: walk-forward log loss {pooled['log_loss']:.4f} (base {pooled['base_log_loss']:.4f})")
     fitted = _fit_calibrated(d, region, cfg, embargo)

@@ -22,17 +22,23 @@ from quantumedge.v1 import signal_pb2
 from tests.unit.inference.support import publish_market, wait_for
 
 
-def test_train_from_recorded_files_register_and_serve(tmp_path: Path, recording: Path, capsys) -> None:
+def test_train_from_recorded_files_register_and_serve(tmp_path: Path, recording: Path, trained, capsys) -> None:
+    """`train --data` registers what it trained with its source and the gate's verdict; a few hours of
+    market cannot pass the gate, so nothing is promoted. Serving then runs on the fixture registry."""
     models = tmp_path / "models"
     argv = ["--data", str(recording), "--symbols", "BTCUSDT", "--models-dir", str(models), "--promote-new"]
-    argv += ["--folds", "2", "--n-estimators", "8", "--max-depth", "2", "--horizons", "1", "5", "30"]
+    argv += ["--folds", "2", "--n-estimators", "8", "--max-depth", "2", "--min-child-weight", "1", "--horizons", "1", "5"]
     assert train_main(argv) == 0
     out = capsys.readouterr()
     assert "ONNX vs XGBoost max |dp|" in out.err
-    registry = Registry(models)
-    assert [registry.promoted_version("BTCUSDT", h) for h in (1, 5, 30)] == ["v1", "v1", "v1"]
+    doc = Registry(models).load()
+    assert {(m["symbol"], m["horizon"]) for m in doc["models"]} == {("BTCUSDT", 1), ("BTCUSDT", 5)}
+    for m in doc["models"]:
+        assert m["data_source"]["kind"] == "recording" and m["data_source"]["path"] == str(recording)
+        assert m["gate"]["passed"] is False and m["gate"]["failures"]
+        assert Registry(models).promoted_version("BTCUSDT", m["horizon"]) is None
 
-    settings = Settings(bus="memory", symbols=["BTCUSDT"], models_dir=models, inference=InferenceSettings())
+    settings = Settings(bus="memory", symbols=["BTCUSDT"], models_dir=trained[0], inference=InferenceSettings())
     bus = MemoryBus()
     service = InferenceService(settings, bus)
     service.start()
