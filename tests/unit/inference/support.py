@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -19,7 +20,9 @@ from quantumedge.training.synthetic_data import write_synthetic_recording
 from quantumedge.v1 import market_pb2
 
 SMALL = TrainConfig(
-    barriers=Barriers.from_settings(load_settings()),
+    # Tight barriers and a short embargo so every horizon, 30 min included, has both outcomes in hours.
+    barriers=replace(Barriers.from_settings(load_settings()), take_profit_bps=8.0, stop_loss_bps=6.0),
+    embargo_s=60.0,
     horizons=(1, 5, 30),
     folds=2,
     params=ModelParams(n_estimators=8, max_depth=2, min_child_weight=1.0),

@@ -27,7 +27,19 @@ def test_train_from_recorded_files_register_and_serve(tmp_path: Path, recording:
     market cannot pass the gate, so nothing is promoted. Serving then runs on the fixture registry."""
     models = tmp_path / "models"
     argv = ["--data", str(recording), "--symbols", "BTCUSDT", "--models-dir", str(models), "--promote-new"]
-    argv += ["--folds", "2", "--n-estimators", "8", "--max-depth", "2", "--min-child-weight", "1", "--horizons", "1", "5"]
+    argv += [
+        "--folds",
+        "2",
+        "--n-estimators",
+        "8",
+        "--max-depth",
+        "2",
+        "--min-child-weight",
+        "1",
+        "--horizons",
+        "1",
+        "5",
+    ]
     assert train_main(argv) == 0
     out = capsys.readouterr()
     assert "ONNX vs XGBoost max |dp|" in out.err

@@ -63,13 +63,20 @@ def signal(
     regime: int = common_pb2.REGIME_LOW_VOL_RANGE,
     signal_id: str | None = None,
     mid: float = 50_000.0,
+    expected_return_bps: float | None = None,
 ) -> signal_pb2.Signal:
+    """A signal whose every horizon expects `expected_return_bps` net of fees (default: +/-100 bps per
+    unit of p_up away from 0.5, so p_up 0.7 is an entry and 0.3 a strong exit)."""
+    er = (p_up - 0.5) * 100.0 if expected_return_bps is None else expected_return_bps
     return signal_pb2.Signal(
         signal_id=signal_id or str(uuid.uuid4()),
         symbol=symbol,
         event_time_ns=t_ns,
         created_time_ns=t_ns,
-        predictions=[signal_pb2.HorizonPrediction(horizon=h, p_up=p_up, model_version="test") for h in (1, 5, 30)],
+        predictions=[
+            signal_pb2.HorizonPrediction(horizon=h, p_up=p_up, model_version="test", expected_return_bps=er)
+            for h in (1, 5, 30)
+        ],
         edge=(p_up - 0.5) * 2,
         confidence=p_up,
         regime=regime,
