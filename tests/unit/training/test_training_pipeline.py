@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from quantumedge.inference.features import FEATURE_SCHEMA
-from quantumedge.inference.registry import Registry
-from quantumedge.inference.registry import RegistryError
+from quantumedge.inference.registry import Registry, RegistryError
 from quantumedge.shared.config import load_settings
 from quantumedge.training import dataset, model, pipeline
 from quantumedge.training.cli import train_main
