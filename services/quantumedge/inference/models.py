@@ -8,7 +8,7 @@ that have every horizon, "none" serves whatever horizons exist. Nothing is skipp
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -59,6 +59,17 @@ class ServedModel:
     data: bytes
 
 
+def _return_pricer(label: dict) -> Callable[[float], float]:
+    """p -> expected net bps: the label's out-of-sample return curve (training/pipeline.return_curve),
+    else p * (take-profit net) + (1 - p) * (mean net otherwise) for models trained before the curve."""
+    curve = label.get("return_curve") or {}
+    xs, ys = list(curve.get("p", ())), list(curve.get("net_bps", ()))
+    if len(xs) >= 2 and len(xs) == len(ys):
+        return lambda p: float(np.interp(p, xs, ys))
+    win, loss = float(label.get("win_net_bps", 0.0)), float(label.get("loss_net_bps", 0.0))
+    return lambda p: p * win + (1.0 - p) * loss
+
+
 class SymbolPredictor:
     """All served horizons of one symbol: one ORT session over the merged graph (or one per horizon)."""
 
@@ -87,12 +98,11 @@ class SymbolPredictor:
             if not np.allclose(merged_p, single, atol=1e-6):
                 raise RegistryError(f"{symbol}: merged graph disagrees with its artifacts ({merged_p} vs {single})")
 
-        # Expected return of a long per horizon: p * (take-profit net) + (1 - p) * (mean net otherwise).
-        self._win = [float(m.entry.label.get("win_net_bps", 0.0)) for m in models]
-        self._loss = [float(m.entry.label.get("loss_net_bps", 0.0)) for m in models]
+        self._pricers = [_return_pricer(m.entry.label) for m in models]
 
     def expected_returns(self, p_up: list[float]) -> list[float]:
-        return [p * w + (1.0 - p) * lo for p, w, lo in zip(p_up, self._win, self._loss, strict=True)]
+        """Expected net return of a long per horizon, in bps, from each model's out-of-sample curve."""
+        return [price(p) for price, p in zip(self._pricers, p_up, strict=True)]
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Calibrated p_up, shape [N, H] in `horizons` order."""

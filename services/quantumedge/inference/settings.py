@@ -21,7 +21,8 @@ class InferenceSettings(BaseModel):
     # The drift guard (inference/drift.py): rows in its window, rows before it judges, and its limits.
     drift_window_rows: int = Field(default=900, ge=10)
     drift_min_rows: int = Field(default=120, ge=10)
-    drift_psi_limit: float = Field(default=4.0, gt=0.0)
+    # The floor of each feature's PSI limit; the limit itself is measured on training's own windows (drift.py).
+    drift_psi_limit: float = Field(default=0.5, gt=0.0)
     drift_range_limit: float = Field(default=0.5, gt=0.0, le=1.0)
     # Weight of each horizon in the ensemble edge/confidence (QE_INFERENCE__ENSEMBLE_WEIGHTS='{"1":0.2,...}').
     ensemble_weights: dict[int, float] = Field(default_factory=lambda: {1: 0.2, 5: 0.3, 30: 0.5})

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from quantumedge.ingest.settings import PLANTED_EDGE_BPS_PER_S
 from quantumedge.v1 import common_pb2, ingest_pb2, market_pb2
 
 SOURCE = "synthetic"
@@ -44,7 +45,6 @@ P_HIGH_TO_LOW_PER_S = 1 / 2400
 SIGMA_LOW_BPS_PER_S = 1.5  # volatility of the log mid per second of market time, in basis points
 SIGMA_HIGH_BPS_PER_S = 3.5
 PRESSURE_TAU_S = 600.0  # the pressure's memory: it leads moves over minutes
-PLANTED_EDGE_BPS_PER_S = 0.15  # drift per unit of pressure (z has unit standard deviation)
 SPREAD_LOW_BPS = 1.0
 SPREAD_HIGH_BPS = 2.8
 TRADES_LOW = 2.0  # mean trades per step

@@ -47,8 +47,8 @@ class LimitDefaults(BaseModel):
     min_depth_notional: float = 0.0
     # The trade plan the labels score (training reads these same settings): take-profit, stop, and a time
     # stop that is the chosen horizon's (this one applies only to a signal without a horizon).
-    take_profit_bps: float = 40.0
-    stop_loss_bps: float = 30.0
+    take_profit_bps: float = 80.0
+    stop_loss_bps: float = 40.0
     time_stop_ns: int = 1_800_000_000_000
 
 

@@ -73,6 +73,16 @@ def candidate_models(entry: ModelEntry, onnx: bytes, n_features: int) -> ModelSe
     )
 
 
+def judging_settings(settings):
+    """The settings a strategy is judged on: the services' own, with the loss-streak pause off.
+
+    That pause is an operator's safety stop that only a Resume lifts; in a backtest nobody resumes, so
+    the first unlucky run of losses would end the sample and the figures would measure luck. Every other
+    limit, fee and guard applies as configured."""
+    limits = settings.risk.limits.model_copy(update={"max_loss_streak": 0})
+    return settings.model_copy(update={"risk": settings.risk.model_copy(update={"limits": limits})})
+
+
 def holdout_backtest(
     settings,
     events: EventSource,
@@ -87,7 +97,7 @@ def holdout_backtest(
     from quantumedge.backtest.trades import TradeBook, expectancy
 
     entry.sha256 = entry.sha256 or sha256_bytes(onnx)
-    run_settings = settings.model_copy(update={"symbols": [entry.symbol]})
+    run_settings = judging_settings(settings).model_copy(update={"symbols": [entry.symbol]})
     book = TradeBook()
     run = Backtest(run_settings, candidate_models(entry, onnx, n_features), [book], decide_from_ns=holdout_start_ns)
     run.run(events(entry.symbol, holdout_start_ns - int(cfg.warmup_s * 1e9)))

@@ -113,7 +113,7 @@ def _scores(y: np.ndarray, p: np.ndarray, base: np.ndarray) -> dict[str, float]:
 def walk_forward(d: _Data, region: np.ndarray, cfg: TrainConfig, embargo_ns: int) -> dict[str, Any]:
     """Pooled out-of-sample figures of purged, embargoed, calibrated walk-forward folds."""
     bounds = np.linspace(d.t[region[0]], d.t[region[-1]] + 1, cfg.folds + 2).astype(np.int64)
-    ys, ps, bs, folds = [], [], [], []
+    ys, ps, bs, nets, folds = [], [], [], [], []
     for k in range(1, cfg.folds + 1):
         test = region[(d.t[region] >= bounds[k]) & (d.t[region] < bounds[k + 1])]
         fitted = _fit_calibrated(d, _before(d, int(bounds[k]), embargo_ns, region), cfg, embargo_ns)
@@ -122,6 +122,7 @@ def walk_forward(d: _Data, region: np.ndarray, cfg: TrainConfig, embargo_ns: int
         clf, platt, base = fitted
         p = platt.apply(model.margin(clf, d.X[test]))
         ys.append(d.y[test])
+        nets.append(d.net[test])
         ps.append(p)
         bs.append(np.full(len(test), base))
         folds.append({"fold": k, "n": len(test), **_scores(d.y[test], p, bs[-1])})
@@ -129,7 +130,25 @@ def walk_forward(d: _Data, region: np.ndarray, cfg: TrainConfig, embargo_ns: int
         raise TrainingError("no walk-forward fold has enough rows to fit and calibrate")
     y, p, b = np.concatenate(ys), np.concatenate(ps), np.concatenate(bs)
     pooled = _scores(y, p, b)
-    return {"folds": folds, "pooled": {**pooled, "ece": gate.ece(y, p), "n": len(y), "base_rate": float(y.mean())}}
+    return {
+        "folds": folds,
+        "pooled": {**pooled, "ece": gate.ece(y, p), "n": len(y), "base_rate": float(y.mean())},
+        "return_curve": return_curve(p, np.concatenate(nets)),
+    }
+
+
+def return_curve(p: np.ndarray, net_bps: np.ndarray, max_knots: int = 40) -> dict[str, list[float]]:
+    """Expected net return of the trade as a non-decreasing function of the calibrated p, fitted out of
+    sample (isotonic regression of each row's realised net return on its walk-forward prediction).
+
+    The time stop's outcome depends on the signal too, so p * win + (1 - p) * mean loss would misprice
+    the trades a strong signal enters; this curve prices them from what such trades returned."""
+    from sklearn.isotonic import IsotonicRegression
+
+    order = np.argsort(p, kind="stable")
+    iso = IsotonicRegression(increasing=True, out_of_bounds="clip").fit(p[order], net_bps[order])
+    grid = np.unique(np.quantile(p, np.linspace(0.0, 1.0, max_knots)))
+    return {"p": [float(v) for v in grid], "net_bps": [float(v) for v in iso.predict(grid)]}
 
 
 def train_one(
@@ -182,6 +201,7 @@ def train_one(
         **cfg.barriers.to_dict(),
         "win_net_bps": cfg.barriers.win_net_bps,
         "loss_net_bps": float(d.net[losing].mean()) if len(losing) else -cfg.barriers.stop_loss_bps,
+        "return_curve": wf["return_curve"],
         "base_rate": float(d.y[region].mean()),
         "definition": "1 if a long decided at the row reaches its take-profit before its stop or time stop",
     }

@@ -21,6 +21,7 @@ from quantumedge.inference.registry import Registry, RegistryError
 from quantumedge.ingest.synthetic import SyntheticMarket
 from quantumedge.shared.config import load_settings
 from quantumedge.training.cli import train_main
+from quantumedge.training.gate import judging_settings
 
 pytestmark = pytest.mark.slow
 SYMBOL = "BTCUSDT"
@@ -29,7 +30,8 @@ FRESH_SEED, FRESH_STEPS = 2024, 12 * 3600
 
 
 def _settings(models_dir: Path):
-    s = load_settings(models_dir=models_dir, symbols=[SYMBOL])
+    # Judged as the gate judges: the operator's loss-streak pause would end a backtest nobody resumes.
+    s = judging_settings(load_settings(models_dir=models_dir, symbols=[SYMBOL]))
     return s.model_copy(update={"inference": s.inference.model_copy(update={"horizons": [5]})})
 
 
