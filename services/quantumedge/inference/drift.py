@@ -2,8 +2,9 @@
 
 The manifest keeps, per model, the training distribution of every feature (inference reads the one of
 the symbol's served models): decile bin edges with each bin's share, the range the training rows
-covered (0.1% and 99.9% quantiles, widened by RANGE_MARGIN of their span), and how far a window of `window` consecutive training rows itself
-strays from those shares (the 99th percentile of its PSI). Live, the guard keeps the last `window` rows
+covered (0.1% and 99.9% quantiles; the guard widens it by RANGE_MARGIN of its span), and how far a
+window of `window` consecutive training rows itself strays from those shares (the 99th percentile of
+its PSI). Live, the guard keeps the last `window` rows
 per symbol and measures, per feature, the population stability index (PSI) of the window against the
 training shares and the share of the window outside the training range. It marks the symbol drifted
 when, over a full enough window, some feature's out-of-range share passes `range_limit` or its PSI
