@@ -28,7 +28,15 @@ from quantumedge.shared.config import ConfigError, load_settings
 from quantumedge.training import dataset, gate
 from quantumedge.training.labels import Barriers
 from quantumedge.training.model import ModelParams
-from quantumedge.training.pipeline import DEFAULT_HORIZONS, TrainConfig, TrainingError, TrainResult, register, train_one
+from quantumedge.training.pipeline import (
+    DEFAULT_HORIZONS,
+    TrainConfig,
+    TrainingError,
+    TrainResult,
+    UnlearnableError,
+    register,
+    train_one,
+)
 from quantumedge.training.synthetic_data import write_synthetic_recording
 
 
@@ -186,6 +194,8 @@ def _train_all(features, cfg: TrainConfig, settings, root: Path, source: dict, r
                 results.append(res)
                 for why in res.gate["failures"]:
                     err.print(f"[yellow]gate refused {symbol} h{h}:[/yellow] {why}")
+            except UnlearnableError as exc:
+                err.print(f"[yellow]gate refused {symbol} h{h}:[/yellow] {exc}")
             except (TrainingError, RegistryError) as exc:
                 failures.append(str(exc))
                 err.print(f"[red]refused:[/red] {exc}")

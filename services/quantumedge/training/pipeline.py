@@ -36,6 +36,15 @@ class TrainingError(RuntimeError):
     """Training cannot produce a trustworthy model; the message says which symbol x horizon and why."""
 
 
+class UnlearnableError(TrainingError):
+    """The data leaves nothing to learn for this symbol x horizon (one outcome nearly always): a refusal
+    with its figure, like the gate's, not a failure of the run. The message starts with its code."""
+
+
+MIN_CLASS_ROWS = 50  # labelled rows of each outcome a model needs before it is worth fitting
+MIN_CLASS_SHARE = 0.01  # and at least this share of them: rarer outcomes leave trees with no split
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     barriers: Barriers
@@ -167,6 +176,14 @@ def train_one(
         raise TrainingError(
             f"{symbol} h{horizon}: only {len(lab.rows)} labelled rows (need {cfg.min_rows}); "
             "record or generate more data (a horizon needs its own length of data after each row)"
+        )
+    wins = int(lab.y.sum())
+    rare = min(wins, len(lab.y) - wins)
+    if rare < MIN_CLASS_ROWS or rare < MIN_CLASS_SHARE * len(lab.y):
+        raise UnlearnableError(
+            f"base_rate: {symbol} h{horizon}: {wins} take-profits in {len(lab.y)} labelled rows "
+            f"({wins / len(lab.y):.2%}); a take-profit of {cfg.barriers.take_profit_bps:g} bp is "
+            f"{'hardly ever' if wins == rare else 'almost always'} reached within {horizon} min"
         )
     d = _Data(feats.time_ns[lab.rows], lab.end_ns, feats.values[lab.rows], lab.y, lab.net_bps)
     embargo = cfg.embargo_ns(horizon)
