@@ -70,7 +70,9 @@ def test_regime_policy_decides_which_side_may_open() -> None:
     defaults = RiskSettings()
     untagged = policy.classify(signal(p_up=0.7, regime=common_pb2.REGIME_UNSPECIFIED), 0.0, limits, defaults)
     assert codes(untagged.reasons) == ["regime"]
-    assert policy.classify(signal(p_up=0.7, regime=common_pb2.REGIME_HIGH_VOL_RANGE), 0.0, limits, defaults).reasons == []
+    assert (
+        policy.classify(signal(p_up=0.7, regime=common_pb2.REGIME_HIGH_VOL_RANGE), 0.0, limits, defaults).reasons == []
+    )
 
 
 def test_spot_sell_signal_without_position_opens_nothing() -> None:
@@ -139,7 +141,8 @@ def test_edge_fraction_is_a_fraction_of_kelly_capped_by_risk_fraction() -> None:
     assert pred is not None and pred.horizon == 1  # ties go to the shorter horizon
     # Kelly = expected return / variance of the horizon's move (volatility per row, 60 rows in a minute).
     kelly = (20.0 / 1e4) / ((100.0 / 1e4) ** 2 * 60)
-    assert policy.edge_fraction(pred, sig, settings, cap) == pytest.approx((settings.kelly_fraction * kelly, "edge_volatility"))
+    fraction, binding = policy.edge_fraction(pred, sig, settings, cap)
+    assert binding == "edge_volatility" and fraction == pytest.approx(settings.kelly_fraction * kelly)
     assert settings.kelly_fraction * kelly < cap
     calm = signal(expected_return_bps=20.0, volatility_bps=2.0, row_interval_s=1.0)  # Kelly far over the cap
     assert policy.edge_fraction(policy.best_prediction(calm), calm, settings, cap) == (cap, "risk_fraction")
