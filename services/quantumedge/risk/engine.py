@@ -240,7 +240,7 @@ class RiskEngine:
             # would stack entries before the first fill is reported.
             pending = self._pending(symbol, exit_=False, now_ns=now_ns)
             if pending:
-                return [f"entry already pending for {symbol}: intent {pending[0].intent_id}; no pyramiding"]
+                return [f"entry_pending: {symbol} already has intent {pending[0].intent_id}; no pyramiding"]
         return self._entry(ctx, symbol, action, signal, decision, now_ns)
 
     def _follow_drift(self, signal: signal_pb2.Signal, now_ns: int) -> None:
@@ -263,7 +263,7 @@ class RiskEngine:
     ) -> list[str]:
         pending = self._pending(symbol, exit_=True, now_ns=now_ns)
         if pending:
-            return [f"exit already pending for {symbol}: intent {pending[0].intent_id}"]
+            return [f"exit_pending: {symbol} already has intent {pending[0].intent_id}"]
         mark = self.market.get(symbol).mark
         intent = decision.intent
         intent.intent_id = policy.intent_id_for(signal_id)

@@ -103,7 +103,7 @@ def classify(
         if not settings.allow_pyramiding:
             return Action(
                 risk_pb2.INTENT_KIND_UNSPECIFIED,
-                reasons=[f"already positioned: {SIDE_NAMES[held]} {position_qty:g}; the plan's exits run it"],
+                reasons=[f"already_positioned: {SIDE_NAMES[held]} {position_qty:g}; the plan's exits run it"],
             )
     pred = best_prediction(signal)
     if pred is None:
@@ -140,14 +140,14 @@ def entry_policy_reasons(
     for horizon, rule in sorted(settings.horizon_rules.items()):
         hp = by_horizon.get(horizon)
         if hp is None:
-            reasons.append(f"horizon {horizon}: no prediction in the signal")
+            reasons.append(f"horizon_missing: h{horizon} has no prediction in the signal")
             continue
         conv_h = conviction(side, hp.p_up)
         edge_h = (hp.p_up - 0.5) * 2.0 * (1 if side == common_pb2.SIDE_BUY else -1)
         if conv_h < rule.min_confidence:
-            reasons.append(f"horizon {horizon} min_confidence: {conv_h:.4f} < {rule.min_confidence:.4f}")
+            reasons.append(f"horizon_min_confidence: h{horizon} {conv_h:.4f} < {rule.min_confidence:.4f}")
         if edge_h < rule.min_edge:
-            reasons.append(f"horizon {horizon} min_edge: {edge_h:+.4f} < {rule.min_edge:.4f}")
+            reasons.append(f"horizon_min_edge: h{horizon} {edge_h:+.4f} < {rule.min_edge:.4f}")
     regime = common_pb2.Regime.Name(signal.regime)
     if name not in settings.regime_sides.get(regime, []):
         reasons.append(f"regime: {regime} does not allow {name} entries")

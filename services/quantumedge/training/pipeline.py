@@ -136,7 +136,11 @@ def walk_forward(d: _Data, region: np.ndarray, cfg: TrainConfig, embargo_ns: int
         bs.append(np.full(len(test), base))
         folds.append({"fold": k, "n": len(test), **_scores(d.y[test], p, bs[-1])})
     if not folds:
-        raise TrainingError("no walk-forward fold has enough rows to fit and calibrate")
+        # Say which is short: rows, or take-profits (barriers too wide for the horizon label all rows 0).
+        raise TrainingError(
+            f"no walk-forward fold has enough rows of both outcomes to fit and calibrate ({len(region)} rows,"
+            f" {int(d.y[region].sum())} take-profit first)"
+        )
     y, p, b = np.concatenate(ys), np.concatenate(ps), np.concatenate(bs)
     pooled = _scores(y, p, b)
     return {

@@ -64,9 +64,12 @@ def signal(
     signal_id: str | None = None,
     mid: float = 50_000.0,
     expected_return_bps: float | None = None,
+    volatility_bps: float = 0.0,
+    row_interval_s: float = 0.0,
 ) -> signal_pb2.Signal:
     """A signal whose every horizon expects `expected_return_bps` net of fees (default: +/-100 bps per
-    unit of p_up away from 0.5, so p_up 0.7 is an entry and 0.3 a strong exit)."""
+    unit of p_up away from 0.5, so p_up 0.7 is an entry and 0.3 an exit past the 15 bps hysteresis).
+    Without volatility_bps / row_interval_s the policy cannot price Kelly and sizes at risk_fraction."""
     er = (p_up - 0.5) * 100.0 if expected_return_bps is None else expected_return_bps
     return signal_pb2.Signal(
         signal_id=signal_id or str(uuid.uuid4()),
@@ -82,6 +85,8 @@ def signal(
         regime=regime,
         mid_price=mid,
         spread_bps=1.0,
+        volatility_bps=volatility_bps,
+        row_interval_s=row_interval_s,
     )
 
 
