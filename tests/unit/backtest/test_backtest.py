@@ -162,16 +162,21 @@ def test_figures_agree_with_the_execution_engine_and_the_equity_curve(settings: 
 
 def test_rows_held_for_a_quiet_stream_are_released_on_the_market_clock(settings: Settings, models) -> None:
     """ETHUSDT goes silent for five minutes while BTCUSDT trades on: no ETHUSDT row may wait for its own
-    next event to be decided (the service's ticker releases held rows on time; so does the backtest)."""
-    events = _synthetic(6000)
+    next event to be decided. A row is decided when the market clock reaches its boundary + row lateness
+    (rowclock.py); the clock moves with any symbol's events, at least one per synthetic step."""
+    events = _synthetic(1200)
     t0 = events[0].exchange_time_ns
-    gap = (t0 + 200_000_000_000, t0 + 500_000_000_000)
+    gap = (t0 + 400_000_000_000, t0 + 700_000_000_000)
     kept = [e for e in events if not (e.symbol == "ETHUSDT" and gap[0] <= e.exchange_time_ns < gap[1])]
     _, recorded, _ = _backtest(settings, models, kept)
-    hold_ns = int(settings.inference.reorder_max_hold_ms * 1e6)
+    due_ns = int(settings.inference.row_lateness_ms * 1e6) + SyntheticMarket(SYMBOLS).step_ns
+    decided = {d.signal_id.split("-")[0] for d in recorded.decisions if gap[0] <= d.decided_time_ns < gap[1]}
+    assert decided == {"BTCUSDT"}  # ETHUSDT makes no rows while silent; BTCUSDT is decided throughout
+    eth_after = [d for d in recorded.decisions if d.symbol == "ETHUSDT" and d.decided_time_ns >= gap[1]]
+    assert eth_after  # and ETHUSDT is decided again once it trades
     for d in recorded.decisions:
         row_time = int(d.signal_id.rsplit("-", 1)[1])
-        assert d.decided_time_ns - row_time <= hold_ns + 200_000_000, d.signal_id
+        assert d.decided_time_ns - row_time <= due_ns, d.signal_id
 
 
 def test_round_trips_wins_and_flips_are_counted_from_fills() -> None:
