@@ -155,7 +155,8 @@ def test_figures_agree_with_the_execution_engine_and_the_equity_curve(settings: 
     assert fill_times <= {p.time_ns for p in recorded.equity}
     # A position's first report is marked at the market (half the spread against it), never at a stale mark.
     for r in recorded.reports:
-        if r.HasField("fill") and r.position.quantity and r.position.mark_price:
+        # (the opening fill's report: later ones carry the mark of a market that moved while it was held)
+        if r.HasField("fill") and r.order.role == execution_pb2.ORDER_ROLE_ENTRY and r.position.mark_price:
             mid_gap = abs(r.position.mark_price - r.position.average_price) / r.position.average_price
             assert mid_gap < 0.002, r
 
