@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     src = p.add_argument_group("data (one of)")
     src.add_argument("--data", type=Path, help="recording root (root/symbol=SYM/...); default <data_dir>/recordings")
-    src.add_argument("--synthetic-steps", type=int, metavar="N", help="run N steps (100 ms) of the synthetic market")
+    src.add_argument("--synthetic-steps", type=int, metavar="N", help="run N steps (1 s) of the synthetic market")
     src.add_argument("--seed", type=int, default=11, help="synthetic market seed (default 11; models use 1001)")
     p.add_argument("--symbols", nargs="+", metavar="SYMBOL", help="symbols to trade (default: settings.symbols)")
     p.add_argument("--models-dir", type=Path, help="model registry (default: settings.models_dir)")
