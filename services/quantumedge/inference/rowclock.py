@@ -8,6 +8,11 @@ clock is applied anywhere. So a row never waits for the next depth update, and t
 at a time the offline labels know exactly: the book in force at B + lateness is the one the decision
 meets (training.labels measures every outcome from there).
 
+A row is decided once, and only while it is fresh: one due more than `max_late_ns` (a row interval by
+default) before the clock reaches it was never acted on in time (its symbol was silent, so the clock stood
+still) and is expired instead, counted in `rows_expired`. Its features still went into the online state;
+only the decision is skipped, since a decision made minutes after its time is not the one labels measure.
+
 The service and the backtester both run this: the service passes every consumed event, the backtester
 every event of the recording, each before the engines see it. Pure logic: no clock of its own.
 """
@@ -20,10 +25,14 @@ from quantumedge.v1 import market_pb2
 
 
 class RowClock:
-    def __init__(self, features: OnlineFeatures, order: ReorderBuffer, lateness_ns: int) -> None:
+    def __init__(
+        self, features: OnlineFeatures, order: ReorderBuffer, lateness_ns: int, max_late_ns: int | None = None
+    ) -> None:
         self.features = features
         self.order = order
         self.lateness_ns = int(lateness_ns)
+        self.max_late_ns = int(features.config.interval_ns if max_late_ns is None else max_late_ns)
+        self.rows_expired = 0  # closed, due, but too late to be decided
         self.clock: dict[str, int] = {}  # symbol -> newest exchange time seen
         self._pending: dict[str, list[FeatureRow]] = {}
         self.rows_closed = 0
@@ -85,4 +94,9 @@ class RowClock:
         while n < len(pending) and pending[n].time_ns <= horizon:
             n += 1
         due, self._pending[symbol] = pending[:n], pending[n:]
-        return due
+        fresh_from = horizon - self.max_late_ns  # boundaries before this were due too long ago
+        k = 0
+        while k < len(due) and due[k].time_ns < fresh_from:
+            k += 1
+        self.rows_expired += k
+        return due[k:]

@@ -102,6 +102,12 @@ def score(y: np.ndarray, p: np.ndarray) -> Scores:
     )
 
 
+def has_split(clf: xgb.XGBClassifier) -> bool:
+    """Whether any tree of the booster splits: leaf-only boosters predict a constant (and onnxmltools
+    exports them wrongly, so they are refused before export rather than caught by the parity check)."""
+    return any('"split"' in tree for tree in clf.get_booster().get_dump(dump_format="json"))
+
+
 def fit_platt(m: np.ndarray, y: np.ndarray) -> Platt:
     if len(np.unique(y)) < 2:
         return Platt()

@@ -137,9 +137,9 @@ def walk_forward(d: _Data, region: np.ndarray, cfg: TrainConfig, embargo_ns: int
         folds.append({"fold": k, "n": len(test), **_scores(d.y[test], p, bs[-1])})
     if not folds:
         # Say which is short: rows, or take-profits (barriers too wide for the horizon label all rows 0).
-        raise TrainingError(
-            f"no walk-forward fold has enough rows of both outcomes to fit and calibrate ({len(region)} rows,"
-            f" {int(d.y[region].sum())} take-profit first)"
+        raise UnlearnableError(
+            f"walk_forward: no walk-forward fold has enough rows of both outcomes to fit and calibrate "
+            f"({len(region)} rows, {int(d.y[region].sum())} take-profit first): the gate cannot judge a model"
         )
     y, p, b = np.concatenate(ys), np.concatenate(ps), np.concatenate(bs)
     pooled = _scores(y, p, b)
@@ -200,14 +200,20 @@ def train_one(
         raise TrainingError(f"{symbol} h{horizon}: too few rows before ({len(region)}) or in ({len(hold)}) the holdout")
     try:
         wf = walk_forward(d, region, cfg, embargo)
-    except TrainingError as exc:
-        raise TrainingError(f"{symbol} h{horizon}: {exc}") from None
+    except UnlearnableError as exc:
+        code, _, why = str(exc).partition(": ")
+        raise UnlearnableError(f"{code}: {symbol} h{horizon}: {why}") from None
     pooled = wf["pooled"]
     step(f"{symbol} h{horizon}: walk-forward log loss {pooled['log_loss']:.4f} (base {pooled['base_log_loss']:.4f})")
     fitted = _fit_calibrated(d, region, cfg, embargo)
     if fitted is None:
         raise TrainingError(f"{symbol} h{horizon}: the walk-forward region cannot fit and calibrate a model")
     clf, platt, base = fitted
+    if not model.has_split(clf):
+        raise UnlearnableError(
+            f"no_splits: {symbol} h{horizon}: no tree found a split worth making in {len(region)} rows "
+            f"(base rate {base:.2%}): nothing in the features tells the outcomes apart"
+        )
     p_hold = platt.apply(model.margin(clf, d.X[hold]))
     holdout = {
         **_scores(d.y[hold], p_hold, np.full(len(hold), base)),

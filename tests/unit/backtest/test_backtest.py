@@ -22,7 +22,7 @@ from quantumedge.ingest.recorder import Recorder
 from quantumedge.ingest.replay import ReplaySource
 from quantumedge.ingest.synthetic import SyntheticMarket
 from quantumedge.shared.config import Settings, load_settings
-from quantumedge.v1 import execution_pb2, market_pb2, risk_pb2
+from quantumedge.v1 import common_pb2, execution_pb2, market_pb2, risk_pb2, signal_pb2
 
 STEPS = 3000
 SEED = 11
@@ -194,11 +194,6 @@ def test_rows_held_for_a_quiet_stream_are_released_on_the_market_clock(settings:
         assert _delay(d) <= due_ns, d.signal_id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug (rowclock.py): a silent symbol's rows are closed and decided in one burst when it "
-    "returns, up to the silence's length after their decision time; stale rows should be dropped, not decided",
-)
 def test_a_silent_symbols_rows_are_never_decided_late(settings: Settings, models) -> None:
     recorded, _, due_ns = _quiet_eth(settings, models)
     late = [d.signal_id for d in recorded.decisions if d.symbol == "ETHUSDT" and _delay(d) > due_ns]
@@ -271,14 +266,29 @@ def test_a_limit_set_in_configuration_binds_in_the_backtest(tmp_path: Path, caps
 def test_a_hard_limit_breach_halts_execution_in_the_backtest(settings: Settings, models) -> None:
     limits = settings.risk.limits.model_copy(update={"max_loss_streak": 1})
     strict = settings.model_copy(update={"risk": settings.risk.model_copy(update={"limits": limits})})
-    result, recorded, figs = _backtest(strict, models, _synthetic())
+    recorded, builder = Recorded(), FigureBuilder(list(strict.symbols))
+    run = Backtest(strict, models, [recorded, builder])
+    result = run.run(_synthetic())
+    figs = builder.figures(result)
     assert result.halts and result.halts[0].limit == "max_loss_streak"
     assert result.halted_at_end and result.execution_halted_at_end and figs.halts
     halted_at = result.halts[0].time_ns
     later = [d for d in recorded.decisions if d.decided_time_ns > halted_at]
     assert later and not any(d.approved and d.intent.kind == risk_pb2.INTENT_KIND_ENTRY for d in later)
-    # Signals that pass the policy meet the halt (the others fail earlier checks, as in the service).
-    assert any(r.startswith("halted") for d in later for r in d.reasons)
+    # A signal that passes the policy meets the halt (the others fail earlier checks, as in the service).
+    strong = signal_pb2.Signal(
+        signal_id="after-the-halt",
+        symbol="BTCUSDT",
+        event_time_ns=run.now_ns,
+        created_time_ns=run.now_ns,
+        predictions=[signal_pb2.HorizonPrediction(horizon=5, p_up=0.9, expected_return_bps=500.0)],
+        edge=0.8,
+        confidence=0.9,
+        regime=common_pb2.REGIME_LOW_VOL_RANGE,
+    )
+    decision = run.risk.decide(strong, run.now_ns)
+    assert not decision.approved
+    assert "halted" in {r.split(":")[0] for r in decision.reasons}, decision.reasons
     # Execution itself holds the halt: no entry order reaches the venue after it.
     late_entries = [
         r

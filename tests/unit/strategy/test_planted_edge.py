@@ -91,7 +91,32 @@ def test_a_planted_edge_is_recovered_on_a_fresh_seed(planted: Path) -> None:
     assert model_sigs.signals and not any(s.drift for s in model_sigs.signals)
 
 
-def test_no_edge_refuses_promotion_and_trades_nothing(tmp_path: Path) -> None:
+# With no edge, the default 80 bp take-profit is hardly ever reached, so training refuses before fitting
+# (base_rate). Barriers of a few bp give both outcomes in plenty, so a model is fitted and the gate judges it.
+SMALL_PLAN = {
+    "QE_RISK__LIMITS__TAKE_PROFIT_BPS": "8",
+    "QE_RISK__LIMITS__STOP_LOSS_BPS": "6",
+    "QE_EXECUTION__PAPER_TAKER_FEE_BPS": "1",
+    "QE_EXECUTION__PAPER_MAKER_FEE_BPS": "1",
+}
+
+
+@pytest.fixture
+def small_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in SMALL_PLAN.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_no_edge_with_the_default_plan_is_refused_before_fitting(tmp_path: Path, capsys) -> None:
+    reg = tmp_path / "no-edge-default"
+    args = [*TRAIN, "--synthetic-steps", str(6 * 3600), "--synthetic-edge", "0", "--models-dir", str(reg)]
+    assert train_main(args) == 0
+    err = capsys.readouterr().err
+    assert "gate refused BTCUSDT h5" in err and ("base_rate: BTCUSDT h5" in err or "walk_forward: BTCUSDT h5" in err)
+    assert not (reg / "manifest.json").exists() or Registry(reg).load().get("promoted", {}).get(SYMBOL, {}) == {}
+
+
+def test_no_edge_refuses_promotion_and_trades_nothing(tmp_path: Path, small_plan: None) -> None:
     reg = tmp_path / "no-edge"
     args = [*TRAIN, "--synthetic-steps", str(12 * 3600), "--synthetic-edge", "0", "--models-dir", str(reg)]
     assert train_main(args) == 0
@@ -116,7 +141,7 @@ def test_no_edge_refuses_promotion_and_trades_nothing(tmp_path: Path) -> None:
     assert run.execution.status().orders_placed == 0
 
 
-def test_a_model_worse_than_the_base_rate_is_refused_and_getstatus_says_why(tmp_path: Path) -> None:
+def test_a_model_worse_than_the_base_rate_is_refused_and_getstatus_says_why(tmp_path: Path, small_plan: None) -> None:
     """Hand-promoting a refused model (a manifest edited behind the gate's back) serves nothing."""
     from quantumedge.inference.service import InferenceService
     from quantumedge.shared.bus import MemoryBus
@@ -124,7 +149,10 @@ def test_a_model_worse_than_the_base_rate_is_refused_and_getstatus_says_why(tmp_
 
     reg = tmp_path / "bad"
     args = [*TRAIN, "--synthetic-steps", str(6 * 3600), "--synthetic-edge", "0", "--models-dir", str(reg)]
-    assert train_main([*args, "--min-trades", "0"]) == 0
+    # Deep trees that need no evidence for a leaf learn the noise of a market without an edge: worse than
+    # the base rate out of sample, which is what the gate must catch.
+    overfit = ["--min-trades", "0", "--min-child-weight", "1", "--max-depth", "6", "--n-estimators", "200"]
+    assert train_main([*args, *overfit]) == 0
     manifest = reg / "manifest.json"
     doc = json.loads(manifest.read_text())
     entry = doc["models"][0]
