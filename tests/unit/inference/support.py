@@ -78,7 +78,11 @@ def meta_of(registry: Registry, symbol: str, horizon: int) -> dict:
 def refused_meta(registry: Registry, symbol: str, horizon: int) -> dict:
     """The same metadata with the gate's verdict a refusal (the reason is a code before ":")."""
     meta = meta_of(registry, symbol, horizon)
-    meta["gate"] = {"passed": False, "failures": ["holdout_trades: 0 round trips < 5 in the held-out backtest"], "figures": {}}
+    meta["gate"] = {
+        "passed": False,
+        "failures": ["holdout_trades: 0 round trips < 5 in the held-out backtest"],
+        "figures": {},
+    }
     return meta
 
 

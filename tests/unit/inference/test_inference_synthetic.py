@@ -74,6 +74,7 @@ def test_high_volatility_has_wider_spreads_and_thinner_books_and_flow_predicts_r
     assert col["spread_bps"][high].mean() > 1.3 * col["spread_bps"][~high].mean()
     assert col["depth_notional_log"][high].mean() < col["depth_notional_log"][~high].mean()
     assert (col["vol_30_bps"][high].mean()) > 1.5 * col["vol_30_bps"][~high].mean()
+
     # The planted edge: order-flow pressure shows in the book and the trade flow and LEADS the drift
     # over minutes. Each pressure feature leans with the next minute's return (60 rows of 1 s), and more
     # so than with the next second's, which the noise dominates.
