@@ -63,7 +63,8 @@ def test_train_from_recorded_files_register_and_serve(
     try:
         table = market_files.read_table(market_files.recorded_files(recording, "BTCUSDT"))
         n = publish_market(bus, market_files.table_to_events(table))
-        assert wait_for(lambda: service.events_seen == n)
+        # A safety bound, not a speed claim: 4 h of market (~65k events) on a shared 2-core machine.
+        assert wait_for(lambda: service.events_seen == n, timeout_s=180.0)
         assert service.order.stats.resets == service.order.stats.late_dropped == 0
     finally:
         service.stop()
