@@ -8,6 +8,11 @@ clock is applied anywhere. So a row never waits for the next depth update, and t
 at a time the offline labels know exactly: the book in force at B + lateness is the one the decision
 meets (training.labels measures every outcome from there).
 
+While the symbol is live (ordering.ReorderBuffer.live: its exchange time near the wall clock, or the
+bus idle) the clock is the newest time seen. In a replay or a backlog one topic's batch can run far
+ahead of the others, so there the clock is the newest time the reorder buffer released in canonical
+order: rows are decided later in wall time, but on the same events as offline.
+
 The service and the backtester both run this: the service passes every consumed event, the backtester
 every event of the recording, each before the engines see it. Pure logic: no clock of its own.
 """
@@ -33,7 +38,8 @@ class RowClock:
         """Rows due at this event's time (decide them before applying the event), then take the event in."""
         symbol = event.symbol
         due: list[FeatureRow] = []
-        if event.WhichOneof("payload") != "gap" and event.exchange_time_ns > self.clock.get(symbol, 0):
+        newer = event.exchange_time_ns > self.clock.get(symbol, 0)
+        if event.WhichOneof("payload") != "gap" and newer and self.order.live(symbol, now_ns):
             self.clock[symbol] = event.exchange_time_ns
             horizon = event.exchange_time_ns - self.lateness_ns
             for ev in self.order.release_before(symbol, horizon):
@@ -42,7 +48,9 @@ class RowClock:
             due = self._due(symbol)
         for ev in self.order.push(event, now_ns):
             self._apply(ev)
-        return due
+        # A replay or backlog: the clock is what the reorder buffer released in order (_apply), so one
+        # topic's batch running ahead of the others cannot decide rows their trades and books still owe.
+        return due + self._due(symbol)
 
     def flush_due(self, now_ns: int) -> list[FeatureRow]:
         """Release what waited too long for a quiet stream (wall clock); rows due by the market clock."""
@@ -63,6 +71,8 @@ class RowClock:
 
     def _apply(self, event: market_pb2.MarketEvent) -> None:
         rows = self.features.update(event)
+        if event.exchange_time_ns > self.clock.get(event.symbol, 0):
+            self.clock[event.symbol] = event.exchange_time_ns
         if event.WhichOneof("payload") == "gap":
             # Nothing derived across a break is trusted: closed rows not yet decided are dropped.
             self.rows_dropped += len(self._pending.pop(event.symbol, [])) + len(rows)
