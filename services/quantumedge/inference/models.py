@@ -226,7 +226,13 @@ def load_models(
                 # Keep serving what was verified before; say loudly that the promotion was refused.
                 model = old
                 problem = f"{problem}; still serving {old.entry.version}"
-                st.version, st.sha256 = old.entry.version, old.entry.sha256
+                # The status describes the model served (its gate, its source); `problem` names the refused one.
+                st.version, st.sha256, st.feature_schema_hash = (
+                    old.entry.version,
+                    old.entry.sha256,
+                    old.entry.feature_schema_hash,
+                )
+                st.data_source, st.gate = describe_source(old.entry.data_source), dict(old.entry.gate or {})
             if model is not None:
                 out.served[(symbol, h)] = model
             if problem:

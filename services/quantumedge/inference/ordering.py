@@ -90,6 +90,11 @@ class ReorderBuffer:
             return True
         return bool(sym.latest) and abs(now_ns - max(sym.latest.values())) <= self.live_window_ns
 
+    def live(self, symbol: str, now_ns: int) -> bool:
+        """True unless the symbol's records are a replay or a backlog still coming (see _may_force)."""
+        sym = self._symbols.get(symbol)
+        return sym is None or self._may_force(sym, now_ns)
+
     def push(self, event: market_pb2.MarketEvent, now_ns: int) -> list[market_pb2.MarketEvent]:
         """Add one event; return the events this releases, in canonical order."""
         self._last_arrival_ns = now_ns

@@ -194,7 +194,12 @@ class Registry:
         feature_schema: dict[str, Any],
         promote: bool = False,
     ) -> ModelEntry:
-        """Store a new immutable version and add it to the manifest; promote it only when asked."""
+        """Store a new immutable version and add it to the manifest; promote it only when asked.
+
+        Promoting a model without a passed gate is refused before anything is written; registered
+        without `promote`, a refused model keeps its figures in the manifest but is never served."""
+        if promote:
+            _check_gate(f"{symbol} h{int(horizon)} (new version)", meta.get("gate"))
         with self._locked() as doc:
             version = self.next_version(symbol, horizon, doc)
             rel = f"{symbol}/h{int(horizon)}/{version}.onnx"
@@ -231,13 +236,15 @@ class Registry:
                 known = ", ".join(e.version for e in self.entries(doc) if e.key == (symbol, int(horizon))) or "none"
                 raise RegistryError(f"no model {symbol} h{horizon} {version} in {self.manifest_path} (known: {known})")
             self.read_verified(entry)
-            if (entry.gate or {}).get("passed") is not True:
-                failures = "; ".join((entry.gate or {}).get("failures", [])) or "no gate figures"
-                raise RegistryError(
-                    f"{symbol} h{horizon} {version} failed the promotion gate and cannot be promoted: {failures}"
-                )
+            _check_gate(f"{symbol} h{horizon} {version}", entry.gate)
             doc.setdefault("promoted", {}).setdefault(symbol, {})[str(int(horizon))] = version
         return entry
+
+
+def _check_gate(what: str, gate: dict[str, Any] | None) -> None:
+    if (gate or {}).get("passed") is not True:
+        failures = "; ".join((gate or {}).get("failures", [])) or "no gate figures"
+        raise RegistryError(f"{what} failed the promotion gate and cannot be promoted: {failures}")
 
 
 def _version_num(version: str) -> int:

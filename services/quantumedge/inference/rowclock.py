@@ -8,7 +8,12 @@ clock is applied anywhere. So a row never waits for the next depth update, and t
 at a time the offline labels know exactly: the book in force at B + lateness is the one the decision
 meets (training.labels measures every outcome from there).
 
-A row is decided once, and only while it is fresh: one due more than `max_late_ns` (a row interval by
+While the symbol is live (ordering.ReorderBuffer.live: its exchange time near the wall clock, or the
+bus idle) the clock is the newest time seen. In a replay or a backlog one topic's batch can run far
+ahead of the others, so there the clock is the newest time the reorder buffer released in canonical
+order: rows are decided later in wall time, but on the same events as offline.
+
+Live, a row is decided once, and only while it is fresh: one due more than `max_late_ns` (a row interval by
 default) before the clock reaches it was never acted on in time (its symbol was silent, so the clock stood
 still) and is expired instead, counted in `rows_expired`. Its features still went into the online state;
 only the decision is skipped, since a decision made minutes after its time is not the one labels measure.
@@ -42,16 +47,19 @@ class RowClock:
         """Rows due at this event's time (decide them before applying the event), then take the event in."""
         symbol = event.symbol
         due: list[FeatureRow] = []
-        if event.WhichOneof("payload") != "gap" and event.exchange_time_ns > self.clock.get(symbol, 0):
+        newer = event.exchange_time_ns > self.clock.get(symbol, 0)
+        if event.WhichOneof("payload") != "gap" and newer and self.order.live(symbol, now_ns):
             self.clock[symbol] = event.exchange_time_ns
             horizon = event.exchange_time_ns - self.lateness_ns
             for ev in self.order.release_before(symbol, horizon):
                 self._apply(ev)
             self._add(symbol, self.features.close_until(symbol, horizon))
-            due = self._due(symbol)
+            due = self._due(symbol, expire=True)
         for ev in self.order.push(event, now_ns):
             self._apply(ev)
-        return due
+        # A replay or backlog: the clock is what the reorder buffer released in order (_apply), so one
+        # topic's batch running ahead of the others cannot decide rows their trades and books still owe.
+        return due + self._due(symbol, expire=False)
 
     def flush_due(self, now_ns: int) -> list[FeatureRow]:
         """Release what waited too long for a quiet stream (wall clock); rows due by the market clock."""
@@ -72,6 +80,8 @@ class RowClock:
 
     def _apply(self, event: market_pb2.MarketEvent) -> None:
         rows = self.features.update(event)
+        if event.exchange_time_ns > self.clock.get(event.symbol, 0):
+            self.clock[event.symbol] = event.exchange_time_ns
         if event.WhichOneof("payload") == "gap":
             # Nothing derived across a break is trusted: closed rows not yet decided are dropped.
             self.rows_dropped += len(self._pending.pop(event.symbol, [])) + len(rows)
@@ -85,7 +95,9 @@ class RowClock:
             self.rows_closed += len(rows)
             self._pending.setdefault(symbol, []).extend(rows)
 
-    def _due(self, symbol: str) -> list[FeatureRow]:
+    def _due(self, symbol: str, expire: bool = False) -> list[FeatureRow]:
+        """Rows the clock has reached. Live (`expire`), rows it reached too long ago are expired: their
+        symbol's clock stood still. A replay's or backlog's rows are late in wall time by nature."""
         pending = self._pending.get(symbol)
         if not pending:
             return []
@@ -94,6 +106,8 @@ class RowClock:
         while n < len(pending) and pending[n].time_ns <= horizon:
             n += 1
         due, self._pending[symbol] = pending[:n], pending[n:]
+        if not expire:
+            return due
         fresh_from = horizon - self.max_late_ns  # boundaries before this were due too long ago
         k = 0
         while k < len(due) and due[k].time_ns < fresh_from:

@@ -189,6 +189,10 @@ def _train_all(features, cfg: TrainConfig, settings, root: Path, source: dict, r
         for h in cfg.horizons:
             try:
                 res = train_one(feats, h, cfg, fp, source, backtest, step=lambda msg: err.print(msg))
+                err.print(
+                    f"{symbol} h{h}: ONNX vs XGBoost max |dp| = {res.parity_max_abs_diff:.3e} on "
+                    f"{len(res.holdout_x)} held-out rows"
+                )
                 if not args.no_register:
                     register(res, registry, cfg, promote=args.promote_new)
                 results.append(res)

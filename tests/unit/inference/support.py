@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from quantumedge.inference.features import make_schema
@@ -61,6 +61,29 @@ def train_into(
             register(res, registry, cfg, promote=promote)
             results.append(res)
     return registry, results
+
+
+# What a registered version carries besides its artifact (register() fills in the rest).
+_META_FIELDS = ("training_data_fingerprint", "calibration", "metrics", "params", "label", "data_source", "gate")
+
+
+def meta_of(registry: Registry, symbol: str, horizon: int) -> dict:
+    """The manifest metadata of the promoted version (gate waived as in the fixture), to register the same
+    model again as a new version the gate lets through."""
+    entry = registry.promoted(symbol, horizon)
+    assert entry is not None and entry.gate["passed"] is True
+    return {k: v for k, v in asdict(entry).items() if k in (*_META_FIELDS, "drift_reference")}
+
+
+def refused_meta(registry: Registry, symbol: str, horizon: int) -> dict:
+    """The same metadata with the gate's verdict a refusal (the reason is a code before ":")."""
+    meta = meta_of(registry, symbol, horizon)
+    meta["gate"] = {
+        "passed": False,
+        "failures": ["holdout_trades: 0 round trips < 5 in the held-out backtest"],
+        "figures": {},
+    }
+    return meta
 
 
 def publish_market(bus: Bus, events: Iterable[market_pb2.MarketEvent]) -> int:
