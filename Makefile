@@ -10,7 +10,7 @@ UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help venv run test unit integration lint fmt proto proto-check bench secrets-scan \
+.PHONY: help venv run test unit integration lint fmt proto proto-check bench secrets-scan browser \
         kafka-up kafka-down vault-up vault-down chart-test lock clean
 
 help: ## list the targets
@@ -27,9 +27,13 @@ venv: $(STAMP) ## create .venv with the package and its dev tools
 run: $(STAMP) ## run all four services in one process on the embedded defaults (bounded replay, then a summary)
 	$(VENV)/bin/quantumedge up $(RUN_ARGS)
 
-test: $(STAMP) lint proto-check secrets-scan ## the whole suite: lint, generated-code check, secret scan, chart tests, pytest (real Kafka, real Vault)
+test: $(STAMP) lint proto-check secrets-scan browser ## the whole suite: lint, generated-code check, secret scan, chart tests, pytest (real Kafka, real Vault)
 	$(MAKE) chart-test
 	$(PY) -m pytest --ignore=tests/chart $(PYTEST_ARGS)
+
+browser: ## Debian's chromium for the console's browser tests (apt-get when missing; else those tests skip, saying so)
+	@command -v chromium >/dev/null 2>&1 || { (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
+	  && echo "installed chromium for the browser tests" || echo "chromium could not be installed: the browser tests will skip"; }
 
 unit: $(STAMP) ## fast tests only (in-process bus)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

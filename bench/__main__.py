@@ -26,6 +26,7 @@ BENCHES = [
     ("bench.risk_bench", "bench_risk", True),
     ("bench.execution_bench", "bench_execution", False),
     ("bench.backtest_bench", "bench_backtest", False),
+    ("bench.operator_bench", "bench_operator", False),
 ]
 
 

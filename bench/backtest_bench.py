@@ -1,5 +1,7 @@
 """Backtest throughput: synthetic market events per second through features, models, risk and paper
-execution on one core (the same engines the services run), and the memory the run's records take."""
+execution on one core (the same engines the services run), and the memory the run's records take; and
+what the fill model's realism changes on that same run (latency, queue position, commission asset,
+post-only entries): orders, fills, refusals and PnL per setting."""
 
 from __future__ import annotations
 
@@ -45,6 +47,7 @@ def bench_backtest() -> None:
         f"peak memory of the run {peak / 1e6:.1f} MB"
     )
     bench_expectancy(settings, models)
+    bench_fill_models(settings, models, events)
 
 
 def bench_expectancy(settings, models) -> None:
@@ -61,6 +64,94 @@ def bench_expectancy(settings, models) -> None:
         f" {e['trades']} trades, net expectancy {e['expectancy_bps']:+.2f} bps per trade after fees,"
         f" win rate {e['win_rate']:.0%}, net PnL {e['net_pnl']:+.2f} ({time.perf_counter() - t0:.0f} s)"
     )
+
+
+# (label, execution settings, risk settings) of the fill model, each on top of the one before.
+FILL_MODELS: list[tuple[str, dict[str, object], dict[str, object]]] = [
+    ("touch only", {"paper_queue_position": False, "paper_fee_asset": "quote"}, {}),
+    ("+ queue position", {"paper_queue_position": True}, {}),
+    ("+ fees in the asset charged", {"paper_fee_asset": "received"}, {}),
+    ("+ 10 ms feed, 25 ms entry", {"paper_feed_latency_ms": 10.0, "paper_latency_ms": 25.0}, {}),
+    ("+ 100 ms feed, 250 ms entry", {"paper_feed_latency_ms": 100.0, "paper_latency_ms": 250.0}, {}),
+    ("+ post-only entries", {}, {"entry_order_type": "limit_maker"}),
+]
+
+
+class _Fills:
+    """Every fill of a run by (order, n-th fill of it): what a fill model changed is read against another run."""
+
+    def __init__(self) -> None:
+        self.fills: dict[tuple[str, int], tuple[float, float]] = {}
+        self._count: dict[str, int] = {}
+
+    def on_decision(self, decision) -> None:
+        pass
+
+    def on_equity(self, point) -> None:
+        pass
+
+    def on_report(self, report) -> None:
+        if report.HasField("fill"):
+            cid = report.fill.client_order_id
+            n = self._count[cid] = self._count.get(cid, 0) + 1
+            self.fills[(cid, n)] = (report.fill.price, report.fill.quantity)
+
+    def changed_from(self, other: _Fills) -> int:
+        """Fills that are new, gone, or at another price or size than in `other`."""
+        keys = self.fills.keys() | other.fills.keys()
+        return sum(1 for k in keys if self.fills.get(k) != other.fills.get(k))
+
+
+def bench_fill_models(settings=None, models=None, events=None) -> list[dict[str, object]]:
+    """The same events and models under each fill model: how many fills (and which PnL) each one gives."""
+    settings = settings or load_settings()
+    models = models or load_backtest_models(settings, allow_missing=False, console=Console(stderr=True))
+    events = events if events is not None else list(SyntheticMarket(list(settings.symbols), seed=11).events(STEPS))
+    rows: list[dict[str, object]] = []
+    execution: dict[str, object] = {}
+    # The loss-streak halt off, so the run keeps trading and every fill model has fills to change.
+    limits = settings.risk.limits.model_copy(update={"max_loss_streak": 0})
+    for label, ex_update, risk_update in FILL_MODELS:
+        execution = {**execution, **ex_update}
+        run = settings.model_copy(
+            update={
+                "execution": settings.execution.model_copy(update=execution),
+                "risk": settings.risk.model_copy(update={"limits": limits, **risk_update}),
+            }
+        )
+        builder, seen = FigureBuilder(list(run.symbols)), _Fills()
+        figs = builder.figures(Backtest(run, models, [builder, seen]).run(_copies(events)))
+        rows.append(
+            {
+                "model": label,
+                "seen": seen,
+                "orders": figs.orders,
+                "fills": figs.fills,
+                "refused": figs.rejected_orders,
+                "trips": figs.round_trips,
+                "fees": figs.fees,
+                "pnl": figs.pnl,
+            }
+        )
+    base = rows[0]["seen"]
+    print(f"  fill models on the standard backtest ({STEPS:,} steps, seed 11, shipped models, loss-streak halt off):")
+    for row in rows:
+        changed = row["seen"].changed_from(base)  # type: ignore[attr-defined]
+        row["changed_fills"] = changed
+        print(
+            f"  fill model {row['model']:<30} orders {row['orders']:>5}  fills {row['fills']:>5}  "
+            f"changed vs touch-only {changed:>4}  refused {row['refused']:>4}  round trips {row['trips']:>4}  "
+            f"fees {row['fees']:>8.2f}  PnL {row['pnl']:+9.2f}"
+        )
+    return rows
+
+
+def _copies(events):
+    # A backtest stamps untimed events in place: every run gets its own copies.
+    for event in events:
+        copy = type(event)()
+        copy.CopyFrom(event)
+        yield copy
 
 
 if __name__ == "__main__":

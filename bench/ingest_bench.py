@@ -5,6 +5,7 @@ Figures printed (and returned by bench_ingest):
 - replay -> memory bus: normalised events/s through IngestService (decode, publish, span, stats)
 - replay -> Kafka: the same into a real broker, including the final flush (every record acked)
 - binance normalise: websocket frames/s parsed, checked and turned into MarketEvents (no network)
+- capture replay: the real Binance captures (read in place) through the same parser and book sync, events/s
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from quantumedge.ingest.binance.book import DepthDiff, DepthSnapshot
 from quantumedge.ingest.binance.client import BinanceSource
+from quantumedge.ingest.capture import CaptureSource
 from quantumedge.ingest.recorder import Recorder
 from quantumedge.ingest.replay import ReplaySource
 from quantumedge.ingest.service import IngestService
@@ -25,6 +27,7 @@ from quantumedge.ingest.settings import IngestSettings
 from quantumedge.ingest.synthetic import SyntheticMarket
 from quantumedge.shared.bus import Bus, MemoryBus
 from quantumedge.shared.config import KafkaSettings, Settings
+from tests.support.captures import load_capture
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 STEPS = 12_000  # about 100k events of every kind (trades, top of book, depth with 10 levels a side)
@@ -64,7 +67,7 @@ def _replay_into(bus: Bus, root: Path) -> tuple[float, int]:
 
 def _binance_normalise(n: int = 60_000) -> float:
     source = BinanceSource(IngestSettings(binance_ws_url="ws://127.0.0.1:1", depth_levels=10), ["BTCUSDT"])
-    sync = source._syncs["BTCUSDT"]
+    sync = source.feed.syncs["BTCUSDT"]
     frames: list[str] = []
     # Synchronise the book first (a buffered diff, then a snapshot that covers it), as the client would.
     update_id = 1001
@@ -84,12 +87,26 @@ def _binance_normalise(n: int = 60_000) -> float:
             frames.append(json.dumps({"stream": "btcusdt@depth@100ms", "data": data}))
     out: list = []
     source._emit = out.append
+    feed = source.feed
     t0 = time.perf_counter()
     for frame in frames:
-        source._on_frame(frame)
+        feed.on_frame(frame, time.time_ns())
     elapsed = time.perf_counter() - t0
     assert len(out) == n, f"normalised {len(out)} of {n} frames"
     return n / elapsed
+
+
+def _capture_replay() -> dict[str, float]:
+    """The real captures through the live parser and book sync (read in place; skipped when absent)."""
+    capture = load_capture()
+    if capture is None:
+        print("  ingest capture replay: skipped (no real captures; set QE_TEST_BINANCE_CAPTURES)")
+        return {}
+    source = CaptureSource(list(capture.files.values()))
+    t0 = time.perf_counter()
+    events = sum(1 for _ in source.events())
+    elapsed = time.perf_counter() - t0
+    return {"capture_replay_events_per_s": events / elapsed, "capture_replay_frames_per_s": source.frames / elapsed}
 
 
 def _depth_json(update_id: int, i: int) -> dict:
@@ -112,6 +129,7 @@ def bench_ingest(kafka_bootstrap: str | None) -> dict[str, float]:
             finally:
                 bus.close()
         out["binance_normalise_frames_per_s"] = _binance_normalise()
+        out.update(_capture_replay())
     finally:
         shutil.rmtree(root, ignore_errors=True)
     for key, value in out.items():

@@ -100,6 +100,16 @@ def _from_docker(
         return None
 
 
+@pytest.fixture(autouse=True)
+def _own_metrics_ports(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test's services serve /metrics on free ports of their own: the documented defaults (9101-9105)
+    would collide between tests and with whatever else runs on this machine. Spawned processes inherit them."""
+    from tests.support.procs import free_port
+
+    for name in ("ingest", "inference", "risk", "execution", "notify"):
+        monkeypatch.setenv(f"QE_PORTS__{name.upper()}_METRICS", str(free_port()))
+
+
 @pytest.fixture
 def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
     """unique_name("group") -> "group-test_foo-1a2b3c4d": names no other test (or earlier run) uses."""

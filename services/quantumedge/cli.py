@@ -7,6 +7,9 @@ backtest run the shared domain code over recordings
 record   record a market source to Parquet files
 secrets  bootstrap, check and rotate Vault secrets (non-interactive)
 topics   create the Kafka topics
+console  the operators' web console
+notify   send halts, limit breaches, fills and rejections to webhooks and Telegram
+status, halt, reduce, resume, flatten, cancel-all, limits, decisions, explain: operate a running system
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from quantumedge.ops.commands import COMMANDS as OPS_COMMANDS
+from quantumedge.ops.commands import add_parsers as add_ops_parsers
 from quantumedge.shared.config import SERVICE_NAMES, ConfigError, load_settings
+from quantumedge.shared.errors import OperatorError, one_line
 from quantumedge.shared.logs import setup_logging
 
 # Commands whose arguments belong to their own module (each has its own --help).
@@ -45,30 +51,66 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("service", choices=SERVICE_NAMES)
 
     sub.add_parser("topics", help="create the system's Kafka topics when missing (idempotent)")
+    sub.add_parser("console", help="the operators' web console (login with the operator token)")
+    sub.add_parser("notify", help="notifications of halts, limit breaches, fills and rejections (webhooks, Telegram)")
+    add_ops_parsers(sub)
 
     for name, (_, _, help_text) in DELEGATED.items():
         sub.add_parser(name, help=help_text, add_help=False)
     return parser
 
 
+def split_global(argv: list[str]) -> tuple[str | None, list[str]]:
+    """`--config FILE` may come before the command (also for delegated ones): take it out of argv."""
+    config, rest, i = None, [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if rest and not rest[0].startswith("-"):
+            rest.extend(argv[i:])
+            break
+        if arg == "--config" and i + 1 < len(argv):
+            config, i = argv[i + 1], i + 2
+            continue
+        if arg.startswith("--config="):
+            config, i = arg.split("=", 1)[1], i + 1
+            continue
+        rest.append(arg)
+        i += 1
+    return config, rest
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = _parser()
-    # Delegated commands parse their own arguments (and answer their own --help).
-    head = [a for a in argv if not a.startswith("-")][:1]
-    if head and head[0] in DELEGATED:
-        idx = argv.index(head[0])
-        module, func, _ = DELEGATED[head[0]]
-        return int(getattr(importlib.import_module(module), func)(argv[idx + 1 :]) or 0)
-
-    args = parser.parse_args(argv)
+    config, argv = split_global(argv)
+    command = argv[0] if argv and not argv[0].startswith("-") else ""
     try:
-        settings = load_settings(args.config)
-    except ConfigError as exc:
-        print(f"quantumedge: {exc}", file=sys.stderr)
-        return 2
-    setup_logging(settings.log_level, service=getattr(args, "service", "quantumedge"))
+        return _dispatch(command, config, argv)
+    except (OperatorError, ConfigError) as exc:
+        # One line naming what is missing or in the way and the setting to change; never a traceback.
+        print(f"quantumedge{' ' + command if command else ''}: {one_line(exc)}", file=sys.stderr)
+        return getattr(exc, "exit_code", 2)
 
+
+def _dispatch(command: str, config: str | None, argv: list[str]) -> int:
+    if config is not None:
+        from pathlib import Path
+
+        if not Path(config).is_file():
+            raise ConfigError(f"configuration file not found: {config} (--config / QE_CONFIG_FILE)")
+    if command in DELEGATED:
+        # Delegated commands parse their own arguments (and answer their own --help); a global --config
+        # reaches them as QE_CONFIG_FILE, which every load_settings() reads.
+        if config is not None:
+            import os
+
+            os.environ["QE_CONFIG_FILE"] = config
+        module, func, _ = DELEGATED[command]
+        return int(getattr(importlib.import_module(module), func)(argv[1:]) or 0)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    settings = load_settings(config)
+    setup_logging(settings.log_level, service=getattr(args, "service", "quantumedge"))
+    _quiet_clients(settings)
     if args.command == "up":
         from quantumedge.embedded import run_up
 
@@ -78,13 +120,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args.service, settings)
     if args.command == "topics":
         from quantumedge.shared.bus import make_bus
+        from quantumedge.shared.bus.reachable import require_broker
 
+        require_broker(settings.kafka.bootstrap)
         bus = make_bus(settings.model_copy(update={"bus": "kafka"}))
         bus.ensure_topics()
         bus.close()
         return 0
+    if args.command == "console":
+        from quantumedge.console.server import run_console
+
+        return run_console(settings)
+    if args.command == "notify":
+        from quantumedge.notify.service import run_notify
+
+        return run_notify(settings)
+    if args.command in OPS_COMMANDS:
+        from quantumedge.ops.commands import run
+
+        return run(args.command, args, settings)
     parser.error(f"unknown command {args.command}")
     return 2
+
+
+def _quiet_clients(settings: object) -> None:
+    """kafka-python logs every connection attempt: its loggers stay at kafka.client_log_level (WARNING)."""
+    import logging
+
+    level = getattr(getattr(settings, "kafka", None), "client_log_level", "WARNING")
+    logging.getLogger("kafka").setLevel(str(level).upper())
 
 
 def _serve(name: str, settings: object) -> int:
@@ -92,9 +156,11 @@ def _serve(name: str, settings: object) -> int:
 
     try:
         running = start([name], settings)  # type: ignore[arg-type]
+    except OperatorError:
+        raise
     except RuntimeError as exc:
         # A missing model, secret or broker stops this service with a message naming what is missing.
-        print(f"quantumedge serve {name}: {exc}", file=sys.stderr)
+        print(f"quantumedge serve {name}: {one_line(exc)}", file=sys.stderr)
         return 2
     install_signal_handlers(running.stop_event)
     try:

@@ -25,6 +25,13 @@ STANDARD_LABELS = (
 )
 SECRETISH = re.compile(r"secret|password|passphrase|token|api_?key|private_?key|credential", re.IGNORECASE)
 
+# The console and the notifier (console.enabled, notify.enabled) are Deployments beside the four services.
+OPERATOR_TOOLS = ("console", "notify")
+
+
+def pipeline(deployments: list[dict]) -> list[dict]:
+    return [d for d in deployments if d["metadata"]["labels"]["app.kubernetes.io/component"] in COMPONENTS]
+
 
 def containers(obj: dict) -> list[dict]:
     spec = obj["spec"]["template"]["spec"]
@@ -44,7 +51,7 @@ def literal_env(container: dict) -> dict[str, str]:
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_every_service_container_has_native_grpc_probes(render, scenario: str) -> None:
-    deployments = render(SCENARIOS[scenario]).of_kind("Deployment")
+    deployments = pipeline(render(SCENARIOS[scenario]).of_kind("Deployment"))
     assert len(deployments) == 4
     for dep in deployments:
         component = dep["metadata"]["labels"]["app.kubernetes.io/component"]
@@ -126,7 +133,7 @@ def test_standard_labels_on_every_object(render, scenario: str) -> None:
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_selectors_use_name_instance_component_only(render, scenario: str) -> None:
     rendered = render(SCENARIOS[scenario])
-    for dep in rendered.of_kind("Deployment"):
+    for dep in pipeline(rendered.of_kind("Deployment")):
         component = dep["metadata"]["labels"]["app.kubernetes.io/component"]
         selector = dep["spec"]["selector"]["matchLabels"]
         assert selector == {
@@ -241,7 +248,7 @@ def test_a_disabled_component_renders_nothing(render, component: str) -> None:
     assert f"svc/{RELEASE}-{component} " not in rendered.notes
     others = [c for c in COMPONENTS if c != component]
     assert sorted(
-        d["metadata"]["labels"]["app.kubernetes.io/component"] for d in rendered.of_kind("Deployment")
+        d["metadata"]["labels"]["app.kubernetes.io/component"] for d in pipeline(rendered.of_kind("Deployment"))
     ) == sorted(others)
     # The remaining NetworkPolicies neither open the disabled component's port nor name its pods.
     for policy in rendered.of_kind("NetworkPolicy"):
@@ -264,20 +271,31 @@ def test_network_policy_shape_with_every_feature(render) -> None:
     rendered = render(["full-values.yaml"])
     policies = {p["metadata"]["name"]: p for p in rendered.of_kind("NetworkPolicy")}
     # Strimzi provisions the topics in this scenario: no topic Job, so no policy for it.
-    assert sorted(policies) == sorted([f"{RELEASE}-default-deny", *(f"{RELEASE}-{c}" for c in COMPONENTS)])
+    expected = [f"{RELEASE}-default-deny", *(f"{RELEASE}-{c}" for c in (*COMPONENTS, *OPERATOR_TOOLS))]
+    assert sorted(policies) == sorted(expected)
     for component in COMPONENTS:
         spec = policies[f"{RELEASE}-{component}"]["spec"]
         assert spec["policyTypes"] == ["Ingress", "Egress"]
-        (rule,) = spec["ingress"]
-        assert rule["ports"] == [{"port": PORTS[component], "protocol": "TCP"}]
-        assert rule["from"][0] == {
+        grpc_rule, metrics_rule = spec["ingress"]
+        assert grpc_rule["ports"] == [{"port": PORTS[component], "protocol": "TCP"}]
+        assert grpc_rule["from"][0] == {
             "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "quantumedge-operators"}}
         }
+        assert {"podSelector": {"matchLabels": {**selector_of("console")}}} in grpc_rule["from"]
+        assert metrics_rule["ports"] == [{"port": 9464, "protocol": "TCP"}]
         egress_ports = {p["port"] for r in spec["egress"] for p in r["ports"]}
         assert {53, 9092, 8200, 4317} <= egress_ports
         # Only ingest (market data) and execution (orders, to the configured CIDRs) talk to the exchange.
         assert (443 in egress_ports) == (component in ("ingest", "execution"))
         assert all(r.get("to") for r in spec["egress"]), "every egress rule names its peers"
+
+
+def selector_of(component: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "quantumedge",
+        "app.kubernetes.io/instance": RELEASE,
+        "app.kubernetes.io/component": component,
+    }
 
 
 # --- contracts with the code -------------------------------------------------------------------------------
@@ -323,6 +341,8 @@ def test_every_qe_variable_is_a_real_setting_and_loads(render, scenario: str, mo
         settings = load_settings()
         assert settings.bus == "kafka"
         assert settings.kafka.bootstrap == env["QE_KAFKA__BOOTSTRAP"]
+        if component in OPERATOR_TOOLS:
+            continue  # the console and the notifier serve no gRPC port of their own
         assert settings.ports.of(component) == PORTS[component]
         assert str(settings.models_dir) == "/app/models"
         assert env["OTEL_SERVICE_NAME"] == component
@@ -350,8 +370,9 @@ def test_service_accounts_bind_to_the_vault_roles_of_secrets_init(render) -> Non
     init = build_parser().parse_args(["init"])
     rendered = render(["full-values.yaml"])
     accounts = {sa["metadata"]["name"] for sa in rendered.of_kind("ServiceAccount")}
-    assert accounts == {init.kubernetes_service_account.format(service=c) for c in COMPONENTS}
-    for dep in rendered.of_kind("Deployment"):
+    expected = {init.kubernetes_service_account.format(service=c) for c in (*COMPONENTS, *OPERATOR_TOOLS)}
+    assert accounts == expected
+    for dep in pipeline(rendered.of_kind("Deployment")):
         component = dep["metadata"]["labels"]["app.kubernetes.io/component"]
         pod = dep["spec"]["template"]["spec"]
         assert pod["serviceAccountName"] == init.kubernetes_service_account.format(service=component)

@@ -214,3 +214,33 @@ def test_evaluator_follows_the_documented_semantics() -> None:
         {"matchExpressions": [{"key": "app", "operator": "In", "values": ["web"]}]}, web.labels
     )
     assert not netpol.selector_matches({"matchExpressions": [{"key": "app", "operator": "DoesNotExist"}]}, web.labels)
+
+
+PROMETHEUS = Pod("prometheus-0", "monitoring", {"app.kubernetes.io/name": "prometheus"})
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_prometheus_scrapes_the_metrics_port_and_nothing_else(default_release, component: str) -> None:
+    policies, pods = default_release
+    assert netpol.allowed(policies, PROMETHEUS, pods[component], 9464)
+    assert not netpol.allowed(policies, PROMETHEUS, pods[component], PORTS[component]), "metrics only, not gRPC"
+    assert not netpol.allowed(policies, STRANGER, pods[component], 9464)
+    assert not netpol.allowed(policies, OPERATOR, pods[component], 9464)
+
+
+def test_the_console_reaches_every_service_and_only_operators_reach_the_console(render) -> None:
+    policies, pods = _release(render, "console.enabled=true", "notify.enabled=true")
+    console, notify = pods["console"], pods["notify"]
+    for component in COMPONENTS:
+        assert netpol.allowed(policies, console, pods[component], PORTS[component])
+        assert not netpol.allowed(policies, notify, pods[component], PORTS[component]), "the notifier calls no RPC"
+    assert netpol.allowed(policies, OPERATOR, console, 8080)
+    assert not netpol.allowed(policies, STRANGER, console, 8080) and not netpol.allowed(
+        policies, INTERNET, console, 8080
+    )
+    assert not netpol.allowed(policies, console, INTERNET, 443), "the console never leaves the cluster"
+    # The notifier reaches its endpoints on 443 and Kafka; nothing reaches it but a metrics scrape.
+    assert netpol.allowed(policies, notify, INTERNET, 443) and netpol.allowed(policies, notify, BROKER, 9092)
+    assert netpol.allowed(policies, PROMETHEUS, notify, 9464) and not netpol.allowed(policies, OPERATOR, notify, 9464)
+    for pod in (console, notify):
+        assert netpol.isolated(policies, pod) == {"Ingress", "Egress"}

@@ -26,6 +26,7 @@ CORE_KINDS = {
     "HorizontalPodAutoscaler",
     "NetworkPolicy",
     "Job",
+    "ConfigMap",
 }
 
 
@@ -42,7 +43,15 @@ def test_helm_lint_strict(tools, scenario: str) -> None:
 def test_defaults_render_the_four_services_and_the_topic_job(render) -> None:
     rendered = render()
     kinds = sorted({o["kind"] for o in rendered.objects})
-    assert kinds == ["Deployment", "Job", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount"]
+    assert kinds == [
+        "ConfigMap",
+        "Deployment",
+        "Job",
+        "NetworkPolicy",
+        "PodDisruptionBudget",
+        "Service",
+        "ServiceAccount",
+    ]
     for kind in ("Deployment", "Service", "ServiceAccount"):
         assert sorted(o["metadata"]["labels"]["app.kubernetes.io/component"] for o in rendered.of_kind(kind)) == sorted(
             COMPONENTS
@@ -91,7 +100,7 @@ def test_core_objects_validate_against_kubernetes_schemas(render, scenario: str,
 
 def test_every_rendered_kind_is_covered_by_a_validator(render) -> None:
     kinds = {o["kind"] for s in SCENARIOS.values() for o in render(s).objects}
-    assert kinds <= CORE_KINDS | {"ScaledObject", "KafkaTopic"}
+    assert kinds <= CORE_KINDS | {"ScaledObject", "KafkaTopic", "ServiceMonitor", "PodMonitor"}
 
 
 def test_scaled_objects_validate_against_keda_crd(render, tools, monkeypatch) -> None:
@@ -136,3 +145,38 @@ def test_chart_app_version_is_the_package_version() -> None:
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
     project = tomllib.loads((CHART.parents[1] / "pyproject.toml").read_text())["project"]
     assert chart["appVersion"] == project["version"]
+
+
+def test_prometheus_monitors_and_dashboards(render) -> None:
+    """ServiceMonitor / PodMonitor as the Prometheus Operator's CRDs define them (monitoring.coreos.com/v1:
+    spec.selector / namespaceSelector, endpoints[] or podMetricsEndpoints[] with port, path, interval), and the
+    dashboards ConfigMap carries Grafana's sidecar label and every JSON file under dashboards/."""
+    import json
+
+    from tests.chart.chartlib import CHART
+
+    rendered = render(["full-values.yaml"])
+    (service_monitor,) = rendered.of_kind("ServiceMonitor")
+    (pod_monitor,) = rendered.of_kind("PodMonitor")
+    for monitor, key in ((service_monitor, "endpoints"), (pod_monitor, "podMetricsEndpoints")):
+        assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+        spec = monitor["spec"]
+        assert set(spec) == {"selector", key, "namespaceSelector"}
+        assert spec["selector"]["matchLabels"]["app.kubernetes.io/instance"] == "quantumedge"
+        (endpoint,) = spec[key]
+        assert endpoint["port"] == "metrics" and endpoint["path"] == "/metrics"
+        assert endpoint["interval"].endswith(("s", "m"))
+    assert service_monitor["metadata"]["labels"]["release"] == "prometheus"
+    for service in rendered.of_kind("Service"):
+        if service["metadata"]["labels"]["app.kubernetes.io/component"] != "console":
+            assert "metrics" in {p["name"] for p in service["spec"]["ports"]}
+    (dashboards,) = rendered.of_kind("ConfigMap")
+    assert dashboards["metadata"]["labels"]["grafana_dashboard"] == "1"
+    files = sorted(p.name for p in (CHART / "dashboards").glob("*.json"))
+    assert sorted(dashboards["data"]) == files and files
+    for name in files:
+        assert json.loads(dashboards["data"][name])["panels"]
+    off = render([], set_values=["metrics.enabled=false"])
+    assert not off.of_kind("ConfigMap") and all(
+        "metrics" not in {p["name"] for p in s["spec"]["ports"]} for s in off.of_kind("Service")
+    )

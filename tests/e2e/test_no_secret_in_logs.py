@@ -331,8 +331,10 @@ def test_no_secret_reaches_logs_files_or_kafka(
         peer.stop()
         bus.close()
         for name in procs:  # shown when the test fails: the log lines, without the console spans
-            lines = [x for x in (logs / f"{name}.log").read_text(errors="replace").splitlines() if x.startswith('{"')]
-            print(f"--- {name} (exit {codes[name]}) ---", *lines[-15:], sep="\n")
+            text = (logs / f"{name}.log").read_text(errors="replace").splitlines()
+            lines = [x for x in text if x.startswith('{"')]
+            # A process that died before its logging was set up printed plain lines only: show those instead.
+            print(f"--- {name} (exit {codes[name]}) ---", *(lines or text)[-15:], sep="\n")
 
     # ---- the run really exercised the secrets ----------------------------------------------------------------
     # The peer accepts only requests whose X-MBX-APIKEY header is the key it was built with (the one seeded in

@@ -1,9 +1,11 @@
 """A local Binance spot market-data peer: combined-stream websocket + REST depth snapshot.
 
 It speaks Binance's documented JSON (the `{"stream", "data"}` envelope, trade / bookTicker /
-depthUpdate payloads, the `/api/v3/depth` snapshot, `{"code", "msg"}` errors), keeps its own
-authoritative order book per symbol, and misbehaves on command: dropped connections, a silent
-connection (no frames, no pongs), a sequence gap, malformed frames, a stale snapshot, rate limits.
+depthUpdate payloads, the `/api/v3/depth` snapshot, `{"code", "msg"}` errors, the
+`{"stream": "!serverShutdown", ...}` event), keeps its own authoritative order book per symbol, cuts
+connections at a maximum age (Binance: 24 hours), and misbehaves on command: dropped connections, a
+silent connection (no frames, no pongs), a quiet one (pongs but no data), a sequence gap, malformed
+frames, a stale snapshot, rate limits.
 
 Nothing happens by itself: tests push events explicitly, so runs are deterministic.
 Websocket on asyncio in one thread, REST on http.server in another, both on 127.0.0.1 with
@@ -71,11 +73,22 @@ class _Client:
     conn: ServerConnection
     streams: set[str]
     silent: bool = False
+    # Still reads and answers pings, but is sent no data.
+    quiet: bool = False
+    opened: float = field(default_factory=time.monotonic)
 
 
 class BinanceMarketPeer:
-    def __init__(self, symbols: Iterable[str] = ("BTCUSDT", "ETHUSDT"), seed: int = 1, levels: int = 20) -> None:
+    def __init__(
+        self,
+        symbols: Iterable[str] = ("BTCUSDT", "ETHUSDT"),
+        seed: int = 1,
+        levels: int = 20,
+        max_connection_age_s: float = 24 * 3600,
+    ) -> None:
         self.symbols = [s.upper() for s in symbols]
+        # "A single connection to stream.binance.com is only valid for 24 hours": older ones are cut.
+        self.max_connection_age_s = max_connection_age_s
         self._rng = random.Random(seed)
         self._lock = threading.Lock()  # guards books (the REST thread reads them)
         self.books: dict[str, PeerBook] = {}
@@ -136,7 +149,9 @@ class BinanceMarketPeer:
             self._server = await serve(self._handler, "127.0.0.1", 0, compression=None)
             self.ws_port = self._server.sockets[0].getsockname()[1]
             ready.set()
+            cutter = asyncio.create_task(self._cut_old_connections())
             await self._server.wait_closed()
+            cutter.cancel()
 
         try:
             loop.run_until_complete(main())
@@ -194,14 +209,25 @@ class BinanceMarketPeer:
             if client in self._clients:
                 self._clients.remove(client)
 
+    async def _cut_old_connections(self) -> None:
+        while True:
+            await asyncio.sleep(0.05)
+            now = time.monotonic()
+            for client in [c for c in self._clients if now - c.opened >= self.max_connection_age_s]:
+                await client.conn.close(1000, "connection age limit")
+
     async def _on_request(self, client: _Client, message: str | bytes) -> None:
-        """SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS, as on Binance's websocket."""
+        """SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS, as on Binance's websocket; errors in the documented
+        form ({"code": 2|3, "msg": ...}, with the request's id when it had one)."""
         try:
             req = json.loads(message)
-            method, req_id = req["method"], req.get("id")
-        except (ValueError, KeyError, TypeError):
-            await client.conn.send(json.dumps({"error": {"code": 3, "msg": "Invalid JSON"}}))
+        except ValueError as exc:
+            await client.conn.send(json.dumps({"code": 3, "msg": f"Invalid JSON: {exc}"}))
             return
+        if not isinstance(req, dict) or "method" not in req:
+            await client.conn.send(json.dumps({"code": 2, "msg": "Invalid request: missing field `method`"}))
+            return
+        method, req_id = req["method"], req.get("id")
         params = req.get("params") or []
         if method == "SUBSCRIBE":
             client.streams.update(params)
@@ -212,7 +238,9 @@ class BinanceMarketPeer:
         elif method == "LIST_SUBSCRIPTIONS":
             await client.conn.send(json.dumps({"result": sorted(client.streams), "id": req_id}))
         else:
-            await client.conn.send(json.dumps({"error": {"code": 2, "msg": "Invalid request"}, "id": req_id}))
+            msg = f"Invalid request: unknown variant `{method}`, expected one of `SUBSCRIBE`, `UNSUBSCRIBE`, "
+            msg += "`LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY`"
+            await client.conn.send(json.dumps({"code": 2, "msg": msg, "id": req_id}))
 
     async def _broadcast(self, stream: str, data: dict[str, Any]) -> None:
         text = json.dumps({"stream": stream, "data": data})
@@ -220,7 +248,7 @@ class BinanceMarketPeer:
 
     async def _send_raw(self, text: str, stream: str | None = None) -> None:
         for client in list(self._clients):
-            if client.silent or (stream is not None and stream not in client.streams):
+            if client.silent or client.quiet or (stream is not None and stream not in client.streams):
                 continue
             with contextlib.suppress(ConnectionClosed):
                 await client.conn.send(text)
@@ -376,6 +404,39 @@ class BinanceMarketPeer:
 
         return self._call(silence())
 
+    def go_quiet(self) -> int:
+        """Current connections get no more data, but still read and answer pings (only a data watchdog
+        can tell). Returns how many went quiet."""
+
+        async def quiet() -> int:
+            for client in self._clients:
+                client.quiet = True
+            return len(self._clients)
+
+        return self._call(quiet())
+
+    def send_server_shutdown(self, close_after_s: float | None = None) -> int:
+        """The documented serverShutdown event on every current connection (combined-stream form), which
+        the server closes `close_after_s` later (None: leaves them to the client). Returns how many."""
+        frame = json.dumps({"stream": "!serverShutdown", "data": {"e": "serverShutdown", "E": int(time.time() * 1000)}})
+
+        async def announce() -> int:
+            targets = [c for c in self._clients if not c.silent]
+            for client in targets:
+                with contextlib.suppress(ConnectionClosed):
+                    await client.conn.send(frame)
+            if close_after_s is not None:
+
+                async def close_later() -> None:
+                    await asyncio.sleep(close_after_s)
+                    for client in targets:
+                        await client.conn.close(1001, "server shutdown")
+
+                asyncio.get_running_loop().create_task(close_later())
+            return len(targets)
+
+        return self._call(announce())
+
     def skip_next_diff(self, symbol: str) -> None:
         """The next diff of `symbol` changes the book but is never sent: a sequence gap."""
         self._skip_next_diff.add(symbol.upper())
@@ -449,7 +510,12 @@ class BinanceMarketPeer:
 
     @property
     def active_connections(self) -> int:
-        return sum(1 for c in self._clients if not c.silent)
+        """Connections being sent data."""
+        return sum(1 for c in self._clients if not c.silent and not c.quiet)
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._clients)
 
     # -- REST --------------------------------------------------------------------------------------
     def _rest_depth(self, query: dict[str, list[str]]) -> tuple[int, dict[str, Any], dict[str, str]]:

@@ -39,33 +39,13 @@ from urllib.parse import parse_qsl, urlparse
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection, serve
 
+from tests.peers.binance_rules import EIGHT, AveragePrices, OrderCounter, SymbolSpec, filter_failure
+from tests.peers.binance_rules import ApiError as ApiError
+from tests.peers.binance_rules import fmt8 as _s
+
 D = Decimal
-EIGHT = D("0.00000001")
 OPEN = ("NEW", "PARTIALLY_FILLED")
-
-
-def _s(value: Decimal) -> str:
-    """Binance prints decimals with 8 places."""
-    return f"{value.quantize(EIGHT):f}"
-
-
-class ApiError(Exception):
-    def __init__(self, http_status: int, code: int, msg: str, headers: Mapping[str, str] | None = None) -> None:
-        super().__init__(f"{code} {msg}")
-        self.http_status, self.code, self.msg = http_status, code, msg
-        self.headers = dict(headers or {})
-
-
-@dataclass
-class SymbolSpec:
-    symbol: str
-    base: str
-    quote: str
-    tick: Decimal = Decimal("0.01")
-    step: Decimal = Decimal("0.00001")
-    min_qty: Decimal = Decimal("0.00001")
-    min_notional: Decimal = Decimal("5")
-    max_num_orders: int = 200
+TIMEOUT_MSG = "Timeout waiting for response from backend server. Send status unknown; execution status unknown."
 
 
 @dataclass
@@ -135,6 +115,11 @@ class _Faults:
     delay_s: float = 0.0
     split_fills: int = 1
     refuse_streams: bool = False
+    # -1007 answered at once, the order executed by the matching engine `late_after_s` later.
+    late_execute: int = 0
+    late_after_s: float = 1.0
+    late_status: int = 408
+    order_rate_limit: int = 0
 
 
 @dataclass
@@ -142,6 +127,16 @@ class _Subscriber:
     connection: ServerConnection
     subscription_id: int
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
+class _WsConnection:
+    connection: ServerConnection
+    lock: threading.Lock
+    opened: float
+    closing: bool = False
+    # Stopped delivering events and answering requests (TCP and websocket pings still alive).
+    stalled: bool = False
 
 
 class BinanceTradingPeer:
@@ -155,8 +150,14 @@ class BinanceTradingPeer:
         commission: str = "0.001",
         server_time_offset_ms: int = 0,
         weight_limit_1m: int = 6000,
+        order_limits: Mapping[str, int] | None = None,
+        max_connection_age_s: float = 24 * 3600,
     ) -> None:
         self.specs = {s: SymbolSpec(s, s[:-4], s[-4:]) for s in symbols}
+        self.order_counter = OrderCounter(order_limits or {"10S": 100, "1D": 200_000})
+        self.averages = AveragePrices()
+        # Binance: "A single connection ... is only valid for 24 hours": the peer cuts older ones.
+        self.max_connection_age_s = max_connection_age_s
         self.api_key = api_key
         self._secret = api_secret.encode() if api_secret else None
         self._ed_public = None
@@ -194,6 +195,10 @@ class BinanceTradingPeer:
         self._limited_until = 0.0
         self._banned_until = 0.0
         self._subscribers: list[_Subscriber] = []
+        self._ws_connections: list[_WsConnection] = []
+        self.ws_connections_total = 0
+        self._timers: list[threading.Timer] = []
+        self._stopping = threading.Event()
         self._http: ThreadingHTTPServer | None = None
         self._ws: Any = None
         self._threads: list[threading.Thread] = []
@@ -223,14 +228,17 @@ class BinanceTradingPeer:
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._http.daemon_threads = True
         self._ws = serve(self._ws_handler, "127.0.0.1", 0)
-        for target in (self._http.serve_forever, self._ws.serve_forever):
+        for target in (self._http.serve_forever, self._ws.serve_forever, self._cut_old_connections):
             thread = threading.Thread(target=target, daemon=True)
             thread.start()
             self._threads.append(thread)
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         self._release.set()
+        for timer in list(self._timers):
+            timer.cancel()
         self.drop_user_streams()
         if self._http is not None:
             self._http.shutdown()
@@ -270,6 +278,7 @@ class BinanceTradingPeer:
         """A trade by others at `price`: resting limits it passes through fill; stops trigger."""
         with self._lock:
             self.last_price[symbol] = D(price)
+            self.averages.add(symbol, time.time(), D(price), D(qty))
             self._match_resting(symbol, (D(price), D(qty)))
 
     def hang_next_orders(self, count: int = 1, hold_s: float = 30.0) -> None:
@@ -315,6 +324,65 @@ class BinanceTradingPeer:
     def allow_streams(self) -> None:
         self.faults.refuse_streams = False
 
+    def late_execute_next(self, count: int = 1, after_s: float = 1.0, http_status: int = 408) -> None:
+        """Answer the next `count` new orders with -1007 TIMEOUT at once, and let the matching engine
+        execute each `after_s` later (Binance: -1007 "does not always mean that the request failed")."""
+        self.faults.late_execute, self.faults.late_after_s, self.faults.late_status = count, after_s, http_status
+
+    def order_rate_limit_next(self, count: int = 1) -> None:
+        """Refuse the next `count` new orders with -1015 TOO_MANY_ORDERS (the account's order rate)."""
+        self.faults.order_rate_limit = count
+
+    def send_server_shutdown(self, close_after_s: float | None = 1.0) -> int:
+        """WebSocket API "Server Shutdown" connection event on every open connection, which the server
+        then closes after `close_after_s` (None: leave them open). Returns how many got it."""
+        event = json.dumps({"event": {"e": "serverShutdown", "E": self.server_time_ms()}})
+        with self._lock:
+            targets = [c for c in self._ws_connections if not c.closing]
+            for conn in targets:
+                conn.closing = close_after_s is not None
+        for conn in targets:
+            with contextlib.suppress(Exception), conn.lock:
+                conn.connection.send(event)
+        if close_after_s is not None:
+            self._later(close_after_s, lambda: self._close_ws([c.connection for c in targets], 1001, "server shutdown"))
+        return len(targets)
+
+    def stall_user_streams(self) -> int:
+        """The connections open now stop delivering events and answering requests (their events are
+        lost); TCP and websocket pings stay up, and new connections work. Returns how many stalled."""
+        with self._lock:
+            for conn in self._ws_connections:
+                conn.stalled = True
+            return len(self._ws_connections)
+
+    def _stalled(self, connection: ServerConnection) -> bool:
+        with self._lock:
+            return any(c.stalled for c in self._ws_connections if c.connection is connection)
+
+    @property
+    def ws_connection_count(self) -> int:
+        with self._lock:
+            return len(self._ws_connections)
+
+    def _later(self, delay_s: float, action: Any) -> None:
+        timer = threading.Timer(delay_s, action)
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()
+
+    def _close_ws(self, connections: list[ServerConnection], code: int, reason: str) -> None:
+        for connection in connections:
+            with contextlib.suppress(Exception):
+                connection.close(code, reason)
+
+    def _cut_old_connections(self) -> None:
+        while not self._stopping.wait(0.05):
+            now = time.monotonic()
+            with self._lock:
+                old = [c for c in self._ws_connections if now - c.opened >= self.max_connection_age_s]
+            self._close_ws([c.connection for c in old], 1000, "connection age limit")
+
     @property
     def stream_count(self) -> int:
         with self._lock:
@@ -338,6 +406,7 @@ class BinanceTradingPeer:
         ("GET", "/api/v3/ping"): ("_ping", "NONE", 1),
         ("GET", "/api/v3/time"): ("_time", "NONE", 1),
         ("GET", "/api/v3/exchangeInfo"): ("_exchange_info", "NONE", 20),
+        ("GET", "/api/v3/avgPrice"): ("_avg_price", "NONE", 2),
         ("POST", "/api/v3/order"): ("_new_order", "TRADE", 1),
         ("GET", "/api/v3/order"): ("_query_order", "USER_DATA", 4),
         ("DELETE", "/api/v3/order"): ("_cancel_order", "TRADE", 1),
@@ -373,6 +442,10 @@ class BinanceTradingPeer:
             extra = exc.headers
         else:
             extra = {}
+            if route is not None and route[0] in ("_new_order", "_new_oco"):
+                # "Every successful order response will contain a X-MBX-ORDER-COUNT-(intervalNum)(intervalLetter)".
+                counts = self.order_counter.counts(self.server_time_ms() / 1000)
+                extra = {f"X-MBX-ORDER-COUNT-{key}": str(n) for key, n in counts.items()}
         data = json.dumps(payload).encode()
         with self._lock:
             self.statuses[status] += 1
@@ -484,8 +557,7 @@ class BinanceTradingPeer:
                     "intervalNum": 1,
                     "limit": self.weight_limit_1m,
                 },
-                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
-                {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
+                *self.order_counter.rate_limits_json(),
             ],
             "exchangeFilters": [],
             "symbols": [self._symbol_info(self.specs[s]) for s in sorted(wanted)],
@@ -513,56 +585,57 @@ class BinanceTradingPeer:
             "ocoAllowed": True,
             "otoAllowed": True,
             "isSpotTradingAllowed": True,
-            "filters": [
-                {
-                    "filterType": "PRICE_FILTER",
-                    "minPrice": _s(spec.tick),
-                    "maxPrice": "1000000.00000000",
-                    "tickSize": _s(spec.tick),
-                },
-                {
-                    "filterType": "LOT_SIZE",
-                    "minQty": _s(spec.min_qty),
-                    "maxQty": "9000.00000000",
-                    "stepSize": _s(spec.step),
-                },
-                {
-                    "filterType": "MARKET_LOT_SIZE",
-                    "minQty": "0.00000000",
-                    "maxQty": "100.00000000",
-                    "stepSize": "0.00000000",
-                },
-                {
-                    "filterType": "NOTIONAL",
-                    "minNotional": _s(spec.min_notional),
-                    "applyMinToMarket": True,
-                    "maxNotional": "9000000.00000000",
-                    "applyMaxToMarket": False,
-                    "avgPriceMins": 5,
-                },
-                {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": spec.max_num_orders},
-                {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5},
-            ],
+            "filters": spec.filters_json(),
             "permissions": [],
             "permissionSets": [["SPOT"]],
             "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
             "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
         }
 
+    def _avg_price(self, params: Mapping[str, str], handler: Any) -> dict:
+        symbol = params.get("symbol", "")
+        spec = self.specs.get(symbol)
+        if spec is None:
+            raise ApiError(400, -1121, "Invalid symbol.")
+        return {
+            "mins": spec.avg_price_mins,
+            "price": _s(self._average(symbol)),
+            "closeTime": self.server_time_ms(),
+        }
+
+    def _average(self, symbol: str) -> Decimal:
+        spec = self.specs[symbol]
+        return self.averages.price(symbol, spec.avg_price_mins, time.time(), self.last_price[symbol])
+
+    def _admit_orders(self, count: int) -> None:
+        """The account's ORDERS rate limits (a command can make the next ones fail too)."""
+        with self._lock:
+            if self.faults.order_rate_limit:
+                self.faults.order_rate_limit -= 1
+                raise ApiError(
+                    429, -1015, "Too many new orders; current limit is 100 orders per 10 SECOND.", {"Retry-After": "1"}
+                )
+        self.order_counter.admit(count, self.server_time_ms() / 1000)
+
     def _new_order(self, params: Mapping[str, str], handler: Any) -> dict:
         cid = params.get("newClientOrderId") or f"peer{next(self._ids)}"
         with self._lock:
             self.order_requests[cid] = self.order_requests.get(cid, 0) + 1
+        self._admit_orders(1)
+        with self._lock:
             lose = self.faults.lose_requests > 0
             if lose:
                 self.faults.lose_requests -= 1
+            late = not lose and self.faults.late_execute > 0
+            if late:
+                self.faults.late_execute -= 1
         if lose:
             self._release.wait(self.faults.hold_s)
-            raise ApiError(
-                503,
-                -1007,
-                "Timeout waiting for response from backend server. Send status unknown; execution status unknown.",
-            )
+            raise ApiError(503, -1007, TIMEOUT_MSG)
+        if late:
+            # The API gave up waiting; the matching engine executes the order afterwards.
+            self._later(self.faults.late_after_s, lambda: self._execute_late(dict(params), cid))
+            raise ApiError(self.faults.late_status, -1007, TIMEOUT_MSG)
         with self._lock:
             order = self._place(params, cid)
             self.accepted[cid] = self.accepted.get(cid, 0) + 1
@@ -574,7 +647,22 @@ class BinanceTradingPeer:
             self._release.wait(self.faults.hold_s)
         return response
 
+    def _execute_late(self, params: dict[str, str], cid: str) -> None:
+        with self._lock:
+            try:
+                self._place(params, cid)
+            except ApiError:
+                return  # refused by the matching engine: the order never existed
+            self.accepted[cid] = self.accepted.get(cid, 0) + 1
+
     def _place(self, params: Mapping[str, str], cid: str, list_id: int = -1, lock: bool = True) -> PeerOrder:
+        order = self._validate(params, cid, list_id)
+        if lock:
+            self._lock_funds(order, self.specs[order.symbol])
+        return self._activate(order)
+
+    def _validate(self, params: Mapping[str, str], cid: str, list_id: int = -1, extra_algo: int = 0) -> PeerOrder:
+        """The order a request describes, checked against the symbol's filters (nothing changes yet)."""
         symbol = params.get("symbol", "")
         spec = self.specs.get(symbol)
         if spec is None:
@@ -599,19 +687,26 @@ class BinanceTradingPeer:
             raise ApiError(400, -1102, "Mandatory parameter 'price' was not sent, was empty/null, or malformed.")
         if kind == "STOP_LOSS" and stop <= 0 and not trailing:
             raise ApiError(400, -1102, "Mandatory parameter 'stopPrice' was not sent, was empty/null, or malformed.")
-        if price and (price % spec.tick) != 0:
-            raise ApiError(400, -1013, "Filter failure: PRICE_FILTER")
+        spec.check_price(price)
+        spec.check_price(stop)
         if quantity < spec.min_qty or (quantity % spec.step) != 0:
-            raise ApiError(400, -1013, "Filter failure: LOT_SIZE")
+            raise filter_failure("LOT_SIZE")
         ref = price or stop or self._touch(symbol, side) or self.last_price[symbol]
         if ref and ref * quantity < spec.min_notional:
-            raise ApiError(400, -1013, "Filter failure: NOTIONAL")
-        if len([o for o in self.orders.values() if o.symbol == symbol and o.is_open]) >= spec.max_num_orders:
-            raise ApiError(400, -1013, "Filter failure: MAX_NUM_ORDERS")
+            raise filter_failure("NOTIONAL")
+        spec.check_band(side, price, self._average(symbol))
+        open_here = [o for o in self.orders.values() if o.symbol == symbol and o.is_open]
+        if len(open_here) >= spec.max_num_orders:
+            raise filter_failure("MAX_NUM_ORDERS")
+        if kind == "STOP_LOSS":
+            spec.check_trailing(side, trailing)
+            algo = sum(1 for o in open_here if o.type == "STOP_LOSS") + extra_algo
+            if algo >= spec.max_num_algo_orders:
+                raise filter_failure("MAX_NUM_ALGO_ORDERS")
         if kind == "LIMIT_MAKER" and self._crosses(symbol, side, price):
             raise ApiError(400, -2010, "Order would immediately match and take.")
         now = self.server_time_ms()
-        order = PeerOrder(
+        return PeerOrder(
             symbol,
             next(self._ids),
             cid,
@@ -626,16 +721,17 @@ class BinanceTradingPeer:
             time_ms=now,
             update_ms=now,
         )
-        if lock:
-            self._lock_funds(order, spec)
+
+    def _activate(self, order: PeerOrder) -> PeerOrder:
+        """The matching engine takes the order: it exists, is reported, and trades if it can."""
         self.orders[order.order_id] = order
         self._event(order, "NEW")
-        if kind == "MARKET":
+        if order.type == "MARKET":
             self._take(order, None)
-        elif kind == "LIMIT":
-            self._take(order, price)
-        elif kind == "STOP_LOSS":
-            order.peak = self.last_price[symbol]
+        elif order.type == "LIMIT":
+            self._take(order, order.price)
+        elif order.type == "STOP_LOSS":
+            order.peak = self.last_price[order.symbol]
         return order
 
     def _lock_funds(self, order: PeerOrder, spec: SymbolSpec) -> None:
@@ -688,17 +784,41 @@ class BinanceTradingPeer:
             if not order.is_open:
                 raise ApiError(400, -2011, "Unknown order sent.")
             cancel_id = params.get("newClientOrderId") or f"cancel{next(self._ids)}"
-            self._close(order, "CANCELED", cancel_id)
             if order.order_list_id != -1:
-                # Cancelling one leg of an order list cancels the whole list.
-                for sibling in self._siblings(order):
-                    self._close(sibling, "CANCELED", f"cancel{next(self._ids)}")
-                self._list_done(order.order_list_id)
-            answer = self._order_json(order)
-            answer.update(
-                origClientOrderId=order.client_order_id, clientOrderId=cancel_id, transactTime=self.server_time_ms()
-            )
-            return answer
+                # "If you cancel an order that is a part of an order list, the entire order list is canceled",
+                # and the answer is the order list's.
+                return self._cancel_whole_list(self.lists[order.order_list_id], cancel_id)
+            self._close(order, "CANCELED", cancel_id)
+            return self._cancel_report(order, cancel_id)
+
+    def _cancel_report(self, order: PeerOrder, cancel_id: str) -> dict:
+        """A cancelled order as Binance reports it: `origClientOrderId` is the order's own id,
+        `clientOrderId` the cancel request's (newClientOrderId, or one generated)."""
+        answer = self._order_json(order)
+        for key in ("time", "updateTime", "isWorking", "workingTime", "icebergQty"):
+            answer.pop(key, None)
+        answer.update(
+            origClientOrderId=order.client_order_id, clientOrderId=cancel_id, transactTime=self.server_time_ms()
+        )
+        return {"symbol": answer.pop("symbol"), "origClientOrderId": answer.pop("origClientOrderId"), **answer}
+
+    def _cancel_whole_list(self, lst: OrderList, cancel_id: str) -> dict:
+        legs = [self.orders[o] for o in lst.order_ids]
+        for leg in legs:
+            if leg.is_open:
+                self._close(leg, "CANCELED", cancel_id)
+        self._list_done(lst.list_id)
+        return {
+            "orderListId": lst.list_id,
+            "contingencyType": "OCO",
+            "listStatusType": "ALL_DONE",
+            "listOrderStatus": "ALL_DONE",
+            "listClientOrderId": lst.list_client_order_id,
+            "transactionTime": self.server_time_ms(),
+            "symbol": lst.symbol,
+            "orders": [{"symbol": lst.symbol, "orderId": o.order_id, "clientOrderId": o.client_order_id} for o in legs],
+            "orderReports": [self._cancel_report(o, cancel_id) for o in legs],
+        }
 
     def _new_oco(self, params: Mapping[str, str], handler: Any) -> dict:
         with self._lock:
@@ -709,6 +829,9 @@ class BinanceTradingPeer:
             list_cid = params.get("listClientOrderId") or f"list{next(self._list_ids)}"
             if any(lst.list_client_order_id == list_cid and lst.status == "EXECUTING" for lst in self.lists.values()):
                 raise ApiError(400, -2010, "Duplicate order sent.")
+            open_lists = sum(1 for lst in self.lists.values() if lst.symbol == symbol and lst.status == "EXECUTING")
+            if spec.max_num_order_lists and open_lists >= spec.max_num_order_lists:
+                raise filter_failure("MAX_NUM_ORDER_LISTS")
             above = {k[5:]: v for k, v in params.items() if k.startswith("above")}
             below = {k[5:]: v for k, v in params.items() if k.startswith("below")}
             last = self.last_price[symbol]
@@ -721,33 +844,22 @@ class BinanceTradingPeer:
             ok = (tp > last and (trailing or last > sl)) if side == "SELL" else (tp < last and (trailing or last < sl))
             if not ok:
                 raise ApiError(400, -2010, "The relationship of the prices for the orders is not correct.")
-            quantity = D(params["quantity"])
-            # The list reserves its quantity once (one of the legs will execute).
-            probe = PeerOrder(symbol, 0, "", side, "LIMIT", quantity, tp)
-            self._lock_funds(probe, spec)
             list_id = next(self._list_ids)
-            legs = []
-            try:
-                for leg, kind in ((limit_leg, "LIMIT_MAKER"), (stop_leg, "STOP_LOSS")):
-                    leg_params = {"symbol": symbol, "side": side, "type": kind, "quantity": params["quantity"]}
-                    if kind == "LIMIT_MAKER":
-                        leg_params["price"] = leg.get("Price", "0")
-                    else:
-                        leg_params["stopPrice"] = leg.get("StopPrice", "")
-                        leg_params["trailingDelta"] = leg.get("TrailingDelta", "")
-                    legs.append(
-                        self._place(
-                            leg_params, leg.get("ClientOrderId") or f"leg{next(self._ids)}", list_id, lock=False
-                        )
-                    )
-            except ApiError:
-                for placed in legs:
-                    placed.status = "REJECTED"
-                self._unlock(probe)
-                raise
-            # The lock belongs to the list: carried by the first leg, released by whichever closes last.
-            legs[0].locked_asset, legs[0].locked = probe.locked_asset, probe.locked
+            # Both legs pass the filters before either exists: the list is accepted or refused as a whole.
+            legs = [
+                self._validate(self._leg_params(symbol, side, params["quantity"], leg, kind), cid, list_id)
+                for leg, kind, cid in (
+                    (limit_leg, "LIMIT_MAKER", limit_leg.get("ClientOrderId") or f"leg{next(self._ids)}"),
+                    (stop_leg, "STOP_LOSS", stop_leg.get("ClientOrderId") or f"leg{next(self._ids)}"),
+                )
+            ]
+            self._admit_orders(2)
+            # The list reserves its quantity once (one of the legs will execute): carried by the first leg,
+            # released by whichever closes last.
+            self._lock_funds(legs[0], spec)
             self.lists[list_id] = OrderList(list_id, list_cid, symbol, [o.order_id for o in legs])
+            for leg in legs:
+                self._activate(leg)
             self._list_status(self.lists[list_id], "EXEC_STARTED")
             return {
                 "orderListId": list_id,
@@ -760,6 +872,16 @@ class BinanceTradingPeer:
                 "orders": [{"symbol": symbol, "orderId": o.order_id, "clientOrderId": o.client_order_id} for o in legs],
                 "orderReports": [self._order_json(o) for o in legs],
             }
+
+    @staticmethod
+    def _leg_params(symbol: str, side: str, quantity: str, leg: Mapping[str, str], kind: str) -> dict[str, str]:
+        out = {"symbol": symbol, "side": side, "type": kind, "quantity": quantity}
+        if kind == "LIMIT_MAKER":
+            out["price"] = leg.get("Price", "0")
+        else:
+            out["stopPrice"] = leg.get("StopPrice", "")
+            out["trailingDelta"] = leg.get("TrailingDelta", "")
+        return out
 
     def _cancel_list(self, params: Mapping[str, str], handler: Any) -> dict:
         with self._lock:
@@ -774,25 +896,7 @@ class BinanceTradingPeer:
             ]
             if not found or found[-1].status != "EXECUTING":
                 raise ApiError(400, -2011, "Order list does not exist.")
-            lst = found[-1]
-            for oid in lst.order_ids:
-                if self.orders[oid].is_open:
-                    self._close(self.orders[oid], "CANCELED", f"cancel{next(self._ids)}")
-            self._list_done(lst.list_id)
-            return {
-                "orderListId": lst.list_id,
-                "contingencyType": "OCO",
-                "listStatusType": "ALL_DONE",
-                "listOrderStatus": "ALL_DONE",
-                "listClientOrderId": lst.list_client_order_id,
-                "transactionTime": self.server_time_ms(),
-                "symbol": lst.symbol,
-                "orders": [
-                    {"symbol": lst.symbol, "orderId": o, "clientOrderId": self.orders[o].client_order_id}
-                    for o in lst.order_ids
-                ],
-                "orderReports": [self._order_json(self.orders[o]) for o in lst.order_ids],
-            }
+            return self._cancel_whole_list(found[-1], params.get("newClientOrderId") or f"cancel{next(self._ids)}")
 
     def _open_orders(self, params: Mapping[str, str], handler: Any) -> list:
         with self._lock:
@@ -997,7 +1101,10 @@ class BinanceTradingPeer:
             maker,
         )
         self.trades.append(trade)
-        self.last_price[order.symbol] = price if not maker else self.last_price[order.symbol]
+        if not maker:
+            # A maker fill happens inside a trade() already counted; a taker fill is a new market trade.
+            self.last_price[order.symbol] = price
+            self.averages.add(order.symbol, time.time(), price, qty)
         self._event(order, "TRADE", trade=trade)
         if order.status == "FILLED":
             self._release_leftover(order)
@@ -1150,6 +1257,8 @@ class BinanceTradingPeer:
     # -- WebSocket API ----------------------------------------------------------------------------
     def _push(self, event: dict) -> None:
         for sub in list(self._subscribers):
+            if self._stalled(sub.connection):
+                continue  # lost, as on a stream that stopped delivering
             text = json.dumps({"subscriptionId": sub.subscription_id, "event": event})
             try:
                 with sub.lock:
@@ -1163,9 +1272,14 @@ class BinanceTradingPeer:
             connection.close(1008, "unavailable")
             return
         lock = threading.Lock()
+        with self._lock:
+            self._ws_connections.append(_WsConnection(connection, lock, time.monotonic()))
+            self.ws_connections_total += 1
         try:
             for raw in connection:
                 request = json.loads(raw)
+                if self._stalled(connection):
+                    continue  # a stalled connection reads but never answers
                 answer = self._ws_request(connection, request, lock)
                 with lock:
                     connection.send(json.dumps(answer))
@@ -1174,6 +1288,7 @@ class BinanceTradingPeer:
         finally:
             with self._lock:
                 self._subscribers = [s for s in self._subscribers if s.connection is not connection]
+                self._ws_connections = [c for c in self._ws_connections if c.connection is not connection]
 
     def _ws_request(self, connection: ServerConnection, request: dict, lock: threading.Lock) -> dict:
         rid, method, params = request.get("id"), request.get("method"), dict(request.get("params") or {})

@@ -220,8 +220,10 @@ Args: dict "root" $ "name" <component>. Returns YAML (use with fromYaml).
   value: {{ $root.Values.config.modelsDir | quote }}
 - name: QE_DATA_DIR
   value: {{ ternary "/data" "/tmp/data" (eq $c.name "ingest") | quote }}
+{{- if $c.port }}
 - name: {{ printf "QE_PORTS__%s" (upper $c.name) }}
   value: {{ $c.port | int | quote }}
+{{- end }}
 {{- if eq $c.name "execution" }}
 - name: QE_EXECUTION__VENUE
   value: {{ $c.venue | quote }}

@@ -25,10 +25,14 @@ FILLS = pa.schema(
         ("side", pa.string()),
         ("price", pa.float64()),
         ("quantity", pa.float64()),
+        # The commission as charged, in fee_asset; fee_quote is its value in the quote asset (what PnL counts).
         ("fee", pa.float64()),
+        ("fee_asset", pa.string()),
+        ("fee_quote", pa.float64()),
         ("is_maker", pa.bool_()),
         ("realized_pnl_delta", pa.float64()),
         ("position_after", pa.float64()),
+        ("dust_after", pa.float64()),
         ("note", pa.string()),
     ]
 )
@@ -123,9 +127,12 @@ class ParquetOutput:
                 "price": r.fill.price,
                 "quantity": r.fill.quantity,
                 "fee": r.fill.fee,
+                "fee_asset": r.fill.fee_asset,
+                "fee_quote": r.fill.fee_quote,
                 "is_maker": r.fill.is_maker,
                 "realized_pnl_delta": r.realized_pnl_delta,
                 "position_after": r.position.quantity,
+                "dust_after": r.position.dust_quantity,
                 "note": r.note,
             }
         )

@@ -4,9 +4,12 @@ the services, on the paper venue, with every clock driven by the events' own tim
 The wiring mirrors the services on the bus: every market event reaches execution (paper fills, marks,
 time stops); top of book and depth reach risk (freshness, marks: the topics risk subscribes to); every
 event reaches inference (reorder buffer, features, models), whose held events are released on the
-market's clock as the service's ticker releases them on the wall clock. A row's signal is decided by risk
-and an approved intent goes to execution; every execution report goes back to risk; execution heartbeats;
-a limit breach that halts risk halts execution as the control topic would.
+market's clock as the service's ticker releases them on the wall clock. With a feed latency
+(execution.paper_feed_latency_ms) the venue's book moves at the event's time but risk and inference see
+the event that much later, and decide then; orders then take the order-entry latency to reach the book.
+A row's signal is decided by risk and an approved intent goes to execution; every execution report goes
+back to risk; execution heartbeats; a limit breach that halts risk halts execution as the control topic
+would.
 
 No Kafka, no gRPC, no files. What happens is handed to observers as it happens (decisions, reports,
 equity points), so a run of any length keeps only counters in memory; `Recorded` keeps everything, for
@@ -15,6 +18,7 @@ tests and short runs.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -148,6 +152,9 @@ class Backtest:
         self._next_equity = 0
         self._last_equity: EquityPoint | None = None
         self.result = BacktestResult(self.symbols, float(ex.starting_equity))
+        self.feed_latency_ns = int(ex.paper_feed_latency_ms * 1_000_000)
+        # Events the venue has applied that the strategy has not seen yet: (when it sees them, event).
+        self._in_feed: deque[tuple[int, market_pb2.MarketEvent]] = deque()
 
     # -- the loop ----------------------------------------------------------------------------------
     def run(self, events: Iterable[market_pb2.MarketEvent], progress: Progress | None = None) -> BacktestResult:
@@ -165,6 +172,8 @@ class Backtest:
             # A feed without event time (bookTicker): the system only knows when it arrived.
             event.exchange_time_ns = event.receive_time_ns
             res.untimed_events += 1
+        # What reached the strategy before this event happened is decided on before the venue moves.
+        self._release_feed(event.exchange_time_ns, inclusive=False)
         if event.exchange_time_ns > self.now_ns:
             self.now_ns = event.exchange_time_ns
         res.events += 1
@@ -174,19 +183,45 @@ class Backtest:
             # Execution's periodic position report: risk fails closed without execution state.
             self.execution.heartbeat("backtest heartbeat")
             self._next_heartbeat = self.now_ns + (self.heartbeat_ns or 1)
-        # Rows due at this event's time are decided on the market as it stood before it (rowclock.py).
+        if self.feed_latency_ns:
+            self.execution.on_market(event)
+            self._deliver_reports()
+            self._in_feed.append((self.now_ns + self.feed_latency_ns, event))
+        else:
+            # Rows due at this event's time are decided on the market as it stood before it (rowclock.py).
+            self._decide_due(event)
+            self.execution.on_market(event)
+            self._deliver_reports()
+            self._risk_market(event)
+        self._sample_equity(force=False)
+
+    def _decide_due(self, event: market_pb2.MarketEvent) -> None:
+        """Inference's row clock takes the event: the rows due by its time are decided, at self.now_ns."""
         for row in self.clock.push(event, self.now_ns):
             self._decide(row)
         for row in self.clock.flush_due(self.now_ns):
             self._decide(row)
-        self.execution.on_market(event)
-        self._deliver_reports()
+
+    def _risk_market(self, event: market_pb2.MarketEvent) -> None:
+        """The event as risk's market consumer receives it."""
         if event.WhichOneof("payload") in RISK_MARKET_KINDS:
             self._apply_breach(self.risk.on_market(event, self.now_ns))
             self._deliver_reports()
-        self._sample_equity(force=False)
+
+    def _release_feed(self, until_ns: int | None, inclusive: bool = True) -> None:
+        """Hand the strategy the events its feed delivers by `until_ns` (all when None), each at its own time."""
+        feed = self._in_feed
+        while feed and (until_ns is None or feed[0][0] < until_ns or (inclusive and feed[0][0] == until_ns)):
+            seen_ns, event = feed.popleft()
+            self.now_ns = max(self.now_ns, seen_ns)
+            # The venue's clock moves too: orders in flight arrive, and what is decided now leaves now.
+            self.execution.on_clock(self.now_ns)
+            self._deliver_reports()
+            self._decide_due(event)
+            self._risk_market(event)
 
     def finish(self) -> BacktestResult:
+        self._release_feed(None)
         self.clock.drain()  # rows not yet due when the data ends are never decided
         self._deliver_reports()
         self._sample_equity(force=True)

@@ -4,9 +4,12 @@ Signing follows Binance's "SIGNED endpoint security": every signed request carri
 time, from an offset measured with GET /api/v3/time) and `recvWindow`; the signature is HMAC-SHA256
 (hex) or Ed25519 (base64) over the exact query string sent. Keys stay in this object's memory.
 
-Errors are mapped to what the caller may do next (quantumedge.execution.errors): a 4xx with a Binance
-code is a definite answer; a timeout after sending or a 5xx is an unknown outcome (Binance: "the
-execution status is UNKNOWN and could have been a success"); 429/418 carry Retry-After.
+Errors are mapped to what the caller may do next (quantumedge.execution.errors) by Binance's error
+CODE first, the HTTP status only when there is no code (Binance "Error codes"): -1006 and -1007 mean
+"execution status unknown" whatever the status they come with (-1007 does "not always mean that the
+request failed in the Matching Engine"), as do a timeout after sending and a 5xx; -1003 is the IP's
+request weight (429/418 with Retry-After), -1015 the account's order rate, which holds back new orders
+only; -1008/-1016 were not executed; -2013 and -2011 "Unknown order sent." mean no such order.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from quantumedge.execution.errors import (
     OrderNotFound,
+    OrderRateLimited,
     OutcomeUnknown,
     RateLimited,
     VenueError,
@@ -41,6 +45,14 @@ log = get_logger(__name__)
 TIMESTAMP_OUTSIDE_RECV_WINDOW = -1021
 NO_SUCH_ORDER = -2013
 CANCEL_REJECTED = -2011
+TOO_MANY_REQUESTS = -1003
+TOO_MANY_ORDERS = -1015
+# The request may have reached the matching engine: its result is unknown (-1000 UNKNOWN, -1001
+# DISCONNECTED "internal error", -1006 UNEXPECTED_RESP, -1007 TIMEOUT).
+UNKNOWN_OUTCOME_CODES = frozenset({-1000, -1001, -1006, -1007})
+# Refused before execution, try later: -1008 SERVER_BUSY, -1016 SERVICE_SHUTTING_DOWN.
+NOT_EXECUTED_CODES = frozenset({-1008, -1016})
+NOT_FOUND_MESSAGES = ("Unknown order sent.", "Order does not exist.", "Order list does not exist.")
 
 
 class Signer:
@@ -160,11 +172,13 @@ class BinanceRestClient:
         signed: bool = False,
         weight: int = 1,
         api_key: bool = False,
+        orders: int = 0,
     ) -> Response:
-        """One request. Re-signs once after -1021 (clock drift: nothing was executed)."""
+        """One request (`orders` > 0: it places that many new orders). Re-signs once after -1021 (clock
+        drift: nothing was executed)."""
         for attempt in range(2):
             try:
-                return self._once(method, path, params, signed, weight, api_key)
+                return self._once(method, path, params, signed, weight, api_key, orders)
             except VenueRejected as exc:
                 if signed and exc.code == str(TIMESTAMP_OUTSIDE_RECV_WINDOW) and attempt == 0:
                     log.warning("timestamp outside recvWindow: re-syncing server time")
@@ -183,13 +197,16 @@ class BinanceRestClient:
         return f"{query}&signature={quote(self.signer.sign(query), safe='')}", timestamp
 
     def _once(
-        self, method: str, path: str, params: Mapping[str, Any] | None, signed: bool, weight: int, api_key: bool
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        signed: bool,
+        weight: int,
+        api_key: bool,
+        orders: int = 0,
     ) -> Response:
-        wait = self.limiter.before(weight)
-        if wait > 0:
-            if wait > self.max_wait_s:
-                raise RateLimited(wait, self.limiter.banned, message=f"rate limit: would wait {wait:.0f}s")
-            time.sleep(wait)
+        self._wait_for_limits(weight, orders)
         if signed:
             query, _ = self.signed_query(params or {})
         else:
@@ -209,32 +226,66 @@ class BinanceRestClient:
         self.limiter.observe(resp.headers)
         return self._interpret(method, path, resp)
 
+    def _wait_for_limits(self, weight: int, orders: int) -> None:
+        """Sleep until the request fits the IP weight (and, for new orders, the order rate), or raise."""
+        wait = self.limiter.before(weight)
+        kind: type[RateLimited] = RateLimited
+        if orders:
+            order_wait = self.limiter.before_order(orders)
+            if order_wait > wait:
+                wait, kind = order_wait, OrderRateLimited
+        if wait <= 0:
+            return
+        if wait > self.max_wait_s:
+            if kind is OrderRateLimited:
+                code = str(TOO_MANY_ORDERS)
+                raise OrderRateLimited(wait, False, code=code, message=f"order rate limit: would wait {wait:.0f}s")
+            raise RateLimited(wait, self.limiter.banned, message=f"rate limit: would wait {wait:.0f}s")
+        time.sleep(wait)
+
     def _interpret(self, method: str, path: str, resp: requests.Response) -> Response:
         status = resp.status_code
-        if status in (418, 429):
-            retry_after = _retry_after(resp.headers.get("Retry-After"))
-            self.limiter.block(retry_after, banned=status == 418)
-            code, msg = _error(resp)
-            log.warning("binance rate limit", extra={"status": status, "retry_after_s": retry_after, "path": path})
-            raise RateLimited(retry_after, banned=status == 418, code=code or str(status), message=msg)
-        if status >= 500:
-            raise OutcomeUnknown(str(status), f"{method} {path}: HTTP {status}")
         try:
             body = resp.json()
-        except ValueError as exc:
-            if status < 300:
-                raise OutcomeUnknown(str(status), f"{method} {path}: unreadable answer") from exc
-            body = {}
-        if status >= 400:
-            code, msg = _error(resp, body)
-            if code in (str(NO_SUCH_ORDER), str(CANCEL_REJECTED)) and msg in (
-                "Order does not exist.",
-                "Unknown order sent.",
-                "Order list does not exist.",
-            ):
-                raise OrderNotFound(code, msg)
-            raise VenueRejected(code or str(status), msg or f"HTTP {status}")
-        return Response(status, body, resp.headers)
+        except ValueError:
+            body = None
+        if 200 <= status < 300:
+            if body is None:
+                raise OutcomeUnknown(str(status), f"{method} {path}: unreadable answer")
+            return Response(status, body, resp.headers)
+        code, msg = _error(body)
+        where = f"{method} {path}"
+        if code is not None:
+            raise self._error_for_code(code, msg, status, where, resp.headers)
+        # No Binance code: only then does the HTTP status decide.
+        if status in (418, 429):
+            raise self._rate_limited(status, resp.headers, str(status), "", where)
+        if status >= 500 or status == 408:
+            raise OutcomeUnknown(str(status), f"{where}: HTTP {status}")
+        raise VenueRejected(str(status), f"HTTP {status}")
+
+    def _error_for_code(self, code: int, msg: str, status: int, where: str, headers: Mapping[str, str]) -> VenueError:
+        text = str(code)
+        if code == TOO_MANY_REQUESTS or (code != TOO_MANY_ORDERS and status in (418, 429)):
+            return self._rate_limited(status, headers, text, msg, where)
+        if code == TOO_MANY_ORDERS:
+            retry_after = _retry_after(headers.get("Retry-After"))
+            self.limiter.block_orders(retry_after)
+            log.warning("binance order rate limit", extra={"retry_after_s": retry_after, "path": where})
+            return OrderRateLimited(retry_after, banned=False, code=text, message=msg)
+        if code in UNKNOWN_OUTCOME_CODES:
+            return OutcomeUnknown(text, f"{where}: {msg or 'execution status unknown'}")
+        if code in NOT_EXECUTED_CODES:
+            return VenueUnavailable(text, f"{where}: {msg}")
+        if code == NO_SUCH_ORDER or (code == CANCEL_REJECTED and msg in NOT_FOUND_MESSAGES):
+            return OrderNotFound(text, msg)
+        return VenueRejected(text, msg or f"HTTP {status}")
+
+    def _rate_limited(self, status: int, headers: Mapping[str, str], code: str, msg: str, where: str) -> RateLimited:
+        retry_after = _retry_after(headers.get("Retry-After"))
+        self.limiter.block(retry_after, banned=status == 418)
+        log.warning("binance rate limit", extra={"status": status, "retry_after_s": retry_after, "path": where})
+        return RateLimited(retry_after, banned=status == 418, code=code, message=msg)
 
     def close(self) -> None:
         self._session.close()
@@ -254,15 +305,16 @@ def _retry_after(value: str | None) -> float:
         return 1.0
 
 
-def _error(resp: requests.Response, body: Any = None) -> tuple[str, str]:
-    if body is None:
-        try:
-            body = resp.json()
-        except ValueError:
-            body = {}
-    if isinstance(body, dict):
-        return str(body.get("code", "")), str(body.get("msg", ""))
-    return "", ""
+def _error(body: Any) -> tuple[int | None, str]:
+    """Binance's {"code": -1121, "msg": "Invalid symbol."}; (None, "") when the body has no code."""
+    if not isinstance(body, dict):
+        return None, ""
+    code = body.get("code")
+    try:
+        number = int(code) if code is not None and not isinstance(code, bool) else None
+    except (TypeError, ValueError):
+        number = None
+    return number, str(body.get("msg", ""))
 
 
 __all__ = [

@@ -13,7 +13,21 @@ from quantumedge.execution.orders import (
     TimeInForce,
     dec,
 )
-from quantumedge.v1 import execution_pb2
+from quantumedge.v1 import execution_pb2, risk_pb2
+
+
+def order_type_to_pb(order_type: OrderType, post_only: bool) -> int:
+    """The schema's order type: a post-only limit is ORDER_TYPE_LIMIT_MAKER (Binance's LIMIT_MAKER)."""
+    if order_type is OrderType.LIMIT and post_only:
+        return risk_pb2.ORDER_TYPE_LIMIT_MAKER
+    return int(order_type)
+
+
+def order_type_from_pb(value: int) -> tuple[OrderType, bool]:
+    """(order type, post-only) of a schema order type; ValueError for one the domain does not know."""
+    if value == risk_pb2.ORDER_TYPE_LIMIT_MAKER:
+        return OrderType.LIMIT, True
+    return OrderType(value), False
 
 
 def order_to_pb(order: Order) -> execution_pb2.Order:
@@ -23,7 +37,7 @@ def order_to_pb(order: Order) -> execution_pb2.Order:
         intent_id=order.intent_id,
         symbol=order.symbol,
         side=int(order.side),
-        order_type=int(order.order_type),
+        order_type=order_type_to_pb(order.order_type, order.post_only),
         time_in_force=int(order.time_in_force),
         role=int(order.role),
         quantity=float(order.quantity),
@@ -50,16 +64,21 @@ def order_to_pb(order: Order) -> execution_pb2.Order:
         version=order.version,
         sent_time_ms=order.sent_time_ms,
         base_fees=float(order.base_fees),
+        expire_time_ns=order.expire_time_ns,
+        outcome_unknown_since_ns=order.outcome_unknown_since_ns,
+        outcome_unknown_code=order.outcome_unknown_code,
     )
 
 
 def order_from_pb(pb: execution_pb2.Order) -> Order:
     filled = dec(pb.filled_quantity)
+    order_type, post_only = order_type_from_pb(pb.order_type)
     return Order(
         client_order_id=pb.client_order_id,
         symbol=pb.symbol,
         side=Side(pb.side),
-        order_type=OrderType(pb.order_type),
+        order_type=order_type,
+        post_only=post_only,
         quantity=dec(pb.quantity),
         price=dec(pb.price),
         stop_price=dec(pb.stop_price),
@@ -86,7 +105,10 @@ def order_from_pb(pb: execution_pb2.Order) -> Order:
         time_stop_ns=pb.time_stop_ns,
         time_stop_deadline_ns=pb.time_stop_deadline_ns,
         protection_placed=pb.protection_placed,
+        expire_time_ns=pb.expire_time_ns,
         sent_time_ms=pb.sent_time_ms,
+        outcome_unknown_since_ns=pb.outcome_unknown_since_ns,
+        outcome_unknown_code=pb.outcome_unknown_code,
         trade_ids=set(pb.trade_ids),
         version=pb.version,
     )
@@ -95,7 +117,7 @@ def order_from_pb(pb: execution_pb2.Order) -> Order:
 def position_to_pb(position: Position) -> execution_pb2.Position:
     return execution_pb2.Position(
         symbol=position.symbol,
-        quantity=float(position.quantity),
+        quantity=float(position.tradable_quantity),
         average_price=float(position.average_price),
         realized_pnl=float(position.realized_pnl),
         unrealized_pnl=float(position.unrealized_pnl),
@@ -104,13 +126,16 @@ def position_to_pb(position: Position) -> execution_pb2.Position:
         updated_time_ns=position.updated_time_ns,
         baseline_quantity=float(position.baseline_quantity),
         baseline_set=position.baseline_set,
+        dust_quantity=float(position.dust_quantity),
     )
 
 
 def position_from_pb(pb: execution_pb2.Position) -> Position:
     return Position(
         symbol=pb.symbol,
-        quantity=dec(pb.quantity),
+        # The report carries the tradable part and the dust apart; the holding is both.
+        quantity=dec(pb.quantity) + dec(pb.dust_quantity),
+        dust_quantity=dec(pb.dust_quantity),
         average_price=dec(pb.average_price),
         realized_pnl=dec(pb.realized_pnl),
         fees=dec(pb.fees),
@@ -131,4 +156,6 @@ def fill_to_pb(fill: Fill) -> execution_pb2.Fill:
         fee_asset=fill.fee_asset,
         is_maker=fill.is_maker,
         time_ns=fill.time_ns,
+        fee_quote=float(fill.fee_quote),
+        base_fee=float(fill.base_fee),
     )

@@ -24,7 +24,14 @@ from decimal import Decimal
 from typing import Protocol
 
 from quantumedge.execution import ids
-from quantumedge.execution.convert import fill_to_pb, order_from_pb, order_to_pb, position_from_pb, position_to_pb
+from quantumedge.execution.convert import (
+    fill_to_pb,
+    order_from_pb,
+    order_to_pb,
+    order_type_from_pb,
+    position_from_pb,
+    position_to_pb,
+)
 from quantumedge.execution.errors import (
     OrderNotFound,
     OutcomeUnknown,
@@ -52,6 +59,7 @@ from quantumedge.execution.orders import (
     TimeInForce,
     dec,
 )
+from quantumedge.execution.unknown import OUTCOME_UNKNOWN, UnknownOutcomes
 from quantumedge.execution.venue import Venue
 from quantumedge.shared.backoff import Backoff
 from quantumedge.shared.logs import get_logger
@@ -100,6 +108,9 @@ class EngineConfig:
     mark_report_interval_ns: int = 1_000_000_000
     # A PENDING order younger than this is still being sent; older ones are resolved by query.
     pending_grace_ns: int = 2_000_000_000
+    # An order whose outcome is unknown is resolved this long (venue clock) before its symbol goes to exits
+    # only with an operator alert; longer than the matching engine's own 10 s timeout plus recvWindow.
+    unknown_outcome_bound_ns: int = 60_000_000_000
 
 
 POSITION_KEY = "position:"
@@ -128,10 +139,13 @@ class ExecutionEngine:
         # Indexes kept by _index() on every change, so per-event work does not grow with history.
         self._open: dict[str, set[str]] = {}
         self._timed: set[str] = set()
+        # Open entries with an expiry (resting post-only entries): cancelled once it passes.
+        self._expiring: set[str] = set()
         # symbol -> (first failed exit's id, attempts so far, when to try again on the venue's clock)
         self._exit_retries: dict[str, tuple[str, int, int]] = {}
         # Seeded: a backtest's retries land at the same market time on every run.
         self._exit_backoff = Backoff(base_s=1.0, cap_s=60.0, rng=random.Random(0))
+        self.unknown = UnknownOutcomes(bound_ns=self.config.unknown_outcome_bound_ns)
         self._seq = 0
         self.counters = dict.fromkeys(
             (
@@ -177,6 +191,13 @@ class ExecutionEngine:
                 self._mark(event.symbol, price, event.exchange_time_ns or event.receive_time_ns)
             self.check_time_stops(self.venue.now_ns())
 
+    def on_clock(self, now_ns: int) -> None:
+        """The market's clock moved with no event (a backtest's strategy acting between two events)."""
+        with self._lock:
+            for update in self.venue.advance(now_ns):
+                self._apply(update)
+            self.check_time_stops(self.venue.now_ns())
+
     def on_halt(self, halt: control_pb2.HaltState, cause: str, reason: str = "") -> None:
         """Halt: no new entries; cancel open entry orders; flatten when asked. Resume lifts the first."""
         with self._lock:
@@ -193,8 +214,13 @@ class ExecutionEngine:
 
     # -- operator actions -------------------------------------------------------------------------
     def cancel_all(self, symbol: str = "", reason: str = "") -> int:
+        """The operator's cancel. An order whose outcome stayed unknown past the bound is cancelled by its
+        client order id too; when the matching engine answers that it has no such order, the operator's
+        call closes it (EXPIRED), which lifts the symbol's exits-only state."""
         with self._lock:
-            return self._cancel_where(lambda o: not symbol or o.symbol == symbol, note=f"cancel all: {reason}")
+            return self._cancel_where(
+                lambda o: not symbol or o.symbol == symbol, note=f"cancel all: {reason}", operator=True
+            )
 
     def flatten(self, symbol: str = "", reason: str = "", cause: str = "") -> int:
         with self._lock:
@@ -237,7 +263,14 @@ class ExecutionEngine:
                 reconciled_differences=c["reconciled_differences"],
                 pending_orders=sum(1 for o in self.orders.values() if o.status is OrderStatus.PENDING),
                 venue_connected=self.venue.connected,
+                exits_only=[f"{s}:{r}" for s, r in sorted(self.exits_only().items())],
+                unknown_outcome_orders=sum(1 for o in self._open_orders() if o.outcome_unknown),
             )
+
+    def exits_only(self) -> dict[str, str]:
+        """Symbols that take no new entries, with the reason code (an order unknown past the bound)."""
+        with self._lock:
+            return self.unknown.exits_only(self._open_orders(), self.venue.now_ns())
 
     # -- recovery ---------------------------------------------------------------------------------
     def restore(self, records: Iterable[tuple[str, bytes]]) -> None:
@@ -282,10 +315,16 @@ class ExecutionEngine:
             return notes
 
     def resolve_pending(self) -> None:
-        """Orders whose result stayed unknown: query them; forget those the venue provably never got."""
+        """Orders whose result stayed unknown: query them. One whose send had an unknown outcome is never
+        forgotten or sent again (see resolve_unknown); one persisted PENDING but never answered (a crash
+        mid-send) is forgotten once the venue provably cannot have it (absent after recvWindow)."""
         with self._lock:
             now = self._clock()
+            venue_now = self.venue.now_ns()
             for order in [o for o in self._open_orders() if o.status is OrderStatus.PENDING]:
+                if order.outcome_unknown:
+                    self._resolve_unknown(order, venue_now)
+                    continue
                 if order.updated_time_ns and now - order.updated_time_ns < self.config.pending_grace_ns:
                     continue
                 try:
@@ -301,6 +340,55 @@ class ExecutionEngine:
                     self._set_status(order, OrderStatus.EXPIRED, "never reached the venue (absent after recvWindow)")
                     self._after_change(order)  # a protective leg that never got there leaves a naked position
 
+    def _resolve_unknown(self, order: Order, now_ns: int) -> None:
+        """Ask the venue about an order whose outcome is unknown (on the backoff schedule); past the bound,
+        raise the operator alert once: the symbol takes exits only until the order's fate is known."""
+        if self.unknown.due(order, now_ns):
+            try:
+                snapshot = self.venue.query(order.symbol, order.client_order_id)
+            except VenueError as exc:
+                log.warning("unknown order could not be queried", extra={"order": order.client_order_id, "error": exc})
+                snapshot = None
+            if snapshot is not None:
+                self._sync_snapshot(order, snapshot, f"outcome resolved by query ({order.outcome_unknown_code})")
+                if not order.outcome_unknown:
+                    self.unknown.resolved(order.client_order_id)
+                    return
+            self.unknown.asked(order, now_ns)
+        if self.unknown.needs_alert(order, now_ns):
+            age_s = (now_ns - order.outcome_unknown_since_ns) / 1e9
+            log.warning(
+                "order outcome still unknown past the bound; symbol takes exits only",
+                extra={
+                    "reason_code": OUTCOME_UNKNOWN,
+                    "order": order.client_order_id,
+                    "symbol": order.symbol,
+                    "code": order.outcome_unknown_code,
+                    "unknown_for_s": round(age_s, 1),
+                },
+            )
+            order._touch(self._clock())
+            self._emit(
+                order,
+                note=f"outcome unknown for {age_s:.0f}s ({order.outcome_unknown_code}): {order.symbol} takes exits "
+                "only; never sent again; still being resolved",
+                alert=OUTCOME_UNKNOWN,
+            )
+            if order.role in _PROTECTIVE and order.parent_client_order_id:
+                # Protection that may never have arrived: the position is closed as its stop would close it.
+                self._protection_failed(order.parent_client_order_id, "protection outcome unknown past the bound")
+
+    def _outcome_unknown(self, order: Order, exc: VenueError, what: str = "order") -> None:
+        """The venue may have the order: keep it PENDING, never send it again, resolve it later."""
+        log.warning(
+            "order outcome unknown; never sent again, resolving",
+            extra={"order": order.client_order_id, "code": exc.code, "reason_code": OUTCOME_UNKNOWN},
+        )
+        order.outcome_unknown_since_ns = order.outcome_unknown_since_ns or self.venue.now_ns()
+        order.outcome_unknown_code = exc.code
+        order._touch(self._clock())
+        self._emit(order, note=f"{what} outcome unknown ({exc}): never sent again; resolving")
+
     def heartbeat(self, note: str = "heartbeat") -> None:
         """A position report per symbol: tells risk that execution is alive and what it holds."""
         with self._lock:
@@ -314,6 +402,14 @@ class ExecutionEngine:
                 entry = self.orders[cid]
                 if entry.time_stop_deadline_ns and entry.time_stop_deadline_ns <= now_ns:
                     self._time_stop(entry)
+            # A PENDING one is resolved first: only an order the venue acknowledged can be cancelled there.
+            due = {
+                c
+                for c in self._expiring
+                if self.orders[c].expire_time_ns <= now_ns and self.orders[c].status is not OrderStatus.PENDING
+            }
+            if due:
+                self._cancel_where(lambda o: o.client_order_id in due, note="resting entry expired unfilled")
 
     # -- intent -> order --------------------------------------------------------------------------
     def _on_intent(self, intent: risk_pb2.OrderIntent) -> Order | None:
@@ -328,10 +424,10 @@ class ExecutionEngine:
             self.counters["ignored_decisions"] += 1
             log.error("approved intent is unusable; ignored", extra={"intent": intent.intent_id, "problem": problem})
             return None
-        order_type = OrderType(intent.order_type)
+        order_type, post_only = order_type_from_pb(intent.order_type)
         tif = TimeInForce(intent.time_in_force)
-        if order_type is OrderType.LIMIT and tif is TimeInForce.UNSPECIFIED:
-            tif = TimeInForce.GTC
+        if order_type is OrderType.LIMIT and (tif is TimeInForce.UNSPECIFIED or post_only):
+            tif = TimeInForce.GTC  # LIMIT_MAKER takes no time in force: it rests until filled or cancelled
         order = Order(
             client_order_id=cid,
             symbol=intent.symbol,
@@ -341,6 +437,7 @@ class ExecutionEngine:
             price=dec(intent.limit_price) if order_type is OrderType.LIMIT else ZERO,
             time_in_force=tif if order_type is OrderType.LIMIT else TimeInForce.UNSPECIFIED,
             role=OrderRole.EXIT if is_exit else OrderRole.ENTRY,
+            post_only=post_only,
             intent_id=intent.intent_id,
             venue=self.venue.name,
             created_time_ns=self._clock(),
@@ -350,10 +447,16 @@ class ExecutionEngine:
             order.stop_loss_price = dec(intent.stop_loss_price)
             order.trailing_stop_bps = dec(intent.trailing_stop_bps)
             order.time_stop_ns = max(0, intent.time_stop_ns)
+            if intent.entry_ttl_ns > 0 and order_type is OrderType.LIMIT:
+                # On the venue's clock (market time for paper), like the time stop.
+                order.expire_time_ns = self.venue.now_ns() + intent.entry_ttl_ns
         order.updated_time_ns = order.created_time_ns
         self.orders[cid] = order
         if not is_exit and self.halted:
             return self._refuse(order, "HALTED", f"execution is halted ({self.halt_reason}): no new entries")
+        reason = self.unknown.exits_only(self._open_orders(order.symbol), self.venue.now_ns()).get(order.symbol)
+        if not is_exit and reason:
+            return self._refuse(order, "EXITS_ONLY", f"{order.symbol} takes exits only ({reason}): no new entries")
         try:
             filters = self.venue.filters(order.symbol)
         except VenueError as exc:
@@ -377,7 +480,9 @@ class ExecutionEngine:
             order.price,
             reference_price=dec(intent.reference_price) or self.marks.get(order.symbol, ZERO),
             open_orders=self._open_count(order.symbol),
-        )
+            side=order.side,
+            average_price=self.venue.average_price(order.symbol) if order.price else ZERO,
+        ) or (None if is_exit else self._protection_room(order, filters))
         if violation is not None:
             return self._refuse(order, violation.code, violation.message)
         if is_exit:
@@ -426,9 +531,7 @@ class ExecutionEngine:
                 self._schedule_exit_retry(order)
             return
         except OutcomeUnknown as exc:
-            log.warning("order outcome unknown; will resolve by query", extra={"order": order.client_order_id})
-            order._touch(self._clock())
-            self._emit(order, note=f"outcome unknown ({exc}): resolving by query")
+            self._outcome_unknown(order, exc)
             return
         self.counters["orders_placed"] += 1
         _orders_sent.add(1, {"venue": self.venue.name, "role": order.role.name})
@@ -517,6 +620,7 @@ class ExecutionEngine:
         market = self.marks.get(order.symbol)
         if market and not position.flat:
             position.mark(market)  # the book's mid, not the price paid: unrealised is honest from the first report
+        self._update_dust(position)
         self._emit(order, fill=fill, position=position, realized_delta=delta, fee_delta=fill.fee_quote, note=note)
 
     def _catch_up_fills(self, order: Order, update: OrderUpdate) -> None:
@@ -575,6 +679,8 @@ class ExecutionEngine:
         self._emit(order, note=note)
 
     def _after_change(self, order: Order) -> None:
+        if not order.outcome_unknown:
+            self.unknown.resolved(order.client_order_id)
         if self._needs_protection(order):
             self._protect(order)
             return
@@ -635,9 +741,7 @@ class ExecutionEngine:
         quantity = filters.round_quantity(min(entry.filled_quantity - entry.base_fees, held), OrderType.LIMIT)
         mark = self.marks.get(entry.symbol) or entry.average_price
         side = entry.side.opposite
-        tp = filters.round_price(entry.take_profit_price) if entry.take_profit_price else ZERO
-        sl = filters.round_price(entry.stop_loss_price) if entry.stop_loss_price else ZERO
-        trailing = entry.trailing_stop_bps
+        tp, sl, trailing = self._fitted_protection(entry, filters, side, mark)
         if not (tp or sl or trailing):
             return  # a time stop only
         violation = filters.check(OrderType.MARKET, quantity, reference_price=mark)
@@ -646,6 +750,10 @@ class ExecutionEngine:
             log.warning("position too small to protect", extra={"order": entry.client_order_id, "qty": str(quantity)})
             entry._touch(self._clock())
             self._emit(entry, note=f"unprotected: {quantity} {entry.symbol} is below the venue's minimum ({why})")
+            return
+        room = self._protection_room(entry, filters, placing=True)
+        if room is not None:
+            self._protection_failed(entry.client_order_id, str(room))
             return
         tp_id, sl_id, list_id = ids.protective_ids(entry.client_order_id)
         now = self._clock()
@@ -711,11 +819,42 @@ class ExecutionEngine:
             return
         except OutcomeUnknown as exc:
             for leg in legs:
-                self._emit(leg, note=f"outcome unknown ({exc}): resolving by query")
+                self._outcome_unknown(leg, exc, "OCO leg")
             return
         self.counters["orders_placed"] += 2
         for update in updates:
             self._apply(update)
+
+    def _fitted_protection(
+        self, entry: Order, filters: SymbolFilters, side: Side, mark: Decimal
+    ) -> tuple[Decimal, Decimal, Decimal]:
+        """TP, SL and trailing delta moved inside the venue's filters (PRICE_FILTER on both prices,
+        PERCENT_PRICE_BY_SIDE on the take-profit, TRAILING_DELTA), so the OCO is not refused."""
+        asked_tp = filters.round_price(entry.take_profit_price) if entry.take_profit_price else ZERO
+        asked_sl = filters.round_price(entry.stop_loss_price) if entry.stop_loss_price else ZERO
+        average = self.venue.average_price(entry.symbol) or mark
+        tp = filters.fit_take_profit(side, asked_tp, average) if asked_tp else ZERO
+        sl = filters.fit_stop_price(asked_sl)
+        trailing = filters.fit_trailing_delta(side, entry.trailing_stop_bps)
+        if (tp, sl, trailing) != (asked_tp, asked_sl, entry.trailing_stop_bps):
+            log.info(
+                "protection moved inside the venue's filters",
+                extra={"order": entry.client_order_id, "tp": str(tp), "sl": str(sl), "trailing_bps": str(trailing)},
+            )
+        return tp, sl, trailing
+
+    def _protection_room(self, entry: Order, filters: SymbolFilters, placing: bool = False) -> FilterViolation | None:
+        """Whether the entry's protection fits the symbol's open-order filters (MAX_NUM_ORDER_LISTS,
+        MAX_NUM_ALGO_ORDERS, MAX_NUM_ORDERS): checked before the entry goes, as a position whose protection
+        the venue would refuse is not opened, and again before the protection is sent."""
+        if not (entry.stop_loss_price or entry.trailing_stop_bps):
+            return None
+        open_here = [o for o in self._open_orders(entry.symbol) if o is not entry]
+        algo = sum(1 for o in open_here if o.role is OrderRole.STOP_LOSS)
+        if entry.take_profit_price:
+            lists = len({o.group_id for o in open_here if o.group_id})
+            return filters.check_list(len(open_here) + (0 if placing else 1), algo, lists)
+        return filters.check_algo(algo)
 
     def _protection_vanished(self, entry: Order) -> bool:
         cid = entry.client_order_id
@@ -797,8 +936,9 @@ class ExecutionEngine:
         self._send(order)
 
     # -- cancel / flatten -------------------------------------------------------------------------
-    def _cancel_where(self, predicate: Callable[[Order], bool], note: str) -> int:
+    def _cancel_where(self, predicate: Callable[[Order], bool], note: str, operator: bool = False) -> int:
         canceled = 0
+        now_ns = self.venue.now_ns()
         for order in [o for o in self._open_orders() if predicate(o)]:
             if not order.is_open:  # its OCO sibling's cancel closed it already
                 continue
@@ -808,6 +948,12 @@ class ExecutionEngine:
             except OrderNotFound:
                 if order.status is not OrderStatus.PENDING:
                     self._set_status(order, OrderStatus.CANCELED, f"{note}: venue no longer had it")
+                elif operator and self.unknown.expired(order, now_ns):
+                    self.unknown.resolved(order.client_order_id)
+                    self._set_status(
+                        order, OrderStatus.EXPIRED, f"{note}: outcome unknown past the bound, venue has no such order"
+                    )
+                    self._after_change(order)
                 continue
             except VenueError as exc:
                 log.warning("cancel failed", extra={"order": order.client_order_id, "error": str(exc)})
@@ -875,6 +1021,8 @@ class ExecutionEngine:
                 notes.append(f"{order.client_order_id}: could not query ({exc}); retried later")
                 continue
             if snapshot is None:
+                if order.outcome_unknown:
+                    continue  # never forgotten on absence: resolve_pending keeps asking
                 if order.status is OrderStatus.PENDING and not self.venue.safe_to_forget(order.sent_time_ms):
                     continue
                 self.counters["reconciled_differences"] += 1
@@ -965,6 +1113,7 @@ class ExecutionEngine:
             elif old == 0 or (old > 0) != (venue_quantity > 0):
                 position.average_price = self.marks.get(symbol, ZERO)
             position.quantity = venue_quantity
+            self._update_dust(position)
             self.counters["reconciled_differences"] += 1
             note = (
                 f"reconciled: {symbol} position {_plain(old)} -> {_plain(venue_quantity)} "
@@ -985,8 +1134,21 @@ class ExecutionEngine:
         return position
 
     def _held(self, symbol: str) -> Decimal:
+        """What can be traded of the position: its dust is held, never sold, and never blocks a new trade."""
         position = self.positions.get(symbol)
-        return position.quantity if position else ZERO
+        return position.tradable_quantity if position else ZERO
+
+    def _update_dust(self, position: Position) -> None:
+        try:
+            filters = self.venue.filters(position.symbol)
+        except VenueError:
+            return  # the venue's filters are unknown for now: keep the last split
+        price = self.marks.get(position.symbol) or position.mark_price or position.average_price
+        dust = filters.dust(position.quantity, price)
+        if dust != position.dust_quantity:
+            position.dust_quantity = dust
+            if dust:
+                log.info("dust left in the position", extra={"symbol": position.symbol, "dust": _plain(dust)})
 
     def _schedule_exit_retry(self, failed: Order) -> None:
         origin, attempt, _ = self._exit_retries.get(failed.symbol, (failed.client_order_id, 0, 0))
@@ -1045,6 +1207,10 @@ class ExecutionEngine:
             self._timed.add(cid)
         else:
             self._timed.discard(cid)
+        if order.is_open and order.role is OrderRole.ENTRY and order.expire_time_ns:
+            self._expiring.add(cid)
+        else:
+            self._expiring.discard(cid)
 
     def _mark(self, symbol: str, price: Decimal, time_ns: int) -> None:
         position = self.positions.get(symbol)
@@ -1065,6 +1231,7 @@ class ExecutionEngine:
         fee_delta: Decimal = ZERO,
         note: str = "",
         persist: bool = True,
+        alert: str = "",
     ) -> None:
         now = self._clock()
         self._seq += 1
@@ -1075,6 +1242,7 @@ class ExecutionEngine:
             equity=float(self.equity()),
             venue=self.venue.name,
             note=note,
+            alert=alert,
         )
         if order is not None:
             self._index(order)
@@ -1103,6 +1271,7 @@ class ExecutionEngine:
 
 
 _PROTECTIVE = (OrderRole.TAKE_PROFIT, OrderRole.STOP_LOSS)
+_INTENT_ORDER_TYPES = (risk_pb2.ORDER_TYPE_MARKET, risk_pb2.ORDER_TYPE_LIMIT, risk_pb2.ORDER_TYPE_LIMIT_MAKER)
 _CLOSING = (OrderRole.EXIT, OrderRole.TAKE_PROFIT, OrderRole.STOP_LOSS)
 
 
@@ -1111,14 +1280,14 @@ def _intent_problem(intent: risk_pb2.OrderIntent) -> str:
         return "no symbol"
     if intent.side not in (Side.BUY, Side.SELL):
         return "side unspecified"
-    if intent.order_type not in (OrderType.MARKET, OrderType.LIMIT):
+    if intent.order_type not in _INTENT_ORDER_TYPES:
         return "order type unspecified"
     numbers = (intent.quantity, intent.limit_price, intent.take_profit_price, intent.stop_loss_price)
     if not all(math.isfinite(x) and x >= 0 for x in (*numbers, intent.trailing_stop_bps, intent.reference_price)):
         return "a quantity or price is negative or not a number"
     if intent.kind != risk_pb2.INTENT_KIND_EXIT and intent.quantity <= 0:
         return "entry without a quantity"
-    if intent.order_type == OrderType.LIMIT and intent.limit_price <= 0:
+    if intent.order_type != risk_pb2.ORDER_TYPE_MARKET and intent.limit_price <= 0:
         return "limit order without a limit price"
     return ""
 

@@ -21,11 +21,13 @@ class OrderNotFound(VenueError):  # noqa: N818 - a state, read as 'raise VenueRe
 
 
 class VenueUnavailable(VenueError):  # noqa: N818 - a state, read as 'raise VenueRejected'
-    """The request never reached the venue (connection refused, DNS): safe to send again."""
+    """The request was not executed (connection refused, DNS, the venue busy or shutting down): safe to
+    send again later."""
 
 
 class OutcomeUnknown(VenueError):  # noqa: N818 - a state, read as 'raise VenueRejected'
-    """The request may have been executed (timeout after sending, 5xx): query before any retry."""
+    """The request may have been executed (timeout after sending, 5xx, Binance -1006/-1007): an order is
+    never sent again until its fate is known (user data stream, queries, trades)."""
 
 
 class RateLimited(VenueError):  # noqa: N818 - a state, read as 'raise VenueRejected'
@@ -35,6 +37,11 @@ class RateLimited(VenueError):  # noqa: N818 - a state, read as 'raise VenueReje
         super().__init__(code or ("418" if banned else "429"), message or ("IP banned" if banned else "rate limited"))
         self.retry_after_s = retry_after_s
         self.banned = banned
+
+
+class OrderRateLimited(RateLimited):
+    """The account's new-order rate (Binance -1015, X-MBX-ORDER-COUNT-*) is used up: new orders wait;
+    cancels and queries are not affected."""
 
 
 class CredentialsUnavailable(RuntimeError):  # noqa: N818 - a state, read as 'raise VenueRejected'

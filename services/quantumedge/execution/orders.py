@@ -157,6 +157,8 @@ class Order:
     stop_price: Decimal = ZERO
     time_in_force: TimeInForce = TimeInForce.UNSPECIFIED
     role: OrderRole = OrderRole.ENTRY
+    # Post-only (Binance LIMIT_MAKER): a maker or nothing. Take-profit legs are post-only by their role.
+    post_only: bool = False
     intent_id: str = ""
     group_id: str = ""
     parent_client_order_id: str = ""
@@ -178,11 +180,17 @@ class Order:
     time_stop_ns: int = 0
     time_stop_deadline_ns: int = 0
     protection_placed: bool = False
+    # A resting entry still open at this venue time is cancelled (0 = never).
+    expire_time_ns: int = 0
     # Quantity a reconciled stand-in fill (at the venue's average price) counted before the real trades
     # were seen: those trades, arriving later under their own ids, use it up instead of counting twice.
     synthetic_credit: Decimal = ZERO
     # Venue time (ms) the last submission was signed with; a late copy cannot execute after it + recvWindow.
     sent_time_ms: int = 0
+    # Venue time the submission's outcome became unknown (timeout, 5xx, -1006/-1007) and its code: such an
+    # order is never sent again; it stays PENDING until the venue tells its fate.
+    outcome_unknown_since_ns: int = 0
+    outcome_unknown_code: str = ""
     trade_ids: set[str] = field(default_factory=set)
     version: int = 0
 
@@ -197,6 +205,11 @@ class Order:
     @property
     def is_open(self) -> bool:
         return self.status.open
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """Sent, and the venue has not yet told what became of it."""
+        return self.status is OrderStatus.PENDING and self.outcome_unknown_since_ns > 0
 
     @property
     def wants_protection(self) -> bool:
@@ -270,6 +283,13 @@ class Position:
     baseline_quantity: Decimal = ZERO
     baseline_set: bool = False
     updated_time_ns: int = 0
+    # The part of `quantity` (same sign) the venue will not trade: below its lot size or minimum notional.
+    # Commissions taken in the base asset leave it behind; it is held and marked, but never traded.
+    dust_quantity: Decimal = ZERO
+
+    @property
+    def tradable_quantity(self) -> Decimal:
+        return self.quantity - self.dust_quantity
 
     @property
     def unrealized_pnl(self) -> Decimal:
@@ -371,7 +391,7 @@ class OrderRequest:
             time_in_force=order.time_in_force,
             stop_price=order.stop_price,
             trailing_stop_bps=order.trailing_stop_bps if order.role is OrderRole.STOP_LOSS else ZERO,
-            post_only=order.role is OrderRole.TAKE_PROFIT,
+            post_only=order.post_only or order.role is OrderRole.TAKE_PROFIT,
         )
 
 

@@ -2,26 +2,33 @@
 
 Pure domain code with an explicit clock (the market events' time), so the backtester and the paper
 venue run exactly this. Model:
-- an order arrives `latency_ns` after it is submitted (simulated time) and only then can trade;
+- order-entry latency: an order reaches the venue `latency_ns` after it is sent (simulated time); only
+  then is it acknowledged (or refused) and can it trade, against the book as it is at that moment;
 - takers walk the book's levels (market orders, crossing limits, triggered stops), paying the taker
   fee and `slippage_bps` on each level; liquidity taken stays taken until the next book update;
 - a market order that exhausts the book expires with what it got (Binance does the same);
 - IOC fills what it can and expires the rest; FOK fills entirely or expires with nothing;
+- post-only (LIMIT_MAKER) that would take is refused with -2010, as Binance does (at arrival);
 - a resting limit fills as a maker at its own price when the opposite side touches it or a trade prints
-  through it (quantity capped by that liquidity), paying the maker fee;
+  through it (quantity capped by that liquidity), paying the maker fee; with `queue_position` it also
+  fills from trades at its own price, but only once the volume that was ahead of it there has traded
+  (the level's size when it arrived, shrunk by trades at that price and by the level shrinking);
+- commissions are charged in the asset Binance charges them in (`fee_asset`): a buy pays in the base
+  asset it receives (the holding grows by less than the fill), a sell in the quote asset; or all in
+  the quote asset; or in BNB at a discount;
 - stop-market orders trigger on the last trade price (the touch for feeds without trades), optionally trailing;
-- OCO legs cancel each other: the first fill or trigger of one leg expires the other.
+- OCO legs cancel each other: the first fill or trigger of one leg expires the other; a list one of
+  whose legs is refused on arrival is refused whole.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 from quantumedge.execution.errors import OrderNotFound, VenueRejected
-from quantumedge.execution.filters import split_symbol
 from quantumedge.execution.orders import (
     ZERO,
     Fill,
@@ -35,51 +42,18 @@ from quantumedge.execution.orders import (
     TimeInForce,
     dec,
 )
+from quantumedge.execution.paper_model import (
+    BPS,
+    INF,
+    POST_ONLY_REJECT,
+    PaperBook,
+    PaperConfig,
+    commission,
+    visible_at,
+)
 from quantumedge.v1 import market_pb2
 
-BPS = Decimal(10_000)
-
-
-@dataclass(frozen=True)
-class PaperConfig:
-    maker_fee_bps: Decimal = Decimal(10)
-    taker_fee_bps: Decimal = Decimal(10)
-    latency_ns: int = 0
-    slippage_bps: Decimal = ZERO
-
-
-@dataclass
-class _Book:
-    bids: list[tuple[Decimal, Decimal]] = field(default_factory=list)
-    asks: list[tuple[Decimal, Decimal]] = field(default_factory=list)
-    depth_bids: list[tuple[Decimal, Decimal]] = field(default_factory=list)
-    depth_asks: list[tuple[Decimal, Decimal]] = field(default_factory=list)
-    top: tuple[Decimal, Decimal, Decimal, Decimal] | None = None
-    last_trade: Decimal = ZERO
-    # Liquidity our takers consumed since the last book update, per (side of book, price).
-    consumed: dict[tuple[str, Decimal], Decimal] = field(default_factory=dict)
-
-    def rebuild(self) -> None:
-        """Top of book first, then depth levels strictly behind it."""
-        self.consumed.clear()
-        if self.top is None:
-            self.bids, self.asks = list(self.depth_bids), list(self.depth_asks)
-            return
-        bid, bid_q, ask, ask_q = self.top
-        self.bids = ([(bid, bid_q)] if bid and bid_q else []) + [lv for lv in self.depth_bids if lv[0] < bid]
-        self.asks = ([(ask, ask_q)] if ask and ask_q else []) + [lv for lv in self.depth_asks if not ask or lv[0] > ask]
-
-    def levels(self, taker_side: Side) -> list[tuple[Decimal, Decimal]]:
-        return self.asks if taker_side is Side.BUY else self.bids
-
-    def available(self, taker_side: Side, price: Decimal, quantity: Decimal) -> Decimal:
-        return max(ZERO, quantity - self.consumed.get((taker_side.name, price), ZERO))
-
-    @property
-    def mid(self) -> Decimal:
-        if self.bids and self.asks:
-            return (self.bids[0][0] + self.asks[0][0]) / 2
-        return self.last_trade
+__all__ = ["FillSimulator", "PaperConfig"]
 
 
 @dataclass
@@ -95,6 +69,8 @@ class _SimOrder:
     stop: Decimal = ZERO
     peak: Decimal = ZERO
     group_id: str = ""
+    # Volume ahead of this resting order at its price (None: not modelled; INF: beyond the visible book).
+    queue_ahead: Decimal | None = None
 
     @property
     def remaining(self) -> Decimal:
@@ -112,7 +88,7 @@ class FillSimulator:
     def __init__(self, config: PaperConfig | None = None) -> None:
         self.config = config or PaperConfig()
         self.now_ns = 0
-        self._books: dict[str, _Book] = {}
+        self._books: dict[str, PaperBook] = {}
         self._orders: dict[str, _SimOrder] = {}
         # Open orders by symbol and orders still in flight: every event touches only these.
         self._open: dict[str, dict[str, _SimOrder]] = {}
@@ -122,20 +98,28 @@ class FillSimulator:
         self._trade_ids = itertools.count(1)
 
     # -- market data ------------------------------------------------------------------------------
-    def book(self, symbol: str) -> _Book:
-        return self._books.setdefault(symbol, _Book())
+    def book(self, symbol: str) -> PaperBook:
+        return self._books.setdefault(symbol, PaperBook())
 
     def on_market(self, event: market_pb2.MarketEvent) -> list[OrderUpdate]:
         """Apply one market event: first the arrivals due before it, then the event, then what it triggers."""
         time_ns = event.exchange_time_ns or event.receive_time_ns
-        updates = self.advance(time_ns)
+        # Orders that reached the venue before this event trade on the book they met; those arriving at
+        # this very time see the event (the book at t + latency is the book after every event up to it).
+        updates = self._arrivals(time_ns, inclusive=False)
+        updates += self._on_event(event)
+        return updates + self._arrivals(time_ns, inclusive=True)
+
+    def _on_event(self, event: market_pb2.MarketEvent) -> list[OrderUpdate]:
         book = self.book(event.symbol)
         kind = event.WhichOneof("payload")
         trade_price: Decimal | None = None
         trade_qty = ZERO
+        updates: list[OrderUpdate] = []
         if kind == "trade":
             trade_price, trade_qty = dec(event.trade.price), dec(event.trade.quantity)
             book.last_trade = trade_price
+            book.last_buyer_is_maker = event.trade.buyer_is_maker
         elif kind == "top_of_book":
             t = event.top_of_book
             book.top = (dec(t.bid_price), dec(t.bid_quantity), dec(t.ask_price), dec(t.ask_quantity))
@@ -151,20 +135,48 @@ class FillSimulator:
         return updates
 
     def advance(self, now_ns: int) -> list[OrderUpdate]:
-        """Move the clock; orders whose latency has elapsed arrive and trade."""
+        """Move the clock to now_ns; orders whose latency has elapsed by then arrive and trade."""
+        return self._arrivals(now_ns, inclusive=True)
+
+    def _arrivals(self, now_ns: int, inclusive: bool) -> list[OrderUpdate]:
+        updates: list[OrderUpdate] = []
+        if self._in_flight:
+            due = sorted(
+                (
+                    o
+                    for o in self._in_flight
+                    if o.status.open and (o.arrival_ns <= now_ns if inclusive else o.arrival_ns < now_ns)
+                ),
+                key=lambda o: (o.arrival_ns, int(o.venue_order_id)),
+            )
+            arrived = {id(o) for o in due}
+            self._in_flight = [o for o in self._in_flight if o.status.open and id(o) not in arrived]
+            for order in due:
+                if order.status.open:  # a sibling refused on arrival may have refused it too
+                    # Each order meets the venue at its own arrival time; its updates carry that time.
+                    self.now_ns = max(self.now_ns, order.arrival_ns)
+                    updates += self._arrive(order)
         if now_ns > self.now_ns:
             self.now_ns = now_ns
-        updates: list[OrderUpdate] = []
-        if not self._in_flight:
-            return updates
-        due = sorted(
-            (o for o in self._in_flight if o.status.open and o.arrival_ns <= self.now_ns),
-            key=lambda o: (o.arrival_ns, int(o.venue_order_id)),
-        )
-        self._in_flight = [o for o in self._in_flight if o.status.open and o.arrival_ns > self.now_ns]
-        for order in due:
-            order.arrived = True
-            updates += self._on_arrival(order)
+        return updates
+
+    def _arrive(self, order: _SimOrder) -> list[OrderUpdate]:
+        """The venue receives an order sent earlier: it answers (NEW, or -2010 for a post-only that would
+        take) and the order trades from here on."""
+        order.arrived = True
+        if order.request.post_only and self._would_take(order.request):
+            return self._refuse_on_arrival(order)
+        return [self._update(order), *self._on_arrival(order)]
+
+    def _refuse_on_arrival(self, order: _SimOrder) -> list[OrderUpdate]:
+        members = [order]
+        if order.group_id:
+            # Binance refuses an order list whole: the other leg goes with it.
+            members = [self._orders[c] for c in self._groups.get(order.group_id, []) if self._orders[c].status.open]
+        updates = []
+        for member in members:
+            member.status = OrderStatus.REJECTED
+            updates.append(self._update(member, reject=POST_ONLY_REJECT))
         return updates
 
     # -- orders -----------------------------------------------------------------------------------
@@ -176,8 +188,8 @@ class FillSimulator:
         is_stop = bool(request.stop_price or request.trailing_stop_bps)
         if request.order_type is OrderType.MARKET and not is_stop and not book.levels(request.side):
             raise VenueRejected("-2010", f"paper: no market data for {request.symbol} yet")
-        if request.post_only and self._would_take(request):
-            raise VenueRejected("-2010", "Order would immediately match and take.")
+        if request.post_only and self.config.latency_ns == 0 and self._would_take(request):
+            raise VenueRejected(*POST_ONLY_REJECT)
         order = _SimOrder(
             request=request,
             venue_order_id=str(next(self._ids)),
@@ -187,13 +199,11 @@ class FillSimulator:
         )
         self._orders[request.client_order_id] = order
         self._open.setdefault(request.symbol, {})[request.client_order_id] = order
-        updates = [self._update(order)]
         if self.config.latency_ns == 0:
-            order.arrived = True
-            updates += self._on_arrival(order)
-        else:
-            self._in_flight.append(order)
-        return updates
+            return self._arrive(order)
+        # The venue's answer comes when the order gets there: until then the sender knows nothing.
+        self._in_flight.append(order)
+        return []
 
     def submit_oco(self, request: OcoRequest) -> list[OrderUpdate]:
         """Both legs or neither: the price relation is checked against the last price like Binance does."""
@@ -269,6 +279,8 @@ class FillSimulator:
             group_id=group_id,
             stop=request.stop_price,
         )
+        if self.config.queue_position and request.order_type is OrderType.LIMIT:
+            order.queue_ahead = INF  # where it stood in the queue is not known: behind everything visible
         self._orders[request.client_order_id] = order
         self._open.setdefault(request.symbol, {})[request.client_order_id] = order
         if group_id:
@@ -283,9 +295,7 @@ class FillSimulator:
         if req.order_type is OrderType.MARKET:
             return self._take(order, limit=None, expire_rest=True)
         if req.post_only:
-            if self._would_take(req):
-                order.status = OrderStatus.EXPIRED
-                return [self._update(order)]
+            self._join_queue(order)
             return []
         if req.time_in_force is TimeInForce.FOK:
             book = self.book(req.symbol)
@@ -295,7 +305,39 @@ class FillSimulator:
             if available < req.quantity:
                 order.status = OrderStatus.EXPIRED
                 return [self._update(order)]
-        return self._take(order, limit=req.price, expire_rest=req.time_in_force in (TimeInForce.IOC, TimeInForce.FOK))
+        immediate = req.time_in_force in (TimeInForce.IOC, TimeInForce.FOK)
+        updates = self._take(order, limit=req.price, expire_rest=immediate)
+        if order.status.open:
+            self._join_queue(order)
+        return updates
+
+    # -- queue position -----------------------------------------------------------------------------
+    def _join_queue(self, order: _SimOrder) -> None:
+        """A limit starts resting: everything visible at its price on its side is ahead of it."""
+        if self.config.queue_position:
+            order.queue_ahead = self._visible_at(order.request)
+
+    def _visible_at(self, req: OrderRequest) -> Decimal:
+        return visible_at(self.book(req.symbol), req)
+
+    def _queue_fill(self, order: _SimOrder, trade_price: Decimal | None, trade_qty: Decimal) -> list[OrderUpdate]:
+        """Trades at the order's price eat the queue ahead first; the book shrinking there shortens it too."""
+        req = order.request
+        if order.queue_ahead is None:
+            return []
+        if trade_price is None:
+            order.queue_ahead = min(order.queue_ahead, self._visible_at(req))
+            return []
+        # A trade at our price takes our side only when its aggressor is on the other side.
+        hits_us = self.book(req.symbol).last_buyer_is_maker == (req.side is Side.BUY)
+        if trade_price != req.price or not hits_us or trade_qty <= 0:
+            return []
+        order.queue_ahead -= trade_qty
+        if order.queue_ahead >= 0:
+            return []
+        quantity = min(order.remaining, -order.queue_ahead)
+        order.queue_ahead = ZERO
+        return [*self._expire_siblings(order), self._fill(order, req.price, quantity, maker=True)]
 
     def _take(self, order: _SimOrder, limit: Decimal | None, expire_rest: bool) -> list[OrderUpdate]:
         req = order.request
@@ -336,7 +378,10 @@ class FillSimulator:
                 if through and trade_qty > 0:
                     updates += self._expire_siblings(order)
                     updates.append(self._fill(order, req.price, min(order.remaining, trade_qty), maker=True))
+                else:
+                    updates += self._queue_fill(order, trade_price, trade_qty)
                 continue
+            self._queue_fill(order, None, ZERO)
             crossing = [(p, q) for p, q in book.levels(req.side) if self._within(req, p)]
             for price, quantity in crossing:
                 if order.remaining <= 0:
@@ -397,15 +442,16 @@ class FillSimulator:
         order.filled_quote += price * quantity
         order.status = OrderStatus.FILLED if order.remaining == 0 else OrderStatus.PARTIALLY_FILLED
         rate = self.config.maker_fee_bps if maker else self.config.taker_fee_bps
-        fee = price * quantity * rate / BPS
+        fee, fee_asset, fee_quote, base_fee = commission(self.config, req, price, quantity, rate)
         fill = Fill(
             client_order_id=req.client_order_id,
             trade_id=f"P{next(self._trade_ids)}",
             price=price,
             quantity=quantity,
             fee=fee,
-            fee_asset=split_symbol(req.symbol)[1],
-            fee_quote=fee,
+            fee_asset=fee_asset,
+            fee_quote=fee_quote,
+            base_fee=base_fee,
             is_maker=maker,
             time_ns=self.now_ns,
         )
@@ -424,7 +470,7 @@ class FillSimulator:
         book = self.book(symbol)
         return book.last_trade or book.mid
 
-    def _update(self, order: _SimOrder, fill: Fill | None = None) -> OrderUpdate:
+    def _update(self, order: _SimOrder, fill: Fill | None = None, reject: tuple[str, str] = ("", "")) -> OrderUpdate:
         # Every status change reports through here: the natural place to drop closed orders from the index.
         if not order.status.open:
             self._open.get(order.request.symbol, {}).pop(order.request.client_order_id, None)
@@ -437,6 +483,8 @@ class FillSimulator:
             time_ns=self.now_ns,
             executed_quantity=order.filled,
             executed_quote=order.filled_quote,
+            reject_code=reject[0],
+            reject_message=reject[1],
         )
 
     def _snapshot(self, order: _SimOrder) -> OrderSnapshot:

@@ -29,7 +29,9 @@ from quantumedge.shared.bus.loop import ConsumerLoop
 from quantumedge.shared.config import ConfigError, Settings
 from quantumedge.shared.grpc_server import ServiceBinding
 from quantumedge.shared.logs import get_logger
+from quantumedge.shared.observe import Gauges
 from quantumedge.shared.service import ServiceBase
+from quantumedge.shared.telemetry import meter
 from quantumedge.v1 import (
     common_pb2,
     control_pb2,
@@ -42,6 +44,27 @@ from quantumedge.v1 import (
 
 log = get_logger(__name__)
 GRPC_NAME = "quantumedge.v1.ExecutionService"
+_meter = meter("execution")
+_decision_to_ack = _meter.create_histogram(
+    "qe.execution.decision_to_ack", unit="ms", description="risk decision time to the venue's answer to its order"
+)
+_gauges = Gauges("execution")
+_gauges.gauge(
+    "qe.execution.venue_weight_used",
+    lambda svc: [(svc.venue_weight_used(), {"venue": svc.venue.name})],
+    "request weight used in the venue's current minute (X-MBX-USED-WEIGHT-1M; 0 on the paper venue)",
+)
+_gauges.gauge(
+    "qe.execution.equity", lambda svc: [(svc.engine.status().equity, {"venue": svc.venue.name})], "venue equity"
+)
+_gauges.gauge(
+    "qe.execution.open_orders",
+    lambda svc: [(svc.engine.status().open_orders, {"venue": svc.venue.name})],
+    "orders working at the venue",
+)
+_gauges.gauge(
+    "qe.execution.halted", lambda svc: [(float(svc.engine.status().halted), {})], "1 while execution is halted"
+)
 
 
 class BusEmitter:
@@ -52,12 +75,42 @@ class BusEmitter:
 
     def report(self, symbol: str, report: execution_pb2.ExecutionReport) -> None:
         self.bus.publish(topics.REPORTS, symbol or None, report)
+        log_report(report)
 
     def state(self, key: str, record: execution_pb2.ExecutionReport) -> None:
         self.bus.publish(topics.EXEC_STATE, key, record)
 
     def flush(self) -> None:
         self.bus.flush()
+
+
+def log_report(report: execution_pb2.ExecutionReport) -> None:
+    """One INFO line per order sent, fill and rejection: what an operator reads in the logs."""
+    order = report.order
+    if not order.client_order_id:
+        return
+    fields = {
+        "order": order.client_order_id,
+        "symbol": order.symbol,
+        "side": common_pb2.Side.Name(order.side).removeprefix("SIDE_"),
+        "role": execution_pb2.OrderRole.Name(order.role).removeprefix("ORDER_ROLE_"),
+        "venue": report.venue,
+    }
+    if report.HasField("fill"):
+        fill = report.fill
+        log.info("fill", extra={**fields, "quantity": fill.quantity, "price": fill.price, "fee": fill.fee})
+    elif order.status == execution_pb2.ORDER_STATUS_REJECTED:
+        log.info("order rejected", extra={**fields, "code": order.reject_code, "reason": order.reject_message})
+    elif report.note.startswith("sending"):
+        log.info(
+            "order sent",
+            extra={
+                **fields,
+                "type": risk_pb2.OrderType.Name(order.order_type).removeprefix("ORDER_TYPE_"),
+                "quantity": order.quantity,
+                "price": order.price,
+            },
+        )
 
 
 def load_exchange_credentials(settings: Settings) -> tuple[Mapping[str, str], Any]:
@@ -94,6 +147,13 @@ def binance_venue(settings: Settings, credentials: Mapping[str, str]) -> Binance
         max_attempts=cfg.max_attempts,
         max_wait_s=cfg.max_rate_limit_wait_s,
         user_stream=cfg.user_stream,
+        exchange_info_ttl_s=cfg.exchange_info_ttl_s,
+        unknown_symbol_ttl_s=cfg.unknown_symbol_ttl_s,
+        stream_options={
+            "max_connection_age_s": cfg.stream_max_connection_age_s,
+            "watchdog_interval_s": cfg.stream_watchdog_interval_s,
+            "watchdog_timeout_s": cfg.stream_watchdog_timeout_s,
+        },
     )
 
 
@@ -140,6 +200,7 @@ class ExecutionService(ServiceBase):
                 starting_equity=Decimal(repr(self.cfg.starting_equity)),
                 symbols=tuple(settings.symbols),
                 mark_report_interval_ns=self.cfg.mark_report_interval_ms * 1_000_000,
+                unknown_outcome_bound_ns=int(self.cfg.unknown_outcome_bound_s * 1e9),
             ),
         )
         self.servicer = ExecutionServicer(self)
@@ -147,6 +208,12 @@ class ExecutionService(ServiceBase):
         self._stop = threading.Event()
         self._housekeeper: threading.Thread | None = None
         self.started = False
+        _gauges.add_owner(self)
+
+    def venue_weight_used(self) -> float:
+        rest = getattr(self.venue, "rest", None)
+        limiter = getattr(rest, "limiter", None)
+        return float(getattr(limiter, "used_weight_1m", 0))
 
     # -- ServiceBase ------------------------------------------------------------------------------
     def grpc_services(self) -> list[ServiceBinding]:
@@ -213,14 +280,27 @@ class ExecutionService(ServiceBase):
 
     # -- handlers ---------------------------------------------------------------------------------
     def _on_decision(self, decision: risk_pb2.RiskDecision, _record: Record) -> None:
-        self.engine.on_decision(decision)
+        order = self.engine.on_decision(decision)
+        decided = decision.decided_time_ns or decision.intent.created_time_ns
+        if order is not None and decided and order.venue_order_id:
+            _decision_to_ack.record(max(0.0, (time.time_ns() - decided) / 1e6), {"venue": self.venue.name})
 
     def _on_market(self, event: market_pb2.MarketEvent, _record: Record) -> None:
         self.engine.on_market(event)
 
     def _on_control(self, event: control_pb2.ControlEvent, _record: Record) -> None:
         if event.WhichOneof("payload") == "halt":
+            was = self.engine.status().halted
             self.engine.on_halt(event.halt, cause=event.event_id, reason=event.reason)
+            if was != event.halt.halted:
+                log.info(
+                    "trading state changed",
+                    extra={
+                        "state": "HALTED" if event.halt.halted else "ACTIVE",
+                        "by": event.actor.subject,
+                        "reason": event.reason,
+                    },
+                )
 
     def _apply_current_halt(self, records: list[Record]) -> None:
         """The compacted control topic's latest "halt" record is the current halt state."""

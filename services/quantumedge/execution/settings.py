@@ -30,6 +30,20 @@ class ExecutionSettings(BaseModel):
     max_rate_limit_wait_s: float = Field(default=30.0, ge=0)
     # Order updates over the WebSocket API user data stream (REST queries still resolve everything without it).
     user_stream: bool = True
+    # A user data stream connection is replaced (make-before-break) this long after it opened, before
+    # Binance's 24-hour cut; and one that does not answer a `ping` request within the timeout (asked
+    # every interval) is replaced and reconciled.
+    stream_max_connection_age_s: float = Field(default=23.5 * 3600, gt=0, le=24 * 3600)
+    stream_watchdog_interval_s: float = Field(default=30.0, gt=0)
+    stream_watchdog_timeout_s: float = Field(default=10.0, gt=0)
+    # An order whose outcome is unknown (timeout, 5xx, -1006/-1007) is never sent again; it is resolved by the
+    # user data stream, queries and trades. Past this bound (longer than the matching engine's 10 s timeout)
+    # its symbol takes exits only and an OUTCOME_UNKNOWN alert is raised (docs/runbook.md).
+    unknown_outcome_bound_s: float = Field(default=60.0, gt=10.0, le=3600.0)
+    # exchangeInfo (20 request weight) is asked again for a symbol after this; "unknown symbol" answers
+    # are kept for the second one.
+    exchange_info_ttl_s: float = Field(default=3600.0, gt=0)
+    unknown_symbol_ttl_s: float = Field(default=300.0, gt=0)
 
     # Equity before any trade, for reports and risk (cash + marked positions is derived from it).
     starting_equity: float = Field(default=10_000.0, gt=0)
@@ -43,11 +57,23 @@ class ExecutionSettings(BaseModel):
     # Position reports caused only by a new mark, at most once per this many ms per symbol.
     mark_report_interval_ms: int = Field(default=1000, ge=0)
 
-    # Paper venue (fill simulator) model.
+    # Paper venue (fill simulator) model; the backtest uses the same one.
     paper_maker_fee_bps: float = Field(default=10.0, ge=0)
     paper_taker_fee_bps: float = Field(default=10.0, ge=0)
+    # Order-entry latency, on the market's clock: an order decided at t meets the book of t + this.
     paper_latency_ms: float = Field(default=0.0, ge=0)
+    # Backtest only: market data reaches the strategy (features, models, risk) this long after it happened;
+    # live, the feed's latency is real and this is not added.
+    paper_feed_latency_ms: float = Field(default=0.0, ge=0)
     paper_slippage_bps: float = Field(default=0.0, ge=0)
+    # A resting limit fills from trades at its own price only after the volume ahead of it there has traded.
+    paper_queue_position: bool = True
+    # Commission asset: "received" = Binance's rule (a buy pays in the base asset it receives, so the holding
+    # is the fill less its commission; a sell pays in the quote asset), "quote" = always in the quote asset,
+    # "bnb" = in BNB at paper_bnb_discount off (Binance's pay-fees-with-BNB option), valued at paper_bnb_price.
+    paper_fee_asset: Literal["received", "quote", "bnb"] = "received"
+    paper_bnb_discount: float = Field(default=0.25, ge=0, lt=1)
+    paper_bnb_price: float = Field(default=600.0, gt=0)
     paper_tick_size: str = "0.01"
     paper_step_size: str = "0.00001"
     paper_min_notional: str = "5"

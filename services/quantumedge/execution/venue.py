@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import abc
 import json
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from quantumedge.execution.binance import BinanceRestClient, make_signer
+from quantumedge.execution.binance_parse import BinanceParser
 from quantumedge.execution.errors import (
     OrderNotFound,
     OutcomeUnknown,
@@ -25,7 +25,8 @@ from quantumedge.execution.errors import (
     VenueRejected,
     VenueUnavailable,
 )
-from quantumedge.execution.filters import SymbolFilters
+from quantumedge.execution.exchange_info import ExchangeInfoCache
+from quantumedge.execution.filters import SymbolFilters, split_symbol
 from quantumedge.execution.orders import (
     ZERO,
     Fill,
@@ -39,9 +40,9 @@ from quantumedge.execution.orders import (
     Side,
     TimeInForce,
     dec,
-    value_fee,
 )
 from quantumedge.execution.paper import FillSimulator, PaperConfig
+from quantumedge.execution.retry import interval_key
 from quantumedge.execution.userstream import UserDataStream
 from quantumedge.shared.backoff import Backoff
 from quantumedge.shared.logs import get_logger
@@ -134,6 +135,14 @@ class Venue(abc.ABC):
     def on_market(self, event: market_pb2.MarketEvent) -> list[OrderUpdate]:
         return []
 
+    def advance(self, now_ns: int) -> list[OrderUpdate]:
+        """A simulated venue's clock moves to now_ns (orders in flight arrive); real venues keep their own."""
+        return []
+
+    def average_price(self, symbol: str) -> Decimal:
+        """The venue's average price that PERCENT_PRICE_BY_SIDE checks against (0 = use the mark)."""
+        return ZERO
+
     def now_ns(self) -> int:
         return time.time_ns()
 
@@ -182,6 +191,9 @@ class PaperVenue(Venue):
     def on_market(self, event: market_pb2.MarketEvent) -> list[OrderUpdate]:
         return self.sim.on_market(event)
 
+    def advance(self, now_ns: int) -> list[OrderUpdate]:
+        return self.sim.advance(now_ns)
+
     def now_ns(self) -> int:
         return self.sim.now_ns
 
@@ -190,13 +202,17 @@ class PaperVenue(Venue):
 
 
 def paper_venue(settings: Settings) -> PaperVenue:
-    """The paper venue with the fee, latency, slippage and filter model of `settings.execution`."""
+    """The paper venue with the fee, latency, queue, slippage and filter model of `settings.execution`."""
     cfg = settings.execution
     config = PaperConfig(
         maker_fee_bps=Decimal(repr(cfg.paper_maker_fee_bps)),
         taker_fee_bps=Decimal(repr(cfg.paper_taker_fee_bps)),
         latency_ns=int(cfg.paper_latency_ms * 1_000_000),
         slippage_bps=Decimal(repr(cfg.paper_slippage_bps)),
+        queue_position=cfg.paper_queue_position,
+        fee_asset=cfg.paper_fee_asset,
+        bnb_discount=Decimal(repr(cfg.paper_bnb_discount)),
+        bnb_price=Decimal(repr(cfg.paper_bnb_price)),
     )
     return PaperVenue(
         config,
@@ -209,26 +225,7 @@ BINANCE_URLS = {
     "testnet": ("https://testnet.binance.vision", "wss://ws-api.testnet.binance.vision/ws-api/v3"),
     "live": ("https://api.binance.com", "wss://ws-api.binance.com:443/ws-api/v3"),
 }
-
-STATUS = {
-    "NEW": OrderStatus.NEW,
-    "PENDING_NEW": OrderStatus.NEW,
-    "PARTIALLY_FILLED": OrderStatus.PARTIALLY_FILLED,
-    "FILLED": OrderStatus.FILLED,
-    "CANCELED": OrderStatus.CANCELED,
-    "PENDING_CANCEL": OrderStatus.CANCELED,
-    "REJECTED": OrderStatus.REJECTED,
-    "EXPIRED": OrderStatus.EXPIRED,
-    "EXPIRED_IN_MATCH": OrderStatus.EXPIRED,
-}
-TIF = {"GTC": TimeInForce.GTC, "IOC": TimeInForce.IOC, "FOK": TimeInForce.FOK}
-
-
-def _ms_to_ns(ms: Any) -> int:
-    try:
-        return int(ms) * 1_000_000
-    except (TypeError, ValueError):
-        return 0
+INVALID_SYMBOL = "-1121"
 
 
 class BinanceVenue(Venue):
@@ -248,6 +245,11 @@ class BinanceVenue(Venue):
         max_wait_s: float = 30.0,
         backoff: Backoff | None = None,
         user_stream: bool = True,
+        inline_queries: int = 3,
+        exchange_info_ttl_s: float = 3600.0,
+        unknown_symbol_ttl_s: float = 300.0,
+        avg_price_ttl_s: float = 5.0,
+        stream_options: Mapping[str, float] | None = None,
     ) -> None:
         self.name = name
         signer = make_signer(credentials)
@@ -262,8 +264,12 @@ class BinanceVenue(Venue):
         )
         self.symbols = list(symbols)
         self.max_attempts = max_attempts
+        self.inline_queries = max(1, inline_queries)
         self.backoff = backoff or Backoff()
-        self._filters: dict[str, SymbolFilters] = {}
+        self.info = ExchangeInfoCache(exchange_info_ttl_s, unknown_symbol_ttl_s)
+        self.avg_price_ttl_s = avg_price_ttl_s
+        self._avg: dict[str, tuple[Decimal, float]] = {}
+        self.parse = BinanceParser(self._assets)
         self._on_update: UpdateSink | None = None
         self._on_resync: ResyncSink | None = None
         self._stream = (
@@ -275,11 +281,11 @@ class BinanceVenue(Venue):
                 self._on_stream_event,
                 self._on_stream_connected,
                 recv_window_ms=recv_window_ms,
+                **(stream_options or {}),
             )
             if user_stream
             else None
         )
-        self._lock = threading.Lock()
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self, on_update: UpdateSink, on_resync: ResyncSink) -> None:
@@ -299,6 +305,10 @@ class BinanceVenue(Venue):
     def connected(self) -> bool:
         return self._stream is None or self._stream.connected.is_set()
 
+    @property
+    def stream(self) -> UserDataStream | None:
+        return self._stream
+
     def update_credentials(self, credentials: Mapping[str, str]) -> None:
         """A rotated key: later requests (and the next stream subscription) use it; nothing restarts."""
         signer = make_signer(credentials)
@@ -306,6 +316,7 @@ class BinanceVenue(Venue):
         if self._stream is not None:
             self._stream.set_credentials(credentials["api_key"], signer)
 
+    # -- exchange info ----------------------------------------------------------------------------
     def load_exchange_info(self, symbols: Iterable[str]) -> None:
         wanted = sorted(set(symbols))
         params = {"symbols": json.dumps(wanted, separators=(",", ":"))} if wanted else {}
@@ -313,18 +324,63 @@ class BinanceVenue(Venue):
             body = self.rest.request("GET", "/api/v3/exchangeInfo", params, weight=20).body
         except VenueRejected as exc:
             raise VenueRejected(exc.code, f"exchangeInfo for {', '.join(wanted)}: {exc.message}") from None
-        for limit in body.get("rateLimits", []):
-            if limit.get("rateLimitType") == "REQUEST_WEIGHT" and limit.get("interval") == "MINUTE":
+        self._read_rate_limits(body.get("rateLimits", []))
+        self.info.store(SymbolFilters.from_exchange_info(info) for info in body.get("symbols", []))
+
+    def _read_rate_limits(self, limits: Iterable[Mapping[str, Any]]) -> None:
+        for limit in limits:
+            kind = limit.get("rateLimitType")
+            if kind == "REQUEST_WEIGHT" and limit.get("interval") == "MINUTE":
                 self.rest.limiter.weight_limit_1m = int(limit["limit"]) // max(1, int(limit.get("intervalNum", 1)))
-        for info in body.get("symbols", []):
-            self._filters[info["symbol"]] = SymbolFilters.from_exchange_info(info)
+            elif kind == "ORDERS":
+                key = interval_key(str(limit.get("interval", "")), int(limit.get("intervalNum", 1)))
+                self.rest.limiter.order_limits[key] = int(limit["limit"])
 
     def filters(self, symbol: str) -> SymbolFilters:
-        if symbol not in self._filters:
-            self.load_exchange_info([symbol])
-        if symbol not in self._filters:
-            raise VenueRejected("-1121", "Invalid symbol.")
-        return self._filters[symbol]
+        """The symbol's filters from the cache, asking exchangeInfo only when they expired (or were never
+        known). The venue's "Invalid symbol." answer is cached as well, so it is not asked again soon."""
+        if self.info.needs_fetch(symbol):
+            try:
+                self.load_exchange_info([symbol])
+            except VenueRejected as exc:
+                if exc.code != INVALID_SYMBOL:
+                    raise
+                self.info.mark_unknown([symbol])
+            except VenueError as exc:
+                if self.info.cached(symbol) is None:
+                    raise
+                log.warning("exchange info refresh failed; cached filters stay", extra={"symbol": symbol, "error": exc})
+        cached = self.info.cached(symbol)
+        if cached is None:
+            raise VenueRejected(INVALID_SYMBOL, "Invalid symbol.")
+        return cached
+
+    def _assets(self, symbol: str) -> SymbolFilters:
+        """Filters to value a fill's commission: cached ones, or the base/quote split of the name."""
+        cached = self.info.cached(symbol)
+        if cached is not None:
+            return cached
+        try:
+            return self.filters(symbol)
+        except VenueError:
+            base, quote = split_symbol(symbol)
+            return SymbolFilters(symbol, base, quote)
+
+    def average_price(self, symbol: str) -> Decimal:
+        """GET /api/v3/avgPrice, kept `avg_price_ttl_s`: what PERCENT_PRICE_BY_SIDE measures against."""
+        if self.filters(symbol).percent_price_by_side is None:
+            return ZERO
+        cached = self._avg.get(symbol)
+        now = time.monotonic()
+        if cached is not None and now - cached[1] < self.avg_price_ttl_s:
+            return cached[0]
+        try:
+            price = dec(self.rest.request("GET", "/api/v3/avgPrice", {"symbol": symbol}, weight=2).body["price"])
+        except (VenueError, KeyError, TypeError, ArithmeticError) as exc:
+            log.warning("average price unavailable", extra={"symbol": symbol, "error": str(exc)})
+            return cached[0] if cached is not None else ZERO
+        self._avg[symbol] = (price, now)
+        return price
 
     def now_ns(self) -> int:
         return self.rest.server_time_ms() * 1_000_000
@@ -362,8 +418,8 @@ class BinanceVenue(Venue):
         return self._place(
             request.symbol,
             [request.client_order_id],
-            lambda: self.rest.request("POST", "/api/v3/order", params, signed=True),
-            lambda body: self._order_response_updates(body),
+            lambda: self.rest.request("POST", "/api/v3/order", params, signed=True, orders=1),
+            self.parse.placed,
         )
 
     def oco_params(self, req: OcoRequest) -> dict[str, Any]:
@@ -395,8 +451,8 @@ class BinanceVenue(Venue):
         return self._place(
             request.symbol,
             [request.take_profit_client_order_id, request.stop_loss_client_order_id],
-            lambda: self.rest.request("POST", "/api/v3/orderList/oco", params, signed=True),
-            lambda body: [u for r in body.get("orderReports", []) for u in self._order_response_updates(r)],
+            lambda: self.rest.request("POST", "/api/v3/orderList/oco", params, signed=True, orders=2),
+            self.parse.placed,
         )
 
     def _place(
@@ -406,20 +462,19 @@ class BinanceVenue(Venue):
         send: Callable[[], Any],
         parse: Callable[[Any], list[OrderUpdate]],
     ) -> list[OrderUpdate]:
-        """Send with idempotency: an unknown outcome is resolved by querying before any retry.
-
-        Retries are safe because the client order id is fixed and a retry happens only when the venue
-        definitely does not have the order (rate-limited, never connected, or absent after recvWindow).
+        """Send, retrying only what provably did not execute (rate-limited, refused before execution,
+        never connected). An unknown outcome is never sent again: the order is looked up by its client
+        order id, and when the venue does not show it yet OutcomeUnknown is raised and the engine keeps
+        resolving it (user data stream, queries with backoff, trades) until its fate is known.
         """
         attempt = 0
         while True:
-            sent_ms = self.rest.server_time_ms()
             try:
                 return parse(send().body)
             except RateLimited as exc:
                 if attempt + 1 >= self.max_attempts:
                     raise
-                log.warning("order rate-limited; waiting", extra={"retry_after_s": exc.retry_after_s})
+                log.warning("order rate-limited; waiting", extra={"code": exc.code, "retry_after_s": exc.retry_after_s})
             except VenueUnavailable:
                 if attempt + 1 >= self.max_attempts:
                     raise
@@ -427,34 +482,28 @@ class BinanceVenue(Venue):
             except VenueRejected as exc:
                 if exc.message != "Duplicate order sent.":
                     raise
-                # Already placed by an earlier attempt (or an earlier life of this service): adopt it.
+                # Already placed by an earlier life of this service: adopt it.
                 return self._resolved_updates(symbol, client_order_ids, note="duplicate client order id: adopted")
             except OutcomeUnknown as exc:
-                log.warning("order outcome unknown; querying before any retry", extra={"error": str(exc)})
-                found = self._resolve(symbol, client_order_ids[0], sent_ms)
-                if found is not None:
-                    return self._resolved_updates(symbol, client_order_ids, note="resolved by query after timeout")
-                if attempt + 1 >= self.max_attempts:
-                    raise VenueUnavailable("not-placed", f"not placed after {attempt + 1} attempts: {exc}") from exc
-                time.sleep(self.backoff.delay(attempt))
+                return self._resolve_unknown(symbol, client_order_ids, exc)
             attempt += 1
 
-    def _resolve(self, symbol: str, client_order_id: str, sent_ms: int) -> OrderSnapshot | None:
-        """The order if the venue has it; None once it provably never will (recvWindow passed)."""
-        for attempt in range(self.max_attempts * 3):
+    def _resolve_unknown(self, symbol: str, client_order_ids: list[str], exc: OutcomeUnknown) -> list[OrderUpdate]:
+        log.warning(
+            "order outcome unknown; looking it up, never sending it again",
+            extra={"order": client_order_ids[0], "code": exc.code, "error": exc.message},
+        )
+        for attempt in range(self.inline_queries):
+            if attempt:
+                time.sleep(self.backoff.delay(attempt - 1))
             try:
-                snapshot = self.query(symbol, client_order_id)
-            except (OutcomeUnknown, VenueUnavailable, RateLimited) as exc:
-                log.warning("order query failed; backing off", extra={"error": str(exc)})
-                time.sleep(self.backoff.delay(attempt))
+                snapshot = self.query(symbol, client_order_ids[0])
+            except VenueError as err:
+                log.warning("order query failed", extra={"order": client_order_ids[0], "error": str(err)})
                 continue
             if snapshot is not None:
-                return snapshot
-            if self.safe_to_forget(sent_ms):
-                return None
-            wait_ms = sent_ms + self.rest.recv_window_ms + 1000 - self.rest.server_time_ms()
-            time.sleep(min(max(wait_ms, 50), 2000) / 1000)
-        raise OutcomeUnknown("unresolved", f"order {client_order_id}: venue could not be queried")
+                return self._resolved_updates(symbol, client_order_ids, note=f"resolved by query after {exc.code}")
+        raise OutcomeUnknown(exc.code, f"{exc.message} (not visible on the venue yet)") from exc
 
     def _resolved_updates(self, symbol: str, client_order_ids: list[str], note: str) -> list[OrderUpdate]:
         updates: list[OrderUpdate] = []
@@ -473,9 +522,9 @@ class BinanceVenue(Venue):
             if snapshot is None or snapshot.status.open:
                 raise
             return self.snapshot_updates(snapshot, note="cancel found the order already closed")
-        # Cancelling one OCO leg cancels the list; Binance answers with the list's reports then.
-        reports = body.get("orderReports") if isinstance(body, dict) and "orderReports" in body else [body]
-        return [u for r in reports for u in self._order_response_updates(r)]
+        # Credited to origClientOrderId (clientOrderId is this cancel's own id); cancelling one leg of an
+        # order list cancels the list, and the answer is the list with a report per leg.
+        return self.parse.cancelled(body)
 
     def query(self, symbol: str, client_order_id: str) -> OrderSnapshot | None:
         params = {"symbol": symbol, "origClientOrderId": client_order_id}
@@ -483,154 +532,34 @@ class BinanceVenue(Venue):
             body = self.rest.request("GET", "/api/v3/order", params, signed=True, weight=4).body
         except OrderNotFound:
             return None
-        return self.parse_snapshot(body)
+        return self.parse.snapshot(body, client_order_id)
 
     def open_orders(self, symbol: str | None = None) -> list[OrderSnapshot]:
         params = {"symbol": symbol} if symbol else {}
         body = self.rest.request("GET", "/api/v3/openOrders", params, signed=True, weight=6 if symbol else 80).body
-        return [self.parse_snapshot(o) for o in body]
+        return [self.parse.snapshot(o) for o in body]
 
     def order_fills(self, snapshot: OrderSnapshot) -> list[Fill]:
         params = {"symbol": snapshot.symbol, "orderId": snapshot.venue_order_id}
         body = self.rest.request("GET", "/api/v3/myTrades", params, signed=True, weight=20).body
-        out = []
-        for t in body:
-            price, qty = dec(t["price"]), dec(t["qty"])
-            out.append(
-                self._fill(
-                    snapshot.symbol,
-                    snapshot.client_order_id,
-                    str(t["id"]),
-                    price,
-                    qty,
-                    dec(t.get("commission", "0")),
-                    t.get("commissionAsset") or "",
-                    bool(t.get("isMaker")),
-                    _ms_to_ns(t.get("time")),
-                )
-            )
-        return out
+        return self.parse.trades(snapshot, body)
 
     def base_balances(self, symbols: Iterable[str]) -> dict[str, Decimal] | None:
         body = self.rest.request("GET", "/api/v3/account", {"omitZeroBalances": "true"}, signed=True, weight=20).body
         totals = {b["asset"]: dec(b["free"]) + dec(b["locked"]) for b in body.get("balances", [])}
-        return {s: totals.get(self.filters(s).base_asset, ZERO) for s in symbols}
+        return {s: totals.get(self._assets(s).base_asset, ZERO) for s in symbols}
 
     # -- parsing ----------------------------------------------------------------------------------
     def parse_snapshot(self, body: Mapping[str, Any]) -> OrderSnapshot:
-        kind = body.get("type", "MARKET")
-        order_type = (
-            OrderType.LIMIT
-            if kind in ("LIMIT", "LIMIT_MAKER", "TAKE_PROFIT_LIMIT", "STOP_LOSS_LIMIT")
-            else OrderType.MARKET
-        )
-        list_id = body.get("orderListId", -1)
-        return OrderSnapshot(
-            client_order_id=body["clientOrderId"],
-            symbol=body["symbol"],
-            side=Side[body["side"]],
-            order_type=order_type,
-            status=STATUS.get(body["status"], OrderStatus.NEW),
-            quantity=dec(body["origQty"]),
-            executed_quantity=dec(body.get("executedQty", "0")),
-            executed_quote=dec(body.get("cummulativeQuoteQty", "0")),
-            price=dec(body.get("price", "0")),
-            stop_price=dec(body.get("stopPrice", "0")),
-            time_in_force=TIF.get(body.get("timeInForce", ""), TimeInForce.UNSPECIFIED),
-            venue_order_id=str(body.get("orderId", "")),
-            group_id=str(list_id) if list_id not in (-1, None) else "",
-            time_ns=_ms_to_ns(body.get("updateTime") or body.get("transactTime") or body.get("time")),
-        )
-
-    def _order_response_updates(self, body: Mapping[str, Any]) -> list[OrderUpdate]:
-        """Updates from a POST/DELETE order answer (FULL carries the fills with their trade ids)."""
-        cid = body.get("clientOrderId") or ""
-        symbol = body["symbol"]
-        oid = str(body.get("orderId", ""))
-        time_ns = _ms_to_ns(body.get("transactTime"))
-        orig = dec(body.get("origQty", "0"))
-        updates = []
-        cum = ZERO
-        for f in body.get("fills", []):
-            price, qty = dec(f["price"]), dec(f["qty"])
-            cum += qty
-            fill = self._fill(
-                symbol,
-                cid,
-                str(f["tradeId"]),
-                price,
-                qty,
-                dec(f.get("commission", "0")),
-                f.get("commissionAsset") or "",
-                False,
-                time_ns,
-            )
-            status = OrderStatus.FILLED if orig and cum >= orig else OrderStatus.PARTIALLY_FILLED
-            updates.append(OrderUpdate(cid, symbol, status, oid, fill, time_ns))
-        updates.append(
-            OrderUpdate(
-                cid,
-                symbol,
-                STATUS.get(body.get("status", ""), OrderStatus.NEW),
-                oid,
-                time_ns=time_ns,
-                executed_quantity=dec(body.get("executedQty", "0")),
-                executed_quote=dec(body.get("cummulativeQuoteQty", "0")),
-            )
-        )
-        return updates
-
-    def _fill(
-        self,
-        symbol: str,
-        cid: str,
-        trade_id: str,
-        price: Decimal,
-        qty: Decimal,
-        commission: Decimal,
-        commission_asset: str,
-        maker: bool,
-        time_ns: int,
-    ) -> Fill:
-        f = self.filters(symbol)
-        fee_quote, base_fee = value_fee(commission, commission_asset, price, f.base_asset, f.quote_asset)
-        return Fill(cid, trade_id, price, qty, commission, commission_asset, fee_quote, base_fee, maker, time_ns)
+        return self.parse.snapshot(body)
 
     def parse_execution_report(self, e: Mapping[str, Any]) -> OrderUpdate:
-        """A user-data-stream executionReport as an update. On a cancel, `C` holds the original id."""
-        cid = e.get("C") or e.get("c") or ""
-        symbol = e["s"]
-        time_ns = _ms_to_ns(e.get("T") or e.get("E"))
-        fill = None
-        if e.get("x") == "TRADE" and dec(e.get("l", "0")) > 0:
-            fill = self._fill(
-                symbol,
-                cid,
-                str(e["t"]),
-                dec(e["L"]),
-                dec(e["l"]),
-                dec(e.get("n") or "0"),
-                e.get("N") or "",
-                bool(e.get("m")),
-                time_ns,
-            )
-        reject = e.get("r") or ""
-        return OrderUpdate(
-            client_order_id=cid,
-            symbol=symbol,
-            status=STATUS.get(e.get("X", ""), OrderStatus.NEW),
-            venue_order_id=str(e.get("i", "")),
-            fill=fill,
-            time_ns=time_ns,
-            reject_code=reject if reject != "NONE" else "",
-            executed_quantity=dec(e.get("z", "0")),
-            executed_quote=dec(e.get("Z", "0")),
-        )
+        return self.parse.execution_report(e)
 
     def _on_stream_event(self, event: dict[str, Any]) -> None:
         if event.get("e") != "executionReport" or self._on_update is None:
             return
-        self._on_update(self.parse_execution_report(event))
+        self._on_update(self.parse.execution_report(event))
 
     def _on_stream_connected(self, reconnected: bool) -> None:
         # Events sent while the stream was down are gone: re-query what is open.

@@ -29,6 +29,7 @@ from quantumedge.inference.features import (
 )
 from quantumedge.inference.models import ModelSet, ModelsUnavailableError, load_models
 from quantumedge.inference.ordering import ReorderBuffer
+from quantumedge.inference.prediction_drift import PredictionDrift, training_base_rate
 from quantumedge.inference.registry import Registry, RegistryError
 from quantumedge.inference.rowclock import RowClock
 from quantumedge.inference.signals import drift_guards, signal_for_row
@@ -38,6 +39,7 @@ from quantumedge.shared.bus.loop import ConsumerLoop
 from quantumedge.shared.config import Settings
 from quantumedge.shared.grpc_server import ServiceBinding
 from quantumedge.shared.logs import get_logger
+from quantumedge.shared.observe import Gauges
 from quantumedge.shared.service import ServiceBase
 from quantumedge.shared.telemetry import meter
 from quantumedge.v1 import inference_pb2, inference_pb2_grpc, market_pb2
@@ -46,6 +48,18 @@ log = get_logger(__name__)
 _meter = meter("inference")
 _signals = _meter.create_counter("qe.inference.signals", description="signals published")
 _latency = _meter.create_histogram("qe.inference.row_latency", unit="us", description="features + models per row")
+
+_gauges = Gauges("inference")
+_gauges.gauge(
+    "qe.inference.prediction_drift",
+    lambda svc: [(v, {"symbol": s, "horizon": h}) for s, h, v in svc.drift.values()],
+    "|live mean p_up - the model's training base rate| (EMA)",
+)
+_gauges.gauge(
+    "qe.inference.models_served",
+    lambda svc: [(1.0, {"symbol": s, "horizon": h, "version": m.entry.version}) for (s, h), m in svc.served_models()],
+    "1 per model being served, labelled with its version",
+)
 
 TICK_S = 0.01  # how often held events are released and the manifest is checked
 
@@ -83,8 +97,14 @@ class InferenceService(ServiceBase):
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._manifest_stamp = self._stamp()
+        self.drift = PredictionDrift()
         self.models: ModelSet = self._load(previous=None)
         self.servicer = InferenceServicer(self)
+        _gauges.add_owner(self)
+
+    def served_models(self) -> list[tuple[tuple[str, int], Any]]:
+        models = self.models
+        return [(key, m) for key, m in sorted(models.served.items()) if key[0] in models.predictors]
 
     # -- models ------------------------------------------------------------------------------------------
     def _stamp(self) -> tuple[int, int] | None:
@@ -107,6 +127,8 @@ class InferenceService(ServiceBase):
         )
         self.drift = drift_guards(models, list(self.schema.names), self.cfg)
         served = models.served_pairs()
+        for (symbol, horizon), model in models.served.items():
+            self.drift.set_base_rate(symbol, horizon, training_base_rate(model.entry.metrics))
         log.info(
             "models loaded" if previous is None else "models reloaded",
             extra={
@@ -228,6 +250,8 @@ class InferenceService(ServiceBase):
         signal = signal_for_row(row, predictor, self.weights, self.clock(), drift)
         self.bus.publish(topics.SIGNALS, row.symbol, signal)
         self.signals_published += 1
+        for prediction in signal.predictions:
+            self.drift.update(row.symbol, prediction.horizon, prediction.p_up)
         _signals.add(1, {"symbol": row.symbol})
         _latency.record((time.perf_counter_ns() - t0) / 1000.0, {"symbol": row.symbol})
 
@@ -280,6 +304,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
             signals_published=svc.signals_published,
             warmed_up=warmed,
             missing=list(svc.models.missing),
+            prediction_drift={f"{s}/h{h}": v for s, h, v in svc.drift.values()},
         )
 
     def Predict(self, request, context):

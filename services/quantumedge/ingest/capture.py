@@ -27,7 +27,7 @@ from pathlib import Path
 
 from quantumedge.ingest.binance.feed import BinanceFeed, log_limited
 from quantumedge.ingest.binance.messages import MalformedFrameError, VenueError, parse_snapshot
-from quantumedge.ingest.source import Emit
+from quantumedge.ingest.source import Emit, ReplayClock
 from quantumedge.shared.logs import get_logger
 from quantumedge.v1 import ingest_pb2, market_pb2
 
@@ -236,29 +236,19 @@ class CaptureSource:
         self.feed.on_frame(line.text, line.received_ns)
 
     def _replay(self, emit: Emit, stop: threading.Event) -> None:
-        start_wall_ns = self._clock_ns()
-        first_ns: int | None = None
-        shift = 0
+        pace = ReplayClock(self.speed, self.restamp, self._clock_ns)
 
         def deliver(event: market_pb2.MarketEvent) -> None:
-            if shift:
-                event.exchange_time_ns += shift
-                event.receive_time_ns += shift
+            if pace.shift:
+                event.exchange_time_ns += pace.shift
+                event.receive_time_ns += pace.shift
             emit(event)
             self.replayed += 1
 
         self.feed = self._new_feed(deliver)
         for line in self._merged():
-            if stop.is_set():
+            if not pace.wait_for(line.received_ns, stop):
                 return
-            if first_ns is None:
-                first_ns = line.received_ns
-                shift = start_wall_ns - first_ns if self.restamp else 0
-            if self.speed > 0:
-                due_ns = start_wall_ns + int((line.received_ns - first_ns) / self.speed)
-                wait_s = (due_ns - self._clock_ns()) / 1e9
-                if wait_s > 0 and stop.wait(wait_s):
-                    return
             self._handle(line)
         unsynced = [s for s in self.symbols if not self.feed.syncs[s].synced]
         if unsynced:

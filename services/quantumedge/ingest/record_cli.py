@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from quantumedge.ingest.service import build_recorder, build_source, recordings_dir
 from quantumedge.shared.config import ConfigError, Settings, load_settings
+from quantumedge.shared.errors import MarketUnreachableError, one_line
 from quantumedge.shared.logs import get_logger, setup_logging
 from quantumedge.v1 import market_pb2
 
@@ -48,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
         help="capture source: raw Binance capture file(s) or folder(s), comma-separated (`<recv ns> <frame>` lines)",
     )
     parser.add_argument("--steps", type=int, help="synthetic source: steps to generate")
+    parser.add_argument(
+        "--first-event-timeout",
+        type=float,
+        default=30.0,
+        help="give up (exit 1) when the source has produced no event after this many seconds (0 = wait forever)",
+    )
     parser.add_argument("--speed", type=float, help="replay/synthetic pacing: 0 = as fast as possible, 1 = real time")
     return parser
 
@@ -123,8 +130,12 @@ def record_main(argv: Sequence[str] | None = None) -> int:
     thread = threading.Thread(target=run, name="record-source", daemon=True)
     thread.start()
     deadline = started + args.duration if args.duration > 0 else None
+    silent_after = started + args.first_event_timeout if args.first_event_timeout > 0 else None
     while thread.is_alive() and not stop.is_set():
         if deadline is not None and time.monotonic() >= deadline:
+            break
+        if count == 0 and silent_after is not None and time.monotonic() >= silent_after:
+            failure.append(_silent(settings, args.first_event_timeout))
             break
         thread.join(0.2)
     stop.set()
@@ -136,10 +147,25 @@ def record_main(argv: Sequence[str] | None = None) -> int:
         f"recorded {stats.recorded} events from {source.name} in {elapsed:.1f} s to {recorder.root} "
         f"({stats.files_closed} files, {stats.bytes_closed / 1e6:.2f} MB, {stats.dropped} dropped)"
     )
+    if not failure and stats.recorded == 0 and settings.ingest.source == "binance":
+        failure.append(_silent(settings, elapsed))
     if failure:
-        print(f"quantumedge record: the source failed: {failure[0]}", file=sys.stderr)
+        print(f"quantumedge record: {one_line(failure[0])}", file=sys.stderr)
         return 1
     return 0
+
+
+def _silent(settings: Settings, waited_s: float) -> MarketUnreachableError:
+    """No event at all: name where the source was reading from and what moves it."""
+    ing = settings.ingest
+    if ing.source == "binance":
+        where = ing.binance_ws_url or f"Binance {ing.venue}"
+        fix = "check the network, or set QE_BINANCE_WS_URL / --venue"
+    else:
+        where, fix = ing.source, "check --source and its input (--capture, --out, QE_INGEST__*)"
+    return MarketUnreachableError(
+        f"no market event from {where} in {waited_s:.0f} s; {fix}", setting="QE_BINANCE_WS_URL"
+    )
 
 
 if __name__ == "__main__":

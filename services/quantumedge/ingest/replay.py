@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from quantumedge.ingest.source import Emit
+from quantumedge.ingest.source import Emit, ReplayClock
 from quantumedge.ingest.stats import StreamTable
 from quantumedge.shared.logs import get_logger
 from quantumedge.shared.market_files import read_table, recorded_files, table_to_events
@@ -93,28 +93,17 @@ class ReplaySource:
 
     def _replay(self, emit: Emit, stop: threading.Event) -> None:
         seq: dict[tuple[str, str], int] = {}
-        first_ns: int | None = None
-        start_wall_ns = self._clock_ns()
-        shift = 0
+        pace = ReplayClock(self.speed, self.restamp, self._clock_ns)
         for event in self.events():
-            if stop.is_set():
-                return
             recorded_ns = event.exchange_time_ns
-            if first_ns is None:
-                first_ns = recorded_ns
-                # Restamping maps the first event onto "now" and keeps the spacing between events.
-                shift = start_wall_ns - first_ns if self.restamp else 0
-            if self.speed > 0:
-                due_ns = start_wall_ns + int((recorded_ns - first_ns) / self.speed)
-                wait_s = (due_ns - self._clock_ns()) / 1e9
-                if wait_s > 0 and stop.wait(wait_s):
-                    return
+            if not pace.wait_for(recorded_ns, stop):
+                return
             kind = event.WhichOneof("payload") or ""
             key = (event.symbol, kind)
             seq[key] = seq.get(key, 0) + 1
             event.sequence = seq[key]
             event.source = self.name
-            event.exchange_time_ns = recorded_ns + shift
+            event.exchange_time_ns = recorded_ns + pace.shift
             event.receive_time_ns = self._clock_ns()
             if kind != "gap":
                 self.streams.get(event.symbol, kind).count_event(event.exchange_time_ns)

@@ -45,8 +45,16 @@ class IngestSettings(BaseModel):
     ping_timeout_s: float = 20.0
     open_timeout_s: float = 10.0
     close_timeout_s: float = 5.0
-    # Binance cuts connections at 24 h; reconnect on our own terms before that.
+    # Binance cuts connections at 24 h; replace them on our own terms before that (make-before-break, as
+    # after a serverShutdown event): the old connection is read for at least handover_min_overlap_s after
+    # the new one opened, and until the new one's depth diffs reach back to the books (at most
+    # handover_timeout_s); what both delivered is passed on once.
     max_connection_age_s: float = 23.5 * 3600
+    handover_timeout_s: float = Field(default=10.0, gt=0)
+    handover_min_overlap_s: float = Field(default=0.5, ge=0)
+    # Data watchdog: a connection that delivered no valid frame for this long is replaced (0 = off). The
+    # websockets keepalive only proves the socket answers pings; this proves data still flows.
+    data_timeout_s: float = Field(default=120.0, ge=0)
     reconnect_initial_s: float = 0.5
     reconnect_max_s: float = 30.0
 

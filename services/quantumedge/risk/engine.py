@@ -63,6 +63,10 @@ class DecisionIndex:
         entry = self._by_id.get(decision_id)
         return entry[1] if entry else None
 
+    def recent(self) -> list[risk_pb2.RiskDecision]:
+        """Every indexed decision, newest first."""
+        return [decision for _, decision in reversed(self._by_id.values())]
+
     def for_source(self, source_id: str) -> risk_pb2.RiskDecision | None:
         decision_id = self._by_source.get(source_id)
         return self.get(decision_id) if decision_id else None
@@ -296,8 +300,10 @@ class RiskEngine:
         if reasons:
             return reasons
         book = self.market.get(symbol)
-        # Sized at the price it will pay (the ask for a BUY, the bid for a SELL), so the caps hold after the fill.
-        touch = book.ask if side == common_pb2.SIDE_BUY else book.bid
+        # Sized at the price it will pay, so the caps hold after the fill: a taker pays the far touch (the ask
+        # for a BUY), a post-only maker its own side's (the bid for a BUY).
+        maker = self.settings.entry_order_type == "limit_maker"
+        touch = book.ask if (side == common_pb2.SIDE_BUY) != maker else book.bid
         reference = touch or book.mid or book.mark
         ttl = self.settings.pending_intent_ttl_ns
         filt = self.filter_for(symbol)
@@ -326,6 +332,11 @@ class RiskEngine:
             intent.time_in_force = risk_pb2.TimeInForce.Value(f"TIME_IN_FORCE_{self.settings.entry_time_in_force}")
             # Marketable limit at the touch: it fills now or (IOC) not at all, never worse than the quote.
             intent.limit_price = policy.round_to_tick(reference, filt.tick_size)
+        elif maker:
+            # Post-only at its own side's touch: it joins the queue there and pays the maker fee, or is refused.
+            intent.order_type = risk_pb2.ORDER_TYPE_LIMIT_MAKER
+            intent.limit_price = policy.round_to_tick(reference, filt.tick_size)
+            intent.entry_ttl_ns = self.settings.entry_maker_ttl_ns
         else:
             intent.order_type = risk_pb2.ORDER_TYPE_MARKET
         intent.take_profit_price, intent.stop_loss_price = policy.protection(

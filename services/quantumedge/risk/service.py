@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from google.protobuf.message import Message
 from quantumedge.risk.engine import InvalidIntentError, RiskEngine, StillBreachedError
 from quantumedge.risk.limit_config import LIMIT_FIELDS, InvalidLimitsError, merge_limits
 from quantumedge.risk.limits import Breach
+from quantumedge.risk.reasons import matches, primary_code
 from quantumedge.risk.state import BoundedSet
 from quantumedge.shared import topics
 from quantumedge.shared.auth import current_actor
@@ -29,6 +31,7 @@ from quantumedge.shared.bus.loop import ConsumerLoop
 from quantumedge.shared.config import Settings
 from quantumedge.shared.grpc_server import ServiceBinding
 from quantumedge.shared.logs import get_logger
+from quantumedge.shared.observe import Gauges
 from quantumedge.shared.service import ServiceBase
 from quantumedge.shared.telemetry import meter
 from quantumedge.v1 import (
@@ -45,6 +48,30 @@ log = get_logger(__name__)
 _meter = meter("risk")
 _decisions = _meter.create_counter("qe.risk.decisions", description="risk decisions by outcome")
 _halts = _meter.create_counter("qe.risk.halts", description="halts by cause")
+_tick_to_decision = _meter.create_histogram(
+    "qe.risk.tick_to_decision", unit="ms", description="market event time to the risk decision on its signal"
+)
+# Trading state as a number for dashboards: 0 ACTIVE, 1 REDUCING (exits only), 2 HALTED.
+STATE_VALUE = {"ACTIVE": 0, "REDUCING": 1, "HALTED": 2}
+_gauges = Gauges("risk")
+_gauges.gauge("qe.risk.equity", lambda svc: [(svc.snapshot().equity, {})], "equity (quote)", "quote")
+_gauges.gauge("qe.risk.pnl_today", lambda svc: [(svc.snapshot().pnl_today, {})], "PnL since UTC midnight", "quote")
+_gauges.gauge("qe.risk.drawdown", lambda svc: [(svc.snapshot().drawdown, {})], "fraction below peak equity")
+_gauges.gauge(
+    "qe.risk.limit_headroom",
+    lambda svc: [(lim.headroom, {"limit": lim.name}) for lim in svc.snapshot().limits],
+    "room left before each limit (threshold - value; disabled limits report 0)",
+)
+_gauges.gauge(
+    "qe.risk.limit_breached",
+    lambda svc: [(float(lim.breached), {"limit": lim.name}) for lim in svc.snapshot().limits],
+    "1 while a limit is breached",
+)
+_gauges.gauge(
+    "qe.risk.trading_state",
+    lambda svc: [(STATE_VALUE[svc.trading_state()], {"scope": "account"})],
+    "0 ACTIVE, 1 REDUCING, 2 HALTED",
+)
 
 HALT_KEY = "halt"
 LIMITS_KEY = "limits"
@@ -70,7 +97,11 @@ class RiskService(ServiceBase):
         self._own_events = BoundedSet(10_000)
         self._limits_time_ns = 0
         self._loop: ConsumerLoop | None = None
+        self._snapshot: tuple[float, risk_pb2.RiskServiceGetStatusResponse] | None = None
+        # Equity history for operators (the console's curve): one point a second at most, bounded.
+        self.equity_curve: deque[risk_pb2.EquityPoint] = deque(maxlen=settings.risk.decision_index_size)
         self.servicer = RiskServicer(self)
+        _gauges.add_owner(self)
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def grpc_services(self) -> list[ServiceBinding]:
@@ -116,6 +147,27 @@ class RiskService(ServiceBase):
                 "rejected": c.rejected,
                 "equity": round(self.engine.ledger.equity, 2),
             }
+
+    def snapshot(self, max_age_s: float = 0.5) -> risk_pb2.RiskServiceGetStatusResponse:
+        """GetStatus, reused for max_age_s so one scrape of several gauges computes it once."""
+        cached = self._snapshot
+        if cached is not None and time.monotonic() - cached[0] < max_age_s:
+            return cached[1]
+        with self.lock:
+            status = self.engine.status(self.clock(), self.symbols)
+        self._snapshot = (time.monotonic(), status)
+        return status
+
+    def _sample_equity(self, now: int) -> None:
+        """Called with the lock held, after the ledger moved."""
+        if self.equity_curve and now - self.equity_curve[-1].time_ns < 1_000_000_000:
+            return
+        led = self.engine.ledger
+        self.equity_curve.append(risk_pb2.EquityPoint(time_ns=now, equity=led.equity, drawdown=led.drawdown))
+
+    def trading_state(self) -> str:
+        """The account's state. Per-symbol exits-only (REDUCING) joins this when the risk domain has it."""
+        return "HALTED" if self.engine.halted else "ACTIVE"
 
     def rebuild(self) -> None:
         """Halt state and limits from control.v1, then PnL, peak, streaks and positions from execution reports."""
@@ -172,21 +224,28 @@ class RiskService(ServiceBase):
     def _on_signal(self, signal: signal_pb2.Signal, _record: Record) -> None:
         self._wait_ready()
         with self.lock:
-            decision = self.engine.decide(signal, self.clock())
+            now = self.clock()
+            decision = self.engine.decide(signal, now)
             self.bus.publish(topics.DECISIONS, decision.symbol, decision)
-        _decisions.add(1, {"approved": decision.approved})
+        _decisions.add(1, {"approved": decision.approved, "reason": primary_code(decision), "symbol": decision.symbol})
+        if signal.event_time_ns > 0:
+            _tick_to_decision.record(max(0.0, (now - signal.event_time_ns) / 1e6), {"symbol": decision.symbol})
 
     def _on_report(self, report: execution_pb2.ExecutionReport, _record: Record) -> None:
         self._wait_ready()
         with self.lock:
-            breach = self.engine.on_report(report, self.clock())
+            now = self.clock()
+            breach = self.engine.on_report(report, now)
+            self._sample_equity(now)
             if breach is not None:
                 self._publish_auto_halt(breach)
 
     def _on_market(self, event: market_pb2.MarketEvent, _record: Record) -> None:
         self._wait_ready()
         with self.lock:
-            breach = self.engine.on_market(event, self.clock())
+            now = self.clock()
+            breach = self.engine.on_market(event, now)
+            self._sample_equity(now)
             if breach is not None:
                 self._publish_auto_halt(breach)
 
@@ -347,5 +406,29 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             self.svc.bus.publish(topics.DECISIONS, decision.symbol, decision)
         self.svc.bus.flush()
-        _decisions.add(1, {"approved": decision.approved, "manual": True})
+        _decisions.add(
+            1,
+            {
+                "approved": decision.approved,
+                "manual": True,
+                "reason": primary_code(decision),
+                "symbol": decision.symbol,
+            },
+        )
         return risk_pb2.ReviewOrderResponse(decision=decision)
+
+    def GetEquityCurve(self, request: risk_pb2.GetEquityCurveRequest, context: grpc.ServicerContext) -> Any:
+        with self.svc.lock:
+            points = list(self.svc.equity_curve)
+        if request.max_points:
+            points = points[-request.max_points :]
+        return risk_pb2.GetEquityCurveResponse(points=points)
+
+    def ListDecisions(self, request: risk_pb2.ListDecisionsRequest, context: grpc.ServicerContext) -> Any:
+        if request.outcome not in ("", "approved", "rejected"):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "outcome must be approved, rejected or empty")
+        limit = request.limit or 50
+        with self.svc.lock:
+            recent = self.engine.decisions.recent()
+        chosen = [d for d in recent if matches(d, request.symbol, request.outcome, request.reason)][:limit]
+        return risk_pb2.ListDecisionsResponse(decisions=chosen)

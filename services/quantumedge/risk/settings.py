@@ -116,8 +116,13 @@ class RiskSettings(BaseModel):
     kelly_fraction: float = Field(default=0.25, gt=0.0, le=1.0)
     # Drift-marked signals move the symbol to exits only (TradingState REDUCING, reason model_drift).
     exits_only_on_drift: bool = True
-    entry_order_type: Literal["market", "limit"] = "market"
+    # market: take at the touch (taker fee). limit: a marketable limit at the touch with entry_time_in_force.
+    # limit_maker: post-only (Binance LIMIT_MAKER) at the own side's touch (the bid for a BUY), paying the maker
+    # fee; the venue refuses it (-2010) if the book has crossed it by the time it arrives, and an unfilled
+    # remainder is cancelled after entry_maker_ttl_ns.
+    entry_order_type: Literal["market", "limit", "limit_maker"] = "market"
     entry_time_in_force: Literal["GTC", "IOC", "FOK"] = "IOC"
+    entry_maker_ttl_ns: int = Field(default=30_000_000_000, ge=0)
     trailing_stop_bps: float = 0.0
 
     # -- venue filters -----------------------------------------------------------------------------

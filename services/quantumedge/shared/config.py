@@ -19,9 +19,11 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from quantumedge.console.settings import ConsoleSettings
 from quantumedge.execution.settings import ExecutionSettings
 from quantumedge.inference.settings import InferenceSettings
 from quantumedge.ingest.settings import IngestSettings
+from quantumedge.notify.settings import NotifySettings
 from quantumedge.risk.settings import RiskSettings
 from quantumedge.secrets.settings import VaultSettings
 
@@ -55,6 +57,8 @@ class KafkaSettings(BaseModel):
     linger_ms: int = 2
     # Prepended to every topic name: isolates tests sharing a broker, or tenants sharing a cluster.
     topic_prefix: str = ""
+    # kafka-python's own loggers: WARNING keeps connection chatter out of the logs unless asked for (DEBUG).
+    client_log_level: str = "WARNING"
 
 
 class Ports(BaseModel):
@@ -62,9 +66,25 @@ class Ports(BaseModel):
     inference: int = 50052
     risk: int = 50053
     execution: int = 50054
+    # Prometheus /metrics of each service (HTTP); 0 turns a service's endpoint off.
+    ingest_metrics: int = Field(default=9101, ge=0, le=65535)
+    inference_metrics: int = Field(default=9102, ge=0, le=65535)
+    risk_metrics: int = Field(default=9103, ge=0, le=65535)
+    execution_metrics: int = Field(default=9104, ge=0, le=65535)
+    notify_metrics: int = Field(default=9105, ge=0, le=65535)
+    # `quantumedge console` (HTTP).
+    console: int = Field(default=8080, ge=0, le=65535)
 
     def of(self, service: str) -> int:
         return int(getattr(self, service))
+
+    def metrics_of(self, service: str) -> int:
+        return int(getattr(self, f"{service}_metrics"))
+
+
+def port_setting(service: str, kind: str = "") -> str:
+    """The environment variable that moves a port: QE_PORTS__RISK, QE_PORTS__RISK_METRICS, QE_PORTS__CONSOLE."""
+    return f"QE_PORTS__{service.upper()}" + (f"_{kind.upper()}" if kind else "")
 
 
 class TelemetrySettings(BaseModel):
@@ -74,6 +94,8 @@ class TelemetrySettings(BaseModel):
     otlp_endpoint: str = ""
     # Root spans start at ingest, one per market event: sample them in production (children follow the parent).
     sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    # Serve the same meters as Prometheus text on each service's metrics port (ports.<service>_metrics).
+    prometheus: bool = True
 
 
 class Settings(BaseSettings):
@@ -99,6 +121,8 @@ class Settings(BaseSettings):
     risk: RiskSettings = Field(default_factory=RiskSettings)
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
     vault: VaultSettings = Field(default_factory=VaultSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -6,15 +6,19 @@ import signal
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from quantumedge import services_registry
 from quantumedge.shared.auth import server_credentials_from_settings
 from quantumedge.shared.bus import Bus, make_bus
-from quantumedge.shared.config import Settings
+from quantumedge.shared.bus.reachable import require_broker
+from quantumedge.shared.config import Settings, port_setting
+from quantumedge.shared.errors import PortInUseError
 from quantumedge.shared.grpc_server import GrpcServer
 from quantumedge.shared.logs import get_logger
+from quantumedge.shared.metrics_http import MetricsServer, start_metrics_server
 from quantumedge.shared.service import ServiceBase
-from quantumedge.shared.telemetry import init_telemetry, shutdown_telemetry
+from quantumedge.shared.telemetry import init_telemetry, prometheus_registry, shutdown_telemetry
 
 log = get_logger(__name__)
 
@@ -28,9 +32,19 @@ class Running:
     bus: Bus
     services: dict[str, ServiceBase] = field(default_factory=dict)
     servers: dict[str, GrpcServer] = field(default_factory=dict)
+    metrics: dict[str, MetricsServer] = field(default_factory=dict)
     stop_event: threading.Event = field(default_factory=threading.Event)
+    # Notifications (notify.enabled): the consumer of control/reports in `up`, failures in every process.
+    notify: Any = None
+    notifier: Any = None
 
     def stop(self, grace_s: float = 5.0) -> None:
+        if self.notify is not None:
+            self.notify.stop()
+        elif self.notifier is not None:
+            self.notifier.stop()
+        for server in self.metrics.values():
+            server.stop()
         for name in reversed([n for n in START_ORDER if n in self.servers]):
             self.servers[name].stop(grace_s)
         for name in reversed([n for n in START_ORDER if n in self.services]):
@@ -57,29 +71,71 @@ def interceptors_for(settings: Settings, bus: Bus, service: str) -> list:
 def start(names: Sequence[str], settings: Settings, bus: Bus | None = None) -> Running:
     """Create the bus (and Kafka topics), then start each service and its gRPC server."""
     init_telemetry(names[0] if len(names) == 1 else "quantumedge", settings.telemetry)
+    if bus is None and settings.bus == "kafka":
+        require_broker(settings.kafka.bootstrap)
     bus = bus or make_bus(settings)
     bus.ensure_topics()
     running = Running(settings, bus)
     try:
         for name in [n for n in START_ORDER if n in names]:
             service = services_registry.create(name, settings, bus)
-            server = GrpcServer(
-                settings.ports.of(name),
-                service.grpc_services(),
-                interceptors=interceptors_for(settings, bus, name),
-                host=settings.grpc_host,
-                credentials=server_credentials_from_settings(settings.vault),
-            )
             running.services[name] = service
+            server = _grpc_server(name, service, settings, bus)
             running.servers[name] = server
+            metrics = _metrics_server(name, settings, several=len(names) > 1)
+            if metrics is not None:
+                running.metrics[name] = metrics
             server.start()
             service.start()
             server.set_serving(True)
             log.info("service started", extra={"service": name, "port": server.port})
+        _start_notifications(running, several=len(names) > 1)
     except BaseException:
         running.stop(grace_s=0)
         raise
     return running
+
+
+def _start_notifications(running: Running, several: bool) -> None:
+    from quantumedge.notify.service import NotifyService, notifier_for
+
+    notifier = notifier_for(running.settings)
+    if notifier is None:
+        return
+    running.notifier = notifier
+    if several:  # one process runs the whole system (`up`): it also tells of halts, fills and rejections
+        running.notify = NotifyService(running.settings, running.bus, notifier)
+        running.notify.start()
+    else:
+        notifier.start()
+
+
+def _grpc_server(name: str, service: ServiceBase, settings: Settings, bus: Bus) -> GrpcServer:
+    port = settings.ports.of(name)
+    try:
+        return GrpcServer(
+            port,
+            service.grpc_services(),
+            interceptors=interceptors_for(settings, bus, name),
+            host=settings.grpc_host,
+            credentials=server_credentials_from_settings(settings.vault),
+        )
+    except RuntimeError as exc:
+        if "bind" not in str(exc).lower():
+            raise
+        raise PortInUseError(
+            f"{settings.grpc_host}:{port} ({name} gRPC) is already in use; stop what holds it or set "
+            f"{port_setting(name)} to a free port",
+            setting=port_setting(name),
+        ) from None
+
+
+def _metrics_server(name: str, settings: Settings, several: bool) -> MetricsServer | None:
+    registry = prometheus_registry()
+    port = settings.ports.metrics_of(name)
+    if registry is None or port == 0:
+        return None
+    return start_metrics_server(name, port, settings.grpc_host, registry, only_this_service=several)
 
 
 def install_signal_handlers(stop_event: threading.Event) -> None:
@@ -99,6 +155,10 @@ def serve_forever(running: Running, until: Callable[[], bool] | None = None, che
         for name, service in running.services.items():
             if not service.healthy():
                 log.error("service unhealthy, stopping", extra={"service": name})
+                if running.notifier is not None:
+                    from quantumedge.notify.events import Notification
+
+                    running.notifier.notify(Notification("service_failure", f"QuantumEdge {name} failed and stops"))
                 running.servers[name].set_serving(False)
                 running.stop_event.set()
         if until is not None and until():

@@ -38,6 +38,7 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import Link, Status
+from prometheus_client import CollectorRegistry
 
 from quantumedge.shared.config import TelemetrySettings
 from quantumedge.shared.logs import mask, mask_value
@@ -48,6 +49,7 @@ _memory_spans: InMemorySpanExporter | None = None
 _memory_metrics: InMemoryMetricReader | None = None
 _tracer_provider: TracerProvider | None = None
 _meter_provider: MeterProvider | None = None
+_prometheus_registry: CollectorRegistry | None = None
 
 
 def _masked_attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -93,7 +95,7 @@ class MaskingSpanExporter(SpanExporter):
 
 def init_telemetry(service: str, settings: TelemetrySettings) -> None:
     """Install tracer and meter providers once per process (OTEL_SERVICE_NAME wins over `service`)."""
-    global _initialised, _memory_spans, _memory_metrics, _tracer_provider, _meter_provider
+    global _initialised, _memory_spans, _memory_metrics, _tracer_provider, _meter_provider, _prometheus_registry
     with _lock:
         if _initialised:
             return
@@ -130,6 +132,12 @@ def init_telemetry(service: str, settings: TelemetrySettings) -> None:
                     OTLPMetricExporter(endpoint=endpoint, insecure=True), export_interval_millis=10_000
                 )
             )
+        if settings.prometheus:
+            from opentelemetry.exporter.prometheus import PrometheusMetricReader
+
+            # A registry of our own (not prometheus_client's global one): only these meters, once per process.
+            _prometheus_registry = CollectorRegistry(auto_describe=True)
+            readers.append(PrometheusMetricReader(disable_target_info=True, registry=_prometheus_registry))
         _meter_provider = MeterProvider(resource=resource, metric_readers=readers)
         metrics.set_meter_provider(_meter_provider)
         _initialised = True
@@ -159,6 +167,11 @@ def memory_spans() -> InMemorySpanExporter | None:
 
 def memory_metrics() -> InMemoryMetricReader | None:
     return _memory_metrics
+
+
+def prometheus_registry() -> CollectorRegistry | None:
+    """The registry the Prometheus reader fills from every meter (None when telemetry.prometheus is off)."""
+    return _prometheus_registry
 
 
 def inject_headers(headers: dict[str, bytes]) -> dict[str, bytes]:

@@ -42,7 +42,7 @@ ORDER_ROLE_TAKE_PROFIT: OrderRole
 ORDER_ROLE_STOP_LOSS: OrderRole
 
 class Order(_message.Message):
-    __slots__ = ("client_order_id", "venue_order_id", "intent_id", "symbol", "side", "order_type", "time_in_force", "role", "quantity", "price", "stop_price", "filled_quantity", "average_price", "fees", "status", "reject_code", "reject_message", "created_time_ns", "updated_time_ns", "group_id", "venue", "take_profit_price", "stop_loss_price", "trailing_stop_bps", "time_stop_ns", "time_stop_deadline_ns", "protection_placed", "parent_client_order_id", "trade_ids", "version", "sent_time_ms", "base_fees")
+    __slots__ = ("client_order_id", "venue_order_id", "intent_id", "symbol", "side", "order_type", "time_in_force", "role", "quantity", "price", "stop_price", "filled_quantity", "average_price", "fees", "status", "reject_code", "reject_message", "created_time_ns", "updated_time_ns", "group_id", "venue", "take_profit_price", "stop_loss_price", "trailing_stop_bps", "time_stop_ns", "time_stop_deadline_ns", "protection_placed", "parent_client_order_id", "trade_ids", "version", "sent_time_ms", "base_fees", "expire_time_ns", "outcome_unknown_since_ns", "outcome_unknown_code")
     CLIENT_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     VENUE_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     INTENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -75,6 +75,9 @@ class Order(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     SENT_TIME_MS_FIELD_NUMBER: _ClassVar[int]
     BASE_FEES_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_UNKNOWN_SINCE_NS_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_UNKNOWN_CODE_FIELD_NUMBER: _ClassVar[int]
     client_order_id: str
     venue_order_id: str
     intent_id: str
@@ -107,10 +110,13 @@ class Order(_message.Message):
     version: int
     sent_time_ms: int
     base_fees: float
-    def __init__(self, client_order_id: _Optional[str] = ..., venue_order_id: _Optional[str] = ..., intent_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.Side, str]] = ..., order_type: _Optional[_Union[_risk_pb2.OrderType, str]] = ..., time_in_force: _Optional[_Union[_risk_pb2.TimeInForce, str]] = ..., role: _Optional[_Union[OrderRole, str]] = ..., quantity: _Optional[float] = ..., price: _Optional[float] = ..., stop_price: _Optional[float] = ..., filled_quantity: _Optional[float] = ..., average_price: _Optional[float] = ..., fees: _Optional[float] = ..., status: _Optional[_Union[OrderStatus, str]] = ..., reject_code: _Optional[str] = ..., reject_message: _Optional[str] = ..., created_time_ns: _Optional[int] = ..., updated_time_ns: _Optional[int] = ..., group_id: _Optional[str] = ..., venue: _Optional[str] = ..., take_profit_price: _Optional[float] = ..., stop_loss_price: _Optional[float] = ..., trailing_stop_bps: _Optional[float] = ..., time_stop_ns: _Optional[int] = ..., time_stop_deadline_ns: _Optional[int] = ..., protection_placed: _Optional[bool] = ..., parent_client_order_id: _Optional[str] = ..., trade_ids: _Optional[_Iterable[str]] = ..., version: _Optional[int] = ..., sent_time_ms: _Optional[int] = ..., base_fees: _Optional[float] = ...) -> None: ...
+    expire_time_ns: int
+    outcome_unknown_since_ns: int
+    outcome_unknown_code: str
+    def __init__(self, client_order_id: _Optional[str] = ..., venue_order_id: _Optional[str] = ..., intent_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.Side, str]] = ..., order_type: _Optional[_Union[_risk_pb2.OrderType, str]] = ..., time_in_force: _Optional[_Union[_risk_pb2.TimeInForce, str]] = ..., role: _Optional[_Union[OrderRole, str]] = ..., quantity: _Optional[float] = ..., price: _Optional[float] = ..., stop_price: _Optional[float] = ..., filled_quantity: _Optional[float] = ..., average_price: _Optional[float] = ..., fees: _Optional[float] = ..., status: _Optional[_Union[OrderStatus, str]] = ..., reject_code: _Optional[str] = ..., reject_message: _Optional[str] = ..., created_time_ns: _Optional[int] = ..., updated_time_ns: _Optional[int] = ..., group_id: _Optional[str] = ..., venue: _Optional[str] = ..., take_profit_price: _Optional[float] = ..., stop_loss_price: _Optional[float] = ..., trailing_stop_bps: _Optional[float] = ..., time_stop_ns: _Optional[int] = ..., time_stop_deadline_ns: _Optional[int] = ..., protection_placed: _Optional[bool] = ..., parent_client_order_id: _Optional[str] = ..., trade_ids: _Optional[_Iterable[str]] = ..., version: _Optional[int] = ..., sent_time_ms: _Optional[int] = ..., base_fees: _Optional[float] = ..., expire_time_ns: _Optional[int] = ..., outcome_unknown_since_ns: _Optional[int] = ..., outcome_unknown_code: _Optional[str] = ...) -> None: ...
 
 class Fill(_message.Message):
-    __slots__ = ("client_order_id", "trade_id", "price", "quantity", "fee", "fee_asset", "is_maker", "time_ns")
+    __slots__ = ("client_order_id", "trade_id", "price", "quantity", "fee", "fee_asset", "is_maker", "time_ns", "fee_quote", "base_fee")
     CLIENT_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     TRADE_ID_FIELD_NUMBER: _ClassVar[int]
     PRICE_FIELD_NUMBER: _ClassVar[int]
@@ -119,6 +125,8 @@ class Fill(_message.Message):
     FEE_ASSET_FIELD_NUMBER: _ClassVar[int]
     IS_MAKER_FIELD_NUMBER: _ClassVar[int]
     TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    FEE_QUOTE_FIELD_NUMBER: _ClassVar[int]
+    BASE_FEE_FIELD_NUMBER: _ClassVar[int]
     client_order_id: str
     trade_id: str
     price: float
@@ -127,10 +135,12 @@ class Fill(_message.Message):
     fee_asset: str
     is_maker: bool
     time_ns: int
-    def __init__(self, client_order_id: _Optional[str] = ..., trade_id: _Optional[str] = ..., price: _Optional[float] = ..., quantity: _Optional[float] = ..., fee: _Optional[float] = ..., fee_asset: _Optional[str] = ..., is_maker: _Optional[bool] = ..., time_ns: _Optional[int] = ...) -> None: ...
+    fee_quote: float
+    base_fee: float
+    def __init__(self, client_order_id: _Optional[str] = ..., trade_id: _Optional[str] = ..., price: _Optional[float] = ..., quantity: _Optional[float] = ..., fee: _Optional[float] = ..., fee_asset: _Optional[str] = ..., is_maker: _Optional[bool] = ..., time_ns: _Optional[int] = ..., fee_quote: _Optional[float] = ..., base_fee: _Optional[float] = ...) -> None: ...
 
 class Position(_message.Message):
-    __slots__ = ("symbol", "quantity", "average_price", "realized_pnl", "unrealized_pnl", "fees", "mark_price", "updated_time_ns", "baseline_quantity", "baseline_set")
+    __slots__ = ("symbol", "quantity", "average_price", "realized_pnl", "unrealized_pnl", "fees", "mark_price", "updated_time_ns", "baseline_quantity", "baseline_set", "dust_quantity")
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     QUANTITY_FIELD_NUMBER: _ClassVar[int]
     AVERAGE_PRICE_FIELD_NUMBER: _ClassVar[int]
@@ -141,6 +151,7 @@ class Position(_message.Message):
     UPDATED_TIME_NS_FIELD_NUMBER: _ClassVar[int]
     BASELINE_QUANTITY_FIELD_NUMBER: _ClassVar[int]
     BASELINE_SET_FIELD_NUMBER: _ClassVar[int]
+    DUST_QUANTITY_FIELD_NUMBER: _ClassVar[int]
     symbol: str
     quantity: float
     average_price: float
@@ -151,10 +162,11 @@ class Position(_message.Message):
     updated_time_ns: int
     baseline_quantity: float
     baseline_set: bool
-    def __init__(self, symbol: _Optional[str] = ..., quantity: _Optional[float] = ..., average_price: _Optional[float] = ..., realized_pnl: _Optional[float] = ..., unrealized_pnl: _Optional[float] = ..., fees: _Optional[float] = ..., mark_price: _Optional[float] = ..., updated_time_ns: _Optional[int] = ..., baseline_quantity: _Optional[float] = ..., baseline_set: _Optional[bool] = ...) -> None: ...
+    dust_quantity: float
+    def __init__(self, symbol: _Optional[str] = ..., quantity: _Optional[float] = ..., average_price: _Optional[float] = ..., realized_pnl: _Optional[float] = ..., unrealized_pnl: _Optional[float] = ..., fees: _Optional[float] = ..., mark_price: _Optional[float] = ..., updated_time_ns: _Optional[int] = ..., baseline_quantity: _Optional[float] = ..., baseline_set: _Optional[bool] = ..., dust_quantity: _Optional[float] = ...) -> None: ...
 
 class ExecutionReport(_message.Message):
-    __slots__ = ("report_id", "time_ns", "order", "fill", "position", "realized_pnl_delta", "fee_delta", "equity", "venue", "note")
+    __slots__ = ("report_id", "time_ns", "order", "fill", "position", "realized_pnl_delta", "fee_delta", "equity", "venue", "note", "alert")
     REPORT_ID_FIELD_NUMBER: _ClassVar[int]
     TIME_NS_FIELD_NUMBER: _ClassVar[int]
     ORDER_FIELD_NUMBER: _ClassVar[int]
@@ -165,6 +177,7 @@ class ExecutionReport(_message.Message):
     EQUITY_FIELD_NUMBER: _ClassVar[int]
     VENUE_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
+    ALERT_FIELD_NUMBER: _ClassVar[int]
     report_id: str
     time_ns: int
     order: Order
@@ -175,14 +188,15 @@ class ExecutionReport(_message.Message):
     equity: float
     venue: str
     note: str
-    def __init__(self, report_id: _Optional[str] = ..., time_ns: _Optional[int] = ..., order: _Optional[_Union[Order, _Mapping]] = ..., fill: _Optional[_Union[Fill, _Mapping]] = ..., position: _Optional[_Union[Position, _Mapping]] = ..., realized_pnl_delta: _Optional[float] = ..., fee_delta: _Optional[float] = ..., equity: _Optional[float] = ..., venue: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
+    alert: str
+    def __init__(self, report_id: _Optional[str] = ..., time_ns: _Optional[int] = ..., order: _Optional[_Union[Order, _Mapping]] = ..., fill: _Optional[_Union[Fill, _Mapping]] = ..., position: _Optional[_Union[Position, _Mapping]] = ..., realized_pnl_delta: _Optional[float] = ..., fee_delta: _Optional[float] = ..., equity: _Optional[float] = ..., venue: _Optional[str] = ..., note: _Optional[str] = ..., alert: _Optional[str] = ...) -> None: ...
 
 class ExecutionServiceGetStatusRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class ExecutionServiceGetStatusResponse(_message.Message):
-    __slots__ = ("venue", "halted", "intents_received", "orders_placed", "fills", "rejects", "open_orders", "realized_pnl", "unrealized_pnl", "equity", "fees", "duplicates_ignored", "reconciled_differences", "pending_orders", "venue_connected")
+    __slots__ = ("venue", "halted", "intents_received", "orders_placed", "fills", "rejects", "open_orders", "realized_pnl", "unrealized_pnl", "equity", "fees", "duplicates_ignored", "reconciled_differences", "pending_orders", "venue_connected", "exits_only", "unknown_outcome_orders")
     VENUE_FIELD_NUMBER: _ClassVar[int]
     HALTED_FIELD_NUMBER: _ClassVar[int]
     INTENTS_RECEIVED_FIELD_NUMBER: _ClassVar[int]
@@ -198,6 +212,8 @@ class ExecutionServiceGetStatusResponse(_message.Message):
     RECONCILED_DIFFERENCES_FIELD_NUMBER: _ClassVar[int]
     PENDING_ORDERS_FIELD_NUMBER: _ClassVar[int]
     VENUE_CONNECTED_FIELD_NUMBER: _ClassVar[int]
+    EXITS_ONLY_FIELD_NUMBER: _ClassVar[int]
+    UNKNOWN_OUTCOME_ORDERS_FIELD_NUMBER: _ClassVar[int]
     venue: str
     halted: bool
     intents_received: int
@@ -213,7 +229,9 @@ class ExecutionServiceGetStatusResponse(_message.Message):
     reconciled_differences: int
     pending_orders: int
     venue_connected: bool
-    def __init__(self, venue: _Optional[str] = ..., halted: _Optional[bool] = ..., intents_received: _Optional[int] = ..., orders_placed: _Optional[int] = ..., fills: _Optional[int] = ..., rejects: _Optional[int] = ..., open_orders: _Optional[int] = ..., realized_pnl: _Optional[float] = ..., unrealized_pnl: _Optional[float] = ..., equity: _Optional[float] = ..., fees: _Optional[float] = ..., duplicates_ignored: _Optional[int] = ..., reconciled_differences: _Optional[int] = ..., pending_orders: _Optional[int] = ..., venue_connected: _Optional[bool] = ...) -> None: ...
+    exits_only: _containers.RepeatedScalarFieldContainer[str]
+    unknown_outcome_orders: int
+    def __init__(self, venue: _Optional[str] = ..., halted: _Optional[bool] = ..., intents_received: _Optional[int] = ..., orders_placed: _Optional[int] = ..., fills: _Optional[int] = ..., rejects: _Optional[int] = ..., open_orders: _Optional[int] = ..., realized_pnl: _Optional[float] = ..., unrealized_pnl: _Optional[float] = ..., equity: _Optional[float] = ..., fees: _Optional[float] = ..., duplicates_ignored: _Optional[int] = ..., reconciled_differences: _Optional[int] = ..., pending_orders: _Optional[int] = ..., venue_connected: _Optional[bool] = ..., exits_only: _Optional[_Iterable[str]] = ..., unknown_outcome_orders: _Optional[int] = ...) -> None: ...
 
 class ListOrdersRequest(_message.Message):
     __slots__ = ("symbol", "open_only")

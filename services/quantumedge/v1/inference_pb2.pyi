@@ -53,7 +53,7 @@ class InferenceServiceGetStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class InferenceServiceGetStatusResponse(_message.Message):
-    __slots__ = ("models", "events_seen", "signals_published", "warmed_up", "missing")
+    __slots__ = ("models", "events_seen", "signals_published", "warmed_up", "missing", "prediction_drift")
     class WarmedUpEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -61,17 +61,26 @@ class InferenceServiceGetStatusResponse(_message.Message):
         key: str
         value: bool
         def __init__(self, key: _Optional[str] = ..., value: _Optional[bool] = ...) -> None: ...
+    class PredictionDriftEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     MODELS_FIELD_NUMBER: _ClassVar[int]
     EVENTS_SEEN_FIELD_NUMBER: _ClassVar[int]
     SIGNALS_PUBLISHED_FIELD_NUMBER: _ClassVar[int]
     WARMED_UP_FIELD_NUMBER: _ClassVar[int]
     MISSING_FIELD_NUMBER: _ClassVar[int]
+    PREDICTION_DRIFT_FIELD_NUMBER: _ClassVar[int]
     models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
     events_seen: int
     signals_published: int
     warmed_up: _containers.ScalarMap[str, bool]
     missing: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., events_seen: _Optional[int] = ..., signals_published: _Optional[int] = ..., warmed_up: _Optional[_Mapping[str, bool]] = ..., missing: _Optional[_Iterable[str]] = ...) -> None: ...
+    prediction_drift: _containers.ScalarMap[str, float]
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., events_seen: _Optional[int] = ..., signals_published: _Optional[int] = ..., warmed_up: _Optional[_Mapping[str, bool]] = ..., missing: _Optional[_Iterable[str]] = ..., prediction_drift: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class PredictRequest(_message.Message):
     __slots__ = ("symbol", "features")

@@ -13,6 +13,7 @@ class OrderType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ORDER_TYPE_UNSPECIFIED: _ClassVar[OrderType]
     ORDER_TYPE_MARKET: _ClassVar[OrderType]
     ORDER_TYPE_LIMIT: _ClassVar[OrderType]
+    ORDER_TYPE_LIMIT_MAKER: _ClassVar[OrderType]
 
 class TimeInForce(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -35,6 +36,7 @@ class TradingState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 ORDER_TYPE_UNSPECIFIED: OrderType
 ORDER_TYPE_MARKET: OrderType
 ORDER_TYPE_LIMIT: OrderType
+ORDER_TYPE_LIMIT_MAKER: OrderType
 TIME_IN_FORCE_UNSPECIFIED: TimeInForce
 TIME_IN_FORCE_GTC: TimeInForce
 TIME_IN_FORCE_IOC: TimeInForce
@@ -47,7 +49,7 @@ TRADING_STATE_ACTIVE: TradingState
 TRADING_STATE_REDUCING: TradingState
 
 class OrderIntent(_message.Message):
-    __slots__ = ("intent_id", "symbol", "side", "kind", "order_type", "time_in_force", "quantity", "limit_price", "take_profit_price", "stop_loss_price", "trailing_stop_bps", "time_stop_ns", "signal_id", "created_time_ns", "reference_price")
+    __slots__ = ("intent_id", "symbol", "side", "kind", "order_type", "time_in_force", "quantity", "limit_price", "take_profit_price", "stop_loss_price", "trailing_stop_bps", "time_stop_ns", "signal_id", "created_time_ns", "reference_price", "entry_ttl_ns")
     INTENT_ID_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     SIDE_FIELD_NUMBER: _ClassVar[int]
@@ -63,6 +65,7 @@ class OrderIntent(_message.Message):
     SIGNAL_ID_FIELD_NUMBER: _ClassVar[int]
     CREATED_TIME_NS_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_PRICE_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_TTL_NS_FIELD_NUMBER: _ClassVar[int]
     intent_id: str
     symbol: str
     side: _common_pb2.Side
@@ -78,7 +81,8 @@ class OrderIntent(_message.Message):
     signal_id: str
     created_time_ns: int
     reference_price: float
-    def __init__(self, intent_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.Side, str]] = ..., kind: _Optional[_Union[IntentKind, str]] = ..., order_type: _Optional[_Union[OrderType, str]] = ..., time_in_force: _Optional[_Union[TimeInForce, str]] = ..., quantity: _Optional[float] = ..., limit_price: _Optional[float] = ..., take_profit_price: _Optional[float] = ..., stop_loss_price: _Optional[float] = ..., trailing_stop_bps: _Optional[float] = ..., time_stop_ns: _Optional[int] = ..., signal_id: _Optional[str] = ..., created_time_ns: _Optional[int] = ..., reference_price: _Optional[float] = ...) -> None: ...
+    entry_ttl_ns: int
+    def __init__(self, intent_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.Side, str]] = ..., kind: _Optional[_Union[IntentKind, str]] = ..., order_type: _Optional[_Union[OrderType, str]] = ..., time_in_force: _Optional[_Union[TimeInForce, str]] = ..., quantity: _Optional[float] = ..., limit_price: _Optional[float] = ..., take_profit_price: _Optional[float] = ..., stop_loss_price: _Optional[float] = ..., trailing_stop_bps: _Optional[float] = ..., time_stop_ns: _Optional[int] = ..., signal_id: _Optional[str] = ..., created_time_ns: _Optional[int] = ..., reference_price: _Optional[float] = ..., entry_ttl_ns: _Optional[int] = ...) -> None: ...
 
 class RiskDecision(_message.Message):
     __slots__ = ("decision_id", "symbol", "approved", "reasons", "intent", "signal_id", "decided_time_ns")
@@ -282,6 +286,46 @@ class ExplainDecisionResponse(_message.Message):
     DECISION_FIELD_NUMBER: _ClassVar[int]
     decision: RiskDecision
     def __init__(self, decision: _Optional[_Union[RiskDecision, _Mapping]] = ...) -> None: ...
+
+class ListDecisionsRequest(_message.Message):
+    __slots__ = ("symbol", "outcome", "reason", "limit")
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    symbol: str
+    outcome: str
+    reason: str
+    limit: int
+    def __init__(self, symbol: _Optional[str] = ..., outcome: _Optional[str] = ..., reason: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListDecisionsResponse(_message.Message):
+    __slots__ = ("decisions",)
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    decisions: _containers.RepeatedCompositeFieldContainer[RiskDecision]
+    def __init__(self, decisions: _Optional[_Iterable[_Union[RiskDecision, _Mapping]]] = ...) -> None: ...
+
+class EquityPoint(_message.Message):
+    __slots__ = ("time_ns", "equity", "drawdown")
+    TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    EQUITY_FIELD_NUMBER: _ClassVar[int]
+    DRAWDOWN_FIELD_NUMBER: _ClassVar[int]
+    time_ns: int
+    equity: float
+    drawdown: float
+    def __init__(self, time_ns: _Optional[int] = ..., equity: _Optional[float] = ..., drawdown: _Optional[float] = ...) -> None: ...
+
+class GetEquityCurveRequest(_message.Message):
+    __slots__ = ("max_points",)
+    MAX_POINTS_FIELD_NUMBER: _ClassVar[int]
+    max_points: int
+    def __init__(self, max_points: _Optional[int] = ...) -> None: ...
+
+class GetEquityCurveResponse(_message.Message):
+    __slots__ = ("points",)
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    points: _containers.RepeatedCompositeFieldContainer[EquityPoint]
+    def __init__(self, points: _Optional[_Iterable[_Union[EquityPoint, _Mapping]]] = ...) -> None: ...
 
 class ReviewOrderRequest(_message.Message):
     __slots__ = ("intent",)

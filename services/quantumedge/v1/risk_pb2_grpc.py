@@ -64,6 +64,16 @@ class RiskServiceStub:
                 request_serializer=quantumedge_dot_v1_dot_risk__pb2.ExplainDecisionRequest.SerializeToString,
                 response_deserializer=quantumedge_dot_v1_dot_risk__pb2.ExplainDecisionResponse.FromString,
                 _registered_method=True)
+        self.ListDecisions = channel.unary_unary(
+                '/quantumedge.v1.RiskService/ListDecisions',
+                request_serializer=quantumedge_dot_v1_dot_risk__pb2.ListDecisionsRequest.SerializeToString,
+                response_deserializer=quantumedge_dot_v1_dot_risk__pb2.ListDecisionsResponse.FromString,
+                _registered_method=True)
+        self.GetEquityCurve = channel.unary_unary(
+                '/quantumedge.v1.RiskService/GetEquityCurve',
+                request_serializer=quantumedge_dot_v1_dot_risk__pb2.GetEquityCurveRequest.SerializeToString,
+                response_deserializer=quantumedge_dot_v1_dot_risk__pb2.GetEquityCurveResponse.FromString,
+                _registered_method=True)
         self.ReviewOrder = channel.unary_unary(
                 '/quantumedge.v1.RiskService/ReviewOrder',
                 request_serializer=quantumedge_dot_v1_dot_risk__pb2.ReviewOrderRequest.SerializeToString,
@@ -110,6 +120,18 @@ class RiskServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListDecisions(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetEquityCurve(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ReviewOrder(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -148,6 +170,16 @@ def add_RiskServiceServicer_to_server(servicer, server):
                     servicer.ExplainDecision,
                     request_deserializer=quantumedge_dot_v1_dot_risk__pb2.ExplainDecisionRequest.FromString,
                     response_serializer=quantumedge_dot_v1_dot_risk__pb2.ExplainDecisionResponse.SerializeToString,
+            ),
+            'ListDecisions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDecisions,
+                    request_deserializer=quantumedge_dot_v1_dot_risk__pb2.ListDecisionsRequest.FromString,
+                    response_serializer=quantumedge_dot_v1_dot_risk__pb2.ListDecisionsResponse.SerializeToString,
+            ),
+            'GetEquityCurve': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetEquityCurve,
+                    request_deserializer=quantumedge_dot_v1_dot_risk__pb2.GetEquityCurveRequest.FromString,
+                    response_serializer=quantumedge_dot_v1_dot_risk__pb2.GetEquityCurveResponse.SerializeToString,
             ),
             'ReviewOrder': grpc.unary_unary_rpc_method_handler(
                     servicer.ReviewOrder,
@@ -317,6 +349,60 @@ class RiskService:
             '/quantumedge.v1.RiskService/ExplainDecision',
             quantumedge_dot_v1_dot_risk__pb2.ExplainDecisionRequest.SerializeToString,
             quantumedge_dot_v1_dot_risk__pb2.ExplainDecisionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDecisions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quantumedge.v1.RiskService/ListDecisions',
+            quantumedge_dot_v1_dot_risk__pb2.ListDecisionsRequest.SerializeToString,
+            quantumedge_dot_v1_dot_risk__pb2.ListDecisionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEquityCurve(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quantumedge.v1.RiskService/GetEquityCurve',
+            quantumedge_dot_v1_dot_risk__pb2.GetEquityCurveRequest.SerializeToString,
+            quantumedge_dot_v1_dot_risk__pb2.GetEquityCurveResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -46,10 +46,10 @@ def standard_book(peer: BinanceTradingPeer) -> None:
 
 @contextmanager
 def engine_on_peer(
-    peer: BinanceTradingPeer, emitter: ListEmitter | None = None, **kw: object
+    peer: BinanceTradingPeer, emitter: ListEmitter | None = None, config: EngineConfig | None = None, **kw: object
 ) -> Iterator[ExecutionEngine]:
     venue = make_venue(peer, **kw)
-    engine = ExecutionEngine(venue, emitter or ListEmitter(), EngineConfig(symbols=(SYMBOL,)))
+    engine = ExecutionEngine(venue, emitter or ListEmitter(), config or EngineConfig(symbols=(SYMBOL,)))
     venue.start(engine.on_update, engine.reconcile)
     engine.reconcile()
     try:

@@ -13,6 +13,7 @@ from quantumedge.execution import ids
 from quantumedge.execution.engine import ListEmitter
 from quantumedge.execution.errors import VenueRejected
 from quantumedge.execution.orders import OrderRequest, OrderStatus, OrderType, Side
+from quantumedge.v1 import risk_pb2
 from tests.integration.execution.rig import SYMBOL, engine_on_peer, make_venue, standard_book, wait_until
 from tests.peers.binance_trading import BinanceTradingPeer
 from tests.unit.execution.builders import decision
@@ -98,18 +99,6 @@ def test_a_timeout_after_the_venue_accepted_makes_one_order(peer: BinanceTrading
         assert peer.order_requests[cid] == 1 and peer.accepted[cid] == 1
         assert order.status is OrderStatus.FILLED and order.filled_quantity == D("0.05")
         assert engine.positions[SYMBOL].quantity == venue_position(peer) == D("0.05") - D("0.00005")
-
-
-def test_a_request_lost_before_the_venue_is_resent_once_the_recv_window_passed(peer: BinanceTradingPeer) -> None:
-    with engine_on_peer(peer) as engine:
-        peer.lose_next_orders(1, hold_s=5)
-        order = engine.on_decision(decision("i-lost", qty=0.05))
-        cid = order.client_order_id
-        # Sent twice, executed once: the resend happened only after the query proved the first never arrived.
-        assert peer.order_requests[cid] == 2 and peer.accepted[cid] == 1
-        assert order.status is OrderStatus.FILLED
-        gets = [r for r in peer.requests if r[:2] == ("GET", "/api/v3/order")]
-        assert gets, "the lost order must be queried before it is sent again"
 
 
 def test_a_redelivered_intent_makes_one_order_on_the_exchange(peer: BinanceTradingPeer) -> None:
@@ -225,3 +214,26 @@ def test_an_engine_killed_with_an_order_in_flight_recovers_it_and_places_no_dupl
         assert restarted.orders[tp_id].status is OrderStatus.NEW and restarted.orders[sl_id].status is OrderStatus.NEW
         restarted.on_decision(decision("i-inflight", qty=0.1, tp=105.0, sl=95.0))
         assert peer.order_requests[cid] == 1 and peer.accepted[cid] == 1
+
+
+def test_a_post_only_entry_is_sent_as_limit_maker_and_refused_when_it_would_take(peer: BinanceTradingPeer) -> None:
+    maker = risk_pb2.ORDER_TYPE_LIMIT_MAKER
+    with engine_on_peer(peer) as engine:
+        crossing = engine.on_decision(decision("i-maker-x", qty=0.1, order_type=maker, limit=100.0))
+        assert crossing.status is OrderStatus.REJECTED
+        assert (crossing.reject_code, crossing.reject_message) == ("-2010", "Order would immediately match and take.")
+        resting = engine.on_decision(decision("i-maker", qty=0.1, order_type=maker, limit=99.9))
+        assert resting.status is OrderStatus.NEW
+        assert [(o.type, o.price) for o in peer.open_orders()] == [("LIMIT_MAKER", D("99.9"))]
+
+
+def test_a_resting_entry_past_its_time_is_cancelled_on_the_venue(peer: BinanceTradingPeer) -> None:
+    intent = decision("i-maker-ttl", qty=0.1, order_type=risk_pb2.ORDER_TYPE_LIMIT_MAKER, limit=99.9)
+    intent.intent.entry_ttl_ns = 30_000_000_000
+    with engine_on_peer(peer) as engine:
+        order = engine.on_decision(intent)
+        assert order.status is OrderStatus.NEW and order.expire_time_ns > 0
+        engine.check_time_stops(order.expire_time_ns - 1)
+        assert order.status is OrderStatus.NEW
+        engine.check_time_stops(order.expire_time_ns)
+        assert order.status is OrderStatus.CANCELED and peer.open_orders() == []

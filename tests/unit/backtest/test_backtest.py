@@ -99,7 +99,7 @@ def test_backtest_of_a_recording_trades_and_its_figures_add_up(
     # PnL: the fills' realised deltas are the realised PnL (net of fees), the fees are the fills' fees,
     # and the equity curve ends at starting equity + PnL.
     assert summary["realized_pnl"] == pytest.approx(sum(f["realized_pnl_delta"] for f in fills), abs=1e-6)
-    assert summary["fees"] == pytest.approx(sum(f["fee"] for f in fills), abs=1e-6)
+    assert summary["fees"] == pytest.approx(sum(f["fee_quote"] for f in fills), abs=1e-6)
     assert summary["fees"] > 0
     assert equity[-1]["equity"] == pytest.approx(summary["starting_equity"] + summary["pnl"], abs=1e-6)
     assert summary["final_equity"] == pytest.approx(equity[-1]["equity"], abs=1e-6)

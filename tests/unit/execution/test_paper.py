@@ -76,11 +76,12 @@ def test_slippage_is_adverse() -> None:
 def test_latency_in_simulated_time() -> None:
     s = sim(latency_ns=5_000)
     out = s.submit(market("a", Side.BUY, "0.01"))
-    assert [u.status for u in out] == [OrderStatus.NEW] and not fills(out)
+    assert out == []  # sent, not there yet: the venue has said nothing
     assert s.advance(3_000) == []  # 2 us after submit: still in flight
     later = s.on_market(depth(7_000, [(100.9, 1)], [(101.0, 1)]))
-    # It arrived at 6_000, before this book: it trades on the book it would have met.
-    assert fills(later)[0].price == D("100.0")
+    # It arrived at 6_000, before this book: acknowledged then, and traded on the book it would have met.
+    assert [u.status for u in later] == [OrderStatus.NEW, OrderStatus.FILLED]
+    assert fills(later)[0].price == D("100.0") and fills(later)[0].time_ns == 6_000
 
 
 def test_limit_rests_until_the_book_crosses_it_then_fills_as_maker() -> None:

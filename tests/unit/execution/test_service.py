@@ -235,7 +235,10 @@ def test_submit_order_goes_through_risk_once_and_is_idempotent(bus: MemoryBus, r
     listed = stub.ListOrders(execution_pb2.ListOrdersRequest(symbol=SYMBOL, open_only=True)).orders
     assert {o.role for o in listed} == {execution_pb2.ORDER_ROLE_TAKE_PROFIT, execution_pb2.ORDER_ROLE_STOP_LOSS}
     positions = stub.ListPositions(execution_pb2.ListPositionsRequest()).positions
-    assert [p.quantity for p in positions if p.symbol == SYMBOL] == [pytest.approx(0.001)]
+    # Bought 0.001; Binance takes a buy's commission (10 bp) from the base asset: 0.000999 held, of which
+    # 0.00099 is tradable (the lot step is 0.00001) and 0.000009 is reported as dust.
+    held = [(p.quantity, p.dust_quantity) for p in positions if p.symbol == SYMBOL]
+    assert held == [(pytest.approx(0.00099), pytest.approx(0.000009))]
     status = stub.GetStatus(execution_pb2.ExecutionServiceGetStatusRequest())
     assert status.venue == "paper" and status.open_orders == 2 and status.orders_placed >= 2
 

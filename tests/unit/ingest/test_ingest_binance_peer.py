@@ -239,13 +239,75 @@ def test_rate_limited_snapshot_is_retried(peer: BinanceMarketPeer) -> None:
         r.close()
 
 
-def test_proactive_reconnect_before_the_venue_cuts_the_connection(peer: BinanceMarketPeer) -> None:
-    r = Running(peer, max_connection_age_s=0.3)
+def assert_continuous(running: Running, peer: BinanceMarketPeer) -> None:
+    """Every trade once and in order, every stream's sequence without a hole, books equal to the peer's."""
+    for sym in SYMBOLS:
+        running.wait_synced(sym)
+        ids = [t.trade.trade_id for t in running.of("trade", sym)]
+        assert ids == list(range(ids[0], ids[0] + len(ids))), f"{sym} trades lost or doubled"
+        for kind in ("trade", "top_of_book", "depth"):
+            events = running.of(kind, sym)
+            assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+
+
+def test_server_shutdown_is_handed_over_make_before_break(peer: BinanceMarketPeer) -> None:
+    # An overlap long enough that the data below certainly reaches both connections.
+    running = Running(peer, handover_min_overlap_s=3.0)
     try:
-        wait_until(lambda: r.source.counters.proactive_reconnects >= 1, what="a proactive reconnect")
-        wait_until(lambda: peer.active_connections == 1 and r.source.counters.connections >= 2, what="reconnect")
-        reasons = {g.gap.reason for g in r.of("gap")}
-        assert any("max connection age" in reason for reason in reasons)
+        _shutdown_handover(running, peer)
+    finally:
+        running.close()
+
+
+def _shutdown_handover(running: Running, peer: BinanceMarketPeer) -> None:
+    running.sync_all()
+    snapshots = peer.snapshot_requests
+    assert peer.send_server_shutdown(close_after_s=None) == 1
+    wait_until(lambda: peer.connections_total == 2, what="a second connection")
+    # Both connections are open and both get this data: the client reads the old one until the new
+    # one's diffs reach back to its books, then switches.
+    running.sync_all(rounds=5)
+    counters = running.source.counters
+    wait_until(lambda: counters.handovers == 1 and peer.open_connections == 1, what="the old connection to close")
+    running.sync_all(rounds=5)
+    assert counters.server_shutdowns == 1 and counters.overlap_duplicates >= 1
+    assert counters.reconnects == 0 and counters.depth_resyncs == 0 and counters.out_of_order == 0
+    assert peer.snapshot_requests == snapshots  # no resync: nothing was lost
+    assert running.of("gap") == []
+    assert_continuous(running, peer)
+
+
+def test_the_24_hour_cut_is_anticipated_make_before_break() -> None:
+    # The peer cuts connections at 2 s (Binance: 24 h); the client replaces its own at 0.7 s.
+    with BinanceMarketPeer(SYMBOLS, seed=7, max_connection_age_s=2.0) as peer:
+        r = Running(peer, max_connection_age_s=0.7)
+        try:
+            r.sync_all()
+            wait_until(lambda: r.source.counters.handovers >= 2, what="two handovers")
+            r.sync_all()
+            counters = r.source.counters
+            assert counters.proactive_reconnects >= 2 and counters.reconnects == 0
+            assert r.of("gap") == [] and counters.depth_resyncs == 0
+            assert_continuous(r, peer)
+        finally:
+            r.close()
+
+
+def test_a_quiet_connection_is_replaced_by_the_data_watchdog(peer: BinanceMarketPeer) -> None:
+    r = Running(peer, data_timeout_s=0.5)
+    try:
+        r.sync_all()
+        assert peer.go_quiet() == 1  # pings are still answered: the keepalive sees nothing wrong
+        peer.push_all(2)  # lost on the quiet connection
+        wait_until(lambda: r.source.counters.data_timeouts == 1, what="the data watchdog")
+        wait_until(lambda: peer.active_connections == 1, what="the replacement connection")
+        r.sync_all()
+        # Data was lost, and the client says so: a gap per symbol, books rebuilt from new snapshots.
+        gaps = r.of("gap")
+        assert sorted(g.symbol for g in gaps) == SYMBOLS
+        assert all(g.gap.reason.startswith("reconnect (data watchdog") for g in gaps)
+        for sym in SYMBOLS:
+            r.wait_synced(sym)
     finally:
         r.close()
 

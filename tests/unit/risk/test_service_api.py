@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 import grpc
 import pytest
 
+from quantumedge.risk.reasons import reason_code
 from quantumedge.shared import topics
 from quantumedge.shared.bus import MemoryBus
 from quantumedge.v1 import common_pb2, control_pb2, dlq_pb2, risk_pb2
@@ -257,3 +258,29 @@ def test_halt_from_the_control_topic_is_obeyed_and_bad_limits_are_dead_lettered(
     letter = dlq_pb2.DeadLetter.FromString(letters[0].value)
     assert letter.source_topic == topics.CONTROL and "risk_fraction" in letter.reason
     assert rig.stub.GetLimits(risk_pb2.GetLimitsRequest()).limits.risk_fraction == quiet_settings().limits.risk_fraction
+
+
+def test_list_decisions_newest_first_filtered_and_each_explainable(rig: Rig) -> None:
+    approved = rig.decide(signal("BTCUSDT", p_up=0.9, t_ns=rig.clock.now))
+    rejected = rig.decide(signal("ETHUSDT", p_up=0.5, t_ns=rig.clock.now))
+    assert approved.approved and not rejected.approved
+    listed = rig.stub.ListDecisions(risk_pb2.ListDecisionsRequest(), timeout=5).decisions
+    assert [d.decision_id for d in listed[:2]] == [rejected.decision_id, approved.decision_id]
+    only = rig.stub.ListDecisions(risk_pb2.ListDecisionsRequest(outcome="approved", symbol="btcusdt"), timeout=5)
+    assert [d.decision_id for d in only.decisions] == [approved.decision_id]
+    code = reason_code(rejected.reasons[0])
+    by_reason = rig.stub.ListDecisions(risk_pb2.ListDecisionsRequest(reason=code, limit=1), timeout=5).decisions
+    assert [d.decision_id for d in by_reason] == [rejected.decision_id]
+    explained = rig.stub.ExplainDecision(risk_pb2.ExplainDecisionRequest(decision_id=by_reason[0].decision_id))
+    assert explained.decision.reasons == rejected.reasons
+    status, _ = _code(lambda: rig.stub.ListDecisions(risk_pb2.ListDecisionsRequest(outcome="maybe"), timeout=5))
+    assert status == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_the_equity_curve_is_sampled_from_what_risk_learns(rig: Rig) -> None:
+    rig.clock.now += 2_000_000_000
+    rig.market()
+    points = rig.stub.GetEquityCurve(risk_pb2.GetEquityCurveRequest(), timeout=5).points
+    assert len(points) >= 2 and all(p.equity > 0 for p in points)
+    assert [p.time_ns for p in points] == sorted(p.time_ns for p in points)
+    assert len(rig.stub.GetEquityCurve(risk_pb2.GetEquityCurveRequest(max_points=1), timeout=5).points) == 1

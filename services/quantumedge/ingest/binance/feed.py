@@ -18,6 +18,7 @@ from quantumedge.ingest.binance.messages import (
     BookTickerMsg,
     ControlFrame,
     MalformedFrameError,
+    ServerShutdown,
     TradeMsg,
     VenueError,
     parse_book_ticker,
@@ -58,6 +59,13 @@ class ClientCounters:
     snapshots: int = 0
     snapshot_errors: int = 0
     gap_markers: int = 0
+    # Make-before-break replacements (serverShutdown, connection age), the venue's serverShutdown events,
+    # data the two connections of a handover both delivered (passed on once), and quiet connections
+    # replaced by the data watchdog.
+    handovers: int = 0
+    server_shutdowns: int = 0
+    overlap_duplicates: int = 0
+    data_timeouts: int = 0
 
 
 def _ms_to_ns(ms: int) -> int:
@@ -116,6 +124,11 @@ class BinanceFeed:
         self._last_ticker_id: dict[str, int] = {}
         self._trade_gap_armed: dict[str, bool] = {}
         self._seq: dict[tuple[str, str], int] = {}
+        # Set while a handover replays the new connection's first frames: data the old connection already
+        # delivered is a duplicate to drop quietly, not out-of-order data.
+        self.overlap = False
+        # Set when a serverShutdown frame arrives; the connection owner clears it.
+        self.shutdown_announced = False
 
     # -- connection life (the caller says when continuity broke) -----------------------------------
     def on_connected(self, reconnect: bool, reason: str, now_ns: int) -> None:
@@ -135,6 +148,11 @@ class BinanceFeed:
         self.counters.frames += 1
         try:
             stream, data = parse_envelope(frame)
+        except ServerShutdown:
+            self.counters.server_shutdowns += 1
+            self.shutdown_announced = True
+            log.warning("binance announced a server shutdown; handing over to a new connection")
+            return False
         except ControlFrame:
             return False
         except VenueError as exc:
@@ -192,7 +210,7 @@ class BinanceFeed:
 
     def _on_book_ticker(self, symbol: str, msg: BookTickerMsg, received_ns: int) -> None:
         last = self._last_ticker_id.get(symbol)
-        if last is not None and msg.update_id < last:
+        if last is not None and (msg.update_id < last or (self.overlap and msg.update_id == last)):
             self._out_of_order(symbol, KIND_TOP_OF_BOOK, f"book ticker u={msg.update_id} after {last}")
             return
         self._last_ticker_id[symbol] = msg.update_id
@@ -223,6 +241,28 @@ class BinanceFeed:
             self._want_snapshot(symbol)
         else:  # BUFFERED
             self._want_snapshot(symbol)
+
+    # -- handovers ---------------------------------------------------------------------------------
+    def first_diff(self, frame: str | bytes) -> tuple[str, int] | None:
+        """(symbol, first update id U) when the frame is a depth diff of one of our streams."""
+        try:
+            stream, data = parse_envelope(frame)
+            symbol, kind = self.routes[stream]
+            if kind != KIND_DEPTH:
+                return None
+            return symbol, parse_depth(data, symbol).first_update_id
+        except (ControlFrame, VenueError, MalformedFrameError, KeyError, TypeError, OverflowError):
+            return None
+
+    def overlaps(self, first_ids: dict[str, int]) -> bool:
+        """True when a new connection's first depth diffs (symbol -> U) reach back to the synced books:
+        switching to it then loses no diff, and what it repeats is dropped as overlap. A symbol the new
+        connection has sent no diff for yet has nothing of it to lose."""
+        for symbol, first in first_ids.items():
+            sync = self.syncs.get(symbol)
+            if sync is not None and sync.state is SyncState.SYNCED and first > sync.book.last_update_id + 1:
+                return False
+        return True
 
     # -- snapshots ---------------------------------------------------------------------------------
     def waiting_for_snapshot(self, symbol: str) -> bool:
@@ -305,6 +345,9 @@ class BinanceFeed:
         self._publish(event)
 
     def _out_of_order(self, symbol: str, kind: str, detail: str) -> None:
+        if self.overlap:
+            self.counters.overlap_duplicates += 1
+            return
         self.counters.out_of_order += 1
         stats = self.streams.get(symbol, kind)
         stats.out_of_order += 1

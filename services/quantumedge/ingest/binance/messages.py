@@ -8,6 +8,8 @@ Formats (Binance spot "WebSocket Streams" and "Market Data endpoints"):
 - depthUpdate:{"e": "depthUpdate", "E", "s", "U", "u", "b": [[price, qty], ...], "a": [...]}
 - snapshot:   {"lastUpdateId", "bids": [[price, qty], ...], "asks": [...]}
 - error:      {"code": -1121, "msg": "Invalid symbol."}
+- shutdown:   {"stream": "!serverShutdown", "data": {"e": "serverShutdown", "E"}} (raw: just the data), sent
+              "when the server is about to shut down": reconnect "as quickly as possible"
 Prices and quantities are decimal strings. Anything that does not fit raises MalformedFrameError and is
 counted by the caller, never published.
 """
@@ -71,6 +73,8 @@ def parse_envelope(text: str | bytes) -> tuple[str, dict[str, Any]]:
     if not isinstance(obj, dict):
         raise MalformedFrameError("frame is not a JSON object")
     stream, data = obj.get("stream"), obj.get("data")
+    if stream == SERVER_SHUTDOWN_STREAM or obj.get("e") == "serverShutdown":
+        raise ServerShutdown(obj)
     if not isinstance(stream, str) or not isinstance(data, dict):
         if "code" in obj and "msg" in obj:
             raise VenueError(parse_error(obj))
@@ -90,6 +94,13 @@ class VenueError(Exception):
 
 class ControlFrame(Exception):  # noqa: N818 - a signal, not an error
     """A reply to a SUBSCRIBE/UNSUBSCRIBE request ({"result": ..., "id": ...}): not market data."""
+
+
+class ServerShutdown(ControlFrame):
+    """The venue's `serverShutdown` event: this connection is about to be closed."""
+
+
+SERVER_SHUTDOWN_STREAM = "!serverShutdown"
 
 
 def parse_error(obj: dict[str, Any]) -> ApiError:

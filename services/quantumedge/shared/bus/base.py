@@ -50,6 +50,10 @@ class Consumer(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None: ...
 
+    def lag(self) -> dict[tuple[str, int], int]:
+        """Records behind the end of each assigned (topic, partition); called from the polling thread only."""
+        return {}
+
 
 class Bus(abc.ABC):
     """Topics, partitions by key, offsets and consumer groups; values are protobuf bytes."""

@@ -8,6 +8,7 @@ consumer loop commits only after a batch was handled and everything it produced 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import threading
 import time
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from quantumedge.shared.config import KafkaSettings
 from quantumedge.shared.logs import get_logger
 
 log = get_logger(__name__)
+_POSITION_TAKES_TIMEOUT = "timeout_ms" in inspect.signature(KafkaConsumer.position).parameters
 
 
 class KafkaBus(Bus):
@@ -201,6 +203,22 @@ class KafkaConsumer_(Consumer):  # noqa: N801 - distinct from kafka-python's Kaf
 
     def commit(self) -> None:
         self._consumer.commit()
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        # highwater() is what the last fetch response said (no request); position() is local once fetched.
+        out: dict[tuple[str, int], int] = {}
+        for tp in self._consumer.assignment():
+            try:  # a rebalance between assignment() and these calls makes them assert: skip that partition
+                high = self._consumer.highwater(tp)
+                position = self._consumer.position(tp, timeout_ms=0) if _POSITION_TAKES_TIMEOUT else None
+            except (KafkaError, AssertionError):
+                continue
+            if high is None:
+                continue
+            if position is None:
+                continue
+            out[(self.bus.logical(tp.topic), tp.partition)] = max(0, high - position)
+        return out
 
     def close(self) -> None:
         self._consumer.close()

@@ -17,6 +17,7 @@ from opentelemetry import trace
 from quantumedge.shared import topics
 from quantumedge.shared.bus.base import Bus, Record
 from quantumedge.shared.logs import get_logger
+from quantumedge.shared.observe import Gauges
 from quantumedge.shared.telemetry import extract_context, meter, tracer
 from quantumedge.v1 import dlq_pb2
 
@@ -27,6 +28,14 @@ _meter = meter("bus")
 _handled = _meter.create_counter("qe.bus.records", description="records handled by consumer loops")
 _dead = _meter.create_counter("qe.bus.dead_letters", description="records sent to the dead-letter topic")
 _lag = _meter.create_histogram("qe.bus.record_age", unit="ms", description="age of records when handled")
+_loops = Gauges("bus")
+_loops.gauge(
+    "qe.bus.consumer_lag",
+    lambda loop: [
+        (lag, {"group": loop.group, "topic": topic, "partition": part}) for (topic, part), lag in loop.lag.items()
+    ],
+    description="records behind the end of each partition this consumer holds",
+)
 
 
 def decode(topic: str, value: bytes) -> Message:
@@ -89,6 +98,8 @@ class ConsumerLoop:
         self.handled = 0
         self.dead_lettered = 0
         self.error: BaseException | None = None
+        # Per (topic, partition), refreshed by the polling thread after each poll; read by the metrics gauge.
+        self.lag: dict[tuple[str, int], int] = {}
 
     def start(self) -> None:
         """Join the group (waiting for the partition assignment on Kafka), then consume in a thread."""
@@ -97,6 +108,7 @@ class ConsumerLoop:
         if wait is not None:
             wait()
         self._thread = threading.Thread(target=self._run, name=f"{self.group}-consumer", daemon=True)
+        _loops.add_owner(self)
         self._thread.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
@@ -112,6 +124,7 @@ class ConsumerLoop:
         try:
             while not self._stop.is_set():
                 records = self._consumer.poll(self.poll_timeout_s, self.max_records)
+                self.lag = self._lag()
                 if not records:
                     continue
                 for record in records:
@@ -123,7 +136,16 @@ class ConsumerLoop:
             self.error = exc
             log.exception("consumer loop stopped", extra={"group": self.group})
         finally:
+            _loops.remove_owner(self)
             self._consumer.close()
+
+    def _lag(self) -> dict[tuple[str, int], int]:
+        """The consumer's lag; a figure for the metrics only, so it never stops the loop."""
+        try:
+            return self._consumer.lag()
+        except Exception:
+            log.debug("consumer lag unavailable", extra={"group": self.group}, exc_info=True)
+            return self.lag
 
     def _handle(self, record: Record) -> None:
         handler = self.handlers.get(record.topic)

@@ -148,6 +148,10 @@ class MemoryConsumer(Consumer):
         with self.bus._cond:
             self.bus._groups[self.group].committed.update(self._positions)
 
+    def lag(self) -> dict[tuple[str, int], int]:
+        with self.bus._cond:
+            return {tp: len(self.bus._topic(tp[0])[tp[1]]) - pos for tp, pos in self._positions.items()}
+
     def close(self) -> None:
         self._closed = True
         self.bus._leave(self)

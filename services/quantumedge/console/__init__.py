@@ -1,0 +1,1 @@
+"""`quantumedge console`: the operators' web console, read through the services' gRPC APIs."""
