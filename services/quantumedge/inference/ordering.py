@@ -90,8 +90,11 @@ class ReorderBuffer:
             return True
         return bool(sym.latest) and abs(now_ns - max(sym.latest.values())) <= self.live_window_ns
 
-    def live(self, symbol: str, now_ns: int) -> bool:
-        """True unless the symbol's records are a replay or a backlog still coming (see _may_force)."""
+    def live(self, symbol: str, now_ns: int, event_time_ns: int | None = None) -> bool:
+        """True unless the symbol's records are a replay or a backlog still coming (see _may_force). An
+        arriving event stamped near `now_ns` is live data, however long its symbol was silent before it."""
+        if event_time_ns is not None and abs(now_ns - event_time_ns) <= self.live_window_ns:
+            return True
         sym = self._symbols.get(symbol)
         return sym is None or self._may_force(sym, now_ns)
 

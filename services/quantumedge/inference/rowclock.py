@@ -48,7 +48,8 @@ class RowClock:
         symbol = event.symbol
         due: list[FeatureRow] = []
         newer = event.exchange_time_ns > self.clock.get(symbol, 0)
-        if event.WhichOneof("payload") != "gap" and newer and self.order.live(symbol, now_ns):
+        live = self.order.live(symbol, now_ns, event.exchange_time_ns)
+        if event.WhichOneof("payload") != "gap" and newer and live:
             self.clock[symbol] = event.exchange_time_ns
             horizon = event.exchange_time_ns - self.lateness_ns
             for ev in self.order.release_before(symbol, horizon):

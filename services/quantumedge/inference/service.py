@@ -52,7 +52,7 @@ _latency = _meter.create_histogram("qe.inference.row_latency", unit="us", descri
 _gauges = Gauges("inference")
 _gauges.gauge(
     "qe.inference.prediction_drift",
-    lambda svc: [(v, {"symbol": s, "horizon": h}) for s, h, v in svc.drift.values()],
+    lambda svc: [(v, {"symbol": s, "horizon": h}) for s, h, v in svc.prediction_drift.values()],
     "|live mean p_up - the model's training base rate| (EMA)",
 )
 _gauges.gauge(
@@ -97,7 +97,8 @@ class InferenceService(ServiceBase):
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._manifest_stamp = self._stamp()
-        self.drift = PredictionDrift()
+        # The live mean p_up per model against its training base rate (a metric), apart from the feature guard.
+        self.prediction_drift = PredictionDrift()
         self.models: ModelSet = self._load(previous=None)
         self.servicer = InferenceServicer(self)
         _gauges.add_owner(self)
@@ -128,7 +129,7 @@ class InferenceService(ServiceBase):
         self.drift = drift_guards(models, list(self.schema.names), self.cfg)
         served = models.served_pairs()
         for (symbol, horizon), model in models.served.items():
-            self.drift.set_base_rate(symbol, horizon, training_base_rate(model.entry.metrics))
+            self.prediction_drift.set_base_rate(symbol, horizon, training_base_rate(model.entry))
         log.info(
             "models loaded" if previous is None else "models reloaded",
             extra={
@@ -251,7 +252,7 @@ class InferenceService(ServiceBase):
         self.bus.publish(topics.SIGNALS, row.symbol, signal)
         self.signals_published += 1
         for prediction in signal.predictions:
-            self.drift.update(row.symbol, prediction.horizon, prediction.p_up)
+            self.prediction_drift.update(row.symbol, prediction.horizon, prediction.p_up)
         _signals.add(1, {"symbol": row.symbol})
         _latency.record((time.perf_counter_ns() - t0) / 1000.0, {"symbol": row.symbol})
 
@@ -304,7 +305,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
             signals_published=svc.signals_published,
             warmed_up=warmed,
             missing=list(svc.models.missing),
-            prediction_drift={f"{s}/h{h}": v for s, h, v in svc.drift.values()},
+            prediction_drift={f"{s}/h{h}": v for s, h, v in svc.prediction_drift.values()},
         )
 
     def Predict(self, request, context):

@@ -141,18 +141,23 @@ def test_no_edge_refuses_promotion_and_trades_nothing(tmp_path: Path, small_plan
     assert run.execution.status().orders_placed == 0
 
 
-def test_a_model_worse_than_the_base_rate_is_refused_and_getstatus_says_why(tmp_path: Path, small_plan: None) -> None:
-    """Hand-promoting a refused model (a manifest edited behind the gate's back) serves nothing."""
+def test_a_model_worse_than_the_base_rate_is_refused_and_getstatus_says_why(tmp_path: Path) -> None:
+    """A relationship that stops holding: the recording's first hours have the planted edge, the rest the
+    opposite one, so what the walk-forward folds learn early predicts the later folds worse than the base
+    rate. The gate refuses it; hand-promoting it (a manifest edited behind the gate's back) serves nothing,
+    and GetStatus says why."""
     from quantumedge.inference.service import InferenceService
     from quantumedge.shared.bus import MemoryBus
+    from quantumedge.training.synthetic_data import write_synthetic_recording
     from quantumedge.v1 import inference_pb2
 
-    reg = tmp_path / "bad"
-    args = [*TRAIN, "--synthetic-steps", str(6 * 3600), "--synthetic-edge", "0", "--models-dir", str(reg)]
-    # Deep trees that need no evidence for a leaf learn the noise of a market without an edge: worse than
-    # the base rate out of sample, which is what the gate must catch.
-    overfit = ["--min-trades", "0", "--min-child-weight", "1", "--max-depth", "6", "--n-estimators", "200"]
-    assert train_main([*args, *overfit]) == 0
+    data, reg = tmp_path / "recording", tmp_path / "bad"
+    start, hours = 1_700_000_000_000_000_000, 5
+    write_synthetic_recording(data, [SYMBOL], hours * 3600, seed=1001, start_ns=start, edge_bps_per_s=0.3)
+    later = start + (hours + 1) * 3_600_000_000_000  # a later hour: the recorder's files never collide
+    write_synthetic_recording(data, [SYMBOL], 2 * hours * 3600, seed=1002, start_ns=later, edge_bps_per_s=-0.3)
+    args = ["--data", str(data), "--symbols", SYMBOL, "--horizons", "5", "--promote-new", "--models-dir", str(reg)]
+    assert train_main(args) == 0
     manifest = reg / "manifest.json"
     doc = json.loads(manifest.read_text())
     entry = doc["models"][0]
@@ -168,6 +173,6 @@ def test_a_model_worse_than_the_base_rate_is_refused_and_getstatus_says_why(tmp_
     assert not info.served and not info.gate_passed
     assert "promotion gate" in info.problem and any(f.split(":")[0] in info.problem for f in failures)
     assert list(info.gate_failures) == failures
-    assert info.gate_figures["oos_log_loss"] > 0 and info.data_source.startswith("synthetic")
+    assert info.gate_figures["oos_log_loss"] > 0 and info.data_source.startswith(f"recording {data}")
     reloaded = svc.servicer.ReloadModels(inference_pb2.ReloadModelsRequest(), None)
     assert not any(m.served for m in reloaded.models)
