@@ -1,17 +1,20 @@
-# syntax=docker/dockerfile:1.7
 # One image for all four services: the command picks the service
 #   docker run IMAGE serve risk        (default: serve ingest)
 #
-# Build from the repository root:  docker build -t quantumedge:dev .
+# Build from the repository root:  make image   (or: docker build -t quantumedge:dev .)
+# No `# syntax=` line: BuildKit would pull a frontend image for it, which fails where no registry is reachable.
 #
-# Base image: pinned by tag here. For production builds pin it by digest as well, e.g.
+# PYTHON_IMAGE is the builder's base: any Debian-family image with python3.11 on PATH. By default Docker Hub's
+# python:3.11-slim, pinned by tag here; for production builds pin it by digest as well, e.g.
 #   --build-arg PYTHON_IMAGE=python:3.11.14-slim-trixie@sha256:<digest>
 # (`docker buildx imagetools inspect python:3.11.14-slim-trixie` prints the digest), and let a bot bump it.
+# With no registry reachable, `make image` builds one from Debian packages (tools/image/base.sh, debootstrap).
+# The runtime stage is FROM scratch: only what the builder collected (tools/image/rootfs.py) is in the image.
 ARG PYTHON_IMAGE=python:3.11.14-slim-trixie
 
 # ---------------------------------------------------------------------------------------------------
-# builder: resolve the pinned, hash-checked dependencies into a virtual environment, then install the
-# package itself (no dev or train extras). Nothing from this stage but /opt/venv reaches the final image.
+# builder: resolve the pinned, hash-checked dependencies into a virtual environment, install the package
+# itself (no dev or train extras), cut what no command imports, and collect the runtime's root filesystem.
 FROM ${PYTHON_IMAGE} AS builder
 
 ENV PIP_NO_CACHE_DIR=1 \
@@ -21,25 +24,33 @@ ENV PIP_NO_CACHE_DIR=1 \
     UV_NO_CACHE=1 \
     UV_PYTHON_DOWNLOADS=never
 
-RUN pip install --no-cache-dir uv==0.13.9
-
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 WORKDIR /src
 
 # Dependencies first (their own layer, reused while only the code changes). requirements.lock is
 # `uv pip compile --universal --generate-hashes` output of pyproject.toml: every version and hash pinned.
-COPY requirements.lock ./
-RUN uv venv --python /usr/local/bin/python3.11 /opt/venv \
- && uv pip sync --python /opt/venv/bin/python --require-hashes --only-binary :all: requirements.lock
+# build/ca-bundle.pem exists only when `make image CA_BUNDLE=...` put it into the context, for a build behind
+# a TLS-re-signing proxy; it is public material and this stage never reaches the image.
+COPY requirements.lock build/ca-bundle.pe[m] ./
+RUN if [ -s ca-bundle.pem ]; then export SSL_CERT_FILE=/src/ca-bundle.pem PIP_CERT=/src/ca-bundle.pem; fi \
+ && python3.11 -m venv /opt/uv \
+ && /opt/uv/bin/pip install --no-cache-dir uv==0.13.9 \
+ && /opt/uv/bin/uv venv --python python3.11 /opt/venv \
+ && /opt/uv/bin/uv pip sync --python /opt/venv/bin/python --require-hashes --only-binary :all: requirements.lock
 
 # Then the package, as a regular (non-editable) install without its dependencies (already pinned above).
 COPY pyproject.toml README.md ./
 COPY services ./services
-RUN uv pip install --python /opt/venv/bin/python --no-deps . \
- && /opt/venv/bin/quantumedge --help > /dev/null
+COPY tools/image/slim.py tools/image/rootfs.py ./image/
+RUN if [ -s ca-bundle.pem ]; then export SSL_CERT_FILE=/src/ca-bundle.pem; fi \
+ && /opt/uv/bin/uv pip install --python /opt/venv/bin/python --no-deps . \
+ && python3.11 image/slim.py /opt/venv /opt/uv/bin/uv \
+ && python3.11 image/rootfs.py /rootfs /opt/venv
 
 # ---------------------------------------------------------------------------------------------------
-# runtime: the interpreter, the venv and the models. No compiler, no uv, no pip, no sources, no secrets.
-FROM ${PYTHON_IMAGE} AS runtime
+# runtime: the interpreter, its libraries, the venv and the models. No shell, no package manager, no compiler,
+# no uv, no pip, no sources, no secrets.
+FROM scratch AS runtime
 
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="quantumedge" \
@@ -53,26 +64,26 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PYTHONFAULTHANDLER=1 \
     HOME=/tmp \
-    PATH=/opt/venv/bin:$PATH \
+    LANG=C.UTF-8 \
+    PATH=/opt/venv/bin:/usr/local/bin:/usr/bin:/bin \
+    SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
     QE_BUS=kafka \
     QE_MODELS_DIR=/app/models \
     QE_DATA_DIR=/data
 
-# A fixed numeric user, so Kubernetes can verify runAsNonRoot without a name lookup; pip/setuptools/wheel
-# of the base image are removed: nothing installs anything at run time.
-RUN groupadd --system --gid 10001 quantumedge \
- && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
-      --shell /usr/sbin/nologin quantumedge \
- && python -m pip uninstall --yes --quiet pip setuptools wheel \
- && mkdir -p /data \
- && chown 10001:10001 /data
-
-COPY --from=builder /opt/venv /opt/venv
+# A fixed numeric user (10001, in the collected /etc/passwd), so Kubernetes can verify runAsNonRoot without a
+# name lookup; /data and /tmp are the only folders it may write.
+COPY --from=builder /rootfs /
 # Models are baked into the image (QE_MODELS_DIR); a chart value can mount a newer registry over them.
 COPY models /app/models
 
 WORKDIR /app
 USER 10001:10001
+
+# The build fails here if a cut or a missing library broke a command: every service module imports and
+# every command answers --help, as the service user, with no shell in the image.
+RUN ["/opt/venv/bin/python", "-c", "import quantumedge.ingest.service, quantumedge.inference.service, quantumedge.risk.service, quantumedge.execution.service, quantumedge.inference.onnx_graph, quantumedge.embedded, quantumedge.backtest.cli, onnx.compose, onnx.helper, pyarrow.parquet, pyarrow.dataset, onnxruntime"]
+RUN ["/opt/venv/bin/quantumedge", "--help"]
 
 # ingest, inference, risk, execution (gRPC + health + reflection)
 EXPOSE 50051 50052 50053 50054

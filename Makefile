@@ -9,9 +9,16 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# make image: the image's name and tag (the tag defaults to the chart's appVersion, the chart's default
+# image.tag), the builder's base (empty = automatic), and a CA bundle the builder trusts (TLS-re-signing proxies)
+IMAGE ?= quantumedge
+TAG ?=
+BASE ?=
+CA_BUNDLE ?= $(SSL_CERT_FILE)
 
 .PHONY: help venv run test unit integration lint fmt proto proto-check bench secrets-scan browser \
-        kafka-up kafka-down vault-up vault-down chart-test lock clean
+        kafka-up kafka-down vault-up vault-down chart-test lock clean \
+        docker-up docker-down image image-test cluster-build cluster-test chart-tools
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -29,7 +36,7 @@ run: $(STAMP) ## run all four services in one process on the embedded defaults (
 
 test: $(STAMP) lint proto-check secrets-scan browser ## the whole suite: lint, generated-code check, secret scan, chart tests, pytest (real Kafka, real Vault)
 	$(MAKE) chart-test
-	$(PY) -m pytest --ignore=tests/chart $(PYTEST_ARGS)
+	$(PY) -m pytest --ignore=tests/chart --ignore=tests/image --ignore=tests/cluster $(PYTEST_ARGS)
 
 browser: ## Debian's chromium for the console's browser tests (apt-get when missing; else those tests skip, saying so)
 	@command -v chromium >/dev/null 2>&1 || { (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
@@ -75,6 +82,28 @@ vault-down: $(STAMP) ## stop the local OpenBao dev server
 
 chart-test: $(STAMP) ## helm lint + template + offline schema validation + manifest tests
 	$(PY) -m pytest tests/chart $(PYTEST_ARGS)
+
+docker-up: $(STAMP) ## start the project's own Docker engine (socket in .cache/docker; no IP forwarding, no iptables)
+	@$(PY) tools/docker_engine.py up
+	@echo "export DOCKER_HOST=$$($(PY) tools/docker_engine.py host)"
+
+docker-down: $(STAMP) ## stop the project's Docker engine (by its pid)
+	$(PY) tools/docker_engine.py down
+
+image: $(STAMP) ## build the image (IMAGE, TAG, BASE, CA_BUNDLE; a Debian base by debootstrap when no registry answers)
+	PY=$(PY) IMAGE=$(IMAGE) TAG=$(TAG) BASE=$(BASE) CA_BUNDLE=$(CA_BUNDLE) bash tools/image/build.sh
+
+image-test: image ## run the four services as containers of the image against a real Kafka; print size and cold starts
+	IMAGE=$(IMAGE) TAG=$(TAG) $(PY) -m pytest tests/image -p no:cacheprovider -s $(PYTEST_ARGS)
+
+cluster-build: $(STAMP) ## build (once) and cache kube-apiserver, controller manager, scheduler, etcd and kwok
+	bash tools/cluster/build.sh
+
+cluster-test: cluster-build chart-tools ## the chart's whole helm lifecycle on a real API server (PodSecurity restricted)
+	$(PY) -m pytest tests/cluster -p no:cacheprovider -s $(PYTEST_ARGS)
+
+chart-tools: $(STAMP)
+	@$(PY) tools/chart_tools.py ensure > /dev/null
 
 lock: $(STAMP) ## pin every runtime dependency with hashes into requirements.lock (the image installs from it)
 	$(UV) pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes -q -o requirements.lock

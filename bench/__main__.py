@@ -27,6 +27,7 @@ BENCHES = [
     ("bench.execution_bench", "bench_execution", False),
     ("bench.backtest_bench", "bench_backtest", False),
     ("bench.operator_bench", "bench_operator", False),
+    ("bench.signing_bench", "bench_signing", False),
 ]
 
 

@@ -2,7 +2,8 @@
 
 Each comes from, in order:
   1. an existing server named by env vars: QE_TEST_KAFKA_BOOTSTRAP; QE_TEST_VAULT_ADDR + QE_TEST_VAULT_TOKEN
-  2. testcontainers, when a Docker engine answers (QE_TEST_DOCKER=0 skips this)
+  2. testcontainers, when a Docker engine answers, on images built locally (tests/harness/images.py);
+     QE_TEST_DOCKER=0 skips this, QE_TEST_DOCKER=1 requires it
   3. a local process: Kafka 3.9.1 (KRaft) from the release jars, or OpenBao's dev server
 
 One broker / server per session, shared by all tests: tests isolate themselves with unique topic and group
@@ -27,6 +28,7 @@ from tests.harness import (
     LocalVault,
     VaultEndpoint,
     docker_available,
+    docker_required,
     kafka_container,
     kafka_is_ready,
     vault_container,
@@ -36,6 +38,8 @@ from tests.harness import (
 from tests.support.captures import binance_capture  # noqa: F401 - the one fixture for the real captures
 
 T = TypeVar("T")
+# Where each real component of this session came from (tests/integration/test_harness_origin.py reports it).
+ORIGINS: dict[str, str] = {}
 
 REAL_COMPONENT_FIXTURES = frozenset({"kafka_bootstrap", "kafka_topic_factory", "vault"})
 
@@ -55,11 +59,18 @@ def kafka_bootstrap() -> Iterator[str]:
         ok, reason = kafka_is_ready(existing, timeout_s=10.0)
         if not ok:
             raise HarnessError(f"Kafka: QE_TEST_KAFKA_BOOTSTRAP={existing} does not answer: {reason}")
+        ORIGINS["kafka"] = "QE_TEST_KAFKA_BOOTSTRAP"
         yield existing
         return
     with contextlib.ExitStack() as stack:
-        bootstrap = _from_docker(stack, kafka_container)
-        yield bootstrap or stack.enter_context(LocalKafka()).bootstrap
+        in_container = _from_docker(stack, kafka_container)
+        if in_container:
+            ORIGINS["kafka"] = f"container {in_container.container_id[:12]}"
+            yield in_container.bootstrap
+            return
+        local = stack.enter_context(LocalKafka())
+        ORIGINS["kafka"] = f"local process {local.pid}"
+        yield local.bootstrap
 
 
 @pytest.fixture(scope="session")
@@ -80,7 +91,13 @@ def vault() -> Iterator[VaultEndpoint]:
         return
     with contextlib.ExitStack() as stack:
         endpoint = _from_docker(stack, vault_container)
-        yield endpoint or stack.enter_context(LocalVault()).endpoint
+        if endpoint:
+            ORIGINS["vault"] = "container"
+            yield endpoint
+            return
+        local = stack.enter_context(LocalVault())
+        ORIGINS["vault"] = f"local process {local.pid}"
+        yield local.endpoint
 
 
 def _from_docker(
@@ -88,14 +105,19 @@ def _from_docker(
 ) -> T | None:
     """The container's value when Docker answers and the container starts; None means "use a local process".
 
-    A Docker engine that cannot pull or start the image (offline registry, no permission) is not a reason to
-    fail the run while a local process can do the same job: say so as a warning and fall back.
+    A Docker engine that cannot build or start the image (no base, no permission) is not a reason to fail the
+    run while a local process can do the same job: say so as a warning and fall back. QE_TEST_DOCKER=1 makes
+    the containers mandatory (a failure fails the run), to prove the testcontainers path itself.
     """
     if not docker_available():
+        if docker_required():
+            raise HarnessError("QE_TEST_DOCKER=1 but no Docker engine answers (make docker-up, or set DOCKER_HOST)")
         return None
     try:
         return stack.enter_context(container())
     except HarnessError as exc:
+        if docker_required():
+            raise
         warnings.warn(f"{exc}; falling back to a local process", stacklevel=2)
         return None
 

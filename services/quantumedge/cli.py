@@ -10,6 +10,7 @@ topics   create the Kafka topics
 console  the operators' web console
 notify   send halts, limit breaches, fills and rejections to webhooks and Telegram
 status, halt, reduce, resume, flatten, cancel-all, limits, decisions, explain: operate a running system
+health   ask a service's gRPC health (exit 0 when SERVING; the chart's helm test hook)
 """
 
 from __future__ import annotations
@@ -51,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("service", choices=SERVICE_NAMES)
 
     sub.add_parser("topics", help="create the system's Kafka topics when missing (idempotent)")
+
+    health = sub.add_parser("health", help="ask a gRPC server's health service; exit 0 when it answers SERVING")
+    health.add_argument("address", help="host:port of the server, e.g. quantumedge-risk:50053")
+    health.add_argument("--service", default="", help="service to ask about, e.g. quantumedge.v1.RiskService")
+    health.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer (default 5)")
     sub.add_parser("console", help="the operators' web console (login with the operator token)")
     sub.add_parser("notify", help="notifications of halts, limit breaches, fills and rejections (webhooks, Telegram)")
     add_ops_parsers(sub)
@@ -108,6 +114,8 @@ def _dispatch(command: str, config: str | None, argv: list[str]) -> int:
         return int(getattr(importlib.import_module(module), func)(argv[1:]) or 0)
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "health":  # needs no settings: it only asks another server
+        return _health(args.address, args.service, args.timeout)
     settings = load_settings(config)
     setup_logging(settings.log_level, service=getattr(args, "service", "quantumedge"))
     _quiet_clients(settings)
@@ -141,6 +149,14 @@ def _dispatch(command: str, config: str | None, argv: list[str]) -> int:
         return run(args.command, args, settings)
     parser.error(f"unknown command {args.command}")
     return 2
+
+
+def _health(address: str, service: str, timeout_s: float) -> int:
+    from quantumedge.shared.health_check import check
+
+    answer = check(address, service, timeout_s=timeout_s)
+    print(f"{address} {service or '(server)'}: {answer.status}")
+    return 0 if answer.serving else 1
 
 
 def _quiet_clients(settings: object) -> None:

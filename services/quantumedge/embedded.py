@@ -21,11 +21,13 @@ log = get_logger(__name__)
 
 
 def embedded_settings(settings: Settings, steps: int) -> Settings:
-    """The embedded defaults: in-process bus, synthetic source, paper venue, no secrets."""
+    """The embedded defaults: in-process bus, synthetic source, paper venue, no secrets, loopback only."""
     return settings.model_copy(
         update={
             "bus": "memory",
             "embedded": True,
+            # A laptop run is reachable from this machine only (its changing calls have no token anyway).
+            "grpc_host": "127.0.0.1",
             "ingest": settings.ingest.model_copy(update={"source": "synthetic", "synthetic_steps": steps}),
             "execution": settings.execution.model_copy(update={"venue": "paper"}),
         }

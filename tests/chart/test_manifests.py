@@ -271,7 +271,11 @@ def test_network_policy_shape_with_every_feature(render) -> None:
     rendered = render(["full-values.yaml"])
     policies = {p["metadata"]["name"]: p for p in rendered.of_kind("NetworkPolicy")}
     # Strimzi provisions the topics in this scenario: no topic Job, so no policy for it.
-    expected = [f"{RELEASE}-default-deny", *(f"{RELEASE}-{c}" for c in (*COMPONENTS, *OPERATOR_TOOLS))]
+    expected = [
+        f"{RELEASE}-default-deny",
+        f"{RELEASE}-test",
+        *(f"{RELEASE}-{c}" for c in (*COMPONENTS, *OPERATOR_TOOLS)),
+    ]
     assert sorted(policies) == sorted(expected)
     for component in COMPONENTS:
         spec = policies[f"{RELEASE}-{component}"]["spec"]
@@ -420,7 +424,7 @@ def test_topic_job_is_a_hook_running_the_topics_command_of_the_same_image(render
     # `quantumedge topics` must exist: the Job runs it.
     assert _parser().parse_args(container["args"]).command == "topics"
     env = literal_env(container)
-    assert env["QE_KAFKA__BOOTSTRAP"] == "kafka:9092" and env["QE_KAFKA__REPLICATION_FACTOR"] == "3"
+    assert env["QE_KAFKA__BOOTSTRAP"] == "kafka:9092" and env["QE_KAFKA__REPLICATION_FACTOR"] == "-1"
 
 
 def test_notes_print_port_forward_and_grpcurl_for_every_service(render) -> None:

@@ -24,6 +24,7 @@ DNS = Pod("coredns", "kube-system", {"k8s-app": "kube-dns"})
 OPERATOR = Pod("grpcurl", "quantumedge-operators", {"app": "shell"})
 NEIGHBOUR = Pod("other-app", NAMESPACE, {"app": "other"})  # another app in the release's namespace
 STRANGER = Pod("curl", "default", {"app": "curl"})
+COMPONENT = "app.kubernetes.io/component"
 
 
 def _pods(rendered) -> dict[str, Pod]:
@@ -48,7 +49,13 @@ def default_release(render):
 def test_the_default_release_renders_its_network_policies(default_release) -> None:
     policies, pods = default_release
     names = sorted(p["metadata"]["name"] for p in policies)
-    assert names == sorted([f"{RELEASE}-default-deny", f"{RELEASE}-topics", *(f"{RELEASE}-{c}" for c in COMPONENTS)])
+    expected = [
+        f"{RELEASE}-default-deny",
+        f"{RELEASE}-topics",
+        f"{RELEASE}-test",
+        *(f"{RELEASE}-{c}" for c in COMPONENTS),
+    ]
+    assert names == sorted(expected)
     assert set(pods) == {*COMPONENTS, "topics"}
     # Every pod of the release is isolated both ways; nobody else in the namespace is.
     for pod in pods.values():
@@ -141,7 +148,8 @@ def test_a_disabled_caller_opens_nothing(render) -> None:
     policies, pods = _release(render, "components.execution.enabled=false")
     risk = next(p for p in policies if p["metadata"]["name"] == f"{RELEASE}-risk")
     peers = risk["spec"]["ingress"][0]["from"]
-    assert all("podSelector" not in peer for peer in peers), "no caller left, no pod selector"
+    callers = [p for p in peers if "podSelector" in p and p["podSelector"]["matchLabels"].get(COMPONENT) != "test"]
+    assert callers == [], "no caller left, no pod selector (but the helm test hook's)"
     assert netpol.allowed(policies, OPERATOR, pods["risk"], PORTS["risk"])
 
 
@@ -244,3 +252,17 @@ def test_the_console_reaches_every_service_and_only_operators_reach_the_console(
     assert netpol.allowed(policies, PROMETHEUS, notify, 9464) and not netpol.allowed(policies, OPERATOR, notify, 9464)
     for pod in (console, notify):
         assert netpol.isolated(policies, pod) == {"Ingress", "Egress"}
+
+
+def test_the_helm_test_hook_pod_reaches_each_services_grpc_port_and_nothing_else(render) -> None:
+    rendered = render()
+    policies, pods = rendered.of_kind("NetworkPolicy"), _pods(rendered)
+    (hook,) = rendered.of_kind("Pod")
+    assert hook["metadata"]["labels"][COMPONENT] == "test"
+    tester = Pod(hook["metadata"]["name"], NAMESPACE, hook["metadata"]["labels"])
+    assert netpol.isolated(policies, tester) == {"Ingress", "Egress"}
+    for component in COMPONENTS:
+        assert netpol.allowed(policies, tester, pods[component], PORTS[component]), component
+        assert not netpol.allowed(policies, pods[component], tester, PORTS[component]), component
+    for outside, port in ((BROKER, 9092), (VAULT, 8200), (INTERNET, 443), (EXCHANGE, 443)):
+        assert not netpol.allowed(policies, tester, outside, port)

@@ -27,6 +27,8 @@ CORE_KINDS = {
     "NetworkPolicy",
     "Job",
     "ConfigMap",
+    "Pod",
+    "PriorityClass",
 }
 
 
@@ -48,6 +50,7 @@ def test_defaults_render_the_four_services_and_the_topic_job(render) -> None:
         "Deployment",
         "Job",
         "NetworkPolicy",
+        "Pod",
         "PodDisruptionBudget",
         "Service",
         "ServiceAccount",
@@ -130,7 +133,8 @@ def test_kafka_topics_follow_strimzi_crd(render) -> None:
         spec = obj["spec"]
         assert set(spec) <= {"topicName", "partitions", "replicas", "config"}
         assert isinstance(spec["partitions"], int) and spec["partitions"] >= 1
-        assert isinstance(spec["replicas"], int) and 1 <= spec["replicas"] <= 32767
+        # No replicas (replicationFactor -1): the Topic Operator takes the broker's default.replication.factor.
+        assert "replicas" not in spec or (isinstance(spec["replicas"], int) and 1 <= spec["replicas"] <= 32767)
         assert all(isinstance(v, str | int | bool) for v in spec["config"].values())
         # metadata.name must be a DNS-1123 subdomain; the real name (with dots) sits in topicName.
         name = obj["metadata"]["name"]

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
 
 import pytest
 
-from tests.chart.chartlib import REPO_ROOT
+from tests.chart.chartlib import COMPONENTS, REPO_ROOT
 
 RUNBOOK = REPO_ROOT / "docs" / "runbook.md"
-CHANGING = {"Halt", "Resume", "UpdateLimits", "SubmitOrder", "CancelAll", "Flatten", "ReloadModels"}
+CHANGING = {"Halt", "Resume", "UpdateLimits", "SubmitOrder", "CancelAll", "Flatten", "ReloadModels", "ReviewOrder"}
 SECTIONS = (
     "Install",
     "Upgrade",
@@ -119,3 +120,32 @@ def test_runbook_grpcurl_commands_match_the_schema(pool) -> None:
 def test_notes_grpcurl_commands_match_the_schema(render, pool) -> None:
     commands = grpcurl_commands(render().notes)
     assert check_commands(commands, pool) >= 10
+
+
+def _runbook_fullname(release: str) -> str:
+    """What the runbook's own `export FULLNAME=...` line gives for a release name (run in bash, as a user would)."""
+    line = next(x for x in RUNBOOK.read_text().splitlines() if x.startswith("export FULLNAME="))
+    script = f'RELEASE={shlex.quote(release)}; {line}; printf %s "$FULLNAME"'
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.parametrize("release", ["qe", "quantumedge", "prod-quantumedge"])
+def test_runbook_resource_names_are_the_charts_for_any_release(render, release: str) -> None:
+    text = RUNBOOK.read_text()  # commands in list items are indented code blocks: the whole text
+    fullname = _runbook_fullname(release)
+    rendered = render(release=release)
+    names = {(o["kind"], o["metadata"]["name"]) for o in rendered.objects}
+    referenced = set(re.findall(r"\$FULLNAME-([a-z]+|\{service\})", text))
+    assert {"risk", "execution", "topics", "{service}"} <= referenced
+    rule = next(x for x in text.splitlines() if x.startswith("export FULLNAME="))
+    assert "$RELEASE-" not in text.replace(rule, ""), "resource names are $FULLNAME-<name>, not $RELEASE-<name>"
+    for ref in referenced:
+        if ref in COMPONENTS:
+            assert ("Service", f"{fullname}-{ref}") in names and ("Deployment", f"{fullname}-{ref}") in names
+        elif ref == "{service}":
+            for component in COMPONENTS:
+                assert ("ServiceAccount", f"{fullname}-{component}") in names
+        elif ref == "topics":
+            assert ("Job", f"{fullname}-topics") in names
+        else:
+            assert ref == "operator", ref  # the operator-token Secret the runbook creates itself

@@ -68,3 +68,17 @@ def test_port_forwards_match_the_rendered_services(skaffold: dict, render) -> No
         assert forward["namespace"] == release["namespace"]
         assert services[forward["resourceName"]] == forward["port"] == forward["localPort"]
     assert {f["port"] for f in forwards} == set(PORTS.values())
+
+
+def test_skaffold_builds_the_image_as_make_image_does(skaffold: dict) -> None:
+    (artifact,) = skaffold["build"]["artifacts"]
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert artifact["docker"]["buildArgs"] == {"VERSION": chart["appVersion"]}  # make image: VERSION=$TAG
+    make = (REPO_ROOT / "tools" / "image" / "build.sh").read_text()
+    assert "DOCKER_BUILDKIT=0" in make and '--build-arg "VERSION=$TAG"' in make
+    # The legacy builder everywhere: BuildKit pulls its frontend image, which cannot work with no registry.
+    assert skaffold["build"]["local"]["useBuildkit"] is False
+    for profile in skaffold["profiles"]:
+        assert profile["build"]["local"].get("useBuildkit", False) is False
+    (release,) = skaffold["deploy"]["helm"]["releases"]
+    assert release["valuesFiles"] == ["charts/quantumedge/ci/dev-values.yaml"]

@@ -21,6 +21,7 @@ from quantumedge.shared.bus.kafka import KafkaBus
 from quantumedge.shared.config import KafkaSettings
 from quantumedge.v1 import control_pb2, execution_pb2, execution_pb2_grpc, risk_pb2, risk_pb2_grpc
 from tests.support.procs import free_port, kafka_env, spawn, stop, wait_serving
+from tests.support.signing import signed_for_serve
 from tests.unit.execution.builders import SYMBOL, decision, top, trade
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -89,6 +90,10 @@ def _control(bus: KafkaBus) -> list[control_pb2.ControlEvent]:
     return [control_pb2.ControlEvent.FromString(r.value) for r in bus.read_all(topics.CONTROL)]
 
 
+def _audits(bus: KafkaBus) -> list[control_pb2.ControlEvent]:
+    return [control_pb2.ControlEvent.FromString(r.value) for r in bus.read_all(topics.AUDIT)]
+
+
 def _halted(stub: execution_pb2_grpc.ExecutionServiceStub) -> bool:
     return stub.GetStatus(execution_pb2.ExecutionServiceGetStatusRequest(), timeout=5).halted
 
@@ -116,12 +121,12 @@ def test_operator_halt_reaches_execution_over_kafka_and_resume_lets_orders_throu
     assert wrong.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
     def refusals_audited() -> bool:
-        audits = [e.audit for e in _control(bus) if e.HasField("audit") and e.audit.method.endswith("/Halt")]
+        audits = [e.audit for e in _audits(bus) if e.audit.method.endswith("/Halt")]
         return len([a for a in audits if not a.allowed]) == 2
 
-    # Both refusals are on control.v1 by now; no halt state went with them, so execution has nothing to apply.
-    _wait_for(refusals_audited, 15, "both refused Halt calls audited on control.v1")
-    assert not any(e.HasField("halt") for e in _control(bus))
+    # Both refusals are on audit.v1 by now; nothing went to control.v1, so execution has nothing to apply.
+    _wait_for(refusals_audited, 15, "both refused Halt calls audited on audit.v1")
+    assert _control(bus) == []
     assert not risk.GetStatus(risk_pb2.RiskServiceGetStatusRequest(), timeout=5).halted
     assert not _halted(execution)
 
@@ -134,7 +139,7 @@ def test_operator_halt_reaches_execution_over_kafka_and_resume_lets_orders_throu
 
     # 3. An approved decision, as risk would publish it, is refused by execution with HALTED: nothing is placed.
     blocked = f"halted-{uuid.uuid4().hex[:8]}"
-    bus.publish(topics.DECISIONS, SYMBOL, decision(blocked, qty=0.1))
+    bus.publish(topics.DECISIONS, SYMBOL, signed_for_serve(decision(blocked, qty=0.1)))
     bus.flush()
     _wait_for(lambda: _reports(bus, blocked), 15, "execution's report on the intent sent while halted")
     reports = _reports(bus, blocked)
@@ -153,7 +158,7 @@ def test_operator_halt_reaches_execution_over_kafka_and_resume_lets_orders_throu
     _wait_for(lambda: not _halted(execution), 15, "execution to report resumed after the operator's Resume")
     _publish_market(bus)  # a fresh book for the paper venue
     allowed = f"resumed-{uuid.uuid4().hex[:8]}"
-    bus.publish(topics.DECISIONS, SYMBOL, decision(allowed, qty=0.1))
+    bus.publish(topics.DECISIONS, SYMBOL, signed_for_serve(decision(allowed, qty=0.1)))
     bus.flush()
 
     def filled() -> bool:

@@ -47,6 +47,7 @@ from tests.harness import VaultEndpoint
 from tests.integration.secrets.seeding import SeededVault, seed_known_secrets
 from tests.peers.binance_trading import BinanceTradingPeer
 from tests.support.procs import ROOT, free_port, kafka_env, spawn, stop, wait_serving
+from tests.support.signing import SESSION_KEY, signed_for_serve
 from tests.unit.execution.builders import decision
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -217,7 +218,7 @@ def test_no_secret_reaches_logs_files_or_kafka(
         return next((o for o in orders if o.client_order_id == cid), None)
 
     def trade(intent_id: str, qty: float) -> str:
-        bus.publish(topics.DECISIONS, SYMBOL, decision(intent_id, qty=qty, reference=PRICE))
+        bus.publish(topics.DECISIONS, SYMBOL, signed_for_serve(decision(intent_id, qty=qty, reference=PRICE)))
         bus.flush()
         return ids.order_id(ids.ENTRY, intent_id)
 
@@ -238,6 +239,9 @@ def test_no_secret_reaches_logs_files_or_kafka(
         "QE_INGEST__SOURCE": "synthetic",
         "QE_INGEST__SYNTHETIC_STEPS": "0",
         "QE_INGEST__SYNTHETIC_SPEED": "2",
+        # Execution's own caps above the oversized order below, so that the venue is the one refusing it.
+        "QE_EXECUTION__MAX_ORDER_NOTIONAL": "1000000",
+        "QE_EXECUTION__MAX_POSITION_NOTIONAL": "1000000",
         "QE_INGEST__RECORD": "true",
         "QE_INGEST__RECORD_FLUSH_S": "1",
         "QE_INGEST__RECORD_BATCH_EVENTS": "50",
@@ -356,6 +360,7 @@ def test_no_secret_reaches_logs_files_or_kafka(
         "wrong operator token": wrong_token,
         "basic credential": basic_credential,
         "vault root token": vault.token,
+        "risk signing key": SESSION_KEY.seed_b64(),
     }
     for value in seeded.values:  # the AppRole secret-ids handed to each service, besides the above
         if value not in named.values():
@@ -384,8 +389,9 @@ def test_no_secret_reaches_logs_files_or_kafka(
     assert any(p.endswith(".parquet (decoded)") for p in artifacts), "no recording was written"
     for topic in (topics.REPORTS, topics.DECISIONS, topics.CONTROL, topics.TRADES):
         assert records.get(prefix + topic), f"nothing on {topic}"
-    audits = b"".join(records[prefix + topics.CONTROL])
-    assert audits.count(b"refused:") >= 7, "the refused changing calls were not audited on control.v1"
+    audits = b"".join(records[prefix + topics.AUDIT])
+    assert audits.count(b"refused:") >= 7, "the refused changing calls were not audited on audit.v1"
+    assert b"refused:" not in b"".join(records[prefix + topics.CONTROL]), "audits belong on audit.v1"
 
     leaks = [leak for where, blob in artifacts.items() for leak in find_leaks(where, blob, needles)]
     leaks += [leak for where, blob in repo_files.items() for leak in find_leaks(where, blob, needles, False)]

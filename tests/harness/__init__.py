@@ -4,7 +4,7 @@ Each comes from, in order of preference: an existing server named by an env var,
 Docker engine answers, or a local process (Kafka from the release jars via Maven, OpenBao's dev server).
 """
 
-from tests.harness.containers import docker_available, kafka_container, vault_container
+from tests.harness.containers import docker_available, docker_required, kafka_container, vault_container
 from tests.harness.kafka import LocalKafka, ensure_kafka_jars, kafka_is_ready
 from tests.harness.process import HarnessError
 from tests.harness.vault import LocalVault, VaultEndpoint, vault_is_ready, vault_token_works
@@ -15,6 +15,7 @@ __all__ = [
     "LocalVault",
     "VaultEndpoint",
     "docker_available",
+    "docker_required",
     "ensure_kafka_jars",
     "kafka_container",
     "kafka_is_ready",

@@ -14,6 +14,8 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tests.support.signing import signing_env
+
 ROOT = Path(__file__).resolve().parents[2]
 QUANTUMEDGE = [sys.executable, "-m", "quantumedge.cli"]
 
@@ -26,13 +28,15 @@ def free_port() -> int:
 
 def kafka_env(bootstrap: str, prefix: str, ports: Mapping[str, int] | None = None) -> dict[str, str]:
     """What every `quantumedge serve` process of a test needs: the real broker, the test's own topics,
-    loopback gRPC, and a port per service."""
+    loopback gRPC, a port per service, and the signing keys (tests.support.signing)."""
     return {
         "QE_BUS": "kafka",
         "QE_KAFKA_BOOTSTRAP": bootstrap,
         "QE_KAFKA__TOPIC_PREFIX": prefix,
         "QE_GRPC_HOST": "127.0.0.1",
         **{f"QE_PORTS__{name.upper()}": str(port) for name, port in (ports or {}).items()},
+        # Risk signs with the test session's key; execution and risk verify with its public half.
+        **signing_env(),
     }
 
 

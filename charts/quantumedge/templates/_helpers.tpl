@@ -126,6 +126,10 @@ Args: dict "root" $ "name" <component>. Returns YAML (use with fromYaml).
 {{- fail (printf "components.%s.replicaCount must be 0 or 1: %s is a single writer" $c.name $c.name) -}}
 {{- end -}}
 {{- end -}}
+{{- /* Risk never scales to zero while deployed: with no risk nothing is approved and no halt is enforced. */ -}}
+{{- if and (eq $c.name "risk") (ne (int $c.replicaCount) 1) -}}
+{{- fail "components.risk.replicaCount must be 1: risk is the single writer of decisions and halts and never scales to zero (components.risk.enabled=false removes it)" -}}
+{{- end -}}
 {{- if and (eq $c.autoscaling.mode "hpa") (lt (int $c.autoscaling.minReplicas) 1) -}}
 {{- fail (printf "components.%s.autoscaling.minReplicas must be >= 1 with mode hpa (only keda scales to zero)" $c.name) -}}
 {{- end -}}
@@ -138,6 +142,24 @@ Args: dict "root" $ "name" <component>. Returns YAML (use with fromYaml).
 {{- if and $c.pdb.create (not (kindIs "invalid" $c.pdb.minAvailable)) (not (kindIs "invalid" $c.pdb.maxUnavailable)) -}}
 {{- fail (printf "components.%s.pdb: set minAvailable or maxUnavailable, not both (null the other)" $c.name) -}}
 {{- end -}}
+{{- end -}}
+
+{{/* The PriorityClass a component's pods use: its own setting, else the chart's PriorityClass when created. */}}
+{{- define "quantumedge.priorityClassName" -}}
+{{- if .component.priorityClassName -}}
+{{- .component.priorityClassName -}}
+{{- else if .root.Values.priorityClass.create -}}
+{{- include "quantumedge.priorityClassFullname" .root -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "quantumedge.priorityClassFullname" -}}
+{{- default (include "quantumedge.fullname" .) .Values.priorityClass.name -}}
+{{- end -}}
+
+{{/* Components that check the operator token on changing calls (quantumedge.secrets.paths.OPERATOR_HASH_READERS). */}}
+{{- define "quantumedge.operatorHashReaders" -}}
+inference risk execution
 {{- end -}}
 
 {{- define "quantumedge.serviceAccountName" -}}
@@ -255,6 +277,14 @@ Args: dict "root" $ "name" <component>. Returns YAML (use with fromYaml).
 - name: QE_TELEMETRY__METRICS
   value: "none"
 {{- end }}
+{{- if and $root.Values.operatorToken.existingSecret (has $c.name (splitList " " (include "quantumedge.operatorHashReaders" $root))) }}
+{{- /* The hash of the operator token (not the token): from a Secret, so paper installs without Vault can halt. */}}
+- name: QE_VAULT__OPERATOR_TOKEN_SHA256
+  valueFrom:
+    secretKeyRef:
+      name: {{ $root.Values.operatorToken.existingSecret }}
+      key: {{ $root.Values.operatorToken.key }}
+{{- end }}
 {{- if $root.Values.vault.enabled }}
 - name: QE_VAULT__ADDR
   value: {{ $root.Values.vault.addr | quote }}
@@ -275,6 +305,22 @@ Args: dict "root" $ "name" <component>. Returns YAML (use with fromYaml).
 {{- if $root.Values.vault.caCert.configMap }}
 - name: QE_VAULT__CA_CERT
   value: "/etc/quantumedge/vault-ca/ca.crt"
+{{- end }}
+{{- end }}
+{{- if and (not $root.Values.vault.enabled) (has $c.name (list "risk" "execution")) }}
+{{- /* Without Vault: risk's public keys for both, its private key (from a Secret) for risk only. */}}
+{{- with $root.Values.signing.publicKeys }}
+- name: QE_SIGNING__PUBLIC_KEYS
+  value: {{ . | quote }}
+{{- end }}
+{{- if and (eq $c.name "risk") $root.Values.signing.privateKeySecret }}
+- name: QE_SIGNING__PRIVATE_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $root.Values.signing.privateKeySecret | quote }}
+      key: {{ $root.Values.signing.privateKeySecretKey | quote }}
+- name: QE_SIGNING__ALLOW_ENV_KEY
+  value: "true"
 {{- end }}
 {{- end }}
 {{- include "quantumedge.settingsEnv" (dict "prefix" "QE_" "settings" $root.Values.config.settings) }}

@@ -19,3 +19,13 @@ path "secret/data/quantumedge/operator/token-hashes" {
 path "secret/metadata/quantumedge/operator/token-hashes" {
   capabilities = ["read"]
 }
+
+# The public half of risk's signing keyring only: execution verifies every decision and control record with it
+# and can never sign one (no access to secret/data/quantumedge/signing/private).
+path "secret/data/quantumedge/signing/public" {
+  capabilities = ["read"]
+}
+
+path "secret/metadata/quantumedge/signing/public" {
+  capabilities = ["read"]
+}

@@ -27,3 +27,9 @@ path "auth/approle/role/*" {
 path "auth/kubernetes/role/*" {
   capabilities = ["deny"]
 }
+
+# Signing-key rotation (`secrets rotate --signing-key` / `--retire-signing-key`) writes both keyring paths through
+# the rule above; it reads the public keyring (public keys, not secret) so it never retires the key in use.
+path "secret/data/quantumedge/signing/public" {
+  capabilities = ["create", "update", "patch", "read"]
+}

@@ -17,3 +17,22 @@ path "secret/data/quantumedge/operator/token-hashes" {
 path "secret/metadata/quantumedge/operator/token-hashes" {
   capabilities = ["read"]
 }
+
+# Risk's Ed25519 signing keyring (lane: signed decisions and control records). Risk alone reads the private key
+# it signs decisions and halt/limits records with; it reads the public keys to verify control records and to
+# switch to a rotated key only once verifiers can know it. Versions are watched, so rotation needs no restart.
+path "secret/data/quantumedge/signing/private" {
+  capabilities = ["read"]
+}
+
+path "secret/metadata/quantumedge/signing/private" {
+  capabilities = ["read"]
+}
+
+path "secret/data/quantumedge/signing/public" {
+  capabilities = ["read"]
+}
+
+path "secret/metadata/quantumedge/signing/public" {
+  capabilities = ["read"]
+}

@@ -9,7 +9,8 @@ market's clock as the service's ticker releases them on the wall clock. With a f
 the event that much later, and decide then; orders then take the order-entry latency to reach the book.
 A row's signal is decided by risk and an approved intent goes to execution; every execution report goes
 back to risk; execution heartbeats; a limit breach that halts risk halts execution as the control topic
-would.
+would. Decisions and halt records are signed and verified exactly as on the bus (an in-memory key pair per
+run, the services' gates), so a backtest exercises the same admission path; a refusal shows in `refused`.
 
 No Kafka, no gRPC, no files. What happens is handed to observers as it happens (decisions, reports,
 equity points), so a run of any length keeps only counters in memory; `Recorded` keeps everything, for
@@ -34,8 +35,11 @@ from quantumedge.inference.rowclock import RowClock
 from quantumedge.inference.signals import drift_guards, signal_for_row
 from quantumedge.risk.engine import RiskEngine
 from quantumedge.risk.limits import Breach
+from quantumedge.shared import topics
+from quantumedge.shared.admission import HALT_KEY, ControlGate, DecisionGate
 from quantumedge.shared.config import Settings
-from quantumedge.v1 import execution_pb2, market_pb2, risk_pb2, signal_pb2
+from quantumedge.shared.signing import Verdict, ephemeral_keyring
+from quantumedge.v1 import control_pb2, execution_pb2, market_pb2, risk_pb2, signal_pb2
 
 Progress = Callable[[int], None]
 # A row due now -> the signal to decide on (None = no signal): the models by default, an oracle in tests.
@@ -100,6 +104,8 @@ class BacktestResult:
     halted_at_end: bool = False
     execution_halted_at_end: bool = False
     execution_status: execution_pb2.ExecutionServiceGetStatusResponse | None = None
+    # Decisions / halt records the admission gates refused, by reason code (always empty unless a bug).
+    refused: dict[str, int] = field(default_factory=dict)
 
 
 class Backtest:
@@ -135,15 +141,15 @@ class Backtest:
         self.emitter = ListEmitter()
         ex = settings.execution
         self.execution = ExecutionEngine(
-            paper_venue(settings),
-            self.emitter,
-            EngineConfig(
-                starting_equity=Decimal(repr(ex.starting_equity)),
-                symbols=tuple(self.symbols),
-                mark_report_interval_ns=ex.mark_report_interval_ms * 1_000_000,
-            ),
-            clock=lambda: self.now_ns,
+            paper_venue(settings), self.emitter, EngineConfig.from_settings(settings), clock=lambda: self.now_ns
         )
+        self.keyring = ephemeral_keyring("backtest")
+        sig = settings.signing
+        self.decision_gate = DecisionGate(
+            self.keyring, int(sig.max_decision_age_s * 1e9), int(sig.max_clock_ahead_s * 1e9)
+        )
+        self.control_gate = ControlGate(self.keyring)
+        self._published = 0  # offsets of the records a bus would carry
         self.heartbeat_ns = int(ex.heartbeat_interval_s * 1e9)
         self.equity_interval_ns = equity_interval_ns
         self.now_ns = 0
@@ -253,11 +259,23 @@ class Backtest:
             if on_signal is not None:
                 on_signal(signal)
         decision = self.risk.decide(signal, self.now_ns)
+        self.keyring.sign(decision, topics.DECISIONS, decision.symbol)
         for observer in self.observers:
             observer.on_decision(decision)
-        if decision.approved:
+        if decision.approved and self._admitted(
+            self.decision_gate.check(decision, decision.symbol, self._position(), self.now_ns)
+        ):
             self.execution.on_decision(decision)
             self._deliver_reports()
+
+    def _position(self) -> tuple[int, int]:
+        self._published += 1
+        return (0, self._published)
+
+    def _admitted(self, verdict: Verdict) -> bool:
+        if not verdict.ok:
+            self.result.refused[verdict.code] = self.result.refused.get(verdict.code, 0) + 1
+        return verdict.ok
 
     def _deliver_reports(self) -> None:
         # Reports go to risk in the order execution made them; a breach may add more (a halt's cancels).
@@ -275,8 +293,16 @@ class Backtest:
         if breach is None:
             return
         self.result.halts.append(HaltRecord(self.now_ns, breach.limit, breach.describe()))
-        # What the control topic carries to execution in the services.
-        self.execution.on_halt(self.risk.halt, cause=f"auto-{breach.limit}", reason=self.risk.halt_reason)
+        # What the control topic carries to execution in the services: a signed halt record, checked the same way.
+        event = control_pb2.ControlEvent(
+            event_id=f"auto-{breach.limit}-{self.now_ns}",
+            time_ns=self.now_ns,
+            reason=self.risk.halt_reason,
+            halt=self.risk.halt,
+        )
+        self.keyring.sign(event, topics.CONTROL, HALT_KEY)
+        if self._admitted(self.control_gate.check(event, HALT_KEY, self._position())):
+            self.execution.on_halt(event.halt, cause=f"auto-{breach.limit}", reason=event.reason)
 
     def _sample_equity(self, force: bool) -> None:
         if not force and self.now_ns < self._next_equity:

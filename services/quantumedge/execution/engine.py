@@ -7,7 +7,9 @@ with a real venue and the backtester runs it with the paper venue and a list. Ru
 - an order is persisted (and flushed) as PENDING before it is sent, so a crash between sending and
   hearing back is resolved on restart by querying the venue, never by sending again;
 - fills are applied once (by trade id) and a venue's FILLED is never believed without the fills;
-- every entry gets its protection once it is done filling: TP/SL as one OCO, a trailing stop, a time stop.
+- every entry gets its protection once it is done filling: TP/SL as one OCO, a trailing stop, a time stop;
+- its own hard caps hold whatever was approved: an entry over the order or position notional cap is refused
+  (reject_code CAP_ORDER_NOTIONAL / CAP_POSITION_NOTIONAL) and reported, so risk learns of it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from quantumedge.execution import ids
 from quantumedge.execution.convert import (
@@ -65,6 +67,9 @@ from quantumedge.shared.backoff import Backoff
 from quantumedge.shared.logs import get_logger
 from quantumedge.shared.telemetry import meter, tracer
 from quantumedge.v1 import control_pb2, execution_pb2, market_pb2, risk_pb2
+
+if TYPE_CHECKING:
+    from quantumedge.shared.config import Settings
 
 log = get_logger(__name__)
 _tracer = tracer("execution")
@@ -111,9 +116,27 @@ class EngineConfig:
     # An order whose outcome is unknown is resolved this long (venue clock) before its symbol goes to exits
     # only with an operator alert; longer than the matching engine's own 10 s timeout plus recvWindow.
     unknown_outcome_bound_ns: int = 60_000_000_000
+    # Hard caps in quote currency (0 = none, for tests of other rules; the service always sets both).
+    max_order_notional: Decimal = ZERO
+    max_position_notional: Decimal = ZERO
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EngineConfig:
+        """What the service and the backtester both run with."""
+        ex = settings.execution
+        return cls(
+            starting_equity=Decimal(repr(ex.starting_equity)),
+            symbols=tuple(dict.fromkeys(settings.symbols)),
+            mark_report_interval_ns=ex.mark_report_interval_ms * 1_000_000,
+            max_order_notional=Decimal(repr(ex.max_order_notional)),
+            max_position_notional=Decimal(repr(ex.max_position_notional)),
+            unknown_outcome_bound_ns=int(ex.unknown_outcome_bound_s * 1e9),
+        )
 
 
 POSITION_KEY = "position:"
+CAP_ORDER_NOTIONAL = "CAP_ORDER_NOTIONAL"
+CAP_POSITION_NOTIONAL = "CAP_POSITION_NOTIONAL"
 
 
 class ExecutionEngine:
@@ -170,6 +193,12 @@ class ExecutionEngine:
                 return None
             self.counters["intents_received"] += 1
             return self._on_intent(decision.intent)
+
+    def handled(self, decision: risk_pb2.RiskDecision) -> bool:
+        """This decision's intent already has an order (placed, working, done or refused)."""
+        intent_id = decision.intent.intent_id
+        with self._lock:
+            return bool(intent_id) and any(ids.order_id(k, intent_id) in self.orders for k in (ids.ENTRY, ids.EXIT))
 
     def on_update(self, update: OrderUpdate) -> None:
         """An update the venue pushed (user data stream)."""
@@ -485,6 +514,10 @@ class ExecutionEngine:
         ) or (None if is_exit else self._protection_room(order, filters))
         if violation is not None:
             return self._refuse(order, violation.code, violation.message)
+        if not is_exit:
+            over = self._over_cap(order, dec(intent.reference_price) or self.marks.get(order.symbol, ZERO))
+            if over is not None:
+                return self._refuse(order, *over)
         if is_exit:
             # Protective orders reserve the balance the exit needs: they go first (only for an exit that can go).
             self._cancel_where(
@@ -499,6 +532,33 @@ class ExecutionEngine:
                 )
         self._send(order)
         return order
+
+    def _over_cap(self, order: Order, reference: Decimal) -> tuple[str, str] | None:
+        """(code, message) when an entry breaks a hard cap. Valued at the dearer of its limit and the market, so
+        a limit far from the market cannot hide its size; working entries on the symbol count as held."""
+        cfg = self.config
+        if not (cfg.max_order_notional or cfg.max_position_notional):
+            return None
+        price = max(order.price, reference)
+        if price <= 0:
+            return CAP_ORDER_NOTIONAL, f"no price for {order.symbol} to check execution's hard caps against"
+        notional = order.quantity * price
+        if cfg.max_order_notional and notional > cfg.max_order_notional:
+            return CAP_ORDER_NOTIONAL, f"order notional {notional:.2f} over execution's cap {cfg.max_order_notional}"
+        working = sum(
+            (
+                (o.quantity - o.filled_quantity) * (1 if o.side is Side.BUY else -1)
+                for o in self._open_orders(order.symbol)
+                if o.role is OrderRole.ENTRY and o.client_order_id != order.client_order_id
+            ),
+            ZERO,
+        )
+        signed = order.quantity if order.side is Side.BUY else -order.quantity
+        after = abs(self._held(order.symbol) + working + signed) * price
+        if cfg.max_position_notional and after > cfg.max_position_notional:
+            cap = cfg.max_position_notional
+            return CAP_POSITION_NOTIONAL, f"{order.symbol} position would be {after:.2f}, over execution's cap {cap}"
+        return None
 
     def _refuse(self, order: Order, code: str, message: str) -> Order:
         """Record an order that was never sent, so the refusal is explained and a redelivery finds it."""

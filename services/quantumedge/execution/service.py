@@ -1,8 +1,10 @@
 """The execution service: consumer loop, venue, recovery and the ExecutionService gRPC API.
 
-Consumes risk.decisions.v1 (only approved intents are traded), ingest.*.v1 (paper fills, marks, time
-stops) and control.v1 (halt / resume / flatten). Publishes every order change, fill and position update
-to execution.reports.v1 (keyed by symbol) and the order / position state to the compacted
+Consumes risk.decisions.v1 (only approved intents whose signature verifies, seen once and younger than
+signing.max_decision_age_s, are traded; anything else goes to dlq.v1 with its reason code and an audit
+record on audit.v1), ingest.*.v1 (paper fills, marks, time stops) and control.v1 (halt / resume / flatten,
+verified the same way; a record older than the state in force is refused). Publishes every order change,
+fill and position update to execution.reports.v1 (keyed by symbol) and the order / position state to the compacted
 execution.state.v1 (keyed by client order id / "position:SYMBOL"). On start it rebuilds that state,
 applies the current halt, and reconciles with the venue before it consumes anything.
 """
@@ -14,7 +16,6 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
 import grpc
@@ -24,13 +25,18 @@ from quantumedge.execution.convert import order_to_pb, position_to_pb
 from quantumedge.execution.engine import EngineConfig, ExecutionEngine
 from quantumedge.execution.venue import BINANCE_URLS, BinanceVenue, Venue, paper_venue
 from quantumedge.shared import topics
+from quantumedge.shared.admission import HALT_KEY, ControlGate, DecisionGate, StoredRecord, stored_state
+from quantumedge.shared.audit import audit_event, publish_audit, refusal_audit
+from quantumedge.shared.auth import channel_credentials_from_settings, current_actor, forward_metadata
 from quantumedge.shared.bus import Bus, Record
-from quantumedge.shared.bus.loop import ConsumerLoop
+from quantumedge.shared.bus.loop import ConsumerLoop, Refused
 from quantumedge.shared.config import ConfigError, Settings
 from quantumedge.shared.grpc_server import ServiceBinding
+from quantumedge.shared.keyring import keyring_for
 from quantumedge.shared.logs import get_logger
 from quantumedge.shared.observe import Gauges
 from quantumedge.shared.service import ServiceBase
+from quantumedge.shared.signing import Verdict
 from quantumedge.shared.telemetry import meter
 from quantumedge.v1 import (
     common_pb2,
@@ -193,16 +199,16 @@ class ExecutionService(ServiceBase):
                     credentials, self._secrets = load_exchange_credentials(settings)
                 venue = binance_venue(settings, credentials)
         self.venue = venue
-        self.engine = ExecutionEngine(
-            venue,
-            BusEmitter(bus),
-            EngineConfig(
-                starting_equity=Decimal(repr(self.cfg.starting_equity)),
-                symbols=tuple(settings.symbols),
-                mark_report_interval_ns=self.cfg.mark_report_interval_ms * 1_000_000,
-                unknown_outcome_bound_ns=int(self.cfg.unknown_outcome_bound_s * 1e9),
-            ),
+        self.engine = ExecutionEngine(venue, BusEmitter(bus), EngineConfig.from_settings(settings))
+        # Nothing is traded that risk did not sign (ConfigError here when risk's public keys cannot be had).
+        self.keyring = keyring_for(settings, self.name)
+        sig = settings.signing
+        self.decision_gate = DecisionGate(
+            self.keyring, int(sig.max_decision_age_s * 1e9), int(sig.max_clock_ahead_s * 1e9)
         )
+        self.control_gate = ControlGate(self.keyring)
+        self.clock = time.time_ns
+        self._halt_in_force: control_pb2.HaltState | None = None
         self.servicer = ExecutionServicer(self)
         self._loop: ConsumerLoop | None = None
         self._stop = threading.Event()
@@ -241,6 +247,7 @@ class ExecutionService(ServiceBase):
                 topics.DEPTH: self._on_market,
                 topics.CONTROL: self._on_control,
             },
+            on_refused=refusal_audit(self.bus, self.name),
         )
         self._loop.start()
         self._housekeeper = threading.Thread(target=self._housekeeping, name="execution-housekeeping", daemon=True)
@@ -261,6 +268,7 @@ class ExecutionService(ServiceBase):
             if self._secrets is not None:
                 self._secrets.close()
             self.servicer.close()
+            self.keyring.close()
 
     def healthy(self) -> bool:
         return self._loop is None or (self._loop.alive and self._loop.error is None)
@@ -279,7 +287,12 @@ class ExecutionService(ServiceBase):
         }
 
     # -- handlers ---------------------------------------------------------------------------------
-    def _on_decision(self, decision: risk_pb2.RiskDecision, _record: Record) -> None:
+    def _on_decision(self, decision: risk_pb2.RiskDecision, record: Record) -> None:
+        key = (record.key or b"").decode(errors="replace")
+        handled = self.engine.handled(decision)
+        verdict = self.decision_gate.check(decision, key, (record.partition, record.offset), self.clock(), handled)
+        if not verdict.ok:
+            raise Refused(verdict.code, verdict.detail)  # dead-lettered and audited; never the venue
         order = self.engine.on_decision(decision)
         decided = decision.decided_time_ns or decision.intent.created_time_ns
         if order is not None and decided and order.venue_order_id:
@@ -288,31 +301,54 @@ class ExecutionService(ServiceBase):
     def _on_market(self, event: market_pb2.MarketEvent, _record: Record) -> None:
         self.engine.on_market(event)
 
-    def _on_control(self, event: control_pb2.ControlEvent, _record: Record) -> None:
-        if event.WhichOneof("payload") == "halt":
-            was = self.engine.status().halted
-            self.engine.on_halt(event.halt, cause=event.event_id, reason=event.reason)
-            if was != event.halt.halted:
-                log.info(
-                    "trading state changed",
-                    extra={
-                        "state": "HALTED" if event.halt.halted else "ACTIVE",
-                        "by": event.actor.subject,
-                        "reason": event.reason,
-                    },
-                )
+    def _on_control(self, event: control_pb2.ControlEvent, record: Record) -> None:
+        key = (record.key or b"").decode(errors="replace")
+        verdict = self.control_gate.check(event, key, (record.partition, record.offset))
+        if not verdict.ok:
+            raise Refused(verdict.code, verdict.detail)
+        if not verdict.repeat and event.WhichOneof("payload") == "halt":
+            self._apply_halt(event)
+
+    def _apply_halt(self, event: control_pb2.ControlEvent) -> None:
+        # Risk re-asserts an unchanged state after an invalid record: nothing to do again (no second flatten).
+        if self._halt_in_force is not None and self._halt_in_force == event.halt:
+            return
+        self._halt_in_force = control_pb2.HaltState()
+        self._halt_in_force.CopyFrom(event.halt)
+        was = self.engine.status().halted
+        self.engine.on_halt(event.halt, cause=event.event_id, reason=event.reason)
+        if was != event.halt.halted:
+            log.info(
+                "trading state changed",
+                extra={
+                    "state": "HALTED" if event.halt.halted else "ACTIVE",
+                    "by": event.actor.subject,
+                    "reason": event.reason,
+                },
+            )
 
     def _apply_current_halt(self, records: list[Record]) -> None:
-        """The compacted control topic's latest "halt" record is the current halt state."""
-        latest = None
-        for record in records:
-            if record.key == b"halt" and record.value:
-                latest = record
-        if latest is None:
-            return
-        event = control_pb2.ControlEvent.FromString(latest.value)
-        if event.WhichOneof("payload") == "halt":
-            self.engine.on_halt(event.halt, cause=event.event_id, reason=event.reason)
+        """The newest valid "halt" record of the compacted control topic is the current halt state; when records
+        exist but none verifies, the state is unknown and execution halts (fail closed)."""
+        stored = stored_state(
+            (StoredRecord((r.key or b"").decode(errors="replace"), r.value, (r.partition, r.offset)) for r in records),
+            self.control_gate,
+        )
+        for rec, verdict in stored.refused:
+            log.warning("stored control record refused", extra={"key": rec.key, "code": verdict.code})
+        if HALT_KEY in stored.latest:
+            self._apply_halt(stored.latest[HALT_KEY])
+        elif HALT_KEY in stored.unverifiable:
+            reason = f"halt state on control.v1 failed verification ({stored.unverifiable[HALT_KEY]})"
+            self.engine.on_halt(control_pb2.HaltState(halted=True, limit="unverified"), cause="start", reason=reason)
+
+    def refuse_answer(self, method: str, verdict: Verdict) -> None:
+        """An RPC answer from risk that failed verification: audited on audit.v1 (there is no record to
+        dead-letter)."""
+        actor = common_pb2.Actor(subject=current_actor() or "anonymous", source="risk ReviewOrder answer")
+        outcome = f"refused: {verdict.code}: {verdict.detail}"
+        publish_audit(self.bus, audit_event(self.name, method, False, actor, outcome, code=verdict.code))
+        self.bus.flush()
 
     def _resync(self) -> None:
         try:
@@ -443,26 +479,43 @@ class ExecutionServicer(execution_pb2_grpc.ExecutionServiceServicer):
         )
 
     def _review(self, intent: risk_pb2.OrderIntent, context: grpc.ServicerContext) -> risk_pb2.RiskDecision:
-        """Risk decides on manual orders too; no answer means no order (fail closed)."""
+        """Risk decides on manual orders too; no answer, or one that fails verification, means no order."""
         address = self.service.cfg.risk_address or f"127.0.0.1:{self.service.settings.ports.risk}"
         if self._channel is None:
-            self._channel = grpc.insecure_channel(address)
-        try:
-            from quantumedge.shared.auth import actor_metadata
-        except ImportError:  # pragma: no cover
-            metadata: tuple = ()
-        else:
-            metadata = actor_metadata()
+            self._channel = self._open_channel(address)
         try:
             answer = risk_pb2_grpc.RiskServiceStub(self._channel).ReviewOrder(
-                risk_pb2.ReviewOrderRequest(intent=intent), timeout=self.service.cfg.risk_timeout_s, metadata=metadata
+                risk_pb2.ReviewOrderRequest(intent=intent),
+                timeout=self.service.cfg.risk_timeout_s,
+                metadata=forward_metadata(),  # the caller's token: risk authenticates the operator again
             )
         except grpc.RpcError as exc:
+            code = exc.code()
+            if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.INVALID_ARGUMENT):
+                context.abort(code, f"risk refused the review: {exc.details()}")
             context.abort(
                 grpc.StatusCode.UNAVAILABLE,
-                f"risk service at {address} did not review the order ({exc.code().name}): refused, fail closed",
+                f"risk service at {address} did not review the order ({code.name}): refused, fail closed",
             )
-        return answer.decision
+        decision = answer.decision
+        verdict = self.service.decision_gate.check(decision, decision.symbol, None, self.service.clock())
+        if not verdict.ok:
+            self.service.refuse_answer("/quantumedge.v1.ExecutionService/SubmitOrder", verdict)
+            context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"risk's answer failed verification ({verdict.code}): refused, fail closed",
+            )
+        return decision
+
+    def _open_channel(self, address: str) -> grpc.Channel:
+        """Plaintext, or with mutual TLS on: execution presents its own certificate (its service identity)."""
+        settings = self.service.settings
+        credentials = channel_credentials_from_settings(settings.vault)
+        if credentials is None:
+            return grpc.insecure_channel(address)
+        name = settings.grpc.tls_server_name
+        options = [("grpc.ssl_target_name_override", name)] if name else []
+        return grpc.secure_channel(address, credentials, options=options)
 
 
 def validate_submit(request: execution_pb2.SubmitOrderRequest) -> str:

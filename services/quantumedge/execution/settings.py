@@ -45,6 +45,13 @@ class ExecutionSettings(BaseModel):
     exchange_info_ttl_s: float = Field(default=3600.0, gt=0)
     unknown_symbol_ttl_s: float = Field(default=300.0, gt=0)
 
+    # Hard caps execution keeps whatever risk approved (quote currency): one entry's notional, and one symbol's
+    # position (held + working entries + the new one). An entry over either is refused with reject_code
+    # CAP_ORDER_NOTIONAL / CAP_POSITION_NOTIONAL in its report, so risk learns of it. Changed by restart only:
+    # a forged or mistaken limits record cannot raise them. Keep them above risk's limits.
+    max_order_notional: float = Field(default=5_000.0, gt=0)
+    max_position_notional: float = Field(default=10_000.0, gt=0)
+
     # Equity before any trade, for reports and risk (cash + marked positions is derived from it).
     starting_equity: float = Field(default=10_000.0, gt=0)
     # Risk's gRPC address for SubmitOrder reviews; empty = 127.0.0.1:<ports.risk>. In a cluster: risk:50053.

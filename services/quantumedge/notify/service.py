@@ -71,6 +71,9 @@ class NotifyService:
         self.clock = clock
         self.summary = DailySummary()
         self._loop: ConsumerLoop | None = None
+        # The halt state last announced: risk publishes an unchanged state again after an invalid record under
+        # "halt" (and a record can be redelivered), which is no news.
+        self._last_halt: control_pb2.HaltState | None = None
 
     def start(self) -> None:
         self.notifier.start()
@@ -91,6 +94,11 @@ class NotifyService:
             self.notifier.notify(notification)
 
     def _on_control(self, event: control_pb2.ControlEvent, _record: Record) -> None:
+        if event.WhichOneof("payload") == "halt":
+            if self._last_halt == event.halt:
+                return
+            self._last_halt = control_pb2.HaltState()
+            self._last_halt.CopyFrom(event.halt)
         found = from_control(event)
         if any(n.kind == "halt" for n in found):
             self._send([n for n in [self.summary.add_halt(self.clock())] if n])

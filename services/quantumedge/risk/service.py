@@ -1,9 +1,11 @@
 """The risk service: the engine on the bus, and the quantumedge.v1.RiskService gRPC API.
 
-Consumes signals, execution reports, top of book, depth and control events; publishes a decision
-for every signal on risk.decisions.v1 and halt state, limits and audits on the compacted control.v1.
-On start it rebuilds halt and limits from control.v1 and PnL, peak and streaks from
-execution.reports.v1, so a restarted halted risk service stays halted.
+Consumes signals, execution reports, top of book, depth and control events; publishes a signed decision
+for every signal on risk.decisions.v1, signed halt state and limits on the compacted control.v1, and audits
+on audit.v1. On start it rebuilds halt and limits from the newest *valid* control.v1 records and PnL, peak
+and streaks from execution.reports.v1, so a restarted halted risk service stays halted. A control record
+that fails verification (forged, replayed, stale, a tombstone) is dead-lettered and audited, and risk
+publishes its current state again so the compacted topic's last word under that key stays genuine.
 """
 
 from __future__ import annotations
@@ -16,20 +18,21 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
-from google.protobuf.json_format import MessageToJson
 from google.protobuf.message import Message
 
 from quantumedge.risk.engine import InvalidIntentError, RiskEngine, StillBreachedError
 from quantumedge.risk.limit_config import LIMIT_FIELDS, InvalidLimitsError, merge_limits
 from quantumedge.risk.limits import Breach
 from quantumedge.risk.reasons import matches, primary_code
-from quantumedge.risk.state import BoundedSet
 from quantumedge.shared import topics
+from quantumedge.shared.admission import HALT_KEY, LIMITS_KEY, ControlGate, StoredRecord, stored_state
+from quantumedge.shared.audit import audit_event, publish_audit, refusal_audit
 from quantumedge.shared.auth import current_actor
 from quantumedge.shared.bus import Bus, Record
-from quantumedge.shared.bus.loop import ConsumerLoop
+from quantumedge.shared.bus.loop import ConsumerLoop, Refused
 from quantumedge.shared.config import Settings
 from quantumedge.shared.grpc_server import ServiceBinding
+from quantumedge.shared.keyring import keyring_for
 from quantumedge.shared.logs import get_logger
 from quantumedge.shared.observe import Gauges
 from quantumedge.shared.service import ServiceBase
@@ -73,9 +76,8 @@ _gauges.gauge(
     "0 ACTIVE, 1 REDUCING, 2 HALTED",
 )
 
-HALT_KEY = "halt"
-LIMITS_KEY = "limits"
 AUTO_ACTOR = common_pb2.Actor(subject="risk", source="automatic")
+REASSERT_ACTOR = common_pb2.Actor(subject="risk", source="re-assert")
 
 
 class _NotRebuiltError(BaseException):
@@ -94,12 +96,16 @@ class RiskService(ServiceBase):
         self.lock = threading.RLock()
         self._ready = threading.Event()
         self._rebuilt = False
-        self._own_events = BoundedSet(10_000)
         self._limits_time_ns = 0
         self._loop: ConsumerLoop | None = None
         self._snapshot: tuple[float, risk_pb2.RiskServiceGetStatusResponse] | None = None
         # Equity history for operators (the console's curve): one point a second at most, bounded.
         self.equity_curve: deque[risk_pb2.EquityPoint] = deque(maxlen=settings.risk.decision_index_size)
+        # Risk signs what it publishes and verifies control records before applying them (ConfigError here
+        # when no key can be had: risk never publishes an unsigned decision).
+        self.keyring = keyring_for(settings, self.name)
+        self.control_gate = ControlGate(self.keyring)
+        self._audit_refusal = refusal_audit(bus, self.name)
         self.servicer = RiskServicer(self)
         _gauges.add_owner(self)
 
@@ -120,6 +126,7 @@ class RiskService(ServiceBase):
                 topics.DEPTH: self._on_market,
                 topics.CONTROL: self._on_control,
             },
+            on_refused=self._on_refused,
         )
         self._loop.start()
         try:
@@ -133,6 +140,7 @@ class RiskService(ServiceBase):
         if self._loop is not None:
             self._loop.stop()
         self.bus.flush()
+        self.keyring.close()
 
     def healthy(self) -> bool:
         return self._loop is None or self._loop.alive
@@ -171,14 +179,25 @@ class RiskService(ServiceBase):
 
     def rebuild(self) -> None:
         """Halt state and limits from control.v1, then PnL, peak, streaks and positions from execution reports."""
-        latest: dict[str, control_pb2.ControlEvent] = {}
-        for rec in self.bus.read_all(topics.CONTROL, timeout_s=self.settings.risk.rebuild_timeout_s):
-            key = (rec.key or b"").decode(errors="replace")
-            if key in (HALT_KEY, LIMITS_KEY):
-                try:
-                    latest[key] = control_pb2.ControlEvent.FromString(rec.value)
-                except Exception:  # an undecodable record must not stop start-up; the loop dead-letters it
-                    log.warning("undecodable control record skipped", extra={"offset": rec.offset})
+        records = self.bus.read_all(topics.CONTROL, timeout_s=self.settings.risk.rebuild_timeout_s)
+        stored = stored_state(
+            (StoredRecord((r.key or b"").decode(errors="replace"), r.value, (r.partition, r.offset)) for r in records),
+            self.control_gate,
+        )
+        for rec, verdict in stored.refused:
+            log.warning(
+                "stored control record refused",
+                extra={"key": rec.key, "position": rec.position, "code": verdict.code, "detail": verdict.detail},
+            )
+        latest = stored.latest
+        # The last record under a key, by offset, is what compaction keeps: when it is not the valid state we use,
+        # publish that state again so a later start (or execution) reads a genuine one.
+        last_by_key = {(r.key or b"").decode(errors="replace"): r for r in records}
+        stale_keys = [
+            k
+            for k in (HALT_KEY, LIMITS_KEY)
+            if k in last_by_key and (k not in latest or not _same_event(last_by_key[k], latest[k]))
+        ]
         reports: list[execution_pb2.ExecutionReport] = []
         for rec in self.bus.read_all(topics.REPORTS, timeout_s=self.settings.risk.rebuild_timeout_s):
             try:
@@ -198,11 +217,19 @@ class RiskService(ServiceBase):
                 event = latest[HALT_KEY]
                 self.engine.set_halt(event.halt, event.reason)
                 acknowledged = event.halt.acknowledged_ns
+            elif HALT_KEY in stored.unverifiable:
+                # Records exist under "halt" but none verifies: the state is unknown, so fail closed.
+                reason = f"halt state on control.v1 failed verification ({stored.unverifiable[HALT_KEY]})"
+                self.engine.halt_now(reason, False, False, now)
+                self.publish_audit(AUTO_ACTOR, "Rebuild", None, f"halted: {reason}", reason)
+                log.error("stored halt state unverifiable: halted until an operator resumes", extra={"why": reason})
             self.engine.ledger.replay(reports, acknowledged)
             self.engine.ledger.roll_day(now)
             breach = self.engine.check_auto_halt(now)
             if breach is not None:
                 self._publish_auto_halt(breach)
+            for key in stale_keys:
+                self._reassert(key)
             log.info(
                 "risk state rebuilt",
                 extra={
@@ -225,8 +252,11 @@ class RiskService(ServiceBase):
         self._wait_ready()
         with self.lock:
             now = self.clock()
+            repeat = self.engine.decisions.for_source(signal.signal_id) is not None
             decision = self.engine.decide(signal, now)
-            self.bus.publish(topics.DECISIONS, decision.symbol, decision)
+            if repeat:
+                return  # a redelivered signal: its decision is on the bus already (a second copy reads as a replay)
+            self.publish_decision(decision)
         _decisions.add(1, {"approved": decision.approved, "reason": primary_code(decision), "symbol": decision.symbol})
         if signal.event_time_ns > 0:
             _tick_to_decision.record(max(0.0, (now - signal.event_time_ns) / 1e6), {"symbol": decision.symbol})
@@ -249,10 +279,15 @@ class RiskService(ServiceBase):
             if breach is not None:
                 self._publish_auto_halt(breach)
 
-    def _on_control(self, event: control_pb2.ControlEvent, _record: Record) -> None:
+    def _on_control(self, event: control_pb2.ControlEvent, record: Record) -> None:
         self._wait_ready()
-        if not self._own_events.add(event.event_id):
-            return  # our own publication coming back: already applied
+        key = (record.key or b"").decode(errors="replace")
+        # Our own publications come back as repeats (the gate noted them), copies of anything as replays.
+        verdict = self.control_gate.check(event, key, (record.partition, record.offset))
+        if not verdict.ok:
+            raise Refused(verdict.code, verdict.detail)
+        if verdict.repeat:
+            return
         with self.lock:
             kind = event.WhichOneof("payload")
             if kind == "halt":
@@ -262,31 +297,46 @@ class RiskService(ServiceBase):
                 self.engine.set_limits(event.limits)  # InvalidLimitsError -> dead-lettered with its reason
                 self._limits_time_ns = event.time_ns
 
+    def _on_refused(self, record: Record, code: str, detail: str) -> None:
+        """A refused record: audited; when it sat under a state key of control.v1, our state goes out again."""
+        self._audit_refusal(record, code, detail)
+        key = (record.key or b"").decode(errors="replace")
+        if record.topic == topics.CONTROL and key in (HALT_KEY, LIMITS_KEY) and self._rebuilt:
+            with self.lock:
+                self._reassert(key)
+
+    def _reassert(self, key: str) -> None:
+        """Publish the halt state or limits in force again (signed, newer than whatever was written over it)."""
+        reason = "state re-asserted after an invalid record under this key"
+        if key == HALT_KEY:
+            self.publish_halt_state(REASSERT_ACTOR, self.engine.halt_reason or reason)
+        else:
+            event = control_pb2.ControlEvent(actor=REASSERT_ACTOR, reason=reason, limits=self.engine.limits)
+            self._limits_time_ns = self.publish_control(LIMITS_KEY, event).time_ns
+        log.warning("control state re-asserted", extra={"key": key})
+
     # -- publishing ----------------------------------------------------------------------------------
+    def publish_decision(self, decision: risk_pb2.RiskDecision) -> None:
+        """Signed for risk.decisions.v1 under its symbol: the ReviewOrder answer carries the same signature."""
+        self.keyring.sign(decision, topics.DECISIONS, decision.symbol)
+        self.bus.publish(topics.DECISIONS, decision.symbol, decision)
+
     def publish_control(self, key: str, event: control_pb2.ControlEvent) -> control_pb2.ControlEvent:
         event.event_id = event.event_id or str(uuid.uuid4())
         event.time_ns = event.time_ns or self.clock()
-        self._own_events.add(event.event_id)
+        self.control_gate.note_own(key, event)
+        self.keyring.sign(event, topics.CONTROL, key)
         self.bus.publish(topics.CONTROL, key, event)
         return event
 
     def publish_audit(
         self, actor: common_pb2.Actor, method: str, request: Message | None, outcome: str, reason: str = ""
     ) -> None:
-        event = control_pb2.ControlEvent(
-            event_id=str(uuid.uuid4()),
-            actor=actor,
-            reason=reason,
-            audit=control_pb2.AuditRecord(
-                service=self.name,
-                method=method,
-                request_json=MessageToJson(request, indent=None) if request is not None else "",
-                allowed=True,
-                outcome=outcome,
-            ),
+        """On audit.v1 (never on the compacted control.v1, which every start-up reads whole)."""
+        event = audit_event(
+            self.name, method, True, actor, outcome, reason=reason, request=request, time_ns=self.clock()
         )
-        # A unique key per audit record, so compaction keeps every one of them.
-        self.publish_control(f"audit-{event.event_id}", event)
+        publish_audit(self.bus, event)
 
     def publish_halt_state(self, actor: common_pb2.Actor, reason: str) -> None:
         self.publish_control(
@@ -400,11 +450,13 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         if not request.HasField("intent"):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "intent is required")
         with self.svc.lock:
+            repeat = self.engine.decisions.for_source(request.intent.intent_id) is not None
             try:
                 decision = self.engine.review(request.intent, self.svc.clock())
             except InvalidIntentError as exc:
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-            self.svc.bus.publish(topics.DECISIONS, decision.symbol, decision)
+            if not repeat:  # the same review asked again gets the same (signed) answer, published once
+                self.svc.publish_decision(decision)
         self.svc.bus.flush()
         _decisions.add(
             1,
@@ -432,3 +484,10 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             recent = self.engine.decisions.recent()
         chosen = [d for d in recent if matches(d, request.symbol, request.outcome, request.reason)][:limit]
         return risk_pb2.ListDecisionsResponse(decisions=chosen)
+
+
+def _same_event(record: Record, event: control_pb2.ControlEvent) -> bool:
+    try:
+        return control_pb2.ControlEvent.FromString(record.value or b"").event_id == event.event_id
+    except Exception:
+        return False

@@ -1,4 +1,4 @@
-"""`quantumedge secrets {init,check,rotate}` — non-interactive Vault bootstrap, access check and rotation.
+"""`quantumedge secrets {init,check,rotate,...}` — non-interactive Vault bootstrap, access check and rotation.
 
 Key material comes from environment variables or stdin, never from arguments (arguments end up in shell
 history and `ps`). Nothing prompts: stdin must be a pipe, and a missing input is an error naming it.
@@ -206,6 +206,10 @@ def _merge_secret(client: hvac.Client, vs: VaultSettings, path: str, values: dic
 
 def cmd_rotate(args: argparse.Namespace) -> int:
     vs = _vault_settings(args)
+    if args.signing_key or args.retire_signing_key:
+        from quantumedge.secrets.signing_cli import rotate_signing_key
+
+        return rotate_signing_key(args, vs)
     if args.operator_token:
         if args.path or args.from_env or args.stdin_json or args.stdin_key:
             raise CliError("--operator-token takes no PATH and no --from-env/--stdin-json/--stdin-key")
@@ -307,6 +311,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     failed = [r for r in results if not r.ok]
     print(f"{len(results) - len(failed)}/{len(results)} checks passed" + (" — FAILED" if failed else ""))
     return 1 if failed else 0
+
+
+def _signing_keygen(args: argparse.Namespace) -> int:
+    from quantumedge.secrets.signing_cli import cmd_signing_keygen
+
+    return cmd_signing_keygen(args)
 
 
 # ---- entry ------------------------------------------------------------------------------------------------
@@ -449,7 +459,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rotate.add_argument("--operator-token-stdin", action="store_true", help="with --operator-token: read it from stdin")
     rotate.add_argument("--operator-name", default="operator", help="subject of the operator token (default operator)")
+    rotate.add_argument(
+        "--signing-key",
+        action="store_true",
+        help=f"new Ed25519 signing key for risk ({paths.SIGNING_PUBLIC}, {paths.SIGNING_PRIVATE}); the old stays valid",
+    )
+    rotate.add_argument("--key-id", help="with --signing-key: the new key's id (default ed25519-<random>)")
+    rotate.add_argument("--retire-signing-key", metavar="KEY_ID", help="refuse records signed with KEY_ID from now on")
     rotate.set_defaults(func=cmd_rotate)
+
+    keygen = sub.add_parser(
+        "signing-keygen",
+        help="print a signing key pair as QE_SIGNING__* exports (local runs without Vault only)",
+        description='For `eval "$(quantumedge secrets signing-keygen)"` before `quantumedge serve` on a laptop. '
+        "In a deployment the key lives in Vault: use `rotate --signing-key`.",
+    )
+    keygen.set_defaults(func=_signing_keygen)
     return parser
 
 

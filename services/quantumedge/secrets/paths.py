@@ -23,6 +23,17 @@ EXCHANGE_LIVE = f"{PREFIX}/exchange/binance-live"
 # Keys inside an exchange secret: api_key plus api_secret (HMAC-SHA256) or private_key (Ed25519, PEM).
 EXCHANGE_KEYS = ("api_key", "api_secret", "private_key")
 
+# Risk's Ed25519 signing keyring: the private key only risk reads; the public keys risk and execution read
+# (see quantumedge.shared.keyring and `quantumedge secrets rotate --signing-key`).
+SIGNING_PRIVATE = f"{PREFIX}/signing/private"
+SIGNING_PUBLIC = f"{PREFIX}/signing/public"
+
+
+def signing_paths(role: str) -> list[str]:
+    """The signing keyring paths a role reads: risk both, execution the public keys, others none."""
+    return {"risk": [SIGNING_PRIVATE, SIGNING_PUBLIC], "execution": [SIGNING_PUBLIC]}.get(service_of(role), [])
+
+
 # Services whose gRPC API has changing calls read the operator token hashes.
 OPERATOR_HASH_READERS = ("inference", "risk", "execution")
 
@@ -69,11 +80,14 @@ def readable_paths(role: str) -> list[str]:
     """Everything a role's policies let it read (used by `quantumedge secrets check`)."""
     paths = [config_path(service_of(role))]
     key = exchange_path(venue_of_role(role))
-    return [*paths, key] if key else paths
+    return [*paths, *([key] if key else []), *signing_paths(role)]
 
 
 def forbidden_paths(role: str) -> list[str]:
     """Paths a role must NOT be able to read: least privilege, checked by `secrets check`."""
     own = service_of(role)
     out = [config_path(other) for other in SERVICE_ROLES if other != own]
-    return out + [p for p in (EXCHANGE_TESTNET, EXCHANGE_LIVE) if p not in readable_paths(role)]
+    out += [p for p in (EXCHANGE_TESTNET, EXCHANGE_LIVE) if p not in readable_paths(role)]
+    if own != "risk":
+        out.append(SIGNING_PRIVATE)  # only risk signs
+    return out

@@ -1,14 +1,18 @@
-"""Operator authentication for changing gRPC calls, and optional mutual TLS.
+"""Operator authentication and service identity for changing gRPC calls, and optional mutual TLS.
 
-Changing calls (Halt, Resume, UpdateLimits, SubmitOrder, CancelAll, Flatten, ReloadModels) need
-`authorization: Bearer <token>` metadata whose sha256 matches a configured hash (constant-time compare).
+Changing calls (Halt, Resume, UpdateLimits, SubmitOrder, CancelAll, Flatten, ReloadModels, ReviewOrder) need
+`authorization: Bearer <token>` metadata whose sha256 matches a configured hash (constant-time compare), or, on
+a mutual-TLS connection, a client certificate whose name is allow-listed for that method (grpc.service_identities:
+execution may call ReviewOrder). SubmitOrder forwards its caller's token to ReviewOrder (`forward_metadata()`).
+Failed authentications are throttled per peer (quantumedge.shared.throttle).
 Hashes come from `vault.operator_token_sha256` ("hex" or "name:hex,...", a hash is not a secret) or from
 Vault at `vault.operator_token_path` (keys = subject names, values = sha256 hex; rotations are watched).
 No hash at all -> changing calls are refused (fail closed). Read-only calls, health and reflection stay open.
 
-Every changing call is audited through `audit(method, allowed, subject, detail)`. A servicer learns who
-called with `current_actor()` (the authenticated subject, "" on open calls). Never trust an `x-qe-actor`
-metadata entry sent by a client: it is only what this module forwards downstream (`actor_metadata()`).
+Every changing call is audited through `audit(method, allowed, subject, detail, code=...)` on audit.v1. A
+servicer learns who called with `current_actor()` (the operator subject, "subject@cert", or the certificate
+name of a service; "" on open calls). Never trust an `x-qe-actor` metadata entry sent by a client: it is only
+what this module forwards downstream.
 """
 
 from __future__ import annotations
@@ -19,15 +23,17 @@ import hmac
 import re
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import grpc
 
+from quantumedge.shared.audit import AuditFn, bus_audit
 from quantumedge.shared.config import ConfigError
+from quantumedge.shared.grpc_server import rewrap
 from quantumedge.shared.logs import get_logger
+from quantumedge.shared.throttle import PeerThrottle, peer_host
 
 log = get_logger(__name__)
 
@@ -40,15 +46,17 @@ PROTECTED_METHODS = frozenset(
         "/quantumedge.v1.ExecutionService/CancelAll",
         "/quantumedge.v1.ExecutionService/Flatten",
         "/quantumedge.v1.InferenceService/ReloadModels",
+        # A reviewed order is published and traded: never anonymous (the operator's token, or execution's cert).
+        "/quantumedge.v1.RiskService/ReviewOrder",
     }
 )
 ACTOR_KEY = "x-qe-actor"
 DEFAULT_SUBJECT = "operator"
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
-AuditFn = Callable[[str, bool, str, str], None]
 
 _actor: contextvars.ContextVar[str] = contextvars.ContextVar(ACTOR_KEY, default="")
+_bearer_token: contextvars.ContextVar[str] = contextvars.ContextVar("qe-bearer", default="")
 
 
 def current_actor() -> str:
@@ -60,6 +68,13 @@ def actor_metadata() -> tuple[tuple[str, str], ...]:
     """Metadata to forward the actor on a downstream gRPC call (informational; the callee re-authenticates)."""
     actor = current_actor()
     return ((ACTOR_KEY, actor),) if actor else ()
+
+
+def forward_metadata() -> tuple[tuple[str, str], ...]:
+    """For a downstream call made on behalf of the current caller: its bearer token (the callee checks it
+    again, and its audit names the operator) and the actor. Empty for a caller that had no token."""
+    token = _bearer_token.get()
+    return ((("authorization", f"Bearer {token}"),) if token else ()) + actor_metadata()
 
 
 def token_sha256(token: str) -> str:
@@ -133,7 +148,7 @@ def _bearer(metadata: Iterable[tuple[str, Any]] | None) -> str | None:
 
 
 class OperatorAuthInterceptor(grpc.ServerInterceptor):
-    """Checks the bearer token of changing calls; sets current_actor() for the servicer."""
+    """Checks the bearer token (or the mTLS service identity) of changing calls; sets current_actor()."""
 
     def __init__(
         self,
@@ -141,11 +156,18 @@ class OperatorAuthInterceptor(grpc.ServerInterceptor):
         audit: AuditFn | None = None,
         protected: Iterable[str] = PROTECTED_METHODS,
         service: str = "",
+        identities: Mapping[str, Iterable[str]] | None = None,
+        throttle: PeerThrottle | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.tokens = tokens
         self.audit = audit
         self.protected = frozenset(protected)
         self.service = service
+        self.identities = {method: frozenset(names) for method, names in (identities or {}).items()}
+        self.throttle = throttle if throttle is not None else PeerThrottle()
+        self.clock = clock
+        self._lock = threading.Lock()
 
     def intercept_service(
         self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None], details: Any
@@ -155,62 +177,82 @@ class OperatorAuthInterceptor(grpc.ServerInterceptor):
             return handler
         return _wrap_handler(handler, details.method, self._authorize)
 
-    def _authorize(self, method: str, context: grpc.ServicerContext) -> str:
-        """Returns the subject, or aborts the call with UNAUTHENTICATED (after auditing it)."""
+    def _authorize(self, method: str, context: grpc.ServicerContext) -> tuple[str, str]:
+        """Returns (actor, bearer token), or aborts UNAUTHENTICATED (audited) or, for a peer over its budget of
+        failures, RESOURCE_EXHAUSTED (counted, not audited one by one)."""
         peer = context.peer() or "?"
-        cert = _client_cert_name(context)
+        names = _client_cert_names(context)
+        cert = names[0] if names else ""
         where = f"peer={peer}" + (f" cert={cert}" if cert else "")
         token = _bearer(context.invocation_metadata())
-        subject: str | None = None
-        if not self.tokens:
-            detail = self.tokens.problem or (
-                "no operator token hash configured: set QE_VAULT__OPERATOR_TOKEN_SHA256 to the sha256 hex of your "
-                "token, or store it in Vault with `quantumedge secrets rotate --operator-token`"
-            )
-        elif token is None:
-            detail = "missing 'authorization: Bearer <token>' metadata"
-        elif not token:
-            detail = "malformed authorization metadata: want 'Bearer <token>'"
-        else:
-            subject = self.tokens.verify(token)
-            detail = "" if subject else "operator token not recognised"
+        if token is None:
+            identity = next((n for n in names if n in self.identities.get(method, ())), None)
+            if identity is not None:
+                self._audit(method, True, identity, f"service identity (mTLS certificate); {where}")
+                return identity, ""
+        subject, detail = self._check_token(token)
         if subject is None:
-            self._audit(method, False, "", f"{detail}; {where}")
+            with self._lock:
+                failure = self.throttle.failure(peer_host(peer), self.clock())
+            if not failure.audit:
+                context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{method}: too many failed authentications")
+            note = f"; {failure.suppressed} failures before this one not audited" if failure.suppressed else ""
+            self._audit(method, False, cert, f"{detail}{note}; {where}", failure.code)
             log.warning("changing call refused", extra={"method": method, "reason": detail, "peer": peer})
             context.abort(grpc.StatusCode.UNAUTHENTICATED, f"{method} needs an operator token: {detail}")
             raise AssertionError("unreachable: context.abort raises")  # pragma: no cover
         actor = f"{subject}@{cert}" if cert else subject
         self._audit(method, True, actor, where)
-        return actor
+        return actor, token or ""
 
-    def _audit(self, method: str, allowed: bool, subject: str, detail: str) -> None:
+    def _check_token(self, token: str | None) -> tuple[str | None, str]:
+        if not self.tokens:
+            return None, self.tokens.problem or (
+                "no operator token hash configured: set QE_VAULT__OPERATOR_TOKEN_SHA256 to the sha256 hex of your "
+                "token, or store it in Vault with `quantumedge secrets rotate --operator-token`"
+            )
+        if token is None:
+            return None, "missing 'authorization: Bearer <token>' metadata"
+        if not token:
+            return None, "malformed authorization metadata: want 'Bearer <token>'"
+        subject = self.tokens.verify(token)
+        return subject, "" if subject else "operator token not recognised"
+
+    def _audit(self, method: str, allowed: bool, subject: str, detail: str, code: str = "") -> None:
         if self.audit is None:
             return
         try:
-            self.audit(method, allowed, subject, detail)
+            if code:
+                self.audit(method, allowed, subject, detail, code=code)
+            else:
+                self.audit(method, allowed, subject, detail)
         except Exception:
             # A failing audit sink must not block a Halt; it is logged loudly instead.
             log.exception("audit callback failed", extra={"method": method, "allowed": allowed})
 
 
-def _client_cert_name(context: grpc.ServicerContext) -> str:
+def _client_cert_names(context: grpc.ServicerContext) -> list[str]:
+    """The verified client certificate's common name, then its subject alternative names ([] without mTLS)."""
     try:
         auth = context.auth_context() or {}
     except Exception:
-        return ""
-    names = auth.get("x509_common_name") or auth.get("x509_subject_alternative_name") or []
-    return names[0].decode(errors="replace") if names else ""
+        return []
+    names = [*auth.get("x509_common_name", []), *auth.get("x509_subject_alternative_name", [])]
+    return list(dict.fromkeys(n.decode(errors="replace") for n in names))
 
 
-def _wrap_handler(
-    handler: grpc.RpcMethodHandler, method: str, authorize: Callable[[str, grpc.ServicerContext], str]
-) -> grpc.RpcMethodHandler:
+Authorize = Callable[[str, grpc.ServicerContext], tuple[str, str]]
+
+
+def _wrap_handler(handler: grpc.RpcMethodHandler, method: str, authorize: Authorize) -> grpc.RpcMethodHandler:
     def unary(behavior: Callable[..., Any]) -> Callable[..., Any]:
         def run(request: Any, context: grpc.ServicerContext) -> Any:
-            reset = _actor.set(authorize(method, context))
+            actor, token = authorize(method, context)
+            reset, reset_token = _actor.set(actor), _bearer_token.set(token)
             try:
                 return behavior(request, context)
             finally:
+                _bearer_token.reset(reset_token)
                 _actor.reset(reset)
 
         return run
@@ -218,27 +260,17 @@ def _wrap_handler(
     def streaming(behavior: Callable[..., Any]) -> Callable[..., Any]:
         # Response streams run after the handler returns: keep the actor set while the generator runs.
         def run(request: Any, context: grpc.ServicerContext) -> Any:
-            actor = authorize(method, context)
-            reset = _actor.set(actor)
+            actor, token = authorize(method, context)
+            reset, reset_token = _actor.set(actor), _bearer_token.set(token)
             try:
                 yield from behavior(request, context)
             finally:
+                _bearer_token.reset(reset_token)
                 _actor.reset(reset)
 
         return run
 
-    kinds = {
-        (False, False): ("unary_unary", grpc.unary_unary_rpc_method_handler, unary),
-        (False, True): ("unary_stream", grpc.unary_stream_rpc_method_handler, streaming),
-        (True, False): ("stream_unary", grpc.stream_unary_rpc_method_handler, unary),
-        (True, True): ("stream_stream", grpc.stream_stream_rpc_method_handler, streaming),
-    }
-    attr, factory, wrap = kinds[(bool(handler.request_streaming), bool(handler.response_streaming))]
-    return factory(
-        wrap(getattr(handler, attr)),
-        request_deserializer=handler.request_deserializer,
-        response_serializer=handler.response_serializer,
-    )
+    return rewrap(handler, unary, streaming)
 
 
 # ---- wiring ---------------------------------------------------------------------------------------------------
@@ -293,35 +325,25 @@ GRPC_SERVICE = {
 }
 
 
-def bus_audit(bus: Any, service: str) -> AuditFn:
-    """An audit callback that publishes a ControlEvent(audit=AuditRecord) on control.v1 under a unique key."""
-    from quantumedge.shared import topics
-    from quantumedge.v1 import common_pb2, control_pb2
-
-    def audit(method: str, allowed: bool, subject: str, detail: str) -> None:
-        event_id = uuid.uuid4().hex
-        event = control_pb2.ControlEvent(
-            event_id=event_id,
-            time_ns=time.time_ns(),
-            actor=common_pb2.Actor(subject=subject, source=detail.rpartition("peer=")[2]),
-            reason=detail,
-            audit=control_pb2.AuditRecord(
-                service=service, method=method, allowed=allowed, outcome="allowed" if allowed else f"refused: {detail}"
-            ),
-        )
-        bus.publish(topics.CONTROL, f"audit-{event_id}", event)
-
-    return audit
-
-
 def build_interceptors(settings: Any, bus: Any, service: str) -> list[grpc.ServerInterceptor]:
-    """What the runner puts in front of a service's servicers: operator auth audited on control.v1."""
+    """What the runner puts in front of a service's servicers: operator auth / service identity, audited on
+    audit.v1, with failed authentications throttled per peer."""
     grpc_service = GRPC_SERVICE.get(service, "")
     protected = [m for m in PROTECTED_METHODS if m.startswith(f"/{grpc_service}/")]
     if not protected:
         return []
     tokens = operator_tokens(settings, service)
-    return [OperatorAuthInterceptor(tokens, bus_audit(bus, service), protected=protected, service=service)]
+    limits = settings.grpc
+    return [
+        OperatorAuthInterceptor(
+            tokens,
+            bus_audit(bus, service),
+            protected=protected,
+            service=service,
+            identities=limits.service_identities,
+            throttle=PeerThrottle(limits.auth_failure_burst, limits.auth_failures_per_minute),
+        )
+    ]
 
 
 def server_credentials(
@@ -351,3 +373,15 @@ def server_credentials_from_settings(vault: Any) -> grpc.ServerCredentials | Non
     if unreadable:
         raise ConfigError(f"mutual TLS file(s) not found: {', '.join(unreadable)}")
     return server_credentials(vault.grpc_tls_cert_file, vault.grpc_tls_key_file, vault.grpc_tls_client_ca_file)
+
+
+def channel_credentials_from_settings(vault: Any) -> grpc.ChannelCredentials | None:
+    """For a service calling another one when mutual TLS is on: it presents its own certificate (the one its
+    server uses; issue it for both server and client auth) and checks the callee against the same CA."""
+    if server_credentials_from_settings(vault) is None:
+        return None
+    return grpc.ssl_channel_credentials(
+        root_certificates=Path(vault.grpc_tls_client_ca_file).read_bytes(),
+        private_key=Path(vault.grpc_tls_key_file).read_bytes(),
+        certificate_chain=Path(vault.grpc_tls_cert_file).read_bytes(),
+    )

@@ -26,6 +26,7 @@ from quantumedge.ingest.settings import IngestSettings
 from quantumedge.notify.settings import NotifySettings
 from quantumedge.risk.settings import RiskSettings
 from quantumedge.secrets.settings import VaultSettings
+from quantumedge.shared.security_settings import GrpcSettings, SigningSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SERVICE_NAMES = ("ingest", "inference", "risk", "execution")
@@ -123,6 +124,8 @@ class Settings(BaseSettings):
     vault: VaultSettings = Field(default_factory=VaultSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    signing: SigningSettings = Field(default_factory=SigningSettings)
+    grpc: GrpcSettings = Field(default_factory=GrpcSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -119,6 +119,9 @@ def _grpc_server(name: str, service: ServiceBase, settings: Settings, bus: Bus) 
             interceptors=interceptors_for(settings, bus, name),
             host=settings.grpc_host,
             credentials=server_credentials_from_settings(settings.vault),
+            max_workers=settings.grpc.max_workers,
+            max_concurrent_rpcs=settings.grpc.max_concurrent_rpcs,
+            max_streams=settings.grpc.max_streams,
         )
     except RuntimeError as exc:
         if "bind" not in str(exc).lower():

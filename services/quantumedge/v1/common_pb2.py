@@ -24,19 +24,21 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bquantumedge/v1/common.proto\x12\x0equantumedge.v1\"(\n\x05\x41\x63tor\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\"-\n\nPriceLevel\x12\r\n\x05price\x18\x01 \x01(\x01\x12\x10\n\x08quantity\x18\x02 \x01(\x01*9\n\x04Side\x12\x14\n\x10SIDE_UNSPECIFIED\x10\x00\x12\x0c\n\x08SIDE_BUY\x10\x01\x12\r\n\tSIDE_SELL\x10\x02*\xcf\x01\n\x06Regime\x12\x16\n\x12REGIME_UNSPECIFIED\x10\x00\x12\x1b\n\x17REGIME_LOW_VOL_TREND_UP\x10\x01\x12\x1d\n\x19REGIME_LOW_VOL_TREND_DOWN\x10\x02\x12\x18\n\x14REGIME_LOW_VOL_RANGE\x10\x03\x12\x1c\n\x18REGIME_HIGH_VOL_TREND_UP\x10\x04\x12\x1e\n\x1aREGIME_HIGH_VOL_TREND_DOWN\x10\x05\x12\x19\n\x15REGIME_HIGH_VOL_RANGE\x10\x06\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bquantumedge/v1/common.proto\x12\x0equantumedge.v1\"(\n\x05\x41\x63tor\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\"-\n\nPriceLevel\x12\r\n\x05price\x18\x01 \x01(\x01\x12\x10\n\x08quantity\x18\x02 \x01(\x01\",\n\tSignature\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x0f\n\x07\x65\x64\x32\x35\x35\x31\x39\x18\x02 \x01(\x0c*9\n\x04Side\x12\x14\n\x10SIDE_UNSPECIFIED\x10\x00\x12\x0c\n\x08SIDE_BUY\x10\x01\x12\r\n\tSIDE_SELL\x10\x02*\xcf\x01\n\x06Regime\x12\x16\n\x12REGIME_UNSPECIFIED\x10\x00\x12\x1b\n\x17REGIME_LOW_VOL_TREND_UP\x10\x01\x12\x1d\n\x19REGIME_LOW_VOL_TREND_DOWN\x10\x02\x12\x18\n\x14REGIME_LOW_VOL_RANGE\x10\x03\x12\x1c\n\x18REGIME_HIGH_VOL_TREND_UP\x10\x04\x12\x1e\n\x1aREGIME_HIGH_VOL_TREND_DOWN\x10\x05\x12\x19\n\x15REGIME_HIGH_VOL_RANGE\x10\x06\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'quantumedge.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SIDE']._serialized_start=136
-  _globals['_SIDE']._serialized_end=193
-  _globals['_REGIME']._serialized_start=196
-  _globals['_REGIME']._serialized_end=403
+  _globals['_SIDE']._serialized_start=182
+  _globals['_SIDE']._serialized_end=239
+  _globals['_REGIME']._serialized_start=242
+  _globals['_REGIME']._serialized_end=449
   _globals['_ACTOR']._serialized_start=47
   _globals['_ACTOR']._serialized_end=87
   _globals['_PRICELEVEL']._serialized_start=89
   _globals['_PRICELEVEL']._serialized_end=134
+  _globals['_SIGNATURE']._serialized_start=136
+  _globals['_SIGNATURE']._serialized_end=180
 # @@protoc_insertion_point(module_scope)

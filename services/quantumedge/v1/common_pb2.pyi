@@ -46,3 +46,11 @@ class PriceLevel(_message.Message):
     price: float
     quantity: float
     def __init__(self, price: _Optional[float] = ..., quantity: _Optional[float] = ...) -> None: ...
+
+class Signature(_message.Message):
+    __slots__ = ("key_id", "ed25519")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    ED25519_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    ed25519: bytes
+    def __init__(self, key_id: _Optional[str] = ..., ed25519: _Optional[bytes] = ...) -> None: ...

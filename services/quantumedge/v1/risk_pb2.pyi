@@ -85,7 +85,7 @@ class OrderIntent(_message.Message):
     def __init__(self, intent_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.Side, str]] = ..., kind: _Optional[_Union[IntentKind, str]] = ..., order_type: _Optional[_Union[OrderType, str]] = ..., time_in_force: _Optional[_Union[TimeInForce, str]] = ..., quantity: _Optional[float] = ..., limit_price: _Optional[float] = ..., take_profit_price: _Optional[float] = ..., stop_loss_price: _Optional[float] = ..., trailing_stop_bps: _Optional[float] = ..., time_stop_ns: _Optional[int] = ..., signal_id: _Optional[str] = ..., created_time_ns: _Optional[int] = ..., reference_price: _Optional[float] = ..., entry_ttl_ns: _Optional[int] = ...) -> None: ...
 
 class RiskDecision(_message.Message):
-    __slots__ = ("decision_id", "symbol", "approved", "reasons", "intent", "signal_id", "decided_time_ns")
+    __slots__ = ("decision_id", "symbol", "approved", "reasons", "intent", "signal_id", "decided_time_ns", "signature")
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     APPROVED_FIELD_NUMBER: _ClassVar[int]
@@ -93,6 +93,7 @@ class RiskDecision(_message.Message):
     INTENT_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_ID_FIELD_NUMBER: _ClassVar[int]
     DECIDED_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
     symbol: str
     approved: bool
@@ -100,7 +101,8 @@ class RiskDecision(_message.Message):
     intent: OrderIntent
     signal_id: str
     decided_time_ns: int
-    def __init__(self, decision_id: _Optional[str] = ..., symbol: _Optional[str] = ..., approved: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ..., intent: _Optional[_Union[OrderIntent, _Mapping]] = ..., signal_id: _Optional[str] = ..., decided_time_ns: _Optional[int] = ...) -> None: ...
+    signature: _common_pb2.Signature
+    def __init__(self, decision_id: _Optional[str] = ..., symbol: _Optional[str] = ..., approved: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ..., intent: _Optional[_Union[OrderIntent, _Mapping]] = ..., signal_id: _Optional[str] = ..., decided_time_ns: _Optional[int] = ..., signature: _Optional[_Union[_common_pb2.Signature, _Mapping]] = ...) -> None: ...
 
 class RiskLimits(_message.Message):
     __slots__ = ("min_confidence", "min_edge", "risk_fraction", "max_order_notional", "max_symbol_notional", "max_gross_exposure", "max_open_positions", "daily_loss_limit", "max_drawdown_fraction", "max_loss_streak", "max_orders_per_window", "order_window_ns", "cooldown_after_loss_ns", "cooldown_after_exit_ns", "max_data_age_ns", "max_spread_bps", "min_depth_notional", "take_profit_bps", "stop_loss_bps", "time_stop_ns", "min_expected_return_bps")

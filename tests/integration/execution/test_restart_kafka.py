@@ -21,6 +21,7 @@ from quantumedge.v1 import execution_pb2, execution_pb2_grpc
 from tests.integration.execution.rig import SECRET, SYMBOL, standard_book, wait_until
 from tests.peers.binance_trading import BinanceTradingPeer
 from tests.support.procs import free_port, kafka_env, spawn, stop, wait_serving
+from tests.support.signing import signed_for_serve
 from tests.unit.execution.builders import decision
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -88,14 +89,14 @@ def test_killed_and_restarted_service_recovers_positions_and_places_no_duplicate
     peer: BinanceTradingPeer = world["peer"]
     first = start(world, "first")
     try:
-        bus.publish(topics.DECISIONS, SYMBOL, decision("k-1", qty=0.1, tp=105.0, sl=99.5))
+        bus.publish(topics.DECISIONS, SYMBOL, signed_for_serve(decision("k-1", qty=0.1, tp=105.0, sl=99.5)))
         bus.flush()
         a = ids.order_id(ids.ENTRY, "k-1")
         wait_until(lambda: len(peer.open_orders()) == 2, 60, "k-1 filled and its OCO on the venue")
 
         # The next order is accepted by the venue, whose answer then hangs; the service dies meanwhile.
         peer.hang_next_orders(1, hold_s=60)
-        bus.publish(topics.DECISIONS, SYMBOL, decision("k-2", qty=0.2, tp=106.0, sl=98.0))
+        bus.publish(topics.DECISIONS, SYMBOL, signed_for_serve(decision("k-2", qty=0.2, tp=106.0, sl=98.0)))
         bus.flush()
         b = ids.order_id(ids.ENTRY, "k-2")
         wait_until(lambda: peer.accepted.get(b) == 1, 60, "k-2 accepted by the venue")

@@ -20,6 +20,7 @@ from quantumedge.shared.bus import MemoryBus
 from quantumedge.shared.config import Settings
 from tests.integration.execution.rig import SECRET, SYMBOL, standard_book, wait_until
 from tests.peers.binance_trading import BinanceTradingPeer
+from tests.support.signing import signed
 from tests.unit.execution.builders import decision
 
 
@@ -57,7 +58,7 @@ def test_testnet_keys_from_vault_sign_orders_on_the_venue(vault, kv_mount) -> No
         service = ExecutionService(settings_for(vault, mount, peer), bus)
         service.start()
         try:
-            bus.publish(topics.DECISIONS, SYMBOL, decision("vault-1", qty=0.1))
+            bus.publish(topics.DECISIONS, SYMBOL, signed(decision("vault-1", qty=0.1)))
             cid = ids.order_id(ids.ENTRY, "vault-1")
             wait_until(lambda: peer.accepted.get(cid) == 1, what="the order signed with the Vault key")
             wait_until(lambda: service.engine.orders[cid].status.name == "FILLED", what="its fill")

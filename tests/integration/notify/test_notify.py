@@ -102,6 +102,11 @@ def test_halt_and_breach_reach_webhook_and_telegram_with_the_bot_token_from_vaul
                 assert any("HALTED" in t for t in texts) and any("daily_loss_limit" in t for t in texts), texts
             assert telegram.received[0]["chat_id"] == "4242"
             assert notifier.counts["telegram:sent"] == 2 and notifier.counts["webhook1:sent"] == 2
+            # Risk re-asserting the same state (after an invalid record under "halt") is no news.
+            bus.publish(topics.CONTROL, "halt", halt_event())
+            bus.publish(topics.REPORTS, "BTCUSDT", fill_report(1))  # handled after it: a barrier
+            wait_until(lambda: len(webhook.texts()) >= 3, what="the fill notification")
+            assert sum("HALTED" in t for t in webhook.texts()) == 1
         finally:
             service.stop()
     finally:

@@ -133,8 +133,19 @@ def test_replaying_a_recording_equals_running_its_events_directly(recording: Pat
 
 
 def test_backtest_is_deterministic(settings: Settings, models) -> None:
-    (_, a, fa), (_, b, fb) = (_backtest(settings, models, _synthetic()) for _ in range(2))
-    assert [d.SerializeToString() for d in a.decisions] == [d.SerializeToString() for d in b.decisions]
+    (ra, a, fa), (rb, b, fb) = (_backtest(settings, models, _synthetic()) for _ in range(2))
+
+    def unsigned(decision: risk_pb2.RiskDecision) -> bytes:
+        # Each run signs with its own in-memory key: everything but the signature is the same.
+        assert decision.signature.key_id.startswith("ephemeral-") and len(decision.signature.ed25519) == 64
+        copy = risk_pb2.RiskDecision()
+        copy.CopyFrom(decision)
+        copy.ClearField("signature")
+        return copy.SerializeToString()
+
+    assert [unsigned(d) for d in a.decisions] == [unsigned(d) for d in b.decisions]
+    assert a.decisions[0].signature != b.decisions[0].signature
+    assert ra.refused == rb.refused == {}  # every decision and halt passed the services' own checks
     assert [r.SerializeToString() for r in a.reports] == [r.SerializeToString() for r in b.reports]
     assert a.equity == b.equity and fa == fb
 

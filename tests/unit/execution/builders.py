@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from quantumedge.execution.engine import EngineConfig, ExecutionEngine, ListEmitter
@@ -52,12 +53,15 @@ def decision(
     time_stop_ns: int = 0,
     symbol: str = SYMBOL,
     reference: float = 100.0,
+    decided_ns: int | None = None,
 ) -> risk_pb2.RiskDecision:
+    """A decision as risk publishes it (unsigned: sign it with tests.support.signing for a running service)."""
     return risk_pb2.RiskDecision(
         decision_id=f"d-{intent_id}",
         symbol=symbol,
         approved=approved,
         reasons=["test"],
+        decided_time_ns=time.time_ns() if decided_ns is None else decided_ns,
         intent=risk_pb2.OrderIntent(
             intent_id=intent_id,
             symbol=symbol,

@@ -14,18 +14,20 @@ import pytest
 from quantumedge.execution.service import ExecutionService
 from quantumedge.execution.settings import ExecutionSettings
 from quantumedge.risk.service import RiskService
-from quantumedge.shared import topics
+from quantumedge.shared import signing, topics
 from quantumedge.shared.bus import MemoryBus
 from quantumedge.shared.config import ConfigError, Ports, Settings
 from quantumedge.shared.grpc_server import GrpcServer
 from quantumedge.v1 import (
     common_pb2,
     control_pb2,
+    dlq_pb2,
     execution_pb2,
     execution_pb2_grpc,
     market_pb2,
     risk_pb2,
 )
+from tests.support.signing import signed
 from tests.unit.execution.builders import decision
 
 SYMBOL = "BTCUSDT"
@@ -102,14 +104,17 @@ def test_an_approved_decision_becomes_a_paper_fill_report_once(bus: MemoryBus, s
     reports = Reports(bus)
     assert any(r.note.startswith("execution online") for r in reports.drain())  # risk learns execution is up
     publish_book(bus, service)
-    bus.publish(topics.DECISIONS, SYMBOL, decision("svc-1", qty=0.001, reference=MID))
-    bus.publish(topics.DECISIONS, SYMBOL, decision("svc-1", qty=0.001, reference=MID))  # redelivered
-    bus.publish(topics.DECISIONS, SYMBOL, decision("svc-2", qty=0.001, approved=False))
+    approved = signed(decision("svc-1", qty=0.001, reference=MID))
+    bus.publish(topics.DECISIONS, SYMBOL, approved)
+    bus.publish(topics.DECISIONS, SYMBOL, approved)  # the same record written again: a replay
+    bus.publish(topics.DECISIONS, SYMBOL, signed(decision("svc-2", qty=0.001, approved=False)))
     order = wait_for(lambda: next(iter(service.engine.orders.values()), None), what="an order")
     fills = wait_for(lambda: reports.fills(order.client_order_id), what="a fill report")
     assert sum(f.quantity for f in fills) == pytest.approx(0.001)
-    wait_for(lambda: service.engine.counters["duplicates_ignored"] == 1, what="the redelivery")
-    assert len(service.engine.orders) == 1 and service.engine.counters["ignored_decisions"] == 1
+    wait_for(lambda: service.engine.counters["ignored_decisions"] == 1, what="the rejected decision")
+    letters = [dlq_pb2.DeadLetter.FromString(r.value) for r in bus.read_all(topics.DLQ)]
+    assert [(d.source_topic, d.reason_code) for d in letters] == [(topics.DECISIONS, signing.REPLAYED)]
+    assert len(service.engine.orders) == 1 and service.engine.counters["duplicates_ignored"] == 0
     states = {r.key.decode() for r in bus.read_all(topics.EXEC_STATE)}
     assert {order.client_order_id, f"position:{SYMBOL}"} <= states
 
@@ -118,12 +123,14 @@ def test_halt_on_the_control_topic_stops_entries_and_survives_a_restart(bus: Mem
     first = ExecutionService(settings(), bus)
     first.start()
     publish_book(bus, first)
-    bus.publish(topics.DECISIONS, SYMBOL, decision("h-1", qty=0.001, reference=MID))
+    bus.publish(topics.DECISIONS, SYMBOL, signed(decision("h-1", qty=0.001, reference=MID)))
     wait_for(lambda: first.engine.positions.get(SYMBOL) and not first.engine.positions[SYMBOL].flat, what="a position")
-    halt = control_pb2.ControlEvent(event_id="halt-1", reason="test halt", halt=control_pb2.HaltState(halted=True))
-    bus.publish(topics.CONTROL, "halt", halt)
+    halt = control_pb2.ControlEvent(
+        event_id="halt-1", time_ns=time.time_ns(), reason="test halt", halt=control_pb2.HaltState(halted=True)
+    )
+    bus.publish(topics.CONTROL, "halt", signed(halt, topics.CONTROL, "halt"))
     wait_for(lambda: first.engine.halted, what="the halt")
-    bus.publish(topics.DECISIONS, SYMBOL, decision("h-2", qty=0.001, reference=MID))
+    bus.publish(topics.DECISIONS, SYMBOL, signed(decision("h-2", qty=0.001, reference=MID)))
     refused = wait_for(lambda: [o for o in first.engine.orders.values() if o.intent_id == "h-2"], what="h-2")[0]
     assert refused.reject_code == "HALTED"
     held = first.engine.positions[SYMBOL].quantity
@@ -269,3 +276,36 @@ def test_submit_order_fails_closed_when_risk_is_unreachable(bus: MemoryBus) -> N
     finally:
         server.stop(0)
         execution.stop()
+
+
+def test_submit_order_refuses_an_answer_risk_did_not_sign(bus: MemoryBus) -> None:
+    """Whoever answers on risk's address (a man in the middle without mutual TLS) cannot approve an order."""
+    from quantumedge.v1 import risk_pb2_grpc
+
+    class Impostor(risk_pb2_grpc.RiskServiceServicer):
+        def ReviewOrder(self, request, context):
+            forged = decision(request.intent.intent_id, qty=request.intent.quantity, reference=MID)
+            return risk_pb2.ReviewOrderResponse(decision=forged)  # approved, unsigned
+
+    impostor = GrpcServer(
+        0,
+        [(risk_pb2_grpc.add_RiskServiceServicer_to_server, Impostor(), "quantumedge.v1.RiskService")],
+        host="127.0.0.1",
+    )
+    impostor.start()
+    execution = ExecutionService(settings(risk_address=f"127.0.0.1:{impostor.port}"), bus)
+    server = GrpcServer(0, execution.grpc_services(), host="127.0.0.1")
+    server.start()
+    execution.start()
+    try:
+        publish_book(bus, execution)
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel, pytest.raises(grpc.RpcError) as err:
+            execution_pb2_grpc.ExecutionServiceStub(channel).SubmitOrder(submit())
+        assert err.value.code() is grpc.StatusCode.PERMISSION_DENIED and "unsigned" in err.value.details()
+        assert execution.engine.orders == {}
+        audits = [control_pb2.ControlEvent.FromString(r.value) for r in bus.read_all(topics.AUDIT)]
+        assert [a.audit.reason_code for a in audits] == [signing.UNSIGNED]
+    finally:
+        server.stop(0)
+        execution.stop()
+        impostor.stop(0)

@@ -16,7 +16,9 @@ from quantumedge.shared.auth import OperatorAuthInterceptor, OperatorTokens, bus
 from quantumedge.shared.bus import Bus
 from quantumedge.shared.config import KafkaSettings, Settings
 from quantumedge.shared.grpc_server import GrpcServer
+from quantumedge.shared.security_settings import SigningSettings
 from quantumedge.v1 import control_pb2, execution_pb2, market_pb2, risk_pb2, risk_pb2_grpc, signal_pb2
+from tests.support.signing import session_signing_settings
 from tests.unit.risk.builders import FakeClock, book, wait_for
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
@@ -26,20 +28,25 @@ PRICES = {"BTCUSDT": 50_000.0, "ETHUSDT": 3_000.0, "SOLUSDT": 150.0}
 
 
 def make_settings(risk: RiskSettings, bus: str = "memory", kafka: KafkaSettings | None = None) -> Settings:
-    return Settings(bus=bus, symbols=list(SYMBOLS), risk=risk, kafka=kafka or KafkaSettings())
+    # On Kafka the keys are the test session's (on the in-process bus, the process's own in-memory pair).
+    signing = session_signing_settings() if bus == "kafka" else SigningSettings()
+    return Settings(bus=bus, symbols=list(SYMBOLS), risk=risk, kafka=kafka or KafkaSettings(), signing=signing)
 
 
 class Watcher:
-    """Collects what risk publishes: decisions and control events (a consumer group of its own)."""
+    """Collects what risk publishes: decisions, control events and audits (a consumer group of its own)."""
 
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
-        self.consumer = bus.consumer(f"risk-test-{uuid.uuid4().hex[:8]}", [topics.DECISIONS, topics.CONTROL], True)
+        self.consumer = bus.consumer(
+            f"risk-test-{uuid.uuid4().hex[:8]}", [topics.DECISIONS, topics.CONTROL, topics.AUDIT], True
+        )
         wait = getattr(self.consumer, "wait_assigned", None)
         if wait is not None:
             wait()
         self.decisions: list[risk_pb2.RiskDecision] = []
         self.control: list[tuple[str, control_pb2.ControlEvent]] = []
+        self.audit: list[control_pb2.ControlEvent] = []
 
     def drain(self) -> None:
         for rec in self.consumer.poll(0.05, 5000):
@@ -47,6 +54,8 @@ class Watcher:
                 self.decisions.append(risk_pb2.RiskDecision.FromString(rec.value))
             elif rec.topic == topics.CONTROL:
                 self.control.append(((rec.key or b"").decode(), control_pb2.ControlEvent.FromString(rec.value)))
+            elif rec.topic == topics.AUDIT:
+                self.audit.append(control_pb2.ControlEvent.FromString(rec.value))
 
     def decision_for(self, signal_id: str, timeout_s: float = 20.0) -> risk_pb2.RiskDecision:
         def found() -> risk_pb2.RiskDecision | None:
@@ -73,8 +82,10 @@ class Watcher:
         )  # type: ignore[return-value]
 
     def audits(self) -> list[control_pb2.ControlEvent]:
+        """Audit records: on audit.v1, never on the compacted control.v1."""
         self.drain()
-        return [e for k, e in self.control if k.startswith("audit-")]
+        assert not [k for k, _ in self.control if k not in ("halt", "limits")], "only state records on control.v1"
+        return list(self.audit)
 
     def close(self) -> None:
         self.consumer.close()

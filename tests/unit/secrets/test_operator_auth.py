@@ -51,9 +51,11 @@ class _Ingest(ingest_pb2_grpc.IngestServiceServicer):
 class _Audit:
     def __init__(self) -> None:
         self.calls: list[tuple[str, bool, str, str]] = []
+        self.codes: list[str] = []
 
-    def __call__(self, method: str, allowed: bool, subject: str, detail: str) -> None:
+    def __call__(self, method: str, allowed: bool, subject: str, detail: str, code: str = "") -> None:
         self.calls.append((method, allowed, subject, detail))
+        self.codes.append(code)
 
 
 def _serve(interceptor: grpc.ServerInterceptor, servicer: _Risk) -> GrpcServer:
@@ -186,7 +188,7 @@ def test_streaming_methods_are_wrapped_too() -> None:
         server.stop(0)
 
 
-def test_build_interceptors_audits_on_the_control_topic() -> None:
+def test_build_interceptors_audits_on_the_audit_topic_never_on_control() -> None:
     bus = MemoryBus()
     settings = load_settings(embedded=True, bus="memory", vault={"operator_token_sha256": TOKEN_SHA256})
     assert build_interceptors(settings, bus, "ingest") == []  # no changing calls there
@@ -201,12 +203,41 @@ def test_build_interceptors_audits_on_the_control_topic() -> None:
     finally:
         channel.close()
         server.stop(0)
-    records = bus.read_all(topics.CONTROL)
+    assert bus.read_all(topics.CONTROL) == []  # the compacted topic every start-up reads stays as it was
+    records = bus.read_all(topics.AUDIT)
     events = [control_pb2.ControlEvent.FromString(r.value) for r in records]
-    assert [(e.audit.method, e.audit.allowed, e.actor.subject) for e in events] == [
-        ("/quantumedge.v1.RiskService/Halt", False, ""),
-        ("/quantumedge.v1.RiskService/Halt", True, "operator"),
+    assert [(e.audit.method, e.audit.allowed, e.actor.subject, e.audit.reason_code) for e in events] == [
+        ("/quantumedge.v1.RiskService/Halt", False, "anonymous", "unauthenticated"),
+        ("/quantumedge.v1.RiskService/Halt", True, "operator", ""),
     ]
-    assert all(r.key.startswith(b"audit-") for r in records) and len({r.key for r in records}) == 2
+    assert all(r.key == b"risk" for r in records) and len({e.event_id for e in events}) == 2
     assert events[0].audit.service == "risk" and events[0].audit.outcome.startswith("refused")
+    assert events[0].actor.source.startswith("ipv4:127.0.0.1:")  # the caller's address
     bus.close()
+
+
+def test_failed_authentications_are_throttled_per_peer_but_a_valid_token_never_is() -> None:
+    from quantumedge.shared.throttle import PeerThrottle
+
+    servicer, audit = _Risk(), _Audit()
+    interceptor = OperatorAuthInterceptor(
+        OperatorTokens.parse(TOKEN_SHA256), audit, throttle=PeerThrottle(burst=5, per_minute=0.001)
+    )
+    server = _serve(interceptor, servicer)
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+    try:
+        stub = risk_pb2_grpc.RiskServiceStub(channel)
+        codes = []
+        for _ in range(200):
+            with pytest.raises(grpc.RpcError) as err:
+                stub.Halt(risk_pb2.HaltRequest(), metadata=(("authorization", "Bearer wrong"),))
+            codes.append(err.value.code())
+        assert codes[:5] == [grpc.StatusCode.UNAUTHENTICATED] * 5
+        assert set(codes[5:]) == {grpc.StatusCode.RESOURCE_EXHAUSTED}
+        assert len(audit.calls) <= 6 and audit.codes[:5] == ["unauthenticated"] * 4 + ["throttled"]
+        # The kill switch stays usable from the same address during the flood.
+        assert stub.Halt(risk_pb2.HaltRequest(), metadata=(("authorization", f"Bearer {TOKEN}"),)).halted
+        assert servicer.halted_by == ["operator"] and audit.calls[-1][1] is True
+    finally:
+        channel.close()
+        server.stop(0)

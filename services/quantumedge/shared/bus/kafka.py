@@ -15,7 +15,14 @@ from collections.abc import Sequence
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import (
+    CommitFailedError,
+    IllegalGenerationError,
+    KafkaError,
+    RebalanceInProgressError,
+    TopicAlreadyExistsError,
+    UnknownMemberIdError,
+)
 
 from quantumedge.shared import topics as topic_names
 from quantumedge.shared.bus.base import Bus, BusError, Consumer, Record
@@ -188,11 +195,12 @@ class KafkaConsumer_(Consumer):  # noqa: N801 - distinct from kafka-python's Kaf
         rather than waiting for the client's next metadata refresh, minutes away."""
         deadline = time.monotonic() + timeout_s
         retry_at = time.monotonic() + resubscribe_after_s
-        while not self._consumer.assignment() and time.monotonic() < deadline:
-            if self._consumer.poll(timeout_ms=100, max_records=1, update_offsets=False):
+        while not self._covered() and time.monotonic() < deadline:
+            if self._consumer.poll(timeout_ms=100, max_records=1, update_offsets=False) and self._covered():
                 break
-            if not self._consumer.assignment() and time.monotonic() >= retry_at:
-                log.warning("no partitions assigned yet; joining the group again", extra={"topics": self._topics})
+            if not self._covered() and time.monotonic() >= retry_at:
+                # Empty, or missing a topic whose partitions the client did not know yet when it joined.
+                log.warning("partitions not all assigned yet; joining the group again", extra={"topics": self._topics})
                 self._consumer.unsubscribe()
                 for topic in self._topics:
                     self._consumer.partitions_for_topic(topic)
@@ -200,9 +208,24 @@ class KafkaConsumer_(Consumer):  # noqa: N801 - distinct from kafka-python's Kaf
                 retry_at = time.monotonic() + resubscribe_after_s
         if not self._consumer.assignment():
             raise BusError(f"consumer got no partition assignment for {', '.join(self._topics)} in {timeout_s:.0f} s")
+        if not self._covered():  # other members may hold the rest (more members than partitions)
+            log.warning("consumer holds partitions of only some topics", extra={"topics": self._topics})
+        # The client resolves "latest" asynchronously: ask for every position now, so a record published once
+        # this returns is never skipped as "before latest".
+        for tp in self._consumer.assignment():
+            self._consumer.position(tp, timeout_ms=int(max(1.0, deadline - time.monotonic()) * 1000))
+
+    def _covered(self) -> bool:
+        return {tp.topic for tp in self._consumer.assignment()} >= set(self._topics)
 
     def commit(self) -> None:
-        self._consumer.commit()
+        try:
+            self._consumer.commit()
+        except (CommitFailedError, RebalanceInProgressError, IllegalGenerationError, UnknownMemberIdError) as exc:
+            # The group is rebalancing (a slow heartbeat, a member joining): the next poll rejoins, and whatever
+            # was not committed is delivered again, which the handlers' idempotency makes harmless. Killing the
+            # consumer loop over it would stop the service instead.
+            log.warning("offset commit skipped during a rebalance", extra={"error": type(exc).__name__})
 
     def lag(self) -> dict[tuple[str, int], int]:
         # highwater() is what the last fetch response said (no request); position() is local once fetched.

@@ -23,6 +23,20 @@ from quantumedge.v1 import dlq_pb2
 
 log = get_logger(__name__)
 Handler = Callable[[Message, Record], None]
+# Called for every refused record after it was dead-lettered: (record, reason code, detail). Services audit.
+RefusalHook = Callable[[Record, str, str], None]
+TOMBSTONE = "tombstone"
+
+
+class Refused(Exception):  # noqa: N818 - a refusal, not an error: the record is well-formed but not acceptable
+    """Raised by a handler for a record it must not act on (unsigned, forged, replayed, stale...): the loop
+    dead-letters it with `code` and calls its refusal hook; nothing else happens."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
 
 _meter = meter("bus")
 _handled = _meter.create_counter("qe.bus.records", description="records handled by consumer loops")
@@ -52,7 +66,9 @@ def decode(topic: str, value: bytes) -> Message:
     return msg
 
 
-def dead_letter(bus: Bus, record: Record, group: str, reason: str, error: BaseException | None) -> None:
+def dead_letter(
+    bus: Bus, record: Record, group: str, reason: str, error: BaseException | None, reason_code: str = ""
+) -> None:
     """Publish the original bytes and the reason to dlq.v1, keyed like the original."""
     letter = dlq_pb2.DeadLetter(
         source_topic=record.topic,
@@ -65,12 +81,19 @@ def dead_letter(bus: Bus, record: Record, group: str, reason: str, error: BaseEx
         consumer_group=group,
         time_ns=time.time_ns(),
         headers={k: v.decode(errors="replace") for k, v in record.headers.items()},
+        reason_code=reason_code,
     )
     bus.publish(topics.DLQ, record.key, letter)
     _dead.add(1, {"topic": record.topic, "group": group})
     log.warning(
         "record dead-lettered",
-        extra={"topic": record.topic, "partition": record.partition, "offset": record.offset, "reason": reason},
+        extra={
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "reason": reason,
+            "code": reason_code,
+        },
     )
 
 
@@ -85,8 +108,10 @@ class ConsumerLoop:
         from_beginning: bool = False,
         poll_timeout_s: float = 0.2,
         max_records: int = 500,
+        on_refused: RefusalHook | None = None,
     ) -> None:
         self.bus = bus
+        self.on_refused = on_refused
         self.group = group
         self.handlers = dict(handlers)
         self.from_beginning = from_beginning
@@ -97,6 +122,7 @@ class ConsumerLoop:
         self._tracer = tracer(group)
         self.handled = 0
         self.dead_lettered = 0
+        self.refused = 0
         self.error: BaseException | None = None
         # Per (topic, partition), refreshed by the polling thread after each poll; read by the metrics gauge.
         self.lag: dict[tuple[str, int], int] = {}
@@ -151,6 +177,10 @@ class ConsumerLoop:
         handler = self.handlers.get(record.topic)
         if handler is None:
             return
+        if not record.value:
+            # A tombstone: on compacted control.v1 it would erase the halt or limits state. Never an event.
+            self._refuse(record, Refused(TOMBSTONE, f"tombstone (empty value) under key {record.key!r}"))
+            return
         try:
             message = decode(record.topic, record.value)
         except (DecodeError, ValueError) as exc:
@@ -170,7 +200,21 @@ class ConsumerLoop:
                 _handled.add(1, {"topic": record.topic, "group": self.group})
                 if record.timestamp_ms:
                     _lag.record(max(0.0, time.time() * 1000 - record.timestamp_ms), {"topic": record.topic})
+            except Refused as refusal:
+                span.set_attribute("qe.refused", refusal.code)
+                self._refuse(record, refusal)
             except Exception as exc:
                 span.record_exception(exc)
                 self.dead_lettered += 1
                 dead_letter(self.bus, record, self.group, f"handler failed: {type(exc).__name__}: {exc}", exc)
+
+    def _refuse(self, record: Record, refusal: Refused) -> None:
+        self.dead_lettered += 1
+        self.refused += 1
+        dead_letter(self.bus, record, self.group, f"refused: {refusal}", refusal, refusal.code)
+        if self.on_refused is not None:
+            try:
+                self.on_refused(record, refusal.code, refusal.detail)
+            except Exception:
+                # The dead letter is out; a failing audit must not stop the loop (it is logged loudly).
+                log.exception("refusal hook failed", extra={"topic": record.topic, "code": refusal.code})

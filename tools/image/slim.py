@@ -1,0 +1,146 @@
+"""Cut from the image's venv what no command of the image imports, and print what each cut saved.
+
+    python slim.py /opt/venv /path/to/uv
+
+Measured: pyarrow carries Arrow Flight (28 MB, never imported; Substrait stays, Acero links it), its C++
+headers and Cython sources, a test suite and three byte-identical copies of each libarrow_python*.so; onnx
+carries 15 MB of backend test data; numpy and others ship their tests; Pygments and markdown-it (rich's
+syntax highlighting and Markdown) are not used by any command.
+Shared libraries are stripped of their symbol tables when `strip` is available (the builder's base decides)
+and they still load afterwards. The build then imports every service and runs each command's --help in the
+final stage, so a cut that broke an import fails the build.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+UNUSED_DISTRIBUTIONS = ("pygments", "markdown-it-py", "mdurl")
+UNUSED_PATHS = (
+    "pyarrow/include",
+    "pyarrow/src",
+    "pyarrow/tests",
+    "pyarrow/_flight.*.so",
+    "pyarrow/libarrow_flight.so*",
+    "pyarrow/libarrow_python_flight.so*",
+    "pyarrow/flight.py",
+    "pyarrow/_pyarrow_cpp_tests.*.so",
+    "pyarrow/*.pyx",
+    "pyarrow/*.pxd",
+    "pyarrow/*.pxi",
+    "pyarrow/**/*.pxd",
+    "onnx/backend/test",
+    "onnx/*.proto",
+    "onnx/*.proto3",
+    "onnxruntime/transformers",
+    "onnxruntime/quantization",
+    # ONNX Runtime's C API library (35 MB) is for C/C++ callers: the Python binding links the runtime itself.
+    "onnxruntime/capi/libonnxruntime.so*",
+    "numpy/_core/_simd.*.so",
+    "numpy/_core/_*_tests.*.so",
+    "onnx/reference",
+    "pydantic/v1",
+    # Parquet encryption and Feather: not used by any command (CSV and JSON stay: pyarrow.dataset links them).
+    "pyarrow/*parquet_encryption*",
+    "pyarrow/_feather.*.so",
+    "numpy/_core/include",
+    "numpy/f2py",
+    # Remote filesystems and ORC: imported by pyarrow only on demand, inside try/except ImportError.
+    "pyarrow/_azurefs.*.so",
+    "pyarrow/_gcsfs.*.so",
+    "pyarrow/_hdfs.*.so",
+    "pyarrow/_s3fs.*.so",
+    "pyarrow/_orc.*.so",
+    "pyarrow/_dataset_orc.*.so",
+    "**/tests",
+    "**/*.pyi",
+)
+
+
+def size(path: Path) -> int:
+    if path.is_file() or path.is_symlink():
+        return path.lstat().st_size
+    return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def drop(path: Path) -> int:
+    freed = size(path)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+    return freed
+
+
+def duplicate_sonames(site: Path) -> int:
+    """libX.so and libX.so.N.M.K next to the libX.so.N the loader asks for, byte for byte the same: keep libX.so.N."""
+    freed = 0
+    for keep in site.glob("*/lib*.so.[0-9]*"):
+        if keep.name.count(".so.") != 1 or not keep.name.split(".so.")[1].isdigit():
+            continue
+        base = keep.name.split(".so.")[0]
+        for other in [keep.parent / f"{base}.so", *keep.parent.glob(f"{base}.so.{keep.name.split('.so.')[1]}.*")]:
+            if other.is_file() and not other.is_symlink() and filecmp.cmp(keep, other, shallow=False):
+                freed += drop(other)
+    return freed
+
+
+def loads(python: Path, lib: Path) -> bool:
+    """Can the dynamic linker load `lib` (in an interpreter, so extension modules find Python's symbols)?"""
+    code = "import ctypes, sys; ctypes.CDLL(sys.argv[1])"
+    return subprocess.run([str(python), "-c", code, str(lib)], capture_output=True, check=False).returncode == 0
+
+
+def strip_libraries(site: Path, python: Path) -> int:
+    """strip --strip-unneeded every shared library that still loads afterwards.
+
+    Libraries that auditwheel vendored and patchelf rewrote (numpy.libs/*, ...) can come out of strip with
+    segments the loader refuses ("ELF load command address/offset not page-aligned"): those stay unstripped.
+    """
+    strip = shutil.which("strip")
+    if strip is None:
+        return 0
+    freed = 0
+    for lib in [*site.rglob("*.so"), *site.rglob("*.so.[0-9]*")]:
+        if lib.is_symlink() or not lib.is_file() or not loads(python, lib):
+            continue
+        before = lib.stat().st_size
+        backup = lib.with_name(lib.name + ".unstripped")
+        shutil.copy2(lib, backup)
+        done = subprocess.run([strip, "--strip-unneeded", str(lib)], capture_output=True, check=False)
+        if done.returncode != 0 or not loads(python, lib):
+            backup.replace(lib)
+            continue
+        backup.unlink()
+        freed += before - lib.stat().st_size
+    return freed
+
+
+def main(venv_arg: str, uv: str) -> None:
+    venv = Path(venv_arg)
+    (site,) = venv.glob("lib/python3*/site-packages")
+    before = size(site)
+    report: list[tuple[str, int]] = []
+    for dist in UNUSED_DISTRIBUTIONS:
+        if list(site.glob(f"{dist.replace('-', '_')}-*.dist-info")):
+            was = size(site)
+            # An uninstall by the installer (its RECORD), not a deletion behind its back.
+            subprocess.run([uv, "pip", "uninstall", "--python", str(venv / "bin" / "python"), dist], check=True)
+            report.append((f"distribution {dist}", was - size(site)))
+    for pattern in UNUSED_PATHS:
+        freed = sum(drop(p) for p in sorted(site.glob(pattern), reverse=True) if p.exists() or p.is_symlink())
+        if freed:
+            report.append((pattern, freed))
+    report.append(("duplicate libX.so copies", duplicate_sonames(site)))
+    report.append(("strip --strip-unneeded of *.so", strip_libraries(site, venv / "bin" / "python")))
+    for what, freed in sorted(report, key=lambda r: -r[1]):
+        print(f"slim: {freed / 1e6:7.1f} MB  {what}")
+    print(f"slim: site-packages {before / 1e6:.0f} MB -> {size(site) / 1e6:.0f} MB")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
