@@ -44,8 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--steps",
         type=int,
-        default=1500,
-        help="synthetic market steps (100 ms each) before the run ends by itself; 0 = run until Ctrl-C",
+        default=3600,
+        help="synthetic market steps (one second of market each) before the run ends by itself; 0 = until Ctrl-C",
     )
 
     serve = sub.add_parser("serve", help="run one service against Kafka until SIGTERM")

@@ -21,10 +21,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from quantumedge.backtest.baselines import RandomEntries, buy_and_hold
 from quantumedge.backtest.metrics import FigureBuilder, Figures
 from quantumedge.backtest.output import ParquetOutput
-from quantumedge.backtest.simulation import Backtest, Observer
+from quantumedge.backtest.report import write_report
+from quantumedge.backtest.simulation import Backtest, Observer, Recorded
 from quantumedge.backtest.summary import print_figures
+from quantumedge.backtest.trades import TradeBook
 from quantumedge.inference.features import make_schema
 from quantumedge.inference.models import ModelSet, ModelsUnavailableError, load_models
 from quantumedge.inference.registry import Registry, RegistryError
@@ -47,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     src = p.add_argument_group("data (one of)")
     src.add_argument("--data", type=Path, help="recording root (root/symbol=SYM/...); default <data_dir>/recordings")
-    src.add_argument("--synthetic-steps", type=int, metavar="N", help="run N steps (100 ms) of the synthetic market")
+    src.add_argument("--synthetic-steps", type=int, metavar="N", help="run N steps (1 s) of the synthetic market")
     src.add_argument("--seed", type=int, default=11, help="synthetic market seed (default 11; models use 1001)")
     p.add_argument("--symbols", nargs="+", metavar="SYMBOL", help="symbols to trade (default: settings.symbols)")
     p.add_argument("--models-dir", type=Path, help="model registry (default: settings.models_dir)")
@@ -58,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the symbols that have models instead of stopping when one is missing",
     )
     p.add_argument("--out", type=Path, metavar="DIR", help="write fills, equity and decisions (Parquet) and summary")
+    p.add_argument(
+        "--report",
+        type=Path,
+        metavar="DIR",
+        help="write DIR/index.html: equity, drawdown, trades, ratios, breakdowns, buy-and-hold and random entries",
+    )
     p.add_argument(
         "--equity-interval-ms", type=int, default=1000, help="equity curve sampling in market time (default 1000)"
     )
@@ -93,7 +102,8 @@ def backtest_main(argv: Sequence[str] | None = None) -> int:
         models = load_backtest_models(settings, allow_missing=args.allow_missing_models, console=err)
         events = market_events(settings, args)
         builder = FigureBuilder(list(settings.symbols))
-        observers: list[Observer] = [builder]
+        book, curve = TradeBook(), Recorded()
+        observers: list[Observer] = [builder, book, curve]
         if args.out:
             output = ParquetOutput(args.out)
             observers.append(output)
@@ -125,7 +135,31 @@ def backtest_main(argv: Sequence[str] | None = None) -> int:
     if output is not None:
         paths = output.close(figs, _run_info(args, settings, models))
         out.print(f"wrote {', '.join(str(p) for p in paths)}")
+    if args.report:
+        path = _report(args, settings, models, book, curve, _title(args, elapsed, figs), result.signals)
+        out.print(f"wrote {path}")
     return 0
+
+
+def _report(
+    args, settings: Settings, models: ModelSet, book: TradeBook, curve: Recorded, title: str, signals: int
+) -> Path:
+    """The HTML report, with the same market run on random entries (same exits) and buy-and-hold."""
+    rate = len(book.trades) / max(1, signals)
+    horizons = [t.horizon_min for t in book.trades if t.horizon_min] or [int(settings.inference.horizons[0])]
+    rand_book, rand_curve = TradeBook(), Recorded()
+    random_run = Backtest(
+        settings, models, [rand_book, rand_curve], signal_source=RandomEntries(max(horizons, key=horizons.count), rate)
+    )
+    random_run.run(market_events(settings, args))
+    bh = buy_and_hold(curve.equity, random_run, settings)
+    return write_report(
+        args.report,
+        title,
+        book.trades,
+        curve.equity,
+        {"random entries, same exits": (rand_book.trades, rand_curve.equity, None), "buy and hold": ([], [], bh)},
+    )
 
 
 def load_backtest_models(settings: Settings, allow_missing: bool, console: Console) -> ModelSet:
@@ -146,7 +180,8 @@ def load_backtest_models(settings: Settings, allow_missing: bool, console: Conso
     if not models.predictors:
         raise BacktestError("no symbol has usable models: " + "; ".join(models.missing or ["registry empty"]))
     for missing in models.missing:
-        console.print(f"[yellow]warning:[/yellow] not traded: {missing}")
+        if console is not None:
+            console.print(f"[yellow]warning:[/yellow] not traded: {missing}")
     return models
 
 

@@ -28,19 +28,22 @@ from typing import Protocol
 from quantumedge.execution.convert import position_to_pb
 from quantumedge.execution.engine import EngineConfig, ExecutionEngine, ListEmitter
 from quantumedge.execution.venue import paper_venue
-from quantumedge.inference.features import OnlineFeatures
+from quantumedge.inference.features import FeatureRow, OnlineFeatures
 from quantumedge.inference.models import ModelSet
 from quantumedge.inference.ordering import ReorderBuffer
-from quantumedge.inference.signals import signal_for_row
+from quantumedge.inference.rowclock import RowClock
+from quantumedge.inference.signals import drift_guards, signal_for_row
 from quantumedge.risk.engine import RiskEngine
 from quantumedge.risk.limits import Breach
 from quantumedge.shared import topics
 from quantumedge.shared.admission import HALT_KEY, ControlGate, DecisionGate
 from quantumedge.shared.config import Settings
 from quantumedge.shared.signing import Verdict, ephemeral_keyring
-from quantumedge.v1 import control_pb2, execution_pb2, market_pb2, risk_pb2
+from quantumedge.v1 import control_pb2, execution_pb2, market_pb2, risk_pb2, signal_pb2
 
 Progress = Callable[[int], None]
+# A row due now -> the signal to decide on (None = no signal): the models by default, an oracle in tests.
+SignalSource = Callable[[FeatureRow, int], signal_pb2.Signal | None]
 RISK_MARKET_KINDS = ("top_of_book", "depth")  # risk consumes ingest.book.v1 and ingest.depth.v1
 
 
@@ -114,6 +117,8 @@ class Backtest:
         models: ModelSet,
         observers: Sequence[Observer] = (),
         equity_interval_ns: int = 1_000_000_000,
+        signal_source: SignalSource | None = None,
+        decide_from_ns: int = 0,
     ) -> None:
         self.settings = settings
         self.models = models
@@ -127,6 +132,11 @@ class Backtest:
             max_buffered=inf.reorder_max_buffered,
             idle_ns=int(inf.reorder_idle_ms * 1e6),
         )
+        self.clock = RowClock(self.features, self.order, int(inf.row_lateness_ms * 1e6))
+        self.guards = drift_guards(models, list(self.features.schema.names), inf)
+        self.signal_source = signal_source or self._model_signal
+        # Rows before this warm the features and the drift guard up but are not decided.
+        self.decide_from_ns = decide_from_ns
         self.risk = RiskEngine(settings.risk)
         self.emitter = ListEmitter()
         ex = settings.execution
@@ -141,9 +151,6 @@ class Backtest:
         self.control_gate = ControlGate(self.keyring)
         self._published = 0  # offsets of the records a bus would carry
         self.heartbeat_ns = int(ex.heartbeat_interval_s * 1e9)
-        self.feed_latency_ns = int(ex.paper_feed_latency_ms * 1_000_000)
-        # Events the venue has applied that the strategy has not seen yet: (when it sees them, event).
-        self._in_feed: deque[tuple[int, market_pb2.MarketEvent]] = deque()
         self.equity_interval_ns = equity_interval_ns
         self.now_ns = 0
         self._wanted = set(self.symbols)
@@ -151,6 +158,9 @@ class Backtest:
         self._next_equity = 0
         self._last_equity: EquityPoint | None = None
         self.result = BacktestResult(self.symbols, float(ex.starting_equity))
+        self.feed_latency_ns = int(ex.paper_feed_latency_ms * 1_000_000)
+        # Events the venue has applied that the strategy has not seen yet: (when it sees them, event).
+        self._in_feed: deque[tuple[int, market_pb2.MarketEvent]] = deque()
 
     # -- the loop ----------------------------------------------------------------------------------
     def run(self, events: Iterable[market_pb2.MarketEvent], progress: Progress | None = None) -> BacktestResult:
@@ -179,23 +189,30 @@ class Backtest:
             # Execution's periodic position report: risk fails closed without execution state.
             self.execution.heartbeat("backtest heartbeat")
             self._next_heartbeat = self.now_ns + (self.heartbeat_ns or 1)
-        self.execution.on_market(event)
-        self._deliver_reports()
         if self.feed_latency_ns:
+            self.execution.on_market(event)
+            self._deliver_reports()
             self._in_feed.append((self.now_ns + self.feed_latency_ns, event))
         else:
-            self._strategy(event)
+            # Rows due at this event's time are decided on the market as it stood before it (rowclock.py).
+            self._decide_due(event)
+            self.execution.on_market(event)
+            self._deliver_reports()
+            self._risk_market(event)
         self._sample_equity(force=False)
 
-    def _strategy(self, event: market_pb2.MarketEvent) -> None:
-        """The event as risk and inference receive it (its topic's consumers), at self.now_ns."""
+    def _decide_due(self, event: market_pb2.MarketEvent) -> None:
+        """Inference's row clock takes the event: the rows due by its time are decided, at self.now_ns."""
+        for row in self.clock.push(event, self.now_ns):
+            self._decide(row)
+        for row in self.clock.flush_due(self.now_ns):
+            self._decide(row)
+
+    def _risk_market(self, event: market_pb2.MarketEvent) -> None:
+        """The event as risk's market consumer receives it."""
         if event.WhichOneof("payload") in RISK_MARKET_KINDS:
             self._apply_breach(self.risk.on_market(event, self.now_ns))
             self._deliver_reports()
-        for ready in self.order.push(event, self.now_ns):
-            self._infer(ready)
-        for ready in self.order.flush_due(self.now_ns):
-            self._infer(ready)
 
     def _release_feed(self, until_ns: int | None, inclusive: bool = True) -> None:
         """Hand the strategy the events its feed delivers by `until_ns` (all when None), each at its own time."""
@@ -206,12 +223,12 @@ class Backtest:
             # The venue's clock moves too: orders in flight arrive, and what is decided now leaves now.
             self.execution.on_clock(self.now_ns)
             self._deliver_reports()
-            self._strategy(event)
+            self._decide_due(event)
+            self._risk_market(event)
 
     def finish(self) -> BacktestResult:
         self._release_feed(None)
-        for ready in self.order.drain():
-            self._infer(ready)
+        self.clock.drain()  # rows not yet due when the data ends are never decided
         self._deliver_reports()
         self._sample_equity(force=True)
         res = self.result
@@ -223,16 +240,24 @@ class Backtest:
         return res
 
     # -- the pieces the services run on the bus ----------------------------------------------------
-    def _infer(self, event: market_pb2.MarketEvent) -> None:
-        row = self.features.update(event)
-        if row is None:
-            return
-        self.result.rows += 1
+    def _model_signal(self, row: FeatureRow, now_ns: int) -> signal_pb2.Signal | None:
+        guard = self.guards.get(row.symbol)
+        drift = guard.update(row.values) if guard is not None else None
         predictor = self.models.predictors.get(row.symbol)
         if predictor is None:
+            return None
+        return signal_for_row(row, predictor, self.weights, now_ns, drift)
+
+    def _decide(self, row: FeatureRow) -> None:
+        self.result.rows += 1
+        signal = self.signal_source(row, self.now_ns)
+        if signal is None or self.now_ns < self.decide_from_ns:
             return
-        signal = signal_for_row(row, predictor, self.weights, self.now_ns)
         self.result.signals += 1
+        for observer in self.observers:
+            on_signal = getattr(observer, "on_signal", None)
+            if on_signal is not None:
+                on_signal(signal)
         decision = self.risk.decide(signal, self.now_ns)
         self.keyring.sign(decision, topics.DECISIONS, decision.symbol)
         for observer in self.observers:

@@ -1,19 +1,21 @@
-"""The one feature definition, built two ways: online (per event, O(1)) and offline (vectorised, per table).
+"""The one feature definition, built two ways: online (per event) and offline (per table).
 
-Which events make a row (both builders, exactly):
+Rows are sampled on a clock (exchange time), not on stream arrivals:
   * Events of one symbol are taken in canonical order: exchange time, then kind
-    (gap < trade < depth < top_of_book), then arrival order. The service's reorder buffer
-    (inference/ordering.py) restores that order from the three topics; `canonical_order` sorts a table.
-  * A top_of_book event is a *candidate row* when it is the first of its time bucket
-    (`row_interval_ms`; 0 = every top of book). Other top_of_book events are ignored, so a fast
-    book-ticker firehose gives one row per bucket, and the horizons (in rows) mean a fixed time.
-  * A candidate row folds in the latest depth update before it and every trade since the previous
-    candidate row. It is *emitted* (the warm-up gate) once `warmup_rows` candidate rows came before it
-    in its segment and a depth update has been seen.
-  * A gap marker ends a segment: all state is dropped, and warm-up starts again.
-Rolling windows and EMAs count candidate rows, not time.
+    (gap < trade < depth < top_of_book), then arrival order. The service's row clock
+    (inference/rowclock.py) restores that order from the three topics; `canonical_order` sorts a table.
+  * Row boundaries are the multiples of `row_interval_ms` of exchange time. The row of boundary B is
+    made of the events strictly before B: the latest two-sided top of book, the latest depth update and
+    every trade in [B - interval, B). It is closed by the first event at or after B (or by the row
+    clock when time passes B), so a quiet stream never holds it.
+  * A segment starts at its first event; its first boundary is the first multiple after that event. A
+    boundary before the first top of book makes no row. A row is *emitted* once `warmup_rows` rows came
+    before it in its segment and a depth update has been seen (the warm-up gate).
+  * A gap marker closes the boundaries up to its time and ends the segment: all state is dropped.
+Rolling windows and EMAs count rows, so a window of 60 rows is 60 intervals of time.
 
-Prices enter as log mids; returns, volatilities, EMA slopes and spreads are in basis points.
+The event-to-row aggregation is written twice (per event online, vectorised offline); the arithmetic
+of a row from its inputs is one function (`_RowMath`), so both builders give the same float64 bits.
 This module does no I/O: the service, the trainer and the backtester all import it.
 """
 
@@ -30,7 +32,7 @@ import pyarrow.compute as pc
 
 from quantumedge.v1 import common_pb2, market_pb2
 
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 BPS = 1e4
 
 KIND_RANK = {"gap": 0, "trade": 1, "depth": 2, "top_of_book": 3}
@@ -38,26 +40,33 @@ KIND_RANK = {"gap": 0, "trade": 1, "depth": 2, "top_of_book": 3}
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    return_windows: tuple[int, ...] = (1, 5, 20, 60)
-    vol_windows: tuple[int, int] = (20, 100)  # (short, long); the short one feeds vol_ratio
-    trend_window: int = 100
-    ema_fast: int = 10  # spans, in rows
-    ema_slow: int = 50
-    vol_baseline_span: int = 3000  # long-run volatility the regime compares against
-    flow_ema: int = 10
-    notional_ema: int = 20
+    row_interval_ms: int = 1000
+    return_windows: tuple[int, ...] = (10, 30, 60, 120)
+    vol_windows: tuple[int, int] = (30, 120)  # (short, long); the short one feeds vol_ratio
+    trend_window: int = 120
+    ema_fast: int = 30  # spans, in rows
+    ema_slow: int = 120
+    vol_baseline_span: int = 3600  # long-run volatility the regime compares against
+    flow_ema: int = 30
+    flow_ema_slow: int = 300  # minute-scale order flow (and depth imbalance) pressure
+    notional_ema: int = 60
     depth_levels: tuple[int, int] = (5, 10)
     high_vol_ratio: float = 1.0  # short vol above this multiple of the baseline = high volatility
     trend_z: float = 1.0  # |trend z-score| above this = trending
-    row_interval_ms: int = 100
-    warmup_rows: int = 100
+    warmup_rows: int = 120
 
     def __post_init__(self) -> None:
+        if self.row_interval_ms <= 0:
+            raise ValueError(f"row_interval_ms={self.row_interval_ms} must be > 0: rows are sampled on a clock")
         need = max(*self.return_windows, *self.vol_windows, self.trend_window)
         if self.warmup_rows < need:
             raise ValueError(f"warmup_rows={self.warmup_rows} is shorter than the longest window ({need})")
         if self.trend_window not in self.vol_windows:
             raise ValueError(f"trend_window={self.trend_window} must be one of vol_windows {self.vol_windows}")
+
+    @property
+    def interval_ns(self) -> int:
+        return self.row_interval_ms * 1_000_000
 
 
 DEFAULT_CONFIG = FeatureConfig()
@@ -78,10 +87,12 @@ def feature_names(config: FeatureConfig = DEFAULT_CONFIG) -> list[str]:
         "tob_imbalance",
         f"depth_imbalance_{k1}",
         f"depth_imbalance_{k2}",
+        "depth_imbalance_ema",
         "depth_notional_log",
         "trade_count",
         "trade_flow",
         "trade_flow_ema",
+        "trade_flow_ema_slow",
         "trade_notional_log_ema",
         "high_vol",
         "trend_dir",
@@ -117,6 +128,7 @@ FEATURE_SCHEMA = make_schema()
 IDX_HIGH_VOL = FEATURE_SCHEMA.names.index("high_vol")
 IDX_TREND_DIR = FEATURE_SCHEMA.names.index("trend_dir")
 IDX_SPREAD = FEATURE_SCHEMA.names.index("spread_bps")
+IDX_VOL_SHORT = FEATURE_SCHEMA.names.index(f"vol_{DEFAULT_CONFIG.vol_windows[0]}_bps")
 
 
 def regime_of(high_vol: float, trend_dir: float) -> int:
@@ -143,11 +155,128 @@ def _ratio(a: float, b: float) -> float:
 @dataclass(slots=True)
 class FeatureRow:
     symbol: str
-    time_ns: int
+    time_ns: int  # the row's boundary: every input is strictly before it
     values: list[float]
     regime: int
     mid: float
     spread_bps: float
+    bid: float = 0.0
+    ask: float = 0.0
+
+
+class _RowMath:
+    """A row's values from its inputs, the one arithmetic both builders run (same float64 bits).
+
+    Window sums are exact (math.fsum over the window), so no running-sum drift can part the builders."""
+
+    def __init__(self, cfg: FeatureConfig) -> None:
+        self.cfg = cfg
+        self.rows = 0
+        self.lm_len = max(*cfg.return_windows, cfg.trend_window) + 1
+        self.lm = [0.0] * self.lm_len  # ring of log mids
+        self.r_len = max(cfg.vol_windows)
+        self.r = [0.0] * self.r_len  # ring of 1-row returns (bps)
+        self.ema_f = self.ema_s = self.prev_f = self.var_base = 0.0
+        self.alphas = tuple(
+            _alpha(s)
+            for s in (
+                cfg.vol_baseline_span,
+                cfg.ema_fast,
+                cfg.ema_slow,
+                cfg.flow_ema,
+                cfg.flow_ema_slow,
+                cfg.notional_ema,
+            )
+        )
+        self.flow_ema = self.flow_slow = self.depth_ema = self.notional_ema = 0.0
+
+    def push(self, tob: tuple[float, float, float, float], depth: tuple, trades: tuple) -> list[float] | None:
+        """tob (bid, bid qty, ask, ask qty); depth (b1, b2, a1, a2, notional) or () when none yet;
+        trades (count, buy qty, sell qty, notional). The values once warmed up, else None."""
+        cfg = self.cfg
+        bid, bq, ask, aq = tob
+        mid = (bid + ask) * 0.5
+        lm = math.log(mid)
+        n_trades, buy, sell, notional = trades
+        flow = _ratio(buy, sell)
+        nlog = math.log1p(notional)
+        if depth:
+            b1, b2, a1, a2, dn = depth
+            d_imb1, d_imb2, d_notional = _ratio(b1, a1), _ratio(b2, a2), math.log1p(dn)
+        else:
+            d_imb1 = d_imb2 = d_notional = 0.0
+        i = self.rows
+        self.rows = i + 1
+        lm_len, r_len = self.lm_len, self.r_len
+        a_base, a_fast, a_slow, a_flow, a_flow_slow, a_notional = self.alphas
+        if i == 0:
+            self.ema_f = self.ema_s = lm
+            self.flow_ema = self.flow_slow = flow
+            self.depth_ema = d_imb2
+            self.notional_ema = nlog
+        else:
+            r = (lm - self.lm[(i - 1) % lm_len]) * BPS
+            self.r[(i - 1) % r_len] = r  # return index i-1 (returns start at row 1)
+            self.var_base = r * r if i == 1 else self.var_base + a_base * (r * r - self.var_base)
+            self.prev_f = self.ema_f
+            self.ema_f += a_fast * (lm - self.ema_f)
+            self.ema_s += a_slow * (lm - self.ema_s)
+            self.flow_ema += a_flow * (flow - self.flow_ema)
+            self.flow_slow += a_flow_slow * (flow - self.flow_slow)
+            self.depth_ema += a_flow_slow * (d_imb2 - self.depth_ema)
+            self.notional_ema += a_notional * (nlog - self.notional_ema)
+        self.lm[i % lm_len] = lm
+        if i < cfg.warmup_rows or not depth:
+            return None
+        out = [(lm - self.lm[(i - w) % lm_len]) * BPS for w in cfg.return_windows]
+        vols = {}
+        for w in cfg.vol_windows:
+            window = [self.r[(k - 1) % r_len] for k in range(i - w + 1, i + 1)]
+            s1 = math.fsum(window)
+            var = (math.fsum(v * v for v in window) - s1 * s1 / w) / (w - 1)
+            vols[w] = math.sqrt(var) if var > 0 else 0.0
+        short, long_ = cfg.vol_windows
+        base = math.sqrt(self.var_base)
+        vol_ratio = vols[short] / base if base > 0 else 1.0
+        tw = cfg.trend_window
+        vt = vols[tw]
+        trend_z = (lm - self.lm[(i - tw) % lm_len]) * BPS / (vt * math.sqrt(tw)) if vt > 0 else 0.0
+        out += [
+            vols[short],
+            vols[long_],
+            vol_ratio,
+            (self.ema_f - self.prev_f) * BPS,
+            (self.ema_f - self.ema_s) * BPS,
+            trend_z,
+            (ask - bid) / mid * BPS,
+            _ratio(bq, aq),
+            d_imb1,
+            d_imb2,
+            self.depth_ema,
+            d_notional,
+            float(n_trades),
+            flow,
+            self.flow_ema,
+            self.flow_slow,
+            self.notional_ema,
+            1.0 if vol_ratio > cfg.high_vol_ratio else 0.0,
+            1.0 if trend_z > cfg.trend_z else -1.0 if trend_z < -cfg.trend_z else 0.0,
+        ]
+        return out
+
+
+def _make_row(symbol: str, boundary: int, tob: tuple, values: list[float]) -> FeatureRow:
+    bid, _, ask, _ = tob
+    return FeatureRow(
+        symbol,
+        boundary,
+        values,
+        regime_of(values[IDX_HIGH_VOL], values[IDX_TREND_DIR]),
+        (bid + ask) * 0.5,
+        values[IDX_SPREAD],
+        bid,
+        ask,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -156,27 +285,42 @@ class FeatureRow:
 
 
 class _SymbolState:
-    """Everything one symbol's features need; every update is O(1) (fixed-size rings, running sums)."""
+    """One symbol's segment: the row clock, the latest book inputs and the trades of the open row."""
 
     def __init__(self, cfg: FeatureConfig) -> None:
         self.cfg = cfg
-        self.rows = 0  # candidate rows in this segment
-        self.last_bucket = -1
-        self.lm_len = max(*cfg.return_windows, cfg.trend_window) + 1
-        self.lm = [0.0] * self.lm_len  # ring of log mids
-        self.r_len = max(cfg.vol_windows)
-        self.r = [0.0] * self.r_len  # ring of 1-row returns (bps)
-        self.sums = {w: [0.0, 0.0] for w in cfg.vol_windows}  # running (sum, sum of squares) per window
-        self.ema_f = self.ema_s = self.prev_f = 0.0
-        self.var_base = 0.0
-        self.alphas = tuple(
-            _alpha(s) for s in (cfg.vol_baseline_span, cfg.ema_fast, cfg.ema_slow, cfg.flow_ema, cfg.notional_ema)
-        )
-        self.flow_ema = self.notional_ema = 0.0
-        self.have_depth = False
-        self.d_imb1 = self.d_imb2 = self.d_notional = 0.0
+        self.math = _RowMath(cfg)
+        self.next_boundary = 0  # 0 = the segment has not started
+        self.tob: tuple[float, float, float, float] | None = None
+        self.depth: tuple = ()
         self.n_trades = 0
         self.buy = self.sell = self.notional = 0.0
+
+    @property
+    def warmed_up(self) -> bool:
+        return self.math.rows > self.cfg.warmup_rows and bool(self.depth)
+
+    def start(self, time_ns: int) -> None:
+        if not self.next_boundary:
+            step = self.cfg.interval_ns
+            self.next_boundary = (time_ns // step + 1) * step
+
+    def close_until(self, symbol: str, time_ns: int) -> list[FeatureRow]:
+        """Close every boundary at or before `time_ns`; the emitted rows, oldest first."""
+        out: list[FeatureRow] = []
+        step = self.cfg.interval_ns
+        while self.next_boundary and self.next_boundary <= time_ns:
+            boundary = self.next_boundary
+            self.next_boundary = boundary + step
+            trades = (self.n_trades, self.buy, self.sell, self.notional)
+            self.n_trades = 0
+            self.buy = self.sell = self.notional = 0.0
+            if self.tob is None:
+                continue  # no two-sided book yet: no row
+            values = self.math.push(self.tob, self.depth, trades)
+            if values is not None:
+                out.append(_make_row(symbol, boundary, self.tob, values))
+        return out
 
     def on_trade(self, price: float, qty: float, buyer_is_maker: bool) -> None:
         self.n_trades += 1
@@ -201,100 +345,12 @@ class _SymbolState:
                 a1 += q
             a2 += q
             an += lv.price * q
-        self.d_imb1 = _ratio(b1, a1)
-        self.d_imb2 = _ratio(b2, a2)
-        self.d_notional = math.log1p(bn + an)
-        self.have_depth = True
-
-    def on_tob(self, time_ns: int, bid: float, bq: float, ask: float, aq: float) -> list[float] | None:
-        cfg = self.cfg
-        if cfg.row_interval_ms:
-            bucket = time_ns // (cfg.row_interval_ms * 1_000_000)
-            if bucket <= self.last_bucket:
-                return None
-            self.last_bucket = bucket
-        mid = (bid + ask) * 0.5
-        lm = math.log(mid)
-        i = self.rows
-        self.rows = i + 1
-        flow = _ratio(self.buy, self.sell)
-        nlog = math.log1p(self.notional)
-        n_trades = float(self.n_trades)
-        self.n_trades = 0
-        self.buy = self.sell = self.notional = 0.0
-        lm_len, r_len = self.lm_len, self.r_len
-        if i == 0:
-            self.ema_f = self.ema_s = lm
-            self.flow_ema = flow
-            self.notional_ema = nlog
-        else:
-            r = (lm - self.lm[(i - 1) % lm_len]) * BPS
-            slot = (i - 1) % r_len  # return index i-1 (returns start at row 1)
-            for w, s in self.sums.items():
-                if i > w:
-                    old = self.r[(i - 1 - w) % r_len]
-                    s[0] -= old
-                    s[1] -= old * old
-                s[0] += r
-                s[1] += r * r
-            self.r[slot] = r
-            if i % r_len == 0:
-                self._resum(i)
-            a_base, a_fast, a_slow, a_flow, a_notional = self.alphas
-            self.var_base = r * r if i == 1 else self.var_base + a_base * (r * r - self.var_base)
-            self.prev_f = self.ema_f
-            self.ema_f += a_fast * (lm - self.ema_f)
-            self.ema_s += a_slow * (lm - self.ema_s)
-            self.flow_ema += a_flow * (flow - self.flow_ema)
-            self.notional_ema += a_notional * (nlog - self.notional_ema)
-        self.lm[i % lm_len] = lm
-        if i < cfg.warmup_rows or not self.have_depth:
-            return None
-
-        out = [(lm - self.lm[(i - w) % lm_len]) * BPS for w in cfg.return_windows]
-        vols = {}
-        for w, (s1, s2) in self.sums.items():
-            var = (s2 - s1 * s1 / w) / (w - 1)
-            vols[w] = math.sqrt(var) if var > 0 else 0.0
-        short, long_ = cfg.vol_windows
-        base = math.sqrt(self.var_base)
-        vol_ratio = vols[short] / base if base > 0 else 1.0
-        tw = cfg.trend_window
-        vt = vols.get(tw, 0.0)
-        trend_z = (lm - self.lm[(i - tw) % lm_len]) * BPS / (vt * math.sqrt(tw)) if vt > 0 else 0.0
-        spread = (ask - bid) / mid * BPS
-        out += [
-            vols[short],
-            vols[long_],
-            vol_ratio,
-            (self.ema_f - self.prev_f) * BPS,
-            (self.ema_f - self.ema_s) * BPS,
-            trend_z,
-            spread,
-            _ratio(bq, aq),
-            self.d_imb1,
-            self.d_imb2,
-            self.d_notional,
-            n_trades,
-            flow,
-            self.flow_ema,
-            self.notional_ema,
-            1.0 if vol_ratio > cfg.high_vol_ratio else 0.0,
-            1.0 if trend_z > cfg.trend_z else -1.0 if trend_z < -cfg.trend_z else 0.0,
-        ]
-        return out
-
-    def _resum(self, i: int) -> None:
-        """Exact sums every r_len rows, so float drift of the running sums stays bounded (amortised O(1))."""
-        r_len = self.r_len
-        for w, s in self.sums.items():
-            vals = [self.r[(k - 1) % r_len] for k in range(i - w + 1, i + 1)]
-            s[0] = math.fsum(vals)
-            s[1] = math.fsum(v * v for v in vals)
+        self.depth = (b1, b2, a1, a2, bn + an)
 
 
 class OnlineFeatures:
-    """Per-symbol incremental state; `update(event)` returns a FeatureRow when the event makes one."""
+    """Per-symbol incremental state. `update(event)` returns the rows the event's time closes (usually
+    none or one), computed before the event is applied; `close_until` closes rows when time passes."""
 
     def __init__(self, config: FeatureConfig = DEFAULT_CONFIG) -> None:
         self.config = config
@@ -312,32 +368,32 @@ class OnlineFeatures:
 
     def warmed_up(self, symbol: str) -> bool:
         st = self._states.get(symbol)
-        return bool(st and st.rows > self.config.warmup_rows and st.have_depth)
+        return bool(st and st.warmed_up)
 
-    def update(self, event: market_pb2.MarketEvent) -> FeatureRow | None:
+    def close_until(self, symbol: str, time_ns: int) -> list[FeatureRow]:
+        st = self._states.get(symbol)
+        return st.close_until(symbol, time_ns) if st is not None else []
+
+    def update(self, event: market_pb2.MarketEvent) -> list[FeatureRow]:
         kind = event.WhichOneof("payload")
+        symbol, t = event.symbol, event.exchange_time_ns
+        if kind == "gap":
+            rows = self.close_until(symbol, t)
+            self.reset(symbol)
+            return rows
+        st = self.state(symbol)
+        rows = st.close_until(symbol, t)
+        st.start(t)
         if kind == "top_of_book":
             b = event.top_of_book
-            return self.on_tob(
-                event.symbol, event.exchange_time_ns, b.bid_price, b.bid_quantity, b.ask_price, b.ask_quantity
-            )
-        if kind == "trade":
-            t = event.trade
-            self.state(event.symbol).on_trade(t.price, t.quantity, t.buyer_is_maker)
+            if b.bid_price > 0 and b.ask_price > 0:  # an empty side has no mid: the row keeps the last book
+                st.tob = (b.bid_price, b.bid_quantity, b.ask_price, b.ask_quantity)
+        elif kind == "trade":
+            tr = event.trade
+            st.on_trade(tr.price, tr.quantity, tr.buyer_is_maker)
         elif kind == "depth":
-            self.state(event.symbol).on_depth(event.depth.bids, event.depth.asks)
-        elif kind == "gap":
-            self.reset(event.symbol)
-        return None
-
-    def on_tob(self, symbol: str, time_ns: int, bid: float, bq: float, ask: float, aq: float) -> FeatureRow | None:
-        if not (bid > 0 and ask > 0):
-            return None  # an empty side has no mid; the row waits for a two-sided book
-        values = self.state(symbol).on_tob(time_ns, bid, bq, ask, aq)
-        if values is None:
-            return None
-        regime = regime_of(values[IDX_HIGH_VOL], values[IDX_TREND_DIR])
-        return FeatureRow(symbol, time_ns, values, regime, (bid + ask) * 0.5, values[IDX_SPREAD])
+            st.on_depth(event.depth.bids, event.depth.asks)
+        return rows
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -347,25 +403,36 @@ class OnlineFeatures:
 
 @dataclass
 class OfflineFeatures:
-    """Emitted rows of one symbol, in time order. Rows of one segment are consecutive and contiguous."""
+    """Emitted rows of one symbol, in time order, plus the two-sided book path (for labels)."""
 
     symbol: str
-    time_ns: np.ndarray  # int64 [n]
+    time_ns: np.ndarray  # int64 [n]: row boundaries
     values: np.ndarray  # float64 [n, n_feat]
     regime: np.ndarray  # int32 [n]
     mid: np.ndarray  # float64 [n]
     segment: np.ndarray  # int64 [n]
+    path_time_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # every two-sided book
+    path_bid: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    path_ask: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    path_segment: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def __len__(self) -> int:
         return len(self.time_ns)
 
-    def future_mid(self, h: int) -> np.ndarray:
-        """Mid `h` rows later in the same segment; NaN where the segment ends first."""
-        out = np.full(len(self), np.nan)
-        if h < len(self):
-            same = self.segment[h:] == self.segment[:-h] if h else np.ones(len(self), bool)
-            out[: len(self) - h] = np.where(same, self.mid[h:], np.nan)
-        return out
+    def take(self, idx: np.ndarray) -> OfflineFeatures:
+        """A subset of the rows (the book path is kept whole)."""
+        return OfflineFeatures(
+            self.symbol,
+            self.time_ns[idx],
+            self.values[idx],
+            self.regime[idx],
+            self.mid[idx],
+            self.segment[idx],
+            self.path_time_ns,
+            self.path_bid,
+            self.path_ask,
+            self.path_segment,
+        )
 
 
 def canonical_order(table: pa.Table) -> np.ndarray:
@@ -400,94 +467,86 @@ def _level_sums(levels: pa.ChunkedArray, k: int, n: int) -> tuple[np.ndarray, np
     flat = pc.list_flatten(sliced)
     q = pc.struct_field(flat, "quantity").to_numpy(zero_copy_only=False).astype(np.float64)
     p = pc.struct_field(flat, "price").to_numpy(zero_copy_only=False).astype(np.float64)
+    # bincount adds in array order, as the online loop does: the same float64 sums.
     return np.bincount(parents, weights=q, minlength=n), np.bincount(parents, weights=p * q, minlength=n)
 
 
-def _ratio_v(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    s = a + b
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(s > 0, (a - b) / np.where(s > 0, s, 1.0), 0.0)
-
-
-def _ema(values: np.ndarray, span: int) -> np.ndarray:
-    """EMA seeded with the first value. Recursive by nature: a tight loop with the online update's exact arithmetic."""
-    a = _alpha(span)
-    out = values.tolist()
-    e = out[0] if out else 0.0
-    for j in range(1, len(out)):
-        e += a * (out[j] - e)
-        out[j] = e
-    return np.asarray(out, dtype=np.float64)
-
-
-def _rolling_sum(x: np.ndarray, w: int) -> np.ndarray:
-    """Sum of each window of w values ending at j (NaN before the window is full)."""
-    out = np.full(len(x), np.nan)
-    if len(x) >= w:
-        out[w - 1 :] = np.lib.stride_tricks.sliding_window_view(x, w).sum(axis=1)
-    return out
+_EMPTY_PATH = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0, np.int64))
 
 
 def _symbol_offline(symbol: str, t: pa.Table, cfg: FeatureConfig) -> OfflineFeatures:
     kinds = t.column("kind").to_numpy(zero_copy_only=False)
     times = t.column("exchange_time_ns").to_numpy()
     is_gap = kinds == "gap"
-    seg_all = np.cumsum(is_gap)
-    parts = []
-    starts = np.flatnonzero(np.r_[True, is_gap[1:]]) if len(kinds) else np.zeros(0, int)
-    ends = np.r_[starts[1:], len(kinds)]
-    for lo, hi in zip(starts, ends, strict=True):
-        parts.append(_segment(t, kinds, times, np.arange(lo, hi), int(seg_all[lo]), cfg))
+    parts, paths = [], []
+    n = len(kinds)
+    ends = [*np.flatnonzero(is_gap).tolist(), n]
+    for seg, g in enumerate(ends):
+        lo = ends[seg - 1] + 1 if seg else 0
+        if g > lo:
+            term = int(times[g]) if g < n else int(times[g - 1])
+            idx = np.arange(lo, g)
+            parts.append(_segment(symbol, t, kinds, times, idx, term, seg, cfg))
+            paths.append(_path(t, kinds, times, idx, seg))
     n_feat = len(feature_names(cfg))
-    if not parts:
-        parts = [(np.zeros(0, np.int64), np.zeros((0, n_feat)), np.zeros(0), np.zeros(0, np.int64))]
-    tm = np.concatenate([p[0] for p in parts])
-    vals = np.concatenate([p[1] for p in parts])
-    mid = np.concatenate([p[2] for p in parts])
-    seg = np.concatenate([p[3] for p in parts])
-    hv = vals[:, IDX_HIGH_VOL] if len(vals) else np.zeros(0)
-    td = vals[:, IDX_TREND_DIR] if len(vals) else np.zeros(0)
-    regime = np.array([regime_of(a, b) for a, b in zip(hv, td, strict=True)], dtype=np.int32)
-    return OfflineFeatures(symbol, tm.astype(np.int64), vals, regime, mid, seg.astype(np.int64))
+    rows = [r for p in parts for r in p]
+    path = [np.concatenate([p[i] for p in paths]) for i in range(4)] if paths else list(_EMPTY_PATH)
+    return OfflineFeatures(
+        symbol,
+        np.array([r[0] for r in rows], dtype=np.int64),
+        np.array([r[1] for r in rows], dtype=np.float64).reshape(len(rows), n_feat),
+        np.array([r[2] for r in rows], dtype=np.int32),
+        np.array([r[3] for r in rows], dtype=np.float64),
+        np.array([r[4] for r in rows], dtype=np.int64),
+        path[0].astype(np.int64),
+        path[1],
+        path[2],
+        path[3].astype(np.int64),
+    )
 
 
-def _segment(t: pa.Table, kinds: np.ndarray, times: np.ndarray, idx: np.ndarray, seg: int, cfg: FeatureConfig):
-    k = kinds[idx]
-    tob_pos = idx[k == "top_of_book"]
-    bid = _col(t, "bid_price", tob_pos)
-    ask = _col(t, "ask_price", tob_pos)
-    two_sided = (bid > 0) & (ask > 0)
-    tob_pos, bid, ask = tob_pos[two_sided], bid[two_sided], ask[two_sided]
-    if cfg.row_interval_ms and len(tob_pos):
-        bucket = times[tob_pos] // (cfg.row_interval_ms * 1_000_000)
-        first = np.r_[True, bucket[1:] > np.maximum.accumulate(bucket)[:-1]]
-        tob_pos, bid, ask = tob_pos[first], bid[first], ask[first]
-    m = len(tob_pos)
-    n_feat = len(feature_names(cfg))
-    if m == 0:
-        return np.zeros(0, np.int64), np.zeros((0, n_feat)), np.zeros(0), np.zeros(0, np.int64)
+def _two_sided(t: pa.Table, kinds: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    pos = idx[kinds[idx] == "top_of_book"]
+    bid = _col(t, "bid_price", pos)
+    ask = _col(t, "ask_price", pos)
+    keep = (bid > 0) & (ask > 0)
+    return pos[keep], bid[keep], ask[keep]
+
+
+def _path(t: pa.Table, kinds: np.ndarray, times: np.ndarray, idx: np.ndarray, seg: int) -> tuple:
+    pos, bid, ask = _two_sided(t, kinds, idx)
+    return times[pos], bid, ask, np.full(len(pos), seg, dtype=np.int64)
+
+
+def _segment(symbol, t, kinds, times, idx, term: int, seg: int, cfg: FeatureConfig) -> list[tuple]:
+    """(boundary, values, regime, mid, segment) of every emitted row of one segment."""
+    step = cfg.interval_ns
+    first_b = (int(times[idx[0]]) // step + 1) * step
+    last_b = (term // step) * step
+    if last_b < first_b:
+        return []
+    nb = (last_b - first_b) // step + 1
+    boundaries = first_b + step * np.arange(nb, dtype=np.int64)
+    tob_pos, bid, ask = _two_sided(t, kinds, idx)
+    if not len(tob_pos):
+        return []
     bq = _col(t, "bid_quantity", tob_pos)
     aq = _col(t, "ask_quantity", tob_pos)
-    mid = (bid + ask) * 0.5
-    lm = np.log(mid)
+    last_tob = np.searchsorted(times[tob_pos], boundaries, side="left") - 1  # latest book strictly before B
 
-    # Trades since the previous candidate row: row j gets trades between rows j-1 and j.
-    trade_pos = idx[k == "trade"]
-    row_of = np.searchsorted(tob_pos, trade_pos, side="left")
-    keep = row_of < m
-    row_of, trade_pos = row_of[keep], trade_pos[keep]
+    trade_pos = idx[kinds[idx] == "trade"]
+    slot = (times[trade_pos] // step + 1) * step  # the first boundary after the trade
+    keep = slot <= last_b
+    trade_pos, slot = trade_pos[keep], ((slot[keep] - first_b) // step).astype(np.int64)
     price = _col(t, "price", trade_pos)
     qty = _col(t, "quantity", trade_pos)
     maker = _col(t, "buyer_is_maker", trade_pos, dtype=bool)
-    n_trades = np.bincount(row_of, minlength=m).astype(np.float64)
-    buy = np.bincount(row_of, weights=np.where(maker, 0.0, qty), minlength=m)
-    sell = np.bincount(row_of, weights=np.where(maker, qty, 0.0), minlength=m)
-    notional = np.bincount(row_of, weights=price * qty, minlength=m)
-    flow = _ratio_v(buy, sell)
-    nlog = np.log1p(notional)
+    n_trades = np.bincount(slot, minlength=nb).tolist()
+    buy = np.bincount(slot, weights=np.where(maker, 0.0, qty), minlength=nb).tolist()
+    sell = np.bincount(slot, weights=np.where(maker, qty, 0.0), minlength=nb).tolist()
+    notional = np.bincount(slot, weights=price * qty, minlength=nb).tolist()
 
-    # Latest depth update before each row.
-    depth_pos = idx[k == "depth"]
+    depth_pos = idx[kinds[idx] == "depth"]
     nd = len(depth_pos)
     k1, k2 = cfg.depth_levels
     bids = t.column("bids").take(pa.array(depth_pos))
@@ -496,68 +555,18 @@ def _segment(t: pa.Table, kinds: np.ndarray, times: np.ndarray, idx: np.ndarray,
     b2, bn = _level_sums(bids, k2, nd)
     a1, _ = _level_sums(asks, k1, nd)
     a2, an = _level_sums(asks, k2, nd)
-    last_depth = np.searchsorted(depth_pos, tob_pos, side="left") - 1
-    have_depth = last_depth >= 0
-    ld = np.maximum(last_depth, 0)
-    d_imb1 = _ratio_v(b1, a1)[ld] if nd else np.zeros(m)
-    d_imb2 = _ratio_v(b2, a2)[ld] if nd else np.zeros(m)
-    d_notional = np.log1p(bn + an)[ld] if nd else np.zeros(m)
+    depth_rows = list(zip(b1.tolist(), b2.tolist(), a1.tolist(), a2.tolist(), (bn + an).tolist(), strict=True))
+    last_depth = (np.searchsorted(times[depth_pos], boundaries, side="left") - 1).tolist()
 
-    r = np.zeros(m)
-    r[1:] = (lm[1:] - lm[:-1]) * BPS
-    rets = []
-    for w in cfg.return_windows:
-        x = np.full(m, np.nan)
-        x[w:] = (lm[w:] - lm[:-w]) * BPS
-        rets.append(x)
-    vols = {}
-    for w in cfg.vol_windows:
-        rr = r.copy()
-        rr[0] = np.nan  # return windows end at row j and hold returns j-w+1..j (returns start at row 1)
-        s1 = _rolling_sum(np.nan_to_num(rr), w)
-        s2 = _rolling_sum(np.nan_to_num(rr) ** 2, w)
-        var = (s2 - s1 * s1 / w) / (w - 1)
-        v = np.where(var > 0, np.sqrt(np.where(var > 0, var, 0.0)), 0.0)
-        v[:w] = np.nan
-        vols[w] = v
-    short, long_ = cfg.vol_windows
-    var_base = np.zeros(m)
-    if m > 1:
-        var_base[1:] = _ema(r[1:] * r[1:], cfg.vol_baseline_span)
-    base = np.sqrt(var_base)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        vol_ratio = np.where(base > 0, vols[short] / np.where(base > 0, base, 1.0), 1.0)
-    ema_f = _ema(lm, cfg.ema_fast)
-    ema_s = _ema(lm, cfg.ema_slow)
-    slope = np.zeros(m)
-    slope[1:] = (ema_f[1:] - ema_f[:-1]) * BPS
-    tw = cfg.trend_window
-    vt = vols.get(tw, np.zeros(m))
-    ret_t = np.full(m, np.nan)
-    ret_t[tw:] = (lm[tw:] - lm[:-tw]) * BPS
-    with np.errstate(invalid="ignore", divide="ignore"):
-        trend_z = np.where(vt > 0, ret_t / (np.where(vt > 0, vt, 1.0) * math.sqrt(tw)), 0.0)
-    spread = (ask - bid) / mid * BPS
-    cols = [
-        *rets,
-        vols[short],
-        vols[long_],
-        vol_ratio,
-        slope,
-        (ema_f - ema_s) * BPS,
-        trend_z,
-        spread,
-        _ratio_v(bq, aq),
-        d_imb1,
-        d_imb2,
-        d_notional,
-        n_trades,
-        flow,
-        _ema(flow, cfg.flow_ema),
-        _ema(nlog, cfg.notional_ema),
-        (vol_ratio > cfg.high_vol_ratio).astype(np.float64),
-        np.where(trend_z > cfg.trend_z, 1.0, np.where(trend_z < -cfg.trend_z, -1.0, 0.0)),
-    ]
-    values = np.column_stack(cols)
-    emit = (np.arange(m) >= cfg.warmup_rows) & have_depth
-    return times[tob_pos][emit], values[emit], mid[emit], np.full(int(emit.sum()), seg, dtype=np.int64)
+    tobs = list(zip(bid.tolist(), bq.tolist(), ask.tolist(), aq.tolist(), strict=True))
+    math_ = _RowMath(cfg)
+    out = []
+    for j, (b, k) in enumerate(zip(boundaries.tolist(), last_tob.tolist(), strict=True)):
+        if k < 0:
+            continue
+        d = last_depth[j]
+        values = math_.push(tobs[k], depth_rows[d] if d >= 0 else (), (n_trades[j], buy[j], sell[j], notional[j]))
+        if values is not None:
+            row = _make_row(symbol, b, tobs[k], values)
+            out.append((b, values, row.regime, row.mid, seg))
+    return out

@@ -8,7 +8,7 @@ that have every horizon, "none" serves whatever horizons exist. Nothing is skipp
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -49,12 +49,25 @@ class ModelStatus:
     feature_schema_hash: str = ""
     served: bool = False
     problem: str = ""
+    data_source: str = ""
+    gate: dict = field(default_factory=dict)
 
 
 @dataclass
 class ServedModel:
     entry: ModelEntry
     data: bytes
+
+
+def _return_pricer(label: dict) -> Callable[[float], float]:
+    """p -> expected net bps: the label's out-of-sample return curve (training/pipeline.return_curve),
+    else p * (take-profit net) + (1 - p) * (mean net otherwise) for models trained before the curve."""
+    curve = label.get("return_curve") or {}
+    xs, ys = list(curve.get("p", ())), list(curve.get("net_bps", ()))
+    if len(xs) >= 2 and len(xs) == len(ys):
+        return lambda p: float(np.interp(p, xs, ys))
+    win, loss = float(label.get("win_net_bps", 0.0)), float(label.get("loss_net_bps", 0.0))
+    return lambda p: p * win + (1.0 - p) * loss
 
 
 class SymbolPredictor:
@@ -84,6 +97,12 @@ class SymbolPredictor:
             single = [make_session(m.data).run(None, {onnx_graph.INPUT_NAME: probe})[0][0, 0] for m in models]
             if not np.allclose(merged_p, single, atol=1e-6):
                 raise RegistryError(f"{symbol}: merged graph disagrees with its artifacts ({merged_p} vs {single})")
+
+        self._pricers = [_return_pricer(m.entry.label) for m in models]
+
+    def expected_returns(self, p_up: list[float]) -> list[float]:
+        """Expected net return of a long per horizon, in bps, from each model's out-of-sample curve."""
+        return [price(p) for price, p in zip(self._pricers, p_up, strict=True)]
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Calibrated p_up, shape [N, H] in `horizons` order."""
@@ -123,6 +142,30 @@ class ModelSet:
         return f"serving: {served or 'nothing'}; missing: {'; '.join(self.missing) or 'none'}"
 
 
+def describe_source(source: dict) -> str:
+    """One line for a manifest's data_source."""
+    if not source:
+        return "unknown"
+    span = f" span {source.get('first', '?')}..{source.get('last', '?')} ({source.get('hours', 0):.1f} h)"
+    if source.get("kind") == "synthetic":
+        return f"synthetic seed={source.get('seed')} edge={source.get('edge_bps_per_s')} bps/s{span}"
+    return f"recording {source.get('path', '?')}{span}"
+
+
+def gate_problem(entry: ModelEntry, allow_synthetic: bool) -> str:
+    """Why a verified artifact may still not serve: the promotion gate, or synthetic data on a real venue."""
+    gate = entry.gate or {}
+    if gate.get("passed") is not True:
+        failures = "; ".join(gate.get("failures", [])) or "no gate figures in the manifest"
+        return f"refused by the promotion gate: {failures}"
+    if not allow_synthetic and (entry.data_source or {}).get("kind") == "synthetic":
+        return (
+            "trained on synthetic data only: testnet and live venues refuse it "
+            "(set QE_INFERENCE__ALLOW_SYNTHETIC_MODELS=true to serve it anyway)"
+        )
+    return ""
+
+
 def load_models(
     registry: Registry,
     symbols: list[str],
@@ -131,8 +174,12 @@ def load_models(
     require: Require = "symbol",
     combine: bool = True,
     previous: ModelSet | None = None,
+    allow_synthetic: bool = True,
 ) -> ModelSet:
     """Verify and load the promoted model of every symbol x horizon.
+
+    A model that failed the promotion gate is never served, whatever the manifest promotes; nor is a
+    synthetic-trained one unless `allow_synthetic` (the service allows it on the paper venue only).
 
     With `previous` (a hot reload), a newly promoted artifact that fails verification does not
     replace the model being served: the old one stays, and the status says why.
@@ -163,16 +210,29 @@ def load_models(
                     problem = f"promoted version {version} is not in {registry.manifest_path}"
             else:
                 st.version, st.sha256, st.feature_schema_hash = entry.version, entry.sha256, entry.feature_schema_hash
+                st.data_source, st.gate = describe_source(entry.data_source), dict(entry.gate or {})
                 try:
                     model = ServedModel(entry, registry.read_verified(entry, schema.hash, schema.size))
                 except RegistryError as exc:
                     problem = str(exc)
+                if model is not None:
+                    problem = gate_problem(entry, allow_synthetic)
+                    if problem:
+                        model = None
             old = previous.served.get((symbol, h)) if previous else None
+            if old is not None and gate_problem(old.entry, allow_synthetic):
+                old = None
             if model is None and old is not None:
                 # Keep serving what was verified before; say loudly that the promotion was refused.
                 model = old
                 problem = f"{problem}; still serving {old.entry.version}"
-                st.version, st.sha256 = old.entry.version, old.entry.sha256
+                # The status describes the model served (its gate, its source); `problem` names the refused one.
+                st.version, st.sha256, st.feature_schema_hash = (
+                    old.entry.version,
+                    old.entry.sha256,
+                    old.entry.feature_schema_hash,
+                )
+                st.data_source, st.gate = describe_source(old.entry.data_source), dict(old.entry.gate or {})
             if model is not None:
                 out.served[(symbol, h)] = model
             if problem:

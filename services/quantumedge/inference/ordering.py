@@ -15,6 +15,8 @@ Release rules, per symbol:
     A replay or a backlog runs far from the wall clock and keeps records coming: the missing
     stream's records are then on their way (a consumer may read one topic's backlog long before
     the others'), so waiting for them keeps the exact order.
+  * Row clock: `release_before` lets the row clock (rowclock.py) take what is older than a row it
+    must decide now, whatever a quiet stream still owes.
   * Memory: at most `max_buffered` events are held; beyond that the oldest are forced out.
   * Late arrivals behind what was already released: a trade is still folded in (into the next
     row), a depth update newer than the last one applied is applied, an older top of book or depth
@@ -88,6 +90,14 @@ class ReorderBuffer:
             return True
         return bool(sym.latest) and abs(now_ns - max(sym.latest.values())) <= self.live_window_ns
 
+    def live(self, symbol: str, now_ns: int, event_time_ns: int | None = None) -> bool:
+        """True unless the symbol's records are a replay or a backlog still coming (see _may_force). An
+        arriving event stamped near `now_ns` is live data, however long its symbol was silent before it."""
+        if event_time_ns is not None and abs(now_ns - event_time_ns) <= self.live_window_ns:
+            return True
+        sym = self._symbols.get(symbol)
+        return sym is None or self._may_force(sym, now_ns)
+
     def push(self, event: market_pb2.MarketEvent, now_ns: int) -> list[market_pb2.MarketEvent]:
         """Add one event; return the events this releases, in canonical order."""
         self._last_arrival_ns = now_ns
@@ -132,6 +142,22 @@ class ReorderBuffer:
         for sym in self._symbols.values():
             if sym.heap:
                 out.extend(self._release(sym, now_ns))
+        return out
+
+    def release_before(self, symbol: str, time_ns: int) -> list[market_pb2.MarketEvent]:
+        """Release every held event of `symbol` older than `time_ns` (the row clock moved past it)."""
+        sym = self._symbols.get(symbol)
+        out: list[market_pb2.MarketEvent] = []
+        if sym is None:
+            return out
+        limit = self._watermark(sym)
+        while sym.heap and sym.heap[0][0] < time_ns:
+            t, _, _, ev = heapq.heappop(sym.heap)
+            if t > limit:
+                self.stats.forced += 1
+            out.append(self._mark(sym, ev, t))
+        if not sym.heap:
+            sym.arrivals.clear()
         return out
 
     def drain(self) -> list[market_pb2.MarketEvent]:

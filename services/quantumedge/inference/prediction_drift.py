@@ -10,10 +10,17 @@ from collections.abc import Mapping
 from typing import Any
 
 
-def training_base_rate(metrics: Mapping[str, Any]) -> float:
-    """The out-of-sample share of up moves the manifest recorded for a model (0.5 when it recorded none)."""
-    folds = [f.get("base_rate") for f in metrics.get("folds", []) if isinstance(f, Mapping)]
-    rates = [float(r) for r in folds if isinstance(r, int | float)]
+def training_base_rate(entry: Any) -> float:
+    """The share of take-profits first among the labelled training rows the manifest recorded for a model
+    (its label's base rate, else the walk-forward folds'; 0.5 when it recorded none)."""
+    label = getattr(entry, "label", None) or {}
+    if isinstance(label.get("base_rate"), int | float):
+        return float(label["base_rate"])
+    metrics = getattr(entry, "metrics", None) or {}
+    folds = metrics.get("walk_forward", metrics).get("folds", [])
+    rates = [
+        float(f["base_rate"]) for f in folds if isinstance(f, Mapping) and isinstance(f.get("base_rate"), int | float)
+    ]
     return sum(rates) / len(rates) if rates else 0.5
 
 

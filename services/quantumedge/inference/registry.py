@@ -26,7 +26,7 @@ from typing import Any
 
 MANIFEST = "manifest.json"
 LOCK = ".manifest.lock"
-FORMAT = 1
+FORMAT = 2  # 2: horizons in minutes, triple-barrier labels, gate figures, data source, drift reference
 _VERSION_RE = re.compile(r"^v(\d+)$")
 
 
@@ -51,6 +51,12 @@ class ModelEntry:
     label: dict[str, Any] = field(default_factory=dict)
     parity_max_abs_diff: float = 0.0
     size_bytes: int = 0
+    # What it was trained on: {"kind": "synthetic"|"recording", "seed"/"path", "first", "last", "hours"}.
+    data_source: dict[str, Any] = field(default_factory=dict)
+    # The promotion gate: {"passed": bool, "failures": [...], "figures": {...}}.
+    gate: dict[str, Any] = field(default_factory=dict)
+    # Training distribution of each feature (inference/drift.py).
+    drift_reference: dict[str, Any] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, int]:
@@ -107,7 +113,10 @@ class Registry:
         except json.JSONDecodeError as exc:
             raise RegistryError(f"{self.manifest_path} is not valid JSON: {exc}") from None
         if doc.get("format") != FORMAT:
-            raise RegistryError(f"{self.manifest_path}: unsupported manifest format {doc.get('format')!r}")
+            raise RegistryError(
+                f"{self.manifest_path}: unsupported manifest format {doc.get('format')!r} (this build reads "
+                f"{FORMAT}: retrain with `quantumedge train`)"
+            )
         return doc
 
     def entries(self, doc: dict[str, Any] | None = None) -> list[ModelEntry]:
@@ -185,7 +194,12 @@ class Registry:
         feature_schema: dict[str, Any],
         promote: bool = False,
     ) -> ModelEntry:
-        """Store a new immutable version and add it to the manifest; promote it only when asked."""
+        """Store a new immutable version and add it to the manifest; promote it only when asked.
+
+        Promoting a model without a passed gate is refused before anything is written; registered
+        without `promote`, a refused model keeps its figures in the manifest but is never served."""
+        if promote:
+            _check_gate(f"{symbol} h{int(horizon)} (new version)", meta.get("gate"))
         with self._locked() as doc:
             version = self.next_version(symbol, horizon, doc)
             rel = f"{symbol}/h{int(horizon)}/{version}.onnx"
@@ -222,8 +236,15 @@ class Registry:
                 known = ", ".join(e.version for e in self.entries(doc) if e.key == (symbol, int(horizon))) or "none"
                 raise RegistryError(f"no model {symbol} h{horizon} {version} in {self.manifest_path} (known: {known})")
             self.read_verified(entry)
+            _check_gate(f"{symbol} h{horizon} {version}", entry.gate)
             doc.setdefault("promoted", {}).setdefault(symbol, {})[str(int(horizon))] = version
         return entry
+
+
+def _check_gate(what: str, gate: dict[str, Any] | None) -> None:
+    if (gate or {}).get("passed") is not True:
+        failures = "; ".join((gate or {}).get("failures", [])) or "no gate figures"
+        raise RegistryError(f"{what} failed the promotion gate and cannot be promoted: {failures}")
 
 
 def _version_num(version: str) -> int:

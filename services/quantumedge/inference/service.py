@@ -18,6 +18,7 @@ from typing import Any
 
 import grpc
 
+from quantumedge.inference.drift import DriftGuard
 from quantumedge.inference.features import (
     IDX_HIGH_VOL,
     IDX_SPREAD,
@@ -30,7 +31,8 @@ from quantumedge.inference.models import ModelSet, ModelsUnavailableError, load_
 from quantumedge.inference.ordering import ReorderBuffer
 from quantumedge.inference.prediction_drift import PredictionDrift, training_base_rate
 from quantumedge.inference.registry import Registry, RegistryError
-from quantumedge.inference.signals import signal_for_row
+from quantumedge.inference.rowclock import RowClock
+from quantumedge.inference.signals import drift_guards, signal_for_row
 from quantumedge.shared import topics
 from quantumedge.shared.bus import Bus, Record
 from quantumedge.shared.bus.loop import ConsumerLoop
@@ -50,7 +52,7 @@ _latency = _meter.create_histogram("qe.inference.row_latency", unit="us", descri
 _gauges = Gauges("inference")
 _gauges.gauge(
     "qe.inference.prediction_drift",
-    lambda svc: [(v, {"symbol": s, "horizon": h}) for s, h, v in svc.drift.values()],
+    lambda svc: [(v, {"symbol": s, "horizon": h}) for s, h, v in svc.prediction_drift.values()],
     "|live mean p_up - the model's training base rate| (EMA)",
 )
 _gauges.gauge(
@@ -81,6 +83,8 @@ class InferenceService(ServiceBase):
             max_buffered=cfg.reorder_max_buffered,
             idle_ns=int(cfg.reorder_idle_ms * 1e6),
         )
+        self.rowclock = RowClock(self.features, self.order, int(cfg.row_lateness_ms * 1e6))
+        self.drift: dict[str, DriftGuard] = {}
         # One lock around features, ordering and the live predictors: the consumer thread, the ticker
         # and gRPC threads all touch them.
         self.lock = threading.RLock()
@@ -93,7 +97,8 @@ class InferenceService(ServiceBase):
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._manifest_stamp = self._stamp()
-        self.drift = PredictionDrift()
+        # The live mean p_up per model against its training base rate (a metric), apart from the feature guard.
+        self.prediction_drift = PredictionDrift()
         self.models: ModelSet = self._load(previous=None)
         self.servicer = InferenceServicer(self)
         _gauges.add_owner(self)
@@ -119,10 +124,12 @@ class InferenceService(ServiceBase):
             require=self.cfg.require_models,
             combine=self.cfg.combine_horizons,
             previous=previous,
+            allow_synthetic=self.settings.execution.venue == "paper" or self.cfg.allow_synthetic_models,
         )
+        self.drift = drift_guards(models, list(self.schema.names), self.cfg)
         served = models.served_pairs()
         for (symbol, horizon), model in models.served.items():
-            self.drift.set_base_rate(symbol, horizon, training_base_rate(model.entry.metrics))
+            self.prediction_drift.set_base_rate(symbol, horizon, training_base_rate(model.entry))
         log.info(
             "models loaded" if previous is None else "models reloaded",
             extra={
@@ -134,6 +141,18 @@ class InferenceService(ServiceBase):
             },
         )
         for st in models.status:
+            log.info(
+                "model report",
+                extra={
+                    "symbol": st.symbol,
+                    "horizon_min": st.horizon,
+                    "version": st.version,
+                    "served": st.served,
+                    "data_source": st.data_source,
+                    "gate_passed": st.gate.get("passed"),
+                    "gate_figures": st.gate.get("figures", {}),
+                },
+            )
             if st.problem:
                 log.warning(
                     "model not served" if not st.served else "model problem",
@@ -181,8 +200,7 @@ class InferenceService(ServiceBase):
         if self._ticker is not None:
             self._ticker.join(5)
         with self.lock:
-            for ev in self.order.drain():
-                self._process(ev)
+            self.rowclock.drain()
         self.bus.flush()
 
     def healthy(self) -> bool:
@@ -201,8 +219,8 @@ class InferenceService(ServiceBase):
         while not self._stop.wait(TICK_S):
             try:
                 with self.lock:
-                    for ev in self.order.flush_due(self.clock()):
-                        self._process(ev)
+                    for row in self.rowclock.flush_due(self.clock()):
+                        self._decide(row)
                 poll = self.cfg.reload_poll_s
                 if poll and time.monotonic() - last_check >= poll:
                     last_check = time.monotonic()
@@ -217,24 +235,24 @@ class InferenceService(ServiceBase):
             self.ignored_symbols += 1
             return
         with self.lock:
-            for ev in self.order.push(event, self.clock()):
-                self._process(ev)
+            self.events_seen += 1
+            for row in self.rowclock.push(event, self.clock()):
+                self._decide(row)
 
-    def _process(self, event: market_pb2.MarketEvent) -> None:
-        self.events_seen += 1
+    def _decide(self, row: FeatureRow) -> None:
+        """A row due now: drift guard, models, signal."""
         t0 = time.perf_counter_ns()
-        row = self.features.update(event)
-        if row is None:
-            return
         self.rows += 1
+        guard = self.drift.get(row.symbol)
+        drift = guard.update(row.values) if guard is not None else None
         predictor = self.models.predictors.get(row.symbol)
         if predictor is None:
             return
-        signal = signal_for_row(row, predictor, self.weights, self.clock())
+        signal = signal_for_row(row, predictor, self.weights, self.clock(), drift)
         self.bus.publish(topics.SIGNALS, row.symbol, signal)
         self.signals_published += 1
         for prediction in signal.predictions:
-            self.drift.update(row.symbol, prediction.horizon, prediction.p_up)
+            self.prediction_drift.update(row.symbol, prediction.horizon, prediction.p_up)
         _signals.add(1, {"symbol": row.symbol})
         _latency.record((time.perf_counter_ns() - t0) / 1000.0, {"symbol": row.symbol})
 
@@ -250,9 +268,27 @@ class InferenceService(ServiceBase):
                 feature_schema_hash=st.feature_schema_hash,
                 served=st.served and st.symbol in models.predictors,
                 problem=st.problem,
+                **model_report_fields(st, self.drift.get(st.symbol)),
             )
             for st in models.status
         ]
+
+
+def model_report_fields(st, guard: DriftGuard | None) -> dict[str, Any]:
+    """The start-up model report's and GetStatus's figures: source, gate, live drift."""
+    gate = st.gate or {}
+    figures = {k: float(v) for k, v in (gate.get("figures") or {}).items() if isinstance(v, int | float)}
+    d = guard.status if guard is not None else None
+    return {
+        "data_source": st.data_source,
+        "gate_passed": gate.get("passed") is True,
+        "gate_failures": list(gate.get("failures", [])),
+        "gate_figures": figures,
+        "drift": bool(d and d.drift),
+        "drift_reason": d.reason if d else "",
+        "drift_psi": d.max_psi if d else 0.0,
+        "drift_out_of_range": d.out_of_range if d else 0.0,
+    }
 
 
 class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
@@ -269,7 +305,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
             signals_published=svc.signals_published,
             warmed_up=warmed,
             missing=list(svc.models.missing),
-            prediction_drift={f"{s}/h{h}": v for s, h, v in svc.drift.values()},
+            prediction_drift={f"{s}/h{h}": v for s, h, v in svc.prediction_drift.values()},
         )
 
     def Predict(self, request, context):

@@ -8,10 +8,22 @@ from pydantic import BaseModel, Field
 
 
 class InferenceSettings(BaseModel):
+    # Minutes: each horizon's model scores a long with that time stop (training/labels.py).
     horizons: list[int] = [1, 5, 30]
     # What a missing or refused model stops: "symbol" (that symbol gets no signals), "service" (refuse
-    # to start), "none" (serve the horizons that exist). Start-up always logs what is served and missing.
-    require_models: Literal["symbol", "service", "none"] = "symbol"
+    # to start), "none" (serve the horizons that exist and passed the gate). Start-up always logs what
+    # is served and missing, with the gate's figures.
+    require_models: Literal["symbol", "service", "none"] = "none"
+    # A row is decided this long (market time) after its boundary: what a late stream may still deliver.
+    row_lateness_ms: float = Field(default=250.0, ge=0.0, le=60_000.0)
+    # Testnet and live refuse models trained on synthetic data unless this is set.
+    allow_synthetic_models: bool = False
+    # The drift guard (inference/drift.py): rows in its window, rows before it judges, and its limits.
+    drift_window_rows: int = Field(default=900, ge=10)
+    drift_min_rows: int = Field(default=120, ge=10)
+    # The floor of each feature's PSI limit; the limit itself is measured on training's own windows (drift.py).
+    drift_psi_limit: float = Field(default=0.5, gt=0.0)
+    drift_range_limit: float = Field(default=0.5, gt=0.0, le=1.0)
     # Weight of each horizon in the ensemble edge/confidence (QE_INFERENCE__ENSEMBLE_WEIGHTS='{"1":0.2,...}').
     ensemble_weights: dict[int, float] = Field(default_factory=lambda: {1: 0.2, 5: 0.3, 30: 0.5})
     # Merge a symbol's horizons into one ONNX graph (one ORT call per row instead of one per horizon).

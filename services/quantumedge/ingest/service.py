@@ -81,6 +81,7 @@ def build_source(settings: Settings) -> MarketSource:
             seed=ing.synthetic_seed,
             start_ns=None,
             max_steps=ing.synthetic_steps or None,
+            edge_bps_per_s=ing.synthetic_edge_bps_per_s,
         )
         return _Paced(market, ing.synthetic_speed) if ing.synthetic_speed else market
     raise ValueError(f"unknown ingest source {ing.source!r}; expected binance, replay, capture or synthetic")

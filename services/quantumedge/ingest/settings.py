@@ -7,6 +7,10 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 # Binance's public market-data endpoints. Market data needs no API key on either venue.
+# Drift per unit of order-flow pressure in the synthetic market (bps/s): sized so the oracle's trades clear a
+# 20 bp taker round trip by about twice with the default barriers (docs/strategy.md has the figures).
+PLANTED_EDGE_BPS_PER_S = 0.3
+
 BINANCE_ENDPOINTS: dict[str, tuple[str, str]] = {
     "live": ("wss://stream.binance.com:9443", "https://api.binance.com"),
     "testnet": ("wss://stream.testnet.binance.vision", "https://testnet.binance.vision"),
@@ -19,8 +23,10 @@ class IngestSettings(BaseModel):
     synthetic_seed: int = 7
     # Bounded run for demos and tests: stop the synthetic source after this many steps (0 = unbounded).
     synthetic_steps: int = 0
-    # 0 = as fast as possible, 1 = real time (one step per 100 ms), N = N times real time.
+    # 0 = as fast as possible, 1 = real time (one step per second), N = N times real time.
     synthetic_speed: float = Field(default=0.0, ge=0.0)
+    # The synthetic market's planted edge (drift per unit of order-flow pressure, bps/s); 0 = no edge.
+    synthetic_edge_bps_per_s: float = Field(default=PLANTED_EDGE_BPS_PER_S, ge=0.0, le=10.0)
 
     # --- Binance websocket + REST (QE_BINANCE_WS_URL / QE_BINANCE_REST_URL override the venue's defaults)
     venue: Literal["live", "testnet"] = "live"

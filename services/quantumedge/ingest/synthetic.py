@@ -1,20 +1,26 @@
 """A deterministic synthetic market: the data every default model is trained on and every demo runs on.
 
-Per symbol, a log-price follows a Markov-switching process: a volatility state (low / high) and a
-trend state (range / up / down) switch with small per-step probabilities. A latent order-flow
-pressure `z` (AR(1)) shows up in the book (imbalance of the top of book and of the depth) and in the
-trade flow (aggressor side), and moves the *next* step's return a little (`FLOW_BETA`). So a model
-that reads imbalance and flow has something real but weak to learn, and the trend regimes give the
-longer horizons a momentum edge. High volatility widens the spread, thins the depth and adds trades.
+Per symbol and step (`step_ms`, one second by default), a log-price moves with a Markov-switching
+volatility (low / high). A latent order-flow pressure `z` (AR(1), time constant `PRESSURE_TAU_S`,
+minutes) shows in the book (imbalance of the top of book and of the depth, with noise) and in the trade
+flow (aggressor side). With `edge_bps_per_s` > 0 (the default, `PLANTED_EDGE_BPS_PER_S`) the pressure
+also drives the drift: each second the mid moves by `edge * z` bps on top of the noise, so flow that
+leans one way leads a minute-scale move. Sized so a strategy that knows `z` earns well above a taker
+round trip (20 bp) with the default barriers. `edge_bps_per_s=0` is the market with no edge: the same
+books and flows, but prices a pure random walk, so nothing in the features predicts them.
 
-Every step of `step_ms` and every symbol yields, in exchange-time order: 0..k trades inside the
-step, one depth update (`DEPTH_LEVELS` per side) at the step time, and one top of book 1 µs later
-(consistent with depth level 0). The same seed gives the same events, byte for byte; each symbol
-has its own random stream, so adding a symbol does not change the others.
+`latent(symbol, time_ns)` tells the pressure in effect at a time (for the oracle strategy that knows the
+planted signal; nothing else reads it). High volatility widens the spread, thins the depth and adds trades.
+
+Every step and every symbol yields, in exchange-time order: 0..k trades inside the step, one depth
+update (`DEPTH_LEVELS` per side) at the step time, and one top of book 1 µs later (consistent with
+depth level 0). The same seed gives the same events, byte for byte; each symbol has its own random
+stream, so adding a symbol does not change the others.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 import time
@@ -24,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from quantumedge.ingest.settings import PLANTED_EDGE_BPS_PER_S
 from quantumedge.v1 import common_pb2, ingest_pb2, market_pb2
 
 SOURCE = "synthetic"
@@ -32,16 +39,12 @@ DEPTH_LEVELS = 10
 MAX_TRADES_PER_STEP = 12
 TOB_OFFSET_NS = 1_000  # the top of book follows its depth update by 1 µs: ties never depend on sort stability
 
-# Per-step regime switching probabilities (mean durations: low vol 2500 steps, high vol 900, range 1500, trend 700).
-P_LOW_TO_HIGH = 1 / 2500
-P_HIGH_TO_LOW = 1 / 900
-P_RANGE_TO_TREND = 1 / 1500
-P_TREND_TO_RANGE = 1 / 700
-SIGMA_LOW_BPS = 1.0  # per-step volatility of the log mid, in basis points
-SIGMA_HIGH_BPS = 2.6
-TREND_DRIFT = 0.08  # drift per step in trend regimes, as a fraction of the step volatility
-FLOW_PHI = 0.8  # persistence of the order-flow pressure
-FLOW_BETA = 0.15  # share of next-step return explained by the pressure (correlation)
+# Per-second regime switching rates (mean durations: low vol 2 h, high vol 40 min).
+P_LOW_TO_HIGH_PER_S = 1 / 7200
+P_HIGH_TO_LOW_PER_S = 1 / 2400
+SIGMA_LOW_BPS_PER_S = 1.5  # volatility of the log mid per second of market time, in basis points
+SIGMA_HIGH_BPS_PER_S = 3.5
+PRESSURE_TAU_S = 600.0  # the pressure's memory: it leads moves over minutes
 SPREAD_LOW_BPS = 1.0
 SPREAD_HIGH_BPS = 2.8
 TRADES_LOW = 2.0  # mean trades per step
@@ -70,9 +73,9 @@ class _SymbolState:
     tick: float
     base_qty: float
     vol_high: bool = False
-    trend: int = 0  # 0 range, +1 up, -1 down
     z: float = 0.0
-    pending_return_bps: float = 0.0
+    latent_times: list[int] = field(default_factory=list)  # step times and the pressure from then on
+    latent_z: list[float] = field(default_factory=list)
     trade_id: int = 0
     update_id: int = 0
     seq: dict[str, int] = field(default_factory=lambda: {"trade": 0, "top_of_book": 0, "depth": 0})
@@ -95,15 +98,25 @@ class SyntheticMarket:
         symbols: list[str] | None = None,
         seed: int = 7,
         start_ns: int | None = 1_700_000_000_000_000_000,
-        step_ms: int = 100,
+        step_ms: int = 1000,
         base_prices: dict[str, float] | None = None,
         max_steps: int | None = None,
         block: int = 2048,
+        edge_bps_per_s: float = PLANTED_EDGE_BPS_PER_S,
+        keep_latent: bool = False,
     ) -> None:
         self.symbols = list(symbols or DEFAULT_BASE_PRICES)
         self.seed = seed
         self.start_ns = time.time_ns() if start_ns is None else int(start_ns)
         self.step_ns = int(step_ms) * 1_000_000
+        step_s = self.step_ns / 1e9
+        self.edge_bps_per_s = float(edge_bps_per_s)
+        self._phi = math.exp(-step_s / PRESSURE_TAU_S)
+        self._drift_per_z = self.edge_bps_per_s * step_s
+        self._sigma = (SIGMA_LOW_BPS_PER_S * math.sqrt(step_s), SIGMA_HIGH_BPS_PER_S * math.sqrt(step_s))
+        self._switch = (P_LOW_TO_HIGH_PER_S * step_s, P_HIGH_TO_LOW_PER_S * step_s)
+        self.keep_latent = keep_latent
+        self._states: dict[str, _SymbolState] = {}
         self.base_prices = dict(base_prices or {})
         self.max_steps = max_steps
         self._block = block
@@ -116,6 +129,7 @@ class SyntheticMarket:
         """Events of `n_steps` steps (None = forever), globally in exchange-time order. Restartable:
         every call begins again from the seed."""
         states = [self._new_state(s) for s in self.symbols]
+        self._states = {st.symbol: st for st in states}
         step = 0
         while n_steps is None or step < n_steps:
             step += 1
@@ -154,23 +168,19 @@ class SyntheticMarket:
 
     def _step(self, st: _SymbolState, t_end: int) -> list[tuple[int, market_pb2.MarketEvent]]:
         d = self._draws(st)
-        u_vol, u_trend, u_dir = d["u"]
+        u_vol, _, _ = d["u"]
         eps, eta, spread_noise, imb_noise = d["normal"]
 
-        # Regimes switch first, then this step's price move (which used the previous pressure).
-        if st.vol_high:
-            st.vol_high = u_vol >= P_HIGH_TO_LOW
-        else:
-            st.vol_high = u_vol < P_LOW_TO_HIGH
-        if st.trend == 0:
-            if u_trend < P_RANGE_TO_TREND:
-                st.trend = 1 if u_dir < 0.5 else -1
-        elif u_trend < P_TREND_TO_RANGE:
-            st.trend = 0
-        sigma = SIGMA_HIGH_BPS if st.vol_high else SIGMA_LOW_BPS
-        ret_bps = sigma * (TREND_DRIFT * st.trend + FLOW_BETA * st.z + math.sqrt(1 - FLOW_BETA**2) * eps)
+        # The regime switches first, then this step's move (driven by the pressure so far), then the pressure.
+        p_up, p_down = self._switch
+        st.vol_high = u_vol >= p_down if st.vol_high else u_vol < p_up
+        sigma = self._sigma[1 if st.vol_high else 0]
+        ret_bps = self._drift_per_z * st.z + sigma * eps
         st.log_mid += ret_bps * 1e-4
-        st.z = FLOW_PHI * st.z + math.sqrt(1 - FLOW_PHI**2) * eta
+        st.z = self._phi * st.z + math.sqrt(1 - self._phi**2) * eta
+        if self.keep_latent:
+            st.latent_times.append(t_end)
+            st.latent_z.append(st.z)
         mid = math.exp(st.log_mid)
 
         # Book: spread widens and depth thins in high volatility; the pressure tilts quantities.
@@ -227,6 +237,24 @@ class SyntheticMarket:
             source=SOURCE,
             **payload,
         )
+
+    def latent(self, symbol: str, time_ns: int) -> float:
+        """The planted pressure in effect just before `time_ns` (needs keep_latent=True; 0 before the first step)."""
+        st = self._states.get(symbol)
+        if st is None or not st.latent_times:
+            return 0.0
+        i = bisect.bisect_left(st.latent_times, time_ns) - 1
+        return st.latent_z[i] if i >= 0 else 0.0
+
+    def expected_move_bps(self, z: float, horizon_s: float) -> float:
+        """E[log-mid move over the next horizon_s | pressure z], in bps: the planted signal, exactly."""
+        steps = horizon_s * 1e9 / self.step_ns
+        phi = self._phi
+        return self._drift_per_z * z * phi * (1 - phi**steps) / (1 - phi) if phi < 1 else 0.0
+
+    def volatility_bps(self, horizon_s: float) -> float:
+        """Noise of the mid over horizon_s in the low-volatility regime, in bps."""
+        return SIGMA_LOW_BPS_PER_S * math.sqrt(horizon_s)
 
     # -- MarketSource -------------------------------------------------------------------------------
     def run(

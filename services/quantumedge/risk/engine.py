@@ -16,6 +16,7 @@ from quantumedge.risk.limit_config import default_limits, validate_limits
 from quantumedge.risk.market import MarketView
 from quantumedge.risk.settings import RiskSettings, SymbolFilter
 from quantumedge.risk.state import Pending, RiskLedger
+from quantumedge.risk.trading_state import MODEL_DRIFT, TradingState, TradingStates
 from quantumedge.v1 import common_pb2, control_pb2, execution_pb2, market_pb2, risk_pb2, signal_pb2
 
 
@@ -85,6 +86,9 @@ class RiskEngine:
         self.halt_reason = ""
         self.decisions = DecisionIndex(settings.decision_index_size)
         self.counters = Counters()
+        self.trading = TradingStates()
+        # Open positions' plans, learnt from reports: when each opened and its entry's time stop.
+        self.holdings: dict[str, policy.Holding] = {}
 
     # -- context -------------------------------------------------------------------------------------
     def ctx(self, now_ns: int) -> checks.Context:
@@ -101,6 +105,15 @@ class RiskEngine:
     def on_report(self, report: execution_pb2.ExecutionReport, now_ns: int) -> checks.Breach | None:
         """Learn from one execution report; returns the breach if it just halted trading."""
         self.ledger.apply_report(report)
+        symbol = report.order.symbol or report.position.symbol
+        if symbol:
+            if self.ledger.position(symbol) == 0:
+                self.holdings.pop(symbol, None)
+            elif symbol not in self.holdings:
+                entry = report.order.role == execution_pb2.ORDER_ROLE_ENTRY
+                self.holdings[symbol] = policy.Holding(
+                    report.time_ns or now_ns, report.order.time_stop_ns if entry else 0
+                )
         return self.check_auto_halt(now_ns)
 
     def on_market(self, event: market_pb2.MarketEvent, now_ns: int) -> checks.Breach | None:
@@ -216,10 +229,14 @@ class RiskEngine:
             )
         if gates:
             return gates
+        self._follow_drift(signal, now_ns)
         position = self.ledger.position(symbol)
-        action = policy.classify(signal, position, self.limits, self.settings)
+        action = policy.classify(signal, position, self.limits, self.settings, self.holdings.get(symbol), now_ns)
         if action.kind == risk_pb2.INTENT_KIND_EXIT:
             return self._exit(symbol, action, position, signal.signal_id, decision, now_ns)
+        status = self.trading.get(symbol)
+        if action.kind == risk_pb2.INTENT_KIND_ENTRY and status.state is TradingState.REDUCING:
+            return [f"exits_only: {symbol} is REDUCING ({status.reason_code}: {status.detail})", *action.reasons]
         if action.kind != risk_pb2.INTENT_KIND_ENTRY or action.reasons:
             return action.reasons
         if not self.settings.allow_pyramiding:
@@ -227,8 +244,17 @@ class RiskEngine:
             # would stack entries before the first fill is reported.
             pending = self._pending(symbol, exit_=False, now_ns=now_ns)
             if pending:
-                return [f"entry already pending for {symbol}: intent {pending[0].intent_id}; no pyramiding"]
-        return self._entry(ctx, symbol, action.side, signal.signal_id, decision, now_ns)
+                return [f"entry_pending: {symbol} already has intent {pending[0].intent_id}; no pyramiding"]
+        return self._entry(ctx, symbol, action, signal, decision, now_ns)
+
+    def _follow_drift(self, signal: signal_pb2.Signal, now_ns: int) -> None:
+        """Drift-marked signals put the symbol in exits only; unmarked ones lift that (and only that) cause."""
+        if not self.settings.exits_only_on_drift:
+            return
+        if signal.drift:
+            self.trading.reduce(signal.symbol, MODEL_DRIFT, signal.drift_reason or "drift", now_ns)
+        else:
+            self.trading.lift(signal.symbol, MODEL_DRIFT, now_ns)
 
     def _exit(
         self,
@@ -241,7 +267,7 @@ class RiskEngine:
     ) -> list[str]:
         pending = self._pending(symbol, exit_=True, now_ns=now_ns)
         if pending:
-            return [f"exit already pending for {symbol}: intent {pending[0].intent_id}"]
+            return [f"exit_pending: {symbol} already has intent {pending[0].intent_id}"]
         mark = self.market.get(symbol).mark
         intent = decision.intent
         intent.intent_id = policy.intent_id_for(signal_id)
@@ -261,11 +287,12 @@ class RiskEngine:
         self,
         ctx: checks.Context,
         symbol: str,
-        side: int,
-        signal_id: str,
+        action: policy.Action,
+        signal: signal_pb2.Signal,
         decision: risk_pb2.RiskDecision,
         now_ns: int,
     ) -> list[str]:
+        side, signal_id = action.side, signal.signal_id
         reasons: list[str] = []
         if self.halted:
             reasons.append(f"halted: {self.halt_reason}")
@@ -287,6 +314,7 @@ class RiskEngine:
             self.limits.max_symbol_notional - self.ledger.symbol_exposure(symbol, now_ns, ttl),
             self.limits.max_gross_exposure - self.ledger.gross_exposure(now_ns, ttl),
             filt,
+            policy.edge_fraction(action.prediction, signal, self.settings, self.limits.risk_fraction),
         )
         if sizing.reason:
             return [sizing.reason]
@@ -315,12 +343,17 @@ class RiskEngine:
             side, reference, self.limits, filt.tick_size
         )
         intent.trailing_stop_bps = self.settings.trailing_stop_bps
-        intent.time_stop_ns = self.limits.time_stop_ns
+        # The time stop is the horizon the entry was chosen on: the plan its label scored.
+        pred = action.prediction
+        intent.time_stop_ns = (
+            pred.horizon * 60_000_000_000 if pred is not None and pred.horizon > 0 else self.limits.time_stop_ns
+        )
         self.ledger.add_pending(Pending(intent.intent_id, symbol, side, False, sizing.quantity, reference, now_ns))
         decision.approved = True
+        plan = f" on h{pred.horizon} (expected {pred.expected_return_bps:+.2f} bps)" if pred is not None else ""
         return [
             f"approved: entry {policy.SIDE_NAMES[side]} {sizing.quantity:g} {symbol}"
-            f" notional {sizing.notional:.2f} sized by {sizing.binding}"
+            f" notional {sizing.notional:.2f} sized by {sizing.binding}{plan}"
         ]
 
     def review(self, intent: risk_pb2.OrderIntent, now_ns: int) -> risk_pb2.RiskDecision:
@@ -439,6 +472,7 @@ class RiskEngine:
             last_execution_report_ns=led.last_report_ns,
             symbol_exposure=exposures,
             execution_reports_seen=led.reports_seen,
+            symbol_states=self.trading.to_pb(),
         )
 
 

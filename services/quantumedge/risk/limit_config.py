@@ -58,6 +58,7 @@ def validate_limits(limits: risk_pb2.RiskLimits) -> None:
         "must be >= 1 s when max_orders_per_window is set (a shorter window limits nothing)",
     )
     require(limits.stop_loss_bps < 10_000, "stop_loss_bps", "must be < 10000 (a stop below zero)")
+    require(limits.min_expected_return_bps < 10_000, "min_expected_return_bps", "must be < 10000")
     require(limits.take_profit_bps < 10_000, "take_profit_bps", "must be < 10000 (a short's target below zero)")
 
 

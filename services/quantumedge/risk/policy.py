@@ -47,62 +47,125 @@ class Action:
     kind: int  # risk_pb2.INTENT_KIND_*; UNSPECIFIED = do nothing
     side: int = common_pb2.SIDE_UNSPECIFIED
     reasons: list[str] = field(default_factory=list)
+    prediction: signal_pb2.HorizonPrediction | None = None  # the horizon an entry's plan follows
+
+
+@dataclass(frozen=True)
+class Holding:
+    """What risk knows of an open position's plan: when it opened and its time stop (0 = unknown)."""
+
+    opened_ns: int
+    time_stop_ns: int = 0
+
+
+def best_prediction(signal: signal_pb2.Signal) -> signal_pb2.HorizonPrediction | None:
+    """The horizon whose long has the highest expected return net of fees (ties: the shorter one)."""
+    preds = sorted(signal.predictions, key=lambda p: (-p.expected_return_bps, p.horizon))
+    return preds[0] if preds else None
+
+
+def _held_prediction(signal: signal_pb2.Signal, holding: Holding | None) -> signal_pb2.HorizonPrediction | None:
+    if holding is not None and holding.time_stop_ns:
+        for p in signal.predictions:
+            if p.horizon * 60_000_000_000 == holding.time_stop_ns:
+                return p
+    return best_prediction(signal)
 
 
 def classify(
-    signal: signal_pb2.Signal, position_qty: float, limits: risk_pb2.RiskLimits, settings: RiskSettings
+    signal: signal_pb2.Signal,
+    position_qty: float,
+    limits: risk_pb2.RiskLimits,
+    settings: RiskSettings,
+    holding: Holding | None = None,
+    now_ns: int = 0,
 ) -> Action:
-    """Entry, exit or nothing, with the reasons. Exits need no conviction: they only reduce risk."""
+    """Entry, exit or nothing, with the reasons. Exits need no conviction: they only reduce risk.
+
+    A position is left to its protection (take-profit, stop, time stop) unless the signal has turned
+    clearly against it (hysteresis) after a minimum hold: a flip of sign alone never closes it."""
     if position_qty != 0:
         held = common_pb2.SIDE_BUY if position_qty > 0 else common_pb2.SIDE_SELL
-        directional_edge = signal.edge if held == common_pb2.SIDE_BUY else -signal.edge
-        if directional_edge < settings.exit_below_edge:
-            why = "flipped" if directional_edge < 0 else "weakened"
-            return Action(
-                risk_pb2.INTENT_KIND_EXIT,
-                opposite(held),
-                [f"exit: signal {why} (edge {signal.edge:+.4f}) against {SIDE_NAMES[held]} position {position_qty:g}"],
-            )
+        pred = _held_prediction(signal, holding)
+        if pred is not None:
+            # The models price longs: a short's expected return is the long's, negated.
+            expected = pred.expected_return_bps if held == common_pb2.SIDE_BUY else -pred.expected_return_bps
+            held_ns = now_ns - holding.opened_ns if holding is not None else 0
+            if expected < -settings.exit_hysteresis_bps and (holding is None or held_ns >= settings.min_hold_ns):
+                return Action(
+                    risk_pb2.INTENT_KIND_EXIT,
+                    opposite(held),
+                    [
+                        f"exit: signal_reversed: h{pred.horizon} expected {expected:+.2f} bps"
+                        f" < -{settings.exit_hysteresis_bps:g} against {SIDE_NAMES[held]} {position_qty:g}"
+                    ],
+                )
         if not settings.allow_pyramiding:
             return Action(
                 risk_pb2.INTENT_KIND_UNSPECIFIED,
-                reasons=[f"already positioned: {SIDE_NAMES[held]} {position_qty:g}, signal agrees; no pyramiding"],
+                reasons=[f"already_positioned: {SIDE_NAMES[held]} {position_qty:g}; the plan's exits run it"],
             )
-    side = signal_side(signal)
-    if side == common_pb2.SIDE_UNSPECIFIED:
-        return Action(risk_pb2.INTENT_KIND_UNSPECIFIED, reasons=["no direction: edge is 0"])
-    return Action(risk_pb2.INTENT_KIND_ENTRY, side, entry_policy_reasons(signal, side, limits, settings))
+    pred = best_prediction(signal)
+    if pred is None:
+        return Action(risk_pb2.INTENT_KIND_UNSPECIFIED, reasons=["no_prediction: the signal has no horizon"])
+    # Labels score long trades (training/labels.py): signals open longs only; shorts are manual.
+    side = common_pb2.SIDE_BUY
+    return Action(risk_pb2.INTENT_KIND_ENTRY, side, entry_policy_reasons(signal, side, limits, settings, pred), pred)
 
 
 def entry_policy_reasons(
-    signal: signal_pb2.Signal, side: int, limits: risk_pb2.RiskLimits, settings: RiskSettings
+    signal: signal_pb2.Signal,
+    side: int,
+    limits: risk_pb2.RiskLimits,
+    settings: RiskSettings,
+    pred: signal_pb2.HorizonPrediction | None = None,
 ) -> list[str]:
     """Every policy rule an entry on `side` fails (empty = the policy allows it)."""
     reasons: list[str] = []
     name = SIDE_NAMES[side]
-    if side == common_pb2.SIDE_SELL and not settings.allow_short:
-        reasons.append("allow_short: SELL signal with no position to close and shorts are disabled")
-    conv = conviction(side, signal.confidence)
+    pred = pred or best_prediction(signal)
+    if pred is None:
+        return ["no_prediction: the signal has no horizon"]
+    if pred.expected_return_bps < limits.min_expected_return_bps:
+        reasons.append(
+            f"min_expected_return: best h{pred.horizon} expected {pred.expected_return_bps:+.2f} bps"
+            f" < {limits.min_expected_return_bps:.2f} net of fees"
+        )
+    conv = conviction(side, pred.p_up)
     if conv < limits.min_confidence:
-        reasons.append(f"min_confidence: {name} confidence {conv:.4f} < {limits.min_confidence:.4f}")
+        reasons.append(f"min_confidence: h{pred.horizon} {name} p {conv:.4f} < {limits.min_confidence:.4f}")
     if abs(signal.edge) < limits.min_edge:
         reasons.append(f"min_edge: |edge| {abs(signal.edge):.4f} < {limits.min_edge:.4f}")
     by_horizon = {p.horizon: p for p in signal.predictions}
     for horizon, rule in sorted(settings.horizon_rules.items()):
-        pred = by_horizon.get(horizon)
-        if pred is None:
-            reasons.append(f"horizon {horizon}: no prediction in the signal")
+        hp = by_horizon.get(horizon)
+        if hp is None:
+            reasons.append(f"horizon_missing: h{horizon} has no prediction in the signal")
             continue
-        conv_h = conviction(side, pred.p_up)
-        edge_h = (pred.p_up - 0.5) * 2.0 * (1 if side == common_pb2.SIDE_BUY else -1)
+        conv_h = conviction(side, hp.p_up)
+        edge_h = (hp.p_up - 0.5) * 2.0 * (1 if side == common_pb2.SIDE_BUY else -1)
         if conv_h < rule.min_confidence:
-            reasons.append(f"horizon {horizon} min_confidence: {conv_h:.4f} < {rule.min_confidence:.4f}")
+            reasons.append(f"horizon_min_confidence: h{horizon} {conv_h:.4f} < {rule.min_confidence:.4f}")
         if edge_h < rule.min_edge:
-            reasons.append(f"horizon {horizon} min_edge: {edge_h:+.4f} < {rule.min_edge:.4f}")
+            reasons.append(f"horizon_min_edge: h{horizon} {edge_h:+.4f} < {rule.min_edge:.4f}")
     regime = common_pb2.Regime.Name(signal.regime)
     if name not in settings.regime_sides.get(regime, []):
         reasons.append(f"regime: {regime} does not allow {name} entries")
     return reasons
+
+
+def edge_fraction(
+    pred: signal_pb2.HorizonPrediction | None, signal: signal_pb2.Signal, settings: RiskSettings, cap: float
+) -> tuple[float, str]:
+    """Fraction of equity for an entry: a fraction of Kelly (expected return over the variance of the
+    horizon's move, from the signal's volatility), capped. (fraction, what bound it)."""
+    if pred is None or signal.volatility_bps <= 0 or signal.row_interval_s <= 0 or pred.horizon <= 0:
+        return cap, "risk_fraction"
+    rows = pred.horizon * 60.0 / signal.row_interval_s
+    variance = (signal.volatility_bps / 1e4) ** 2 * rows
+    kelly = max(0.0, pred.expected_return_bps / 1e4) / variance
+    fraction = settings.kelly_fraction * kelly
+    return (fraction, "edge_volatility") if fraction < cap else (cap, "risk_fraction")
 
 
 # -- sizing ------------------------------------------------------------------------------------------
@@ -140,10 +203,13 @@ def size_entry(
     symbol_headroom: float,
     gross_headroom: float,
     filt: SymbolFilter,
+    fraction: tuple[float, str] | None = None,
 ) -> Sizing:
-    """Fraction of equity, capped by every notional limit, rounded down to the venue's step."""
+    """A fraction of equity (by default limits.risk_fraction), capped by every notional limit, rounded
+    down to the venue's step."""
+    frac, frac_name = fraction if fraction is not None else (limits.risk_fraction, "risk_fraction")
     caps = [
-        ("risk_fraction", equity * limits.risk_fraction),
+        (frac_name, equity * frac),
         ("max_order_notional", limits.max_order_notional),
         ("max_symbol_notional", symbol_headroom),
         ("max_gross_exposure", gross_headroom),

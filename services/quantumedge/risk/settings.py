@@ -24,9 +24,13 @@ HaltingLimit = Literal[
 class LimitDefaults(BaseModel):
     """Starting values of quantumedge.v1.RiskLimits (same field names; see risk.proto for meanings)."""
 
-    min_confidence: float = 0.52
-    min_edge: float = 0.04
-    risk_fraction: float = 0.05
+    # p_up of the chosen horizon is a take-profit probability (labels.py), not a side's odds: no floor.
+    min_confidence: float = 0.0
+    min_edge: float = 0.0
+    # Entries need the best horizon's expected return net of fees above this (bps).
+    min_expected_return_bps: float = 2.0
+    # The cap of the edge-and-volatility sizing (a fraction of equity).
+    risk_fraction: float = 0.10
     max_order_notional: float = 1_000.0
     max_symbol_notional: float = 2_000.0
     max_gross_exposure: float = 5_000.0
@@ -41,9 +45,11 @@ class LimitDefaults(BaseModel):
     max_data_age_ns: int = 5_000_000_000
     max_spread_bps: float = 20.0
     min_depth_notional: float = 0.0
-    take_profit_bps: float = 50.0
-    stop_loss_bps: float = 30.0
-    time_stop_ns: int = 300_000_000_000
+    # The trade plan the labels score (training reads these same settings): take-profit, stop, and a time
+    # stop that is the chosen horizon's (this one applies only to a signal without a horizon).
+    take_profit_bps: float = 80.0
+    stop_loss_bps: float = 40.0
+    time_stop_ns: int = 1_800_000_000_000
 
 
 class HorizonRule(BaseModel):
@@ -69,15 +75,19 @@ def _default_filters() -> dict[str, SymbolFilter]:
 
 
 def _default_regimes() -> dict[str, list[str]]:
-    # Trend regimes open with the trend only; calm ranges either way; volatile ranges not at all.
-    # REGIME_UNSPECIFIED is absent on purpose: an untagged signal opens nothing (fail closed).
+    # The models see the regime's features and price it into their expected return, so every tagged
+    # regime may open either way; REGIME_UNSPECIFIED is absent on purpose: an untagged signal opens nothing.
+    both: list[str] = ["BUY", "SELL"]
     return {
-        "REGIME_LOW_VOL_TREND_UP": ["BUY"],
-        "REGIME_LOW_VOL_TREND_DOWN": ["SELL"],
-        "REGIME_LOW_VOL_RANGE": ["BUY", "SELL"],
-        "REGIME_HIGH_VOL_TREND_UP": ["BUY"],
-        "REGIME_HIGH_VOL_TREND_DOWN": ["SELL"],
-        "REGIME_HIGH_VOL_RANGE": [],
+        name: list(both)
+        for name in (
+            "REGIME_LOW_VOL_TREND_UP",
+            "REGIME_LOW_VOL_TREND_DOWN",
+            "REGIME_LOW_VOL_RANGE",
+            "REGIME_HIGH_VOL_TREND_UP",
+            "REGIME_HIGH_VOL_TREND_DOWN",
+            "REGIME_HIGH_VOL_RANGE",
+        )
     }
 
 
@@ -96,9 +106,16 @@ class RiskSettings(BaseModel):
     allow_short: bool = False
     # Add to an open position on a same-side signal (otherwise it is rejected as already positioned).
     allow_pyramiding: bool = False
-    # Exit a position when the signal's edge in the position's direction falls below this
-    # (0.0 = exit when the signal flips; > 0 also exits when it merely weakens).
-    exit_below_edge: float = 0.0
+    # A signal closes a position only when its horizon's expected return has turned below
+    # -exit_hysteresis_bps (not on a mere flip of sign) and the position is at least min_hold_ns old;
+    # otherwise the take-profit, the stop and the time stop do their work.
+    exit_hysteresis_bps: float = Field(default=15.0, ge=0.0)
+    min_hold_ns: int = Field(default=120_000_000_000, ge=0)
+    # Sizing: this fraction of the Kelly fraction (expected return / variance over the horizon),
+    # capped by limits.risk_fraction and every notional cap.
+    kelly_fraction: float = Field(default=0.25, gt=0.0, le=1.0)
+    # Drift-marked signals move the symbol to exits only (TradingState REDUCING, reason model_drift).
+    exits_only_on_drift: bool = True
     # market: take at the touch (taker fee). limit: a marketable limit at the touch with entry_time_in_force.
     # limit_maker: post-only (Binance LIMIT_MAKER) at the own side's touch (the bid for a BUY), paying the maker
     # fee; the venue refuses it (-2010) if the book has crossed it by the time it arrives, and an unfilled

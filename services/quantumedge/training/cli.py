@@ -1,9 +1,13 @@
-"""`quantumedge train`: train, validate, export and register models; promote a version; list the registry.
+"""`quantumedge train`: train, gate, export and register models; promote a version; list the registry.
 
-quantumedge train --synthetic-steps 120000 --promote-new        # the shipped defaults
-quantumedge train --data var/recordings --symbols BTCUSDT       # from recorded files
-quantumedge train --promote BTCUSDT 5 v3                        # serve another version
+quantumedge train --synthetic-steps 172800 --promote-new          # the shipped defaults (48 h of market)
+quantumedge train --data var/recordings --symbols BTCUSDT         # from recorded files
+quantumedge train --promote BTCUSDT 5 v3                          # serve another version (gate-passed only)
 quantumedge train --list
+
+Barriers and fees of the labels come from the same configuration the services run on (--config,
+QE_RISK__LIMITS__TAKE_PROFIT_BPS, QE_EXECUTION__PAPER_TAKER_FEE_BPS, ...). --promote-new promotes only
+the models that pass the promotion gate (training/gate.py); every model is registered with its figures.
 """
 
 from __future__ import annotations
@@ -15,14 +19,24 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from quantumedge.inference.features import FeatureConfig, make_schema
+from quantumedge.inference.models import describe_source
 from quantumedge.inference.registry import Registry, RegistryError
-from quantumedge.training import dataset
+from quantumedge.shared.config import ConfigError, load_settings
+from quantumedge.training import dataset, gate
+from quantumedge.training.labels import Barriers
 from quantumedge.training.model import ModelParams
-from quantumedge.training.pipeline import DEFAULT_HORIZONS, TrainConfig, TrainingError, register, train_one
+from quantumedge.training.pipeline import (
+    DEFAULT_HORIZONS,
+    TrainConfig,
+    TrainingError,
+    TrainResult,
+    UnlearnableError,
+    register,
+    train_one,
+)
 from quantumedge.training.synthetic_data import write_synthetic_recording
 
 
@@ -33,11 +47,19 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "--synthetic-steps",
         type=int,
         metavar="N",
-        help="generate N steps of the synthetic market into a temporary recording and train on it",
+        help="generate N steps (seconds) of the synthetic market into a temporary recording and train on it",
     )
     src.add_argument("--synthetic-seed", type=int, default=7, help="seed of the synthetic market (default 7)")
+    src.add_argument(
+        "--synthetic-edge",
+        type=float,
+        default=None,
+        metavar="BPS_PER_S",
+        help="planted edge of the synthetic market (default: ingest.synthetic_edge_bps_per_s; 0 = no edge)",
+    )
     src.add_argument("--keep-data", type=Path, metavar="DIR", help="write the synthetic recording here and keep it")
     src.add_argument("--symbols", nargs="+", metavar="SYMBOL", help="symbols to train (default: settings.symbols)")
+    src.add_argument("--config", help="YAML configuration (QE_ env vars override it): barriers, fees, symbols")
 
     lab = p.add_argument_group("labels and validation")
     lab.add_argument(
@@ -45,23 +67,12 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         nargs="+",
         type=int,
         default=list(DEFAULT_HORIZONS),
-        metavar="H",
-        help="horizons in feature rows (default 1 5 30)",
+        metavar="MIN",
+        help="horizons in minutes: each model's time stop (default 1 5 30)",
     )
-    lab.add_argument(
-        "--dead-band-bps",
-        type=float,
-        default=0.0,
-        help="rows whose |return| over the horizon is <= this are dropped (default 0: unchanged mid)",
-    )
-    lab.add_argument("--folds", type=int, default=4, help="walk-forward folds (default 4)")
-    lab.add_argument(
-        "--purge",
-        type=int,
-        default=None,
-        metavar="ROWS",
-        help="gap between training labels and each test block (default: horizon + feature warm-up)",
-    )
+    lab.add_argument("--folds", type=int, default=3, help="purged walk-forward folds (default 3)")
+    lab.add_argument("--holdout-fraction", type=float, default=0.2, help="held-out tail of the data (default 0.2)")
+    lab.add_argument("--min-trades", type=int, default=gate.GateConfig.min_trades, help="held-out round trips needed")
     lab.add_argument(
         "--max-parity",
         type=float,
@@ -78,7 +89,7 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
     reg = p.add_argument_group("registry")
     reg.add_argument("--models-dir", type=Path, help="registry root (default: settings.models_dir)")
-    reg.add_argument("--promote-new", action="store_true", help="promote every newly registered version")
+    reg.add_argument("--promote-new", action="store_true", help="promote every new version that passes the gate")
     reg.add_argument("--no-register", action="store_true", help="train and report only; write nothing")
     reg.add_argument(
         "--promote", nargs=3, metavar=("SYMBOL", "HORIZON", "VERSION"), help="promote an existing version (no training)"
@@ -89,22 +100,20 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     return add_arguments(
-        argparse.ArgumentParser(prog="quantumedge train", description="Train, register and promote the models.")
+        argparse.ArgumentParser(prog="quantumedge train", description="Train, gate, register and promote the models.")
     )
-
-
-def _settings_default(attr: str):
-    from quantumedge.shared.config import load_settings
-
-    return getattr(load_settings(), attr)
 
 
 def train_main(argv: Sequence[str] | argparse.Namespace | None = None) -> int:
     args = argv if isinstance(argv, argparse.Namespace) else build_parser().parse_args(argv)
-    out = Console(width=None if sys.stdout.isatty() else 140)
-    err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
-    models_dir = args.models_dir or _settings_default("models_dir")
-    registry = Registry(models_dir)
+    out = Console(width=None if sys.stdout.isatty() else 160)
+    err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+    try:
+        settings = load_settings(getattr(args, "config", None))
+    except ConfigError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        return 2
+    registry = Registry(args.models_dir or settings.models_dir)
     try:
         if args.list:
             print_registry(registry, out)
@@ -119,13 +128,12 @@ def train_main(argv: Sequence[str] | argparse.Namespace | None = None) -> int:
     except RegistryError as exc:
         err.print(f"[red]error:[/red] {exc}")
         return 2
-
-    symbols = args.symbols or list(_settings_default("symbols"))
+    symbols = args.symbols or list(settings.symbols)
     cfg = TrainConfig(
+        barriers=Barriers.from_settings(settings),
         horizons=tuple(args.horizons),
-        dead_band_bps=args.dead_band_bps,
         folds=args.folds,
-        purge=args.purge,
+        holdout_fraction=args.holdout_fraction,
         params=ModelParams(
             n_estimators=args.n_estimators,
             max_depth=args.max_depth,
@@ -134,86 +142,92 @@ def train_main(argv: Sequence[str] | argparse.Namespace | None = None) -> int:
             seed=args.seed,
         ),
         features=FeatureConfig(),
+        gate=gate.GateConfig(min_trades=args.min_trades),
         max_parity=args.max_parity,
     )
-    schema = make_schema(cfg.features)
-    failures: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="qe-train-") as tmp, _progress(err) as progress:
+    with tempfile.TemporaryDirectory(prefix="qe-train-") as tmp:
+        source: dict = {}
         if args.synthetic_steps:
             root = args.keep_data or Path(tmp) / "recordings"
-            task = progress.add_task("synthetic market", total=args.synthetic_steps)
+            edge = settings.ingest.synthetic_edge_bps_per_s if args.synthetic_edge is None else args.synthetic_edge
+            err.print(f"generating {args.synthetic_steps:,} s of the synthetic market (seed {args.synthetic_seed})")
             write_synthetic_recording(
-                root,
-                symbols,
-                args.synthetic_steps,
-                seed=args.synthetic_seed,
-                progress=lambda n: progress.advance(task, n),
+                root, symbols, args.synthetic_steps, seed=args.synthetic_seed, edge_bps_per_s=edge
             )
-            progress.update(task, completed=args.synthetic_steps)
+            source = {"kind": "synthetic", "seed": args.synthetic_seed, "steps": args.synthetic_steps}
+            source["edge_bps_per_s"] = edge
         else:
-            root = args.data or Path(_settings_default("data_dir")) / "recordings"
+            root = args.data or Path(settings.data_dir) / "recordings"
+            source = {"kind": "recording", "path": str(root)}
         try:
             features = dataset.load_features(root, symbols, cfg.features)
         except (FileNotFoundError, ValueError) as exc:
             err.print(f"[red]error:[/red] {exc}")
             return 2
-        results = []
-        for symbol in symbols:
-            feats = features[symbol]
-            fp = dataset.fingerprint(feats, schema.hash)
-            for h in cfg.horizons:
-                task = progress.add_task(f"{symbol} h{h}", total=cfg.folds + 1)
-                try:
-                    res = train_one(feats, h, cfg, fp, step=lambda msg, t=task: _step(progress, t, msg))
-                    progress.console.print(
-                        f"{symbol} h{h}: ONNX vs XGBoost max |dp| = {res.parity_max_abs_diff:.3e} on "
-                        f"{len(res.holdout_x)} held-out rows"
-                    )
-                    if not args.no_register:
-                        register(res, registry, cfg, promote=args.promote_new)
-                    results.append(res)
-                except (TrainingError, RegistryError) as exc:
-                    failures.append(str(exc))
-                    progress.console.print(f"[red]refused:[/red] {exc}")
-                progress.update(task, completed=cfg.folds + 1)
-    _summary(results, out, registered=not args.no_register, promoted=args.promote_new)
+        source.update(dataset.span(features))
+        results, failures = _train_all(features, cfg, settings, root, source, registry, args, err)
+    _summary(results, out, registered=not args.no_register, promote=args.promote_new)
     for f in failures:
         err.print(f"[red]error:[/red] {f}")
     return 1 if failures else 0
 
 
-def _progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    )
+def _train_all(features, cfg: TrainConfig, settings, root: Path, source: dict, registry: Registry, args, err):
+    schema = make_schema(cfg.features)
+
+    def backtest(entry, onnx: bytes, hold_start: int) -> dict:
+        def events(symbol: str, from_ns: int):
+            return dataset.recording_events(root, symbol, from_ns)
+
+        return gate.holdout_backtest(settings, events, entry, onnx, schema.size, hold_start, cfg.gate)
+
+    results: list[TrainResult] = []
+    failures: list[str] = []
+    for symbol in symbols_of(features):
+        feats = features[symbol]
+        fp = dataset.fingerprint(feats, schema.hash)
+        for h in cfg.horizons:
+            try:
+                res = train_one(feats, h, cfg, fp, source, backtest, step=lambda msg: err.print(msg))
+                err.print(
+                    f"{symbol} h{h}: ONNX vs XGBoost max |dp| = {res.parity_max_abs_diff:.3e} on "
+                    f"{len(res.holdout_x)} held-out rows"
+                )
+                if not args.no_register:
+                    register(res, registry, cfg, promote=args.promote_new)
+                results.append(res)
+                for why in res.gate["failures"]:
+                    err.print(f"[yellow]gate refused {symbol} h{h}:[/yellow] {why}")
+            except UnlearnableError as exc:
+                err.print(f"[yellow]gate refused {symbol} h{h}:[/yellow] {exc}")
+            except (TrainingError, RegistryError) as exc:
+                failures.append(str(exc))
+                err.print(f"[red]refused:[/red] {exc}")
+    return results, failures
 
 
-def _step(progress: Progress, task, msg: str) -> None:
-    if " fold " in msg or "calibrated" in msg:
-        progress.advance(task)
+def symbols_of(features: dict) -> list[str]:
+    return sorted(features)
 
 
-def _summary(results, console: Console, registered: bool, promoted: bool) -> None:
+def _summary(results: list[TrainResult], console: Console, registered: bool, promote: bool) -> None:
     table = Table(title="trained models" + ("" if registered else " (not registered)"))
-    for col in ("symbol", "h", "version", "AUC (folds)", "holdout AUC", "log loss", "Brier", "max |dp|", "bytes"):
+    cols = ("symbol", "h (min)", "version", "gate", "log loss (base)", "Brier (base)", "ECE", "held-out trades")
+    for col in (*cols, "expectancy bps"):
         table.add_column(col)
     for r in results:
-        cal = r.metrics["holdout"]["calibrated"]
+        f = r.gate["figures"]
+        state = "passed" + (" (promoted)" if promote and r.entry else "") if r.passed else "REFUSED"
         table.add_row(
             r.symbol,
             str(r.horizon),
-            (r.entry.version + (" (promoted)" if promoted else "")) if r.entry else "-",
-            f"{r.metrics['mean']['auc']:.4f}",
-            f"{cal['auc']:.4f}",
-            f"{cal['log_loss']:.4f}",
-            f"{cal['brier']:.4f}",
-            f"{r.parity_max_abs_diff:.2e}",
-            str(len(r.onnx)),
+            r.entry.version if r.entry else "-",
+            state,
+            f"{f['oos_log_loss']:.4f} ({f['oos_base_log_loss']:.4f})",
+            f"{f['oos_brier']:.4f} ({f['oos_base_brier']:.4f})",
+            f"{f['oos_ece']:.3f}",
+            str(int(f.get("holdout_trades", 0))),
+            f"{f.get('holdout_expectancy_bps', 0.0):+.2f}",
         )
     console.print(table)
 
@@ -222,7 +236,7 @@ def print_registry(registry: Registry, console: Console) -> None:
     doc = registry.load()
     promoted = doc.get("promoted", {})
     table = Table(title=f"model registry {registry.root}")
-    for col in ("symbol", "h", "version", "promoted", "created", "AUC", "sha256", "schema"):
+    for col in ("symbol", "h (min)", "version", "promoted", "gate", "created", "source", "sha256", "schema"):
         table.add_column(col)
     for e in registry.entries(doc):
         table.add_row(
@@ -230,8 +244,9 @@ def print_registry(registry: Registry, console: Console) -> None:
             str(e.horizon),
             e.version,
             "yes" if promoted.get(e.symbol, {}).get(str(e.horizon)) == e.version else "",
+            "passed" if (e.gate or {}).get("passed") is True else "; ".join((e.gate or {}).get("failures", ["-"])),
             e.created_at,
-            f"{e.metrics.get('mean', {}).get('auc', float('nan')):.4f}",
+            describe_source(e.data_source),
             e.sha256[:12],
             e.feature_schema_hash[:12],
         )

@@ -1,33 +1,17 @@
-"""Labelled datasets and walk-forward splits, built on the offline feature builder.
-
-Label of a row: the direction of the mid `h` rows later (same segment), r = log(mid[t+h] / mid[t])
-in bps. Up (1) when r > dead_band, down (0) when r < -dead_band; rows with |r| <= dead_band are
-DROPPED (not a third class): the models stay binary, so `p_up` means P(up | the mid moves by more
-than the band), and a dead band of 0 drops only the rows where the mid did not move at all.
-
-Walk-forward: the emitted rows are cut into `folds + 1` consecutive blocks; fold k trains on
-every row before block k whose label window ends more than `purge` rows before block k starts
-(so no training label overlaps the test period), and tests on block k.
-"""
+"""Training data from recordings: offline features per symbol, a fingerprint of what a model learns
+from, and the recording's events for the held-out backtest. Labels are in labels.py."""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from quantumedge.inference.features import FeatureConfig, OfflineFeatures, build_offline
 from quantumedge.shared import market_files
-
-
-@dataclass
-class Labelled:
-    rows: np.ndarray  # positions in the OfflineFeatures arrays (time order)
-    X: np.ndarray  # float64 [n, F]
-    y: np.ndarray  # int [n]
-    ret_bps: np.ndarray
+from quantumedge.v1 import market_pb2
 
 
 def load_features(root: Path, symbols: list[str], config: FeatureConfig) -> dict[str, OfflineFeatures]:
@@ -46,45 +30,6 @@ def load_features(root: Path, symbols: list[str], config: FeatureConfig) -> dict
     return out
 
 
-def label(feats: OfflineFeatures, horizon: int, dead_band_bps: float) -> Labelled:
-    fut = feats.future_mid(horizon)
-    with np.errstate(invalid="ignore"):
-        ret = np.log(fut / feats.mid) * 1e4
-        keep = np.isfinite(ret) & (np.abs(ret) > dead_band_bps)
-    rows = np.flatnonzero(keep)
-    return Labelled(rows, feats.values[rows], (ret[rows] > 0).astype(np.int64), ret[rows])
-
-
-@dataclass(frozen=True)
-class Fold:
-    index: int
-    train: np.ndarray  # indices into a Labelled
-    test: np.ndarray
-
-
-def walk_forward(n_rows: int, data: Labelled, horizon: int, folds: int, purge: int) -> list[Fold]:
-    """Expanding-window folds over the emitted rows [0, n_rows), with a purge gap before each test block."""
-    bounds = np.linspace(0, n_rows, folds + 2).astype(int)
-    out = []
-    for k in range(1, folds + 1):
-        start, end = bounds[k], bounds[k + 1]
-        train = np.flatnonzero(data.rows + horizon + purge < start)
-        test = np.flatnonzero((data.rows >= start) & (data.rows < end))
-        out.append(Fold(k, train, test))
-    return out
-
-
-def split_holdout(data: Labelled, test: np.ndarray, horizon: int, purge: int) -> tuple[np.ndarray, np.ndarray]:
-    """Split a test block in time: first half calibrates, the second (after a purge gap) is the untouched holdout."""
-    if len(test) == 0:
-        return test, test
-    rows = data.rows[test]
-    mid = rows[0] + (rows[-1] - rows[0]) // 2
-    calib = test[rows + horizon + purge < mid]
-    hold = test[rows >= mid]
-    return calib, hold
-
-
 def fingerprint(feats: OfflineFeatures, schema_hash: str) -> str:
     """sha256 of what the model learns from: feature schema, row times, mids and feature values."""
     h = hashlib.sha256()
@@ -93,3 +38,31 @@ def fingerprint(feats: OfflineFeatures, schema_hash: str) -> str:
     for arr in (feats.time_ns, feats.mid, feats.values, feats.segment):
         h.update(np.ascontiguousarray(arr).tobytes())
     return h.hexdigest()
+
+
+def recording_events(root: Path, symbol: str, from_ns: int) -> Iterator[market_pb2.MarketEvent]:
+    """The recording's events of `symbol` from `from_ns` on, in canonical order (the held-out backtest's)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from quantumedge.inference.features import canonical_order
+
+    table = market_files.read_table(market_files.recorded_files(Path(root), symbol))
+    table = table.filter(pc.greater_equal(table.column("exchange_time_ns"), from_ns))
+    return market_files.table_to_events(table.take(pa.array(canonical_order(table))))
+
+
+def span(feats: dict[str, OfflineFeatures]) -> dict[str, object]:
+    """First and last row time over the symbols, ISO, and the hours between."""
+    from datetime import UTC, datetime
+
+    firsts = [int(f.time_ns[0]) for f in feats.values() if len(f)]
+    lasts = [int(f.time_ns[-1]) for f in feats.values() if len(f)]
+    if not firsts:
+        return {}
+    lo, hi = min(firsts), max(lasts)
+
+    def iso(ns: int) -> str:
+        return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    return {"first": iso(lo), "last": iso(hi), "hours": (hi - lo) / 3.6e12}

@@ -25,39 +25,43 @@ _sym_db = _symbol_database.Default()
 from quantumedge.v1 import signal_pb2 as quantumedge_dot_v1_dot_signal__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1equantumedge/v1/inference.proto\x12\x0equantumedge.v1\x1a\x1bquantumedge/v1/signal.proto\"\x8b\x01\n\tModelInfo\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x0f\n\x07horizon\x18\x02 \x01(\x05\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x1b\n\x13\x66\x65\x61ture_schema_hash\x18\x05 \x01(\t\x12\x0e\n\x06served\x18\x06 \x01(\x08\x12\x0f\n\x07problem\x18\x07 \x01(\t\"\"\n InferenceServiceGetStatusRequest\"\xae\x03\n!InferenceServiceGetStatusResponse\x12)\n\x06models\x18\x01 \x03(\x0b\x32\x19.quantumedge.v1.ModelInfo\x12\x13\n\x0b\x65vents_seen\x18\x02 \x01(\x04\x12\x19\n\x11signals_published\x18\x03 \x01(\x04\x12R\n\twarmed_up\x18\x04 \x03(\x0b\x32?.quantumedge.v1.InferenceServiceGetStatusResponse.WarmedUpEntry\x12\x0f\n\x07missing\x18\x05 \x03(\t\x12`\n\x10prediction_drift\x18\x06 \x03(\x0b\x32\x46.quantumedge.v1.InferenceServiceGetStatusResponse.PredictionDriftEntry\x1a/\n\rWarmedUpEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\x1a\x36\n\x14PredictionDriftEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"2\n\x0ePredictRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x10\n\x08\x66\x65\x61tures\x18\x02 \x03(\x01\"9\n\x0fPredictResponse\x12&\n\x06signal\x18\x01 \x01(\x0b\x32\x16.quantumedge.v1.Signal\"\x13\n\x11ListModelsRequest\"V\n\x12ListModelsResponse\x12)\n\x06models\x18\x01 \x03(\x0b\x32\x19.quantumedge.v1.ModelInfo\x12\x15\n\rfeature_names\x18\x02 \x03(\t\"\x15\n\x13ReloadModelsRequest\"A\n\x14ReloadModelsResponse\x12)\n\x06models\x18\x01 \x03(\x0b\x32\x19.quantumedge.v1.ModelInfo2\x80\x03\n\x10InferenceService\x12p\n\tGetStatus\x12\x30.quantumedge.v1.InferenceServiceGetStatusRequest\x1a\x31.quantumedge.v1.InferenceServiceGetStatusResponse\x12J\n\x07Predict\x12\x1e.quantumedge.v1.PredictRequest\x1a\x1f.quantumedge.v1.PredictResponse\x12S\n\nListModels\x12!.quantumedge.v1.ListModelsRequest\x1a\".quantumedge.v1.ListModelsResponse\x12Y\n\x0cReloadModels\x12#.quantumedge.v1.ReloadModelsRequest\x1a$.quantumedge.v1.ReloadModelsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1equantumedge/v1/inference.proto\x12\x0equantumedge.v1\x1a\x1bquantumedge/v1/signal.proto\"\x96\x03\n\tModelInfo\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x0f\n\x07horizon\x18\x02 \x01(\x05\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x1b\n\x13\x66\x65\x61ture_schema_hash\x18\x05 \x01(\t\x12\x0e\n\x06served\x18\x06 \x01(\x08\x12\x0f\n\x07problem\x18\x07 \x01(\t\x12\x13\n\x0b\x64\x61ta_source\x18\x08 \x01(\t\x12\x13\n\x0bgate_passed\x18\t \x01(\x08\x12\x15\n\rgate_failures\x18\n \x03(\t\x12@\n\x0cgate_figures\x18\x0b \x03(\x0b\x32*.quantumedge.v1.ModelInfo.GateFiguresEntry\x12\r\n\x05\x64rift\x18\x0c \x01(\x08\x12\x14\n\x0c\x64rift_reason\x18\r \x01(\t\x12\x11\n\tdrift_psi\x18\x0e \x01(\x01\x12\x1a\n\x12\x64rift_out_of_range\x18\x0f \x01(\x01\x1a\x32\n\x10GateFiguresEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\"\n InferenceServiceGetStatusRequest\"\xae\x03\n!InferenceServiceGetStatusResponse\x12)\n\x06models\x18\x01 \x03(\x0b\x32\x19.quantumedge.v1.ModelInfo\x12\x13\n\x0b\x65vents_seen\x18\x02 \x01(\x04\x12\x19\n\x11signals_published\x18\x03 \x01(\x04\x12R\n\twarmed_up\x18\x04 \x03(\x0b\x32?.quantumedge.v1.InferenceServiceGetStatusResponse.WarmedUpEntry\x12\x0f\n\x07missing\x18\x05 \x03(\t\x12`\n\x10prediction_drift\x18\x06 \x03(\x0b\x32\x46.quantumedge.v1.InferenceServiceGetStatusResponse.PredictionDriftEntry\x1a/\n\rWarmedUpEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\x1a\x36\n\x14PredictionDriftEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"2\n\x0ePredictRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x10\n\x08\x66\x65\x61tures\x18\x02 \x03(\x01\"9\n\x0fPredictResponse\x12&\n\x06signal\x18\x01 \x01(\x0b\x32\x16.quantumedge.v1.Signal\"\x13\n\x11ListModelsRequest\"V\n\x12ListModelsResponse\x12)\n\x06models\x18\x01 \x03(\x0b\x32\x19.quantumedge.v1.ModelInfo\x12\x15\n\rfeature_names\x18\x02 \x03(\t\"\x15\n\x13ReloadModelsRequest\"A\n\x14ReloadModelsResponse\x12)\n\x06models\x18\x01 \x03(\x0b\x32\x19.quantumedge.v1.ModelInfo2\x80\x03\n\x10InferenceService\x12p\n\tGetStatus\x12\x30.quantumedge.v1.InferenceServiceGetStatusRequest\x1a\x31.quantumedge.v1.InferenceServiceGetStatusResponse\x12J\n\x07Predict\x12\x1e.quantumedge.v1.PredictRequest\x1a\x1f.quantumedge.v1.PredictResponse\x12S\n\nListModels\x12!.quantumedge.v1.ListModelsRequest\x1a\".quantumedge.v1.ListModelsResponse\x12Y\n\x0cReloadModels\x12#.quantumedge.v1.ReloadModelsRequest\x1a$.quantumedge.v1.ReloadModelsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'quantumedge.v1.inference_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_MODELINFO_GATEFIGURESENTRY']._loaded_options = None
+  _globals['_MODELINFO_GATEFIGURESENTRY']._serialized_options = b'8\001'
   _globals['_INFERENCESERVICEGETSTATUSRESPONSE_WARMEDUPENTRY']._loaded_options = None
   _globals['_INFERENCESERVICEGETSTATUSRESPONSE_WARMEDUPENTRY']._serialized_options = b'8\001'
   _globals['_INFERENCESERVICEGETSTATUSRESPONSE_PREDICTIONDRIFTENTRY']._loaded_options = None
   _globals['_INFERENCESERVICEGETSTATUSRESPONSE_PREDICTIONDRIFTENTRY']._serialized_options = b'8\001'
   _globals['_MODELINFO']._serialized_start=80
-  _globals['_MODELINFO']._serialized_end=219
-  _globals['_INFERENCESERVICEGETSTATUSREQUEST']._serialized_start=221
-  _globals['_INFERENCESERVICEGETSTATUSREQUEST']._serialized_end=255
-  _globals['_INFERENCESERVICEGETSTATUSRESPONSE']._serialized_start=258
-  _globals['_INFERENCESERVICEGETSTATUSRESPONSE']._serialized_end=688
-  _globals['_INFERENCESERVICEGETSTATUSRESPONSE_WARMEDUPENTRY']._serialized_start=585
-  _globals['_INFERENCESERVICEGETSTATUSRESPONSE_WARMEDUPENTRY']._serialized_end=632
-  _globals['_INFERENCESERVICEGETSTATUSRESPONSE_PREDICTIONDRIFTENTRY']._serialized_start=634
-  _globals['_INFERENCESERVICEGETSTATUSRESPONSE_PREDICTIONDRIFTENTRY']._serialized_end=688
-  _globals['_PREDICTREQUEST']._serialized_start=690
-  _globals['_PREDICTREQUEST']._serialized_end=740
-  _globals['_PREDICTRESPONSE']._serialized_start=742
-  _globals['_PREDICTRESPONSE']._serialized_end=799
-  _globals['_LISTMODELSREQUEST']._serialized_start=801
-  _globals['_LISTMODELSREQUEST']._serialized_end=820
-  _globals['_LISTMODELSRESPONSE']._serialized_start=822
-  _globals['_LISTMODELSRESPONSE']._serialized_end=908
-  _globals['_RELOADMODELSREQUEST']._serialized_start=910
-  _globals['_RELOADMODELSREQUEST']._serialized_end=931
-  _globals['_RELOADMODELSRESPONSE']._serialized_start=933
-  _globals['_RELOADMODELSRESPONSE']._serialized_end=998
-  _globals['_INFERENCESERVICE']._serialized_start=1001
-  _globals['_INFERENCESERVICE']._serialized_end=1385
+  _globals['_MODELINFO']._serialized_end=486
+  _globals['_MODELINFO_GATEFIGURESENTRY']._serialized_start=436
+  _globals['_MODELINFO_GATEFIGURESENTRY']._serialized_end=486
+  _globals['_INFERENCESERVICEGETSTATUSREQUEST']._serialized_start=488
+  _globals['_INFERENCESERVICEGETSTATUSREQUEST']._serialized_end=522
+  _globals['_INFERENCESERVICEGETSTATUSRESPONSE']._serialized_start=525
+  _globals['_INFERENCESERVICEGETSTATUSRESPONSE']._serialized_end=955
+  _globals['_INFERENCESERVICEGETSTATUSRESPONSE_WARMEDUPENTRY']._serialized_start=852
+  _globals['_INFERENCESERVICEGETSTATUSRESPONSE_WARMEDUPENTRY']._serialized_end=899
+  _globals['_INFERENCESERVICEGETSTATUSRESPONSE_PREDICTIONDRIFTENTRY']._serialized_start=901
+  _globals['_INFERENCESERVICEGETSTATUSRESPONSE_PREDICTIONDRIFTENTRY']._serialized_end=955
+  _globals['_PREDICTREQUEST']._serialized_start=957
+  _globals['_PREDICTREQUEST']._serialized_end=1007
+  _globals['_PREDICTRESPONSE']._serialized_start=1009
+  _globals['_PREDICTRESPONSE']._serialized_end=1066
+  _globals['_LISTMODELSREQUEST']._serialized_start=1068
+  _globals['_LISTMODELSREQUEST']._serialized_end=1087
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1089
+  _globals['_LISTMODELSRESPONSE']._serialized_end=1175
+  _globals['_RELOADMODELSREQUEST']._serialized_start=1177
+  _globals['_RELOADMODELSREQUEST']._serialized_end=1198
+  _globals['_RELOADMODELSRESPONSE']._serialized_start=1200
+  _globals['_RELOADMODELSRESPONSE']._serialized_end=1265
+  _globals['_INFERENCESERVICE']._serialized_start=1268
+  _globals['_INFERENCESERVICE']._serialized_end=1652
 # @@protoc_insertion_point(module_scope)

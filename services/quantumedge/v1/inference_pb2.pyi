@@ -8,7 +8,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ModelInfo(_message.Message):
-    __slots__ = ("symbol", "horizon", "version", "sha256", "feature_schema_hash", "served", "problem")
+    __slots__ = ("symbol", "horizon", "version", "sha256", "feature_schema_hash", "served", "problem", "data_source", "gate_passed", "gate_failures", "gate_figures", "drift", "drift_reason", "drift_psi", "drift_out_of_range")
+    class GateFiguresEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     HORIZON_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -16,6 +23,14 @@ class ModelInfo(_message.Message):
     FEATURE_SCHEMA_HASH_FIELD_NUMBER: _ClassVar[int]
     SERVED_FIELD_NUMBER: _ClassVar[int]
     PROBLEM_FIELD_NUMBER: _ClassVar[int]
+    DATA_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    GATE_PASSED_FIELD_NUMBER: _ClassVar[int]
+    GATE_FAILURES_FIELD_NUMBER: _ClassVar[int]
+    GATE_FIGURES_FIELD_NUMBER: _ClassVar[int]
+    DRIFT_FIELD_NUMBER: _ClassVar[int]
+    DRIFT_REASON_FIELD_NUMBER: _ClassVar[int]
+    DRIFT_PSI_FIELD_NUMBER: _ClassVar[int]
+    DRIFT_OUT_OF_RANGE_FIELD_NUMBER: _ClassVar[int]
     symbol: str
     horizon: int
     version: str
@@ -23,7 +38,15 @@ class ModelInfo(_message.Message):
     feature_schema_hash: str
     served: bool
     problem: str
-    def __init__(self, symbol: _Optional[str] = ..., horizon: _Optional[int] = ..., version: _Optional[str] = ..., sha256: _Optional[str] = ..., feature_schema_hash: _Optional[str] = ..., served: _Optional[bool] = ..., problem: _Optional[str] = ...) -> None: ...
+    data_source: str
+    gate_passed: bool
+    gate_failures: _containers.RepeatedScalarFieldContainer[str]
+    gate_figures: _containers.ScalarMap[str, float]
+    drift: bool
+    drift_reason: str
+    drift_psi: float
+    drift_out_of_range: float
+    def __init__(self, symbol: _Optional[str] = ..., horizon: _Optional[int] = ..., version: _Optional[str] = ..., sha256: _Optional[str] = ..., feature_schema_hash: _Optional[str] = ..., served: _Optional[bool] = ..., problem: _Optional[str] = ..., data_source: _Optional[str] = ..., gate_passed: _Optional[bool] = ..., gate_failures: _Optional[_Iterable[str]] = ..., gate_figures: _Optional[_Mapping[str, float]] = ..., drift: _Optional[bool] = ..., drift_reason: _Optional[str] = ..., drift_psi: _Optional[float] = ..., drift_out_of_range: _Optional[float] = ...) -> None: ...
 
 class InferenceServiceGetStatusRequest(_message.Message):
     __slots__ = ()

@@ -27,6 +27,12 @@ class IntentKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INTENT_KIND_UNSPECIFIED: _ClassVar[IntentKind]
     INTENT_KIND_ENTRY: _ClassVar[IntentKind]
     INTENT_KIND_EXIT: _ClassVar[IntentKind]
+
+class TradingState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TRADING_STATE_UNSPECIFIED: _ClassVar[TradingState]
+    TRADING_STATE_ACTIVE: _ClassVar[TradingState]
+    TRADING_STATE_REDUCING: _ClassVar[TradingState]
 ORDER_TYPE_UNSPECIFIED: OrderType
 ORDER_TYPE_MARKET: OrderType
 ORDER_TYPE_LIMIT: OrderType
@@ -38,6 +44,9 @@ TIME_IN_FORCE_FOK: TimeInForce
 INTENT_KIND_UNSPECIFIED: IntentKind
 INTENT_KIND_ENTRY: IntentKind
 INTENT_KIND_EXIT: IntentKind
+TRADING_STATE_UNSPECIFIED: TradingState
+TRADING_STATE_ACTIVE: TradingState
+TRADING_STATE_REDUCING: TradingState
 
 class OrderIntent(_message.Message):
     __slots__ = ("intent_id", "symbol", "side", "kind", "order_type", "time_in_force", "quantity", "limit_price", "take_profit_price", "stop_loss_price", "trailing_stop_bps", "time_stop_ns", "signal_id", "created_time_ns", "reference_price", "entry_ttl_ns")
@@ -96,7 +105,7 @@ class RiskDecision(_message.Message):
     def __init__(self, decision_id: _Optional[str] = ..., symbol: _Optional[str] = ..., approved: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ..., intent: _Optional[_Union[OrderIntent, _Mapping]] = ..., signal_id: _Optional[str] = ..., decided_time_ns: _Optional[int] = ..., signature: _Optional[_Union[_common_pb2.Signature, _Mapping]] = ...) -> None: ...
 
 class RiskLimits(_message.Message):
-    __slots__ = ("min_confidence", "min_edge", "risk_fraction", "max_order_notional", "max_symbol_notional", "max_gross_exposure", "max_open_positions", "daily_loss_limit", "max_drawdown_fraction", "max_loss_streak", "max_orders_per_window", "order_window_ns", "cooldown_after_loss_ns", "cooldown_after_exit_ns", "max_data_age_ns", "max_spread_bps", "min_depth_notional", "take_profit_bps", "stop_loss_bps", "time_stop_ns")
+    __slots__ = ("min_confidence", "min_edge", "risk_fraction", "max_order_notional", "max_symbol_notional", "max_gross_exposure", "max_open_positions", "daily_loss_limit", "max_drawdown_fraction", "max_loss_streak", "max_orders_per_window", "order_window_ns", "cooldown_after_loss_ns", "cooldown_after_exit_ns", "max_data_age_ns", "max_spread_bps", "min_depth_notional", "take_profit_bps", "stop_loss_bps", "time_stop_ns", "min_expected_return_bps")
     MIN_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     MIN_EDGE_FIELD_NUMBER: _ClassVar[int]
     RISK_FRACTION_FIELD_NUMBER: _ClassVar[int]
@@ -117,6 +126,7 @@ class RiskLimits(_message.Message):
     TAKE_PROFIT_BPS_FIELD_NUMBER: _ClassVar[int]
     STOP_LOSS_BPS_FIELD_NUMBER: _ClassVar[int]
     TIME_STOP_NS_FIELD_NUMBER: _ClassVar[int]
+    MIN_EXPECTED_RETURN_BPS_FIELD_NUMBER: _ClassVar[int]
     min_confidence: float
     min_edge: float
     risk_fraction: float
@@ -137,7 +147,8 @@ class RiskLimits(_message.Message):
     take_profit_bps: float
     stop_loss_bps: float
     time_stop_ns: int
-    def __init__(self, min_confidence: _Optional[float] = ..., min_edge: _Optional[float] = ..., risk_fraction: _Optional[float] = ..., max_order_notional: _Optional[float] = ..., max_symbol_notional: _Optional[float] = ..., max_gross_exposure: _Optional[float] = ..., max_open_positions: _Optional[int] = ..., daily_loss_limit: _Optional[float] = ..., max_drawdown_fraction: _Optional[float] = ..., max_loss_streak: _Optional[int] = ..., max_orders_per_window: _Optional[int] = ..., order_window_ns: _Optional[int] = ..., cooldown_after_loss_ns: _Optional[int] = ..., cooldown_after_exit_ns: _Optional[int] = ..., max_data_age_ns: _Optional[int] = ..., max_spread_bps: _Optional[float] = ..., min_depth_notional: _Optional[float] = ..., take_profit_bps: _Optional[float] = ..., stop_loss_bps: _Optional[float] = ..., time_stop_ns: _Optional[int] = ...) -> None: ...
+    min_expected_return_bps: float
+    def __init__(self, min_confidence: _Optional[float] = ..., min_edge: _Optional[float] = ..., risk_fraction: _Optional[float] = ..., max_order_notional: _Optional[float] = ..., max_symbol_notional: _Optional[float] = ..., max_gross_exposure: _Optional[float] = ..., max_open_positions: _Optional[int] = ..., daily_loss_limit: _Optional[float] = ..., max_drawdown_fraction: _Optional[float] = ..., max_loss_streak: _Optional[int] = ..., max_orders_per_window: _Optional[int] = ..., order_window_ns: _Optional[int] = ..., cooldown_after_loss_ns: _Optional[int] = ..., cooldown_after_exit_ns: _Optional[int] = ..., max_data_age_ns: _Optional[int] = ..., max_spread_bps: _Optional[float] = ..., min_depth_notional: _Optional[float] = ..., take_profit_bps: _Optional[float] = ..., stop_loss_bps: _Optional[float] = ..., time_stop_ns: _Optional[int] = ..., min_expected_return_bps: _Optional[float] = ...) -> None: ...
 
 class LimitStatus(_message.Message):
     __slots__ = ("name", "value", "threshold", "headroom", "breached")
@@ -158,7 +169,7 @@ class RiskServiceGetStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class RiskServiceGetStatusResponse(_message.Message):
-    __slots__ = ("halted", "halt_reason", "equity", "pnl_today", "drawdown", "gross_exposure", "limits", "signals_seen", "approved", "rejected", "last_market_data_ns", "last_execution_report_ns", "symbol_exposure", "execution_reports_seen")
+    __slots__ = ("halted", "halt_reason", "equity", "pnl_today", "drawdown", "gross_exposure", "limits", "signals_seen", "approved", "rejected", "last_market_data_ns", "last_execution_report_ns", "symbol_exposure", "execution_reports_seen", "symbol_states")
     class SymbolExposureEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -180,6 +191,7 @@ class RiskServiceGetStatusResponse(_message.Message):
     LAST_EXECUTION_REPORT_NS_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_EXPOSURE_FIELD_NUMBER: _ClassVar[int]
     EXECUTION_REPORTS_SEEN_FIELD_NUMBER: _ClassVar[int]
+    SYMBOL_STATES_FIELD_NUMBER: _ClassVar[int]
     halted: bool
     halt_reason: str
     equity: float
@@ -194,7 +206,22 @@ class RiskServiceGetStatusResponse(_message.Message):
     last_execution_report_ns: int
     symbol_exposure: _containers.ScalarMap[str, float]
     execution_reports_seen: int
-    def __init__(self, halted: _Optional[bool] = ..., halt_reason: _Optional[str] = ..., equity: _Optional[float] = ..., pnl_today: _Optional[float] = ..., drawdown: _Optional[float] = ..., gross_exposure: _Optional[float] = ..., limits: _Optional[_Iterable[_Union[LimitStatus, _Mapping]]] = ..., signals_seen: _Optional[int] = ..., approved: _Optional[int] = ..., rejected: _Optional[int] = ..., last_market_data_ns: _Optional[int] = ..., last_execution_report_ns: _Optional[int] = ..., symbol_exposure: _Optional[_Mapping[str, float]] = ..., execution_reports_seen: _Optional[int] = ...) -> None: ...
+    symbol_states: _containers.RepeatedCompositeFieldContainer[SymbolTradingState]
+    def __init__(self, halted: _Optional[bool] = ..., halt_reason: _Optional[str] = ..., equity: _Optional[float] = ..., pnl_today: _Optional[float] = ..., drawdown: _Optional[float] = ..., gross_exposure: _Optional[float] = ..., limits: _Optional[_Iterable[_Union[LimitStatus, _Mapping]]] = ..., signals_seen: _Optional[int] = ..., approved: _Optional[int] = ..., rejected: _Optional[int] = ..., last_market_data_ns: _Optional[int] = ..., last_execution_report_ns: _Optional[int] = ..., symbol_exposure: _Optional[_Mapping[str, float]] = ..., execution_reports_seen: _Optional[int] = ..., symbol_states: _Optional[_Iterable[_Union[SymbolTradingState, _Mapping]]] = ...) -> None: ...
+
+class SymbolTradingState(_message.Message):
+    __slots__ = ("symbol", "state", "reason_code", "detail", "since_ns")
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    REASON_CODE_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    SINCE_NS_FIELD_NUMBER: _ClassVar[int]
+    symbol: str
+    state: TradingState
+    reason_code: str
+    detail: str
+    since_ns: int
+    def __init__(self, symbol: _Optional[str] = ..., state: _Optional[_Union[TradingState, str]] = ..., reason_code: _Optional[str] = ..., detail: _Optional[str] = ..., since_ns: _Optional[int] = ...) -> None: ...
 
 class GetLimitsRequest(_message.Message):
     __slots__ = ()

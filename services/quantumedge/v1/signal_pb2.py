@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from quantumedge.v1 import common_pb2 as quantumedge_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bquantumedge/v1/signal.proto\x12\x0equantumedge.v1\x1a\x1bquantumedge/v1/common.proto\"\x84\x02\n\x06Signal\x12\x11\n\tsignal_id\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x15\n\revent_time_ns\x18\x03 \x01(\x03\x12\x17\n\x0f\x63reated_time_ns\x18\x04 \x01(\x03\x12\x36\n\x0bpredictions\x18\x05 \x03(\x0b\x32!.quantumedge.v1.HorizonPrediction\x12\x0c\n\x04\x65\x64ge\x18\x06 \x01(\x01\x12\x12\n\nconfidence\x18\x07 \x01(\x01\x12&\n\x06regime\x18\x08 \x01(\x0e\x32\x16.quantumedge.v1.Regime\x12\x11\n\tmid_price\x18\t \x01(\x01\x12\x12\n\nspread_bps\x18\n \x01(\x01\"I\n\x11HorizonPrediction\x12\x0f\n\x07horizon\x18\x01 \x01(\x05\x12\x0c\n\x04p_up\x18\x02 \x01(\x01\x12\x15\n\rmodel_version\x18\x03 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bquantumedge/v1/signal.proto\x12\x0equantumedge.v1\x1a\x1bquantumedge/v1/common.proto\"\xec\x02\n\x06Signal\x12\x11\n\tsignal_id\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x15\n\revent_time_ns\x18\x03 \x01(\x03\x12\x17\n\x0f\x63reated_time_ns\x18\x04 \x01(\x03\x12\x36\n\x0bpredictions\x18\x05 \x03(\x0b\x32!.quantumedge.v1.HorizonPrediction\x12\x0c\n\x04\x65\x64ge\x18\x06 \x01(\x01\x12\x12\n\nconfidence\x18\x07 \x01(\x01\x12&\n\x06regime\x18\x08 \x01(\x0e\x32\x16.quantumedge.v1.Regime\x12\x11\n\tmid_price\x18\t \x01(\x01\x12\x12\n\nspread_bps\x18\n \x01(\x01\x12\r\n\x05\x64rift\x18\x0b \x01(\x08\x12\x14\n\x0c\x64rift_reason\x18\x0c \x01(\t\x12\x11\n\tdrift_psi\x18\r \x01(\x01\x12\x16\n\x0evolatility_bps\x18\x0e \x01(\x01\x12\x16\n\x0erow_interval_s\x18\x0f \x01(\x01\"f\n\x11HorizonPrediction\x12\x0f\n\x07horizon\x18\x01 \x01(\x05\x12\x0c\n\x04p_up\x18\x02 \x01(\x01\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12\x1b\n\x13\x65xpected_return_bps\x18\x04 \x01(\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,7 +33,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'quantumedge.v1.signal_pb2',
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SIGNAL']._serialized_start=77
-  _globals['_SIGNAL']._serialized_end=337
-  _globals['_HORIZONPREDICTION']._serialized_start=339
-  _globals['_HORIZONPREDICTION']._serialized_end=412
+  _globals['_SIGNAL']._serialized_end=441
+  _globals['_HORIZONPREDICTION']._serialized_start=443
+  _globals['_HORIZONPREDICTION']._serialized_end=545
 # @@protoc_insertion_point(module_scope)

@@ -181,7 +181,8 @@ def test_a_base_asset_commission_shrinks_the_position_and_its_dust_is_reported()
 
 def test_dust_does_not_block_the_next_trade() -> None:
     engine, emitter = _dust_engine()
-    risk = RiskEngine(quiet_settings(require_execution_state=False, max_signal_age_ns=0))
+    # Sized at 5% of equity: 5 of the 10 the book shows at the ask, so the entry fills whole.
+    risk = RiskEngine(quiet_settings(require_execution_state=False, max_signal_age_ns=0, risk_fraction=0.05))
     now = 1_000
     risk.on_market(top(now, 99.9, 10.0, 100.0, 10.0), now)
 

@@ -27,8 +27,7 @@ def _online(events, config: FeatureConfig = DEFAULT_CONFIG):
     builder = OnlineFeatures(config)
     rows: dict[str, list] = {}
     for ev in events:
-        row = builder.update(ev)
-        if row is not None:
+        for row in builder.update(ev):
             rows.setdefault(row.symbol, []).append(row)
     return rows
 
@@ -59,9 +58,10 @@ def test_online_and_offline_builders_agree_on_the_same_events() -> None:
 
 
 def test_builders_agree_across_gaps_and_with_several_books_per_row_bucket() -> None:
-    # 40 ms steps with 100 ms rows: several top-of-book updates per bucket, only the first makes a row,
-    # and trades of the skipped ones are folded into the next row. A gap marker restarts the warm-up.
-    events = list(SyntheticMarket(["BTCUSDT"], seed=5, step_ms=40).events(2500))
+    # 250 ms steps with 1 s rows: several top-of-book updates per bucket, only the latest before the
+    # boundary is in the row, and every trade of the bucket is folded into it. A gap marker restarts
+    # the warm-up (each half is longer than the 120-row warm-up, so both segments make rows).
+    events = list(SyntheticMarket(["BTCUSDT"], seed=5, step_ms=250).events(2500))
     cut = len(events) // 2
     gap = market_pb2.MarketEvent(
         symbol="BTCUSDT",
@@ -76,18 +76,21 @@ def test_builders_agree_across_gaps_and_with_several_books_per_row_bucket() -> N
 
 
 def test_no_row_before_the_warm_up_window_is_full() -> None:
-    config = FeatureConfig(row_interval_ms=0)
+    config = DEFAULT_CONFIG  # 1 s rows on 1 s steps: one candidate row per step
     builder = OnlineFeatures(config)
     tobs = 0
     first_row_at = None
     for ev in SyntheticMarket(["BTCUSDT"], seed=1).events(300):
-        row = builder.update(ev)
+        rows = builder.update(ev)
+        if rows and first_row_at is None:
+            first_row_at = tobs
+            assert len(rows) == 1 and builder.warmed_up("BTCUSDT")
+        if first_row_at is None:
+            assert not builder.warmed_up("BTCUSDT")
         if ev.HasField("top_of_book"):
             tobs += 1
-        if row is not None and first_row_at is None:
-            first_row_at = tobs
-            assert builder.warmed_up("BTCUSDT")
-    # candidate rows 0..99 fill the windows; the 101st top of book is the first row
+    # The first boundary after the first book holds it; candidate rows 0..warmup-1 fill the windows, so
+    # the row holding the (warmup + 1)th book is the first one emitted: no earlier row leaks out.
     assert first_row_at == config.warmup_rows + 1
 
 
@@ -98,8 +101,9 @@ def test_gap_marker_resets_the_symbol_and_restarts_the_warm_up() -> None:
     assert any(rows)
     builder.update(market_pb2.MarketEvent(symbol="BTCUSDT", gap=market_pb2.GapMarker(stream="depth")))
     assert not builder.warmed_up("BTCUSDT")
-    later = list(SyntheticMarket(["BTCUSDT"], seed=2, start_ns=2_000_000_000_000_000_000).events(50))
-    assert all(builder.update(ev) is None for ev in later)
+    later = list(SyntheticMarket(["BTCUSDT"], seed=2, start_ns=2_000_000_000_000_000_000).events(120))
+    assert all(builder.update(ev) == [] for ev in later)  # 120 fresh steps: still warming up
+    assert not builder.warmed_up("BTCUSDT")
 
 
 def test_rows_without_a_depth_update_are_not_emitted() -> None:
@@ -118,7 +122,8 @@ def test_regime_is_volatility_by_trend() -> None:
 
 
 def test_schema_hash_names_the_definition() -> None:
-    assert FEATURE_SCHEMA.size == len(FEATURE_SCHEMA.names) == 21
+    assert FEATURE_SCHEMA.size == len(FEATURE_SCHEMA.names) == 23
+    assert {"trade_flow_ema_slow", "depth_imbalance_ema", "vol_30_bps", "ret_120_bps"} <= set(FEATURE_SCHEMA.names)
     assert make_schema().hash == FEATURE_SCHEMA.hash
     assert make_schema(FeatureConfig(ema_fast=12)).hash != FEATURE_SCHEMA.hash
     with pytest.raises(ValueError, match="warmup_rows"):

@@ -9,6 +9,7 @@ from quantumedge.inference.features import FEATURE_SCHEMA
 from quantumedge.inference.models import ModelsUnavailableError, ensemble, load_models
 from quantumedge.inference.registry import Registry
 from quantumedge.training.model import onnx_predict
+from tests.unit.inference.support import meta_of
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 HORIZONS = [1, 5, 30]
@@ -52,7 +53,8 @@ def test_missing_model_stops_the_symbol_or_the_service_or_nothing_as_configured(
 def test_a_refused_promotion_keeps_the_verified_model_serving(registry: Registry) -> None:
     first = load_models(registry, SYMBOLS, HORIZONS, FEATURE_SCHEMA)
     good = (registry.root / "BTCUSDT/h1/v1.onnx").read_bytes()
-    entry = registry.register("BTCUSDT", 1, good, {}, FEATURE_SCHEMA.to_dict(), promote=True)
+    meta = meta_of(registry, "BTCUSDT", 1)  # a gate-passed (waived) version, or it could not be promoted
+    entry = registry.register("BTCUSDT", 1, good, meta, FEATURE_SCHEMA.to_dict(), promote=True)
     (registry.root / entry.path).write_bytes(good + b"tampered")
     reloaded = load_models(registry, SYMBOLS, HORIZONS, FEATURE_SCHEMA, previous=first)
     (status,) = [s for s in reloaded.status if (s.symbol, s.horizon) == ("BTCUSDT", 1)]

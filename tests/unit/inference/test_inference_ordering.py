@@ -24,7 +24,7 @@ def _rows(events) -> dict[str, list[list[float]]]:
     builder = OnlineFeatures()
     rows: dict[str, list[list[float]]] = {}
     for ev in events:
-        if (r := builder.update(ev)) is not None:
+        for r in builder.update(ev):
             rows.setdefault(r.symbol, []).append(r.values)
     return rows
 
@@ -70,7 +70,9 @@ def test_nothing_is_forced_while_a_replay_or_backlog_keeps_records_coming() -> N
 
 def test_a_live_symbol_does_not_wait_longer_than_the_hold_for_a_quiet_stream() -> None:
     start = 1_700_000_000_000_000_000
-    events = [e for e in SyntheticMarket(["BTCUSDT"], seed=1, start_ns=start).events(20) if not e.HasField("trade")]
+    # 100 ms steps: records come far more often than the hold, so "the first push after the hold" is close.
+    market = SyntheticMarket(["BTCUSDT"], seed=1, start_ns=start, step_ms=100)
+    events = [e for e in market.events(20) if not e.HasField("trade")]
     buf = ReorderBuffer(max_hold_ns=150 * MS, idle_ns=10**12)
     waited = []
     for ev in events:  # paced in real time: the wall clock is the exchange clock (+1 ms)

@@ -9,6 +9,7 @@ import pytest
 from quantumedge.inference.features import FEATURE_SCHEMA, FeatureConfig, make_schema
 from quantumedge.inference.models import ModelsUnavailableError, load_models
 from quantumedge.inference.registry import Registry, RegistryError
+from tests.unit.inference.support import meta_of, refused_meta
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 HORIZONS = [1, 5, 30]
@@ -30,17 +31,25 @@ def test_manifest_lists_every_model_with_checksum_schema_fingerprint_metrics_and
         assert len(entry.sha256) == 64 and entry.feature_schema_hash == FEATURE_SCHEMA.hash
         assert entry.n_features == FEATURE_SCHEMA.size
         assert len(entry.training_data_fingerprint) == 64 and entry.created_at.endswith("Z")
-        assert {"auc", "log_loss", "brier"} <= set(entry.metrics["folds"][0])
+        wf = entry.metrics["walk_forward"]
+        assert {"auc", "log_loss", "brier", "base_log_loss"} <= set(wf["folds"][0]) and wf["pooled"]["n"] > 0
+        assert {"log_loss", "brier", "ece", "n"} <= set(entry.metrics["holdout"])
         assert entry.calibration["method"] == "platt" and "a" in entry.calibration
+        assert entry.label["kind"] == "triple_barrier" and entry.label["horizon_min"] == entry.horizon
+        assert entry.data_source["kind"] == "synthetic" and entry.data_source["holdout_from_ns"] > 0
+        # Format 2: the gate's verdict and figures; the fixture waived the gate and says so.
+        assert entry.gate["passed"] is True and "waived" in entry.gate and "oos_log_loss" in entry.gate["figures"]
+        assert set(entry.drift_reference) and entry.drift_reference
         assert registry.read_verified(entry, FEATURE_SCHEMA.hash)
         assert registry.promoted_version(entry.symbol, entry.horizon) == "v1"
+    assert doc["format"] == 2
     assert doc["feature_schemas"][FEATURE_SCHEMA.hash]["names"] == list(FEATURE_SCHEMA.names)
 
 
 def test_new_versions_never_overwrite_and_promotion_is_explicit(registry: Registry) -> None:
     v1 = registry.promoted("BTCUSDT", 5)
     v1_bytes = (registry.root / v1.path).read_bytes()
-    meta = {"training_data_fingerprint": "x" * 64}
+    meta = {**meta_of(registry, "BTCUSDT", 5), "training_data_fingerprint": "x" * 64}
     v2 = registry.register("BTCUSDT", 5, b"not really onnx", meta, FEATURE_SCHEMA.to_dict())
     assert v2.version == "v2" and (registry.root / "BTCUSDT/h5/v2.onnx").read_bytes() == b"not really onnx"
     assert (registry.root / v1.path).read_bytes() == v1_bytes
@@ -50,6 +59,28 @@ def test_new_versions_never_overwrite_and_promotion_is_explicit(registry: Regist
     assert not [p for p in registry.root.rglob("*.tmp")], "atomic writes leave no temp files"
     with pytest.raises(RegistryError, match=r"no model BTCUSDT h5 v9 .*known: v1, v2"):
         registry.promote("BTCUSDT", 5, "v9")
+
+
+def test_a_model_the_gate_refused_is_registered_but_never_promoted(registry: Registry) -> None:
+    data = (registry.root / registry.promoted("BTCUSDT", 5).path).read_bytes()
+    refused = refused_meta(registry, "BTCUSDT", 5)
+    v2 = registry.register("BTCUSDT", 5, data, refused, FEATURE_SCHEMA.to_dict())
+    assert registry.get("BTCUSDT", 5, "v2").gate["failures"] == refused["gate"]["failures"]  # figures kept
+    with pytest.raises(RegistryError, match=r"BTCUSDT h5 v2 failed the promotion gate.*holdout_trades"):
+        registry.promote("BTCUSDT", 5, v2.version)
+    before = registry.manifest_path.read_bytes()
+    with pytest.raises(RegistryError, match=r"BTCUSDT h5 \(new version\) failed the promotion gate"):
+        registry.register("BTCUSDT", 5, data, refused, FEATURE_SCHEMA.to_dict(), promote=True)
+    assert registry.manifest_path.read_bytes() == before and not (registry.root / "BTCUSDT/h5/v3.onnx").exists()
+    assert registry.promoted_version("BTCUSDT", 5) == "v1"
+
+    # Even a manifest edited by hand to promote it does not get it served.
+    with registry._locked() as doc:
+        doc["promoted"]["BTCUSDT"]["5"] = "v2"
+    models = load_models(registry, SYMBOLS, HORIZONS, FEATURE_SCHEMA, require="none")
+    (status,) = [s for s in models.status if (s.symbol, s.horizon) == ("BTCUSDT", 5)]
+    assert not status.served and "refused by the promotion gate" in status.problem
+    assert ("BTCUSDT", 5) not in models.served and models.predictors["BTCUSDT"].horizons == (1, 30)
 
 
 def test_tampered_artifact_is_refused_with_the_file_named(registry: Registry) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from quantumedge.inference.features import FEATURE_SCHEMA
 from quantumedge.inference.models import ModelsUnavailableError
-from quantumedge.inference.registry import Registry
+from quantumedge.inference.registry import Registry, RegistryError
 from quantumedge.inference.service import InferenceService
 from quantumedge.inference.settings import InferenceSettings
 from quantumedge.ingest.synthetic import SyntheticMarket
@@ -18,7 +18,7 @@ from quantumedge.shared.bus import MemoryBus
 from quantumedge.shared.config import Settings
 from quantumedge.shared.grpc_server import GrpcServer
 from quantumedge.v1 import common_pb2, inference_pb2, inference_pb2_grpc, signal_pb2
-from tests.unit.inference.support import publish_market, wait_for
+from tests.unit.inference.support import meta_of, publish_market, refused_meta, wait_for
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 
@@ -58,10 +58,12 @@ def test_market_events_become_signals_with_every_horizon(served: Served) -> None
     n = publish_market(served.bus, SyntheticMarket(SYMBOLS, seed=4).events(300))
     assert wait_for(lambda: served.service.events_seen == n)
     signals = served.signals()
-    # 300 steps, 100 rows of warm-up: rows 100..299 of each symbol make a signal
+    # 300 one-second steps: the first book (step 1) is first held by the boundary of step 2, so candidate
+    # rows are the boundaries of steps 2..300; 120 of them warm up; a row is decided when the market clock
+    # reaches its boundary + 250 ms, which the last boundary (step 300) never sees: 299 - 120 - 1 = 178.
     assert {s.symbol: sum(1 for x in signals if x.symbol == s.symbol) for s in signals} == {
-        "BTCUSDT": 200,
-        "ETHUSDT": 200,
+        "BTCUSDT": 178,
+        "ETHUSDT": 178,
     }
     sig = signals[-1]
     assert [p.horizon for p in sig.predictions] == [1, 5, 30]
@@ -100,7 +102,7 @@ def test_list_models_and_hot_reload_on_promotion(served: Served, registry: Regis
     }
     # A new version is registered (not served) and then promoted: the manifest watch picks it up.
     data = (registry.root / "ETHUSDT/h5/v1.onnx").read_bytes()
-    registry.register("ETHUSDT", 5, data, {}, FEATURE_SCHEMA.to_dict())
+    registry.register("ETHUSDT", 5, data, meta_of(registry, "ETHUSDT", 5), FEATURE_SCHEMA.to_dict())
     listed = served.stub.ListModels(inference_pb2.ListModelsRequest())
     assert ("ETHUSDT", 5, "v2", False) in {(m.symbol, m.horizon, m.version, m.served) for m in listed.models}
     registry.promote("ETHUSDT", 5, "v2")
@@ -108,6 +110,18 @@ def test_list_models_and_hot_reload_on_promotion(served: Served, registry: Regis
     # ReloadModels answers with what is served now.
     reply = served.stub.ReloadModels(inference_pb2.ReloadModelsRequest())
     assert ("ETHUSDT", 5, "v2", True) in {(m.symbol, m.horizon, m.version, m.served) for m in reply.models}
+    # A version the gate refused is registered, cannot be promoted, and a hand-edited manifest promoting
+    # it anyway does not get it served: the reload keeps serving v2.
+    registry.register("ETHUSDT", 5, data, refused_meta(registry, "ETHUSDT", 5), FEATURE_SCHEMA.to_dict())
+    with pytest.raises(RegistryError, match="failed the promotion gate"):
+        registry.promote("ETHUSDT", 5, "v3")
+    with registry._locked() as doc:
+        doc["promoted"]["ETHUSDT"]["5"] = "v3"
+    reply = served.stub.ReloadModels(inference_pb2.ReloadModelsRequest())
+    assert served.service.models.predictors["ETHUSDT"].versions == ("v1", "v2", "v1")
+    (eth5,) = [m for m in reply.models if (m.symbol, m.horizon) == ("ETHUSDT", 5)]
+    assert (eth5.version, eth5.served, eth5.gate_passed) == ("v2", True, True)  # reported as the model served
+    assert "refused by the promotion gate" in eth5.problem and "holdout_trades" in eth5.problem
 
 
 def test_start_up_reports_and_enforces_missing_models(registry: Registry) -> None:

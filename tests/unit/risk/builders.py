@@ -63,18 +63,30 @@ def signal(
     regime: int = common_pb2.REGIME_LOW_VOL_RANGE,
     signal_id: str | None = None,
     mid: float = 50_000.0,
+    expected_return_bps: float | None = None,
+    volatility_bps: float = 0.0,
+    row_interval_s: float = 0.0,
 ) -> signal_pb2.Signal:
+    """A signal whose every horizon expects `expected_return_bps` net of fees (default: +/-100 bps per
+    unit of p_up away from 0.5, so p_up 0.7 is an entry and 0.3 an exit past the 15 bps hysteresis).
+    Without volatility_bps / row_interval_s the policy cannot price Kelly and sizes at risk_fraction."""
+    er = (p_up - 0.5) * 100.0 if expected_return_bps is None else expected_return_bps
     return signal_pb2.Signal(
         signal_id=signal_id or str(uuid.uuid4()),
         symbol=symbol,
         event_time_ns=t_ns,
         created_time_ns=t_ns,
-        predictions=[signal_pb2.HorizonPrediction(horizon=h, p_up=p_up, model_version="test") for h in (1, 5, 30)],
+        predictions=[
+            signal_pb2.HorizonPrediction(horizon=h, p_up=p_up, model_version="test", expected_return_bps=er)
+            for h in (1, 5, 30)
+        ],
         edge=(p_up - 0.5) * 2,
         confidence=p_up,
         regime=regime,
         mid_price=mid,
         spread_bps=1.0,
+        volatility_bps=volatility_bps,
+        row_interval_s=row_interval_s,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from quantumedge.risk import policy
 from quantumedge.risk.engine import InvalidIntentError, RiskEngine, StillBreachedError
 from quantumedge.v1 import risk_pb2
 from tests.unit.risk.builders import (
@@ -33,6 +34,18 @@ def hold(engine: RiskEngine, clock: FakeClock, symbol: str = "BTCUSDT", qty: flo
     engine.on_report(report(symbol, clock.now, position_qty=qty, intent_id="held", quantity=qty), clock.now)
 
 
+def past_min_hold(engine: RiskEngine, clock: FakeClock) -> None:
+    """Let held positions age past min_hold_ns (signals may close them from then on), with fresh quotes."""
+    clock.advance(engine.settings.min_hold_ns / NS)
+    engine.on_market(book("BTCUSDT", 49_999.0, 50_001.0, clock.now), clock.now)
+    engine.on_market(book("ETHUSDT", 2_999.9, 3_000.1, clock.now), clock.now)
+
+
+def codes(reasons) -> list[str]:
+    """The machine-readable part of each reason (the text before the first ':')."""
+    return [r.split(":")[0] for r in reasons]
+
+
 def test_nothing_is_approved_before_any_execution_state() -> None:
     clock = FakeClock()
     engine = RiskEngine(quiet_settings())
@@ -53,12 +66,13 @@ def test_nothing_is_approved_without_market_data() -> None:
 
 def test_stale_market_data_approves_nothing_not_even_exits() -> None:
     clock = FakeClock()
-    engine = ready_engine(clock)
+    engine = ready_engine(clock, min_hold_ns=0)  # the minimum hold is not what this test is about
     hold(engine, clock)
     clock.advance(6)  # max_data_age is 5 s
     exit_signal = engine.decide(signal(p_up=0.2, t_ns=clock.now), clock.now)
     assert not exit_signal.approved
-    assert any(r.startswith("stale_market_data: BTCUSDT data 6.0s old") for r in exit_signal.reasons)
+    assert codes(exit_signal.reasons) == ["stale_market_data"]
+    assert "BTCUSDT data 6.0s old" in exit_signal.reasons[0]
     # A gap marker wipes trust in the symbol until fresh data arrives.
     engine.on_market(book("BTCUSDT", 49_999.0, 50_001.0, clock.now), clock.now)
     assert engine.decide(signal(p_up=0.2, t_ns=clock.now), clock.now).approved
@@ -94,16 +108,25 @@ def test_silent_execution_fails_closed_when_heartbeats_are_required() -> None:
 def test_approved_entry_is_sized_protected_and_idempotent() -> None:
     clock = FakeClock()
     engine = ready_engine(clock)
-    sig = signal(t_ns=clock.now, signal_id="sig-42")
+    settings, limits = engine.settings, engine.limits
+    # Every horizon expects +20 bps; the 1-minute one (60 rows of 1 s at 100 bps each) is chosen (ties: shorter).
+    sig = signal(t_ns=clock.now, signal_id="sig-42", volatility_bps=100.0, row_interval_s=1.0)
     first = engine.decide(sig, clock.now)
     assert first.approved
     intent = first.intent
     assert intent.kind == risk_pb2.INTENT_KIND_ENTRY and intent.side == BUY
-    # 5% of 10 000 at the ask it will pay (50 001), on the 0.00001 step: never over budget after the fill.
-    assert intent.quantity == 0.00999 and intent.reference_price == 50_001.0
-    assert intent.quantity * 50_001.0 <= 500.0
-    assert intent.take_profit_price == round(50_001.0 * 1.005, 2) and intent.stop_loss_price == 49_851.0
-    assert intent.time_stop_ns == 300 * NS
+    # A quarter Kelly (expected return over the horizon's variance) of 10 000, under the risk_fraction cap,
+    # at the ask it will pay (50 001), on the 0.00001 step: never over budget after the fill.
+    fraction = settings.kelly_fraction * (20e-4 / ((100e-4) ** 2 * 60))
+    assert fraction < limits.risk_fraction
+    budget = 10_000.0 * fraction
+    assert intent.quantity == policy.floor_to_step(budget / 50_001.0, 0.00001) == 0.01666
+    assert intent.reference_price == 50_001.0 and intent.quantity * 50_001.0 <= budget
+    assert "sized by edge_volatility on h1" in first.reasons[-1] and codes(first.reasons) == ["approved"]
+    # The plan the label scored: take-profit and stop from the limits, the chosen horizon as time stop.
+    assert intent.take_profit_price == round(50_001.0 * (1 + limits.take_profit_bps / 1e4), 2) == 50_401.01
+    assert intent.stop_loss_price == round(50_001.0 * (1 - limits.stop_loss_bps / 1e4), 2) == 49_801.0
+    assert intent.time_stop_ns == 60 * NS
     # Redelivered: the same decision, the same intent id, and no double counting.
     again = engine.decide(sig, clock.now + 1)
     assert again == first
@@ -122,11 +145,14 @@ def test_exit_intent_closes_the_whole_position_once() -> None:
     clock = FakeClock()
     engine = ready_engine(clock)
     hold(engine, clock, qty=0.0123)
+    early = engine.decide(signal(p_up=0.3, t_ns=clock.now), clock.now)
+    assert not early.approved and codes(early.reasons) == ["already_positioned"]  # inside the minimum hold
+    past_min_hold(engine, clock)
     exit1 = engine.decide(signal(p_up=0.3, t_ns=clock.now), clock.now)
     assert exit1.approved and exit1.intent.kind == risk_pb2.INTENT_KIND_EXIT
     assert exit1.intent.side == SELL and exit1.intent.quantity == 0.0123
     exit2 = engine.decide(signal(p_up=0.3, t_ns=clock.now), clock.now)
-    assert not exit2.approved and exit2.reasons[0].startswith("exit already pending for BTCUSDT")
+    assert not exit2.approved and codes(exit2.reasons) == ["exit_pending"] and "BTCUSDT" in exit2.reasons[0]
 
 
 def test_halt_refuses_entries_but_allows_exits() -> None:
@@ -136,8 +162,9 @@ def test_halt_refuses_entries_but_allows_exits() -> None:
     entry = engine.decide(signal(symbol="ETHUSDT", t_ns=clock.now), clock.now)
     assert not entry.approved and "halted: maintenance" in entry.reasons
     hold(engine, clock)
+    past_min_hold(engine, clock)
     exit_ = engine.decide(signal(p_up=0.3, t_ns=clock.now), clock.now)
-    assert exit_.approved and "while halted" in exit_.reasons[-1]
+    assert exit_.approved and codes(exit_.reasons)[-1] == "approved" and "while halted" in exit_.reasons[-1]
     engine.resume(clock.now)
     assert engine.decide(signal(symbol="ETHUSDT", t_ns=clock.now), clock.now).approved
 
@@ -255,12 +282,12 @@ def test_a_burst_of_signals_does_not_stack_entries_before_the_first_fill() -> No
     first = engine.decide(signal(t_ns=clock.now), clock.now)
     second = engine.decide(signal(t_ns=clock.now), clock.now)
     assert first.approved and not second.approved
-    assert second.reasons == [f"entry already pending for BTCUSDT: intent {first.intent.intent_id}; no pyramiding"]
+    assert codes(second.reasons) == ["entry_pending"] and first.intent.intent_id in second.reasons[0]
     # Once execution reports the fill, it is a position, and the same rule holds through it.
     engine.on_report(
         report("BTCUSDT", clock.now, position_qty=0.01, intent_id=first.intent.intent_id, quantity=0.01), clock.now
     )
-    assert engine.decide(signal(t_ns=clock.now), clock.now).reasons[0].startswith("already positioned")
+    assert codes(engine.decide(signal(t_ns=clock.now), clock.now).reasons) == ["already_positioned"]
 
 
 def test_decision_index_is_bounded() -> None:

@@ -46,7 +46,10 @@ def _code(call: Callable[[], object]) -> tuple[grpc.StatusCode, str]:
     return info.value.code(), info.value.details()
 
 
-def test_halt_publishes_the_halt_state_and_an_audit_then_resume_lifts_it(rig: Rig) -> None:
+def test_halt_publishes_the_halt_state_and_an_audit_then_resume_lifts_it(rig_factory) -> None:
+    rig = rig_factory(min_hold_ns=0)  # a signal may close the position at once: the halt is under test
+    rig.reports([snapshot(rig.clock.now)])
+    rig.market()
     rig.reports([report("BTCUSDT", rig.clock.now, position_qty=0.01, intent_id="held", quantity=0.01)])
     answer = rig.stub.Halt(
         risk_pb2.HaltRequest(reason="exchange incident", cancel_open_orders=True, flatten=True), metadata=rig.operator
@@ -136,10 +139,13 @@ def test_update_limits_without_limits_is_invalid(rig: Rig) -> None:
 
 
 def test_explain_decision(rig: Rig) -> None:
-    decision = rig.decide(signal("BTCUSDT", p_up=0.51, t_ns=rig.clock.now, regime=common_pb2.REGIME_HIGH_VOL_RANGE))
+    # +0.5 bps expected is below min_expected_return_bps (2), and an untagged regime opens nothing.
+    decision = rig.decide(
+        signal("BTCUSDT", p_up=0.51, t_ns=rig.clock.now, regime=common_pb2.REGIME_UNSPECIFIED, expected_return_bps=0.5)
+    )
     explained = rig.stub.ExplainDecision(risk_pb2.ExplainDecisionRequest(decision_id=decision.decision_id)).decision
     assert explained == decision and not explained.approved
-    assert any("REGIME_HIGH_VOL_RANGE does not allow BUY" in r for r in explained.reasons)
+    assert [r.split(":")[0] for r in explained.reasons] == ["min_expected_return", "regime"]
     code, _ = _code(lambda: rig.stub.ExplainDecision(risk_pb2.ExplainDecisionRequest(decision_id="nope")))
     assert code == grpc.StatusCode.NOT_FOUND
     code, _ = _code(lambda: rig.stub.ExplainDecision(risk_pb2.ExplainDecisionRequest()))

@@ -10,44 +10,71 @@ import numpy as np
 import pytest
 
 from quantumedge.inference.features import FEATURE_SCHEMA
-from quantumedge.inference.registry import Registry
-from quantumedge.training import dataset, model
+from quantumedge.inference.registry import Registry, RegistryError
+from quantumedge.shared.config import load_settings
+from quantumedge.training import dataset, model, pipeline
 from quantumedge.training.cli import train_main
+from quantumedge.training.labels import Barriers, triple_barrier
 from quantumedge.training.model import ModelParams
 from quantumedge.training.pipeline import TrainConfig, TrainingError, register, train_one
 from quantumedge.training.synthetic_data import write_synthetic_recording
 
-CFG = TrainConfig(horizons=(1, 5), folds=2, params=ModelParams(n_estimators=8, max_depth=2), min_rows=300)
+SETTINGS = load_settings()
+CFG = TrainConfig(
+    barriers=Barriers.from_settings(SETTINGS),
+    horizons=(1, 5),
+    folds=2,
+    params=ModelParams(n_estimators=8, max_depth=2, min_child_weight=1.0),
+    min_rows=300,
+)
+SOURCE = {"kind": "synthetic", "seed": 13}
 
 
 @pytest.fixture(scope="module")
 def feats(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("rec")
-    write_synthetic_recording(root, ["BTCUSDT"], 2500, seed=13)
+    write_synthetic_recording(root, ["BTCUSDT"], 2 * 3600, seed=13)
     return dataset.load_features(root, ["BTCUSDT"], CFG.features)["BTCUSDT"]
 
 
-def test_labels_are_the_direction_over_the_horizon_and_the_dead_band_is_dropped(feats) -> None:
-    data = dataset.label(feats, 5, dead_band_bps=1.0)
-    ret = np.log(feats.mid[data.rows + 5] / feats.mid[data.rows]) * 1e4
-    np.testing.assert_allclose(data.ret_bps, ret)
-    assert np.all(np.abs(data.ret_bps) > 1.0)
-    np.testing.assert_array_equal(data.y, (ret > 0).astype(int))
-    everything = dataset.label(feats, 5, dead_band_bps=0.0)
-    assert len(everything.y) > len(data.y) and everything.rows[-1] == len(feats) - 6  # no label past the end
+def _brute_force_label(feats, row: int, horizon_s: float, b: Barriers) -> tuple[int, float]:
+    """One row's triple barrier walked book by book: a long bought at the ask the decision meets."""
+    t, bid, ask = feats.path_time_ns, feats.path_bid, feats.path_ask
+    decide = int(feats.time_ns[row]) + b.lateness_ns
+    d = int(np.searchsorted(t, decide, side="left")) - 1
+    entry = ask[d]
+    tp, sl = entry * (1 + b.take_profit_bps / 1e4), entry * (1 - b.stop_loss_bps / 1e4)
+    for k in range(d, len(t)):
+        if bid[k] >= tp:
+            return 1, (tp / entry - 1) * 1e4 - b.taker_fee_bps - b.maker_fee_bps
+        if bid[k] <= sl:
+            return 0, (bid[k] / entry - 1) * 1e4 - 2 * b.taker_fee_bps
+        if t[k] >= decide + horizon_s * 1e9:
+            return 0, (bid[k] / entry - 1) * 1e4 - 2 * b.taker_fee_bps
+    raise AssertionError("row past the end was labelled")
 
 
-def test_walk_forward_never_trains_on_labels_that_reach_the_test_block(feats) -> None:
-    h, purge = 30, 130
-    data = dataset.label(feats, h, 0.0)
-    folds = dataset.walk_forward(len(feats), data, h, folds=3, purge=purge)
-    assert [f.index for f in folds] == [1, 2, 3]
-    for f in folds:
-        assert data.rows[f.train].max() + h + purge < data.rows[f.test].min()
-        assert len(f.train) > 0 and len(f.test) > 0
-    assert len(folds[2].train) > len(folds[0].train)  # expanding window
-    calib, hold = dataset.split_holdout(data, folds[-1].test, h, purge)
-    assert data.rows[calib].max() + h + purge < data.rows[hold].min()
+def test_triple_barrier_labels_match_a_book_by_book_walk(feats) -> None:
+    b = replace(CFG.barriers, take_profit_bps=8.0, stop_loss_bps=6.0)  # tight, so all three exits occur
+    lab = triple_barrier(feats, 60.0, b)
+    assert set(np.unique(lab.exit_kind).tolist()) == {1, 2, 3}
+    np.testing.assert_array_equal(lab.y, (lab.exit_kind == 1).astype(int))
+    assert np.all(lab.end_ns > feats.time_ns[lab.rows])
+    assert np.all(lab.end_ns <= feats.time_ns[lab.rows] + b.lateness_ns + 61 * 10**9)
+    for i in np.linspace(0, len(lab.rows) - 1, 150).astype(int):
+        y, net = _brute_force_label(feats, int(lab.rows[i]), 60.0, b)
+        assert (y, net) == pytest.approx((int(lab.y[i]), float(lab.net_bps[i])))
+
+
+def test_walk_forward_never_fits_on_labels_that_reach_the_test_block(feats) -> None:
+    lab = triple_barrier(feats, 300.0, CFG.barriers)
+    d = pipeline._Data(feats.time_ns[lab.rows], lab.end_ns, feats.values[lab.rows], lab.y, lab.net_bps)
+    everything = np.arange(len(d.t))
+    cut, embargo = int(d.t[len(d.t) // 2]), CFG.embargo_ns(5)
+    fit = pipeline._before(d, cut, embargo, everything)
+    assert len(fit) > 0
+    assert d.end[fit].max() < cut and d.t[fit].max() < cut - embargo  # no label or feature window straddles it
+    assert embargo == 300 * 10**9
 
 
 def test_platt_scaling_recovers_a_known_miscalibration() -> None:
@@ -59,15 +86,14 @@ def test_platt_scaling_recovers_a_known_miscalibration() -> None:
 
 
 def test_onnx_export_matches_xgboost_and_a_mismatch_is_refused(feats, tmp_path: Path) -> None:
-    res = train_one(feats, 1, CFG, "fp")
+    # h5: in one minute the 80 bp take-profit is (almost) never first, so h1 has a single class to fit.
+    res = train_one(feats, 5, CFG, "fp", SOURCE)
     direct = model.parity(res.onnx, res.clf, res.platt, res.holdout_x)
     print(f"ONNX vs XGBoost (calibrated): max |dp| = {direct:.3e} on {len(res.holdout_x)} held-out rows")
-    print(f"ONNX vs XGBoost (uncalibrated): max |dp| = {res.raw_parity_max_abs_diff:.3e}")
     assert direct == res.parity_max_abs_diff < 1e-5
-    assert res.raw_parity_max_abs_diff < 1e-5
     registry = Registry(tmp_path / "models")
     entry = register(res, registry, CFG, promote=False)
-    assert entry.parity_max_abs_diff == res.parity_max_abs_diff and registry.promoted_version("BTCUSDT", 1) is None
+    assert entry.parity_max_abs_diff == res.parity_max_abs_diff and registry.promoted_version("BTCUSDT", 5) is None
 
     # An artifact whose calibration differs from the Python model: the parity check catches it.
     wrong = model.to_onnx(res.clf, FEATURE_SCHEMA.size, model.Platt(a=res.platt.a * 3, b=0.5), "wrong", {})
@@ -79,38 +105,48 @@ def test_onnx_export_matches_xgboost_and_a_mismatch_is_refused(feats, tmp_path: 
 
 
 def test_a_run_is_reproducible_from_its_seed(feats) -> None:
-    a = train_one(feats, 5, CFG, "fp")
-    b = train_one(feats, 5, CFG, "fp")
-    c = train_one(feats, 5, replace(CFG, params=replace(CFG.params, seed=99)), "fp")
+    a = train_one(feats, 5, CFG, "fp", SOURCE)
+    b = train_one(feats, 5, CFG, "fp", SOURCE)
+    c = train_one(feats, 5, replace(CFG, params=replace(CFG.params, seed=99)), "fp", SOURCE)
     assert a.onnx == b.onnx and a.metrics == b.metrics
     assert c.onnx != a.onnx
 
 
 def test_too_little_data_is_an_error_naming_the_model(feats) -> None:
     with pytest.raises(TrainingError, match=r"BTCUSDT h1: only \d+ labelled rows"):
-        train_one(feats, 1, replace(CFG, min_rows=10**6), "fp")
+        train_one(feats, 1, replace(CFG, min_rows=10**6), "fp", SOURCE)
 
 
-def test_cli_trains_from_the_synthetic_market_lists_and_promotes(tmp_path: Path, capsys) -> None:
+def test_cli_registers_every_version_and_promotes_only_past_the_gate(tmp_path: Path, capsys) -> None:
     models = tmp_path / "models"
     common = ["--models-dir", str(models)]
-    argv = ["--synthetic-steps", "1500", "--symbols", "ETHUSDT", "--horizons", "1", "--folds", "2"]
-    argv += ["--n-estimators", "5", "--max-depth", "2", *common]
-    assert train_main(argv) == 0
-    assert train_main(argv) == 0  # a second run adds v2 and promotes nothing
+    argv = ["--synthetic-steps", "10800", "--symbols", "ETHUSDT", "--horizons", "5", "--folds", "2"]
+    argv += ["--n-estimators", "5", "--max-depth", "2", "--min-child-weight", "1", "--promote-new", *common]
+    # Three hours of the planted-edge market show the gate some held-out trades, never a thousand.
+    assert train_main([*argv, "--min-trades", "1000"]) == 0
     registry = Registry(models)
+    assert registry.promoted_version("ETHUSDT", 5) is None
+    assert "gate refused ETHUSDT h5" in capsys.readouterr().err
+    assert train_main(argv) == 0  # a second run adds v2, judged by the default gate
     assert [e.version for e in registry.entries()] == ["v1", "v2"]
-    assert registry.promoted_version("ETHUSDT", 1) is None
-    capsys.readouterr()
-    assert train_main(["--promote", "ETHUSDT", "1", "v2", *common]) == 0
-    assert registry.promoted_version("ETHUSDT", 1) == "v2"
+    refused, passed = registry.load()["models"]
+    assert refused["gate"]["passed"] is False
+    assert "holdout_trades" in {f.split(":")[0] for f in refused["gate"]["failures"]}
+    assert passed["gate"]["passed"] is True and passed["gate"]["failures"] == []
+    for m in (refused, passed):  # both registered with their figures and their data's origin
+        assert m["gate"]["figures"] and m["data_source"]["kind"] == "synthetic" and m["data_source"]["seed"] == 7
+    assert registry.promoted_version("ETHUSDT", 5) == "v2"
+    assert train_main(["--promote", "ETHUSDT", "5", "v1", *common]) == 2
+    assert "promotion gate" in capsys.readouterr().err
+    with pytest.raises(RegistryError, match="promotion gate"):
+        registry.promote("ETHUSDT", 5, "v1")
     assert train_main(["--list", *common]) == 0
     listed = capsys.readouterr().out
-    assert "ETHUSDT" in listed and "v2" in listed and "yes" in listed
-    assert train_main(["--promote", "ETHUSDT", "1", "v7", *common]) == 2
-    assert "no model ETHUSDT h1 v7" in capsys.readouterr().err
-    manifest = json.loads((models / "manifest.json").read_text())
-    assert manifest["promoted"] == {"ETHUSDT": {"1": "v2"}}
+    assert "ETHUSDT" in listed and "v1" in listed and "v2" in listed
+    assert train_main(["--promote", "ETHUSDT", "5", "v7", *common]) == 2
+    assert "no model ETHUSDT h5 v7" in capsys.readouterr().err
+    # No refused promotion moved what is served.
+    assert json.loads((models / "manifest.json").read_text())["promoted"] == {"ETHUSDT": {"5": "v2"}}
 
 
 def test_cli_reports_missing_recordings(tmp_path: Path, capsys) -> None:
