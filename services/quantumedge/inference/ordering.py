@@ -96,7 +96,9 @@ class ReorderBuffer:
         if event_time_ns is not None and abs(now_ns - event_time_ns) <= self.live_window_ns:
             return True
         sym = self._symbols.get(symbol)
-        return sym is None or self._may_force(sym, now_ns)
+        # Not `_may_force`: a pause between arrivals says the consumer stalled, not that a replay became
+        # live; deciding on it would close rows the other streams still owe events to.
+        return sym is None or (bool(sym.latest) and abs(now_ns - max(sym.latest.values())) <= self.live_window_ns)
 
     def push(self, event: market_pb2.MarketEvent, now_ns: int) -> list[market_pb2.MarketEvent]:
         """Add one event; return the events this releases, in canonical order."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import re
+import time
 from typing import Any
 
 from quantumedge.ops import units
@@ -57,6 +58,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     decisions.add_argument("--reason", default="", help="a reason code, e.g. max_spread_bps, min_confidence, halted")
     decisions.add_argument("--limit", type=int, default=20)
     decisions.add_argument("--ids", action="store_true", help="print only the decision ids, one a line (for explain)")
+    decisions.add_argument(
+        "--wait", type=float, default=0.0, metavar="SECONDS", help="wait up to this long for a first matching decision"
+    )
     explain = sub.add_parser("explain", help="one decision in full: every reason and the order it approved")
     explain.add_argument("decision_id")
 
@@ -196,6 +200,13 @@ def _decisions(args: argparse.Namespace, s: Services) -> int:
     from rich.table import Table
 
     found = s.decisions(args.symbol, args.outcome or "", args.reason, args.limit)
+    # A fresh system decides nothing until its features have warmed up: --wait polls for the first one.
+    deadline = time.monotonic() + max(0.0, args.wait)
+    while not found and time.monotonic() < deadline:
+        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+        found = s.decisions(args.symbol, args.outcome or "", args.reason, args.limit)
+    if args.wait and not found:
+        raise OperatorError(f"no matching decision within --wait {args.wait:g} s", reason="no_decision")
     if args.ids:
         print("\n".join(d.decision_id for d in found))
         return 0 if found else 1
