@@ -8,14 +8,17 @@ ever moderated: exits, protection and flattening only reduce risk and never wait
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from quantumedge.risk import policy
-from quantumedge.v1 import common_pb2, risk_pb2, signal_pb2
+from quantumedge.risk.moderator_settings import ModeratorSettings
+from quantumedge.v1 import common_pb2, execution_pb2, risk_pb2, signal_pb2
 
-FailPolicy = Literal["deny", "allow"]
+if TYPE_CHECKING:
+    from quantumedge.risk.engine import RiskEngine
+
 # Outcome statuses from the adapter; each non-verdict one maps to a reason code.
 FAILURE_CODES = {
     "timeout": "moderator_timeout",
@@ -31,32 +34,6 @@ SYSTEM_PROMPT = (
     'of the proposed quantity to keep), "reason": short string}. Deny or reduce when the context suggests the '
     "entry is unusually risky; otherwise allow."
 )
-
-
-class ModeratorSettings(BaseModel):
-    """Section `risk.moderator` (QE_RISK__MODERATOR__*). Off by default."""
-
-    enabled: bool = False
-    # Any OpenAI-compatible endpoint, up to and including /v1 (the client appends /chat/completions).
-    base_url: str = ""
-    model: str = ""
-    # The whole call (connect, send, answer) must finish within this; the consumer waits no longer.
-    budget_ms: float = Field(default=800.0, gt=0, le=30_000)
-    # On timeout or error: deny the entry, or allow it with the moderator marked unavailable on the decision.
-    fail_policy: FailPolicy = "deny"
-    # The Vault KV v2 path of the API key (key `api_key`); only risk's policy reads it.
-    api_key_path: str = "quantumedge/moderator/api-key"
-    # What one step of Signal.predictions[].horizon lasts: an entry whose shortest horizon is shorter than the
-    # budget skips the moderator (its answer would come after the prediction expired).
-    horizon_unit_ns: int = Field(default=60_000_000_000, gt=0)
-    max_tokens: int = Field(default=200, ge=16, le=4_000)
-    recent_fills: int = Field(default=5, ge=0, le=50)
-
-    @model_validator(mode="after")
-    def _complete_when_enabled(self) -> ModeratorSettings:
-        if self.enabled and not (self.base_url and self.model):
-            raise ValueError("risk.moderator.enabled needs base_url and model (QE_RISK__MODERATOR__BASE_URL, __MODEL)")
-        return self
 
 
 class Verdict(BaseModel):
@@ -159,7 +136,9 @@ def apply(
         if settings.fail_policy == "deny":
             _refuse(decision, f"{code}: {outcome.detail} (fail policy deny)")
             return 0.0
-        decision.reasons.append(f"{code}: {outcome.detail} (fail policy allow: approved with the moderator unavailable)")
+        decision.reasons.append(
+            f"{code}: {outcome.detail} (fail policy allow: approved with the moderator unavailable)"
+        )
         return None
     record.status = "reviewed"
     record.verdict = verdict.verdict
@@ -177,7 +156,9 @@ def apply(
     if qty <= 0 or qty * intent.reference_price < min_notional:
         _refuse(decision, f"moderator_reduce: x{verdict.size_factor:g} leaves {qty:g}, below the venue minimum")
         return 0.0
-    decision.reasons.append(f"moderator_reduce: x{verdict.size_factor:g} {intent.quantity:g} -> {qty:g}; {verdict.reason}")
+    decision.reasons.append(
+        f"moderator_reduce: x{verdict.size_factor:g} {intent.quantity:g} -> {qty:g}; {verdict.reason}"
+    )
     intent.quantity = qty
     return qty
 
@@ -197,3 +178,52 @@ def _refuse(decision: risk_pb2.RiskDecision, reason: str) -> None:
     decision.reasons.extend([reason, *kept])
     decision.approved = False
     decision.ClearField("intent")
+
+
+def fill_summary(report: execution_pb2.ExecutionReport) -> dict[str, Any] | None:
+    """One execution report as a recent-fills entry of the context, or None when it carries no fill."""
+    if not report.HasField("fill") or report.fill.quantity <= 0:
+        return None
+    return {
+        "symbol": report.order.symbol,
+        "side": policy.SIDE_NAMES.get(report.order.side, "?"),
+        "price": report.fill.price,
+        "quantity": report.fill.quantity,
+        "realized_pnl": round(report.realized_pnl_delta, 4),
+        "time_ns": report.fill.time_ns or report.time_ns,
+    }
+
+
+def prepare(
+    engine: RiskEngine,
+    signal: signal_pb2.Signal,
+    decision: risk_pb2.RiskDecision,
+    fills: list[dict[str, Any]],
+    now_ns: int,
+) -> dict[str, Any] | None:
+    """The context to send for this decision, or None when it is not moderated (not an approved entry, or skipped
+    by rule, which is then recorded on the decision). Called with the engine's lock held."""
+    settings = engine.settings.moderator
+    if not settings.enabled or not is_moderated(decision):
+        return None
+    skip = skip_reason(signal, settings)
+    if skip:
+        record_skip(decision, skip, settings)
+        return None
+    return build_context(signal, decision, engine.status(now_ns, [signal.symbol]), fills)
+
+
+def settle(engine: RiskEngine, decision: risk_pb2.RiskDecision, outcome: Outcome) -> None:
+    """Apply the outcome to the decision and to the engine's pending book and counters (lock held)."""
+    intent_id = decision.intent.intent_id
+    filt = engine.filter_for(decision.symbol)
+    qty = apply(decision, outcome, engine.settings.moderator, filt.step_size, filt.min_notional)
+    if qty is None:
+        return
+    pending = engine.ledger.pending.get(intent_id)
+    if qty == 0:
+        engine.ledger.pending.pop(intent_id, None)
+        engine.counters.approved -= 1
+        engine.counters.rejected += 1
+    elif pending is not None:
+        pending.qty = qty

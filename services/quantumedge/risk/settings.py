@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from quantumedge.risk.moderator import ModeratorSettings
+from quantumedge.risk.moderator_settings import ModeratorSettings
 
 HaltingLimit = Literal[
     "daily_loss_limit",
