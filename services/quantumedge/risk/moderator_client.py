@@ -16,6 +16,7 @@ from concurrent.futures import TimeoutError as FutureTimeoutError
 from typing import Any
 
 import openai
+from opentelemetry import metrics, trace
 from opentelemetry.trace import Status, StatusCode
 from pydantic import ValidationError
 
@@ -26,24 +27,31 @@ from quantumedge.shared.telemetry import meter, tracer
 from quantumedge.v1 import execution_pb2
 
 log = get_logger(__name__)
-_meter = meter("risk")
-_tracer = tracer("risk")
-_latency = _meter.create_histogram("qe.risk.moderator.latency", unit="ms", description="moderator call latency")
-_tokens = _meter.create_counter("qe.risk.moderator.tokens", description="tokens used by the moderator, by kind")
-_outcomes = _meter.create_counter(
-    "qe.risk.moderator.outcomes", description="moderator calls by outcome: allow, deny, reduce or the failure"
-)
-_failures = _meter.create_counter(
-    "qe.risk.moderator.failures", description="moderator calls without a verdict: timeout, error, malformed, 429"
-)
+
+
+class ModeratorTelemetry:
+    """The moderator's instruments: on risk's meter (so on its Prometheus endpoint) unless a test passes its own."""
+
+    def __init__(self, meter_: metrics.Meter | None = None, tracer_: trace.Tracer | None = None) -> None:
+        m = meter_ or meter("risk")
+        self.tracer = tracer_ or tracer("risk")
+        self.latency = m.create_histogram("qe.risk.moderator.latency", unit="ms", description="moderator call latency")
+        self.tokens = m.create_counter("qe.risk.moderator.tokens", description="tokens the moderator used, by kind")
+        self.outcomes = m.create_counter(
+            "qe.risk.moderator.outcomes", description="moderator calls by outcome: allow, deny, reduce or the failure"
+        )
+        self.failures = m.create_counter(
+            "qe.risk.moderator.failures", description="calls without a verdict: timeout, error, malformed, 429"
+        )
 
 
 class ModeratorClient:
     """Calls an OpenAI-compatible /v1/chat/completions endpoint and validates its verdict."""
 
-    def __init__(self, settings: ModeratorSettings, api_key: str) -> None:
+    def __init__(self, settings: ModeratorSettings, api_key: str, telemetry: ModeratorTelemetry | None = None) -> None:
         register_secret(api_key)  # never in a log line
         self.settings = settings
+        self.telemetry = telemetry or ModeratorTelemetry()
         self._budget_s = settings.budget_ms / 1000.0
         self._client = openai.OpenAI(api_key=api_key, base_url=settings.base_url, timeout=self._budget_s, max_retries=0)
         # Two workers: a call abandoned at the deadline may still be running while the next one starts.
@@ -64,7 +72,8 @@ class ModeratorClient:
 
     def review(self, context: dict[str, Any]) -> Outcome:
         """One verdict or the reason there is none, within the budget. Never raises."""
-        with _tracer.start_as_current_span("risk.moderator.review") as span:
+        tm = self.telemetry
+        with tm.tracer.start_as_current_span("risk.moderator.review") as span:
             span.set_attribute("qe.symbol", str(context.get("symbol", "")))
             span.set_attribute("qe.moderator.model", self.settings.model)
             t0 = time.perf_counter()
@@ -87,14 +96,14 @@ class ModeratorClient:
             span.set_attribute("qe.moderator.outcome", label)
             span.set_attribute("qe.moderator.prompt_tokens", outcome.prompt_tokens)
             span.set_attribute("qe.moderator.completion_tokens", outcome.completion_tokens)
-            _latency.record(latency, {"outcome": label})
-            _outcomes.add(1, {"outcome": label})
+            tm.latency.record(latency, {"outcome": label})
+            tm.outcomes.add(1, {"outcome": label})
             if outcome.verdict is None:
-                _failures.add(1, {"kind": outcome.status})
+                tm.failures.add(1, {"kind": outcome.status})
                 span.set_status(Status(StatusCode.ERROR, outcome.detail[:200]))
                 log.warning("moderator unavailable", extra={"kind": outcome.status, "detail": outcome.detail})
-            _tokens.add(outcome.prompt_tokens, {"kind": "prompt"})
-            _tokens.add(outcome.completion_tokens, {"kind": "completion"})
+            tm.tokens.add(outcome.prompt_tokens, {"kind": "prompt"})
+            tm.tokens.add(outcome.completion_tokens, {"kind": "completion"})
             return outcome
 
     def _call(self, context: dict[str, Any]) -> Outcome:
