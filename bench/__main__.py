@@ -28,6 +28,7 @@ BENCHES = [
     ("bench.backtest_bench", "bench_backtest", False),
     ("bench.operator_bench", "bench_operator", False),
     ("bench.signing_bench", "bench_signing", False),
+    ("bench.moderator_bench", "bench_moderator", False),
 ]
 
 

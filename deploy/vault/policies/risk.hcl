@@ -36,3 +36,12 @@ path "secret/data/quantumedge/signing/public" {
 path "secret/metadata/quantumedge/signing/public" {
   capabilities = ["read"]
 }
+
+# The optional LLM risk moderator's API key (risk.moderator.api_key_path): read only when the moderator is enabled.
+path "secret/data/quantumedge/moderator/api-key" {
+  capabilities = ["read"]
+}
+
+path "secret/metadata/quantumedge/moderator/api-key" {
+  capabilities = ["read"]
+}

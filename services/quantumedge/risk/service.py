@@ -20,9 +20,11 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
+from quantumedge.risk import moderator as moderation
 from quantumedge.risk.engine import InvalidIntentError, RiskEngine, StillBreachedError
 from quantumedge.risk.limit_config import LIMIT_FIELDS, InvalidLimitsError, merge_limits
 from quantumedge.risk.limits import Breach
+from quantumedge.risk.moderator_client import ModeratorClient, moderator_for
 from quantumedge.risk.reasons import matches, primary_code
 from quantumedge.shared import topics
 from quantumedge.shared.admission import HALT_KEY, LIMITS_KEY, ControlGate, StoredRecord, stored_state
@@ -87,7 +89,13 @@ class _NotRebuiltError(BaseException):
 class RiskService(ServiceBase):
     name = "risk"
 
-    def __init__(self, settings: Settings, bus: Bus, clock: Callable[[], int] = time.time_ns) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        bus: Bus,
+        clock: Callable[[], int] = time.time_ns,
+        moderator: ModeratorClient | None = None,
+    ) -> None:
         super().__init__(settings, bus)
         self.clock = clock
         self.engine = RiskEngine(settings.risk)
@@ -106,6 +114,8 @@ class RiskService(ServiceBase):
         self.keyring = keyring_for(settings, self.name)
         self.control_gate = ControlGate(self.keyring)
         self._audit_refusal = refusal_audit(bus, self.name)
+        # The optional LLM moderator of entries (None when disabled; its key from Vault or risk does not start).
+        self.moderator = moderator or moderator_for(settings)
         self.servicer = RiskServicer(self)
         _gauges.add_owner(self)
 
@@ -141,6 +151,8 @@ class RiskService(ServiceBase):
             self._loop.stop()
         self.bus.flush()
         self.keyring.close()
+        if self.moderator is not None:
+            self.moderator.close()
 
     def healthy(self) -> bool:
         return self._loop is None or self._loop.alive
@@ -256,7 +268,16 @@ class RiskService(ServiceBase):
             decision = self.engine.decide(signal, now)
             if repeat:
                 return  # a redelivered signal: its decision is on the bus already (a second copy reads as a replay)
-            self.publish_decision(decision)
+            fills = self.moderator.recent_fills() if self.moderator else []
+            context = moderation.prepare(self.engine, signal, decision, fills, now) if self.moderator else None
+            if context is None:
+                self.publish_decision(decision)
+        if context is not None and self.moderator is not None:
+            # Outside the lock, bounded by the moderator's budget: gRPC calls are not held by the model.
+            outcome = self.moderator.review(context)
+            with self.lock:
+                moderation.settle(self.engine, decision, outcome)
+                self.publish_decision(decision)
         _decisions.add(1, {"approved": decision.approved, "reason": primary_code(decision), "symbol": decision.symbol})
         if signal.event_time_ns > 0:
             _tick_to_decision.record(max(0.0, (now - signal.event_time_ns) / 1e6), {"symbol": decision.symbol})
@@ -266,6 +287,8 @@ class RiskService(ServiceBase):
         with self.lock:
             now = self.clock()
             breach = self.engine.on_report(report, now)
+            if self.moderator is not None:
+                self.moderator.note_report(report)
             self._sample_equity(now)
             if breach is not None:
                 self._publish_auto_halt(breach)

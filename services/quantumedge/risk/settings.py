@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from quantumedge.risk.moderator_settings import ModeratorSettings
+
 HaltingLimit = Literal[
     "daily_loss_limit",
     "max_drawdown_fraction",
@@ -152,6 +154,9 @@ class RiskSettings(BaseModel):
     # Age of market data measured from the event's receive time ("event") or from when risk consumed it
     # ("arrival", for replays that keep historical timestamps).
     freshness_clock: Literal["event", "arrival"] = "event"
+
+    # The optional LLM risk moderator (docs/moderator.md); off by default.
+    moderator: ModeratorSettings = Field(default_factory=ModeratorSettings)
 
     # -- service -----------------------------------------------------------------------------------
     decision_index_size: int = 10_000

@@ -27,6 +27,8 @@ EXCHANGE_KEYS = ("api_key", "api_secret", "private_key")
 # (see quantumedge.shared.keyring and `quantumedge secrets rotate --signing-key`).
 SIGNING_PRIVATE = f"{PREFIX}/signing/private"
 SIGNING_PUBLIC = f"{PREFIX}/signing/public"
+# The optional LLM risk moderator's API key (key `api_key`): risk alone reads it (risk.moderator.api_key_path).
+MODERATOR_KEY = f"{PREFIX}/moderator/api-key"
 
 
 def signing_paths(role: str) -> list[str]:
@@ -80,7 +82,8 @@ def readable_paths(role: str) -> list[str]:
     """Everything a role's policies let it read (used by `quantumedge secrets check`)."""
     paths = [config_path(service_of(role))]
     key = exchange_path(venue_of_role(role))
-    return [*paths, *([key] if key else []), *signing_paths(role)]
+    moderator = [MODERATOR_KEY] if service_of(role) == "risk" else []
+    return [*paths, *([key] if key else []), *signing_paths(role), *moderator]
 
 
 def forbidden_paths(role: str) -> list[str]:
@@ -90,4 +93,5 @@ def forbidden_paths(role: str) -> list[str]:
     out += [p for p in (EXCHANGE_TESTNET, EXCHANGE_LIVE) if p not in readable_paths(role)]
     if own != "risk":
         out.append(SIGNING_PRIVATE)  # only risk signs
+        out.append(MODERATOR_KEY)  # only risk calls the moderator
     return out

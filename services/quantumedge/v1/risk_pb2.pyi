@@ -85,7 +85,7 @@ class OrderIntent(_message.Message):
     def __init__(self, intent_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.Side, str]] = ..., kind: _Optional[_Union[IntentKind, str]] = ..., order_type: _Optional[_Union[OrderType, str]] = ..., time_in_force: _Optional[_Union[TimeInForce, str]] = ..., quantity: _Optional[float] = ..., limit_price: _Optional[float] = ..., take_profit_price: _Optional[float] = ..., stop_loss_price: _Optional[float] = ..., trailing_stop_bps: _Optional[float] = ..., time_stop_ns: _Optional[int] = ..., signal_id: _Optional[str] = ..., created_time_ns: _Optional[int] = ..., reference_price: _Optional[float] = ..., entry_ttl_ns: _Optional[int] = ...) -> None: ...
 
 class RiskDecision(_message.Message):
-    __slots__ = ("decision_id", "symbol", "approved", "reasons", "intent", "signal_id", "decided_time_ns", "signature")
+    __slots__ = ("decision_id", "symbol", "approved", "reasons", "intent", "signal_id", "decided_time_ns", "signature", "moderator")
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     APPROVED_FIELD_NUMBER: _ClassVar[int]
@@ -94,6 +94,7 @@ class RiskDecision(_message.Message):
     SIGNAL_ID_FIELD_NUMBER: _ClassVar[int]
     DECIDED_TIME_NS_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    MODERATOR_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
     symbol: str
     approved: bool
@@ -102,7 +103,30 @@ class RiskDecision(_message.Message):
     signal_id: str
     decided_time_ns: int
     signature: _common_pb2.Signature
-    def __init__(self, decision_id: _Optional[str] = ..., symbol: _Optional[str] = ..., approved: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ..., intent: _Optional[_Union[OrderIntent, _Mapping]] = ..., signal_id: _Optional[str] = ..., decided_time_ns: _Optional[int] = ..., signature: _Optional[_Union[_common_pb2.Signature, _Mapping]] = ...) -> None: ...
+    moderator: ModeratorVerdict
+    def __init__(self, decision_id: _Optional[str] = ..., symbol: _Optional[str] = ..., approved: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ..., intent: _Optional[_Union[OrderIntent, _Mapping]] = ..., signal_id: _Optional[str] = ..., decided_time_ns: _Optional[int] = ..., signature: _Optional[_Union[_common_pb2.Signature, _Mapping]] = ..., moderator: _Optional[_Union[ModeratorVerdict, _Mapping]] = ...) -> None: ...
+
+class ModeratorVerdict(_message.Message):
+    __slots__ = ("status", "verdict", "size_factor", "reason", "code", "model", "latency_ms", "prompt_tokens", "completion_tokens")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    status: str
+    verdict: str
+    size_factor: float
+    reason: str
+    code: str
+    model: str
+    latency_ms: float
+    prompt_tokens: int
+    completion_tokens: int
+    def __init__(self, status: _Optional[str] = ..., verdict: _Optional[str] = ..., size_factor: _Optional[float] = ..., reason: _Optional[str] = ..., code: _Optional[str] = ..., model: _Optional[str] = ..., latency_ms: _Optional[float] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ...) -> None: ...
 
 class RiskLimits(_message.Message):
     __slots__ = ("min_confidence", "min_edge", "risk_fraction", "max_order_notional", "max_symbol_notional", "max_gross_exposure", "max_open_positions", "daily_loss_limit", "max_drawdown_fraction", "max_loss_streak", "max_orders_per_window", "order_window_ns", "cooldown_after_loss_ns", "cooldown_after_exit_ns", "max_data_age_ns", "max_spread_bps", "min_depth_notional", "take_profit_bps", "stop_loss_bps", "time_stop_ns", "min_expected_return_bps")

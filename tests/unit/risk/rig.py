@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 import grpc
 
+from quantumedge.risk.moderator_client import ModeratorClient
 from quantumedge.risk.service import RiskService
 from quantumedge.risk.settings import RiskSettings
 from quantumedge.shared import topics
@@ -99,8 +100,10 @@ class Rig:
         clock: FakeClock | None = None,
         bus_kind: str = "memory",
         kafka: KafkaSettings | None = None,
+        moderator: ModeratorClient | None = None,
     ) -> None:
         self.bus = bus
+        self.moderator = moderator
         self.clock = clock or FakeClock()
         self.settings = make_settings(risk, bus_kind, kafka)
         self.watcher = Watcher(bus)
@@ -115,7 +118,7 @@ class Rig:
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def start(self) -> RiskService:
-        self.service = RiskService(self.settings, self.bus, clock=self.clock)
+        self.service = RiskService(self.settings, self.bus, clock=self.clock, moderator=self.moderator)
         interceptor = OperatorAuthInterceptor(
             OperatorTokens({OPERATOR_SUBJECT: token_sha256(self._token)}),
             bus_audit(self.bus, "risk"),
