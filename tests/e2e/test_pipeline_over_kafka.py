@@ -40,7 +40,7 @@ def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> 
         # Trace half the ticks: most ticks end without an order, so fewer would leave few traced orders.
         "QE_TELEMETRY__SAMPLE_RATIO": "0.5",
     }
-    bus = KafkaBus(KafkaSettings(bootstrap=kafka_bootstrap, topic_prefix=prefix))
+    bus = KafkaBus(KafkaSettings(bootstrap=kafka_bootstrap, allow_plaintext=True, topic_prefix=prefix))
     bus.ensure_topics()
     procs = {}
     try:

@@ -24,13 +24,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def kafka_env(bootstrap: str, prefix: str, ports: Mapping[str, int] | None = None) -> dict[str, str]:
+def kafka_env(
+    bootstrap: str, prefix: str, ports: Mapping[str, int] | None = None, *, protocol: str = "PLAINTEXT"
+) -> dict[str, str]:
     """What every `quantumedge serve` process of a test needs: the real broker, the test's own topics,
-    loopback gRPC, and a port per service."""
+    loopback gRPC, and a port per service.
+
+    The session broker is a local plaintext one, which the services refuse unless told it is allowed; with
+    protocol="SASL_SSL" plaintext stays refused and each process reads its credentials from Vault."""
     return {
         "QE_BUS": "kafka",
         "QE_KAFKA_BOOTSTRAP": bootstrap,
         "QE_KAFKA__TOPIC_PREFIX": prefix,
+        "QE_KAFKA__SECURITY_PROTOCOL": protocol,
+        "QE_KAFKA__ALLOW_PLAINTEXT": str(protocol == "PLAINTEXT").lower(),
         "QE_GRPC_HOST": "127.0.0.1",
         **{f"QE_PORTS__{name.upper()}": str(port) for name, port in (ports or {}).items()},
     }
