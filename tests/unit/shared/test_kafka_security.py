@@ -202,3 +202,14 @@ def test_a_server_outside_the_trusted_ca_is_refused(tls_server: dict) -> None:
         pytest.raises(ssl.SSLCertVerificationError),
     ):
         context.wrap_socket(raw, server_hostname="127.0.0.1")
+
+
+def test_default_credentials_path_is_the_one_the_vault_policies_grant() -> None:
+    from quantumedge.secrets import paths
+
+    for identity in (*paths.SERVICE_ROLES, paths.KAFKA_ADMIN_IDENTITY):
+        assert ks.credentials_path(KafkaSettings(), identity) == paths.kafka_path(identity)
+    for role in paths.SERVICE_ROLES:
+        assert paths.kafka_path(role) in paths.readable_paths(role)
+        others = [paths.kafka_path(o) for o in (*paths.SERVICE_ROLES, paths.KAFKA_ADMIN_IDENTITY) if o != role]
+        assert set(others) <= set(paths.forbidden_paths(role))
