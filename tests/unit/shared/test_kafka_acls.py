@@ -3,6 +3,8 @@ each service really does (the four services run on the in-process bus, each thro
 
 from __future__ import annotations
 
+import fnmatch
+import re
 import threading
 import time
 from collections import defaultdict
@@ -135,3 +137,24 @@ def test_each_service_reads_exactly_its_readers_entries(observed: dict, service:
 def test_each_service_writes_only_what_writers_allow(observed: dict, service: str) -> None:
     assert observed[service]["write"] <= set(topics.topics_written_by(service))
     assert observed[service]["write"], f"{service} published nothing in the run"
+
+
+def test_the_table_in_docs_security_is_the_plan() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[3] / "docs" / "security.md").read_text()
+
+    def names(cell: str) -> set[str]:
+        found = set(re.findall(r"`([a-z0-9.*]+)`", cell))
+        return {t for t in topics.MESSAGE_TYPES if any(fnmatch.fnmatch(t, pattern) for pattern in found)}
+
+    rows = {}
+    for line in text.splitlines():
+        if match := re.fullmatch(r"\| `quantumedge-(\w+)` \| (.*) \| (.*) \| (.*) \|", line):
+            service, writes, reads, group = match.groups()
+            rows[service] = (names(writes), names(reads), group.strip("` "))
+    assert set(rows) == set(SERVICES)
+    for service, (writes, reads, group) in rows.items():
+        assert writes == set(topics.topics_written_by(service)), service
+        assert reads == set(topics.topics_read_by(service)), service
+        assert group == (service if topics.topics_read_by(service) else "none"), service
