@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,11 +27,22 @@ from quantumedge.shared.bus import BusError
 from quantumedge.shared.bus.kafka import KafkaBus
 from quantumedge.shared.bus.kafka_security import KafkaCredentials
 from quantumedge.shared.config import KafkaSettings
-from quantumedge.v1 import execution_pb2, risk_pb2
+from quantumedge.v1 import risk_pb2
 from tests.harness import VaultEndpoint
 from tests.harness.kafka_secure import ADMIN, SaslSslKafka
 from tests.integration.secrets.seeding import SeededVault, seed_known_secrets
-from tests.support.procs import QUANTUMEDGE, ROOT, free_port, kafka_env, spawn, stop, wait_serving
+from tests.support.procs import (
+    QUANTUMEDGE,
+    ROOT,
+    fills,
+    free_port,
+    kafka_env,
+    print_logs,
+    spawn,
+    stop,
+    wait_for,
+    wait_serving,
+)
 from tests.unit.execution.builders import decision
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -98,35 +108,16 @@ def secured(kafka_sasl: SaslSslKafka, vault: VaultEndpoint, tmp_path_factory: py
         codes = {name: stop(p) for name, p in procs.items()}
         bus.close()
         seeded.cleanup()
-        for name in SERVICES:
-            log_file = logs / f"{name}.log"
-            if log_file.exists():
-                print(f"--- {name} (exit {codes.get(name)}) ---\n{log_file.read_text()[-3000:]}")
-
-
-def wait_for(predicate, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.5)
-
-
-def fills(bus: KafkaBus) -> list[execution_pb2.ExecutionReport]:
-    reports = [execution_pb2.ExecutionReport.FromString(r.value) for r in bus.read_all(topics.REPORTS)]
-    return [r for r in reports if r.HasField("fill")]
+        print_logs(logs, codes, SERVICES)
 
 
 def test_four_principals_flow_ticks_to_fills_over_sasl_ssl_with_acls(secured: dict) -> None:
     bus: KafkaBus = secured["bus"]
     assert "ACLs planned" in secured["acls"].stdout
     wait_for(lambda: len(fills(bus)) > 0, 240, "a paper fill on execution.reports.v1")
-    approved = {
-        d.intent.intent_id
-        for d in (risk_pb2.RiskDecision.FromString(r.value) for r in bus.read_all(topics.DECISIONS))
-        if d.approved
-    }
-    assert {f.order.intent_id for f in fills(bus)} <= approved
+    filled = fills(bus)  # before the decisions: each fill's decision is then already on the topic
+    decisions = [risk_pb2.RiskDecision.FromString(r.value) for r in bus.read_all(topics.DECISIONS)]
+    assert {f.order.intent_id for f in filled} <= {d.intent.intent_id for d in decisions if d.approved}
     assert bus.read_all(topics.SIGNALS), "inference published no signal"
     # Each process logged in to Vault as its own role to fetch its own Kafka identity.
     for name in SERVICES:

@@ -15,7 +15,8 @@ with admin credentials, or from the chart's Strimzi KafkaTopic/KafkaUser resourc
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,17 +122,29 @@ def describe(admin: Any, principals: Iterable[str]) -> dict[AclEntry, Any]:
     return out
 
 
-def apply(admin: Any, wanted: list[AclEntry]) -> list[AclEntry]:
-    """Create the wanted ACLs the cluster lacks; returns what was created. Raises when Kafka refuses one."""
+def apply(admin: Any, wanted: list[AclEntry], *, timeout_s: float = 30.0) -> list[AclEntry]:
+    """Create the wanted ACLs the cluster lacks and wait until the cluster lists them; returns what was created.
+    Raises when Kafka refuses one."""
     missing, _ = diff(wanted, describe(admin, {e.principal for e in wanted}))
     if missing:
         result = admin.create_acls([to_kafka(e) for e in missing])
         if result["failed"]:
             raise RuntimeError(f"kafka refused to create {len(result['failed'])} ACLs: {result['failed'][:3]}")
+        _settle(admin, wanted, lambda still_missing, _extra: not still_missing, timeout_s)
     return missing
 
 
-def prune(admin: Any, wanted: list[AclEntry]) -> list[AclEntry]:
+def _settle(admin: Any, wanted: list[AclEntry], done: Callable[[list, list], bool], timeout_s: float) -> None:
+    """ACL changes reach the brokers' authorizers through the metadata log a moment later: wait for them, so a
+    `--check` (or a client) right after sees what was applied."""
+    deadline = time.monotonic() + timeout_s
+    while not done(*diff(wanted, describe(admin, {e.principal for e in wanted}))):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"kafka did not list the changed ACLs within {timeout_s:.0f} s")
+        time.sleep(0.2)
+
+
+def prune(admin: Any, wanted: list[AclEntry], *, timeout_s: float = 30.0) -> list[AclEntry]:
     """Delete every ACL of the plan's principals that the plan does not hold (a grant someone added by hand,
     or one a changed plan dropped); returns what was deleted."""
     from kafka.admin import ACLFilter
@@ -145,4 +158,6 @@ def prune(admin: Any, wanted: list[AclEntry]) -> list[AclEntry]:
         acl = present[entry]
         filters.append(ACLFilter(acl.principal, acl.host, acl.operation, acl.permission_type, acl.resource_pattern))
     admin.delete_acls(filters)
+    gone = set(extra)
+    _settle(admin, wanted, lambda _missing, still_extra: not gone & set(still_extra), timeout_s)
     return extra
