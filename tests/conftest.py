@@ -66,11 +66,12 @@ def kafka_bootstrap() -> Iterator[str]:
         yield bootstrap or stack.enter_context(LocalKafka()).bootstrap
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def kafka_sasl() -> Iterator[SaslSslKafka]:
     """A second real broker, secured as in production: SASL_SSL (SCRAM-SHA-512) only, a CA made for it, ACLs
     enforced (StandardAuthorizer, nothing allowed without an ACL), super user `admin`, and the SCRAM users in
-    KAFKA_SASL_USERS. Tests isolate themselves with a topic prefix and apply that prefix's ACLs."""
+    KAFKA_SASL_USERS. Tests isolate themselves with a topic prefix and apply that prefix's ACLs. One per test
+    module (it starts in seconds), so no idle second JVM sits beside the session broker for the whole run."""
     with SaslSslKafka(users=KAFKA_SASL_USERS) as broker:
         yield broker
 

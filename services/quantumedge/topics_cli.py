@@ -77,16 +77,17 @@ def _against_cluster(settings: Settings, args: argparse.Namespace, wanted: list[
         if not (args.acls or args.check):
             return 0
         admin = bus.admin()  # type: ignore[attr-defined]
+        prefix = settings.kafka.topic_prefix
         try:
             if args.check:
-                missing, extra = acls.diff(wanted, acls.describe(admin, {e.principal for e in wanted}))
+                missing, extra = acls.diff(wanted, acls.describe(admin, {e.principal for e in wanted}, prefix))
                 for label, entries in (("MISSING", missing), ("EXTRA  ", extra)):
                     for entry in entries:
                         print(f"{label} {entry.line()}")
                 print(f"{len(wanted) - len(missing)}/{len(wanted)} planned ACLs present, {len(extra)} extra")
                 return 1 if missing or extra else 0
-            created = acls.apply(admin, wanted)
-            pruned = acls.prune(admin, wanted) if args.prune else []
+            created = acls.apply(admin, wanted, prefix)
+            pruned = acls.prune(admin, wanted, prefix) if args.prune else []
             for entry in created:
                 print(f"created {entry.line()}")
             for entry in pruned:

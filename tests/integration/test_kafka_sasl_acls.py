@@ -12,6 +12,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import hvac
 import pytest
@@ -93,14 +94,16 @@ def cluster(kafka_sasl: SaslSslKafka, vault: VaultEndpoint, monkeypatch: pytest.
 
 
 def _delete_acls_under(admin: KafkaAdminClient, prefix: str) -> None:
-    from kafka.admin import ACLFilter
-
-    held = acls.describe(admin, {e.principal for e in acls.plan()} | {"User:quantumedge-outsider"})
+    held = acls.describe(admin, {e.principal for e in acls.plan()} | {"User:quantumedge-outsider"}, prefix)
     mine = [acl for entry, acl in held.items() if entry.name.startswith(prefix)]
     if mine:
-        admin.delete_acls(
-            [ACLFilter(a.principal, a.host, a.operation, a.permission_type, a.resource_pattern) for a in mine]
-        )
+        admin.delete_acls([_filter(acl) for acl in mine])
+
+
+def _filter(acl: Any) -> Any:
+    from kafka.admin import ACLFilter
+
+    return ACLFilter(acl.principal, acl.host, acl.operation, acl.permission_type, acl.resource_pattern)
 
 
 @pytest.fixture
@@ -125,8 +128,7 @@ def test_topics_command_creates_topics_and_exactly_the_planned_acls(
     assert created.count("created ") == len(plan)
     assert {prefix + t for t in topics.MESSAGE_TYPES} <= set(admin.list_topics())
     # What the broker holds for the four principals on this prefix is the plan, nothing more.
-    held = {e for e in acls.describe(admin, {e.principal for e in plan}) if e.name.startswith(prefix)}
-    assert held == set(plan)
+    assert set(acls.describe(admin, {e.principal for e in plan}, prefix)) == set(plan)
     assert topics_main(["--check"]) == 0
     assert topics_main(["--acls"]) == 0  # idempotent
     assert f"{len(plan)} ACLs planned: 0 created" in capsys.readouterr().out
@@ -252,12 +254,21 @@ def test_wrong_password_and_plaintext_clients_are_refused(applied: dict) -> None
 
 def test_prune_removes_a_grant_added_by_hand(applied: dict, capsys: pytest.CaptureFixture[str]) -> None:
     prefix, admin = applied["prefix"], applied["admin"]
-    forged = acls.AclEntry(acls.principal_of("inference"), acls.TOPIC, prefix + topics.DECISIONS, "Write")
-    admin.create_acls([acls.to_kafka(forged)])
+    inference = acls.principal_of("inference")
+    forged = acls.AclEntry(inference, acls.TOPIC, prefix + topics.DECISIONS, "Write")
+    wildcard = acls.AclEntry(inference, acls.TOPIC, prefix[:4], "Write", "prefixed")  # covers every topic here
+    elsewhere = acls.AclEntry(inference, acls.TOPIC, "other-release." + topics.DECISIONS, "Write")
+    admin.create_acls([acls.to_kafka(e) for e in (forged, wildcard, elsewhere)])
     capsys.readouterr()
     assert topics_main(["--check"]) == 1
-    assert f"EXTRA   {forged.line()}" in capsys.readouterr().out
+    report = capsys.readouterr().out
+    assert f"EXTRA   {forged.line()}" in report and f"EXTRA   {wildcard.line()}" in report
+    assert elsewhere.name not in report, "another release's grant is not this release's business"
     assert topics_main(["--acls", "--prune"]) == 0
-    assert f"deleted {forged.line()}" in capsys.readouterr().out
+    deleted = capsys.readouterr().out
+    assert f"deleted {forged.line()}" in deleted and f"deleted {wildcard.line()}" in deleted
     assert topics_main(["--check"]) == 0
     assert_refused(applied, "inference", topics.DECISIONS)
+    held = acls.describe(admin, {inference})
+    assert elsewhere in held, "prune left the other release's grant alone"
+    admin.delete_acls([_filter(held[elsewhere])])

@@ -66,6 +66,21 @@ def test_diff_names_what_is_missing_and_what_is_extra() -> None:
     assert missing == [plan[0]] and extra == [forged]
 
 
+def test_only_grants_reaching_this_prefix_are_this_releases_business() -> None:
+    who = acls.principal_of("inference")
+
+    def entry(name: str, pattern: str = "literal", kind: str = acls.TOPIC) -> acls.AclEntry:
+        return acls.AclEntry(who, kind, name, "Write", pattern)
+
+    assert acls.touches(entry("p1.risk.decisions.v1"), "p1.")
+    assert not acls.touches(entry("p2.risk.decisions.v1"), "p1."), "another release's grant"
+    assert acls.touches(entry("*"), "p1."), "a wildcard covers this release too"
+    assert acls.touches(entry("p", "prefixed"), "p1.") and acls.touches(entry("p1.risk", "prefixed"), "p1.")
+    assert not acls.touches(entry("p2.", "prefixed"), "p1.")
+    assert acls.touches(entry("kafka-cluster", kind="cluster"), "p1."), "never in the plan, whatever the prefix"
+    assert acls.touches(entry("anything"), "")
+
+
 # ---- the map against the code ---------------------------------------------------------------------------------
 
 

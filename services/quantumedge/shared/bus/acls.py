@@ -103,8 +103,20 @@ def from_kafka(acl: Any) -> AclEntry:
     )
 
 
-def describe(admin: Any, principals: Iterable[str]) -> dict[AclEntry, Any]:
-    """Every ACL the cluster holds for these principals, on any resource: entry -> the cluster's ACL."""
+def touches(entry: AclEntry, prefix: str) -> bool:
+    """Whether an ACL reaches this release's resources (its topic prefix): any grant on them, a wildcard or a
+    prefixed pattern covering them, or anything beyond topics and groups (never in the plan). Grants the same
+    principals hold for another prefix belong to that release and are neither reported nor pruned here."""
+    if not prefix or entry.resource_type not in (TOPIC, GROUP):
+        return True
+    if entry.pattern == "prefixed":
+        return entry.name.startswith(prefix) or prefix.startswith(entry.name)
+    return entry.name == "*" or entry.name.startswith(prefix)
+
+
+def describe(admin: Any, principals: Iterable[str], prefix: str = "") -> dict[AclEntry, Any]:
+    """Every ACL the cluster holds for these principals that touches `prefix`'s resources: entry -> the
+    cluster's ACL."""
     from kafka.admin import (
         ACLFilter,
         ACLOperation,
@@ -118,38 +130,43 @@ def describe(admin: Any, principals: Iterable[str]) -> dict[AclEntry, Any]:
     everything = ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY)
     for principal in sorted(set(principals)):
         acls, _ = admin.describe_acls(ACLFilter(principal, None, ACLOperation.ANY, ACLPermissionType.ANY, everything))
-        out |= {from_kafka(acl): acl for acl in acls}
+        for acl in acls:
+            entry = from_kafka(acl)
+            if touches(entry, prefix):
+                out[entry] = acl
     return out
 
 
-def apply(admin: Any, wanted: list[AclEntry], *, timeout_s: float = 30.0) -> list[AclEntry]:
+def apply(admin: Any, wanted: list[AclEntry], prefix: str = "", *, timeout_s: float = 30.0) -> list[AclEntry]:
     """Create the wanted ACLs the cluster lacks and wait until the cluster lists them; returns what was created.
     Raises when Kafka refuses one."""
-    missing, _ = diff(wanted, describe(admin, {e.principal for e in wanted}))
+    missing, _ = diff(wanted, describe(admin, {e.principal for e in wanted}, prefix))
     if missing:
         result = admin.create_acls([to_kafka(e) for e in missing])
         if result["failed"]:
             raise RuntimeError(f"kafka refused to create {len(result['failed'])} ACLs: {result['failed'][:3]}")
-        _settle(admin, wanted, lambda still_missing, _extra: not still_missing, timeout_s)
+        _settle(admin, wanted, prefix, lambda still_missing, _extra: not still_missing, timeout_s)
     return missing
 
 
-def _settle(admin: Any, wanted: list[AclEntry], done: Callable[[list, list], bool], timeout_s: float) -> None:
+def _settle(
+    admin: Any, wanted: list[AclEntry], prefix: str, done: Callable[[list, list], bool], timeout_s: float
+) -> None:
     """ACL changes reach the brokers' authorizers through the metadata log a moment later: wait for them, so a
     `--check` (or a client) right after sees what was applied."""
     deadline = time.monotonic() + timeout_s
-    while not done(*diff(wanted, describe(admin, {e.principal for e in wanted}))):
+    while not done(*diff(wanted, describe(admin, {e.principal for e in wanted}, prefix))):
         if time.monotonic() > deadline:
             raise RuntimeError(f"kafka did not list the changed ACLs within {timeout_s:.0f} s")
         time.sleep(0.2)
 
 
-def prune(admin: Any, wanted: list[AclEntry], *, timeout_s: float = 30.0) -> list[AclEntry]:
+def prune(admin: Any, wanted: list[AclEntry], prefix: str = "", *, timeout_s: float = 30.0) -> list[AclEntry]:
     """Delete every ACL of the plan's principals that the plan does not hold (a grant someone added by hand,
     or one a changed plan dropped); returns what was deleted."""
     from kafka.admin import ACLFilter
 
-    present = describe(admin, {e.principal for e in wanted})
+    present = describe(admin, {e.principal for e in wanted}, prefix)
     _, extra = diff(wanted, present)
     if not extra:
         return []
@@ -159,5 +176,5 @@ def prune(admin: Any, wanted: list[AclEntry], *, timeout_s: float = 30.0) -> lis
         filters.append(ACLFilter(acl.principal, acl.host, acl.operation, acl.permission_type, acl.resource_pattern))
     admin.delete_acls(filters)
     gone = set(extra)
-    _settle(admin, wanted, lambda _missing, still_extra: not gone & set(still_extra), timeout_s)
+    _settle(admin, wanted, prefix, lambda _missing, still_extra: not gone & set(still_extra), timeout_s)
     return extra
