@@ -37,7 +37,9 @@ def seeded(vault: VaultEndpoint) -> Iterator[tuple[SeededVault, dict[str, dict[s
 
 
 def settings_as(seeded: SeededVault, role: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    for name, value in {**seeded.service_env(role), "QE_KAFKA__SECURITY_PROTOCOL": "SASL_SSL"}.items():
+    # Execution on testnet logs in as execution-testnet: its Kafka identity comes with the base policy.
+    env = {**seeded.service_env(role, "testnet"), "QE_KAFKA__SECURITY_PROTOCOL": "SASL_SSL", "QE_VENUE": "testnet"}
+    for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("QE_VAULT_TOKEN", raising=False)
     return Settings()

@@ -192,7 +192,9 @@ def load_credentials(
     kafka: KafkaSettings = settings.kafka
     if not kafka.needs_credentials:
         return None
+    from quantumedge.secrets import paths
     from quantumedge.secrets.errors import SecretsError, SecretUnavailable
+    from quantumedge.secrets.require import venue_of
     from quantumedge.secrets.store import connect
 
     path = credentials_path(kafka, identity)
@@ -200,7 +202,8 @@ def load_credentials(
         f"store it with `quantumedge secrets rotate {path} --stdin-json` (keys: username, password, ca_pem) "
         "and check access with `quantumedge secrets check`"
     )
-    role = "operator" if identity == ADMIN else identity
+    # The service's own Vault role (execution's depends on its venue), whose policy names this path alone.
+    role = "operator" if identity == ADMIN else paths.vault_role(identity, venue_of(settings, identity))
     try:
         store = (connect_fn or connect)(settings.vault, role, embedded=bool(getattr(settings, "embedded", False)))
     except SecretsError as exc:
