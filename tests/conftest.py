@@ -41,7 +41,10 @@ T = TypeVar("T")
 REAL_COMPONENT_FIXTURES = frozenset({"kafka_bootstrap", "kafka_topic_factory", "kafka_sasl", "vault"})
 # SCRAM users of the secured broker: one per service (the chart's and `quantumedge topics`' default principal
 # names) and one that no ACL names.
-KAFKA_SASL_USERS = (*(f"quantumedge-{s}" for s in ("ingest", "inference", "risk", "execution")), "quantumedge-outsider")
+KAFKA_SASL_USERS = (
+    *(f"quantumedge-{s}" for s in ("ingest", "inference", "risk", "execution", "notify")),
+    "quantumedge-outsider",
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

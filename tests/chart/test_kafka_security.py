@@ -62,7 +62,8 @@ def test_dev_values_allow_plaintext_explicitly(render, monkeypatch) -> None:
 def test_strimzi_kafka_users_carry_exactly_the_codes_acls(render) -> None:
     rendered = render(["full-values.yaml"])
     users = rendered.of_kind("KafkaUser")
-    assert sorted(u["metadata"]["name"] for u in users) == sorted(f"prod-{c}" for c in COMPONENTS)
+    # full-values turns the notifier on: it is a principal of its own too.
+    assert sorted(u["metadata"]["name"] for u in users) == sorted(f"prod-{c}" for c in [*COMPONENTS, "notify"])
     for user in users:
         component = user["metadata"]["labels"]["app.kubernetes.io/component"]
         assert user["metadata"]["namespace"] == "kafka"
@@ -80,7 +81,7 @@ def test_strimzi_kafka_users_carry_exactly_the_codes_acls(render) -> None:
 def test_a_disabled_component_gets_no_principal(render) -> None:
     rendered = render(["full-values.yaml"], set_values=["components.inference.enabled=false"])
     assert sorted(u["metadata"]["name"] for u in rendered.of_kind("KafkaUser")) == sorted(
-        f"prod-{c}" for c in COMPONENTS if c != "inference"
+        f"prod-{c}" for c in [*COMPONENTS, "notify"] if c != "inference"
     )
 
 

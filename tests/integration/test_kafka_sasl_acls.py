@@ -137,7 +137,7 @@ def test_topics_command_creates_topics_and_exactly_the_planned_acls(
 def test_each_principal_writes_exactly_the_topics_the_plan_gives_it(applied: dict) -> None:
     broker, prefix = applied["broker"], applied["prefix"]
     outcome: dict[tuple[str, str], bool] = {}
-    for service in topics.SERVICES:
+    for service in topics.CLIENTS:
         for topic in topics.MESSAGE_TYPES:
             # A fresh producer each time: an authorization failure is fatal to an idempotent producer.
             bus = bus_as(broker, user(service), prefix)
@@ -149,7 +149,7 @@ def test_each_principal_writes_exactly_the_topics_the_plan_gives_it(applied: dic
                 outcome[(service, topic)] = False
             finally:
                 bus.close()
-    expected = {(s, t): s in topics.writers_of(t) for s in topics.SERVICES for t in topics.MESSAGE_TYPES}
+    expected = {(s, t): s in topics.writers_of(t) for s in topics.CLIENTS for t in topics.MESSAGE_TYPES}
     assert outcome == expected
     # What was refused never reached the log: each topic holds one record per allowed writer.
     reader = bus_as(broker, ADMIN, prefix)

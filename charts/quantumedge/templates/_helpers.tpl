@@ -349,10 +349,10 @@ rendered ACLs against the code's plan). */}}
   "ingest.depth.v1": {"write": ["ingest"], "read": ["inference", "risk", "execution"]},
   "inference.signals.v1": {"write": ["inference"], "read": ["risk"]},
   "risk.decisions.v1": {"write": ["risk"], "read": ["execution"]},
-  "execution.reports.v1": {"write": ["execution"], "read": ["risk"]},
+  "execution.reports.v1": {"write": ["execution"], "read": ["risk", "notify"]},
   "execution.state.v1": {"write": ["execution"], "read": ["execution"]},
-  "control.v1": {"write": ["risk"], "read": ["risk", "execution"]},
-  "dlq.v1": {"write": ["ingest", "inference", "risk", "execution"], "read": []},
+  "control.v1": {"write": ["risk"], "read": ["risk", "execution", "notify"]},
+  "dlq.v1": {"write": ["ingest", "inference", "risk", "execution", "notify"], "read": []},
   "audit.v1": {"write": ["ingest", "inference", "risk", "execution"], "read": []}
 }
 {{- end -}}
@@ -390,4 +390,18 @@ rendered ACLs against the code's plan). */}}
 {{- if and (eq $k.users.provisioner "strimzi") (or (not (hasPrefix "SASL_" $k.securityProtocol)) (ne $k.saslMechanism "SCRAM-SHA-512")) -}}
 {{- fail "kafka.users.provisioner=strimzi makes SCRAM-SHA-512 users: set kafka.securityProtocol=SASL_SSL and kafka.saslMechanism=SCRAM-SHA-512" -}}
 {{- end -}}
+{{- end -}}
+
+{{/* Every Kafka identity the release deploys: the enabled components, and the notifier when it is on. */}}
+{{- define "quantumedge.kafkaClients" -}}
+{{- $out := list -}}
+{{- range $name := splitList " " (include "quantumedge.componentNames" .) -}}
+{{- if (include "quantumedge.component" (dict "root" $ "name" $name) | fromYaml).enabled -}}
+{{- $out = append $out $name -}}
+{{- end -}}
+{{- end -}}
+{{- if .Values.notify.enabled -}}
+{{- $out = append $out "notify" -}}
+{{- end -}}
+{{- join " " $out -}}
 {{- end -}}

@@ -38,6 +38,10 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
 
 
 SERVICES = ("ingest", "inference", "risk", "execution")
+# Every Kafka identity of the system: the four services and the notifier (`quantumedge notify`), each its own
+# principal with its own ACLs. The notifier only reads (and dead-letters what it cannot decode).
+NOTIFY = "notify"
+CLIENTS = (*SERVICES, NOTIFY)
 
 # Who may write each topic: the ACLs (one Kafka principal per service) and the chart's KafkaUsers come from
 # this map. Every service may dead-letter and audit; only risk may write decisions and control records.
@@ -50,7 +54,7 @@ WRITERS: dict[str, tuple[str, ...]] = {
     CONTROL: ("risk",),
     REPORTS: ("execution",),
     EXEC_STATE: ("execution",),
-    DLQ: SERVICES,
+    DLQ: CLIENTS,
     AUDIT: SERVICES,
 }
 
@@ -62,8 +66,8 @@ READERS: dict[str, tuple[str, ...]] = {
     DEPTH: ("inference", "risk", "execution"),
     SIGNALS: ("risk",),
     DECISIONS: ("execution",),
-    CONTROL: ("risk", "execution"),
-    REPORTS: ("risk",),
+    CONTROL: ("risk", "execution", NOTIFY),
+    REPORTS: ("risk", NOTIFY),
     EXEC_STATE: ("execution",),
     DLQ: (),
     AUDIT: (),

@@ -29,15 +29,15 @@ def writers_in(plan: list[acls.AclEntry], topic: str) -> set[str]:
 
 def test_only_the_owner_writes_each_topic() -> None:
     plan = acls.plan()
-    user = {s: acls.principal_of(s) for s in SERVICES}
+    user = {s: acls.principal_of(s) for s in topics.CLIENTS}
     assert writers_in(plan, topics.DECISIONS) == {user["risk"]}
     assert writers_in(plan, topics.CONTROL) == {user["risk"]}
     assert writers_in(plan, topics.REPORTS) == {user["execution"]}
     assert writers_in(plan, topics.SIGNALS) == {user["inference"]}
     for market in topics.MARKET:
         assert writers_in(plan, market) == {user["ingest"]}
-    for shared in (topics.DLQ, topics.AUDIT):
-        assert writers_in(plan, shared) == set(user.values())
+    assert writers_in(plan, topics.DLQ) == set(user.values())  # whoever consumes may dead-letter
+    assert writers_in(plan, topics.AUDIT) == {user[s] for s in SERVICES}  # the notifier serves no RPC
     for name in topics.MESSAGE_TYPES:
         assert writers_in(plan, name) == {user[s] for s in topics.writers_of(name)}
 
@@ -56,7 +56,13 @@ def test_nothing_beyond_read_and_write_on_the_systems_own_resources() -> None:
 def test_each_consumer_reads_only_its_own_group() -> None:
     plan = acls.plan(prefix="p.", template="{service}-prod")
     groups = {(e.principal, e.name) for e in plan if e.resource_type == acls.GROUP}
-    assert groups == {(f"User:{s}-prod", f"p.{s}") for s in ("inference", "risk", "execution")}
+    assert groups == {(f"User:{s}-prod", f"p.{s}") for s in ("inference", "risk", "execution", "notify")}
+
+
+def test_the_notifier_only_reads_control_and_reports() -> None:
+    mine = {(e.resource_type, e.name, e.operation) for e in acls.service_plan(topics.NOTIFY)}
+    reads = {(acls.TOPIC, topics.CONTROL, "Read"), (acls.TOPIC, topics.REPORTS, "Read")}
+    assert mine == reads | {(acls.TOPIC, topics.DLQ, "Write"), (acls.GROUP, "notify", "Read")}
 
 
 def test_diff_names_what_is_missing_and_what_is_extra() -> None:
@@ -168,7 +174,7 @@ def test_the_table_in_docs_security_is_the_plan() -> None:
         if match := re.fullmatch(r"\| `quantumedge-(\w+)` \| (.*) \| (.*) \| (.*) \|", line):
             service, writes, reads, group = match.groups()
             rows[service] = (names(writes), names(reads), group.strip("` "))
-    assert set(rows) == set(SERVICES)
+    assert set(rows) == set(topics.CLIENTS)
     for service, (writes, reads, group) in rows.items():
         assert writes == set(topics.topics_written_by(service)), service
         assert reads == set(topics.topics_read_by(service)), service

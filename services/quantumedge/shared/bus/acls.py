@@ -1,6 +1,7 @@
 """The Kafka ACLs of the system, derived from quantumedge.shared.topics (WRITERS, READERS), and their upkeep.
 
-One principal per service (User:<kafka.principal_template>, default quantumedge-<service>), allowed exactly:
+One principal per service (User:<kafka.principal_template>, default quantumedge-<service>; the notifier is one
+more, quantumedge-notify, which only reads control.v1 and execution.reports.v1), allowed exactly:
 - WRITE on the topics it publishes (topics.WRITERS): only risk writes risk.decisions.v1 and control.v1, only
   execution execution.reports.v1 (and its state topic), only ingest ingest.*.v1, only inference
   inference.signals.v1; every service dlq.v1 and audit.v1;
@@ -58,9 +59,9 @@ def service_plan(service: str, *, prefix: str = "", template: str = "quantumedge
 
 
 def plan(*, prefix: str = "", template: str = "quantumedge-{service}") -> list[AclEntry]:
-    """The ACLs of all four services, sorted."""
+    """The ACLs of every Kafka identity of the system (the four services and the notifier), sorted."""
     return sorted(
-        entry for service in topics.SERVICES for entry in service_plan(service, prefix=prefix, template=template)
+        entry for client in topics.CLIENTS for entry in service_plan(client, prefix=prefix, template=template)
     )
 
 
