@@ -21,6 +21,7 @@ from dataclasses import asdict
 
 from quantumedge.shared.bus import acls
 from quantumedge.shared.config import ConfigError, Settings, load_settings
+from quantumedge.shared.errors import OperatorError, one_line
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,8 +54,8 @@ def topics_main(argv: Sequence[str] | None = None) -> int:
                 print(json.dumps(asdict(entry)) if args.json else entry.line())
             return 0
         return _against_cluster(settings, args, wanted)
-    except ConfigError as exc:
-        print(f"quantumedge topics: {exc}", file=sys.stderr)
+    except (OperatorError, ConfigError) as exc:
+        print(f"quantumedge topics: {one_line(exc)}", file=sys.stderr)
         return 2
     except Exception as exc:
         from kafka.errors import KafkaError
@@ -67,9 +68,11 @@ def topics_main(argv: Sequence[str] | None = None) -> int:
 
 def _against_cluster(settings: Settings, args: argparse.Namespace, wanted: list[acls.AclEntry]) -> int:
     from quantumedge.shared.bus import make_bus
+    from quantumedge.shared.bus.reachable import require_broker
     from quantumedge.shared.logs import setup_logging
 
     setup_logging(settings.log_level, service="topics")
+    require_broker(settings.kafka.bootstrap)  # one line when nothing answers, before any client retries
     bus = make_bus(settings.model_copy(update={"bus": "kafka"}), identity="admin")
     try:
         if not args.check:

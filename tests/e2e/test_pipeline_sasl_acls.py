@@ -157,3 +157,16 @@ def test_no_kafka_password_in_any_output(secured: dict) -> None:
     assert not leaks
     assert all(b'"level": "info"' in out for out in outputs.values())
     assert not any(Path(secured["logs"], "var").rglob("*.pem")), "a key or certificate was written to disk"
+
+
+def test_serve_refuses_a_plaintext_broker_in_one_line_unless_allowed(kafka_bootstrap: str) -> None:
+    env = {**kafka_env(kafka_bootstrap, f"e2e-plain-{uuid.uuid4().hex[:8]}.", {"risk": free_port()})}
+    env["QE_KAFKA__ALLOW_PLAINTEXT"] = "false"
+    full = {**{k: v for k, v in os.environ.items() if not k.startswith("QE_")}, **env}
+    done = subprocess.run(
+        [*QUANTUMEDGE, "serve", "risk"], capture_output=True, text=True, env=full, cwd=ROOT, timeout=120, check=False
+    )
+    line = done.stderr.strip().splitlines()[-1]
+    assert done.returncode == 2
+    assert line.startswith("quantumedge serve: plaintext_refused:") and "QE_KAFKA__ALLOW_PLAINTEXT" in line, line
+    assert "Traceback" not in done.stderr

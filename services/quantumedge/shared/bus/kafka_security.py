@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from quantumedge.shared.config import ConfigError, KafkaSettings
+from quantumedge.shared.errors import OperatorError
 
 ADMIN = "admin"
 PLAINTEXT_PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT")
@@ -39,12 +40,25 @@ ONE_PRINCIPAL_PER_PROCESS = "one_principal_per_process"
 TOPICS_NOT_VISIBLE = "topics_not_visible"
 
 
-class KafkaSecurityError(ConfigError):
-    """Kafka security is misconfigured or its credentials are unavailable; the message names what and where."""
+class KafkaSecurityError(OperatorError, ConfigError):
+    """Kafka security is misconfigured or its credentials are unavailable; the message names what and where.
+    `code` (= `reason`) is one of the codes above; the CLI prints `<reason>: <message>` on one line."""
 
     def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(message)
+        super().__init__(message, reason=code, setting=_SETTING_OF.get(code, ""))
+
+    @property
+    def code(self) -> str:
+        return self.reason
+
+
+_SETTING_OF = {
+    PLAINTEXT_REFUSED: "QE_KAFKA__SECURITY_PROTOCOL",
+    NO_CREDENTIALS: "QE_KAFKA__CREDENTIALS_PATH",
+    INCOMPLETE_CREDENTIALS: "QE_KAFKA__CREDENTIALS_PATH",
+    BAD_TLS_MATERIAL: "QE_KAFKA__CREDENTIALS_PATH",
+    CREDENTIALS_UNAVAILABLE: "QE_KAFKA__CREDENTIALS_PATH",
+}
 
 
 class KafkaCredentials:
