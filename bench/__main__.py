@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 # (module, function, needs kafka)
 BENCHES = [
     ("bench.bus_bench", "bench_bus", True),
+    ("bench.kafka_security_bench", "bench_kafka_security", False),
     ("bench.ingest_bench", "bench_ingest", True),
     ("bench.inference_bench", "bench_inference", False),
     ("bench.risk_bench", "bench_risk", True),

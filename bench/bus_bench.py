@@ -48,7 +48,11 @@ def bench_bus(kafka_bootstrap: str | None) -> dict[str, float]:
     if kafka_bootstrap:
         from quantumedge.shared.bus.kafka import KafkaBus
 
-        bus = KafkaBus(KafkaSettings(bootstrap=kafka_bootstrap, topic_prefix=f"bench-{uuid.uuid4().hex[:6]}."))
+        bus = KafkaBus(
+            KafkaSettings(
+                bootstrap=kafka_bootstrap, allow_plaintext=True, topic_prefix=f"bench-{uuid.uuid4().hex[:6]}."
+            )
+        )
         bus.ensure_topics()
         try:
             out |= {f"kafka_{k}": v for k, v in _roundtrip(bus, 20_000).items()}

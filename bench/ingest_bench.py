@@ -122,7 +122,11 @@ def bench_ingest(kafka_bootstrap: str | None) -> dict[str, float]:
         if kafka_bootstrap:
             from quantumedge.shared.bus.kafka import KafkaBus
 
-            bus = KafkaBus(KafkaSettings(bootstrap=kafka_bootstrap, topic_prefix=f"bench-{uuid.uuid4().hex[:6]}."))
+            bus = KafkaBus(
+                KafkaSettings(
+                    bootstrap=kafka_bootstrap, allow_plaintext=True, topic_prefix=f"bench-{uuid.uuid4().hex[:6]}."
+                )
+            )
             bus.ensure_topics()
             try:
                 out["replay_kafka_events_per_s"], _ = _replay_into(bus, root)

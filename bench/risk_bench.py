@@ -120,7 +120,9 @@ def bench_halt_propagation(kafka_bootstrap: str, runs: int = 30) -> dict[str, fl
 
     from quantumedge.shared.bus.kafka import KafkaBus
 
-    kafka = KafkaSettings(bootstrap=kafka_bootstrap, topic_prefix=f"bench-risk-{uuid.uuid4().hex[:8]}.")
+    kafka = KafkaSettings(
+        bootstrap=kafka_bootstrap, allow_plaintext=True, topic_prefix=f"bench-risk-{uuid.uuid4().hex[:8]}."
+    )
     bus: Bus = KafkaBus(kafka)
     bus.ensure_topics()
     svc = RiskService(Settings(bus="kafka", symbols=SYMBOLS, kafka=kafka, risk=_settings()), bus)

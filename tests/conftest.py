@@ -35,13 +35,20 @@ from tests.harness import (
     vault_is_ready,
     vault_token_works,
 )
+from tests.harness.kafka_secure import SaslSslKafka
 from tests.support.captures import binance_capture  # noqa: F401 - the one fixture for the real captures
 
 T = TypeVar("T")
 # Where each real component of this session came from (tests/integration/test_harness_origin.py reports it).
 ORIGINS: dict[str, str] = {}
 
-REAL_COMPONENT_FIXTURES = frozenset({"kafka_bootstrap", "kafka_topic_factory", "vault"})
+REAL_COMPONENT_FIXTURES = frozenset({"kafka_bootstrap", "kafka_topic_factory", "kafka_sasl", "vault"})
+# SCRAM users of the secured broker: one per service (the chart's and `quantumedge topics`' default principal
+# names) and one that no ACL names.
+KAFKA_SASL_USERS = (
+    *(f"quantumedge-{s}" for s in ("ingest", "inference", "risk", "execution", "notify")),
+    "quantumedge-outsider",
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -71,6 +78,16 @@ def kafka_bootstrap() -> Iterator[str]:
         local = stack.enter_context(LocalKafka())
         ORIGINS["kafka"] = f"local process {local.pid}"
         yield local.bootstrap
+
+
+@pytest.fixture(scope="module")
+def kafka_sasl() -> Iterator[SaslSslKafka]:
+    """A second real broker, secured as in production: SASL_SSL (SCRAM-SHA-512) only, a CA made for it, ACLs
+    enforced (StandardAuthorizer, nothing allowed without an ACL), super user `admin`, and the SCRAM users in
+    KAFKA_SASL_USERS. Tests isolate themselves with a topic prefix and apply that prefix's ACLs. One per test
+    module (it starts in seconds), so no idle second JVM sits beside the session broker for the whole run."""
+    with SaslSslKafka(users=KAFKA_SASL_USERS) as broker:
+        yield broker
 
 
 @pytest.fixture(scope="session")

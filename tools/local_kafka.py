@@ -2,11 +2,18 @@
 """Start, stop or inspect a local single-node Apache Kafka 3.9.1 broker (KRaft) for development and tests.
 
     .venv/bin/python tools/local_kafka.py up [--port 9092]     # fetch jars if missing, start, wait until ready
+    .venv/bin/python tools/local_kafka.py up --sasl            # SASL_SSL + ACLs; credentials go to Vault
     .venv/bin/python tools/local_kafka.py status [--port 9092]
     .venv/bin/python tools/local_kafka.py down [--port 9092]   # all local brokers when --port is omitted
 
 The jars come from Maven Central (tools/kafka/pom.xml) into .cache/kafka/libs; the broker's data, logs and
 pidfile live in .cache/kafka/local-<port>/. Every `up` starts a fresh, empty cluster.
+
+A plain `up` is a PLAINTEXT development broker: the services refuse it unless QE_KAFKA__ALLOW_PLAINTEXT=true
+(printed with the exports). `up --sasl` starts it as production runs Kafka instead (SASL_SSL with SCRAM-SHA-512,
+a CA made for it, ACLs enforced; tests/harness/kafka_secure.py) and writes each service's credentials and the
+admin's to Vault at quantumedge/kafka/<service|admin> (QE_VAULT_ADDR + QE_VAULT_TOKEN, e.g. from
+`make vault-up`); no password is printed or written to a file here.
 """
 
 from __future__ import annotations
@@ -22,10 +29,12 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from tests.harness.kafka import KAFKA_CACHE, KAFKA_VERSION, LocalKafka, kafka_is_ready  # noqa: E402
+from tests.harness.kafka_secure import ADMIN, SaslSslKafka  # noqa: E402
 from tests.harness.process import (  # noqa: E402
     HarnessError,
     pid_alive,
     pid_cmdline,
+    port_is_open,
     read_pidfile,
     terminate,
     write_pidfile,
@@ -57,15 +66,33 @@ def cmd_up(args: argparse.Namespace) -> int:
     info = read_pidfile(pidfile)
     if info is not None and _ours(info):
         print(f"Kafka broker already running on 127.0.0.1:{args.port} (pid {info['pid']})")
-        print(f"export QE_KAFKA_BOOTSTRAP=127.0.0.1:{args.port} QE_TEST_KAFKA_BOOTSTRAP=127.0.0.1:{args.port}")
+        extra = (
+            "QE_KAFKA__SECURITY_PROTOCOL=SASL_SSL"
+            if info.get("protocol") == "SASL_SSL"
+            else "QE_KAFKA__ALLOW_PLAINTEXT=true"
+        )
+        print(f"export QE_KAFKA_BOOTSTRAP=127.0.0.1:{args.port} {extra}")
         return 0
     pidfile.unlink(missing_ok=True)
-    broker = LocalKafka(args.port, work_dir=work_dir(args.port), detach=True, start_timeout_s=args.timeout)
+    if args.sasl:
+        try:
+            vault = _vault_for_credentials()
+        except RuntimeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        users = [f"quantumedge-{service}" for service in SERVICES]
+        broker: LocalKafka = SaslSslKafka(
+            users, port=args.port, work_dir=work_dir(args.port), detach=True, start_timeout_s=args.timeout
+        )
+    else:
+        broker = LocalKafka(args.port, work_dir=work_dir(args.port), detach=True, start_timeout_s=args.timeout)
     try:
         broker.start()
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if isinstance(broker, SaslSslKafka):
+        _store_credentials(broker, *vault)
     assert broker.pid is not None
     write_pidfile(
         pidfile,
@@ -76,6 +103,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             "work_dir": str(broker.work_dir),
             "log": str(broker.log_path),
             "kafka_version": KAFKA_VERSION,
+            "protocol": "SASL_SSL" if isinstance(broker, SaslSslKafka) else "PLAINTEXT",
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         },
     )
@@ -83,8 +111,44 @@ def cmd_up(args: argparse.Namespace) -> int:
         f"Kafka {KAFKA_VERSION} broker ready on {broker.bootstrap} (pid {broker.pid}; "
         f"jars {broker.fetch_seconds:.1f} s, start {broker.start_seconds:.1f} s; log {broker.log_path})"
     )
-    print(f"export QE_KAFKA_BOOTSTRAP={broker.bootstrap} QE_TEST_KAFKA_BOOTSTRAP={broker.bootstrap}")
+    if isinstance(broker, SaslSslKafka):
+        print("credentials of admin and the four services written to Vault at quantumedge/kafka/<service|admin>")
+        print(f"export QE_KAFKA_BOOTSTRAP={broker.bootstrap} QE_KAFKA__SECURITY_PROTOCOL=SASL_SSL")
+        print("then, once: .venv/bin/quantumedge topics --acls      # topics and ACLs, as the Kafka admin")
+    else:
+        print(
+            f"export QE_KAFKA_BOOTSTRAP={broker.bootstrap} QE_KAFKA__ALLOW_PLAINTEXT=true "
+            f"QE_TEST_KAFKA_BOOTSTRAP={broker.bootstrap}"
+        )
     return 0
+
+
+SERVICES = ("ingest", "inference", "risk", "execution")
+
+
+def _vault_for_credentials() -> tuple[object, str]:
+    """An hvac client on QE_VAULT_ADDR with QE_VAULT_TOKEN and the KV mount, checked before the broker starts."""
+    import hvac
+
+    from quantumedge.shared.config import load_settings
+
+    vault = load_settings().vault
+    token = vault.token.get_secret_value()
+    if not (vault.addr and token):
+        raise RuntimeError("--sasl writes the Kafka credentials to Vault: set QE_VAULT_ADDR and QE_VAULT_TOKEN")
+    client = hvac.Client(url=vault.addr, token=token, timeout=10)
+    if not client.is_authenticated():
+        raise RuntimeError(f"QE_VAULT_TOKEN is not a valid token on {vault.addr}")
+    return client, vault.kv_mount
+
+
+def _store_credentials(broker: SaslSslKafka, client: object, mount: str) -> None:
+    from quantumedge.secrets import paths
+
+    for identity in (*SERVICES, paths.KAFKA_ADMIN_IDENTITY):
+        user = ADMIN if identity == paths.KAFKA_ADMIN_IDENTITY else f"quantumedge-{identity}"
+        secret = {"username": user, "password": broker.password(user), "ca_pem": broker.ca_pem}
+        client.secrets.kv.v2.create_or_update_secret(paths.kafka_path(identity), secret, mount_point=mount)  # type: ignore[attr-defined]
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -112,7 +176,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         if info is None or not _ours(info):
             print(f"{pidfile.parent.name}: not running (stale pidfile)")
             continue
-        ready, reason = kafka_is_ready(f"127.0.0.1:{info['port']}", timeout_s=3.0)
+        if info.get("protocol") == "SASL_SSL":  # answering needs credentials this tool does not keep
+            ready, reason = port_is_open(info["port"]), "nothing listens on its port"
+        else:
+            ready, reason = kafka_is_ready(f"127.0.0.1:{info['port']}", timeout_s=3.0)
         state = "ready" if ready else f"running but not answering ({reason})"
         print(f"Kafka broker 127.0.0.1:{info['port']} pid {info['pid']}: {state}; log {info.get('log')}")
         running += ready
@@ -127,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", help="start a broker (no-op when one already runs on that port)")
     up.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"client port (default {DEFAULT_PORT})")
     up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for readiness (default 180)")
+    up.add_argument("--sasl", action="store_true", help="SASL_SSL with ACLs; credentials to Vault (QE_VAULT_*)")
     up.set_defaults(func=cmd_up)
     for name, func, helptext in (
         ("down", cmd_down, "stop the broker (SIGTERM, then SIGKILL)"),

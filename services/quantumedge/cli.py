@@ -6,7 +6,7 @@ train    build datasets from recordings, train, export to ONNX, register
 backtest run the shared domain code over recordings
 record   record a market source to Parquet files
 secrets  bootstrap, check and rotate Vault secrets (non-interactive)
-topics   create the Kafka topics
+topics   create the Kafka topics and manage the services' ACLs
 console  the operators' web console
 notify   send halts, limit breaches, fills and rejections to webhooks and Telegram
 status, halt, reduce, resume, flatten, cancel-all, limits, decisions, explain: operate a running system
@@ -32,6 +32,7 @@ DELEGATED = {
     "backtest": ("quantumedge.backtest.cli", "backtest_main", "replay recordings through the domain code"),
     "record": ("quantumedge.ingest.record_cli", "record_main", "record a market source to Parquet files"),
     "secrets": ("quantumedge.secrets.cli", "secrets_main", "init, check or rotate secrets in Vault"),
+    "topics": ("quantumedge.topics_cli", "topics_main", "create the Kafka topics; apply, check or print the ACLs"),
 }
 
 
@@ -50,8 +51,6 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run one service against Kafka until SIGTERM")
     serve.add_argument("service", choices=SERVICE_NAMES)
-
-    sub.add_parser("topics", help="create the system's Kafka topics when missing (idempotent)")
 
     health = sub.add_parser("health", help="ask a gRPC server's health service; exit 0 when it answers SERVING")
     health.add_argument("address", help="host:port of the server, e.g. quantumedge-risk:50053")
@@ -126,15 +125,6 @@ def _dispatch(command: str, config: str | None, argv: list[str]) -> int:
         return 0 if summary.ticks > 0 else 1
     if args.command == "serve":
         return _serve(args.service, settings)
-    if args.command == "topics":
-        from quantumedge.shared.bus import make_bus
-        from quantumedge.shared.bus.reachable import require_broker
-
-        require_broker(settings.kafka.bootstrap)
-        bus = make_bus(settings.model_copy(update={"bus": "kafka"}))
-        bus.ensure_topics()
-        bus.close()
-        return 0
     if args.command == "console":
         from quantumedge.console.server import run_console
 

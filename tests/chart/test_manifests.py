@@ -111,8 +111,8 @@ def test_only_ingest_has_a_data_volume_and_it_is_an_empty_dir_by_default(render)
         component = dep["metadata"]["labels"]["app.kubernetes.io/component"]
         volumes = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
         assert ("data" in volumes) == (component == "ingest")
-        # Only emptyDirs: nothing is written to the image's filesystem.
-        assert all("emptyDir" in v for v in volumes.values())
+        # Only emptyDirs (and the projected, read-only Vault token): nothing is written to the image's filesystem.
+        assert all("emptyDir" in v or set(v) == {"name", "projected"} for v in volumes.values())
     ingest = rendered.component("Deployment", "ingest")[0]
     assert literal_env(containers(ingest)[0])["QE_DATA_DIR"] == "/data"
 
@@ -413,7 +413,10 @@ def test_risk_limit_names_in_the_schema_match_the_code() -> None:
 def test_topic_job_is_a_hook_running_the_topics_command_of_the_same_image(render) -> None:
     from quantumedge.cli import _parser
 
-    rendered = render()
+    # The Job has no Kafka identity: it runs against PLAINTEXT development brokers (tests/chart/test_kafka_security.py).
+    rendered = render(
+        set_values=["kafka.securityProtocol=PLAINTEXT", "kafka.allowPlaintext=true", "kafka.topics.provisioner=job"]
+    )
     (job,) = rendered.of_kind("Job")
     annotations = job["metadata"]["annotations"]
     assert set(annotations["helm.sh/hook"].split(",")) == {"pre-install", "pre-upgrade"}

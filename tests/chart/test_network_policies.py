@@ -41,26 +41,37 @@ def _release(render, *set_values: str) -> tuple[list, dict[str, Pod]]:
     return rendered.of_kind("NetworkPolicy"), _pods(rendered)
 
 
+# The topic hook Job renders only against a PLAINTEXT development broker (it has no Kafka identity); the
+# default release is SASL_SSL with Vault on, so the Job's policy is checked on that development shape.
+PLAINTEXT_WITH_JOB = ("kafka.securityProtocol=PLAINTEXT", "kafka.allowPlaintext=true", "kafka.topics.provisioner=job")
+
+
 @pytest.fixture(scope="module")
 def default_release(render):
     return _release(render)
 
 
-def test_the_default_release_renders_its_network_policies(default_release) -> None:
-    policies, pods = default_release
-    names = sorted(p["metadata"]["name"] for p in policies)
-    expected = [
-        f"{RELEASE}-default-deny",
-        f"{RELEASE}-topics",
-        f"{RELEASE}-test",
-        *(f"{RELEASE}-{c}" for c in COMPONENTS),
-    ]
-    assert names == sorted(expected)
-    assert set(pods) == {*COMPONENTS, "topics"}
-    # Every pod of the release is isolated both ways; nobody else in the namespace is.
-    for pod in pods.values():
-        assert netpol.isolated(policies, pod) == {"Ingress", "Egress"}, pod.name
-    assert netpol.isolated(policies, NEIGHBOUR) == set()
+@pytest.fixture(scope="module")
+def job_release(render):
+    return _release(render, *PLAINTEXT_WITH_JOB)
+
+
+@pytest.fixture(scope="module")
+def release_of(default_release, job_release):
+    """The release a component's pod is checked in: the default one, or the one with the topic Job."""
+    return lambda component: job_release if component == "topics" else default_release
+
+
+def test_the_default_release_renders_its_network_policies(default_release, job_release) -> None:
+    for (policies, pods), extra in ((default_release, []), (job_release, ["topics"])):
+        names = sorted(p["metadata"]["name"] for p in policies)
+        expected = [f"{RELEASE}-default-deny", f"{RELEASE}-test", *(f"{RELEASE}-{c}" for c in [*COMPONENTS, *extra])]
+        assert names == sorted(expected)
+        assert set(pods) == {*COMPONENTS, *extra}
+        # Every pod of the release is isolated both ways; nobody else in the namespace is.
+        for pod in pods.values():
+            assert netpol.isolated(policies, pod) == {"Ingress", "Egress"}, pod.name
+        assert netpol.isolated(policies, NEIGHBOUR) == set()
 
 
 @pytest.mark.parametrize(("source", "destination"), [
@@ -72,8 +83,8 @@ def test_the_default_release_renders_its_network_policies(default_release) -> No
     ("ingest", "inference"),
     ("topics", "risk"),
 ])  # fmt: skip
-def test_service_to_service_grpc_is_denied_unless_the_code_calls_it(default_release, source, destination) -> None:
-    policies, pods = default_release
+def test_service_to_service_grpc_is_denied_unless_the_code_calls_it(release_of, source, destination) -> None:
+    policies, pods = release_of(source)
     assert not netpol.allowed(policies, pods[source], pods[destination], PORTS[destination])
 
 
@@ -94,31 +105,33 @@ def test_operators_reach_every_grpc_port_strangers_none(default_release, compone
 
 
 @pytest.mark.parametrize("component", [*COMPONENTS, "topics"])
-def test_everyone_reaches_kafka_and_dns_in_the_cluster_only(default_release, component: str) -> None:
-    policies, pods = default_release
+def test_everyone_reaches_kafka_and_dns_in_the_cluster_only(release_of, component: str) -> None:
+    policies, pods = release_of(component)
     pod = pods[component]
     assert netpol.allowed(policies, pod, BROKER, 9092) and netpol.allowed(policies, pod, BROKER, 9093)
     assert netpol.allowed(policies, pod, DNS, 53, "UDP") and netpol.allowed(policies, pod, DNS, 53, "TCP")
     assert not netpol.allowed(policies, pod, INTERNET, 9092), "Kafka by default means brokers in the cluster"
     assert not netpol.allowed(policies, pod, BROKER, 22)
     assert not netpol.allowed(policies, pod, STRANGER, 53, "UDP"), "DNS only to the cluster DNS"
-    # Vault and the collector are off by default, and so is their egress.
-    assert not netpol.allowed(policies, pod, VAULT, 8200) and not netpol.allowed(policies, pod, COLLECTOR, 4317)
+    # Vault is on by default (Kafka credentials) for the services, never for the Job; the collector is off.
+    assert netpol.allowed(policies, pod, VAULT, 8200) == (component != "topics")
+    assert not netpol.allowed(policies, pod, COLLECTOR, 4317)
 
 
-def test_only_ingest_reaches_the_internet_for_market_data(default_release) -> None:
-    policies, pods = default_release
+def test_only_ingest_reaches_the_internet_for_market_data(release_of) -> None:
+    policies, pods = release_of("ingest")
     assert netpol.allowed(policies, pods["ingest"], INTERNET, 9443)
     assert netpol.allowed(policies, pods["ingest"], INTERNET, 443)
     assert not netpol.allowed(policies, pods["ingest"], PRIVATE, 9443), "not the private ranges"
     assert not netpol.allowed(policies, pods["ingest"], INTERNET, 80)
     for component in ("inference", "risk", "execution", "topics"):
+        policies, pods = release_of(component)
         for port in (443, 9443, 80):
             assert not netpol.allowed(policies, pods[component], INTERNET, port), f"{component} -> internet:{port}"
 
 
-def test_nothing_reaches_the_topic_job(default_release) -> None:
-    policies, pods = default_release
+def test_nothing_reaches_the_topic_job(job_release) -> None:
+    policies, pods = job_release
     for source in (OPERATOR, NEIGHBOUR, *(pods[c] for c in COMPONENTS)):
         assert not netpol.allowed(policies, source, pods["topics"], 50051)
 

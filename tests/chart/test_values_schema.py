@@ -11,7 +11,16 @@ REJECTED = {
     "wrong type": (["components.inference.replicaCount=two"], "replicaCount"),
     "unknown top-level key": (["replicas=3"], "replicas"),
     "unknown component key": (["components.risk.replica=2"], "replica"),
-    "live without vault": (["components.execution.venue=live", "components.execution.allowLive=true"], "enabled"),
+    "live without vault": (
+        [
+            "components.execution.venue=live",
+            "components.execution.allowLive=true",
+            "vault.enabled=false",
+            "kafka.securityProtocol=PLAINTEXT",
+            "kafka.allowPlaintext=true",
+        ],
+        "enabled",
+    ),
     "live without the second switch": (["components.execution.venue=live", "vault.enabled=true"], "allowLive"),
     "unknown autoscaling mode": (["components.risk.autoscaling.mode=both"], "mode"),
     "execution is a single writer": (["components.execution.autoscaling.mode=hpa"], "single writer"),

@@ -42,7 +42,7 @@ def stack(kafka_bootstrap: str, tmp_path: Path) -> Iterator[dict]:
         # Only the hash reaches the services; the token itself stays in this test.
         "QE_VAULT__OPERATOR_TOKEN_SHA256": f"{OPERATOR}:{token_sha256(token)}",
     }
-    bus = KafkaBus(KafkaSettings(bootstrap=kafka_bootstrap, topic_prefix=prefix))
+    bus = KafkaBus(KafkaSettings(bootstrap=kafka_bootstrap, allow_plaintext=True, topic_prefix=prefix))
     bus.ensure_topics()
     procs = {}
     channels: dict[str, grpc.Channel] = {}

@@ -112,7 +112,7 @@ def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         # Fills would spend the rate limit's burst before the halt: this run is about the halt.
         "QE_NOTIFY__EVENTS__FILL": "false",
     }
-    bus = KafkaBus(KafkaSettings(bootstrap=kafka_bootstrap, topic_prefix=prefix))
+    bus = KafkaBus(KafkaSettings(bootstrap=kafka_bootstrap, allow_plaintext=True, topic_prefix=prefix))
     bus.ensure_topics()
     procs = {}
     try:

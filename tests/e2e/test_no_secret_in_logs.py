@@ -204,7 +204,7 @@ def test_no_secret_reaches_logs_files_or_kafka(
     basic_credential = secrets.token_hex(20)
 
     peer = BinanceTradingPeer(symbols=(SYMBOL,), api_key=api_key, api_secret=api_secret).start()
-    bus = KafkaBus(KafkaSettings(bootstrap=kafka_bootstrap, topic_prefix=prefix))
+    bus = KafkaBus(KafkaSettings(bootstrap=kafka_bootstrap, allow_plaintext=True, topic_prefix=prefix))
     procs: dict = {}
     codes: dict[str, int | None] = {}
     channels = {name: grpc.insecure_channel(f"127.0.0.1:{port}") for name, port in ports.items()}

@@ -3,7 +3,6 @@ and an undecodable message lands on the dead-letter topic while the pipeline kee
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -12,9 +11,9 @@ import pytest
 from quantumedge.shared import topics
 from quantumedge.shared.bus.kafka import KafkaBus
 from quantumedge.shared.config import KafkaSettings
-from quantumedge.v1 import dlq_pb2, execution_pb2, risk_pb2
+from quantumedge.v1 import dlq_pb2, risk_pb2
 from tests.support.otlp_sink import OtlpSink
-from tests.support.procs import free_port, kafka_env, spawn, stop, wait_serving
+from tests.support.procs import fills, free_port, kafka_env, print_logs, spawn, stop, wait_for, wait_serving
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SERVICES = ("execution", "risk", "inference", "ingest")
@@ -40,7 +39,7 @@ def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> 
         # Trace half the ticks: most ticks end without an order, so fewer would leave few traced orders.
         "QE_TELEMETRY__SAMPLE_RATIO": "0.5",
     }
-    bus = KafkaBus(KafkaSettings(bootstrap=kafka_bootstrap, topic_prefix=prefix))
+    bus = KafkaBus(KafkaSettings(bootstrap=kafka_bootstrap, allow_plaintext=True, topic_prefix=prefix))
     bus.ensure_topics()
     procs = {}
     try:
@@ -52,35 +51,19 @@ def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> 
         codes = {name: stop(p) for name, p in procs.items()}
         bus.close()
         sink.__exit__()
-        for name in SERVICES:
-            log_file = logs / f"{name}.log"
-            if log_file.exists():
-                print(f"--- {name} (exit {codes.get(name)}) ---\n{log_file.read_text()[-3000:]}")
-
-
-def _wait_for(predicate, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.5)
-
-
-def _fills(bus: KafkaBus) -> list[execution_pb2.ExecutionReport]:
-    reports = [execution_pb2.ExecutionReport.FromString(r.value) for r in bus.read_all(topics.REPORTS)]
-    return [r for r in reports if r.HasField("fill")]
+        print_logs(logs, codes, SERVICES)
 
 
 def test_synthetic_ticks_become_paper_fills(pipeline: dict) -> None:
     bus: KafkaBus = pipeline["bus"]
-    _wait_for(lambda: len(_fills(bus)) > 0, 240, "a paper fill on execution.reports.v1")
+    wait_for(lambda: len(fills(bus)) > 0, 240, "a paper fill on execution.reports.v1")
     # Fills first, then decisions: a decision always precedes its fills, so none is missed by reading later.
-    fills = _fills(bus)
+    filled = fills(bus)
     decisions = [risk_pb2.RiskDecision.FromString(r.value) for r in bus.read_all(topics.DECISIONS)]
     approved = {d.intent.intent_id for d in decisions if d.approved}
     # Every fill belongs to an order made from an intent that risk approved.
-    assert {f.order.intent_id for f in fills} <= approved
-    assert all(f.fill.quantity > 0 and f.fill.price > 0 for f in fills)
+    assert {f.order.intent_id for f in filled} <= approved
+    assert all(f.fill.quantity > 0 and f.fill.price > 0 for f in filled)
     assert bus.read_all(topics.SIGNALS), "inference published no signal"
     for name, proc in pipeline["procs"].items():
         assert proc.poll() is None, f"{name} died"
@@ -96,13 +79,13 @@ def test_undecodable_message_goes_to_dlq_and_pipeline_keeps_going(pipeline: dict
         letters = [dlq_pb2.DeadLetter.FromString(r.value) for r in bus.read_all(topics.DLQ)]
         return any(letter.value == garbage and letter.reason for letter in letters)
 
-    _wait_for(garbage_dead_lettered, 60, "the bad record on dlq.v1")
+    wait_for(garbage_dead_lettered, 60, "the bad record on dlq.v1")
     letters = [dlq_pb2.DeadLetter.FromString(r.value) for r in bus.read_all(topics.DLQ)]
     ours = [x for x in letters if x.value == garbage]
     assert all(x.source_topic == topics.BOOK and "undecodable" in x.reason for x in ours)
     # The pipeline goes on: new signals keep arriving after the bad record.
     before = len(bus.read_all(topics.SIGNALS))
-    _wait_for(lambda: len(bus.read_all(topics.SIGNALS)) > before, 60, "signals after the bad record")
+    wait_for(lambda: len(bus.read_all(topics.SIGNALS)) > before, 60, "signals after the bad record")
     for name, proc in pipeline["procs"].items():
         assert proc.poll() is None, f"{name} died after a bad record"
 
@@ -110,7 +93,7 @@ def test_undecodable_message_goes_to_dlq_and_pipeline_keeps_going(pipeline: dict
 def test_one_trace_spans_a_tick_and_the_order_it_caused(pipeline: dict) -> None:
     """Read from the OTLP exporter: a trace rooted at ingest reaches the venue call in execution."""
     sink: OtlpSink = pipeline["sink"]
-    _wait_for(lambda: len(_fills(pipeline["bus"])) > 0, 240, "a paper fill")
+    wait_for(lambda: len(fills(pipeline["bus"])) > 0, 240, "a paper fill")
 
     def complete_traces() -> list[str]:
         # Complete = all four services took part and execution called the venue (a rejected intent
@@ -132,7 +115,7 @@ def test_one_trace_spans_a_tick_and_the_order_it_caused(pipeline: dict) -> None:
 
         return [t for t, services in by_trace.items() if set(SERVICES) <= services and t in ordered and whole(t)]
 
-    _wait_for(lambda: complete_traces(), 120, "a trace from a tick to the venue call it caused")
+    wait_for(lambda: complete_traces(), 120, "a trace from a tick to the venue call it caused")
     trace_id = complete_traces()[0]
     spans = [s for s in sink.snapshot() if s.trace_id == trace_id]
     roots = [s for s in spans if not s.parent_span_id]

@@ -186,8 +186,10 @@ log4j.logger.org.apache.kafka.clients=WARN
 """
 
 
-def kafka_is_ready(bootstrap: str, *, timeout_s: float = 5.0) -> tuple[bool, str]:
-    """Ask the broker for cluster metadata with kafka-python. Returns (ready, reason when not)."""
+def kafka_is_ready(bootstrap: str, *, timeout_s: float = 5.0, **client_config: object) -> tuple[bool, str]:
+    """Ask the broker for cluster metadata with kafka-python. Returns (ready, reason when not).
+
+    `client_config` carries the security settings (SASL, TLS) of a secured listener."""
     admin = None
     try:
         admin = KafkaAdminClient(
@@ -195,6 +197,7 @@ def kafka_is_ready(bootstrap: str, *, timeout_s: float = 5.0) -> tuple[bool, str
             client_id="qe-harness-probe",
             bootstrap_timeout_ms=int(timeout_s * 1000),
             request_timeout_ms=int(timeout_s * 1000),
+            **client_config,
         )
         brokers = admin.describe_cluster().get("brokers") or []
         if not brokers:
@@ -296,6 +299,19 @@ class LocalKafka:
     ) -> None:
         self.stop()
 
+    # -- hooks for a secured broker (tests/harness/kafka_secure.py) ------------------------------------------------
+
+    def _listener_config(self) -> dict[str, str]:
+        """Broker properties that depend on the ports and the work dir (listeners, TLS files); none here."""
+        return {}
+
+    def _format_args(self) -> list[str]:
+        """More `StorageTool format` arguments (e.g. SCRAM credentials); none here."""
+        return []
+
+    def _probe(self) -> tuple[bool, str]:
+        return kafka_is_ready(self.bootstrap)
+
     # -- internals ----------------------------------------------------------------------------------------------
 
     def _remove_temp_work_dir(self) -> None:
@@ -343,7 +359,7 @@ class LocalKafka:
                 port=self.port,
                 controller_port=self.controller_port,
                 data_dir=self.work_dir / "data",
-                extra=self.extra_config,
+                extra={**self._listener_config(), **(self.extra_config or {})},
             )
         )
         assert self.log_path is not None
@@ -361,7 +377,7 @@ class LocalKafka:
             if not port_is_open(self.port):
                 last_reason = f"nothing listens on 127.0.0.1:{self.port} yet"
                 return False
-            ok, last_reason = kafka_is_ready(self.bootstrap)
+            ok, last_reason = self._probe()
             return ok
 
         def alive() -> str | None:
@@ -382,6 +398,7 @@ class LocalKafka:
             new_cluster_id(),
             "--config",
             str(config),
+            *self._format_args(),
         ]
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False, cwd=self.work_dir)

@@ -8,11 +8,15 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from quantumedge.shared import topics
+from quantumedge.shared.bus import Bus
+from quantumedge.v1 import execution_pb2
 
 from tests.support.signing import signing_env
 
@@ -26,13 +30,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def kafka_env(bootstrap: str, prefix: str, ports: Mapping[str, int] | None = None) -> dict[str, str]:
+def kafka_env(
+    bootstrap: str, prefix: str, ports: Mapping[str, int] | None = None, *, protocol: str = "PLAINTEXT"
+) -> dict[str, str]:
     """What every `quantumedge serve` process of a test needs: the real broker, the test's own topics,
-    loopback gRPC, a port per service, and the signing keys (tests.support.signing)."""
+    loopback gRPC, a port per service, and the signing keys (tests.support.signing).
+
+    The session broker is a local plaintext one, which the services refuse unless told it is allowed; with
+    protocol="SASL_SSL" plaintext stays refused and each process reads its credentials from Vault."""
     return {
         "QE_BUS": "kafka",
         "QE_KAFKA_BOOTSTRAP": bootstrap,
         "QE_KAFKA__TOPIC_PREFIX": prefix,
+        "QE_KAFKA__SECURITY_PROTOCOL": protocol,
+        "QE_KAFKA__ALLOW_PLAINTEXT": str(protocol == "PLAINTEXT").lower(),
         "QE_GRPC_HOST": "127.0.0.1",
         **{f"QE_PORTS__{name.upper()}": str(port) for name, port in (ports or {}).items()},
         # Risk signs with the test session's key; execution and risk verify with its public half.
@@ -78,3 +89,25 @@ def stop(proc: subprocess.Popen, timeout_s: float = 20.0) -> int:
             proc.kill()
             proc.wait(5)
     return proc.returncode
+
+
+def wait_for(predicate: Callable[[], object], timeout_s: float, what: str, interval_s: float = 0.5) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(interval_s)
+
+
+def fills(bus: Bus) -> list[execution_pb2.ExecutionReport]:
+    """Every fill report on execution.reports.v1 so far."""
+    reports = [execution_pb2.ExecutionReport.FromString(r.value) for r in bus.read_all(topics.REPORTS)]
+    return [r for r in reports if r.HasField("fill")]
+
+
+def print_logs(logs: Path, codes: Mapping[str, int | None], services: Sequence[str], tail_chars: int = 3000) -> None:
+    """The end of each service's log with its exit code, shown when a test fails."""
+    for name in services:
+        log_file = logs / f"{name}.log"
+        if log_file.exists():
+            print(f"--- {name} (exit {codes.get(name)}) ---\n{log_file.read_text()[-tail_chars:]}")

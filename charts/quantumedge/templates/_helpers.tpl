@@ -213,6 +213,16 @@ inference risk execution
   value: {{ .Values.kafka.bootstrap | quote }}
 - name: QE_KAFKA__SECURITY_PROTOCOL
   value: {{ .Values.kafka.securityProtocol | quote }}
+- name: QE_KAFKA__ALLOW_PLAINTEXT
+  value: {{ .Values.kafka.allowPlaintext | toString | quote }}
+- name: QE_KAFKA__SASL_MECHANISM
+  value: {{ .Values.kafka.saslMechanism | quote }}
+- name: QE_KAFKA__CREDENTIALS_PATH
+  value: {{ .Values.kafka.credentialsPath | quote }}
+- name: QE_KAFKA__SSL_CHECK_HOSTNAME
+  value: {{ .Values.kafka.sslCheckHostname | toString | quote }}
+- name: QE_KAFKA__PRINCIPAL_TEMPLATE
+  value: {{ .Values.kafka.users.nameTemplate | quote }}
 - name: QE_KAFKA__TOPIC_PREFIX
   value: {{ .Values.kafka.topicPrefix | quote }}
 - name: QE_KAFKA__PARTITIONS
@@ -374,4 +384,70 @@ execution: [risk]
 {{- $rules = append $rules (dict "to" $np.egress.otel.to "ports" $np.egress.otel.ports) -}}
 {{- end -}}
 {{- toYaml $rules -}}
+{{- end -}}
+
+{{/* Who writes and who reads each topic: quantumedge.shared.topics WRITERS and READERS (tests/chart checks the
+rendered ACLs against the code's plan). */}}
+{{- define "quantumedge.topicAccess" -}}
+{
+  "ingest.trades.v1": {"write": ["ingest"], "read": ["inference", "execution"]},
+  "ingest.book.v1": {"write": ["ingest"], "read": ["inference", "risk", "execution"]},
+  "ingest.depth.v1": {"write": ["ingest"], "read": ["inference", "risk", "execution"]},
+  "inference.signals.v1": {"write": ["inference"], "read": ["risk"]},
+  "risk.decisions.v1": {"write": ["risk"], "read": ["execution"]},
+  "execution.reports.v1": {"write": ["execution"], "read": ["risk", "notify"]},
+  "execution.state.v1": {"write": ["execution"], "read": ["execution"]},
+  "control.v1": {"write": ["risk"], "read": ["risk", "execution", "notify"]},
+  "dlq.v1": {"write": ["ingest", "inference", "risk", "execution", "notify"], "read": []},
+  "audit.v1": {"write": ["ingest", "inference", "risk", "execution"], "read": []}
+}
+{{- end -}}
+
+{{/* A component's Kafka principal name (SASL user, KafkaUser name). Args: dict "root" $ "name" <component>. */}}
+{{- define "quantumedge.kafkaUser" -}}
+{{- .root.Values.kafka.users.nameTemplate | replace "{service}" .name -}}
+{{- end -}}
+
+{{/* A component's ACLs as a list of {type, name, operations} (physical names). Args: dict "root" $ "name" <component>. Returns JSON. */}}
+{{- define "quantumedge.kafkaAcls" -}}
+{{- $name := .name -}}
+{{- $out := list -}}
+{{- $reads := false -}}
+{{- range $topic, $who := (include "quantumedge.topicAccess" .root | fromJson) -}}
+{{- $ops := list -}}
+{{- if has $name $who.read -}}{{- $ops = append $ops "Read" -}}{{- $reads = true -}}{{- end -}}
+{{- if has $name $who.write -}}{{- $ops = append $ops "Write" -}}{{- end -}}
+{{- if $ops -}}
+{{- $out = append $out (dict "type" "topic" "name" (include "quantumedge.topic" (dict "root" $.root "topic" $topic)) "operations" $ops) -}}
+{{- end -}}
+{{- end -}}
+{{- if $reads -}}
+{{- $out = append $out (dict "type" "group" "name" (printf "%s%s" $.root.Values.kafka.topicPrefix $name) "operations" (list "Read")) -}}
+{{- end -}}
+{{- toJson $out -}}
+{{- end -}}
+
+{{/* Kafka combinations the schema cannot phrase clearly. */}}
+{{- define "quantumedge.validateKafka" -}}
+{{- $k := .Values.kafka -}}
+{{- if and (eq $k.topics.provisioner "job") (ne $k.securityProtocol "PLAINTEXT") -}}
+{{- fail (printf "kafka.topics.provisioner=job runs `quantumedge topics` with no Kafka identity, so only against a PLAINTEXT development broker; with kafka.securityProtocol=%s use strimzi, or none and run `quantumedge topics --acls` with the Kafka admin's credentials" $k.securityProtocol) -}}
+{{- end -}}
+{{- if and (eq $k.users.provisioner "strimzi") (or (not (hasPrefix "SASL_" $k.securityProtocol)) (ne $k.saslMechanism "SCRAM-SHA-512")) -}}
+{{- fail "kafka.users.provisioner=strimzi makes SCRAM-SHA-512 users: set kafka.securityProtocol=SASL_SSL and kafka.saslMechanism=SCRAM-SHA-512" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Every Kafka identity the release deploys: the enabled components, and the notifier when it is on. */}}
+{{- define "quantumedge.kafkaClients" -}}
+{{- $out := list -}}
+{{- range $name := splitList " " (include "quantumedge.componentNames" .) -}}
+{{- if (include "quantumedge.component" (dict "root" $ "name" $name) | fromYaml).enabled -}}
+{{- $out = append $out $name -}}
+{{- end -}}
+{{- end -}}
+{{- if .Values.notify.enabled -}}
+{{- $out = append $out "notify" -}}
+{{- end -}}
+{{- join " " $out -}}
 {{- end -}}

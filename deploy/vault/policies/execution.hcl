@@ -29,3 +29,12 @@ path "secret/data/quantumedge/signing/public" {
 path "secret/metadata/quantumedge/signing/public" {
   capabilities = ["read"]
 }
+
+# Its own Kafka identity (SASL username/password, the cluster CA, optional client cert/key): no other service's.
+path "secret/data/quantumedge/kafka/execution" {
+  capabilities = ["read"]
+}
+
+path "secret/metadata/quantumedge/kafka/execution" {
+  capabilities = ["read"]
+}

@@ -17,3 +17,12 @@ path "secret/data/quantumedge/operator/token-hashes" {
 path "secret/metadata/quantumedge/operator/token-hashes" {
   capabilities = ["read"]
 }
+
+# Its own Kafka identity (SASL username/password, the cluster CA, optional client cert/key): no other service's.
+path "secret/data/quantumedge/kafka/inference" {
+  capabilities = ["read"]
+}
+
+path "secret/metadata/quantumedge/kafka/inference" {
+  capabilities = ["read"]
+}

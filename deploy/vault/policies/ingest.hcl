@@ -9,3 +9,12 @@ path "secret/data/quantumedge/config/ingest" {
 path "secret/metadata/quantumedge/config/ingest" {
   capabilities = ["read"]
 }
+
+# Its own Kafka identity (SASL username/password, the cluster CA, optional client cert/key): no other service's.
+path "secret/data/quantumedge/kafka/ingest" {
+  capabilities = ["read"]
+}
+
+path "secret/metadata/quantumedge/kafka/ingest" {
+  capabilities = ["read"]
+}

@@ -45,3 +45,12 @@ path "secret/data/quantumedge/moderator/api-key" {
 path "secret/metadata/quantumedge/moderator/api-key" {
   capabilities = ["read"]
 }
+
+# Its own Kafka identity (SASL username/password, the cluster CA, optional client cert/key): no other service's.
+path "secret/data/quantumedge/kafka/risk" {
+  capabilities = ["read"]
+}
+
+path "secret/metadata/quantumedge/kafka/risk" {
+  capabilities = ["read"]
+}

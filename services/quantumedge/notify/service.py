@@ -138,7 +138,7 @@ def run_notify(settings: Settings) -> int:
     init_telemetry("notify", settings.telemetry)
     if settings.bus == "kafka":
         require_broker(settings.kafka.bootstrap)
-    bus = make_bus(settings)
+    bus = make_bus(settings, identity="notify")  # its own Kafka principal: reads control and reports only
     service = NotifyService(settings, bus, notifier)
     import threading
 

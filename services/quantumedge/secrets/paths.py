@@ -39,6 +39,16 @@ def signing_paths(role: str) -> list[str]:
 # Services whose gRPC API has changing calls read the operator token hashes.
 OPERATOR_HASH_READERS = ("inference", "risk", "execution")
 
+# Kafka credentials (SASL username/password, CA, optional client cert/key; quantumedge.shared.bus.kafka_security):
+# one secret per service, readable by that service alone, and one for the Kafka admin (`quantumedge topics`),
+# readable by no service or operator policy (an admin Vault token reads it).
+KAFKA_ADMIN_IDENTITY = "admin"
+
+
+def kafka_path(identity: str) -> str:
+    """A service's (or `admin`'s) Kafka credentials; the default of the kafka.credentials_path setting."""
+    return f"{PREFIX}/kafka/{identity}"
+
 
 def config_path(role: str) -> str:
     """Each service may keep its own optional secret configuration here; only it can read it."""
@@ -80,7 +90,7 @@ def required_paths(role: str, venue: str = "paper") -> list[str]:
 
 def readable_paths(role: str) -> list[str]:
     """Everything a role's policies let it read (used by `quantumedge secrets check`)."""
-    paths = [config_path(service_of(role))]
+    paths = [config_path(service_of(role)), kafka_path(service_of(role))]
     key = exchange_path(venue_of_role(role))
     moderator = [MODERATOR_KEY] if service_of(role) == "risk" else []
     return [*paths, *([key] if key else []), *signing_paths(role), *moderator]
@@ -91,6 +101,7 @@ def forbidden_paths(role: str) -> list[str]:
     own = service_of(role)
     out = [config_path(other) for other in SERVICE_ROLES if other != own]
     out += [p for p in (EXCHANGE_TESTNET, EXCHANGE_LIVE) if p not in readable_paths(role)]
+    out += [kafka_path(other) for other in (*SERVICE_ROLES, KAFKA_ADMIN_IDENTITY) if other != own]
     if own != "risk":
         out.append(SIGNING_PRIVATE)  # only risk signs
         out.append(MODERATOR_KEY)  # only risk calls the moderator

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -50,7 +50,17 @@ class ConfigError(RuntimeError):
 class KafkaSettings(BaseModel):
     bootstrap: str = "localhost:9092"
     client_id: str = "quantumedge"
-    security_protocol: str = "PLAINTEXT"
+    # SASL_SSL (SCRAM over TLS) is what a real deployment runs; PLAINTEXT and SASL_PLAINTEXT put every record
+    # (and SASL_PLAINTEXT every password) on the wire in clear, so the bus refuses them unless allow_plaintext.
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    allow_plaintext: bool = False
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    # Vault KV path of a process's Kafka credentials (SASL username/password, CA, optional client cert/key);
+    # `{service}` is the service name, or `admin` for `quantumedge topics`. Never from env or files.
+    credentials_path: str = "quantumedge/kafka/{service}"
+    ssl_check_hostname: bool = True
+    # The SASL user (Kafka principal User:<name>) of each service, for the ACLs `quantumedge topics` applies.
+    principal_template: str = "quantumedge-{service}"
     # Topics are created with these when missing (the chart's Job does the same in a cluster).
     partitions: int = 3
     replication_factor: int = 1
@@ -60,6 +70,26 @@ class KafkaSettings(BaseModel):
     topic_prefix: str = ""
     # kafka-python's own loggers: WARNING keeps connection chatter out of the logs unless asked for (DEBUG).
     client_log_level: str = "WARNING"
+
+    @field_validator("credentials_path", "principal_template")
+    @classmethod
+    def _names_the_service(cls, value: str) -> str:
+        if "{service}" not in value or value.replace("{service}", "").count("{"):
+            raise ValueError("must contain {service} (and no other {...} field)")
+        return value
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL")
+
+    @property
+    def needs_credentials(self) -> bool:
+        """Whether this protocol authenticates, so the process must read its credentials from Vault."""
+        return self.security_protocol != "PLAINTEXT"
 
 
 class Ports(BaseModel):

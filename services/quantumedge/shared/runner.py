@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from quantumedge import services_registry
+from quantumedge.shared import topics
 from quantumedge.shared.auth import server_credentials_from_settings
 from quantumedge.shared.bus import Bus, make_bus
 from quantumedge.shared.bus.reachable import require_broker
@@ -69,12 +70,14 @@ def interceptors_for(settings: Settings, bus: Bus, service: str) -> list:
 
 
 def start(names: Sequence[str], settings: Settings, bus: Bus | None = None) -> Running:
-    """Create the bus (and Kafka topics), then start each service and its gRPC server."""
+    """Create the bus (and Kafka topics), then start each service and its gRPC server.
+
+    On Kafka the process authenticates as its one service (its own principal and ACLs)."""
     init_telemetry(names[0] if len(names) == 1 else "quantumedge", settings.telemetry)
     if bus is None and settings.bus == "kafka":
         require_broker(settings.kafka.bootstrap)
-    bus = bus or make_bus(settings)
-    bus.ensure_topics()
+    bus = bus or make_bus(settings, identity=names[0] if len(names) == 1 else None)
+    bus.ensure_topics(sorted({topic for name in names for topic in topics.topics_used_by(name)}))
     running = Running(settings, bus)
     try:
         for name in [n for n in START_ORDER if n in names]:

@@ -38,6 +38,10 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
 
 
 SERVICES = ("ingest", "inference", "risk", "execution")
+# Every Kafka identity of the system: the four services and the notifier (`quantumedge notify`), each its own
+# principal with its own ACLs. The notifier only reads (and dead-letters what it cannot decode).
+NOTIFY = "notify"
+CLIENTS = (*SERVICES, NOTIFY)
 
 # Who may write each topic: the ACLs (one Kafka principal per service) and the chart's KafkaUsers come from
 # this map. Every service may dead-letter and audit; only risk may write decisions and control records.
@@ -50,8 +54,23 @@ WRITERS: dict[str, tuple[str, ...]] = {
     CONTROL: ("risk",),
     REPORTS: ("execution",),
     EXEC_STATE: ("execution",),
-    DLQ: SERVICES,
+    DLQ: CLIENTS,
     AUDIT: SERVICES,
+}
+
+# Who reads each topic (consumer loops and start-up rebuilds): the READ half of the ACLs. Nobody in the system
+# reads dlq.v1 and audit.v1; operators do, with their own credentials.
+READERS: dict[str, tuple[str, ...]] = {
+    TRADES: ("inference", "execution"),
+    BOOK: ("inference", "risk", "execution"),
+    DEPTH: ("inference", "risk", "execution"),
+    SIGNALS: ("risk",),
+    DECISIONS: ("execution",),
+    CONTROL: ("risk", "execution", NOTIFY),
+    REPORTS: ("risk", NOTIFY),
+    EXEC_STATE: ("execution",),
+    DLQ: (),
+    AUDIT: (),
 }
 
 AUDIT_RETENTION_MS = 30 * 24 * 3600 * 1000
@@ -85,6 +104,16 @@ def writers_of(topic: str) -> tuple[str, ...]:
 def topics_written_by(service: str) -> tuple[str, ...]:
     """The logical topics `service` may write, in MESSAGE_TYPES order."""
     return tuple(name for name in MESSAGE_TYPES if service in WRITERS[name])
+
+
+def topics_read_by(service: str) -> tuple[str, ...]:
+    """The logical topics `service` consumes, in MESSAGE_TYPES order."""
+    return tuple(name for name in MESSAGE_TYPES if service in READERS[name])
+
+
+def topics_used_by(service: str) -> tuple[str, ...]:
+    """Every logical topic `service` reads or writes (what its principal must see)."""
+    return tuple(name for name in MESSAGE_TYPES if service in READERS[name] or service in WRITERS[name])
 
 
 def market_topic_for(kind: str) -> str:

@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 @pytest.fixture
 def world(kafka_bootstrap: str, tmp_path: Path) -> Iterator[dict]:
     prefix = f"exec-restart-{uuid.uuid4().hex[:8]}."
-    bus = KafkaBus(KafkaSettings(bootstrap=kafka_bootstrap, topic_prefix=prefix))
+    bus = KafkaBus(KafkaSettings(bootstrap=kafka_bootstrap, allow_plaintext=True, topic_prefix=prefix))
     bus.ensure_topics()
     with BinanceTradingPeer(symbols=(SYMBOL,)) as peer:
         standard_book(peer)

@@ -30,7 +30,9 @@ SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 
 @pytest.fixture
 def kafka_settings(kafka_bootstrap: str) -> Iterator[KafkaSettings]:
-    settings = KafkaSettings(bootstrap=kafka_bootstrap, topic_prefix=f"inference-it-{uuid.uuid4().hex[:8]}.")
+    settings = KafkaSettings(
+        bootstrap=kafka_bootstrap, allow_plaintext=True, topic_prefix=f"inference-it-{uuid.uuid4().hex[:8]}."
+    )
     bus = KafkaBus(settings)
     bus.ensure_topics()
     bus.close()

@@ -31,7 +31,7 @@ LEVELS = 5
 @pytest.fixture
 def kafka_bus(kafka_bootstrap: str) -> Iterator[KafkaBus]:
     prefix = f"it-ingest-{uuid.uuid4().hex[:8]}."
-    bus = KafkaBus(KafkaSettings(bootstrap=kafka_bootstrap, topic_prefix=prefix, partitions=3))
+    bus = KafkaBus(KafkaSettings(bootstrap=kafka_bootstrap, allow_plaintext=True, topic_prefix=prefix, partitions=3))
     bus.ensure_topics()
     yield bus
     bus.close()

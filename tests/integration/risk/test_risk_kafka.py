@@ -22,7 +22,9 @@ from tests.unit.risk.rig import OPERATOR_SUBJECT, Rig
 @pytest.fixture
 def kafka_settings(kafka_bootstrap: str) -> Iterator[KafkaSettings]:
     """Topics and groups of this test only: a unique prefix on the shared broker, deleted afterwards."""
-    settings = KafkaSettings(bootstrap=kafka_bootstrap, topic_prefix=f"risk-it-{uuid.uuid4().hex[:8]}.")
+    settings = KafkaSettings(
+        bootstrap=kafka_bootstrap, allow_plaintext=True, topic_prefix=f"risk-it-{uuid.uuid4().hex[:8]}."
+    )
     bus = KafkaBus(settings)
     bus.ensure_topics()
     bus.close()

@@ -7,13 +7,33 @@ from quantumedge.shared.bus.memory import MemoryBus
 from quantumedge.shared.config import Settings
 
 
-def make_bus(settings: Settings) -> Bus:
-    """The bus the settings ask for: in-process for the embedded default, Kafka otherwise."""
+def make_bus(settings: Settings, identity: str | None = None) -> Bus:
+    """The bus the settings ask for: in-process for the embedded default, Kafka otherwise.
+
+    `identity` is whose Kafka credentials to read from Vault: the service's name (one principal per process),
+    or `admin` for `quantumedge topics`. Raises kafka_security.KafkaSecurityError when they are needed and
+    cannot be had, or when the protocol is plaintext and not allowed."""
     if settings.bus == "memory":
         return MemoryBus(partitions=settings.kafka.partitions)
     from quantumedge.shared.bus.kafka import KafkaBus
+    from quantumedge.shared.bus.kafka_security import (
+        ONE_PRINCIPAL_PER_PROCESS,
+        KafkaSecurityError,
+        check_protocol,
+        load_credentials,
+    )
 
-    return KafkaBus(settings.kafka)
+    check_protocol(settings.kafka, embedded=settings.embedded)  # before logging in to Vault for nothing
+    credentials = None
+    if settings.kafka.needs_credentials:
+        if identity is None:
+            raise KafkaSecurityError(
+                ONE_PRINCIPAL_PER_PROCESS,
+                f"kafka.security_protocol={settings.kafka.security_protocol}: each service has its own Kafka "
+                "principal, so run one service per process (`quantumedge serve NAME`)",
+            )
+        credentials = load_credentials(settings, identity)
+    return KafkaBus(settings.kafka, credentials, embedded=settings.embedded)
 
 
 __all__ = ["Bus", "BusError", "Consumer", "MemoryBus", "Record", "make_bus"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from google.protobuf.message import Message
@@ -86,8 +86,8 @@ class Bus(abc.ABC):
     def read_all(self, topic: str, timeout_s: float = 10.0) -> list[Record]:
         """Every record of `topic` from the beginning to its current end, outside any group (state rebuilds)."""
 
-    def ensure_topics(self) -> None:  # noqa: B027 - optional hook, the in-process bus needs nothing
-        """Create the system's topics when missing."""
+    def ensure_topics(self, names: Iterable[str] | None = None) -> None:  # noqa: B027 - optional hook, the in-process bus needs nothing
+        """Create the system's topics (logical `names`, default all) when missing."""
 
     @abc.abstractmethod
     def close(self) -> None: ...

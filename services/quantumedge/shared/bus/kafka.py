@@ -3,6 +3,7 @@
 Producer: acks=all with idempotence (no duplicates on retry), keyed by symbol so one symbol's
 events stay ordered in one partition. Consumer: group = service name, auto-commit off; the
 consumer loop commits only after a batch was handled and everything it produced was acked.
+Security (SASL_SSL, credentials from Vault, plaintext refused unless allowed): kafka_security.py.
 """
 
 from __future__ import annotations
@@ -11,21 +12,30 @@ import contextlib
 import inspect
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import (
+    ClusterAuthorizationFailedError,
     CommitFailedError,
     IllegalGenerationError,
     KafkaError,
     RebalanceInProgressError,
     TopicAlreadyExistsError,
+    TopicAuthorizationFailedError,
     UnknownMemberIdError,
 )
 
 from quantumedge.shared import topics as topic_names
 from quantumedge.shared.bus.base import Bus, BusError, Consumer, Record
+from quantumedge.shared.bus.kafka_security import (
+    TOPICS_NOT_VISIBLE,
+    KafkaCredentials,
+    KafkaSecurityError,
+    check_transport,
+    client_options,
+)
 from quantumedge.shared.config import KafkaSettings
 from quantumedge.shared.logs import get_logger
 
@@ -34,8 +44,15 @@ _POSITION_TAKES_TIMEOUT = "timeout_ms" in inspect.signature(KafkaConsumer.positi
 
 
 class KafkaBus(Bus):
-    def __init__(self, settings: KafkaSettings) -> None:
+    def __init__(
+        self, settings: KafkaSettings, credentials: KafkaCredentials | None = None, *, embedded: bool = False
+    ) -> None:
+        """`credentials` (from kafka_security.load_credentials) are needed by every protocol but PLAINTEXT,
+        which is refused unless settings.allow_plaintext (or embedded). Raises KafkaSecurityError."""
+        check_transport(settings, credentials, embedded=embedded)
         self.settings = settings
+        # One TLS context for every client of this bus: built once, in memory.
+        self._security = client_options(settings, credentials)
         self._prefix = settings.topic_prefix
         self._errors: list[str] = []
         self._errors_lock = threading.Lock()
@@ -53,9 +70,13 @@ class KafkaBus(Bus):
         return {
             "bootstrap_servers": self.settings.bootstrap.split(","),
             "client_id": self.settings.client_id,
-            "security_protocol": self.settings.security_protocol,
             "request_timeout_ms": self.settings.request_timeout_ms,
+            **self._security,
         }
+
+    def admin(self) -> KafkaAdminClient:
+        """An admin client with this bus's identity (close it after use)."""
+        return KafkaAdminClient(**self._common())
 
     @property
     def producer(self) -> KafkaProducer:
@@ -127,8 +148,15 @@ class KafkaBus(Bus):
             timestamp_ms=r.timestamp,
         )
 
-    def ensure_topics(self) -> None:
-        admin = KafkaAdminClient(**self._common())
+    def ensure_topics(self, names: Iterable[str] | None = None) -> None:
+        """Create the topics (logical `names`, default all) that this principal cannot see yet.
+
+        On a cluster with ACLs a service sees only the topics it may use and may create none: a missing one
+        then stops it with a message saying who creates topics and ACLs, instead of a bare authorization error.
+        """
+        specs = {spec.name: spec for spec in topic_names.ALL}
+        chosen = [specs[name] for name in (names or specs)]
+        admin = self.admin()
         try:
             existing = set(admin.list_topics())
             wanted = {
@@ -137,13 +165,21 @@ class KafkaBus(Bus):
                     "replication_factor": self.settings.replication_factor,
                     "configs": topic_configs(spec),
                 }
-                for spec in topic_names.ALL
+                for spec in chosen
                 if self.physical(spec.name) not in existing
             }
             if wanted:
-                # Another service may create the same topics at the same moment: that is fine.
-                with contextlib.suppress(TopicAlreadyExistsError):
-                    admin.create_topics(wanted, timeout_ms=30_000, wait_for_metadata=True)
+                try:
+                    # Another service may create the same topics at the same moment: that is fine.
+                    with contextlib.suppress(TopicAlreadyExistsError):
+                        admin.create_topics(wanted, timeout_ms=30_000, wait_for_metadata=True)
+                except (TopicAuthorizationFailedError, ClusterAuthorizationFailedError):
+                    raise KafkaSecurityError(
+                        TOPICS_NOT_VISIBLE,
+                        f"kafka topics {', '.join(sorted(wanted))} are not visible to this principal and it may not "
+                        "create them: create topics and ACLs with `quantumedge topics --acls` (admin credentials) "
+                        "or the chart's Strimzi KafkaTopic/KafkaUser resources",
+                    ) from None
                 log.info("kafka topics created", extra={"topics": sorted(wanted)})
         finally:
             admin.close()
