@@ -17,7 +17,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from quantumedge.shared import topics
 from quantumedge.shared.bus import Bus
 from quantumedge.v1 import execution_pb2
-
 from tests.support.signing import signing_env
 
 ROOT = Path(__file__).resolve().parents[2]
