@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from quantumedge.execution import ids
+from quantumedge.execution import ids, protection
 from quantumedge.execution.convert import (
     fill_to_pb,
     order_from_pb,
@@ -446,10 +446,12 @@ class ExecutionEngine:
             order.take_profit_price = dec(intent.take_profit_price)
             order.stop_loss_price = dec(intent.stop_loss_price)
             order.trailing_stop_bps = dec(intent.trailing_stop_bps)
-            order.time_stop_ns = max(0, intent.time_stop_ns)
+            # Bounded: an approved 2^63-1 would overflow the deadline and leave the position unprotected.
+            order.time_stop_ns = protection.bounded(intent.time_stop_ns)
             if intent.entry_ttl_ns > 0 and order_type is OrderType.LIMIT:
                 # On the venue's clock (market time for paper), like the time stop.
-                order.expire_time_ns = self.venue.now_ns() + intent.entry_ttl_ns
+                ttl = protection.bounded(intent.entry_ttl_ns, protection.MAX_ENTRY_TTL_NS)
+                order.expire_time_ns = self.venue.now_ns() + ttl
         order.updated_time_ns = order.created_time_ns
         self.orders[cid] = order
         if not is_exit and self.halted:
@@ -525,10 +527,10 @@ class ExecutionEngine:
             self._rejected(order, exc.code, exc.message)
             return
         except (VenueUnavailable, RateLimited) as exc:
-            self._rejected(order, exc.code, f"not placed: {exc.message}")
             if order.role is OrderRole.EXIT:
                 # Its protection is already gone: an exit the venue could not take now is tried again.
                 self._schedule_exit_retry(order)
+            self._rejected(order, exc.code, f"not placed: {exc.message}")
             return
         except OutcomeUnknown as exc:
             self._outcome_unknown(order, exc)
@@ -562,6 +564,8 @@ class ExecutionEngine:
         self._emit(order, note=f"rejected: {code} {message}")
         if order.role in _PROTECTIVE and order.parent_client_order_id:
             self._protection_failed(order.parent_client_order_id, f"{code} {message}")
+        elif order.role is OrderRole.EXIT:
+            self._after_change(order)  # its protection may be gone: what is held is protected again
 
     # -- venue updates ----------------------------------------------------------------------------
     def _apply(self, update: OrderUpdate, note: str = "") -> None:
@@ -704,6 +708,8 @@ class ExecutionEngine:
             # Every leg is gone and none filled (never reached the venue, or refused after the fact): the
             # position would sit unprotected, so it is closed as its stop would have closed it.
             self._protection_failed(parent.client_order_id, f"protection {order.status.name.lower()}")
+        if order.role is OrderRole.EXIT and order.status.terminal and self._held(order.symbol) != 0:
+            self._protect_remainder(order.symbol, f"exit {order.client_order_id} {order.status.name.lower()}")
         if order.role in _CLOSING and order.status.terminal and self._held(order.symbol) == 0:
             # Flat: protection and time stops of this symbol have nothing left to protect.
             for entry in [self.orders[c] for c in list(self._timed)]:
@@ -721,24 +727,69 @@ class ExecutionEngine:
 
     # -- protection -------------------------------------------------------------------------------
     def _needs_protection(self, order: Order) -> bool:
-        return (
-            order.wants_protection
-            and not order.protection_placed
-            and order.status.terminal
-            and order.filled_quantity > 0
-        )
+        if not order.wants_protection or order.filled_quantity <= 0:
+            return False
+        if not order.protection_placed:
+            return order.status.terminal or protection.fills_while_resting(order)
+        return self._protection_grows(order)
+
+    def _protection_grows(self, entry: Order) -> bool:
+        """A filling GTC entry whose protection covers less than it has filled, by a tradable step, and whose
+        protection is still whole (none of it filled or taken away by an exit)."""
+        if not (entry.take_profit_price or entry.stop_loss_price or entry.trailing_stop_bps):
+            return False
+        legs = protection.current_legs(entry, self._open_orders(entry.symbol), self._protective_ids(entry))
+        if entry.protected_quantity > 0 and not legs:
+            return False
+        if any(o.filled_quantity > 0 for o in legs):
+            return False
+        filters = self.venue.filters(entry.symbol)
+        target = filters.round_quantity(protection.protectable(entry), OrderType.LIMIT)
+        return target > entry.protected_quantity
+
+    def _protective_ids(self, entry: Order) -> tuple[str, str, str]:
+        return ids.protective_ids(entry.client_order_id, entry.protection_generation)
 
     def _protect(self, entry: Order) -> None:
-        """TP and SL as one OCO (or the one leg asked for) for what the entry filled; arm the time stop."""
+        """TP and SL as one OCO (or the one leg asked for) for what the entry filled; arm the time stop.
+        Called again while a GTC entry fills: the protection is replaced by one covering all it has filled."""
+        first = not entry.protection_placed
         entry.protection_placed = True
-        if entry.time_stop_ns:
+        if first and entry.time_stop_ns:
             # On the venue's clock (market time for paper), which is what check_time_stops compares with.
             entry.time_stop_deadline_ns = self.venue.now_ns() + entry.time_stop_ns
+        if not first:
+            legs = protection.current_legs(entry, self._open_orders(entry.symbol), self._protective_ids(entry))
+            ids_now = {o.client_order_id for o in legs}
+            self._cancel_where(lambda o: o.client_order_id in ids_now, note="protection grows with the entry")
+            if any(o.filled_quantity > 0 for o in legs):
+                return  # a leg filled meanwhile: the position is being closed, nothing to grow
+            entry.protection_generation += 1
         entry._touch(self._clock())
-        self._emit(entry, note="protection")
-        filters = self.venue.filters(entry.symbol)
+        self._emit(entry, note="protection" if first else "protection grows with the entry's fills")
         held = abs(self._held(entry.symbol))
-        quantity = filters.round_quantity(min(entry.filled_quantity - entry.base_fees, held), OrderType.LIMIT)
+        self._place_protection(entry, min(protection.protectable(entry), held))
+
+    def _protect_remainder(self, symbol: str, why: str) -> None:
+        """An exit that did not close all (refused, cancelled, or filled in part) after protection was
+        cancelled for it: what is still held gets protection again, as the latest entry asked for."""
+        if self.halted or symbol in self._exit_retries or self._held(symbol) == 0:
+            return
+        open_here = self._open_orders(symbol)
+        if any(o.role in _PROTECTIVE or o.role is OrderRole.EXIT for o in open_here):
+            return  # still protected, or an exit is still working on it
+        entry = protection.to_protect_again(symbol, self.orders.values())
+        if entry is None:
+            return
+        entry.protection_generation += 1
+        entry._touch(self._clock())
+        log.warning("protecting what an exit left", extra={"order": entry.client_order_id, "why": why})
+        self._emit(entry, note=f"protection placed again for what is held ({why})")
+        self._place_protection(entry, self._closable(symbol))
+
+    def _place_protection(self, entry: Order, quantity: Decimal) -> None:
+        filters = self.venue.filters(entry.symbol)
+        quantity = filters.round_quantity(quantity, OrderType.LIMIT)
         mark = self.marks.get(entry.symbol) or entry.average_price
         side = entry.side.opposite
         tp, sl, trailing = self._fitted_protection(entry, filters, side, mark)
@@ -755,7 +806,8 @@ class ExecutionEngine:
         if room is not None:
             self._protection_failed(entry.client_order_id, str(room))
             return
-        tp_id, sl_id, list_id = ids.protective_ids(entry.client_order_id)
+        tp_id, sl_id, list_id = self._protective_ids(entry)
+        entry.protected_quantity = quantity
         now = self._clock()
         legs: list[Order] = []
         if tp:
@@ -857,8 +909,7 @@ class ExecutionEngine:
         return filters.check_algo(algo)
 
     def _protection_vanished(self, entry: Order) -> bool:
-        cid = entry.client_order_id
-        legs = [o for o in self.orders.values() if o.parent_client_order_id == cid and o.role in _PROTECTIVE]
+        legs = protection.current_legs(entry, self.orders.values(), self._protective_ids(entry))
         return bool(legs) and all(
             o.status in (OrderStatus.EXPIRED, OrderStatus.REJECTED) and o.filled_quantity == 0 for o in legs
         )
@@ -1059,9 +1110,9 @@ class ExecutionEngine:
         role = OrderRole.ENTRY
         parent = ""
         if cid.endswith(ids.TAKE_PROFIT_SUFFIX):
-            role, parent = OrderRole.TAKE_PROFIT, cid[: -len(ids.TAKE_PROFIT_SUFFIX)]
+            role, parent = OrderRole.TAKE_PROFIT, ids.protected_entry(cid)
         elif cid.endswith(ids.STOP_LOSS_SUFFIX):
-            role, parent = OrderRole.STOP_LOSS, cid[: -len(ids.STOP_LOSS_SUFFIX)]
+            role, parent = OrderRole.STOP_LOSS, ids.protected_entry(cid)
         elif cid[len(ids.PREFIX)] in (ids.EXIT, ids.FLATTEN, ids.TIME_STOP):
             role = OrderRole.EXIT
         order = Order(
@@ -1075,7 +1126,7 @@ class ExecutionEngine:
             time_in_force=snapshot.time_in_force,
             role=role,
             parent_client_order_id=parent,
-            group_id=ids.protective_ids(parent)[2] if parent and snapshot.group_id else "",
+            group_id=cid[: -len(ids.TAKE_PROFIT_SUFFIX)] + ids.OCO_LIST_SUFFIX if parent and snapshot.group_id else "",
             venue=self.venue.name,
             venue_order_id=snapshot.venue_order_id,
             created_time_ns=snapshot.time_ns or self._clock(),
