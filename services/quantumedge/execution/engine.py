@@ -181,6 +181,7 @@ class ExecutionEngine:
         with self._lock:
             for update in self.venue.on_market(event):
                 self._apply(update)
+            self._record_ratchets(event.symbol)
             for cid in [c for c in self._awaiting_protection if self.orders[c].symbol == event.symbol]:
                 self._awaiting_protection.discard(cid)
                 if self._needs_protection(self.orders[cid]):
@@ -289,6 +290,9 @@ class ExecutionEngine:
                 elif record.HasField("order") and record.order.client_order_id:
                     order = self.orders[record.order.client_order_id] = order_from_pb(record.order)
                     self._index(order)
+                    if order.exit_retry_due_ns:
+                        schedule = (order.client_order_id, order.exit_retry_attempts, order.exit_retry_due_ns)
+                        self._exit_retries[order.symbol] = schedule
         log.info("state restored", extra={"orders": len(self.orders), "positions": len(self.positions)})
 
     def reconcile(self) -> list[str]:
@@ -337,8 +341,24 @@ class ExecutionEngine:
                 if snapshot is not None:
                     self._sync_snapshot(order, snapshot, "resolved by query")
                 elif self.venue.safe_to_forget(order.sent_time_ms):
-                    self._set_status(order, OrderStatus.EXPIRED, "never reached the venue (absent after recvWindow)")
-                    self._after_change(order)  # a protective leg that never got there leaves a naked position
+                    self._never_sent(order, "never reached the venue (absent after recvWindow)")
+
+    def _never_sent(self, order: Order, why: str) -> None:
+        """An order persisted PENDING that provably never reached the venue (not one whose outcome is
+        unknown: that is never re-sent). An exit is sent again while the position stands (as an exit retry,
+        due now); an entry is refused with NOT_SENT so risk sees it and the strategy decides afresh on
+        today's prices; a protective leg expires, which places protection again or closes the position."""
+        if order.role is OrderRole.ENTRY:
+            order.reject(protection.NOT_SENT, f"{why}: not sent; decided again", self._clock())
+            self.counters["rejects"] += 1
+            log.warning("unsent entry refused for a new decision", extra={"order": order.client_order_id})
+            self._emit(order, note=f"refused: {why}; the intent is decided again, not sent stale")
+            return
+        self._set_status(order, OrderStatus.EXPIRED, why)
+        if order.role is OrderRole.EXIT and self._held(order.symbol) != 0:
+            log.warning("unsent exit sent again", extra={"order": order.client_order_id, "why": why})
+            self._schedule_exit_retry(order, immediately=True)
+        self._after_change(order)  # a protective leg that never got there leaves a naked position
 
     def _resolve_unknown(self, order: Order, now_ns: int) -> None:
         """Ask the venue about an order whose outcome is unknown (on the backoff schedule); past the bound,
@@ -1059,10 +1079,8 @@ class ExecutionEngine:
         for order in self._open_orders():
             if self.venue.stateless:
                 if order.status is OrderStatus.PENDING:
-                    self._set_status(
-                        order, OrderStatus.EXPIRED, "reconciled: never reached the paper venue before restart"
-                    )
-                    notes.append(f"{order.client_order_id}: expired (in flight at restart)")
+                    self._never_sent(order, "reconciled: never reached the paper venue before restart")
+                    notes.append(f"{order.client_order_id}: never sent before restart -> {order.status.name}")
                 else:
                     self.venue.restore(order)
                 continue
@@ -1201,10 +1219,41 @@ class ExecutionEngine:
             if dust:
                 log.info("dust left in the position", extra={"symbol": position.symbol, "dust": _plain(dust)})
 
-    def _schedule_exit_retry(self, failed: Order) -> None:
+    def _record_ratchets(self, symbol: str) -> None:
+        """A simulated trailing stop's ratchet, persisted as it moves: a restart resumes it where it stood."""
+        for order in self._open_orders(symbol):
+            if order.role is not OrderRole.STOP_LOSS or not order.trailing_stop_bps:
+                continue
+            peak = self.venue.trailing_peak(order.client_order_id)
+            if peak and peak != order.trailing_peak:
+                order.trailing_peak = peak
+                order._touch(self._clock())
+                self._persist(order)
+
+    def _persist(self, order: Order) -> None:
+        """Only the state record (no report): bookkeeping risk has no use for."""
+        record = execution_pb2.ExecutionReport(
+            report_id=f"{order.client_order_id}:{order.version}", time_ns=self._clock(), venue=self.venue.name
+        )
+        record.order.CopyFrom(order_to_pb(order))
+        self.emitter.state(order.client_order_id, record)
+
+    def _set_exit_retry(self, symbol: str, schedule: tuple[str, int, int] | None) -> None:
+        """Keep the symbol's exit retry schedule, persisted on the first failed exit so it survives a restart."""
+        current = self._exit_retries.pop(symbol, None)
+        if schedule is not None:
+            self._exit_retries[symbol] = schedule
+        origin = self.orders.get((schedule or current or ("",))[0])
+        if origin is None:
+            return
+        origin.exit_retry_attempts, origin.exit_retry_due_ns = (schedule[1], schedule[2]) if schedule else (0, 0)
+        origin._touch(self._clock())
+        self._persist(origin)
+
+    def _schedule_exit_retry(self, failed: Order, immediately: bool = False) -> None:
         origin, attempt, _ = self._exit_retries.get(failed.symbol, (failed.client_order_id, 0, 0))
-        delay_ns = int(self._exit_backoff.delay(attempt) * 1e9)
-        self._exit_retries[failed.symbol] = (origin, attempt + 1, self.venue.now_ns() + delay_ns)
+        delay_ns = 0 if immediately else int(self._exit_backoff.delay(attempt) * 1e9)
+        self._set_exit_retry(failed.symbol, (origin, attempt + 1, self.venue.now_ns() + delay_ns))
         log.error(
             "exit not placed; retrying",
             extra={"symbol": failed.symbol, "order": failed.client_order_id, "attempt": attempt + 1},
@@ -1216,7 +1265,7 @@ class ExecutionEngine:
                 continue
             closable = self._closable(symbol)
             if self._held(symbol) == 0 or closable <= 0:
-                del self._exit_retries[symbol]  # closed meanwhile, or an exit is working on it
+                self._set_exit_retry(symbol, None)  # closed meanwhile, or an exit is working on it
                 continue
             filters = self.venue.filters(symbol)
             cid = ids.order_id(ids.EXIT, origin, f"retry-{attempt}")
@@ -1227,7 +1276,7 @@ class ExecutionEngine:
             rescheduled = self._exit_retries.get(symbol, (origin, attempt, due_ns))[1] > attempt
             if order.status is not OrderStatus.REJECTED or not rescheduled:
                 # Placed, or refused for good (filters, the venue's own rejection): retrying changes nothing.
-                self._exit_retries.pop(symbol, None)
+                self._set_exit_retry(symbol, None)
 
     def _closable(self, symbol: str, exclude: str = "") -> Decimal:
         """|position| less what open exit orders (other than `exclude`) are already selling or buying back."""

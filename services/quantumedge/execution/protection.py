@@ -14,6 +14,9 @@ MAX_TIME_STOP_NS = 7 * 24 * 3600 * 1_000_000_000
 # An entry's resting time (entry_ttl_ns) is bounded the same way.
 MAX_ENTRY_TTL_NS = MAX_TIME_STOP_NS
 
+# Reason code of an entry persisted but never sent before a restart: refused so risk decides again.
+NOT_SENT = "NOT_SENT"
+
 PROTECTIVE = (OrderRole.TAKE_PROFIT, OrderRole.STOP_LOSS)
 
 
