@@ -622,6 +622,8 @@ class ExecutionEngine:
                     extra={"order": order.client_order_id, "trade": fill.trade_id},
                 )
                 order.trade_ids.add(fill.trade_id)
+                order._touch(self._clock())
+                self._persist(order)  # the credit used up, so a restart does not use it again
                 return
             share = (fill.quantity - covered) / fill.quantity
             fill = dataclasses.replace(
@@ -683,6 +685,8 @@ class ExecutionEngine:
                 order, synthetic, note="reconciled: venue reported fills we never saw (at its average price)"
             )
             order.synthetic_credit += missing
+            order._touch(self._clock())
+            self._persist(order)  # the credit survives a restart: those trades still arrive once
 
     def _set_status(self, order: Order, status: OrderStatus, note: str = "", time_ns: int = 0) -> None:
         try:
@@ -759,8 +763,8 @@ class ExecutionEngine:
         if not (entry.take_profit_price or entry.stop_loss_price or entry.trailing_stop_bps):
             return False
         legs = protection.current_legs(entry, self._open_orders(entry.symbol), self._protective_ids(entry))
-        if entry.protected_quantity > 0 and not legs:
-            return False
+        if entry.protected_quantity <= 0 or not legs:
+            return False  # never placed by quantity (a record from before), or gone: nothing to grow
         if any(o.filled_quantity > 0 for o in legs):
             return False
         filters = self.venue.filters(entry.symbol)
@@ -819,6 +823,8 @@ class ExecutionEngine:
         if quantity <= 0 or violation is not None:
             why = violation.message if violation else "nothing left to protect"
             log.warning("position too small to protect", extra={"order": entry.client_order_id, "qty": str(quantity)})
+            if protection.fills_while_resting(entry) and entry.protected_quantity <= 0:
+                entry.protection_placed = False  # tried again as more of the entry fills
             entry._touch(self._clock())
             self._emit(entry, note=f"unprotected: {quantity} {entry.symbol} is below the venue's minimum ({why})")
             return
@@ -828,6 +834,8 @@ class ExecutionEngine:
             return
         tp_id, sl_id, list_id = self._protective_ids(entry)
         entry.protected_quantity = quantity
+        entry._touch(self._clock())
+        self._persist(entry)  # what the protection covers, so a restart does not place it again
         now = self._clock()
         legs: list[Order] = []
         if tp:

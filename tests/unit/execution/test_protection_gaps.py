@@ -84,3 +84,101 @@ def test_a_time_stop_of_2_pow_63_minus_1_is_capped_and_the_position_is_protected
     assert 0 < entry.time_stop_deadline_ns < 2**63 - 1
     assert len(_open_protection(engine)) == 2
     assert emitter.states[-1][1].order.time_stop_deadline_ns in (0, entry.time_stop_deadline_ns)
+
+
+def _restarted(emitter, venue=None):
+    from quantumedge.execution.engine import EngineConfig, ExecutionEngine, ListEmitter
+    from quantumedge.execution.venue import PaperVenue
+
+    venue = venue or PaperVenue()
+    emitter2 = ListEmitter()
+    engine = ExecutionEngine(venue, emitter2, EngineConfig(symbols=(SYMBOL,)), clock=lambda: venue.now_ns() or 1)
+    engine.restore((key, record.SerializeToString()) for key, record in emitter.states)
+    engine.reconcile()
+    return engine, venue, emitter2
+
+
+def test_a_paper_restart_keeps_a_trailing_stops_ratchet() -> None:
+    engine, _, emitter = paper_engine()
+    engine.on_market(depth(1_000, BOOK_BIDS, BOOK_ASKS))
+    engine.on_decision(decision("A", trailing_bps=100.0))  # 1 % below the best price since it rested
+    engine.on_market(trade(2_000, 100.0, 0.01))
+    engine.on_market(trade(3_000, 110.0, 0.01))  # the ratchet moves up: the stop is now 108.9
+    engine.on_market(trade(4_000, 109.5, 0.01))
+    assert engine.positions[SYMBOL].quantity == D("0.1")
+    engine2, _, _ = _restarted(emitter)
+    engine2.on_market(trade(5_000, 109.5, 0.01))  # placed again after the restart
+    engine2.on_market(depth(5_500, [(108.4, 1.0)], [(108.6, 1.0)]))
+    engine2.on_market(trade(6_000, 108.5, 0.01))  # below 108.9: stopped out, though far above 100 x 0.99
+    assert engine2.positions[SYMBOL].quantity == 0
+
+
+def test_exit_retries_survive_a_restart() -> None:
+    from quantumedge.execution.errors import VenueUnavailable
+
+    engine, venue, emitter = paper_engine()
+    engine.on_market(depth(1_000, BOOK_BIDS, BOOK_ASKS))
+    engine.on_decision(decision("A", tp=120.0, sl=80.0, time_stop_ns=1_000_000))
+
+    def down(request):
+        raise VenueUnavailable("503", "venue down")
+
+    venue.submit = down
+    engine.on_market(depth(2_000_000, BOOK_BIDS, BOOK_ASKS))  # the time stop fires; its exit is not placed
+    assert engine.positions[SYMBOL].quantity == D("0.1") and not _open_protection(engine)
+    engine2, _, _ = _restarted(emitter)
+    engine2.on_market(depth(5_000_000_000, BOOK_BIDS, BOOK_ASKS))  # after the restart, past the retry delay
+    assert engine2.positions[SYMBOL].quantity == 0
+
+
+def test_stand_in_credits_survive_a_restart() -> None:
+    from quantumedge.execution.engine import EngineConfig, ExecutionEngine, ListEmitter
+    from quantumedge.execution.orders import Fill, OrderUpdate
+    from tests.unit.execution.test_review_findings import ScriptedVenue
+
+    venue = ScriptedVenue()
+    emitter = ListEmitter()
+    engine = ExecutionEngine(venue, emitter, EngineConfig(symbols=(SYMBOL,)), clock=lambda: 1)
+    order = engine.on_decision(decision("A", qty=1.0, order_type=risk_pb2.ORDER_TYPE_LIMIT, limit=99.0))
+    cid = order.client_order_id
+    venue.trades = [Fill(cid, "t1", D("99"), D("0.1"))]
+    venue.trades_ok = False
+    engine.reconcile()  # the trade history is unreadable: a stand-in fill counts 0.1
+    assert order.synthetic_credit == D("0.1")
+    venue.trades_ok = True
+    engine2 = ExecutionEngine(venue, ListEmitter(), EngineConfig(symbols=(SYMBOL,)), clock=lambda: 1)
+    engine2.restore((key, record.SerializeToString()) for key, record in emitter.states)
+    # The real trade arrives after the restart: it is the one the stand-in counted, not a second one.
+    engine2.on_update(
+        OrderUpdate(cid, SYMBOL, OrderStatus.PARTIALLY_FILLED, "1", venue.trades[0], D("0.1"), D("9.9"))
+    )
+    assert engine2.orders[cid].filled_quantity == D("0.1") and engine2.positions[SYMBOL].quantity == D("0.1")
+
+
+def test_intents_saved_but_never_sent_are_sent_or_decided_again_after_a_restart() -> None:
+    from quantumedge.execution.protection import NOT_SENT
+
+    engine, venue, emitter = paper_engine()
+    engine.on_market(depth(1_000, BOOK_BIDS, BOOK_ASKS))
+    engine.on_decision(decision("A"))
+    crashed = []
+
+    def crash(request):  # persisted PENDING, then the process died before the request left
+        crashed.append(request.client_order_id)
+        raise SystemExit
+
+    venue.submit = crash
+    for intent_id, kw in (("X", {"qty": 0.1, **SELL_EXIT}), ("B", {})):
+        try:
+            engine.on_decision(decision(intent_id, **kw))
+        except SystemExit:
+            pass
+    assert len(crashed) == 2
+    engine2, _, emitter2 = _restarted(emitter)
+    exit_order, entry = (engine2.orders[c] for c in crashed)
+    assert entry.status is OrderStatus.REJECTED and entry.reject_code == NOT_SENT
+    assert exit_order.status is OrderStatus.EXPIRED
+    engine2.on_market(depth(2_000, BOOK_BIDS, BOOK_ASKS))  # prices again: the exit goes, once
+    assert engine2.positions[SYMBOL].quantity == 0
+    sent_exits = [o for o in engine2.list_orders() if o.role is OrderRole.EXIT and o.filled_quantity > 0]
+    assert len(sent_exits) == 1
