@@ -3,6 +3,8 @@ that did not close it all, by an entry still filling, or by a time stop too larg
 
 from __future__ import annotations
 
+import contextlib
+
 from decimal import Decimal
 
 from quantumedge.execution import ids
@@ -169,12 +171,10 @@ def test_intents_saved_but_never_sent_are_sent_or_decided_again_after_a_restart(
 
     venue.submit = crash
     for intent_id, kw in (("X", {"qty": 0.1, **SELL_EXIT}), ("B", {})):
-        try:
+        with contextlib.suppress(SystemExit):
             engine.on_decision(decision(intent_id, **kw))
-        except SystemExit:
-            pass
     assert len(crashed) == 2
-    engine2, _, emitter2 = _restarted(emitter)
+    engine2, _, _ = _restarted(emitter)
     exit_order, entry = (engine2.orders[c] for c in crashed)
     assert entry.status is OrderStatus.REJECTED and entry.reject_code == NOT_SENT
     assert exit_order.status is OrderStatus.EXPIRED
