@@ -4,7 +4,6 @@ that did not close it all, by an entry still filling, or by a time stop too larg
 from __future__ import annotations
 
 import contextlib
-
 from decimal import Decimal
 
 from quantumedge.execution import ids
@@ -151,9 +150,7 @@ def test_stand_in_credits_survive_a_restart() -> None:
     engine2 = ExecutionEngine(venue, ListEmitter(), EngineConfig(symbols=(SYMBOL,)), clock=lambda: 1)
     engine2.restore((key, record.SerializeToString()) for key, record in emitter.states)
     # The real trade arrives after the restart: it is the one the stand-in counted, not a second one.
-    engine2.on_update(
-        OrderUpdate(cid, SYMBOL, OrderStatus.PARTIALLY_FILLED, "1", venue.trades[0], D("0.1"), D("9.9"))
-    )
+    engine2.on_update(OrderUpdate(cid, SYMBOL, OrderStatus.PARTIALLY_FILLED, "1", venue.trades[0], D("0.1"), D("9.9")))
     assert engine2.orders[cid].filled_quantity == D("0.1") and engine2.positions[SYMBOL].quantity == D("0.1")
 
 
