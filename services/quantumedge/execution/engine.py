@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from quantumedge.execution import ids, protection
+from quantumedge.execution import compaction, ids, protection
 from quantumedge.execution.convert import (
     fill_to_pb,
     order_from_pb,
@@ -78,7 +78,8 @@ _venue_ms = _meter.create_histogram("qe.execution.venue_call", unit="ms", descri
 class Emitter(Protocol):
     def report(self, symbol: str, report: execution_pb2.ExecutionReport) -> None: ...
 
-    def state(self, key: str, record: execution_pb2.ExecutionReport) -> None: ...
+    def state(self, key: str, record: execution_pb2.ExecutionReport | None) -> None:
+        """The latest record of `key` on the compacted state topic; None deletes the key (a tombstone)."""
 
     def flush(self) -> None: ...
 
@@ -88,12 +89,12 @@ class ListEmitter:
 
     def __init__(self) -> None:
         self.reports: list[execution_pb2.ExecutionReport] = []
-        self.states: list[tuple[str, execution_pb2.ExecutionReport]] = []
+        self.states: list[tuple[str, execution_pb2.ExecutionReport | None]] = []
 
     def report(self, symbol: str, report: execution_pb2.ExecutionReport) -> None:
         self.reports.append(report)
 
-    def state(self, key: str, record: execution_pb2.ExecutionReport) -> None:
+    def state(self, key: str, record: execution_pb2.ExecutionReport | None) -> None:
         self.states.append((key, record))
 
     def flush(self) -> None:
@@ -111,6 +112,8 @@ class EngineConfig:
     # An order whose outcome is unknown is resolved this long (venue clock) before its symbol goes to exits
     # only with an operator alert; longer than the matching engine's own 10 s timeout plus recvWindow.
     unknown_outcome_bound_ns: int = 60_000_000_000
+    # Finished orders older than this (engine clock) are tombstoned on execution.state.v1 and forgotten.
+    state_retention_ns: int = compaction.DEFAULT_RETENTION_NS
 
 
 POSITION_KEY = "position:"
@@ -408,6 +411,26 @@ class ExecutionEngine:
         order.outcome_unknown_code = exc.code
         order._touch(self._clock())
         self._emit(order, note=f"{what} outcome unknown ({exc}): never sent again; resolving")
+
+    def compact(self) -> int:
+        """Tombstone finished orders nothing needs any more (see compaction), so execution.state.v1 and a
+        restart stay bounded by what is live plus a day, not by all history. Returns how many."""
+        with self._lock:
+            gone = compaction.forgettable(
+                self.orders.values(),
+                self._clock(),
+                self._held,
+                lambda symbol: protection.to_protect_again(symbol, self.orders.values()),
+                self.config.state_retention_ns,
+            )
+            for cid in gone:
+                order = self.orders.pop(cid)
+                for index in (self._open.get(order.symbol, set()), self._timed, self._expiring):
+                    index.discard(cid)
+                self.emitter.state(cid, None)
+            if gone:
+                log.info("finished orders forgotten", extra={"orders": len(gone), "kept": len(self.orders)})
+            return len(gone)
 
     def heartbeat(self, note: str = "heartbeat") -> None:
         """A position report per symbol: tells risk that execution is alive and what it holds."""

@@ -77,7 +77,7 @@ class BusEmitter:
         self.bus.publish(topics.REPORTS, symbol or None, report)
         log_report(report)
 
-    def state(self, key: str, record: execution_pb2.ExecutionReport) -> None:
+    def state(self, key: str, record: execution_pb2.ExecutionReport | None) -> None:
         self.bus.publish(topics.EXEC_STATE, key, record)
 
     def flush(self) -> None:
@@ -327,6 +327,7 @@ class ExecutionService(ServiceBase):
             try:
                 self.engine.resolve_pending()
                 self.engine.check_time_stops(self.venue.now_ns())
+                self.engine.compact()
                 if self.cfg.heartbeat_interval_s and time.monotonic() - last_beat >= self.cfg.heartbeat_interval_s:
                     last_beat = time.monotonic()
                     self.engine.heartbeat()
