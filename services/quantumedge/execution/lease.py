@@ -39,7 +39,7 @@ class LeaseRecord:
     version: int  # the store's compare-and-set version: the fencing token
 
 
-class LeaseConflict(Exception):
+class LeaseConflictError(Exception):
     """The record changed since it was read: another candidate wrote first."""
 
 
@@ -47,7 +47,7 @@ class LeaseStore(Protocol):
     def read(self) -> LeaseRecord | None: ...
 
     def write(self, holder: str, transitions: int, duration_s: float, expected_version: int) -> LeaseRecord:
-        """Compare-and-set: raises LeaseConflict when the version is no longer `expected_version`."""
+        """Compare-and-set: raises LeaseConflictError when the version is no longer `expected_version`."""
 
 
 @dataclass
@@ -97,7 +97,7 @@ class ExecutorLease:
                 return self._passive(record, held)
             transitions = 0 if record is None else record.transitions + (0 if record.holder == self.holder else 1)
             won = self.store.write(self.holder, transitions, self.config.duration_s, record.version if record else 0)
-        except LeaseConflict:
+        except LeaseConflictError:
             return self._passive(None, held)
         except Exception as exc:  # the store is out of reach: keep what validity is left, never more
             log.warning("executor lease store unreachable", extra={"error": repr(exc), "active": self.active})
@@ -184,6 +184,6 @@ class VaultLeaseStore:
             )
         except hvac.exceptions.InvalidRequest as exc:
             if "check-and-set" in str(exc):
-                raise LeaseConflict(str(exc)) from exc
+                raise LeaseConflictError(str(exc)) from exc
             raise
         return LeaseRecord(holder, transitions, duration_s, int(resp["data"]["version"]))

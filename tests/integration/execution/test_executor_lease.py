@@ -9,7 +9,7 @@ import uuid
 import hvac
 import pytest
 
-from quantumedge.execution.lease import ExecutorLease, LeaseConfig, LeaseConflict, VaultLeaseStore
+from quantumedge.execution.lease import ExecutorLease, LeaseConfig, LeaseConflictError, VaultLeaseStore
 
 pytestmark = [pytest.mark.integration]
 
@@ -73,6 +73,6 @@ def test_two_candidates_writing_the_same_version_never_both_win(vault) -> None:
     path = f"quantumedge/leases/test-{uuid.uuid4().hex[:8]}"
     store = _store(vault, path)
     first = store.write("exec-a", 0, 15, 0)
-    with pytest.raises(LeaseConflict):
+    with pytest.raises(LeaseConflictError):
         store.write("exec-b", 0, 15, 0)
     assert store.read().holder == "exec-a" and store.read().version == first.version
