@@ -19,3 +19,8 @@ path "secret/data/quantumedge/operator/token-hashes" {
 path "secret/metadata/quantumedge/operator/token-hashes" {
   capabilities = ["read"]
 }
+
+# The executor lease (execution.lease=vault): one active execution per account, written with check-and-set.
+path "secret/data/quantumedge/leases/*" {
+  capabilities = ["create", "update", "read"]
+}

@@ -55,7 +55,8 @@ def _committed(rig: dict, topic: str) -> bool:
         offsets = admin.list_group_offsets(group).get(group, {})
     finally:
         admin.close()
-    return any(tp.topic == f"{rig['prefix']}{topic}" and getattr(meta, "offset", meta) > 0 for tp, meta in offsets.items())
+    name = f"{rig['prefix']}{topic}"
+    return any(tp.topic == name and getattr(meta, "offset", meta) > 0 for tp, meta in offsets.items())
 
 
 def _log(rig: dict, name: str) -> str:
