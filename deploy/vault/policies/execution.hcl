@@ -21,6 +21,6 @@ path "secret/metadata/quantumedge/operator/token-hashes" {
 }
 
 # The executor lease (execution.lease=vault): one active execution per account, written with check-and-set.
-path "secret/data/quantumedge/leases/*" {
+path "secret/data/quantumedge/leases/execution" {
   capabilities = ["create", "update", "read"]
 }
