@@ -16,6 +16,7 @@ from quantumedge.shared import topics
 from tests.integration.execution.rig import SYMBOL, wait_until
 from tests.integration.execution.test_restart_kafka import world as world
 from tests.support.procs import free_port, spawn, stop, wait_serving
+from tests.support.signing import signed_for_serve
 from tests.unit.execution.builders import decision
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -74,7 +75,7 @@ def test_two_executors_one_sender_and_a_takeover_without_a_second_order(world: d
         wait_serving(port_a, timeout_s=90, proc=a)
         b = _spawn(world, vault, "b", port_b, lease_path)
         wait_until(lambda: "LEASE_PASSIVE" in _log(world, "b"), 60, "b to see the lease held and stay passive")
-        bus.publish(topics.DECISIONS, SYMBOL, decision("l-1", qty=0.1))
+        bus.publish(topics.DECISIONS, SYMBOL, signed_for_serve(decision("l-1", qty=0.1)))
         bus.flush()
         first = ids.order_id(ids.ENTRY, "l-1")
         wait_until(lambda: peer.accepted.get(first) == 1, 60, "l-1 traded by the active executor")
@@ -85,7 +86,7 @@ def test_two_executors_one_sender_and_a_takeover_without_a_second_order(world: d
         a.kill()  # kill -9: no release, the lease must run out
         a.wait(10)
     try:
-        bus.publish(topics.DECISIONS, SYMBOL, decision("l-2", qty=0.1))
+        bus.publish(topics.DECISIONS, SYMBOL, signed_for_serve(decision("l-2", qty=0.1)))
         bus.flush()
         wait_serving(port_b, timeout_s=120, proc=b)
         assert "LEASE_ACQUIRED" in _log(world, "b")
