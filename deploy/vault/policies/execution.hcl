@@ -38,3 +38,8 @@ path "secret/data/quantumedge/kafka/execution" {
 path "secret/metadata/quantumedge/kafka/execution" {
   capabilities = ["read"]
 }
+
+# The executor lease (execution.lease=vault): one active execution per account, written with check-and-set.
+path "secret/data/quantumedge/leases/execution" {
+  capabilities = ["create", "update", "read"]
+}

@@ -67,6 +67,12 @@ def order_to_pb(order: Order) -> execution_pb2.Order:
         expire_time_ns=order.expire_time_ns,
         outcome_unknown_since_ns=order.outcome_unknown_since_ns,
         outcome_unknown_code=order.outcome_unknown_code,
+        synthetic_credit=float(order.synthetic_credit),
+        trailing_peak=float(order.trailing_peak),
+        protected_quantity=float(order.protected_quantity),
+        protection_generation=order.protection_generation,
+        exit_retry_attempts=order.exit_retry_attempts,
+        exit_retry_due_ns=order.exit_retry_due_ns,
     )
 
 
@@ -109,6 +115,12 @@ def order_from_pb(pb: execution_pb2.Order) -> Order:
         sent_time_ms=pb.sent_time_ms,
         outcome_unknown_since_ns=pb.outcome_unknown_since_ns,
         outcome_unknown_code=pb.outcome_unknown_code,
+        synthetic_credit=dec(pb.synthetic_credit),
+        trailing_peak=dec(pb.trailing_peak),
+        protected_quantity=dec(pb.protected_quantity),
+        protection_generation=pb.protection_generation,
+        exit_retry_attempts=pb.exit_retry_attempts,
+        exit_retry_due_ns=pb.exit_retry_due_ns,
         trade_ids=set(pb.trade_ids),
         version=pb.version,
     )

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
-from quantumedge.execution import ids
+from quantumedge.execution import compaction, ids, protection
 from quantumedge.execution.convert import (
     fill_to_pb,
     order_from_pb,
@@ -83,7 +83,8 @@ _venue_ms = _meter.create_histogram("qe.execution.venue_call", unit="ms", descri
 class Emitter(Protocol):
     def report(self, symbol: str, report: execution_pb2.ExecutionReport) -> None: ...
 
-    def state(self, key: str, record: execution_pb2.ExecutionReport) -> None: ...
+    def state(self, key: str, record: execution_pb2.ExecutionReport | None) -> None:
+        """The latest record of `key` on the compacted state topic; None deletes the key (a tombstone)."""
 
     def flush(self) -> None: ...
 
@@ -93,12 +94,12 @@ class ListEmitter:
 
     def __init__(self) -> None:
         self.reports: list[execution_pb2.ExecutionReport] = []
-        self.states: list[tuple[str, execution_pb2.ExecutionReport]] = []
+        self.states: list[tuple[str, execution_pb2.ExecutionReport | None]] = []
 
     def report(self, symbol: str, report: execution_pb2.ExecutionReport) -> None:
         self.reports.append(report)
 
-    def state(self, key: str, record: execution_pb2.ExecutionReport) -> None:
+    def state(self, key: str, record: execution_pb2.ExecutionReport | None) -> None:
         self.states.append((key, record))
 
     def flush(self) -> None:
@@ -116,6 +117,8 @@ class EngineConfig:
     # An order whose outcome is unknown is resolved this long (venue clock) before its symbol goes to exits
     # only with an operator alert; longer than the matching engine's own 10 s timeout plus recvWindow.
     unknown_outcome_bound_ns: int = 60_000_000_000
+    # Finished orders older than this (engine clock) are tombstoned on execution.state.v1 and forgotten.
+    state_retention_ns: int = compaction.DEFAULT_RETENTION_NS
     # Hard caps in quote currency (0 = none, for tests of other rules; the service always sets both).
     max_order_notional: Decimal = ZERO
     max_position_notional: Decimal = ZERO
@@ -210,6 +213,7 @@ class ExecutionEngine:
         with self._lock:
             for update in self.venue.on_market(event):
                 self._apply(update)
+            self._record_ratchets(event.symbol)
             for cid in [c for c in self._awaiting_protection if self.orders[c].symbol == event.symbol]:
                 self._awaiting_protection.discard(cid)
                 if self._needs_protection(self.orders[cid]):
@@ -318,6 +322,9 @@ class ExecutionEngine:
                 elif record.HasField("order") and record.order.client_order_id:
                     order = self.orders[record.order.client_order_id] = order_from_pb(record.order)
                     self._index(order)
+                    if order.exit_retry_due_ns:
+                        schedule = (order.client_order_id, order.exit_retry_attempts, order.exit_retry_due_ns)
+                        self._exit_retries[order.symbol] = schedule
         log.info("state restored", extra={"orders": len(self.orders), "positions": len(self.positions)})
 
     def reconcile(self) -> list[str]:
@@ -366,8 +373,24 @@ class ExecutionEngine:
                 if snapshot is not None:
                     self._sync_snapshot(order, snapshot, "resolved by query")
                 elif self.venue.safe_to_forget(order.sent_time_ms):
-                    self._set_status(order, OrderStatus.EXPIRED, "never reached the venue (absent after recvWindow)")
-                    self._after_change(order)  # a protective leg that never got there leaves a naked position
+                    self._never_sent(order, "never reached the venue (absent after recvWindow)")
+
+    def _never_sent(self, order: Order, why: str) -> None:
+        """An order persisted PENDING that provably never reached the venue (not one whose outcome is
+        unknown: that is never re-sent). An exit is sent again while the position stands (as an exit retry,
+        due now); an entry is refused with NOT_SENT so risk sees it and the strategy decides afresh on
+        today's prices; a protective leg expires, which places protection again or closes the position."""
+        if order.role is OrderRole.ENTRY:
+            order.reject(protection.NOT_SENT, f"{why}: not sent; decided again", self._clock())
+            self.counters["rejects"] += 1
+            log.warning("unsent entry refused for a new decision", extra={"order": order.client_order_id})
+            self._emit(order, note=f"refused: {why}; the intent is decided again, not sent stale")
+            return
+        self._set_status(order, OrderStatus.EXPIRED, why)
+        if order.role is OrderRole.EXIT and self._held(order.symbol) != 0:
+            log.warning("unsent exit sent again", extra={"order": order.client_order_id, "why": why})
+            self._schedule_exit_retry(order, immediately=True)
+        self._after_change(order)  # a protective leg that never got there leaves a naked position
 
     def _resolve_unknown(self, order: Order, now_ns: int) -> None:
         """Ask the venue about an order whose outcome is unknown (on the backoff schedule); past the bound,
@@ -417,6 +440,26 @@ class ExecutionEngine:
         order.outcome_unknown_code = exc.code
         order._touch(self._clock())
         self._emit(order, note=f"{what} outcome unknown ({exc}): never sent again; resolving")
+
+    def compact(self) -> int:
+        """Tombstone finished orders nothing needs any more (see compaction), so execution.state.v1 and a
+        restart stay bounded by what is live plus a day, not by all history. Returns how many."""
+        with self._lock:
+            gone = compaction.forgettable(
+                self.orders.values(),
+                self._clock(),
+                self._held,
+                lambda symbol: protection.to_protect_again(symbol, self.orders.values()),
+                self.config.state_retention_ns,
+            )
+            for cid in gone:
+                order = self.orders.pop(cid)
+                for index in (self._open.get(order.symbol, set()), self._timed, self._expiring):
+                    index.discard(cid)
+                self.emitter.state(cid, None)
+            if gone:
+                log.info("finished orders forgotten", extra={"orders": len(gone), "kept": len(self.orders)})
+            return len(gone)
 
     def heartbeat(self, note: str = "heartbeat") -> None:
         """A position report per symbol: tells risk that execution is alive and what it holds."""
@@ -475,10 +518,12 @@ class ExecutionEngine:
             order.take_profit_price = dec(intent.take_profit_price)
             order.stop_loss_price = dec(intent.stop_loss_price)
             order.trailing_stop_bps = dec(intent.trailing_stop_bps)
-            order.time_stop_ns = max(0, intent.time_stop_ns)
+            # Bounded: an approved 2^63-1 would overflow the deadline and leave the position unprotected.
+            order.time_stop_ns = protection.bounded(intent.time_stop_ns)
             if intent.entry_ttl_ns > 0 and order_type is OrderType.LIMIT:
                 # On the venue's clock (market time for paper), like the time stop.
-                order.expire_time_ns = self.venue.now_ns() + intent.entry_ttl_ns
+                ttl = protection.bounded(intent.entry_ttl_ns, protection.MAX_ENTRY_TTL_NS)
+                order.expire_time_ns = self.venue.now_ns() + ttl
         order.updated_time_ns = order.created_time_ns
         self.orders[cid] = order
         if not is_exit and self.halted:
@@ -585,10 +630,10 @@ class ExecutionEngine:
             self._rejected(order, exc.code, exc.message)
             return
         except (VenueUnavailable, RateLimited) as exc:
-            self._rejected(order, exc.code, f"not placed: {exc.message}")
             if order.role is OrderRole.EXIT:
                 # Its protection is already gone: an exit the venue could not take now is tried again.
                 self._schedule_exit_retry(order)
+            self._rejected(order, exc.code, f"not placed: {exc.message}")
             return
         except OutcomeUnknown as exc:
             self._outcome_unknown(order, exc)
@@ -622,6 +667,8 @@ class ExecutionEngine:
         self._emit(order, note=f"rejected: {code} {message}")
         if order.role in _PROTECTIVE and order.parent_client_order_id:
             self._protection_failed(order.parent_client_order_id, f"{code} {message}")
+        elif order.role is OrderRole.EXIT:
+            self._after_change(order)  # its protection may be gone: what is held is protected again
 
     # -- venue updates ----------------------------------------------------------------------------
     def _apply(self, update: OrderUpdate, note: str = "") -> None:
@@ -658,6 +705,8 @@ class ExecutionEngine:
                     extra={"order": order.client_order_id, "trade": fill.trade_id},
                 )
                 order.trade_ids.add(fill.trade_id)
+                order._touch(self._clock())
+                self._persist(order)  # the credit used up, so a restart does not use it again
                 return
             share = (fill.quantity - covered) / fill.quantity
             fill = dataclasses.replace(
@@ -719,6 +768,8 @@ class ExecutionEngine:
                 order, synthetic, note="reconciled: venue reported fills we never saw (at its average price)"
             )
             order.synthetic_credit += missing
+            order._touch(self._clock())
+            self._persist(order)  # the credit survives a restart: those trades still arrive once
 
     def _set_status(self, order: Order, status: OrderStatus, note: str = "", time_ns: int = 0) -> None:
         try:
@@ -764,6 +815,8 @@ class ExecutionEngine:
             # Every leg is gone and none filled (never reached the venue, or refused after the fact): the
             # position would sit unprotected, so it is closed as its stop would have closed it.
             self._protection_failed(parent.client_order_id, f"protection {order.status.name.lower()}")
+        if order.role is OrderRole.EXIT and order.status.terminal and self._held(order.symbol) != 0:
+            self._protect_remainder(order.symbol, f"exit {order.client_order_id} {order.status.name.lower()}")
         if order.role in _CLOSING and order.status.terminal and self._held(order.symbol) == 0:
             # Flat: protection and time stops of this symbol have nothing left to protect.
             for entry in [self.orders[c] for c in list(self._timed)]:
@@ -781,24 +834,69 @@ class ExecutionEngine:
 
     # -- protection -------------------------------------------------------------------------------
     def _needs_protection(self, order: Order) -> bool:
-        return (
-            order.wants_protection
-            and not order.protection_placed
-            and order.status.terminal
-            and order.filled_quantity > 0
-        )
+        if not order.wants_protection or order.filled_quantity <= 0:
+            return False
+        if not order.protection_placed:
+            return order.status.terminal or protection.fills_while_resting(order)
+        return self._protection_grows(order)
+
+    def _protection_grows(self, entry: Order) -> bool:
+        """A filling GTC entry whose protection covers less than it has filled, by a tradable step, and whose
+        protection is still whole (none of it filled or taken away by an exit)."""
+        if not (entry.take_profit_price or entry.stop_loss_price or entry.trailing_stop_bps):
+            return False
+        legs = protection.current_legs(entry, self._open_orders(entry.symbol), self._protective_ids(entry))
+        if entry.protected_quantity <= 0 or not legs:
+            return False  # never placed by quantity (a record from before), or gone: nothing to grow
+        if any(o.filled_quantity > 0 for o in legs):
+            return False
+        filters = self.venue.filters(entry.symbol)
+        target = filters.round_quantity(protection.protectable(entry), OrderType.LIMIT)
+        return target > entry.protected_quantity
+
+    def _protective_ids(self, entry: Order) -> tuple[str, str, str]:
+        return ids.protective_ids(entry.client_order_id, entry.protection_generation)
 
     def _protect(self, entry: Order) -> None:
-        """TP and SL as one OCO (or the one leg asked for) for what the entry filled; arm the time stop."""
+        """TP and SL as one OCO (or the one leg asked for) for what the entry filled; arm the time stop.
+        Called again while a GTC entry fills: the protection is replaced by one covering all it has filled."""
+        first = not entry.protection_placed
         entry.protection_placed = True
-        if entry.time_stop_ns:
+        if first and entry.time_stop_ns:
             # On the venue's clock (market time for paper), which is what check_time_stops compares with.
             entry.time_stop_deadline_ns = self.venue.now_ns() + entry.time_stop_ns
+        if not first:
+            legs = protection.current_legs(entry, self._open_orders(entry.symbol), self._protective_ids(entry))
+            ids_now = {o.client_order_id for o in legs}
+            self._cancel_where(lambda o: o.client_order_id in ids_now, note="protection grows with the entry")
+            if any(o.filled_quantity > 0 for o in legs):
+                return  # a leg filled meanwhile: the position is being closed, nothing to grow
+            entry.protection_generation += 1
         entry._touch(self._clock())
-        self._emit(entry, note="protection")
-        filters = self.venue.filters(entry.symbol)
+        self._emit(entry, note="protection" if first else "protection grows with the entry's fills")
         held = abs(self._held(entry.symbol))
-        quantity = filters.round_quantity(min(entry.filled_quantity - entry.base_fees, held), OrderType.LIMIT)
+        self._place_protection(entry, min(protection.protectable(entry), held))
+
+    def _protect_remainder(self, symbol: str, why: str) -> None:
+        """An exit that did not close all (refused, cancelled, or filled in part) after protection was
+        cancelled for it: what is still held gets protection again, as the latest entry asked for."""
+        if self.halted or symbol in self._exit_retries or self._held(symbol) == 0:
+            return
+        open_here = self._open_orders(symbol)
+        if any(o.role in _PROTECTIVE or o.role is OrderRole.EXIT for o in open_here):
+            return  # still protected, or an exit is still working on it
+        entry = protection.to_protect_again(symbol, self.orders.values())
+        if entry is None:
+            return
+        entry.protection_generation += 1
+        entry._touch(self._clock())
+        log.warning("protecting what an exit left", extra={"order": entry.client_order_id, "why": why})
+        self._emit(entry, note=f"protection placed again for what is held ({why})")
+        self._place_protection(entry, self._closable(symbol))
+
+    def _place_protection(self, entry: Order, quantity: Decimal) -> None:
+        filters = self.venue.filters(entry.symbol)
+        quantity = filters.round_quantity(quantity, OrderType.LIMIT)
         mark = self.marks.get(entry.symbol) or entry.average_price
         side = entry.side.opposite
         tp, sl, trailing = self._fitted_protection(entry, filters, side, mark)
@@ -808,6 +906,8 @@ class ExecutionEngine:
         if quantity <= 0 or violation is not None:
             why = violation.message if violation else "nothing left to protect"
             log.warning("position too small to protect", extra={"order": entry.client_order_id, "qty": str(quantity)})
+            if protection.fills_while_resting(entry) and entry.protected_quantity <= 0:
+                entry.protection_placed = False  # tried again as more of the entry fills
             entry._touch(self._clock())
             self._emit(entry, note=f"unprotected: {quantity} {entry.symbol} is below the venue's minimum ({why})")
             return
@@ -815,7 +915,10 @@ class ExecutionEngine:
         if room is not None:
             self._protection_failed(entry.client_order_id, str(room))
             return
-        tp_id, sl_id, list_id = ids.protective_ids(entry.client_order_id)
+        tp_id, sl_id, list_id = self._protective_ids(entry)
+        entry.protected_quantity = quantity
+        entry._touch(self._clock())
+        self._persist(entry)  # what the protection covers, so a restart does not place it again
         now = self._clock()
         legs: list[Order] = []
         if tp:
@@ -917,8 +1020,7 @@ class ExecutionEngine:
         return filters.check_algo(algo)
 
     def _protection_vanished(self, entry: Order) -> bool:
-        cid = entry.client_order_id
-        legs = [o for o in self.orders.values() if o.parent_client_order_id == cid and o.role in _PROTECTIVE]
+        legs = protection.current_legs(entry, self.orders.values(), self._protective_ids(entry))
         return bool(legs) and all(
             o.status in (OrderStatus.EXPIRED, OrderStatus.REJECTED) and o.filled_quantity == 0 for o in legs
         )
@@ -1068,10 +1170,8 @@ class ExecutionEngine:
         for order in self._open_orders():
             if self.venue.stateless:
                 if order.status is OrderStatus.PENDING:
-                    self._set_status(
-                        order, OrderStatus.EXPIRED, "reconciled: never reached the paper venue before restart"
-                    )
-                    notes.append(f"{order.client_order_id}: expired (in flight at restart)")
+                    self._never_sent(order, "reconciled: never reached the paper venue before restart")
+                    notes.append(f"{order.client_order_id}: never sent before restart -> {order.status.name}")
                 else:
                     self.venue.restore(order)
                 continue
@@ -1119,9 +1219,9 @@ class ExecutionEngine:
         role = OrderRole.ENTRY
         parent = ""
         if cid.endswith(ids.TAKE_PROFIT_SUFFIX):
-            role, parent = OrderRole.TAKE_PROFIT, cid[: -len(ids.TAKE_PROFIT_SUFFIX)]
+            role, parent = OrderRole.TAKE_PROFIT, ids.protected_entry(cid)
         elif cid.endswith(ids.STOP_LOSS_SUFFIX):
-            role, parent = OrderRole.STOP_LOSS, cid[: -len(ids.STOP_LOSS_SUFFIX)]
+            role, parent = OrderRole.STOP_LOSS, ids.protected_entry(cid)
         elif cid[len(ids.PREFIX)] in (ids.EXIT, ids.FLATTEN, ids.TIME_STOP):
             role = OrderRole.EXIT
         order = Order(
@@ -1135,7 +1235,7 @@ class ExecutionEngine:
             time_in_force=snapshot.time_in_force,
             role=role,
             parent_client_order_id=parent,
-            group_id=ids.protective_ids(parent)[2] if parent and snapshot.group_id else "",
+            group_id=cid[: -len(ids.TAKE_PROFIT_SUFFIX)] + ids.OCO_LIST_SUFFIX if parent and snapshot.group_id else "",
             venue=self.venue.name,
             venue_order_id=snapshot.venue_order_id,
             created_time_ns=snapshot.time_ns or self._clock(),
@@ -1210,10 +1310,41 @@ class ExecutionEngine:
             if dust:
                 log.info("dust left in the position", extra={"symbol": position.symbol, "dust": _plain(dust)})
 
-    def _schedule_exit_retry(self, failed: Order) -> None:
+    def _record_ratchets(self, symbol: str) -> None:
+        """A simulated trailing stop's ratchet, persisted as it moves: a restart resumes it where it stood."""
+        for order in self._open_orders(symbol):
+            if order.role is not OrderRole.STOP_LOSS or not order.trailing_stop_bps:
+                continue
+            peak = self.venue.trailing_peak(order.client_order_id)
+            if peak and peak != order.trailing_peak:
+                order.trailing_peak = peak
+                order._touch(self._clock())
+                self._persist(order)
+
+    def _persist(self, order: Order) -> None:
+        """Only the state record (no report): bookkeeping risk has no use for."""
+        record = execution_pb2.ExecutionReport(
+            report_id=f"{order.client_order_id}:{order.version}", time_ns=self._clock(), venue=self.venue.name
+        )
+        record.order.CopyFrom(order_to_pb(order))
+        self.emitter.state(order.client_order_id, record)
+
+    def _set_exit_retry(self, symbol: str, schedule: tuple[str, int, int] | None) -> None:
+        """Keep the symbol's exit retry schedule, persisted on the first failed exit so it survives a restart."""
+        current = self._exit_retries.pop(symbol, None)
+        if schedule is not None:
+            self._exit_retries[symbol] = schedule
+        origin = self.orders.get((schedule or current or ("",))[0])
+        if origin is None:
+            return
+        origin.exit_retry_attempts, origin.exit_retry_due_ns = (schedule[1], schedule[2]) if schedule else (0, 0)
+        origin._touch(self._clock())
+        self._persist(origin)
+
+    def _schedule_exit_retry(self, failed: Order, immediately: bool = False) -> None:
         origin, attempt, _ = self._exit_retries.get(failed.symbol, (failed.client_order_id, 0, 0))
-        delay_ns = int(self._exit_backoff.delay(attempt) * 1e9)
-        self._exit_retries[failed.symbol] = (origin, attempt + 1, self.venue.now_ns() + delay_ns)
+        delay_ns = 0 if immediately else int(self._exit_backoff.delay(attempt) * 1e9)
+        self._set_exit_retry(failed.symbol, (origin, attempt + 1, self.venue.now_ns() + delay_ns))
         log.error(
             "exit not placed; retrying",
             extra={"symbol": failed.symbol, "order": failed.client_order_id, "attempt": attempt + 1},
@@ -1225,7 +1356,7 @@ class ExecutionEngine:
                 continue
             closable = self._closable(symbol)
             if self._held(symbol) == 0 or closable <= 0:
-                del self._exit_retries[symbol]  # closed meanwhile, or an exit is working on it
+                self._set_exit_retry(symbol, None)  # closed meanwhile, or an exit is working on it
                 continue
             filters = self.venue.filters(symbol)
             cid = ids.order_id(ids.EXIT, origin, f"retry-{attempt}")
@@ -1236,7 +1367,7 @@ class ExecutionEngine:
             rescheduled = self._exit_retries.get(symbol, (origin, attempt, due_ns))[1] > attempt
             if order.status is not OrderStatus.REJECTED or not rescheduled:
                 # Placed, or refused for good (filters, the venue's own rejection): retrying changes nothing.
-                self._exit_retries.pop(symbol, None)
+                self._set_exit_retry(symbol, None)
 
     def _closable(self, symbol: str, exclude: str = "") -> Decimal:
         """|position| less what open exit orders (other than `exclude`) are already selling or buying back."""

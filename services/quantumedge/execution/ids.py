@@ -36,13 +36,17 @@ def order_id(kind: str, *cause: str) -> str:
     return cid
 
 
-def protective_ids(entry_client_order_id: str) -> tuple[str, str, str]:
-    """(take-profit leg, stop-loss leg, OCO list) ids of an entry's protection."""
-    return (
-        entry_client_order_id + TAKE_PROFIT_SUFFIX,
-        entry_client_order_id + STOP_LOSS_SUFFIX,
-        entry_client_order_id + OCO_LIST_SUFFIX,
-    )
+def protective_ids(entry_client_order_id: str, generation: int = 0) -> tuple[str, str, str]:
+    """(take-profit leg, stop-loss leg, OCO list) ids of an entry's protection. Protection placed again
+    (for what an exit left, or grown with a filling entry) is a new generation with ids of its own:
+    "<entry>.<n>-tp" (at most 25 + 4 + 3 characters)."""
+    base = entry_client_order_id if generation <= 0 else f"{entry_client_order_id}.{generation}"
+    return base + TAKE_PROFIT_SUFFIX, base + STOP_LOSS_SUFFIX, base + OCO_LIST_SUFFIX
+
+
+def protected_entry(leg_client_order_id: str) -> str:
+    """The entry a protective leg's id belongs to (its generation marker dropped)."""
+    return leg_client_order_id[: -len(TAKE_PROFIT_SUFFIX)].split(".", 1)[0]
 
 
 def is_ours(client_order_id: str) -> bool:

@@ -185,6 +185,16 @@ class Order:
     # Quantity a reconciled stand-in fill (at the venue's average price) counted before the real trades
     # were seen: those trades, arriving later under their own ids, use it up instead of counting twice.
     synthetic_credit: Decimal = ZERO
+    # A trailing stop's ratchet (best trade price since it rested), kept so a simulated venue's restart
+    # resumes the stop where it stood.
+    trailing_peak: Decimal = ZERO
+    # Entry: the quantity its protection covers (grows while a GTC entry fills) and the protection's
+    # generation (bumped when it is placed again for what an exit left).
+    protected_quantity: Decimal = ZERO
+    protection_generation: int = 0
+    # The first failed exit of a symbol carries the retry schedule: attempts so far, next venue time (0 = none).
+    exit_retry_attempts: int = 0
+    exit_retry_due_ns: int = 0
     # Venue time (ms) the last submission was signed with; a late copy cannot execute after it + recvWindow.
     sent_time_ms: int = 0
     # Venue time the submission's outcome became unknown (timeout, 5xx, -1006/-1007) and its code: such an

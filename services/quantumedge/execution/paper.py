@@ -266,8 +266,16 @@ class FillSimulator:
             if o.status.open and (symbol is None or o.request.symbol == symbol)
         ]
 
-    def restore(self, request: OrderRequest, filled: Decimal, filled_quote: Decimal, group_id: str = "") -> None:
-        """Re-insert an order that was resting before a restart (the simulator keeps no state of its own)."""
+    def trailing_peak(self, client_order_id: str) -> Decimal:
+        """The best trade price a resting trailing stop has seen (its ratchet), 0 before the first."""
+        order = self._orders.get(client_order_id)
+        return order.peak if order is not None and order.request.trailing_stop_bps else ZERO
+
+    def restore(
+        self, request: OrderRequest, filled: Decimal, filled_quote: Decimal, group_id: str = "", peak: Decimal = ZERO
+    ) -> None:
+        """Re-insert an order that was resting before a restart (the simulator keeps no state of its own);
+        a trailing stop resumes from the ratchet it had reached (`peak`)."""
         order = _SimOrder(
             request=request,
             venue_order_id=str(next(self._ids)),
@@ -279,6 +287,8 @@ class FillSimulator:
             group_id=group_id,
             stop=request.stop_price,
         )
+        if peak and request.trailing_stop_bps:
+            _trail(order, peak)
         if self.config.queue_position and request.order_type is OrderType.LIMIT:
             order.queue_ahead = INF  # where it stood in the queue is not known: behind everything visible
         self._orders[request.client_order_id] = order
@@ -411,14 +421,8 @@ class FillSimulator:
             return []
         if req.trailing_stop_bps:
             # Trail the best price seen since arrival; the stop never moves against the position.
-            trail = req.trailing_stop_bps / BPS
-            if req.side is Side.SELL:
-                order.peak = max(order.peak or ref, ref)
-                order.stop = max(req.stop_price or ZERO, order.peak * (1 - trail))
-            else:
-                order.peak = min(order.peak or ref, ref)
-                candidate = order.peak * (1 + trail)
-                order.stop = min(req.stop_price, candidate) if req.stop_price else candidate
+            best = max if req.side is Side.SELL else min
+            _trail(order, best(order.peak or ref, ref))
         hit = ref <= order.stop if req.side is Side.SELL else ref >= order.stop
         if not hit:
             return []
@@ -508,3 +512,15 @@ class FillSimulator:
 
     def orders(self) -> Iterable[OrderSnapshot]:
         return [self._snapshot(o) for o in self._orders.values()]
+
+
+def _trail(order: _SimOrder, peak: Decimal) -> None:
+    """Move a trailing stop's ratchet to `peak` and its stop with it (never against the position)."""
+    req = order.request
+    trail = req.trailing_stop_bps / BPS
+    order.peak = peak
+    if req.side is Side.SELL:
+        order.stop = max(req.stop_price or ZERO, peak * (1 - trail))
+    else:
+        candidate = peak * (1 + trail)
+        order.stop = min(req.stop_price, candidate) if req.stop_price else candidate

@@ -20,9 +20,10 @@ from typing import Any
 
 import grpc
 
-from quantumedge.execution import ids
+from quantumedge.execution import fencing, ids
 from quantumedge.execution.convert import order_to_pb, position_to_pb
 from quantumedge.execution.engine import EngineConfig, ExecutionEngine
+from quantumedge.execution.lease import LEASE_LOST
 from quantumedge.execution.venue import BINANCE_URLS, BinanceVenue, Venue, paper_venue
 from quantumedge.shared import topics
 from quantumedge.shared.admission import HALT_KEY, ControlGate, DecisionGate, StoredRecord, stored_state
@@ -83,7 +84,7 @@ class BusEmitter:
         self.bus.publish(topics.REPORTS, symbol or None, report)
         log_report(report)
 
-    def state(self, key: str, record: execution_pb2.ExecutionReport) -> None:
+    def state(self, key: str, record: execution_pb2.ExecutionReport | None) -> None:
         self.bus.publish(topics.EXEC_STATE, key, record)
 
     def flush(self) -> None:
@@ -199,7 +200,15 @@ class ExecutionService(ServiceBase):
                     credentials, self._secrets = load_exchange_credentials(settings)
                 venue = binance_venue(settings, credentials)
         self.venue = venue
-        self.engine = ExecutionEngine(venue, BusEmitter(bus), EngineConfig.from_settings(settings))
+        self.lease: Any = None
+        self._lease_store: Any = None
+        self._lease_lost = False
+        fenced = self.cfg.lease != "none"
+        self.engine = ExecutionEngine(
+            fencing.FencedVenue(venue, lambda: self.lease) if fenced else venue,
+            fencing.FencedEmitter(BusEmitter(bus), lambda: self.lease) if fenced else BusEmitter(bus),
+            EngineConfig.from_settings(settings),
+        )
         # Nothing is traded that risk did not sign (ConfigError here when risk's public keys cannot be had).
         self.keyring = keyring_for(settings, self.name)
         sig = settings.signing
@@ -226,6 +235,8 @@ class ExecutionService(ServiceBase):
         return [(execution_pb2_grpc.add_ExecutionServiceServicer_to_server, self.servicer, GRPC_NAME)]
 
     def start(self) -> None:
+        if self.cfg.lease != "none" and not self._take_lease():
+            return
         state = self.bus.read_all(topics.EXEC_STATE)
         self.engine.restore((r.key.decode(), r.value) for r in state if r.key)
         self.venue.start(self.engine.on_update, self._resync)
@@ -255,6 +266,24 @@ class ExecutionService(ServiceBase):
         self.started = True
         log.info("execution started", extra={"venue": self.venue.name, **self.status_line()})
 
+    def _take_lease(self) -> bool:
+        """Passive until this process holds the executor lease: nothing is read, consumed or sent before."""
+        self.lease, self._lease_store = fencing.vault_lease(self.settings)
+        log.info("execution waiting for the executor lease", extra={"holder": self.lease.holder})
+        if not fencing.wait_for_lease(self.lease, self._stop):
+            return False
+        fencing.keep_lease(self.lease, self._stop, self._on_lease_lost)
+        return True
+
+    def _on_lease_lost(self) -> None:
+        # Sending already stopped (every venue call and state write is fenced); the process stops so a
+        # restart comes back as a passive candidate with state rebuilt from the new holder's records.
+        self._lease_lost = True
+        log.error(
+            "execution stops: the executor lease was lost",
+            extra={"reason_code": LEASE_LOST, "holder": self.lease.holder},
+        )
+
     def stop(self) -> None:
         self._stop.set()
         if self._loop is not None:
@@ -263,14 +292,21 @@ class ExecutionService(ServiceBase):
             self._housekeeper.join(5)
         self.venue.stop()
         try:
-            self.bus.flush()
+            if self.lease is None or self.lease.active:
+                self.bus.flush()
         finally:
+            if self.lease is not None:
+                self.lease.release()
+            if self._lease_store is not None:
+                self._lease_store.close()
             if self._secrets is not None:
                 self._secrets.close()
             self.servicer.close()
             self.keyring.close()
 
     def healthy(self) -> bool:
+        if self._lease_lost:
+            return False
         return self._loop is None or (self._loop.alive and self._loop.error is None)
 
     def status_line(self) -> dict[str, Any]:
@@ -363,6 +399,7 @@ class ExecutionService(ServiceBase):
             try:
                 self.engine.resolve_pending()
                 self.engine.check_time_stops(self.venue.now_ns())
+                self.engine.compact()
                 if self.cfg.heartbeat_interval_s and time.monotonic() - last_beat >= self.cfg.heartbeat_interval_s:
                     last_beat = time.monotonic()
                     self.engine.heartbeat()

@@ -84,3 +84,12 @@ class ExecutionSettings(BaseModel):
     paper_tick_size: str = "0.01"
     paper_step_size: str = "0.00001"
     paper_min_notional: str = "5"
+
+    # One active executor per account (see docs/runbook.md "Executor lease"): "none" (one process; the
+    # embedded default), or "vault" (a KV v2 check-and-set lease at `lease_path` under vault.mount). A
+    # replica that does not hold the lease stays passive: NOT_SERVING, consuming and sending nothing.
+    lease: Literal["none", "vault"] = "none"
+    lease_path: str = "quantumedge/leases/execution"
+    lease_duration_s: float = Field(default=15.0, gt=1.0, le=300.0)
+    lease_renew_s: float = Field(default=3.0, gt=0.1, le=60.0)
+    lease_margin_s: float = Field(default=3.0, gt=0.1, le=60.0)

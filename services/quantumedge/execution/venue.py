@@ -153,6 +153,10 @@ class Venue(abc.ABC):
     def restore(self, order: Order) -> None:  # noqa: B027 - only stateless venues need it
         """Re-insert an order that was open before a restart (stateless venues only)."""
 
+    def trailing_peak(self, client_order_id: str) -> Decimal:
+        """A simulated trailing stop's ratchet (0 = none, or the venue keeps it itself, as Binance does)."""
+        return ZERO
+
     @property
     def connected(self) -> bool:
         return True
@@ -198,7 +202,12 @@ class PaperVenue(Venue):
         return self.sim.now_ns
 
     def restore(self, order: Order) -> None:
-        self.sim.restore(OrderRequest.of(order), order.filled_quantity, order.filled_quote, order.group_id)
+        self.sim.restore(
+            OrderRequest.of(order), order.filled_quantity, order.filled_quote, order.group_id, order.trailing_peak
+        )
+
+    def trailing_peak(self, client_order_id: str) -> Decimal:
+        return self.sim.trailing_peak(client_order_id)
 
 
 def paper_venue(settings: Settings) -> PaperVenue:

@@ -96,6 +96,15 @@ def readable_paths(role: str) -> list[str]:
     return [*paths, *([key] if key else []), *signing_paths(role), *moderator]
 
 
+# The executor lease (execution.lease=vault), written with check-and-set. Another account: its own path and policy.
+LEASES = "quantumedge/leases/execution"
+
+
+def lease_paths(role: str) -> list[str]:
+    """Paths a role writes its lease at (data only: the lease needs no metadata reads)."""
+    return [LEASES] if service_of(role) == "execution" else []
+
+
 def forbidden_paths(role: str) -> list[str]:
     """Paths a role must NOT be able to read: least privilege, checked by `secrets check`."""
     own = service_of(role)

@@ -42,7 +42,7 @@ ORDER_ROLE_TAKE_PROFIT: OrderRole
 ORDER_ROLE_STOP_LOSS: OrderRole
 
 class Order(_message.Message):
-    __slots__ = ("client_order_id", "venue_order_id", "intent_id", "symbol", "side", "order_type", "time_in_force", "role", "quantity", "price", "stop_price", "filled_quantity", "average_price", "fees", "status", "reject_code", "reject_message", "created_time_ns", "updated_time_ns", "group_id", "venue", "take_profit_price", "stop_loss_price", "trailing_stop_bps", "time_stop_ns", "time_stop_deadline_ns", "protection_placed", "parent_client_order_id", "trade_ids", "version", "sent_time_ms", "base_fees", "expire_time_ns", "outcome_unknown_since_ns", "outcome_unknown_code")
+    __slots__ = ("client_order_id", "venue_order_id", "intent_id", "symbol", "side", "order_type", "time_in_force", "role", "quantity", "price", "stop_price", "filled_quantity", "average_price", "fees", "status", "reject_code", "reject_message", "created_time_ns", "updated_time_ns", "group_id", "venue", "take_profit_price", "stop_loss_price", "trailing_stop_bps", "time_stop_ns", "time_stop_deadline_ns", "protection_placed", "parent_client_order_id", "trade_ids", "version", "sent_time_ms", "base_fees", "expire_time_ns", "outcome_unknown_since_ns", "outcome_unknown_code", "synthetic_credit", "trailing_peak", "protected_quantity", "protection_generation", "exit_retry_attempts", "exit_retry_due_ns")
     CLIENT_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     VENUE_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     INTENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -78,6 +78,12 @@ class Order(_message.Message):
     EXPIRE_TIME_NS_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_UNKNOWN_SINCE_NS_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_UNKNOWN_CODE_FIELD_NUMBER: _ClassVar[int]
+    SYNTHETIC_CREDIT_FIELD_NUMBER: _ClassVar[int]
+    TRAILING_PEAK_FIELD_NUMBER: _ClassVar[int]
+    PROTECTED_QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    PROTECTION_GENERATION_FIELD_NUMBER: _ClassVar[int]
+    EXIT_RETRY_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    EXIT_RETRY_DUE_NS_FIELD_NUMBER: _ClassVar[int]
     client_order_id: str
     venue_order_id: str
     intent_id: str
@@ -113,7 +119,13 @@ class Order(_message.Message):
     expire_time_ns: int
     outcome_unknown_since_ns: int
     outcome_unknown_code: str
-    def __init__(self, client_order_id: _Optional[str] = ..., venue_order_id: _Optional[str] = ..., intent_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.Side, str]] = ..., order_type: _Optional[_Union[_risk_pb2.OrderType, str]] = ..., time_in_force: _Optional[_Union[_risk_pb2.TimeInForce, str]] = ..., role: _Optional[_Union[OrderRole, str]] = ..., quantity: _Optional[float] = ..., price: _Optional[float] = ..., stop_price: _Optional[float] = ..., filled_quantity: _Optional[float] = ..., average_price: _Optional[float] = ..., fees: _Optional[float] = ..., status: _Optional[_Union[OrderStatus, str]] = ..., reject_code: _Optional[str] = ..., reject_message: _Optional[str] = ..., created_time_ns: _Optional[int] = ..., updated_time_ns: _Optional[int] = ..., group_id: _Optional[str] = ..., venue: _Optional[str] = ..., take_profit_price: _Optional[float] = ..., stop_loss_price: _Optional[float] = ..., trailing_stop_bps: _Optional[float] = ..., time_stop_ns: _Optional[int] = ..., time_stop_deadline_ns: _Optional[int] = ..., protection_placed: _Optional[bool] = ..., parent_client_order_id: _Optional[str] = ..., trade_ids: _Optional[_Iterable[str]] = ..., version: _Optional[int] = ..., sent_time_ms: _Optional[int] = ..., base_fees: _Optional[float] = ..., expire_time_ns: _Optional[int] = ..., outcome_unknown_since_ns: _Optional[int] = ..., outcome_unknown_code: _Optional[str] = ...) -> None: ...
+    synthetic_credit: float
+    trailing_peak: float
+    protected_quantity: float
+    protection_generation: int
+    exit_retry_attempts: int
+    exit_retry_due_ns: int
+    def __init__(self, client_order_id: _Optional[str] = ..., venue_order_id: _Optional[str] = ..., intent_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.Side, str]] = ..., order_type: _Optional[_Union[_risk_pb2.OrderType, str]] = ..., time_in_force: _Optional[_Union[_risk_pb2.TimeInForce, str]] = ..., role: _Optional[_Union[OrderRole, str]] = ..., quantity: _Optional[float] = ..., price: _Optional[float] = ..., stop_price: _Optional[float] = ..., filled_quantity: _Optional[float] = ..., average_price: _Optional[float] = ..., fees: _Optional[float] = ..., status: _Optional[_Union[OrderStatus, str]] = ..., reject_code: _Optional[str] = ..., reject_message: _Optional[str] = ..., created_time_ns: _Optional[int] = ..., updated_time_ns: _Optional[int] = ..., group_id: _Optional[str] = ..., venue: _Optional[str] = ..., take_profit_price: _Optional[float] = ..., stop_loss_price: _Optional[float] = ..., trailing_stop_bps: _Optional[float] = ..., time_stop_ns: _Optional[int] = ..., time_stop_deadline_ns: _Optional[int] = ..., protection_placed: _Optional[bool] = ..., parent_client_order_id: _Optional[str] = ..., trade_ids: _Optional[_Iterable[str]] = ..., version: _Optional[int] = ..., sent_time_ms: _Optional[int] = ..., base_fees: _Optional[float] = ..., expire_time_ns: _Optional[int] = ..., outcome_unknown_since_ns: _Optional[int] = ..., outcome_unknown_code: _Optional[str] = ..., synthetic_credit: _Optional[float] = ..., trailing_peak: _Optional[float] = ..., protected_quantity: _Optional[float] = ..., protection_generation: _Optional[int] = ..., exit_retry_attempts: _Optional[int] = ..., exit_retry_due_ns: _Optional[int] = ...) -> None: ...
 
 class Fill(_message.Message):
     __slots__ = ("client_order_id", "trade_id", "price", "quantity", "fee", "fee_asset", "is_maker", "time_ns", "fee_quote", "base_fee")

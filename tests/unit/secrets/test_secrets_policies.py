@@ -46,11 +46,14 @@ def test_each_service_role_reads_exactly_what_paths_py_says(role: str) -> None:
     if paths.service_of(role) in paths.OPERATOR_HASH_READERS:
         expected.add(VaultSettings().operator_token_path)
     readable = _readable(role)
-    assert {p.removeprefix("secret/data/") for p in readable if p.startswith("secret/data/")} == expected
+    data = expected | set(paths.lease_paths(role))
+    assert {p.removeprefix("secret/data/") for p in readable if p.startswith("secret/data/")} == data
     assert {p.removeprefix("secret/metadata/") for p in readable if p.startswith("secret/metadata/")} == expected
     assert all("*" not in p and "+" not in p for p in readable), "service policies name exact paths"
-    for caps in _grants(role).values():
-        assert caps == {"read"}, "services only read"
+    leases = {f"secret/data/{p}" for p in paths.lease_paths(role)}
+    for path, caps in _grants(role).items():
+        # The one write a service has: execution's own lease record (check-and-set, never a secret).
+        assert caps == ({"create", "read", "update"} if path in leases else {"read"}), "services only read"
 
 
 def test_only_the_venue_roles_read_exchange_keys_and_never_both() -> None:

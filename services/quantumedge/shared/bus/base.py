@@ -32,7 +32,10 @@ def encode_key(key: str | bytes | None) -> bytes | None:
     return key.encode()
 
 
-def encode_value(message: Message | bytes) -> bytes:
+def encode_value(message: Message | bytes | None) -> bytes | None:
+    """None stays None: on a compacted topic that is a tombstone, which deletes the key."""
+    if message is None:
+        return None
     return message if isinstance(message, bytes) else message.SerializeToString()
 
 
@@ -62,7 +65,7 @@ class Bus(abc.ABC):
         self,
         topic: str,
         key: str | bytes | None,
-        message: Message | bytes,
+        message: Message | bytes | None,
         headers: dict[str, bytes] | None = None,
     ) -> None:
         """Send one record keyed by `key` (the symbol), with the current trace context in its headers.
@@ -72,7 +75,7 @@ class Bus(abc.ABC):
         self._send(topic, encode_key(key), encode_value(message), inject_headers(dict(headers or {})))
 
     @abc.abstractmethod
-    def _send(self, topic: str, key: bytes | None, value: bytes, headers: dict[str, bytes]) -> None: ...
+    def _send(self, topic: str, key: bytes | None, value: bytes | None, headers: dict[str, bytes]) -> None: ...
 
     @abc.abstractmethod
     def flush(self, timeout_s: float = 10.0) -> None:

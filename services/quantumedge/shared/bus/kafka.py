@@ -92,7 +92,7 @@ class KafkaBus(Bus):
                 )
             return self._producer
 
-    def _send(self, topic: str, key: bytes | None, value: bytes, headers: dict[str, bytes]) -> None:
+    def _send(self, topic: str, key: bytes | None, value: bytes | None, headers: dict[str, bytes]) -> None:
         future = self.producer.send(self.physical(topic), value=value, key=key, headers=list(headers.items()))
         future.add_errback(self._on_error, topic)
 

@@ -44,7 +44,7 @@ class MemoryBus(Bus):
             return 0
         return (murmur2(key) & 0x7FFFFFFF) % len(logs)
 
-    def _send(self, topic: str, key: bytes | None, value: bytes, headers: dict[str, bytes]) -> None:
+    def _send(self, topic: str, key: bytes | None, value: bytes | None, headers: dict[str, bytes]) -> None:
         with self._cond:
             if self._closed:
                 raise RuntimeError("bus is closed")
