@@ -199,7 +199,7 @@ def _assert_gone(cluster: ControlPlane, release: str) -> None:
 
 def test_full_values_lifecycle(prepared, helm, step) -> None:
     full = str(CI_VALUES / "full-values.yaml")
-    with step("helm install --wait (full values: Strimzi topics and users, KEDA, NetworkPolicies, PriorityClass, Vault)"):
+    with step("helm install --wait (full values: Strimzi topics+users, KEDA, NetworkPolicies, PriorityClass, Vault)"):
         helm_run(prepared, helm, "install", RELEASE, str(CHART), "-n", NS, "-f", full, "--wait", "--timeout", "5m")
     kinds = {
         "kafkatopics": ("kafka", 10),
