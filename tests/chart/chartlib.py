@@ -15,6 +15,15 @@ RELEASE = "quantumedge"
 NAMESPACE = "quantumedge"
 COMPONENTS = ("ingest", "inference", "risk", "execution")
 PORTS = {"ingest": 50051, "inference": 50052, "risk": 50053, "execution": 50054}
+# A Vault-less release is the PLAINTEXT development shape: the chart's defaults are SASL_SSL with each
+# component's Kafka credentials from Vault, and it refuses vault.enabled=false on a secured protocol and the
+# topic Job (no Kafka identity) on anything but PLAINTEXT. Tests of Vault-less behaviour render this shape.
+DEV_SHAPE = (
+    "vault.enabled=false",
+    "kafka.securityProtocol=PLAINTEXT",
+    "kafka.allowPlaintext=true",
+    "kafka.topics.provisioner=job",
+)
 
 
 @dataclass(frozen=True)

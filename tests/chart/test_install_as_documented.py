@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.chart.chartlib import CHART as CHART_DIR
-from tests.chart.chartlib import COMPONENTS, HelmError, run_helm, values_args
+from tests.chart.chartlib import COMPONENTS, DEV_SHAPE, HelmError, run_helm, values_args
 
 
 def env_of(deployment: dict) -> dict[str, dict]:
@@ -15,7 +15,9 @@ def env_of(deployment: dict) -> dict[str, dict]:
 
 
 def test_replication_factor_default_is_the_brokers_own(render) -> None:
-    (job,) = render().of_kind("Job")
+    # The topic Job exists only on a PLAINTEXT dev broker; the secured default has none (no Kafka identity).
+    assert render().of_kind("Job") == []
+    (job,) = render(set_values=DEV_SHAPE).of_kind("Job")
     env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["QE_KAFKA__REPLICATION_FACTOR"] == "-1"
     topics = render(["full-values.yaml"]).of_kind("KafkaTopic")
@@ -40,7 +42,7 @@ def test_replication_factor_zero_or_below_minus_one_is_refused(tools, value: str
 
 
 def test_operator_token_hash_from_a_secret_without_vault(render) -> None:
-    rendered = render(set_values=["operatorToken.existingSecret=qe-operator-token"])
+    rendered = render(set_values=[*DEV_SHAPE, "operatorToken.existingSecret=qe-operator-token"])
     for deployment in rendered.of_kind("Deployment"):
         component = deployment["metadata"]["labels"]["app.kubernetes.io/component"]
         env = env_of(deployment)
@@ -54,11 +56,35 @@ def test_operator_token_hash_from_a_secret_without_vault(render) -> None:
     assert 'Secret "qe-operator-token"' in rendered.notes
 
 
+def test_the_operator_secret_also_works_with_vault(render) -> None:
+    rendered = render(set_values=["operatorToken.existingSecret=qe-operator-token"])
+    (risk,) = rendered.component("Deployment", "risk")
+    env = env_of(risk)
+    assert env["QE_VAULT__OPERATOR_TOKEN_SHA256"]["valueFrom"]["secretKeyRef"]["name"] == "qe-operator-token"
+    assert env["QE_VAULT__ADDR"]["value"] == "https://vault.vault.svc:8200"
+    assert 'Secret "qe-operator-token"' in rendered.notes
+
+
 def test_notes_explain_the_operator_secret_when_nothing_is_configured(render) -> None:
-    notes = render().notes
+    notes = render(set_values=DEV_SHAPE).notes
     assert "No operator token hash is configured" in notes
     assert "kubectl -n quantumedge create secret generic quantumedge-operator-token" in notes
     assert "sha256sum" in notes and "operatorToken.existingSecret=quantumedge-operator-token" in notes
+    assert "Vault is disabled" in notes and "Kafka: PLAINTEXT with allowPlaintext" in notes
+    assert "Topics: job" in notes
+
+
+def test_notes_of_the_secured_default_name_vault_and_the_kafka_principals(render) -> None:
+    notes = render().notes
+    # The operator token hashes, the services' roles and their Kafka credentials all come from Vault.
+    assert "No operator token hash is configured" not in notes and "Vault is disabled" not in notes
+    assert 'read from Vault at "quantumedge/operator/token-hashes"' in notes
+    assert "quantumedge secrets init --auth kubernetes --kubernetes-namespace quantumedge" in notes
+    assert "Kafka: SASL_SSL" in notes and "quantumedge secrets rotate quantumedge/kafka/<component>" in notes
+    # No topic Job on a secured broker: the Kafka admin creates the principals' ACLs (and topics).
+    assert "Topics: none" in notes and "quantumedge topics --acls" in notes
+    for component in COMPONENTS:
+        assert f"User:quantumedge-{component}" in notes
 
 
 def test_the_setting_that_must_not_be_set_through_config_settings_is_named_at_its_own_path(tools) -> None:

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from tests.chart.chartlib import COMPONENTS, REPO_ROOT
+from tests.chart.chartlib import COMPONENTS, DEV_SHAPE, REPO_ROOT
 
 RUNBOOK = REPO_ROOT / "docs" / "runbook.md"
 CHANGING = {"Halt", "Resume", "UpdateLimits", "SubmitOrder", "CancelAll", "Flatten", "ReloadModels", "ReviewOrder"}
@@ -133,20 +133,26 @@ def _runbook_fullname(release: str) -> str:
 def test_runbook_resource_names_are_the_charts_for_any_release(render, release: str) -> None:
     text = RUNBOOK.read_text()  # commands in list items are indented code blocks: the whole text
     fullname = _runbook_fullname(release)
-    rendered = render(release=release)
-    names = {(o["kind"], o["metadata"]["name"]) for o in rendered.objects}
+    # The secured default, and the PLAINTEXT dev shape: the only one with the topic Job.
+    shapes = {"default": render(release=release), "dev": render(set_values=DEV_SHAPE, release=release)}
+    names = {shape: {(o["kind"], o["metadata"]["name"]) for o in r.objects} for shape, r in shapes.items()}
     referenced = set(re.findall(r"\$FULLNAME-([a-z]+|\{service\})", text))
     assert {"risk", "execution", "topics", "{service}"} <= referenced
     rule = next(x for x in text.splitlines() if x.startswith("export FULLNAME="))
     assert "$RELEASE-" not in text.replace(rule, ""), "resource names are $FULLNAME-<name>, not $RELEASE-<name>"
     for ref in referenced:
         if ref in COMPONENTS:
-            assert ("Service", f"{fullname}-{ref}") in names and ("Deployment", f"{fullname}-{ref}") in names
+            for shape in names.values():
+                assert ("Service", f"{fullname}-{ref}") in shape and ("Deployment", f"{fullname}-{ref}") in shape
         elif ref == "{service}":
             for component in COMPONENTS:
-                assert ("ServiceAccount", f"{fullname}-{component}") in names
+                assert all(("ServiceAccount", f"{fullname}-{component}") in shape for shape in names.values())
         elif ref == "topics":
-            assert ("Job", f"{fullname}-topics") in names
+            assert ("Job", f"{fullname}-topics") in names["dev"]
+            assert ("Job", f"{fullname}-topics") not in names["default"]
+            # ... so the runbook says which setting adds it.
+            (paragraph,) = [p for p in text.split("\n\n") if "(`$FULLNAME-topics`" in p]
+            assert "kafka.topics.provisioner=job" in paragraph and "PLAINTEXT" in paragraph
         else:
             # Secrets the runbook creates itself: the operator token's hash, and risk's signing key without Vault.
             assert ref in ("operator", "signing"), ref

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from quantumedge.shared.signing import SigningKey
-from tests.chart.chartlib import CHART, HelmError, run_helm, values_args
+from tests.chart.chartlib import CHART, DEV_SHAPE, HelmError, run_helm, values_args
 
 KEY = SigningKey.generate("chart-1")
 PUBLIC = f"chart-1:{KEY.public_b64()}"
@@ -25,7 +25,7 @@ def _signing(env: list[dict]) -> dict[str, dict]:
 
 
 def test_without_vault_risk_gets_its_key_from_a_secret_and_execution_only_the_public_half(render) -> None:
-    env = _env(render, [f"signing.publicKeys={PUBLIC}", "signing.privateKeySecret=qe-signing"])
+    env = _env(render, [*DEV_SHAPE, f"signing.publicKeys={PUBLIC}", "signing.privateKeySecret=qe-signing"])
     risk, execution = _signing(env["risk"]), _signing(env["execution"])
     assert risk["QE_SIGNING__PRIVATE_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "qe-signing", "key": "private-key"}
     assert "value" not in risk["QE_SIGNING__PRIVATE_KEY"] and risk["QE_SIGNING__ALLOW_ENV_KEY"]["value"] == "true"
@@ -34,14 +34,17 @@ def test_without_vault_risk_gets_its_key_from_a_secret_and_execution_only_the_pu
     assert _signing(env["ingest"]) == _signing(env["inference"]) == {}
 
 
-def test_with_vault_the_keyring_comes_from_vault(render) -> None:
-    env = _env(render, [f"signing.publicKeys={PUBLIC}", "signing.privateKeySecret=qe-signing", "vault.enabled=true"])
+@pytest.mark.parametrize("explicit", [[], ["vault.enabled=true"]], ids=["default", "vault.enabled=true"])
+def test_with_vault_the_keyring_comes_from_vault(render, explicit: list[str]) -> None:
+    env = _env(render, [f"signing.publicKeys={PUBLIC}", "signing.privateKeySecret=qe-signing", *explicit])
     assert all(_signing(e) == {} for e in env.values())
 
 
 def test_the_notes_say_how_to_give_a_vault_less_release_its_keys(render) -> None:
-    assert "signing-keygen" in render().notes
-    assert "signing-keygen" not in render(set_values=["vault.enabled=true"]).notes
+    assert "signing-keygen" in render(set_values=DEV_SHAPE).notes
+    given = [*DEV_SHAPE, f"signing.publicKeys={PUBLIC}", "signing.privateKeySecret=qe-signing"]
+    assert "signing-keygen" not in render(set_values=given).notes
+    assert "signing-keygen" not in render().notes  # the default reads the keyring from Vault
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,12 @@
-"""The two CRDs the chart's full values use, installed before the chart as a real cluster would have them.
+"""The CRDs the chart's full values use, installed before the chart as a real cluster would have them.
 
 - keda.sh ScaledObject: its schema is converted from the models cloudcoil generated from KEDA's own CRD
   (the same models the offline chart tests validate with), into a structural OpenAPI schema, so the API
   server prunes nothing and `--validate=strict` refuses an unknown field just as it would with KEDA.
 - kafka.strimzi.io KafkaTopic: the fields of Strimzi's KafkaTopic spec the chart may set (topicName,
   partitions, replicas 1..32767, config), per Strimzi's documentation of the resource.
+- kafka.strimzi.io KafkaUser: authentication (tls, tls-external, scram-sha-512) and simple authorization's
+  ACL rules (resource type/name/patternType, operations, host, allow/deny), per Strimzi's KafkaUser reference.
 - monitoring.coreos.com ServiceMonitor and PodMonitor (v1): selector, namespaceSelector and the scrape
   endpoints' fields, per the Prometheus Operator's API reference.
 """
@@ -90,6 +92,63 @@ def kafka_topic_crd() -> dict[str, Any]:
     return _crd(group="kafka.strimzi.io", version="v1beta2", kind="KafkaTopic", plural="kafkatopics", spec=spec)
 
 
+_ACL_OPERATIONS = [
+    "Read",
+    "Write",
+    "Create",
+    "Delete",
+    "Alter",
+    "Describe",
+    "ClusterAction",
+    "AlterConfigs",
+    "DescribeConfigs",
+    "IdempotentWrite",
+    "All",
+]
+
+
+def kafka_user_crd() -> dict[str, Any]:
+    resource = {
+        "type": "object",
+        "required": ["type"],
+        "properties": {
+            "type": {"type": "string", "enum": ["topic", "group", "cluster", "transactionalId"]},
+            "name": {"type": "string"},
+            "patternType": {"type": "string", "enum": ["literal", "prefix"]},
+        },
+    }
+    rule = {
+        "type": "object",
+        "required": ["resource"],
+        "properties": {
+            "resource": resource,
+            "type": {"type": "string", "enum": ["allow", "deny"]},
+            "host": {"type": "string"},
+            "operations": {"type": "array", "items": {"type": "string", "enum": _ACL_OPERATIONS}},
+        },
+    }
+    spec = {
+        "type": "object",
+        "properties": {
+            "authentication": {
+                "type": "object",
+                "required": ["type"],
+                "properties": {"type": {"type": "string", "enum": ["tls", "tls-external", "scram-sha-512"]}},
+            },
+            "authorization": {
+                "type": "object",
+                "required": ["type", "acls"],
+                "properties": {
+                    "type": {"type": "string", "enum": ["simple"]},
+                    "acls": {"type": "array", "items": rule},
+                },
+            },
+            "quotas": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        },
+    }
+    return _crd(group="kafka.strimzi.io", version="v1beta2", kind="KafkaUser", plural="kafkausers", spec=spec)
+
+
 _LABEL_SELECTOR = {
     "type": "object",
     "properties": {
@@ -144,7 +203,7 @@ def monitor_crds() -> list[dict[str, Any]]:
 
 
 def all_crds() -> list[dict[str, Any]]:
-    return [kafka_topic_crd(), scaled_object_crd(), *monitor_crds()]
+    return [kafka_topic_crd(), kafka_user_crd(), scaled_object_crd(), *monitor_crds()]
 
 
 def _crd(*, group: str, version: str, kind: str, plural: str, spec: dict[str, Any]) -> dict[str, Any]:

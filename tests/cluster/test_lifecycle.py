@@ -199,10 +199,11 @@ def _assert_gone(cluster: ControlPlane, release: str) -> None:
 
 def test_full_values_lifecycle(prepared, helm, step) -> None:
     full = str(CI_VALUES / "full-values.yaml")
-    with step("helm install --wait (full values: Strimzi topics, KEDA, NetworkPolicies, PriorityClass, Vault)"):
+    with step("helm install --wait (full values: Strimzi topics+users, KEDA, NetworkPolicies, PriorityClass, Vault)"):
         helm_run(prepared, helm, "install", RELEASE, str(CHART), "-n", NS, "-f", full, "--wait", "--timeout", "5m")
     kinds = {
         "kafkatopics": ("kafka", 10),
+        "kafkausers": ("kafka", 5),  # one principal per component and the notifier, with its ACLs
         "scaledobjects": (NS, 1),
         "networkpolicies": (NS, 4),
         "poddisruptionbudgets": (NS, 4),
@@ -240,8 +241,9 @@ def test_full_values_lifecycle(prepared, helm, step) -> None:
     with step("helm uninstall --wait (full values)"):
         helm_run(prepared, helm, "uninstall", RELEASE, "-n", NS, "--wait", "--timeout", "5m")
     _assert_gone(prepared, RELEASE)
-    topics = prepared.kubectl("get", "kafkatopics", "-n", "kafka", "-o", "name").stdout.split()
-    assert topics == [], topics
+    for kind in ("kafkatopics", "kafkausers"):
+        left = prepared.kubectl("get", kind, "-n", "kafka", "-o", "name").stdout.split()
+        assert left == [], left
     assert (
         "priorityclass.scheduling.k8s.io/trading" not in prepared.kubectl("get", "priorityclass", "-o", "name").stdout
     )
