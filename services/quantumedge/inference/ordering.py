@@ -84,9 +84,12 @@ class ReorderBuffer:
     def buffered(self) -> int:
         return sum(len(s.heap) for s in self._symbols.values())
 
-    def _may_force(self, sym: _Symbol, now_ns: int) -> bool:
-        """True when held events wait for a quiet stream rather than for records still on their way."""
-        if now_ns - self._last_arrival_ns >= self.idle_ns:
+    def _may_force(self, sym: _Symbol, now_ns: int, quiet: bool = True) -> bool:
+        """True when held events wait for a quiet stream rather than for records still on their way.
+
+        `quiet` says the consumer has nothing in hand: without it, a pause since the last arrival is the
+        consumer stalling on a backlog, not the market going quiet."""
+        if quiet and now_ns - self._last_arrival_ns >= self.idle_ns:
             return True
         return bool(sym.latest) and abs(now_ns - max(sym.latest.values())) <= self.live_window_ns
 
@@ -138,12 +141,12 @@ class ReorderBuffer:
         out.extend(self._release(sym, now_ns))
         return out
 
-    def flush_due(self, now_ns: int) -> list[market_pb2.MarketEvent]:
-        """Release what waited too long for a quiet stream; call it periodically."""
+    def flush_due(self, now_ns: int, quiet: bool = True) -> list[market_pb2.MarketEvent]:
+        """Release what waited too long for a quiet stream; call it periodically (`quiet`: see _may_force)."""
         out: list[market_pb2.MarketEvent] = []
         for sym in self._symbols.values():
             if sym.heap:
-                out.extend(self._release(sym, now_ns))
+                out.extend(self._release(sym, now_ns, quiet))
         return out
 
     def release_before(self, symbol: str, time_ns: int) -> list[market_pb2.MarketEvent]:
@@ -173,10 +176,10 @@ class ReorderBuffer:
             return -1
         return min(sym.latest.values())
 
-    def _release(self, sym: _Symbol, now_ns: int) -> list[market_pb2.MarketEvent]:
+    def _release(self, sym: _Symbol, now_ns: int, quiet: bool = True) -> list[market_pb2.MarketEvent]:
         limit = self._watermark(sym)
         forced = -1
-        if self._may_force(sym, now_ns):
+        if self._may_force(sym, now_ns, quiet):
             while sym.arrivals and sym.arrivals[0][0] <= now_ns - self.max_hold_ns:
                 forced = max(forced, sym.arrivals.popleft()[1])
         while len(sym.arrivals) > self.max_buffered:

@@ -62,9 +62,10 @@ class RowClock:
         # topic's batch running ahead of the others cannot decide rows their trades and books still owe.
         return due + self._due(symbol, expire=False)
 
-    def flush_due(self, now_ns: int) -> list[FeatureRow]:
-        """Release what waited too long for a quiet stream (wall clock); rows due by the market clock."""
-        for ev in self.order.flush_due(now_ns):
+    def flush_due(self, now_ns: int, quiet: bool = True) -> list[FeatureRow]:
+        """Release what waited too long for a quiet stream (wall clock); rows due by the market clock.
+        `quiet`: the consumer holds no records still to be pushed (ReorderBuffer._may_force)."""
+        for ev in self.order.flush_due(now_ns, quiet):
             self._apply(ev)
         out: list[FeatureRow] = []
         for symbol in list(self._pending):

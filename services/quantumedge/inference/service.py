@@ -218,8 +218,9 @@ class InferenceService(ServiceBase):
         last_check = time.monotonic()
         while not self._stop.wait(TICK_S):
             try:
+                quiet = self._loop is None or self._loop.caught_up
                 with self.lock:
-                    for row in self.rowclock.flush_due(self.clock()):
+                    for row in self.rowclock.flush_due(self.clock(), quiet):
                         self._decide(row)
                 poll = self.cfg.reload_poll_s
                 if poll and time.monotonic() - last_check >= poll:

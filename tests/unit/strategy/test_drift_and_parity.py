@@ -35,8 +35,13 @@ def _through_row_clock(arrivals: list[market_pb2.MarketEvent], stall_every: int 
     rows: dict[str, list] = {}
     now = 0
     for i, ev in enumerate(arrivals):
-        # A stalled consumer (a loaded machine, a GC pause): seconds pass between two arrivals of a replay.
-        now += 5_000_000_000 if stall_every and i % stall_every == stall_every - 1 else 1
+        if stall_every and i % stall_every == stall_every - 1:
+            # A stalled consumer (a loaded machine, a GC pause): seconds pass between two arrivals of a
+            # replay, and the service's ticker flushes meanwhile, while the consumer still holds records.
+            now += 5_000_000_000
+            for row in clock.flush_due(now, quiet=False):
+                rows.setdefault(row.symbol, []).append(row)
+        now += 1
         for row in clock.push(ev, now_ns=now):
             rows.setdefault(row.symbol, []).append(row)
     return rows

@@ -126,6 +126,9 @@ class ConsumerLoop:
         self.error: BaseException | None = None
         # Per (topic, partition), refreshed by the polling thread after each poll; read by the metrics gauge.
         self.lag: dict[tuple[str, int], int] = {}
+        # True once a poll came back empty, until the next one returns records: the consumer holds nothing
+        # unhandled, so a pause in arrivals is a quiet market, not this thread stalling on a backlog.
+        self.caught_up = False
 
     def start(self) -> None:
         """Join the group (waiting for the partition assignment on Kafka), then consume in a thread."""
@@ -151,6 +154,7 @@ class ConsumerLoop:
             while not self._stop.is_set():
                 records = self._consumer.poll(self.poll_timeout_s, self.max_records)
                 self.lag = self._lag()
+                self.caught_up = not records
                 if not records:
                     continue
                 for record in records:
