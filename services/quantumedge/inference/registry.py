@@ -253,7 +253,6 @@ class Registry:
                 _drop_shadow(doc, symbol, horizon)  # promoted: no longer a shadow of itself
         return entry
 
-
     def mark_shadow(self, symbol: str, horizon: int, version: str) -> ModelEntry:
         """Score `version` in shadow beside the promoted one (replacing any earlier shadow of symbol x horizon).
 

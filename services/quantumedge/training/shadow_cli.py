@@ -121,6 +121,10 @@ def print_comparison(cmp: dict, console: Console) -> None:
             f"{d['expectancy_bps']:+.2f}",
         )
     console.print(table)
+    for role in ("promoted", "shadow"):
+        refused = cmp[role]["decisions"].get("refused_by") or {}
+        if refused:
+            console.print(f"{role}: refused by " + ", ".join(f"{k} x{v}" for k, v in sorted(refused.items())))
     console.print(f"better on log loss against realised outcomes: [bold]{cmp['better']}[/bold]")
 
 

@@ -78,7 +78,7 @@ def better(promoted: Figures, shadow: Figures) -> str:
     return "shadow" if diff < 0 else "promoted"
 
 
-def would_be_decisions(settings, events: Iterable, signals: Sequence) -> dict[str, float]:
+def would_be_decisions(settings, events: Iterable, signals: Sequence) -> dict:
     """Replay recorded signals through risk's engine and paper execution on the same market events.
 
     `settings` are the services' (judged as the gate judges: gate.judging_settings); `events` the market in
@@ -104,6 +104,11 @@ def would_be_decisions(settings, events: Iterable, signals: Sequence) -> dict[st
     Backtest(judging_settings(settings), ModelSet(), [book, seen], signal_source=source).run(events)
     figs = expectancy(book.trades)
     approved = [d for d in seen.decisions if d.approved]
+    refused: dict[str, int] = {}
+    for d in seen.decisions:
+        if not d.approved and d.reasons:
+            code = d.reasons[0].split(":", 1)[0]  # reason codes come before the colon
+            refused[code] = refused.get(code, 0) + 1
     return {
         "decisions": len(seen.decisions),
         "approved": len(approved),
@@ -111,4 +116,5 @@ def would_be_decisions(settings, events: Iterable, signals: Sequence) -> dict[st
         "expectancy_bps": figs["expectancy_bps"],
         "win_rate": figs["win_rate"],
         "net_pnl": figs["net_pnl"],
+        "refused_by": refused,
     }
