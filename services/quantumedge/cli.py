@@ -29,6 +29,11 @@ from quantumedge.shared.logs import setup_logging
 # Commands whose arguments belong to their own module (each has its own --help).
 DELEGATED = {
     "train": ("quantumedge.training.cli", "train_main", "train models from recordings and register them"),
+    "models": (
+        "quantumedge.training.shadow_cli",
+        "models_main",
+        "shadow models: mark, compare with the promoted one, promote or discard",
+    ),
     "backtest": ("quantumedge.backtest.cli", "backtest_main", "replay recordings through the domain code"),
     "record": ("quantumedge.ingest.record_cli", "record_main", "record a market source to Parquet files"),
     "secrets": ("quantumedge.secrets.cli", "secrets_main", "init, check or rotate secrets in Vault"),

@@ -394,6 +394,7 @@ rendered ACLs against the code's plan). */}}
   "ingest.book.v1": {"write": ["ingest"], "read": ["inference", "risk", "execution"]},
   "ingest.depth.v1": {"write": ["ingest"], "read": ["inference", "risk", "execution"]},
   "inference.signals.v1": {"write": ["inference"], "read": ["risk"]},
+  "inference.shadow_signals.v1": {"write": ["inference"], "read": []},
   "risk.decisions.v1": {"write": ["risk"], "read": ["execution"]},
   "execution.reports.v1": {"write": ["execution"], "read": ["risk", "notify"]},
   "execution.state.v1": {"write": ["execution"], "read": ["execution"]},

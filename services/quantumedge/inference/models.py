@@ -129,6 +129,10 @@ class ModelSet:
     status: list[ModelStatus] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     served: dict[tuple[str, int], ServedModel] = field(default_factory=dict)
+    # Shadow predictors (inference/shadow.py): what each symbol would be scored by if its shadows were promoted.
+    shadow: dict[str, SymbolPredictor] = field(default_factory=dict)
+    shadow_versions: dict[tuple[str, int], str] = field(default_factory=dict)
+    shadow_problems: list[str] = field(default_factory=list)
 
     def served_pairs(self) -> list[str]:
         return [f"{s}/h{h}" for (s, h) in sorted(self.served) if s in self.predictors]

@@ -3,10 +3,15 @@
 Layout (root = settings.models_dir, `models/` in the repository):
     <root>/<SYMBOL>/h<horizon>/<version>.onnx     never overwritten once written
     <root>/manifest.json                          every version's metadata + the promoted version per symbol x horizon
+                                                  (+ at most one shadow version per symbol x horizon)
 
 Writes are atomic (temp file in the same folder, fsync, os.replace) and manifest updates are
 serialised with an exclusive lock on <root>/.manifest.lock, so a reader (the inference service)
 sees either the old or the new manifest, never half of one. Promotion is always explicit.
+
+A shadow version (manifest "shadow": {symbol: {horizon: version}}) is scored by inference beside the promoted
+one and published on inference.shadow_signals.v1 only: it never trades. `promote_shadow` makes it the promoted
+version (through the same gate check as `promote`), `discard_shadow` forgets it; the version stays registered.
 """
 
 from __future__ import annotations
@@ -138,6 +143,15 @@ class Registry:
         version = self.promoted_version(symbol, horizon, doc)
         return self.get(symbol, horizon, version, doc) if version else None
 
+    def shadow_version(self, symbol: str, horizon: int, doc: dict[str, Any] | None = None) -> str | None:
+        doc = self.load() if doc is None else doc
+        return doc.get("shadow", {}).get(symbol, {}).get(str(int(horizon)))
+
+    def shadow(self, symbol: str, horizon: int, doc: dict[str, Any] | None = None) -> ModelEntry | None:
+        doc = self.load() if doc is None else doc
+        version = self.shadow_version(symbol, horizon, doc)
+        return self.get(symbol, horizon, version, doc) if version else None
+
     def read_verified(self, entry: ModelEntry, schema_hash: str | None = None, n_features: int | None = None) -> bytes:
         """The artifact's bytes after checking sha256 (and optionally the feature schema); RegistryError otherwise."""
         path = self.root / entry.path
@@ -231,14 +245,65 @@ class Registry:
     def promote(self, symbol: str, horizon: int, version: str) -> ModelEntry:
         """Make `version` the served one for symbol x horizon, after verifying its artifact."""
         with self._locked() as doc:
-            entry = self.get(symbol, horizon, version, doc)
-            if entry is None:
-                known = ", ".join(e.version for e in self.entries(doc) if e.key == (symbol, int(horizon))) or "none"
-                raise RegistryError(f"no model {symbol} h{horizon} {version} in {self.manifest_path} (known: {known})")
+            entry = self._known(symbol, horizon, version, doc)
             self.read_verified(entry)
             _check_gate(f"{symbol} h{horizon} {version}", entry.gate)
             doc.setdefault("promoted", {}).setdefault(symbol, {})[str(int(horizon))] = version
+            if self.shadow_version(symbol, horizon, doc) == version:
+                _drop_shadow(doc, symbol, horizon)  # promoted: no longer a shadow of itself
         return entry
+
+    def mark_shadow(self, symbol: str, horizon: int, version: str) -> ModelEntry:
+        """Score `version` in shadow beside the promoted one (replacing any earlier shadow of symbol x horizon).
+
+        The gate is not required: a shadow never trades, and watching a candidate live is what it is for."""
+        with self._locked() as doc:
+            entry = self._known(symbol, horizon, version, doc)
+            self.read_verified(entry)
+            if self.promoted_version(symbol, horizon, doc) == version:
+                raise RegistryError(f"{symbol} h{horizon} {version} is the promoted version; a shadow must differ")
+            doc.setdefault("shadow", {}).setdefault(symbol, {})[str(int(horizon))] = version
+        return entry
+
+    def discard_shadow(self, symbol: str, horizon: int) -> str:
+        """Stop scoring the shadow of symbol x horizon; its version stays registered. Returns that version."""
+        with self._locked() as doc:
+            version = self.shadow_version(symbol, horizon, doc)
+            if version is None:
+                raise RegistryError(f"no shadow model for {symbol} h{horizon} in {self.manifest_path}")
+            _drop_shadow(doc, symbol, horizon)
+        return version
+
+    def promote_shadow(self, symbol: str, horizon: int, version: str | None = None) -> ModelEntry:
+        """Promote the shadow of symbol x horizon (refused when it failed the gate) and end its shadow run.
+
+        With `version`, refuse unless that is still the shadow (the figures were computed for it)."""
+        with self._locked() as doc:
+            shadow = self.shadow_version(symbol, horizon, doc)
+            if shadow is None:
+                raise RegistryError(f"no shadow model for {symbol} h{horizon} in {self.manifest_path}")
+            if version is not None and version != shadow:
+                raise RegistryError(f"the shadow of {symbol} h{horizon} is {shadow}, not {version}")
+            entry = self._known(symbol, horizon, shadow, doc)
+            self.read_verified(entry)
+            _check_gate(f"{symbol} h{horizon} {shadow}", entry.gate)
+            doc.setdefault("promoted", {}).setdefault(symbol, {})[str(int(horizon))] = shadow
+            _drop_shadow(doc, symbol, horizon)
+        return entry
+
+    def _known(self, symbol: str, horizon: int, version: str, doc: dict[str, Any]) -> ModelEntry:
+        entry = self.get(symbol, horizon, version, doc)
+        if entry is None:
+            known = ", ".join(e.version for e in self.entries(doc) if e.key == (symbol, int(horizon))) or "none"
+            raise RegistryError(f"no model {symbol} h{horizon} {version} in {self.manifest_path} (known: {known})")
+        return entry
+
+
+def _drop_shadow(doc: dict[str, Any], symbol: str, horizon: int) -> None:
+    by_symbol = doc.get("shadow", {}).get(symbol, {})
+    by_symbol.pop(str(int(horizon)), None)
+    if not by_symbol:
+        doc.get("shadow", {}).pop(symbol, None)
 
 
 def _check_gate(what: str, gate: dict[str, Any] | None) -> None:

@@ -32,6 +32,7 @@ from quantumedge.inference.ordering import ReorderBuffer
 from quantumedge.inference.prediction_drift import PredictionDrift, training_base_rate
 from quantumedge.inference.registry import Registry, RegistryError
 from quantumedge.inference.rowclock import RowClock
+from quantumedge.inference.shadow import SHADOW_ID_PREFIX, attach_shadows
 from quantumedge.inference.signals import drift_guards, signal_for_row
 from quantumedge.shared import topics
 from quantumedge.shared.bus import Bus, Record
@@ -92,6 +93,7 @@ class InferenceService(ServiceBase):
         self.events_seen = 0
         self.rows = 0
         self.signals_published = 0
+        self.shadow_signals_published = 0
         self.ignored_symbols = 0
         self._loop: ConsumerLoop | None = None
         self._stop = threading.Event()
@@ -126,6 +128,7 @@ class InferenceService(ServiceBase):
             previous=previous,
             allow_synthetic=self.settings.execution.venue == "paper" or self.cfg.allow_synthetic_models,
         )
+        attach_shadows(models, self.registry, self.symbols, self.horizons, self.schema, self.cfg.combine_horizons)
         self.drift = drift_guards(models, list(self.schema.names), self.cfg)
         served = models.served_pairs()
         for (symbol, horizon), model in models.served.items():
@@ -138,8 +141,11 @@ class InferenceService(ServiceBase):
                 "missing": models.missing,
                 "require_models": self.cfg.require_models,
                 "combined_graph": all(p.combined for p in models.predictors.values()),
+                "shadow": [f"{s}/h{h} {v}" for (s, h), v in sorted(models.shadow_versions.items())],
             },
         )
+        for problem in models.shadow_problems:
+            log.warning("shadow model not scored", extra={"problem": problem})
         for st in models.status:
             log.info(
                 "model report",
@@ -212,6 +218,7 @@ class InferenceService(ServiceBase):
             "missing": len(self.models.missing),
             "events": self.events_seen,
             "signals": self.signals_published,
+            "shadow_signals": self.shadow_signals_published,
         }
 
     def _tick(self) -> None:
@@ -252,6 +259,13 @@ class InferenceService(ServiceBase):
         signal = signal_for_row(row, predictor, self.weights, self.clock(), drift)
         self.bus.publish(topics.SIGNALS, row.symbol, signal)
         self.signals_published += 1
+        shadow = self.models.shadow.get(row.symbol)
+        if shadow is not None:
+            # The same row, the same drift verdict, the shadow versions: published where no service reads.
+            shadow_signal = signal_for_row(row, shadow, self.weights, self.clock(), drift)
+            shadow_signal.signal_id = SHADOW_ID_PREFIX + shadow_signal.signal_id
+            self.bus.publish(topics.SHADOW_SIGNALS, row.symbol, shadow_signal)
+            self.shadow_signals_published += 1
         for prediction in signal.predictions:
             self.prediction_drift.update(row.symbol, prediction.horizon, prediction.p_up)
         _signals.add(1, {"symbol": row.symbol})

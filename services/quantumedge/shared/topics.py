@@ -12,6 +12,9 @@ TRADES = "ingest.trades.v1"
 BOOK = "ingest.book.v1"
 DEPTH = "ingest.depth.v1"
 SIGNALS = "inference.signals.v1"
+# Signals of shadow models (registry.py): scored beside the promoted ones, compared offline, never traded.
+# No service reads it (risk least of all); operators' `quantumedge models compare` does, with their own identity.
+SHADOW_SIGNALS = "inference.shadow_signals.v1"
 DECISIONS = "risk.decisions.v1"
 REPORTS = "execution.reports.v1"
 EXEC_STATE = "execution.state.v1"
@@ -28,6 +31,7 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
     BOOK: market_pb2.MarketEvent,
     DEPTH: market_pb2.MarketEvent,
     SIGNALS: signal_pb2.Signal,
+    SHADOW_SIGNALS: signal_pb2.Signal,
     DECISIONS: risk_pb2.RiskDecision,
     REPORTS: execution_pb2.ExecutionReport,
     EXEC_STATE: execution_pb2.ExecutionReport,
@@ -50,6 +54,7 @@ WRITERS: dict[str, tuple[str, ...]] = {
     BOOK: ("ingest",),
     DEPTH: ("ingest",),
     SIGNALS: ("inference",),
+    SHADOW_SIGNALS: ("inference",),
     DECISIONS: ("risk",),
     CONTROL: ("risk",),
     REPORTS: ("execution",),
@@ -65,6 +70,7 @@ READERS: dict[str, tuple[str, ...]] = {
     BOOK: ("inference", "risk", "execution"),
     DEPTH: ("inference", "risk", "execution"),
     SIGNALS: ("risk",),
+    SHADOW_SIGNALS: (),
     DECISIONS: ("execution",),
     CONTROL: ("risk", "execution", NOTIFY),
     REPORTS: ("risk", NOTIFY),

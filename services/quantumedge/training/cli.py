@@ -90,6 +90,11 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     reg = p.add_argument_group("registry")
     reg.add_argument("--models-dir", type=Path, help="registry root (default: settings.models_dir)")
     reg.add_argument("--promote-new", action="store_true", help="promote every new version that passes the gate")
+    reg.add_argument(
+        "--shadow",
+        action="store_true",
+        help="score every new version in shadow beside the promoted one (inference.shadow_signals.v1; never traded)",
+    )
     reg.add_argument("--no-register", action="store_true", help="train and report only; write nothing")
     reg.add_argument(
         "--promote", nargs=3, metavar=("SYMBOL", "HORIZON", "VERSION"), help="promote an existing version (no training)"
@@ -114,6 +119,9 @@ def train_main(argv: Sequence[str] | argparse.Namespace | None = None) -> int:
         err.print(f"[red]error:[/red] {exc}")
         return 2
     registry = Registry(args.models_dir or settings.models_dir)
+    if args.shadow and (args.promote_new or args.no_register):
+        err.print("[red]error:[/red] --shadow cannot be combined with --promote-new or --no-register")
+        return 2
     try:
         if args.list:
             print_registry(registry, out)
@@ -194,7 +202,7 @@ def _train_all(features, cfg: TrainConfig, settings, root: Path, source: dict, r
                     f"{len(res.holdout_x)} held-out rows"
                 )
                 if not args.no_register:
-                    register(res, registry, cfg, promote=args.promote_new)
+                    register(res, registry, cfg, promote=args.promote_new, shadow=args.shadow)
                 results.append(res)
                 for why in res.gate["failures"]:
                     err.print(f"[yellow]gate refused {symbol} h{h}:[/yellow] {why}")
@@ -236,7 +244,7 @@ def print_registry(registry: Registry, console: Console) -> None:
     doc = registry.load()
     promoted = doc.get("promoted", {})
     table = Table(title=f"model registry {registry.root}")
-    for col in ("symbol", "h (min)", "version", "promoted", "gate", "created", "source", "sha256", "schema"):
+    for col in ("symbol", "h (min)", "version", "promoted", "shadow", "gate", "created", "source", "sha256", "schema"):
         table.add_column(col)
     for e in registry.entries(doc):
         table.add_row(
@@ -244,6 +252,7 @@ def print_registry(registry: Registry, console: Console) -> None:
             str(e.horizon),
             e.version,
             "yes" if promoted.get(e.symbol, {}).get(str(e.horizon)) == e.version else "",
+            "yes" if registry.shadow_version(e.symbol, e.horizon, doc) == e.version else "",
             "passed" if (e.gate or {}).get("passed") is True else "; ".join((e.gate or {}).get("failures", ["-"])),
             e.created_at,
             describe_source(e.data_source),

@@ -287,8 +287,11 @@ def _finite(figures: dict[str, float]) -> dict[str, float]:
     return {k: float(v) if math.isfinite(float(v)) else 0.0 for k, v in figures.items()}
 
 
-def register(result: TrainResult, registry: Registry, cfg: TrainConfig, promote: bool) -> ModelEntry:
-    """Register every trained model (the manifest keeps its gate figures); promote only if it passed."""
+def register(
+    result: TrainResult, registry: Registry, cfg: TrainConfig, promote: bool, shadow: bool = False
+) -> ModelEntry:
+    """Register every trained model (the manifest keeps its gate figures); promote only if it passed.
+    With `shadow`, the new version is scored in shadow beside the promoted one instead (registry.py)."""
     if not (result.parity_max_abs_diff <= cfg.max_parity) or math.isnan(result.parity_max_abs_diff):
         raise TrainingError(
             f"{result.symbol} h{result.horizon}: ONNX and XGBoost disagree by {result.parity_max_abs_diff:.3e} "
@@ -298,4 +301,6 @@ def register(result: TrainResult, registry: Registry, cfg: TrainConfig, promote:
     result.entry = registry.register(
         result.symbol, result.horizon, result.onnx, result.meta, schema.to_dict(), promote=promote and result.passed
     )
+    if shadow:
+        registry.mark_shadow(result.symbol, result.horizon, result.entry.version)
     return result.entry

@@ -166,7 +166,7 @@ def test_the_table_in_docs_security_is_the_plan() -> None:
     text = (Path(__file__).resolve().parents[3] / "docs" / "security.md").read_text()
 
     def names(cell: str) -> set[str]:
-        found = set(re.findall(r"`([a-z0-9.*]+)`", cell))
+        found = set(re.findall(r"`([a-z0-9_.*]+)`", cell))
         return {t for t in topics.MESSAGE_TYPES if any(fnmatch.fnmatch(t, pattern) for pattern in found)}
 
     rows = {}

@@ -4,7 +4,7 @@ One principal per service (User:<kafka.principal_template>, default quantumedge-
 more, quantumedge-notify, which only reads control.v1 and execution.reports.v1), allowed exactly:
 - WRITE on the topics it publishes (topics.WRITERS): only risk writes risk.decisions.v1 and control.v1, only
   execution execution.reports.v1 (and its state topic), only ingest ingest.*.v1, only inference
-  inference.signals.v1; every service dlq.v1 and audit.v1;
+  inference.signals.v1 and inference.shadow_signals.v1; every service dlq.v1 and audit.v1;
 - READ on the topics it consumes (topics.READERS) - READ and WRITE imply DESCRIBE, nothing else is needed;
 - READ on its own consumer group (the service's name, with the topic prefix) and on no other; ingest, which
   consumes nothing, on none.
