@@ -25,12 +25,12 @@ from quantumedge.execution.convert import order_to_pb, position_to_pb
 from quantumedge.execution.engine import EngineConfig, ExecutionEngine
 from quantumedge.execution.lease import LEASE_LOST
 from quantumedge.execution.venue import BINANCE_URLS, BinanceVenue, Venue, paper_venue
-from quantumedge.shared import topics
+from quantumedge.shared import bounds, topics
 from quantumedge.shared.admission import HALT_KEY, ControlGate, DecisionGate, StoredRecord, stored_state
 from quantumedge.shared.audit import audit_event, publish_audit, refusal_audit
 from quantumedge.shared.auth import channel_credentials_from_settings, current_actor, forward_metadata
 from quantumedge.shared.bus import Bus, Record
-from quantumedge.shared.bus.loop import ConsumerLoop, Refused
+from quantumedge.shared.bus.loop import ConsumerLoop, Refused, admit
 from quantumedge.shared.config import ConfigError, Settings
 from quantumedge.shared.grpc_server import ServiceBinding
 from quantumedge.shared.keyring import keyring_for
@@ -220,6 +220,7 @@ class ExecutionService(ServiceBase):
         self._halt_in_force: control_pb2.HaltState | None = None
         self.servicer = ExecutionServicer(self)
         self._loop: ConsumerLoop | None = None
+        self.market_guard = bounds.MarketGuard()
         self._stop = threading.Event()
         self._housekeeper: threading.Thread | None = None
         self.started = False
@@ -329,12 +330,14 @@ class ExecutionService(ServiceBase):
         verdict = self.decision_gate.check(decision, key, (record.partition, record.offset), self.clock(), handled)
         if not verdict.ok:
             raise Refused(verdict.code, verdict.detail)  # dead-lettered and audited; never the venue
+        admit(bounds.check_decision(decision))  # signed but absurd (NaN, 2^63-1 time stop): never the venue
         order = self.engine.on_decision(decision)
         decided = decision.decided_time_ns or decision.intent.created_time_ns
         if order is not None and decided and order.venue_order_id:
             _decision_to_ack.record(max(0.0, (time.time_ns() - decided) / 1e6), {"venue": self.venue.name})
 
     def _on_market(self, event: market_pb2.MarketEvent, _record: Record) -> None:
+        admit(self.market_guard.admit(event))  # the paper book and the marks never take a bad price
         self.engine.on_market(event)
 
     def _on_control(self, event: control_pb2.ControlEvent, record: Record) -> None:

@@ -33,9 +33,9 @@ from quantumedge.inference.prediction_drift import PredictionDrift, training_bas
 from quantumedge.inference.registry import Registry, RegistryError
 from quantumedge.inference.rowclock import RowClock
 from quantumedge.inference.signals import drift_guards, signal_for_row
-from quantumedge.shared import topics
+from quantumedge.shared import bounds, topics
 from quantumedge.shared.bus import Bus, Record
-from quantumedge.shared.bus.loop import ConsumerLoop
+from quantumedge.shared.bus.loop import ConsumerLoop, admit
 from quantumedge.shared.config import Settings
 from quantumedge.shared.grpc_server import ServiceBinding
 from quantumedge.shared.logs import get_logger
@@ -94,6 +94,7 @@ class InferenceService(ServiceBase):
         self.signals_published = 0
         self.ignored_symbols = 0
         self._loop: ConsumerLoop | None = None
+        self.market_guard = bounds.MarketGuard()
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._manifest_stamp = self._stamp()
@@ -235,6 +236,8 @@ class InferenceService(ServiceBase):
             self.ignored_symbols += 1
             return
         with self.lock:
+            # Before the features see it: one absurd trade once made every later row of its symbol fail.
+            admit(self.market_guard.admit(event))
             self.events_seen += 1
             for row in self.rowclock.push(event, self.clock()):
                 self._decide(row)
