@@ -456,11 +456,13 @@ class ExecutionServicer(execution_pb2_grpc.ExecutionServiceServicer):
         return execution_pb2.ListPositionsResponse(positions=[position_to_pb(p) for p in self.engine.list_positions()])
 
     def CancelAll(self, request: execution_pb2.CancelAllRequest, context: grpc.ServicerContext) -> Any:
+        refuse_invalid(request, context)
         canceled = self.engine.cancel_all(request.symbol, request.reason or "operator")
         self.service.bus.flush()
         return execution_pb2.CancelAllResponse(canceled=canceled)
 
     def Flatten(self, request: execution_pb2.FlattenRequest, context: grpc.ServicerContext) -> Any:
+        refuse_invalid(request, context)
         sent = self.engine.flatten(request.symbol, request.reason or "operator", cause=f"grpc-{uuid.uuid4().hex}")
         self.service.bus.flush()
         return execution_pb2.FlattenResponse(orders_sent=sent)
@@ -472,6 +474,7 @@ class ExecutionServicer(execution_pb2_grpc.ExecutionServiceServicer):
         derive the client order id from the same intent id, so whichever comes first places the order and
         the other finds it. The same request_id returns the same order.
         """
+        refuse_invalid(request, context)
         problem = validate_submit(request)
         if problem:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
@@ -558,6 +561,13 @@ class ExecutionServicer(execution_pb2_grpc.ExecutionServiceServicer):
         return grpc.secure_channel(address, credentials, options=options)
 
 
+def refuse_invalid(request: Any, context: grpc.ServicerContext) -> None:
+    """INVALID_ARGUMENT for strings too long or numbers not finite / absurd (shared/bounds), with the code."""
+    problem = bounds.check_request(request)
+    if problem is not None:
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{problem.code}: {problem.detail}")
+
+
 def validate_submit(request: execution_pb2.SubmitOrderRequest) -> str:
     """The first problem with a SubmitOrder request, naming the field; "" when it is valid."""
     if not request.symbol or not request.symbol.isalnum() or not request.symbol.isupper():
@@ -566,11 +576,11 @@ def validate_submit(request: execution_pb2.SubmitOrderRequest) -> str:
         return "side must be SIDE_BUY or SIDE_SELL"
     if request.order_type not in (risk_pb2.ORDER_TYPE_MARKET, risk_pb2.ORDER_TYPE_LIMIT):
         return "order_type must be ORDER_TYPE_MARKET or ORDER_TYPE_LIMIT"
-    if not math.isfinite(request.quantity) or request.quantity <= 0:
+    if not math.isfinite(request.quantity) or request.quantity <= 0 or request.quantity > bounds.MAX_QUANTITY:
         return "quantity must be a positive number"
     for name in ("limit_price", "take_profit_price", "stop_loss_price"):
         value = getattr(request, name)
-        if not math.isfinite(value) or value < 0:
+        if not math.isfinite(value) or value < 0 or value > bounds.MAX_PRICE:
             return f"{name} must be zero (unset) or a positive number"
     if request.order_type == risk_pb2.ORDER_TYPE_LIMIT and request.limit_price <= 0:
         return "limit_price is required for ORDER_TYPE_LIMIT"

@@ -315,6 +315,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         svc = self.svc
         if not request.symbol:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "symbol is required")
+        problem = bounds.check_request(request)
+        if problem is not None:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{problem.code}: {problem.detail}")
         n = svc.schema.size
         if len(request.features) != n:
             context.abort(

@@ -431,6 +431,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             return risk_pb2.GetLimitsResponse(limits=self.engine.limits)
 
     def UpdateLimits(self, request: risk_pb2.UpdateLimitsRequest, context: grpc.ServicerContext) -> Any:
+        refuse_invalid(request, context)
         actor = actor_of(context)
         with self.svc.lock:
             error = ""
@@ -457,19 +458,34 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         return risk_pb2.UpdateLimitsResponse(limits=merged)
 
     def Halt(self, request: risk_pb2.HaltRequest, context: grpc.ServicerContext) -> Any:
+        """Durable first: the halt is in force only once its record is on control.v1 (flushed); when the write
+        fails, risk is left exactly as it was and the call fails, so the operator knows to retry."""
+        refuse_invalid(request, context)
         actor = actor_of(context)
         reason = request.reason or "operator halt"
         with self.svc.lock:
+            before = (control_pb2.HaltState(), self.engine.halt_reason, dict(self.svc.control_gate.applied_ns))
+            before[0].CopyFrom(self.engine.halt)
             self.engine.halt_now(reason, request.cancel_open_orders, request.flatten, self.svc.clock())
-            self.svc.publish_halt_state(actor, reason)
+            try:
+                self.svc.publish_halt_state(actor, reason)
+                self.svc.bus.flush()
+            except Exception as exc:
+                self.engine.set_halt(before[0], before[1])
+                self.svc.control_gate.applied_ns = before[2]
+                log.exception("halt record not written: nothing changed", extra={"actor": actor.subject})
+                context.abort(
+                    grpc.StatusCode.UNAVAILABLE,
+                    f"the halt could not be written to {topics.CONTROL} ({type(exc).__name__}): nothing changed, retry",
+                )
             self.svc.publish_audit(actor, "Halt", request, "halted", reason)
-        # Acknowledged by the broker before we answer: the halt is durable once the operator sees "halted".
         self.svc.bus.flush()
         _halts.add(1, {"cause": "operator"})
         log.warning("trading halted by operator", extra={"actor": actor.subject, "reason": reason})
         return risk_pb2.HaltResponse(halted=True)
 
     def Resume(self, request: risk_pb2.ResumeRequest, context: grpc.ServicerContext) -> Any:
+        refuse_invalid(request, context)
         actor = actor_of(context)
         with self.svc.lock:
             try:
@@ -500,6 +516,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
     def ReviewOrder(self, request: risk_pb2.ReviewOrderRequest, context: grpc.ServicerContext) -> Any:
         if not request.HasField("intent"):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "intent is required")
+        refuse_invalid(request, context, bounds.check_intent(request.intent))
         with self.svc.lock:
             repeat = self.engine.decisions.for_source(request.intent.intent_id) is not None
             try:
@@ -535,6 +552,13 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             recent = self.engine.decisions.recent()
         chosen = [d for d in recent if matches(d, request.symbol, request.outcome, request.reason)][:limit]
         return risk_pb2.ListDecisionsResponse(decisions=chosen)
+
+
+def refuse_invalid(request: Message, context: grpc.ServicerContext, extra: bounds.Problem | None = None) -> None:
+    """INVALID_ARGUMENT, with the reason code and the field, for a request failing the bounds checks."""
+    problem = bounds.check_request(request) or extra
+    if problem is not None:
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{problem.code}: {problem.detail}")
 
 
 def _same_event(record: Record, event: control_pb2.ControlEvent) -> bool:

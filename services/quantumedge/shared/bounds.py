@@ -237,6 +237,28 @@ def check_report(report: execution_pb2.ExecutionReport) -> Problem | None:
     return found
 
 
+def check_request(message: Message, prefix: str = "") -> Problem | None:
+    """Every string of an RPC request bounded in size, every float finite and of a sane size (nested too).
+
+    The per-method checks (a price > 0, a known side) come after this; this one keeps a 1 MB reason or an
+    inf out of everything that would store, sign or publish it."""
+    for field, value in message.ListFields():
+        name = f"{prefix}{field.name}"
+        values = list(value) if field.is_repeated else [value]
+        for v in values:
+            if field.type == field.TYPE_MESSAGE:
+                found = None if isinstance(v, str) else check_request(v, f"{name}.")
+            elif field.type == field.TYPE_STRING:
+                found = text(name, v)
+            elif field.type in (field.TYPE_DOUBLE, field.TYPE_FLOAT):
+                found = number(name, v, low=-MAX_MONEY, high=MAX_MONEY)
+            else:
+                found = None
+            if found:
+                return found
+    return None
+
+
 _CHECKS = {
     market_pb2.MarketEvent: check_market,
     signal_pb2.Signal: check_signal,
@@ -313,5 +335,6 @@ __all__ = [
     "check_intent",
     "check_market",
     "check_report",
+    "check_request",
     "check_signal",
 ]
