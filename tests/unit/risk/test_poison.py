@@ -121,3 +121,66 @@ def test_halt_with_a_1_mb_reason_is_refused_and_nothing_changes(rig: Rig) -> Non
             call(request, metadata=rig.operator)
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and bounds.TOO_LONG in err.value.details()
     assert not rig.status().halted and not rig.watcher.halts()
+
+
+class _ControlWriteFails(MemoryBus):
+    """The in-process bus whose control.v1 writes fail, as a broker refusing the record would."""
+
+    fail = False
+
+    def publish(self, topic, key, message, headers=None):  # type: ignore[override]
+        if self.fail and topic == topics.CONTROL:
+            raise RuntimeError("MessageSizeTooLargeError")
+        return super().publish(topic, key, message, headers)
+
+
+def test_a_halt_that_cannot_be_written_fails_and_changes_nothing() -> None:
+    bus = _ControlWriteFails()
+    rig = Rig(bus, quiet_settings())
+    rig.start()
+    try:
+        rig.reports([snapshot(rig.clock.now, equity=10_000.0)])
+        bus.fail = True
+        with pytest.raises(grpc.RpcError) as err:
+            rig.stub.Halt(risk_pb2.HaltRequest(reason="incident"), metadata=rig.operator)
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert not rig.status().halted and not rig.watcher.halts()
+        rig.market()
+        assert rig.decide(signal("ETHUSDT", t_ns=rig.clock.now, mid=3000.0)).approved
+        bus.fail = False
+        assert rig.stub.Halt(risk_pb2.HaltRequest(reason="incident"), metadata=rig.operator).halted
+        assert rig.watcher.wait_halt().reason == "incident"
+    finally:
+        rig.close()
+
+
+def test_commission_dust_is_no_position_and_trading_goes_on(rig: Rig) -> None:
+    """Buys whose commission Binance takes in the base asset leave a remainder below the lot and notional
+    minimum: risk neither refuses the next entry as already positioned nor approves an exit of the dust."""
+    rig.reports([snapshot(rig.clock.now, equity=10_000.0)])
+    rig.market()
+    bought, fee = 0.01, 0.01 * 0.001  # 0.1% commission in BTC
+    rig.reports([report("BTCUSDT", rig.clock.now, position_qty=bought - fee, intent_id="e1", quantity=bought)])
+    sold = round(bought - fee, 5) - 0.00001  # the lot filter floors the exit; what stays is dust
+    rig.reports(
+        [
+            report(
+                "BTCUSDT",
+                rig.clock.now + 1,
+                position_qty=bought - fee - sold,
+                intent_id="x1",
+                quantity=sold,
+                role=2,
+                side=2,
+            )
+        ]
+    )
+    held = bought - fee - sold
+    assert 0 < held * 50_000.0 < 5.0  # below BTCUSDT's 5 USDT minimum notional: dust
+    assert rig.service.engine.ledger.dust("BTCUSDT") == pytest.approx(held)
+    rig.clock.advance(1)
+    rig.market()
+    again = rig.decide(signal("BTCUSDT", t_ns=rig.clock.now))
+    assert again.approved and again.intent.kind == risk_pb2.INTENT_KIND_ENTRY
+    exit_ = rig.decide(signal("ETHUSDT", p_up=0.2, t_ns=rig.clock.now, mid=3000.0))
+    assert not exit_.approved or exit_.intent.kind != risk_pb2.INTENT_KIND_EXIT
