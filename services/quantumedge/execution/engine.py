@@ -63,6 +63,7 @@ from quantumedge.execution.orders import (
 )
 from quantumedge.execution.unknown import OUTCOME_UNKNOWN, UnknownOutcomes
 from quantumedge.execution.venue import Venue
+from quantumedge.shared import bounds
 from quantumedge.shared.backoff import Backoff
 from quantumedge.shared.logs import get_logger
 from quantumedge.shared.telemetry import meter, tracer
@@ -183,6 +184,7 @@ class ExecutionEngine:
                 "duplicates_ignored",
                 "reconciled_differences",
                 "unknown_updates",
+                "refused_fills",
             ),
             0,
         )
@@ -692,6 +694,20 @@ class ExecutionEngine:
         self._after_change(order)
 
     def _apply_fill(self, order: Order, fill: Fill, note: str = "") -> None:
+        problem = fill_problem(fill)
+        if problem is not None:
+            # A venue (or paper book) fill with a non-finite or absurd value never reaches the position.
+            self.counters["refused_fills"] += 1
+            log.error(
+                "venue fill refused",
+                extra={
+                    "order": order.client_order_id,
+                    "trade": fill.trade_id,
+                    "code": problem.code,
+                    "detail": problem.detail,
+                },
+            )
+            return
         if (
             order.synthetic_credit > 0
             and not fill.trade_id.startswith("recon:")
@@ -1497,3 +1513,14 @@ def _mark_price(event: market_pb2.MarketEvent) -> Decimal:
     if kind == "depth" and event.depth.bids and event.depth.asks:
         return (dec(event.depth.bids[0].price) + dec(event.depth.asks[0].price)) / 2
     return ZERO
+
+
+def fill_problem(fill: Fill) -> bounds.Problem | None:
+    """The first bad value of a venue's fill (price, quantity, fees), or None."""
+    return bounds.first(
+        bounds.price("fill.price", fill.price),
+        bounds.quantity("fill.quantity", fill.quantity),
+        bounds.number("fill.fee", fill.fee, low=-bounds.MAX_MONEY, high=bounds.MAX_MONEY),
+        bounds.money("fill.fee_quote", fill.fee_quote),
+        bounds.quantity("fill.base_fee", fill.base_fee, optional=True),
+    )

@@ -25,12 +25,12 @@ from quantumedge.execution.convert import order_to_pb, position_to_pb
 from quantumedge.execution.engine import EngineConfig, ExecutionEngine
 from quantumedge.execution.lease import LEASE_LOST
 from quantumedge.execution.venue import BINANCE_URLS, BinanceVenue, Venue, paper_venue
-from quantumedge.shared import topics
+from quantumedge.shared import bounds, topics
 from quantumedge.shared.admission import HALT_KEY, ControlGate, DecisionGate, StoredRecord, stored_state
 from quantumedge.shared.audit import audit_event, publish_audit, refusal_audit
 from quantumedge.shared.auth import channel_credentials_from_settings, current_actor, forward_metadata
 from quantumedge.shared.bus import Bus, Record
-from quantumedge.shared.bus.loop import ConsumerLoop, Refused
+from quantumedge.shared.bus.loop import ConsumerLoop, Refused, admit
 from quantumedge.shared.config import ConfigError, Settings
 from quantumedge.shared.grpc_server import ServiceBinding
 from quantumedge.shared.keyring import keyring_for
@@ -220,6 +220,7 @@ class ExecutionService(ServiceBase):
         self._halt_in_force: control_pb2.HaltState | None = None
         self.servicer = ExecutionServicer(self)
         self._loop: ConsumerLoop | None = None
+        self.market_guard = bounds.MarketGuard()
         self._stop = threading.Event()
         self._housekeeper: threading.Thread | None = None
         self.started = False
@@ -329,12 +330,14 @@ class ExecutionService(ServiceBase):
         verdict = self.decision_gate.check(decision, key, (record.partition, record.offset), self.clock(), handled)
         if not verdict.ok:
             raise Refused(verdict.code, verdict.detail)  # dead-lettered and audited; never the venue
+        admit(bounds.check_decision(decision))  # signed but absurd (NaN, 2^63-1 time stop): never the venue
         order = self.engine.on_decision(decision)
         decided = decision.decided_time_ns or decision.intent.created_time_ns
         if order is not None and decided and order.venue_order_id:
             _decision_to_ack.record(max(0.0, (time.time_ns() - decided) / 1e6), {"venue": self.venue.name})
 
     def _on_market(self, event: market_pb2.MarketEvent, _record: Record) -> None:
+        admit(self.market_guard.admit(event))  # the paper book and the marks never take a bad price
         self.engine.on_market(event)
 
     def _on_control(self, event: control_pb2.ControlEvent, record: Record) -> None:
@@ -453,11 +456,13 @@ class ExecutionServicer(execution_pb2_grpc.ExecutionServiceServicer):
         return execution_pb2.ListPositionsResponse(positions=[position_to_pb(p) for p in self.engine.list_positions()])
 
     def CancelAll(self, request: execution_pb2.CancelAllRequest, context: grpc.ServicerContext) -> Any:
+        refuse_invalid(request, context)
         canceled = self.engine.cancel_all(request.symbol, request.reason or "operator")
         self.service.bus.flush()
         return execution_pb2.CancelAllResponse(canceled=canceled)
 
     def Flatten(self, request: execution_pb2.FlattenRequest, context: grpc.ServicerContext) -> Any:
+        refuse_invalid(request, context)
         sent = self.engine.flatten(request.symbol, request.reason or "operator", cause=f"grpc-{uuid.uuid4().hex}")
         self.service.bus.flush()
         return execution_pb2.FlattenResponse(orders_sent=sent)
@@ -469,6 +474,7 @@ class ExecutionServicer(execution_pb2_grpc.ExecutionServiceServicer):
         derive the client order id from the same intent id, so whichever comes first places the order and
         the other finds it. The same request_id returns the same order.
         """
+        refuse_invalid(request, context)
         problem = validate_submit(request)
         if problem:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
@@ -555,6 +561,13 @@ class ExecutionServicer(execution_pb2_grpc.ExecutionServiceServicer):
         return grpc.secure_channel(address, credentials, options=options)
 
 
+def refuse_invalid(request: Any, context: grpc.ServicerContext) -> None:
+    """INVALID_ARGUMENT for strings too long or numbers not finite / absurd (shared/bounds), with the code."""
+    problem = bounds.check_request(request)
+    if problem is not None:
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{problem.code}: {problem.detail}")
+
+
 def validate_submit(request: execution_pb2.SubmitOrderRequest) -> str:
     """The first problem with a SubmitOrder request, naming the field; "" when it is valid."""
     if not request.symbol or not request.symbol.isalnum() or not request.symbol.isupper():
@@ -563,11 +576,11 @@ def validate_submit(request: execution_pb2.SubmitOrderRequest) -> str:
         return "side must be SIDE_BUY or SIDE_SELL"
     if request.order_type not in (risk_pb2.ORDER_TYPE_MARKET, risk_pb2.ORDER_TYPE_LIMIT):
         return "order_type must be ORDER_TYPE_MARKET or ORDER_TYPE_LIMIT"
-    if not math.isfinite(request.quantity) or request.quantity <= 0:
+    if not math.isfinite(request.quantity) or request.quantity <= 0 or request.quantity > bounds.MAX_QUANTITY:
         return "quantity must be a positive number"
     for name in ("limit_price", "take_profit_price", "stop_loss_price"):
         value = getattr(request, name)
-        if not math.isfinite(value) or value < 0:
+        if not math.isfinite(value) or value < 0 or value > bounds.MAX_PRICE:
             return f"{name} must be zero (unset) or a positive number"
     if request.order_type == risk_pb2.ORDER_TYPE_LIMIT and request.limit_price <= 0:
         return "limit_price is required for ORDER_TYPE_LIMIT"

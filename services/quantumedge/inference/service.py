@@ -34,9 +34,9 @@ from quantumedge.inference.registry import Registry, RegistryError
 from quantumedge.inference.rowclock import RowClock
 from quantumedge.inference.shadow import SHADOW_ID_PREFIX, attach_shadows
 from quantumedge.inference.signals import drift_guards, signal_for_row
-from quantumedge.shared import topics
+from quantumedge.shared import bounds, topics
 from quantumedge.shared.bus import Bus, Record
-from quantumedge.shared.bus.loop import ConsumerLoop
+from quantumedge.shared.bus.loop import ConsumerLoop, admit
 from quantumedge.shared.config import Settings
 from quantumedge.shared.grpc_server import ServiceBinding
 from quantumedge.shared.logs import get_logger
@@ -96,6 +96,7 @@ class InferenceService(ServiceBase):
         self.shadow_signals_published = 0
         self.ignored_symbols = 0
         self._loop: ConsumerLoop | None = None
+        self.market_guard = bounds.MarketGuard()
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._manifest_stamp = self._stamp()
@@ -243,6 +244,8 @@ class InferenceService(ServiceBase):
             self.ignored_symbols += 1
             return
         with self.lock:
+            # Before the features see it: one absurd trade once made every later row of its symbol fail.
+            admit(self.market_guard.admit(event))
             self.events_seen += 1
             for row in self.rowclock.push(event, self.clock()):
                 self._decide(row)
@@ -327,6 +330,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         svc = self.svc
         if not request.symbol:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "symbol is required")
+        problem = bounds.check_request(request)
+        if problem is not None:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{problem.code}: {problem.detail}")
         n = svc.schema.size
         if len(request.features) != n:
             context.abort(

@@ -80,7 +80,7 @@ class RiskEngine:
         self.settings = settings
         self.limits = limits if limits is not None else default_limits(settings)
         validate_limits(self.limits)
-        self.ledger = RiskLedger(settings.starting_equity, settings.report_dedupe_size)
+        self.ledger = RiskLedger(settings.starting_equity, settings.report_dedupe_size, self._min_tradable)
         self.market = MarketView(settings.freshness_clock)
         self.halt = control_pb2.HaltState()
         self.halt_reason = ""
@@ -93,6 +93,10 @@ class RiskEngine:
     # -- context -------------------------------------------------------------------------------------
     def ctx(self, now_ns: int) -> checks.Context:
         return checks.Context(self.ledger, self.market, self.limits, self.settings, now_ns)
+
+    def _min_tradable(self, symbol: str) -> tuple[float, float]:
+        f = self.filter_for(symbol)
+        return f.step_size, f.min_notional
 
     def filter_for(self, symbol: str) -> SymbolFilter:
         return self.settings.symbol_filters.get(symbol, self.settings.default_filter)

@@ -26,12 +26,12 @@ from quantumedge.risk.limit_config import LIMIT_FIELDS, InvalidLimitsError, merg
 from quantumedge.risk.limits import Breach
 from quantumedge.risk.moderator_client import ModeratorClient, moderator_for
 from quantumedge.risk.reasons import matches, primary_code
-from quantumedge.shared import topics
+from quantumedge.shared import bounds, topics
 from quantumedge.shared.admission import HALT_KEY, LIMITS_KEY, ControlGate, StoredRecord, stored_state
 from quantumedge.shared.audit import audit_event, publish_audit, refusal_audit
 from quantumedge.shared.auth import current_actor
 from quantumedge.shared.bus import Bus, Record
-from quantumedge.shared.bus.loop import ConsumerLoop, Refused
+from quantumedge.shared.bus.loop import ConsumerLoop, Refused, admit
 from quantumedge.shared.config import Settings
 from quantumedge.shared.grpc_server import ServiceBinding
 from quantumedge.shared.keyring import keyring_for
@@ -104,6 +104,7 @@ class RiskService(ServiceBase):
         self.lock = threading.RLock()
         self._ready = threading.Event()
         self._rebuilt = False
+        self.rebuild_skipped: dict[str, int] = {}
         self._limits_time_ns = 0
         self._loop: ConsumerLoop | None = None
         self._snapshot: tuple[float, risk_pb2.RiskServiceGetStatusResponse] | None = None
@@ -113,6 +114,8 @@ class RiskService(ServiceBase):
         # when no key can be had: risk never publishes an unsigned decision).
         self.keyring = keyring_for(settings, self.name)
         self.control_gate = ControlGate(self.keyring)
+        # Every consumed price is checked against the last good one for its symbol (shared/bounds).
+        self.market_guard = bounds.MarketGuard()
         self._audit_refusal = refusal_audit(bus, self.name)
         # The optional LLM moderator of entries (None when disabled; its key from Vault or risk does not start).
         self.moderator = moderator or moderator_for(settings)
@@ -210,12 +213,7 @@ class RiskService(ServiceBase):
             for k in (HALT_KEY, LIMITS_KEY)
             if k in last_by_key and (k not in latest or not _same_event(last_by_key[k], latest[k]))
         ]
-        reports: list[execution_pb2.ExecutionReport] = []
-        for rec in self.bus.read_all(topics.REPORTS, timeout_s=self.settings.risk.rebuild_timeout_s):
-            try:
-                reports.append(execution_pb2.ExecutionReport.FromString(rec.value))
-            except Exception:
-                log.warning("undecodable execution report skipped", extra={"offset": rec.offset})
+        reports = self._stored_reports()
         now = self.clock()
         with self.lock:
             if LIMITS_KEY in latest and latest[LIMITS_KEY].HasField("limits"):
@@ -253,6 +251,33 @@ class RiskService(ServiceBase):
             )
         self.bus.flush()
 
+    def _stored_reports(self) -> list[execution_pb2.ExecutionReport]:
+        """The reports topic's history, without what the bounds check refuses (its dead letter went out when
+        it was first consumed): skipped, and said once, with the count and the first reason."""
+        reports: list[execution_pb2.ExecutionReport] = []
+        skipped: dict[str, int] = {}
+        first: tuple[int, int, str] | None = None
+        for rec in self.bus.read_all(topics.REPORTS, timeout_s=self.settings.risk.rebuild_timeout_s):
+            try:
+                report = execution_pb2.ExecutionReport.FromString(rec.value)
+            except Exception:
+                skipped["undecodable"] = skipped.get("undecodable", 0) + 1
+                first = first or (rec.partition, rec.offset, "undecodable")
+                continue
+            problem = bounds.check_report(report)
+            if problem is not None:
+                skipped[problem.code] = skipped.get(problem.code, 0) + 1
+                first = first or (rec.partition, rec.offset, f"{problem.code}: {problem.detail}")
+                continue
+            reports.append(report)
+        if first is not None:
+            log.warning(
+                "rebuild skipped invalid execution reports",
+                extra={"skipped": skipped, "first_position": first[:2], "first_reason": first[2]},
+            )
+        self.rebuild_skipped = skipped
+        return reports
+
     # -- handlers (consumer thread) ------------------------------------------------------------------
     def _wait_ready(self) -> None:
         self._ready.wait()
@@ -262,6 +287,7 @@ class RiskService(ServiceBase):
 
     def _on_signal(self, signal: signal_pb2.Signal, _record: Record) -> None:
         self._wait_ready()
+        admit(bounds.check_signal(signal))
         with self.lock:
             now = self.clock()
             repeat = self.engine.decisions.for_source(signal.signal_id) is not None
@@ -284,6 +310,7 @@ class RiskService(ServiceBase):
 
     def _on_report(self, report: execution_pb2.ExecutionReport, _record: Record) -> None:
         self._wait_ready()
+        admit(bounds.check_report(report))
         with self.lock:
             now = self.clock()
             breach = self.engine.on_report(report, now)
@@ -296,6 +323,7 @@ class RiskService(ServiceBase):
     def _on_market(self, event: market_pb2.MarketEvent, _record: Record) -> None:
         self._wait_ready()
         with self.lock:
+            admit(self.market_guard.admit(event))
             now = self.clock()
             breach = self.engine.on_market(event, now)
             self._sample_equity(now)
@@ -403,6 +431,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             return risk_pb2.GetLimitsResponse(limits=self.engine.limits)
 
     def UpdateLimits(self, request: risk_pb2.UpdateLimitsRequest, context: grpc.ServicerContext) -> Any:
+        refuse_invalid(request, context)
         actor = actor_of(context)
         with self.svc.lock:
             error = ""
@@ -429,19 +458,34 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         return risk_pb2.UpdateLimitsResponse(limits=merged)
 
     def Halt(self, request: risk_pb2.HaltRequest, context: grpc.ServicerContext) -> Any:
+        """Durable first: the halt is in force only once its record is on control.v1 (flushed); when the write
+        fails, risk is left exactly as it was and the call fails, so the operator knows to retry."""
+        refuse_invalid(request, context)
         actor = actor_of(context)
         reason = request.reason or "operator halt"
         with self.svc.lock:
+            before = (control_pb2.HaltState(), self.engine.halt_reason, dict(self.svc.control_gate.applied_ns))
+            before[0].CopyFrom(self.engine.halt)
             self.engine.halt_now(reason, request.cancel_open_orders, request.flatten, self.svc.clock())
-            self.svc.publish_halt_state(actor, reason)
+            try:
+                self.svc.publish_halt_state(actor, reason)
+                self.svc.bus.flush()
+            except Exception as exc:
+                self.engine.set_halt(before[0], before[1])
+                self.svc.control_gate.applied_ns = before[2]
+                log.exception("halt record not written: nothing changed", extra={"actor": actor.subject})
+                context.abort(
+                    grpc.StatusCode.UNAVAILABLE,
+                    f"the halt could not be written to {topics.CONTROL} ({type(exc).__name__}): nothing changed, retry",
+                )
             self.svc.publish_audit(actor, "Halt", request, "halted", reason)
-        # Acknowledged by the broker before we answer: the halt is durable once the operator sees "halted".
         self.svc.bus.flush()
         _halts.add(1, {"cause": "operator"})
         log.warning("trading halted by operator", extra={"actor": actor.subject, "reason": reason})
         return risk_pb2.HaltResponse(halted=True)
 
     def Resume(self, request: risk_pb2.ResumeRequest, context: grpc.ServicerContext) -> Any:
+        refuse_invalid(request, context)
         actor = actor_of(context)
         with self.svc.lock:
             try:
@@ -472,6 +516,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
     def ReviewOrder(self, request: risk_pb2.ReviewOrderRequest, context: grpc.ServicerContext) -> Any:
         if not request.HasField("intent"):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "intent is required")
+        refuse_invalid(request, context, bounds.check_intent(request.intent))
         with self.svc.lock:
             repeat = self.engine.decisions.for_source(request.intent.intent_id) is not None
             try:
@@ -507,6 +552,13 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             recent = self.engine.decisions.recent()
         chosen = [d for d in recent if matches(d, request.symbol, request.outcome, request.reason)][:limit]
         return risk_pb2.ListDecisionsResponse(decisions=chosen)
+
+
+def refuse_invalid(request: Message, context: grpc.ServicerContext, extra: bounds.Problem | None = None) -> None:
+    """INVALID_ARGUMENT, with the reason code and the field, for a request failing the bounds checks."""
+    problem = bounds.check_request(request) or extra
+    if problem is not None:
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{problem.code}: {problem.detail}")
 
 
 def _same_event(record: Record, event: control_pb2.ControlEvent) -> bool:

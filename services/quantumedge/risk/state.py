@@ -8,7 +8,7 @@ events' own nanosecond timestamps or the `now_ns` the caller passes in: there is
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from quantumedge.v1 import common_pb2, execution_pb2
@@ -70,7 +70,14 @@ class BoundedSet:
 
 
 class RiskLedger:
-    def __init__(self, starting_equity: float, dedupe_size: int = 200_000) -> None:
+    def __init__(
+        self,
+        starting_equity: float,
+        dedupe_size: int = 200_000,
+        min_tradable: Callable[[str], tuple[float, float]] | None = None,
+    ) -> None:
+        # symbol -> (min quantity, min notional) the venue trades: less than that is dust, not a position.
+        self.min_tradable = min_tradable or (lambda _symbol: (0.0, 0.0))
         # equity = base + realised + unrealised; `base` is re-anchored when a report states the venue equity.
         self.base = starting_equity
         self.realized_total = 0.0
@@ -118,13 +125,29 @@ class RiskLedger:
             return 0.0
         return max(0.0, (self.peak_equity - self.equity) / self.peak_equity)
 
+    def is_open(self, symbol: str, qty: float) -> bool:
+        """A position, not dust: at least the venue's minimum quantity and notional (dust can be neither sold
+        nor added to by an order the venue accepts, so counting it would refuse entries and approve exits that
+        the venue refuses, as commission in the base asset once did for 11 minutes)."""
+        size = abs(qty)
+        if size <= FLAT_QTY:
+            return False
+        min_qty, min_notional = self.min_tradable(symbol)
+        mark = self.mark(symbol)
+        return size >= min_qty and not (mark > 0 and size * mark < min_notional)
+
     def position(self, symbol: str) -> float:
         holding = self.holdings.get(symbol)
-        return holding.qty if holding and abs(holding.qty) > FLAT_QTY else 0.0
+        return holding.qty if holding and self.is_open(symbol, holding.qty) else 0.0
+
+    def dust(self, symbol: str) -> float:
+        """What is held of the symbol below the tradable minimum (0 when it is a position or nothing)."""
+        holding = self.holdings.get(symbol)
+        return holding.qty if holding and abs(holding.qty) > FLAT_QTY and not self.is_open(symbol, holding.qty) else 0.0
 
     def open_symbols(self, now_ns: int, pending_ttl_ns: int) -> set[str]:
         """Symbols with a position or an unfinished entry."""
-        out = {s for s, h in self.holdings.items() if abs(h.qty) > FLAT_QTY}
+        out = {s for s, h in self.holdings.items() if self.is_open(s, h.qty)}
         out.update(p.symbol for p in self.live_pending(now_ns, pending_ttl_ns) if not p.exit)
         return out
 
@@ -139,7 +162,7 @@ class RiskLedger:
         """|position| x mark plus unfinished entries, per symbol, in quote currency (zeros left out)."""
         out: dict[str, float] = {}
         for symbol, holding in self.holdings.items():
-            if abs(holding.qty) > FLAT_QTY:
+            if self.is_open(symbol, holding.qty):
                 out[symbol] = abs(holding.qty) * self.mark(symbol)
         for p in self.live_pending(now_ns, pending_ttl_ns):
             if not p.exit:
@@ -258,7 +281,7 @@ class RiskLedger:
     def _apply_position(self, report: execution_pb2.ExecutionReport, t: int) -> TradeClosed | None:
         if not report.HasField("position") or not report.position.symbol:
             holding = self.holdings.get(report.order.symbol)
-            if holding is not None and abs(holding.qty) > FLAT_QTY:
+            if holding is not None and self.is_open(report.order.symbol, holding.qty):
                 holding.trade_pnl += report.realized_pnl_delta
             return None
         pos = report.position
@@ -269,7 +292,7 @@ class RiskLedger:
             self.marks[pos.symbol] = pos.mark_price
             self.mark_times[pos.symbol] = t
         old, new = holding.qty, pos.quantity
-        was_open, now_open = abs(old) > FLAT_QTY, abs(new) > FLAT_QTY
+        was_open, now_open = self.is_open(pos.symbol, old), self.is_open(pos.symbol, new)
         closed: TradeClosed | None = None
         if was_open and (not now_open or (old > 0) != (new > 0)):
             # The round trip ended (flat, or flipped through zero): its result feeds streak and cooldowns.

@@ -15,6 +15,7 @@ from google.protobuf.message import DecodeError, Message
 from opentelemetry import trace
 
 from quantumedge.shared import topics
+from quantumedge.shared.bounds import Problem
 from quantumedge.shared.bus.base import Bus, Record
 from quantumedge.shared.logs import get_logger
 from quantumedge.shared.observe import Gauges
@@ -36,6 +37,12 @@ class Refused(Exception):  # noqa: N818 - a refusal, not an error: the record is
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail
+
+
+def admit(problem: Problem | None) -> None:
+    """Refuse a record whose values failed the boundary check (shared/bounds): dead-lettered with the code."""
+    if problem is not None:
+        raise Refused(problem.code, problem.detail)
 
 
 _meter = meter("bus")
