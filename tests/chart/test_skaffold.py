@@ -34,7 +34,13 @@ def test_image_reaches_helm_through_set_value_templates(skaffold: dict) -> None:
     assert templates == {
         "image.repository": f"{{{{.IMAGE_REPO_{image}}}}}",
         "image.tag": f"{{{{.IMAGE_TAG_{image}}}}}",
+        "signing.publicKeys": "{{.QE_SIGNING__PUBLIC_KEYS}}",
     }
+    # The private half reaches risk only as the Secret the before-deploy hook makes from the shell.
+    secret = release["setValues"]["signing.privateKeySecret"]
+    (hook,) = skaffold["deploy"]["helm"]["hooks"]["before"]
+    script = " ".join(hook["host"]["command"])
+    assert f"create secret generic {secret}" in script and "QE_SIGNING__PRIVATE_KEY:?" in script
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     for key in (*templates, *release.get("setValues", {})):
         node = values
