@@ -74,7 +74,7 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     }
     env["QE_SIGNING__PUBLIC_KEYS"] += f",{RETIRED_KEY.key_id}:{RETIRED_KEY.public_b64()}"
     env["QE_SIGNING__RETIRED_KEYS"] = RETIRED_KEY.key_id
-    bus = KafkaBus(KafkaSettings(bootstrap=kafka_bootstrap, topic_prefix=prefix))
+    bus = KafkaBus(KafkaSettings(bootstrap=kafka_bootstrap, allow_plaintext=True, topic_prefix=prefix))
     bus.ensure_topics()
     world: dict = {"bus": bus, "procs": {}, "env": env, "ports": ports, "logs": tmp_path}
     channels: dict[str, grpc.Channel] = {}

@@ -76,7 +76,7 @@ def mtls(kafka_bootstrap: str, tmp_path: Path) -> Iterator[dict]:
         "QE_EXECUTION__HEARTBEAT_INTERVAL_S": "1",
         "QE_VAULT__GRPC_TLS_CLIENT_CA_FILE": str(ca.file),
     }
-    bus = KafkaBus(KafkaSettings(bootstrap=kafka_bootstrap, topic_prefix=prefix))
+    bus = KafkaBus(KafkaSettings(bootstrap=kafka_bootstrap, allow_plaintext=True, topic_prefix=prefix))
     bus.ensure_topics()
     procs: dict = {}
     channels: list[grpc.Channel] = []

@@ -196,7 +196,7 @@ def test_image_runs_as_the_chart_runs_it(image: str) -> None:
 
 
 def test_ticks_become_fills(pipeline: dict) -> None:
-    bus = KafkaBus(KafkaSettings(bootstrap=pipeline["kafka"].bootstrap, topic_prefix=""))
+    bus = KafkaBus(KafkaSettings(bootstrap=pipeline["kafka"].bootstrap, allow_plaintext=True, topic_prefix=""))
     try:
         deadline = time.monotonic() + 300
         fills: list = []
