@@ -70,8 +70,14 @@ def wait_serving(port: int, timeout_s: float = 60.0, proc: subprocess.Popen | No
 
 
 def spawn(args: list[str], env: Mapping[str, str], log_path: Path) -> subprocess.Popen:
-    """Start `quantumedge ARGS` with stdin closed (nothing may prompt) and output in a log file."""
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
+    """Start `quantumedge ARGS` with stdin closed (nothing may prompt) and output in a log file.
+
+    Metrics ports the caller did not choose are free ones: the documented defaults (9101-9105) would collide
+    with other processes of this run (a module-scoped fixture starts before the per-test ports are set) and
+    with anything else on the machine."""
+    names = ("INGEST", "INFERENCE", "RISK", "EXECUTION", "NOTIFY")
+    metrics = {f"QE_PORTS__{n}_METRICS": str(free_port()) for n in names}
+    full_env = {**metrics, **os.environ, "PYTHONUNBUFFERED": "1", **env}
     log = log_path.open("wb")
     return subprocess.Popen(
         [*QUANTUMEDGE, *args], env=full_env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
