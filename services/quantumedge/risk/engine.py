@@ -16,7 +16,7 @@ from quantumedge.risk.limit_config import default_limits, validate_limits
 from quantumedge.risk.market import MarketView
 from quantumedge.risk.settings import RiskSettings, SymbolFilter
 from quantumedge.risk.state import Pending, RiskLedger
-from quantumedge.risk.trading_state import MODEL_DRIFT, TradingState, TradingStates
+from quantumedge.risk.trading_state import ACCOUNT, MODEL_DRIFT, TradingStates
 from quantumedge.v1 import common_pb2, control_pb2, execution_pb2, market_pb2, risk_pb2, signal_pb2
 
 
@@ -238,9 +238,9 @@ class RiskEngine:
         action = policy.classify(signal, position, self.limits, self.settings, self.holdings.get(symbol), now_ns)
         if action.kind == risk_pb2.INTENT_KIND_EXIT:
             return self._exit(symbol, action, position, signal.signal_id, decision, now_ns)
-        status = self.trading.get(symbol)
-        if action.kind == risk_pb2.INTENT_KIND_ENTRY and status.state is TradingState.REDUCING:
-            return [f"exits_only: {symbol} is REDUCING ({status.reason_code}: {status.detail})", *action.reasons]
+        refused = self.trading.refusal(symbol)
+        if action.kind == risk_pb2.INTENT_KIND_ENTRY and refused:
+            return [refused, *action.reasons]
         if action.kind != risk_pb2.INTENT_KIND_ENTRY or action.reasons:
             return action.reasons
         if not self.settings.allow_pyramiding:
@@ -409,6 +409,8 @@ class RiskEngine:
             reasons = []
             if self.halted:
                 reasons.append(f"halted: {self.halt_reason}")
+            if self.trading.refusal(symbol):
+                reasons.append(self.trading.refusal(symbol))
             if intent.side == common_pb2.SIDE_SELL and not self.settings.allow_short:
                 if not reduces:
                     reasons.append("allow_short: manual SELL with no position to close and shorts are disabled")
@@ -477,7 +479,18 @@ class RiskEngine:
             symbol_exposure=exposures,
             execution_reports_seen=led.reports_seen,
             symbol_states=self.trading.to_pb(),
+            account_state=self.account_state(),
         )
+
+    def account_state(self) -> risk_pb2.SymbolTradingState:
+        """HALTED while the kill switch is on (its reason as the code), else the account scope's state."""
+        state = self.trading.scope(ACCOUNT).to_pb(ACCOUNT)
+        if self.halted:
+            state.state = risk_pb2.TRADING_STATE_HALTED
+            state.reason_code = self.halt.limit or "halted"
+            state.detail = self.halt_reason
+            state.since_ns = self.halt.since_ns
+        return state
 
 
 def _validate_intent(intent: risk_pb2.OrderIntent) -> None:
