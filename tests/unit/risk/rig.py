@@ -24,7 +24,9 @@ from tests.unit.risk.builders import FakeClock, book, wait_for
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 OPERATOR_SUBJECT = "alice"
-RISK_CHANGING_CALLS = ["/quantumedge.v1.RiskService/" + m for m in ("Halt", "Resume", "UpdateLimits", "Reduce", "Activate")]
+RISK_CHANGING_CALLS = [
+    "/quantumedge.v1.RiskService/" + m for m in ("Halt", "Resume", "UpdateLimits", "Reduce", "Activate")
+]
 PRICES = {"BTCUSDT": 50_000.0, "ETHUSDT": 3_000.0, "SOLUSDT": 150.0}
 
 
