@@ -166,3 +166,33 @@ def test_account_reduce_shows_in_status_and_a_drift_alarm_is_published_by_itself
     record = rig.watcher.events("state:ETHUSDT")[-1]
     assert record.trading_state.reason_code == MODEL_DRIFT and record.actor.source == "automatic"
     assert any(a.audit.method == "AutoState" for a in rig.watcher.audits())
+
+
+def test_the_cli_reduce_and_activate_and_the_console_buttons_reach_risk(rigs, monkeypatch, capsys) -> None:
+    import argparse
+
+    from quantumedge.console.server import ACTIONS
+    from quantumedge.ops import commands
+    from quantumedge.ops.client import TOKEN_ENV, Services
+    from quantumedge.shared.config import Settings
+
+    rig = rigs(MemoryBus())
+    settings = Settings(symbols=["BTCUSDT"])
+    settings.console.addresses = {"risk": f"127.0.0.1:{rig.server.port}"}
+    monkeypatch.setenv(TOKEN_ENV, rig.operator[0][1].removeprefix("Bearer "))
+    assert commands.run("reduce", argparse.Namespace(symbol="btcusdt", reason="drain"), settings) == 0
+    assert "BTCUSDT REDUCING: drain" in capsys.readouterr().out
+    assert {s.symbol: s.state for s in rig.status().symbol_states}["BTCUSDT"] == REDUCING
+    assert commands.run("activate", argparse.Namespace(symbol="BTCUSDT", reason="done"), settings) == 0
+    assert "BTCUSDT ACTIVE: done" in capsys.readouterr().out
+
+    with Services(settings) as services:
+        token = rig.operator[0][1].removeprefix("Bearer ")
+        assert ACTIONS["reduce"].call(services, token, {"reason": "pre-upgrade"}) == "account REDUCING"
+        assert rig.status().account_state.state == REDUCING
+        assert ACTIONS["activate"].call(services, token, {"reason": "upgraded"}) == "account ACTIVE"
+    assert rig.status().account_state.state == ACTIVE
+    audited = [
+        (a.audit.method, a.actor.subject) for a in rig.watcher.audits() if a.audit.method in ("Reduce", "Activate")
+    ]
+    assert audited == [("Reduce", OPERATOR_SUBJECT), ("Activate", OPERATOR_SUBJECT)] * 2
