@@ -15,6 +15,7 @@ from quantumedge.risk import policy
 from quantumedge.risk.limit_config import default_limits, validate_limits
 from quantumedge.risk.market import MarketView
 from quantumedge.risk.settings import RiskSettings, SymbolFilter
+from quantumedge.risk.soft_states import SoftConditions
 from quantumedge.risk.state import Pending, RiskLedger
 from quantumedge.risk.trading_state import ACCOUNT, MODEL_DRIFT, TradingStates
 from quantumedge.v1 import common_pb2, control_pb2, execution_pb2, market_pb2, risk_pb2, signal_pb2
@@ -87,6 +88,7 @@ class RiskEngine:
         self.decisions = DecisionIndex(settings.decision_index_size)
         self.counters = Counters()
         self.trading = TradingStates()
+        self.soft = SoftConditions(settings, self.trading)
         # Open positions' plans, learnt from reports: when each opened and its entry's time stop.
         self.holdings: dict[str, policy.Holding] = {}
 
@@ -109,6 +111,7 @@ class RiskEngine:
     def on_report(self, report: execution_pb2.ExecutionReport, now_ns: int) -> checks.Breach | None:
         """Learn from one execution report; returns the breach if it just halted trading."""
         self.ledger.apply_report(report)
+        self.soft.on_report(report, now_ns)
         symbol = report.order.symbol or report.position.symbol
         if symbol:
             if self.ledger.position(symbol) == 0:
@@ -123,6 +126,7 @@ class RiskEngine:
     def on_market(self, event: market_pb2.MarketEvent, now_ns: int) -> checks.Breach | None:
         """Fold in a market event and re-mark the position; returns the breach if that halted trading."""
         self.market.apply(event, now_ns)
+        self.soft.on_market(event.symbol, now_ns)
         mark = self.market.get(event.symbol).mark
         if mark > 0 and event.WhichOneof("payload") in ("top_of_book", "trade"):
             self.ledger.apply_mark(event.symbol, mark, now_ns)
@@ -132,6 +136,7 @@ class RiskEngine:
         return None
 
     def check_auto_halt(self, now_ns: int) -> checks.Breach | None:
+        self.soft.check_loss(max(0.0, -self.ledger.pnl_today), self.limits, now_ns)
         if self.halt.halted:
             return None
         breach = checks.halting_breach(self.ctx(now_ns))
@@ -223,6 +228,7 @@ class RiskEngine:
         symbol = signal.symbol
         if not symbol:
             return ["invalid_signal: no symbol"]
+        self.soft.on_signal(symbol, now_ns)  # the model answers: not stale, whatever the gates say
         gates = checks.fail_closed_reasons(ctx, symbol)
         max_age = self.settings.max_signal_age_ns
         if max_age and not signal.created_time_ns:
