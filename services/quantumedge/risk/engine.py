@@ -246,7 +246,8 @@ class RiskEngine:
             return self._exit(symbol, action, position, signal.signal_id, decision, now_ns)
         refused = self.trading.refusal(symbol)
         if action.kind == risk_pb2.INTENT_KIND_ENTRY and refused:
-            return [refused, *action.reasons]
+            halted = [f"halted: {self.halt_reason}"] if self.halted else []  # the strongest state reads first
+            return [*halted, refused, *action.reasons]
         if action.kind != risk_pb2.INTENT_KIND_ENTRY or action.reasons:
             return action.reasons
         if not self.settings.allow_pyramiding:
