@@ -14,7 +14,7 @@ from quantumedge.shared.bus.kafka import KafkaBus
 from quantumedge.v1 import common_pb2, execution_pb2, execution_pb2_grpc, risk_pb2, risk_pb2_grpc
 from tests.e2e.test_halt_reaches_execution import _audits, _control, _publish_market, _reports, _wait_for
 from tests.e2e.test_halt_reaches_execution import stack as stack
-from tests.support.signing import signed_for_serve
+from tests.support.signing import SESSION_KEYRING, signed_for_serve
 from tests.unit.execution.builders import SYMBOL, decision
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -55,7 +55,8 @@ def test_operator_reduce_reaches_a_separate_execution_process_over_kafka(stack: 
     assert answer.state.state == REDUCING and answer.state.reason_code == "operator"
     _wait_for(lambda: _execution_state(execution) == REDUCING, 15, "execution to apply REDUCING")
     records = [e for e in _control(bus) if e.HasField("trading_state")]
-    assert records and records[-1].trading_state.symbol == SYMBOL and records[-1].signature.signature
+    assert records and records[-1].trading_state.symbol == SYMBOL
+    assert SESSION_KEYRING.verify(records[-1], topics.CONTROL, "state:BTCUSDT").ok  # signed by risk
     risk_states = risk.GetStatus(risk_pb2.RiskServiceGetStatusRequest(), timeout=5).symbol_states
     assert [(s.symbol, s.state) for s in risk_states] == [(SYMBOL, REDUCING)]
 
