@@ -29,6 +29,7 @@ from quantumedge.shared.bus import Bus, MemoryBus
 from quantumedge.shared.config import KafkaSettings, Settings
 from quantumedge.shared.grpc_server import GrpcServer
 from quantumedge.v1 import control_pb2, execution_pb2, risk_pb2, risk_pb2_grpc
+from tests.support.signing import session_signing_settings
 from tests.unit.risk.builders import book, report, signal, snapshot
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
@@ -127,7 +128,9 @@ def bench_halt_propagation(kafka_bootstrap: str, runs: int = 30) -> dict[str, fl
     )
     bus: Bus = KafkaBus(kafka)
     bus.ensure_topics()
-    svc = RiskService(Settings(bus="kafka", symbols=SYMBOLS, kafka=kafka, risk=_settings()), bus)
+    # On Kafka risk needs signing keys (on the in-process bus it makes its own pair): the test session's.
+    signing = session_signing_settings()
+    svc = RiskService(Settings(bus="kafka", symbols=SYMBOLS, kafka=kafka, risk=_settings(), signing=signing), bus)
     # The real operator-auth interceptor in front, as in production, with a token made up for this run.
     token = secrets.token_urlsafe(24)
     operator = (("authorization", f"Bearer {token}"),)
