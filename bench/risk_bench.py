@@ -12,7 +12,9 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -27,6 +29,7 @@ from quantumedge.shared.bus import Bus, MemoryBus
 from quantumedge.shared.config import KafkaSettings, Settings
 from quantumedge.shared.grpc_server import GrpcServer
 from quantumedge.v1 import control_pb2, execution_pb2, risk_pb2, risk_pb2_grpc
+from tests.support.signing import session_signing_settings
 from tests.unit.risk.builders import book, report, signal, snapshot
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
@@ -125,7 +128,9 @@ def bench_halt_propagation(kafka_bootstrap: str, runs: int = 30) -> dict[str, fl
     )
     bus: Bus = KafkaBus(kafka)
     bus.ensure_topics()
-    svc = RiskService(Settings(bus="kafka", symbols=SYMBOLS, kafka=kafka, risk=_settings()), bus)
+    # On Kafka risk needs signing keys (on the in-process bus it makes its own pair): the test session's.
+    signing = session_signing_settings()
+    svc = RiskService(Settings(bus="kafka", symbols=SYMBOLS, kafka=kafka, risk=_settings(), signing=signing), bus)
     # The real operator-auth interceptor in front, as in production, with a token made up for this run.
     token = secrets.token_urlsafe(24)
     operator = (("authorization", f"Bearer {token}"),)
@@ -133,7 +138,7 @@ def bench_halt_propagation(kafka_bootstrap: str, runs: int = 30) -> dict[str, fl
         OperatorTokens({"bench": token_sha256(token)}),
         bus_audit(bus, "risk"),
         service="risk",
-        protected=["/quantumedge.v1.RiskService/Halt", "/quantumedge.v1.RiskService/Resume"],
+        protected=["/quantumedge.v1.RiskService/" + m for m in ("Halt", "Resume", "Reduce", "Activate")],
     )
     server = GrpcServer(0, svc.grpc_services(), interceptors=[auth], host="127.0.0.1")
     server.start()
@@ -144,13 +149,16 @@ def bench_halt_propagation(kafka_bootstrap: str, runs: int = 30) -> dict[str, fl
     execution_side = bus.consumer("bench-execution", [topics.CONTROL])
     execution_side.wait_assigned()  # type: ignore[attr-defined]
 
-    def consume_halt(halted: bool) -> None:
+    def consume(key: bytes, done: Callable[[control_pb2.ControlEvent], bool]) -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             for rec in execution_side.poll(0.5):
-                if rec.key == b"halt" and control_pb2.ControlEvent.FromString(rec.value).halt.halted == halted:
+                if rec.key == key and done(control_pb2.ControlEvent.FromString(rec.value)):
                     return
-        raise TimeoutError("halt record never arrived on control.v1")
+        raise TimeoutError(f"{key.decode()} record never arrived on control.v1")
+
+    def consume_halt(halted: bool) -> None:
+        consume(b"halt", lambda e: e.halt.halted == halted)
 
     propagation, rpc = [], []
     try:
@@ -169,6 +177,7 @@ def bench_halt_propagation(kafka_bootstrap: str, runs: int = 30) -> dict[str, fl
         out |= _line("Halt RPC -> HaltState consumed on control.v1", propagation, "ms")
         verdict = "meets" if out["Halt RPC -> HaltState consumed on control.v1_p99_ms"] < 100 else "MISSES"
         print(f"  halt propagation {verdict} the < 100 ms target (p99)")
+        out |= _reduce_runs(stub, operator, consume, runs)
         return out
     finally:
         channel.close()
@@ -183,6 +192,24 @@ def bench_halt_propagation(kafka_bootstrap: str, runs: int = 30) -> dict[str, fl
             print(f"  (could not delete bench topics: {exc})")
         finally:
             admin.close()
+
+
+def _reduce_runs(stub: Any, operator: tuple, consume: Callable[..., None], runs: int) -> dict[str, float]:
+    """Reduce RPC -> the signed state:account record consumed on control.v1, as execution consumes it."""
+    reducing = risk_pb2.TRADING_STATE_REDUCING
+    samples = []
+    for i in range(runs + 2):
+        t0 = time.perf_counter_ns()
+        stub.Reduce(risk_pb2.ReduceRequest(reason=f"bench {i}"), metadata=operator)
+        consume(b"state:account", lambda e: e.trading_state.state == reducing)
+        if i >= 2:
+            samples.append((time.perf_counter_ns() - t0) / 1e6)
+        stub.Activate(risk_pb2.ActivateRequest(reason="bench"), metadata=operator)
+        consume(b"state:account", lambda e: e.trading_state.state != reducing)
+    out = _line("Reduce RPC -> state consumed on control.v1", samples, "ms")
+    verdict = "meets" if out["Reduce RPC -> state consumed on control.v1_p99_ms"] < 100 else "MISSES"
+    print(f"  reduce propagation {verdict} the halt's < 100 ms budget (p99)")
+    return out
 
 
 def bench_risk(kafka_bootstrap: str | None) -> dict[str, float]:

@@ -9,7 +9,7 @@ secrets  bootstrap, check and rotate Vault secrets (non-interactive)
 topics   create the Kafka topics and manage the services' ACLs
 console  the operators' web console
 notify   send halts, limit breaches, fills and rejections to webhooks and Telegram
-status, halt, reduce, resume, flatten, cancel-all, limits, decisions, explain: operate a running system
+status, halt, reduce, activate, resume, flatten, cancel-all, limits, decisions, explain: operate a running system
 health   ask a service's gRPC health (exit 0 when SERVING; the chart's helm test hook)
 """
 

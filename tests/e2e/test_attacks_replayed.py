@@ -71,6 +71,8 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "QE_DATA_DIR": str(tmp_path / "var"),
         "QE_VAULT__OPERATOR_TOKEN_SHA256": f"{OPERATOR}:{token_sha256(token)}",
         "QE_EXECUTION__HEARTBEAT_INTERVAL_S": "1",
+        # No metrics endpoints: their fixed default ports may be held by another run on a shared machine.
+        **{f"QE_PORTS__{name.upper()}_METRICS": "0" for name in SERVICES},
     }
     env["QE_SIGNING__PUBLIC_KEYS"] += f",{RETIRED_KEY.key_id}:{RETIRED_KEY.public_b64()}"
     env["QE_SIGNING__RETIRED_KEYS"] = RETIRED_KEY.key_id

@@ -10,10 +10,10 @@ from quantumedge.console import pages
 from quantumedge.console.pages import e
 from quantumedge.ops import units
 from quantumedge.ops.client import Services
-from quantumedge.ops.commands import decision_row, explain_lines
+from quantumedge.ops.commands import decision_row, explain_lines, state_name
 from quantumedge.shared.config import SERVICE_NAMES
 from quantumedge.shared.errors import OperatorError
-from quantumedge.v1 import execution_pb2
+from quantumedge.v1 import execution_pb2, risk_pb2
 
 
 def _section(title: str, section_id: str, build: Callable[[], str]) -> str:
@@ -34,12 +34,22 @@ def _health(s: Services) -> str:
 def _state(s: Services) -> str:
     risk = s.risk_status()
     execution = s.execution_status()
-    state = "HALTED" if risk.halted else "ACTIVE"
-    css = "halted" if risk.halted else "active"
-    reason = f" ({e(risk.halt_reason)})" if risk.halted and risk.halt_reason else ""
+    account = risk.account_state
+    state = "HALTED" if risk.halted else state_name(account.state) if account.state else "ACTIVE"
+    css = state.lower()
+    why = risk.halt_reason if risk.halted else f"{account.reason_code}: {account.detail}" if account.reason_code else ""
+    reason = f" ({e(why)})" if why else ""
+    symbols = {st.symbol: st for st in risk.symbol_states}
+
+    def symbol_state(sym: str) -> str:
+        st = symbols.get(sym)
+        if state != "ACTIVE" or st is None or st.state != risk_pb2.TRADING_STATE_REDUCING:
+            return state  # the account's HALTED / REDUCING covers every symbol
+        return f"REDUCING ({st.reason_code})"
+
     per_symbol = pages.table(
         ("symbol", "state", "exposure"),
-        [(sym, state, units.money(risk.symbol_exposure.get(sym, 0.0))) for sym in s.settings.symbols],
+        [(sym, symbol_state(sym), units.money(risk.symbol_exposure.get(sym, 0.0))) for sym in s.settings.symbols],
         "symbol-states",
     )
     figures = pages.table(

@@ -14,7 +14,8 @@ body{font-family:system-ui,sans-serif;margin:1.5rem;color:#1d2330;background:#f6
 h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:1.6rem}
 table{border-collapse:collapse;background:#fff;margin:.4rem 0}td,th{border:1px solid #d5d9e0;padding:.25rem .5rem;
 font-size:.85rem;text-align:left}th{background:#eceff3}.halted{color:#b00020;font-weight:bold}
-.active{color:#0a7d32;font-weight:bold}.flash{background:#fff6d5;border:1px solid #e5c100;padding:.5rem}
+.active{color:#0a7d32;font-weight:bold}.reducing{color:#a15c00}
+.flash{background:#fff6d5;border:1px solid #e5c100;padding:.5rem}
 form.inline{display:inline}button{margin:.2rem;padding:.35rem .8rem}.danger{background:#b00020;color:#fff}
 """
 

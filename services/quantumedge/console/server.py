@@ -18,6 +18,7 @@ from quantumedge.console import pages
 from quantumedge.console.dashboard import dashboard, explain_page
 from quantumedge.console.sessions import COOKIE, Session, Sessions, cookie_header, csrf_ok
 from quantumedge.ops.client import Services
+from quantumedge.ops.commands import state_name
 from quantumedge.shared.auth import OperatorTokens, operator_tokens
 from quantumedge.shared.config import Settings, port_setting
 from quantumedge.shared.errors import OperatorError, PortInUseError
@@ -58,9 +59,15 @@ def _cancel_all(s: Services, token: str, form: dict[str, str]) -> str:
 
 
 def _reduce(s: Services, token: str, form: dict[str, str]) -> str:
-    request = risk_pb2.ReduceRequest(symbol=form.get("symbol", "").upper(), reason=form["reason"])  # type: ignore[attr-defined]
-    s.call("risk", s.risk.Reduce, request, token)  # type: ignore[attr-defined]
-    return f"{form.get('symbol') or 'account'} REDUCING"
+    request = risk_pb2.ReduceRequest(symbol=form.get("symbol", "").upper(), reason=form["reason"])
+    answer = s.call("risk", s.risk.Reduce, request, token)
+    return f"{request.symbol or 'account'} {state_name(answer.state.state)}"
+
+
+def _activate(s: Services, token: str, form: dict[str, str]) -> str:
+    request = risk_pb2.ActivateRequest(symbol=form.get("symbol", "").upper(), reason=form["reason"])
+    answer = s.call("risk", s.risk.Activate, request, token)
+    return f"{request.symbol or 'account'} {state_name(answer.state.state)}"
 
 
 ACTIONS: dict[str, Action] = {
@@ -70,10 +77,10 @@ ACTIONS: dict[str, Action] = {
     ),
     "flatten": Action("Flatten", "Close positions at market.", _flatten, takes_symbol=True),
     "cancel-all": Action("CancelAll", "Cancel every open order.", _cancel_all, takes_symbol=True),
+    # Exits only, per symbol or (no symbol) for the whole account; Activate undoes it (a halt needs Resume).
+    "reduce": Action("Reduce", "Exits only: refuse new entries, let exits and protection through.", _reduce, True),
+    "activate": Action("Activate", "Back to ACTIVE after Reduce.", _activate, takes_symbol=True, danger=False),
 }
-# Exits only, per symbol or for the account: offered as soon as the risk API has the call (trading states).
-if hasattr(risk_pb2, "ReduceRequest"):
-    ACTIONS["reduce"] = Action("Reduce", "Exits only: refuse new entries, let exits through.", _reduce, True)
 
 
 class Console:

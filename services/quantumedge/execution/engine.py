@@ -161,6 +161,8 @@ class ExecutionEngine:
         self.marks: dict[str, Decimal] = {}
         self.halted = False
         self.halt_reason = ""
+        # Risk's trading states (control.v1 "state:<scope>", scope "" = the account): REDUCING takes no entries.
+        self.trading_states: dict[str, risk_pb2.SymbolTradingState] = {}
         self._last_mark_report: dict[str, int] = {}
         self._awaiting_protection: set[str] = set()
         # Indexes kept by _index() on every change, so per-event work does not grow with history.
@@ -247,6 +249,19 @@ class ExecutionEngine:
             if halt.flatten:
                 self._flatten(None, cause or "halt", note=f"halt: {self.halt_reason}")
 
+    def on_trading_state(self, state: risk_pb2.SymbolTradingState) -> None:
+        """One scope's state from risk: REDUCING refuses new entries in it; exits and protection go on."""
+        with self._lock:
+            self.trading_states[state.symbol] = state
+
+    def reducing(self, symbol: str) -> str:
+        """Why `symbol` (or the whole account) is REDUCING, "" when it is not."""
+        for scope in (symbol, ""):
+            st = self.trading_states.get(scope)
+            if st is not None and st.state != risk_pb2.TRADING_STATE_ACTIVE:
+                return f"{scope or 'the account'} is REDUCING ({st.reason_code}: {st.detail})"
+        return ""
+
     # -- operator actions -------------------------------------------------------------------------
     def cancel_all(self, symbol: str = "", reason: str = "") -> int:
         """The operator's cancel. An order whose outcome stayed unknown past the bound is cancelled by its
@@ -300,6 +315,7 @@ class ExecutionEngine:
                 venue_connected=self.venue.connected,
                 exits_only=[f"{s}:{r}" for s, r in sorted(self.exits_only().items())],
                 unknown_outcome_orders=sum(1 for o in self._open_orders() if o.outcome_unknown),
+                trading_states=[st for _, st in sorted(self.trading_states.items())],
             )
 
     def exits_only(self) -> dict[str, str]:
@@ -530,6 +546,8 @@ class ExecutionEngine:
         self.orders[cid] = order
         if not is_exit and self.halted:
             return self._refuse(order, "HALTED", f"execution is halted ({self.halt_reason}): no new entries")
+        if not is_exit and self.reducing(order.symbol):
+            return self._refuse(order, "REDUCING", f"{self.reducing(order.symbol)}: no new entries")
         reason = self.unknown.exits_only(self._open_orders(order.symbol), self.venue.now_ns()).get(order.symbol)
         if not is_exit and reason:
             return self._refuse(order, "EXITS_ONLY", f"{order.symbol} takes exits only ({reason}): no new entries")

@@ -26,7 +26,14 @@ from quantumedge.execution.engine import EngineConfig, ExecutionEngine
 from quantumedge.execution.lease import LEASE_LOST
 from quantumedge.execution.venue import BINANCE_URLS, BinanceVenue, Venue, paper_venue
 from quantumedge.shared import bounds, topics
-from quantumedge.shared.admission import HALT_KEY, ControlGate, DecisionGate, StoredRecord, stored_state
+from quantumedge.shared.admission import (
+    HALT_KEY,
+    ControlGate,
+    DecisionGate,
+    StoredRecord,
+    scope_of_key,
+    stored_state,
+)
 from quantumedge.shared.audit import audit_event, publish_audit, refusal_audit
 from quantumedge.shared.auth import channel_credentials_from_settings, current_actor, forward_metadata
 from quantumedge.shared.bus import Bus, Record
@@ -347,6 +354,23 @@ class ExecutionService(ServiceBase):
             raise Refused(verdict.code, verdict.detail)
         if not verdict.repeat and event.WhichOneof("payload") == "halt":
             self._apply_halt(event)
+        elif not verdict.repeat and event.WhichOneof("payload") == "trading_state":
+            self._apply_trading_state(event)
+
+    def _apply_trading_state(self, event: control_pb2.ControlEvent) -> None:
+        state = event.trading_state
+        before = self.engine.reducing(state.symbol)
+        self.engine.on_trading_state(state)
+        if before != self.engine.reducing(state.symbol):
+            log.info(
+                "trading state changed",
+                extra={
+                    "scope": state.symbol or "account",
+                    "state": risk_pb2.TradingState.Name(state.state),
+                    "by": event.actor.subject,
+                    "reason": event.reason,
+                },
+            )
 
     def _apply_halt(self, event: control_pb2.ControlEvent) -> None:
         # Risk re-asserts an unchanged state after an invalid record: nothing to do again (no second flatten).
@@ -375,6 +399,21 @@ class ExecutionService(ServiceBase):
         )
         for rec, verdict in stored.refused:
             log.warning("stored control record refused", extra={"key": rec.key, "code": verdict.code})
+        for _key, event in sorted(stored.latest.items()):
+            if event.WhichOneof("payload") == "trading_state":
+                self._apply_trading_state(event)
+        for key, code in stored.unverifiable.items():
+            scope = scope_of_key(key)
+            if scope is not None:
+                # Records under a state key, none genuine: the state is unknown, so exits only (fail closed).
+                self.engine.on_trading_state(
+                    risk_pb2.SymbolTradingState(
+                        symbol=scope,
+                        state=risk_pb2.TRADING_STATE_REDUCING,
+                        reason_code="state_unverified",
+                        detail=f"trading state on control.v1 failed verification ({code})",
+                    )
+                )
         if HALT_KEY in stored.latest:
             self._apply_halt(stored.latest[HALT_KEY])
         elif HALT_KEY in stored.unverifiable:

@@ -144,4 +144,7 @@ def rpc_error(service: str, address: str, exc: grpc.RpcError) -> OperatorError:
         )
     if code == grpc.StatusCode.UNAUTHENTICATED:
         return OperatorError(f"{detail}; check {TOKEN_ENV}", setting=TOKEN_ENV, reason="unauthenticated")
+    if code == grpc.StatusCode.UNIMPLEMENTED:
+        # An older service without the call (e.g. Reduce before trading states): say so, not a bare code.
+        return OperatorError(f"{service} at {address} has no such call yet; upgrade it", reason="not_available")
     return OperatorError(f"{service}: {detail}", reason=code.name.lower())

@@ -1,4 +1,4 @@
-"""The operator commands: status, halt, reduce, resume, flatten, cancel-all, limits, decisions, explain.
+"""The operator commands: status, halt, reduce, activate, resume, flatten, cancel-all, limits, decisions, explain.
 
 Each wraps one or two RPCs; changing ones send the token from QE_OPERATOR_TOKEN and are audited by the
 service under that token's subject. Output is for people: one line per action, tables for lists.
@@ -19,7 +19,7 @@ from quantumedge.shared.config import Settings
 from quantumedge.shared.errors import OperatorError
 from quantumedge.v1 import execution_pb2, risk_pb2
 
-COMMANDS = ("status", "halt", "reduce", "resume", "flatten", "cancel-all", "limits", "decisions", "explain")
+COMMANDS = ("status", "halt", "reduce", "activate", "resume", "flatten", "cancel-all", "limits", "decisions", "explain")
 _DURATION = re.compile(r"^([0-9.]+)\s*(ns|us|µs|ms|s|min|h)?$")
 _NS = {"ns": 1, "us": 1e3, "µs": 1e3, "ms": 1e6, "s": 1e9, "min": 60e9, "h": 3600e9}
 
@@ -35,9 +35,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     halt.add_argument("--reason", default="operator halt")
     halt.add_argument("--cancel-open-orders", action="store_true", help="also cancel the open entry orders")
     halt.add_argument("--flatten", action="store_true", help="also close every position at market")
-    reduce = sub.add_parser("reduce", help="exits only (needs the risk service's Reduce call)")
-    reduce.add_argument("--symbol", default="")
+    reduce = sub.add_parser("reduce", help="exits only: refuse new entries, let exits and protection through")
+    reduce.add_argument("--symbol", default="", help="one symbol (default: the whole account)")
     reduce.add_argument("--reason", default="operator reduce")
+    activate = sub.add_parser("activate", help="back to ACTIVE after `reduce` (a halt needs `resume`)")
+    activate.add_argument("--symbol", default="", help="one symbol (default: the whole account)")
+    activate.add_argument("--reason", default="operator activate")
     resume = sub.add_parser("resume", help="lift a halt (refused while a halting limit is still breached)")
     resume.add_argument("--reason", default="operator resume")
     for name, text in (("flatten", "close positions at market"), ("cancel-all", "cancel open orders")):
@@ -99,17 +102,22 @@ def _halt(args: argparse.Namespace, s: Services) -> int:
 
 
 def _reduce(args: argparse.Namespace, s: Services) -> int:
-    # Wired to RiskService.Reduce once the risk API has it (trading states ACTIVE / REDUCING / HALTED).
-    method = getattr(s.risk, "Reduce", None)
-    if method is None:
-        raise OperatorError(
-            "this risk service has no Reduce call yet (exits-only per symbol is not in its API); use `halt`, "
-            "which also lets exits and protection through",
-            reason="not_available",
-        )
-    s.call("risk", method, getattr(risk_pb2, "ReduceRequest")(symbol=args.symbol, reason=args.reason), operator_token())  # noqa: B009
-    print(f"{args.symbol or 'account'} REDUCING: {args.reason}")
+    request = risk_pb2.ReduceRequest(symbol=args.symbol.upper(), reason=args.reason)
+    answer = s.call("risk", s.risk.Reduce, request, operator_token())
+    print(f"{args.symbol.upper() or 'account'} {state_name(answer.state.state)}: {args.reason}")
     return 0
+
+
+def _activate(args: argparse.Namespace, s: Services) -> int:
+    request = risk_pb2.ActivateRequest(symbol=args.symbol.upper(), reason=args.reason)
+    answer = s.call("risk", s.risk.Activate, request, operator_token())
+    print(f"{args.symbol.upper() or 'account'} {state_name(answer.state.state)}: {args.reason}")
+    return 0
+
+
+def state_name(state: int) -> str:
+    """ACTIVE / REDUCING / HALTED from the proto enum."""
+    return risk_pb2.TradingState.Name(state).removeprefix("TRADING_STATE_")
 
 
 def _resume(args: argparse.Namespace, s: Services) -> int:
@@ -251,6 +259,7 @@ def _explain(args: argparse.Namespace, s: Services) -> int:
 _HANDLERS = {
     "halt": _halt,
     "reduce": _reduce,
+    "activate": _activate,
     "resume": _resume,
     "flatten": _flatten,
     "cancel-all": _cancel_all,

@@ -9,6 +9,7 @@ from quantumedge.ops import units
 from quantumedge.ops.client import Services, target_host
 from quantumedge.shared.config import SERVICE_NAMES, Settings
 from quantumedge.shared.errors import OperatorError
+from quantumedge.v1 import risk_pb2
 
 COLUMNS = ("service", "health", "state", "equity", "PnL today", "drawdown", "positions", "lag", "models")
 
@@ -76,9 +77,14 @@ def _inference(row: Row, services: Services) -> None:
 
 def _risk(row: Row, services: Services) -> None:
     status = services.risk_status()
-    row.cells["state"] = "HALTED" if status.halted else "ACTIVE"
+    row.cells["state"] = "HALTED" if status.halted else "REDUCING" if status.account_state.reason_code else "ACTIVE"
     if status.halted and status.halt_reason:
         row.cells["state"] += f" ({status.halt_reason})"
+    elif status.account_state.reason_code:
+        row.cells["state"] += f" ({status.account_state.reason_code})"
+    reducing = [st.symbol for st in status.symbol_states if st.state == risk_pb2.TRADING_STATE_REDUCING]
+    if reducing:
+        row.cells["state"] += f"; exits only: {', '.join(reducing)}"
     row.cells["equity"] = units.money(status.equity)
     row.cells["PnL today"] = units.money(status.pnl_today, signed=True)
     row.cells["drawdown"] = units.fraction(status.drawdown)

@@ -15,8 +15,9 @@ from quantumedge.risk import policy
 from quantumedge.risk.limit_config import default_limits, validate_limits
 from quantumedge.risk.market import MarketView
 from quantumedge.risk.settings import RiskSettings, SymbolFilter
+from quantumedge.risk.soft_states import SoftConditions
 from quantumedge.risk.state import Pending, RiskLedger
-from quantumedge.risk.trading_state import MODEL_DRIFT, TradingState, TradingStates
+from quantumedge.risk.trading_state import ACCOUNT, MODEL_DRIFT, TradingStates
 from quantumedge.v1 import common_pb2, control_pb2, execution_pb2, market_pb2, risk_pb2, signal_pb2
 
 
@@ -87,6 +88,7 @@ class RiskEngine:
         self.decisions = DecisionIndex(settings.decision_index_size)
         self.counters = Counters()
         self.trading = TradingStates()
+        self.soft = SoftConditions(settings, self.trading)
         # Open positions' plans, learnt from reports: when each opened and its entry's time stop.
         self.holdings: dict[str, policy.Holding] = {}
 
@@ -109,6 +111,7 @@ class RiskEngine:
     def on_report(self, report: execution_pb2.ExecutionReport, now_ns: int) -> checks.Breach | None:
         """Learn from one execution report; returns the breach if it just halted trading."""
         self.ledger.apply_report(report)
+        self.soft.on_report(report, now_ns)
         symbol = report.order.symbol or report.position.symbol
         if symbol:
             if self.ledger.position(symbol) == 0:
@@ -123,6 +126,7 @@ class RiskEngine:
     def on_market(self, event: market_pb2.MarketEvent, now_ns: int) -> checks.Breach | None:
         """Fold in a market event and re-mark the position; returns the breach if that halted trading."""
         self.market.apply(event, now_ns)
+        self.soft.on_market(event.symbol, now_ns)
         mark = self.market.get(event.symbol).mark
         if mark > 0 and event.WhichOneof("payload") in ("top_of_book", "trade"):
             self.ledger.apply_mark(event.symbol, mark, now_ns)
@@ -132,6 +136,7 @@ class RiskEngine:
         return None
 
     def check_auto_halt(self, now_ns: int) -> checks.Breach | None:
+        self.soft.check_loss(max(0.0, -self.ledger.pnl_today), self.limits, now_ns)
         if self.halt.halted:
             return None
         breach = checks.halting_breach(self.ctx(now_ns))
@@ -223,6 +228,7 @@ class RiskEngine:
         symbol = signal.symbol
         if not symbol:
             return ["invalid_signal: no symbol"]
+        self.soft.on_signal(symbol, now_ns)  # the model answers: not stale, whatever the gates say
         gates = checks.fail_closed_reasons(ctx, symbol)
         max_age = self.settings.max_signal_age_ns
         if max_age and not signal.created_time_ns:
@@ -238,9 +244,10 @@ class RiskEngine:
         action = policy.classify(signal, position, self.limits, self.settings, self.holdings.get(symbol), now_ns)
         if action.kind == risk_pb2.INTENT_KIND_EXIT:
             return self._exit(symbol, action, position, signal.signal_id, decision, now_ns)
-        status = self.trading.get(symbol)
-        if action.kind == risk_pb2.INTENT_KIND_ENTRY and status.state is TradingState.REDUCING:
-            return [f"exits_only: {symbol} is REDUCING ({status.reason_code}: {status.detail})", *action.reasons]
+        refused = self.trading.refusal(symbol)
+        if action.kind == risk_pb2.INTENT_KIND_ENTRY and refused:
+            halted = [f"halted: {self.halt_reason}"] if self.halted else []  # the strongest state reads first
+            return [*halted, refused, *action.reasons]
         if action.kind != risk_pb2.INTENT_KIND_ENTRY or action.reasons:
             return action.reasons
         if not self.settings.allow_pyramiding:
@@ -409,6 +416,8 @@ class RiskEngine:
             reasons = []
             if self.halted:
                 reasons.append(f"halted: {self.halt_reason}")
+            if self.trading.refusal(symbol):
+                reasons.append(self.trading.refusal(symbol))
             if intent.side == common_pb2.SIDE_SELL and not self.settings.allow_short:
                 if not reduces:
                     reasons.append("allow_short: manual SELL with no position to close and shorts are disabled")
@@ -477,7 +486,18 @@ class RiskEngine:
             symbol_exposure=exposures,
             execution_reports_seen=led.reports_seen,
             symbol_states=self.trading.to_pb(),
+            account_state=self.account_state(),
         )
+
+    def account_state(self) -> risk_pb2.SymbolTradingState:
+        """HALTED while the kill switch is on (its reason as the code), else the account scope's state."""
+        state = self.trading.scope(ACCOUNT).to_pb(ACCOUNT)
+        if self.halted:
+            state.state = risk_pb2.TRADING_STATE_HALTED
+            state.reason_code = self.halt.limit or "halted"
+            state.detail = self.halt_reason
+            state.since_ns = self.halt.since_ns
+        return state
 
 
 def _validate_intent(intent: risk_pb2.OrderIntent) -> None:

@@ -57,6 +57,11 @@ def validate_limits(limits: risk_pb2.RiskLimits) -> None:
         "order_window_ns",
         "must be >= 1 s when max_orders_per_window is set (a shorter window limits nothing)",
     )
+    require(
+        limits.soft_daily_loss_fraction < 1.0,
+        "soft_daily_loss_fraction",
+        "must be within [0, 1) (a fraction of daily_loss_limit reached before the hard halt; 0 = off)",
+    )
     require(limits.stop_loss_bps < 10_000, "stop_loss_bps", "must be < 10000 (a stop below zero)")
     require(limits.min_expected_return_bps < 10_000, "min_expected_return_bps", "must be < 10000")
     require(limits.take_profit_bps < 10_000, "take_profit_bps", "must be < 10000 (a short's target below zero)")

@@ -26,10 +26,19 @@ from quantumedge.risk.limit_config import LIMIT_FIELDS, InvalidLimitsError, merg
 from quantumedge.risk.limits import Breach
 from quantumedge.risk.moderator_client import ModeratorClient, moderator_for
 from quantumedge.risk.reasons import matches, primary_code
+from quantumedge.risk.state_records import restore_states, state_event
+from quantumedge.risk.state_rpcs import TradingStateRpcs, actor_of
+from quantumedge.risk.trading_state import ACCOUNT, ScopeStatus, scope_of_key, state_key
 from quantumedge.shared import bounds, topics
-from quantumedge.shared.admission import HALT_KEY, LIMITS_KEY, ControlGate, StoredRecord, stored_state
+from quantumedge.shared.admission import (
+    HALT_KEY,
+    LIMITS_KEY,
+    ControlGate,
+    StoredRecord,
+    expected_payload,
+    stored_state,
+)
 from quantumedge.shared.audit import audit_event, publish_audit, refusal_audit
-from quantumedge.shared.auth import current_actor
 from quantumedge.shared.bus import Bus, Record
 from quantumedge.shared.bus.loop import ConsumerLoop, Refused, admit
 from quantumedge.shared.config import Settings
@@ -189,8 +198,10 @@ class RiskService(ServiceBase):
         self.equity_curve.append(risk_pb2.EquityPoint(time_ns=now, equity=led.equity, drawdown=led.drawdown))
 
     def trading_state(self) -> str:
-        """The account's state. Per-symbol exits-only (REDUCING) joins this when the risk domain has it."""
-        return "HALTED" if self.engine.halted else "ACTIVE"
+        """The account's state: HALTED, REDUCING (exits only) or ACTIVE."""
+        if self.engine.halted:
+            return "HALTED"
+        return "REDUCING" if self.engine.trading.scope(ACCOUNT).causes else "ACTIVE"
 
     def rebuild(self) -> None:
         """Halt state and limits from control.v1, then PnL, peak, streaks and positions from execution reports."""
@@ -210,8 +221,8 @@ class RiskService(ServiceBase):
         last_by_key = {(r.key or b"").decode(errors="replace"): r for r in records}
         stale_keys = [
             k
-            for k in (HALT_KEY, LIMITS_KEY)
-            if k in last_by_key and (k not in latest or not _same_event(last_by_key[k], latest[k]))
+            for k in last_by_key
+            if expected_payload(k) and (k not in latest or not _same_event(last_by_key[k], latest[k]))
         ]
         reports = self._stored_reports()
         now = self.clock()
@@ -233,6 +244,10 @@ class RiskService(ServiceBase):
                 self.engine.halt_now(reason, False, False, now)
                 self.publish_audit(AUTO_ACTOR, "Rebuild", None, f"halted: {reason}", reason)
                 log.error("stored halt state unverifiable: halted until an operator resumes", extra={"why": reason})
+            for scope in restore_states(self.engine.trading, stored, now):
+                log.error(
+                    "stored trading state unverifiable: exits only until an operator activates", extra={"scope": scope}
+                )
             self.engine.ledger.replay(reports, acknowledged)
             self.engine.ledger.roll_day(now)
             breach = self.engine.check_auto_halt(now)
@@ -240,6 +255,7 @@ class RiskService(ServiceBase):
                 self._publish_auto_halt(breach)
             for key in stale_keys:
                 self._reassert(key)
+            self.publish_states(AUTO_ACTOR, "trading state at start-up")
             log.info(
                 "risk state rebuilt",
                 extra={
@@ -292,6 +308,7 @@ class RiskService(ServiceBase):
             now = self.clock()
             repeat = self.engine.decisions.for_source(signal.signal_id) is not None
             decision = self.engine.decide(signal, now)
+            self.publish_states(AUTO_ACTOR)
             if repeat:
                 return  # a redelivered signal: its decision is on the bus already (a second copy reads as a replay)
             fills = self.moderator.recent_fills() if self.moderator else []
@@ -314,6 +331,7 @@ class RiskService(ServiceBase):
         with self.lock:
             now = self.clock()
             breach = self.engine.on_report(report, now)
+            self.publish_states(AUTO_ACTOR)
             if self.moderator is not None:
                 self.moderator.note_report(report)
             self._sample_equity(now)
@@ -326,6 +344,7 @@ class RiskService(ServiceBase):
             admit(self.market_guard.admit(event))
             now = self.clock()
             breach = self.engine.on_market(event, now)
+            self.publish_states(AUTO_ACTOR)
             self._sample_equity(now)
             if breach is not None:
                 self._publish_auto_halt(breach)
@@ -347,12 +366,15 @@ class RiskService(ServiceBase):
             elif kind == "limits" and event.time_ns >= self._limits_time_ns:
                 self.engine.set_limits(event.limits)  # InvalidLimitsError -> dead-lettered with its reason
                 self._limits_time_ns = event.time_ns
+            elif kind == "trading_state":
+                # Another instance's (or an older self's) record, newer than ours (the gate checked): taken whole.
+                self.engine.trading.replace(scope_of_key(key) or ACCOUNT, ScopeStatus.from_pb(event.trading_state))
 
     def _on_refused(self, record: Record, code: str, detail: str) -> None:
         """A refused record: audited; when it sat under a state key of control.v1, our state goes out again."""
         self._audit_refusal(record, code, detail)
         key = (record.key or b"").decode(errors="replace")
-        if record.topic == topics.CONTROL and key in (HALT_KEY, LIMITS_KEY) and self._rebuilt:
+        if record.topic == topics.CONTROL and expected_payload(key) and self._rebuilt:
             with self.lock:
                 self._reassert(key)
 
@@ -361,6 +383,9 @@ class RiskService(ServiceBase):
         reason = "state re-asserted after an invalid record under this key"
         if key == HALT_KEY:
             self.publish_halt_state(REASSERT_ACTOR, self.engine.halt_reason or reason)
+        elif scope_of_key(key) is not None:
+            scope = scope_of_key(key) or ACCOUNT
+            self.publish_control(key, state_event(self.engine.trading, scope, REASSERT_ACTOR, reason))
         else:
             event = control_pb2.ControlEvent(actor=REASSERT_ACTOR, reason=reason, limits=self.engine.limits)
             self._limits_time_ns = self.publish_control(LIMITS_KEY, event).time_ns
@@ -389,6 +414,19 @@ class RiskService(ServiceBase):
         )
         publish_audit(self.bus, event)
 
+    def publish_states(self, actor: common_pb2.Actor, reason: str = "") -> list[str]:
+        """Every scope whose trading state changed since the last call, on control.v1 (lock held)."""
+        changed = self.engine.trading.changed()
+        for scope in changed:
+            status = self.engine.trading.scope(scope)
+            why = reason or (f"automatic: {status.reason_code}" if status.causes else "automatic: conditions cleared")
+            self.publish_control(state_key(scope), state_event(self.engine.trading, scope, actor, why))
+            if actor is AUTO_ACTOR:
+                state = status.state.name
+                self.publish_audit(actor, "AutoState", None, f"{state_key(scope)} {state}", why)
+                log.warning("trading state changed", extra={"scope": scope or "account", "state": state, "why": why})
+        return changed
+
     def publish_halt_state(self, actor: common_pb2.Actor, reason: str) -> None:
         self.publish_control(
             HALT_KEY,
@@ -406,15 +444,7 @@ class RiskService(ServiceBase):
         self.publish_audit(AUTO_ACTOR, "AutoHalt", None, f"halted: {breach.describe()}", reason)
 
 
-def actor_of(context: grpc.ServicerContext) -> common_pb2.Actor:
-    """Who made a changing call: the subject the operator-auth interceptor authenticated, else "anonymous".
-
-    A client-sent `x-qe-actor` header is never trusted here: only the interceptor's current_actor() is.
-    """
-    return common_pb2.Actor(subject=current_actor() or "anonymous", source=context.peer() or "")
-
-
-class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
+class RiskServicer(TradingStateRpcs, risk_pb2_grpc.RiskServiceServicer):
     def __init__(self, service: RiskService) -> None:
         self.svc = service
 

@@ -38,6 +38,8 @@ class LimitDefaults(BaseModel):
     max_gross_exposure: float = 5_000.0
     max_open_positions: int = 2
     daily_loss_limit: float = 500.0
+    # A loss today past this fraction of daily_loss_limit puts the account in REDUCING (reason soft_loss).
+    soft_daily_loss_fraction: float = 0.75
     max_drawdown_fraction: float = 0.10
     max_loss_streak: int = 5
     max_orders_per_window: int = 30
@@ -118,6 +120,12 @@ class RiskSettings(BaseModel):
     kelly_fraction: float = Field(default=0.25, gt=0.0, le=1.0)
     # Drift-marked signals move the symbol to exits only (TradingState REDUCING, reason model_drift).
     exits_only_on_drift: bool = True
+    # A symbol whose market data flows but which got no signal for this long goes to REDUCING (reason
+    # model_stale) until a fresh signal comes; 0 = no check.
+    model_stale_after_ns: int = Field(default=600_000_000_000, ge=0)
+    # This many venue rejections in a row on a symbol, or one operator alert from execution (an order's outcome
+    # unknown past its bound), put the symbol in REDUCING (reason venue_failing) until a fill; 0 = never.
+    venue_reject_streak: int = Field(default=3, ge=0)
     # market: take at the touch (taker fee). limit: a marketable limit at the touch with entry_time_in_force.
     # limit_maker: post-only (Binance LIMIT_MAKER) at the own side's touch (the bid for a BUY), paying the maker
     # fee; the venue refuses it (-2010) if the book has crossed it by the time it arrives, and an unfilled

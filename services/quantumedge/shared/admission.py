@@ -27,6 +27,29 @@ Position = tuple[int, int] | None
 HALT_KEY = "halt"
 LIMITS_KEY = "limits"
 STATE_KEYS = {HALT_KEY: "halt", LIMITS_KEY: "limits"}  # control.v1 record key -> the payload it must carry
+# "state:account" / "state:<SYMBOL>": one scope's trading state (REDUCING and its causes, or ACTIVE).
+TRADING_STATE_PREFIX = "state:"
+
+
+def state_key(scope: str) -> str:
+    """The control.v1 key of a scope's trading state: "state:account" ("" = the account) or "state:BTCUSDT"."""
+    return TRADING_STATE_PREFIX + (scope or "account")
+
+
+def scope_of_key(key: str) -> str | None:
+    """The scope a control.v1 key names ("" for the account), or None when it is no trading-state key."""
+    if not key.startswith(TRADING_STATE_PREFIX) or len(key) == len(TRADING_STATE_PREFIX):
+        return None
+    scope = key[len(TRADING_STATE_PREFIX) :]
+    return "" if scope == "account" else scope
+
+
+def expected_payload(key: str) -> str | None:
+    """The payload a control.v1 state record under `key` must carry; None for a key that holds no state."""
+    if key.startswith(TRADING_STATE_PREFIX) and len(key) > len(TRADING_STATE_PREFIX):
+        return "trading_state"
+    return STATE_KEYS.get(key)
+
 
 NEW, AGAIN, REPLAY = "new", "again", "replay"
 
@@ -109,7 +132,7 @@ class ControlGate:
         verdict = self.keyring.verify(event, topics.CONTROL, key)
         if not verdict.ok:
             return verdict
-        if STATE_KEYS.get(key) != event.WhichOneof("payload"):
+        if expected_payload(key) != event.WhichOneof("payload"):
             return Verdict(signing.UNEXPECTED_RECORD, f"{event.WhichOneof('payload')} record under key {key!r}")
         seen = self.sightings.see(event.event_id, position)
         if seen == REPLAY:
@@ -152,7 +175,7 @@ def stored_state(records: Iterable[StoredRecord], gate: ControlGate) -> StoredSt
     valid: dict[str, list[tuple[control_pb2.ControlEvent, Position]]] = {}
     seen_keys: set[str] = set()
     for rec in records:
-        if rec.key not in STATE_KEYS:
+        if expected_payload(rec.key) is None:
             continue
         seen_keys.add(rec.key)
         if not rec.value:
@@ -164,7 +187,7 @@ def stored_state(records: Iterable[StoredRecord], gate: ControlGate) -> StoredSt
             out.refused.append((rec, Verdict(signing.UNDECODABLE, "undecodable control record")))
             continue
         verdict = gate.keyring.verify(event, topics.CONTROL, rec.key)
-        if verdict.ok and STATE_KEYS[rec.key] != event.WhichOneof("payload"):
+        if verdict.ok and expected_payload(rec.key) != event.WhichOneof("payload"):
             verdict = Verdict(signing.UNEXPECTED_RECORD, f"{event.WhichOneof('payload')} under key {rec.key!r}")
         if not verdict.ok:
             out.refused.append((rec, verdict))
@@ -195,5 +218,8 @@ __all__ = [
     "StoredRecord",
     "StoredState",
     "accepted_state",
+    "expected_payload",
+    "scope_of_key",
+    "state_key",
     "stored_state",
 ]

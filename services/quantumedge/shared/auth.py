@@ -1,9 +1,10 @@
 """Operator authentication and service identity for changing gRPC calls, and optional mutual TLS.
 
-Changing calls (Halt, Resume, UpdateLimits, SubmitOrder, CancelAll, Flatten, ReloadModels, ReviewOrder) need
-`authorization: Bearer <token>` metadata whose sha256 matches a configured hash (constant-time compare), or, on
-a mutual-TLS connection, a client certificate whose name is allow-listed for that method (grpc.service_identities:
-execution may call ReviewOrder). SubmitOrder forwards its caller's token to ReviewOrder (`forward_metadata()`).
+Changing calls (Halt, Resume, Reduce, Activate, UpdateLimits, SubmitOrder, CancelAll, Flatten, ReloadModels,
+ReviewOrder) need `authorization: Bearer <token>` metadata whose sha256 matches a configured hash (constant-time
+compare), or, on a mutual-TLS connection, a client certificate whose name is allow-listed for that method
+(grpc.service_identities: execution may call ReviewOrder). SubmitOrder forwards its caller's token to
+ReviewOrder (`forward_metadata()`).
 Failed authentications are throttled per peer (quantumedge.shared.throttle).
 Hashes come from `vault.operator_token_sha256` ("hex" or "name:hex,...", a hash is not a secret) or from
 Vault at `vault.operator_token_path` (keys = subject names, values = sha256 hex; rotations are watched).
@@ -41,6 +42,8 @@ PROTECTED_METHODS = frozenset(
     {
         "/quantumedge.v1.RiskService/Halt",
         "/quantumedge.v1.RiskService/Resume",
+        "/quantumedge.v1.RiskService/Reduce",
+        "/quantumedge.v1.RiskService/Activate",
         "/quantumedge.v1.RiskService/UpdateLimits",
         "/quantumedge.v1.ExecutionService/SubmitOrder",
         "/quantumedge.v1.ExecutionService/CancelAll",

@@ -26,7 +26,7 @@ from quantumedge.v1 import common_pb2 as quantumedge_dot_v1_dot_common__pb2
 from quantumedge.v1 import risk_pb2 as quantumedge_dot_v1_dot_risk__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cquantumedge/v1/control.proto\x12\x0equantumedge.v1\x1a\x1bquantumedge/v1/common.proto\x1a\x19quantumedge/v1/risk.proto\"\xa7\x02\n\x0c\x43ontrolEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0f\n\x07time_ns\x18\x02 \x01(\x03\x12$\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x15.quantumedge.v1.Actor\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12)\n\x04halt\x18\n \x01(\x0b\x32\x19.quantumedge.v1.HaltStateH\x00\x12,\n\x06limits\x18\x0b \x01(\x0b\x32\x1a.quantumedge.v1.RiskLimitsH\x00\x12,\n\x05\x61udit\x18\x0c \x01(\x0b\x32\x1b.quantumedge.v1.AuditRecordH\x00\x12,\n\tsignature\x18\x0f \x01(\x0b\x32\x19.quantumedge.v1.SignatureB\t\n\x07payload\"\xa4\x01\n\tHaltState\x12\x0e\n\x06halted\x18\x01 \x01(\x08\x12\x1a\n\x12\x63\x61ncel_open_orders\x18\x02 \x01(\x08\x12\x0f\n\x07\x66latten\x18\x03 \x01(\x08\x12\r\n\x05limit\x18\x04 \x01(\t\x12\r\n\x05value\x18\x05 \x01(\x01\x12\x11\n\tthreshold\x18\x06 \x01(\x01\x12\x10\n\x08since_ns\x18\x07 \x01(\x03\x12\x17\n\x0f\x61\x63knowledged_ns\x18\x08 \x01(\x03\"{\n\x0b\x41uditRecord\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x14\n\x0crequest_json\x18\x03 \x01(\t\x12\x0f\n\x07\x61llowed\x18\x04 \x01(\x08\x12\x0f\n\x07outcome\x18\x05 \x01(\t\x12\x13\n\x0breason_code\x18\x06 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cquantumedge/v1/control.proto\x12\x0equantumedge.v1\x1a\x1bquantumedge/v1/common.proto\x1a\x19quantumedge/v1/risk.proto\"\xe4\x02\n\x0c\x43ontrolEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0f\n\x07time_ns\x18\x02 \x01(\x03\x12$\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x15.quantumedge.v1.Actor\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12)\n\x04halt\x18\n \x01(\x0b\x32\x19.quantumedge.v1.HaltStateH\x00\x12,\n\x06limits\x18\x0b \x01(\x0b\x32\x1a.quantumedge.v1.RiskLimitsH\x00\x12,\n\x05\x61udit\x18\x0c \x01(\x0b\x32\x1b.quantumedge.v1.AuditRecordH\x00\x12;\n\rtrading_state\x18\r \x01(\x0b\x32\".quantumedge.v1.SymbolTradingStateH\x00\x12,\n\tsignature\x18\x0f \x01(\x0b\x32\x19.quantumedge.v1.SignatureB\t\n\x07payload\"\xa4\x01\n\tHaltState\x12\x0e\n\x06halted\x18\x01 \x01(\x08\x12\x1a\n\x12\x63\x61ncel_open_orders\x18\x02 \x01(\x08\x12\x0f\n\x07\x66latten\x18\x03 \x01(\x08\x12\r\n\x05limit\x18\x04 \x01(\t\x12\r\n\x05value\x18\x05 \x01(\x01\x12\x11\n\tthreshold\x18\x06 \x01(\x01\x12\x10\n\x08since_ns\x18\x07 \x01(\x03\x12\x17\n\x0f\x61\x63knowledged_ns\x18\x08 \x01(\x03\"{\n\x0b\x41uditRecord\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x14\n\x0crequest_json\x18\x03 \x01(\t\x12\x0f\n\x07\x61llowed\x18\x04 \x01(\x08\x12\x0f\n\x07outcome\x18\x05 \x01(\t\x12\x13\n\x0breason_code\x18\x06 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,9 +34,9 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'quantumedge.v1.control_pb2'
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CONTROLEVENT']._serialized_start=105
-  _globals['_CONTROLEVENT']._serialized_end=400
-  _globals['_HALTSTATE']._serialized_start=403
-  _globals['_HALTSTATE']._serialized_end=567
-  _globals['_AUDITRECORD']._serialized_start=569
-  _globals['_AUDITRECORD']._serialized_end=692
+  _globals['_CONTROLEVENT']._serialized_end=461
+  _globals['_HALTSTATE']._serialized_start=464
+  _globals['_HALTSTATE']._serialized_end=628
+  _globals['_AUDITRECORD']._serialized_start=630
+  _globals['_AUDITRECORD']._serialized_end=753
 # @@protoc_insertion_point(module_scope)

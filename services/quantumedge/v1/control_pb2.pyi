@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ControlEvent(_message.Message):
-    __slots__ = ("event_id", "time_ns", "actor", "reason", "halt", "limits", "audit", "signature")
+    __slots__ = ("event_id", "time_ns", "actor", "reason", "halt", "limits", "audit", "trading_state", "signature")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     TIME_NS_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
@@ -16,6 +16,7 @@ class ControlEvent(_message.Message):
     HALT_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     AUDIT_FIELD_NUMBER: _ClassVar[int]
+    TRADING_STATE_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     time_ns: int
@@ -24,8 +25,9 @@ class ControlEvent(_message.Message):
     halt: HaltState
     limits: _risk_pb2.RiskLimits
     audit: AuditRecord
+    trading_state: _risk_pb2.SymbolTradingState
     signature: _common_pb2.Signature
-    def __init__(self, event_id: _Optional[str] = ..., time_ns: _Optional[int] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ..., reason: _Optional[str] = ..., halt: _Optional[_Union[HaltState, _Mapping]] = ..., limits: _Optional[_Union[_risk_pb2.RiskLimits, _Mapping]] = ..., audit: _Optional[_Union[AuditRecord, _Mapping]] = ..., signature: _Optional[_Union[_common_pb2.Signature, _Mapping]] = ...) -> None: ...
+    def __init__(self, event_id: _Optional[str] = ..., time_ns: _Optional[int] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ..., reason: _Optional[str] = ..., halt: _Optional[_Union[HaltState, _Mapping]] = ..., limits: _Optional[_Union[_risk_pb2.RiskLimits, _Mapping]] = ..., audit: _Optional[_Union[AuditRecord, _Mapping]] = ..., trading_state: _Optional[_Union[_risk_pb2.SymbolTradingState, _Mapping]] = ..., signature: _Optional[_Union[_common_pb2.Signature, _Mapping]] = ...) -> None: ...
 
 class HaltState(_message.Message):
     __slots__ = ("halted", "cancel_open_orders", "flatten", "limit", "value", "threshold", "since_ns", "acknowledged_ns")

@@ -208,7 +208,7 @@ class ExecutionServiceGetStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ExecutionServiceGetStatusResponse(_message.Message):
-    __slots__ = ("venue", "halted", "intents_received", "orders_placed", "fills", "rejects", "open_orders", "realized_pnl", "unrealized_pnl", "equity", "fees", "duplicates_ignored", "reconciled_differences", "pending_orders", "venue_connected", "exits_only", "unknown_outcome_orders")
+    __slots__ = ("venue", "halted", "intents_received", "orders_placed", "fills", "rejects", "open_orders", "realized_pnl", "unrealized_pnl", "equity", "fees", "duplicates_ignored", "reconciled_differences", "pending_orders", "venue_connected", "exits_only", "unknown_outcome_orders", "trading_states")
     VENUE_FIELD_NUMBER: _ClassVar[int]
     HALTED_FIELD_NUMBER: _ClassVar[int]
     INTENTS_RECEIVED_FIELD_NUMBER: _ClassVar[int]
@@ -226,6 +226,7 @@ class ExecutionServiceGetStatusResponse(_message.Message):
     VENUE_CONNECTED_FIELD_NUMBER: _ClassVar[int]
     EXITS_ONLY_FIELD_NUMBER: _ClassVar[int]
     UNKNOWN_OUTCOME_ORDERS_FIELD_NUMBER: _ClassVar[int]
+    TRADING_STATES_FIELD_NUMBER: _ClassVar[int]
     venue: str
     halted: bool
     intents_received: int
@@ -243,7 +244,8 @@ class ExecutionServiceGetStatusResponse(_message.Message):
     venue_connected: bool
     exits_only: _containers.RepeatedScalarFieldContainer[str]
     unknown_outcome_orders: int
-    def __init__(self, venue: _Optional[str] = ..., halted: _Optional[bool] = ..., intents_received: _Optional[int] = ..., orders_placed: _Optional[int] = ..., fills: _Optional[int] = ..., rejects: _Optional[int] = ..., open_orders: _Optional[int] = ..., realized_pnl: _Optional[float] = ..., unrealized_pnl: _Optional[float] = ..., equity: _Optional[float] = ..., fees: _Optional[float] = ..., duplicates_ignored: _Optional[int] = ..., reconciled_differences: _Optional[int] = ..., pending_orders: _Optional[int] = ..., venue_connected: _Optional[bool] = ..., exits_only: _Optional[_Iterable[str]] = ..., unknown_outcome_orders: _Optional[int] = ...) -> None: ...
+    trading_states: _containers.RepeatedCompositeFieldContainer[_risk_pb2.SymbolTradingState]
+    def __init__(self, venue: _Optional[str] = ..., halted: _Optional[bool] = ..., intents_received: _Optional[int] = ..., orders_placed: _Optional[int] = ..., fills: _Optional[int] = ..., rejects: _Optional[int] = ..., open_orders: _Optional[int] = ..., realized_pnl: _Optional[float] = ..., unrealized_pnl: _Optional[float] = ..., equity: _Optional[float] = ..., fees: _Optional[float] = ..., duplicates_ignored: _Optional[int] = ..., reconciled_differences: _Optional[int] = ..., pending_orders: _Optional[int] = ..., venue_connected: _Optional[bool] = ..., exits_only: _Optional[_Iterable[str]] = ..., unknown_outcome_orders: _Optional[int] = ..., trading_states: _Optional[_Iterable[_Union[_risk_pb2.SymbolTradingState, _Mapping]]] = ...) -> None: ...
 
 class ListOrdersRequest(_message.Message):
     __slots__ = ("symbol", "open_only")

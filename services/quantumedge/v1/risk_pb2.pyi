@@ -33,6 +33,7 @@ class TradingState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TRADING_STATE_UNSPECIFIED: _ClassVar[TradingState]
     TRADING_STATE_ACTIVE: _ClassVar[TradingState]
     TRADING_STATE_REDUCING: _ClassVar[TradingState]
+    TRADING_STATE_HALTED: _ClassVar[TradingState]
 ORDER_TYPE_UNSPECIFIED: OrderType
 ORDER_TYPE_MARKET: OrderType
 ORDER_TYPE_LIMIT: OrderType
@@ -47,6 +48,7 @@ INTENT_KIND_EXIT: IntentKind
 TRADING_STATE_UNSPECIFIED: TradingState
 TRADING_STATE_ACTIVE: TradingState
 TRADING_STATE_REDUCING: TradingState
+TRADING_STATE_HALTED: TradingState
 
 class OrderIntent(_message.Message):
     __slots__ = ("intent_id", "symbol", "side", "kind", "order_type", "time_in_force", "quantity", "limit_price", "take_profit_price", "stop_loss_price", "trailing_stop_bps", "time_stop_ns", "signal_id", "created_time_ns", "reference_price", "entry_ttl_ns")
@@ -129,7 +131,7 @@ class ModeratorVerdict(_message.Message):
     def __init__(self, status: _Optional[str] = ..., verdict: _Optional[str] = ..., size_factor: _Optional[float] = ..., reason: _Optional[str] = ..., code: _Optional[str] = ..., model: _Optional[str] = ..., latency_ms: _Optional[float] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ...) -> None: ...
 
 class RiskLimits(_message.Message):
-    __slots__ = ("min_confidence", "min_edge", "risk_fraction", "max_order_notional", "max_symbol_notional", "max_gross_exposure", "max_open_positions", "daily_loss_limit", "max_drawdown_fraction", "max_loss_streak", "max_orders_per_window", "order_window_ns", "cooldown_after_loss_ns", "cooldown_after_exit_ns", "max_data_age_ns", "max_spread_bps", "min_depth_notional", "take_profit_bps", "stop_loss_bps", "time_stop_ns", "min_expected_return_bps")
+    __slots__ = ("min_confidence", "min_edge", "risk_fraction", "max_order_notional", "max_symbol_notional", "max_gross_exposure", "max_open_positions", "daily_loss_limit", "max_drawdown_fraction", "max_loss_streak", "max_orders_per_window", "order_window_ns", "cooldown_after_loss_ns", "cooldown_after_exit_ns", "max_data_age_ns", "max_spread_bps", "min_depth_notional", "take_profit_bps", "stop_loss_bps", "time_stop_ns", "min_expected_return_bps", "soft_daily_loss_fraction")
     MIN_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     MIN_EDGE_FIELD_NUMBER: _ClassVar[int]
     RISK_FRACTION_FIELD_NUMBER: _ClassVar[int]
@@ -151,6 +153,7 @@ class RiskLimits(_message.Message):
     STOP_LOSS_BPS_FIELD_NUMBER: _ClassVar[int]
     TIME_STOP_NS_FIELD_NUMBER: _ClassVar[int]
     MIN_EXPECTED_RETURN_BPS_FIELD_NUMBER: _ClassVar[int]
+    SOFT_DAILY_LOSS_FRACTION_FIELD_NUMBER: _ClassVar[int]
     min_confidence: float
     min_edge: float
     risk_fraction: float
@@ -172,7 +175,8 @@ class RiskLimits(_message.Message):
     stop_loss_bps: float
     time_stop_ns: int
     min_expected_return_bps: float
-    def __init__(self, min_confidence: _Optional[float] = ..., min_edge: _Optional[float] = ..., risk_fraction: _Optional[float] = ..., max_order_notional: _Optional[float] = ..., max_symbol_notional: _Optional[float] = ..., max_gross_exposure: _Optional[float] = ..., max_open_positions: _Optional[int] = ..., daily_loss_limit: _Optional[float] = ..., max_drawdown_fraction: _Optional[float] = ..., max_loss_streak: _Optional[int] = ..., max_orders_per_window: _Optional[int] = ..., order_window_ns: _Optional[int] = ..., cooldown_after_loss_ns: _Optional[int] = ..., cooldown_after_exit_ns: _Optional[int] = ..., max_data_age_ns: _Optional[int] = ..., max_spread_bps: _Optional[float] = ..., min_depth_notional: _Optional[float] = ..., take_profit_bps: _Optional[float] = ..., stop_loss_bps: _Optional[float] = ..., time_stop_ns: _Optional[int] = ..., min_expected_return_bps: _Optional[float] = ...) -> None: ...
+    soft_daily_loss_fraction: float
+    def __init__(self, min_confidence: _Optional[float] = ..., min_edge: _Optional[float] = ..., risk_fraction: _Optional[float] = ..., max_order_notional: _Optional[float] = ..., max_symbol_notional: _Optional[float] = ..., max_gross_exposure: _Optional[float] = ..., max_open_positions: _Optional[int] = ..., daily_loss_limit: _Optional[float] = ..., max_drawdown_fraction: _Optional[float] = ..., max_loss_streak: _Optional[int] = ..., max_orders_per_window: _Optional[int] = ..., order_window_ns: _Optional[int] = ..., cooldown_after_loss_ns: _Optional[int] = ..., cooldown_after_exit_ns: _Optional[int] = ..., max_data_age_ns: _Optional[int] = ..., max_spread_bps: _Optional[float] = ..., min_depth_notional: _Optional[float] = ..., take_profit_bps: _Optional[float] = ..., stop_loss_bps: _Optional[float] = ..., time_stop_ns: _Optional[int] = ..., min_expected_return_bps: _Optional[float] = ..., soft_daily_loss_fraction: _Optional[float] = ...) -> None: ...
 
 class LimitStatus(_message.Message):
     __slots__ = ("name", "value", "threshold", "headroom", "breached")
@@ -193,7 +197,7 @@ class RiskServiceGetStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class RiskServiceGetStatusResponse(_message.Message):
-    __slots__ = ("halted", "halt_reason", "equity", "pnl_today", "drawdown", "gross_exposure", "limits", "signals_seen", "approved", "rejected", "last_market_data_ns", "last_execution_report_ns", "symbol_exposure", "execution_reports_seen", "symbol_states")
+    __slots__ = ("halted", "halt_reason", "equity", "pnl_today", "drawdown", "gross_exposure", "limits", "signals_seen", "approved", "rejected", "last_market_data_ns", "last_execution_report_ns", "symbol_exposure", "execution_reports_seen", "symbol_states", "account_state")
     class SymbolExposureEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -216,6 +220,7 @@ class RiskServiceGetStatusResponse(_message.Message):
     SYMBOL_EXPOSURE_FIELD_NUMBER: _ClassVar[int]
     EXECUTION_REPORTS_SEEN_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_STATES_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_STATE_FIELD_NUMBER: _ClassVar[int]
     halted: bool
     halt_reason: str
     equity: float
@@ -231,21 +236,34 @@ class RiskServiceGetStatusResponse(_message.Message):
     symbol_exposure: _containers.ScalarMap[str, float]
     execution_reports_seen: int
     symbol_states: _containers.RepeatedCompositeFieldContainer[SymbolTradingState]
-    def __init__(self, halted: _Optional[bool] = ..., halt_reason: _Optional[str] = ..., equity: _Optional[float] = ..., pnl_today: _Optional[float] = ..., drawdown: _Optional[float] = ..., gross_exposure: _Optional[float] = ..., limits: _Optional[_Iterable[_Union[LimitStatus, _Mapping]]] = ..., signals_seen: _Optional[int] = ..., approved: _Optional[int] = ..., rejected: _Optional[int] = ..., last_market_data_ns: _Optional[int] = ..., last_execution_report_ns: _Optional[int] = ..., symbol_exposure: _Optional[_Mapping[str, float]] = ..., execution_reports_seen: _Optional[int] = ..., symbol_states: _Optional[_Iterable[_Union[SymbolTradingState, _Mapping]]] = ...) -> None: ...
+    account_state: SymbolTradingState
+    def __init__(self, halted: _Optional[bool] = ..., halt_reason: _Optional[str] = ..., equity: _Optional[float] = ..., pnl_today: _Optional[float] = ..., drawdown: _Optional[float] = ..., gross_exposure: _Optional[float] = ..., limits: _Optional[_Iterable[_Union[LimitStatus, _Mapping]]] = ..., signals_seen: _Optional[int] = ..., approved: _Optional[int] = ..., rejected: _Optional[int] = ..., last_market_data_ns: _Optional[int] = ..., last_execution_report_ns: _Optional[int] = ..., symbol_exposure: _Optional[_Mapping[str, float]] = ..., execution_reports_seen: _Optional[int] = ..., symbol_states: _Optional[_Iterable[_Union[SymbolTradingState, _Mapping]]] = ..., account_state: _Optional[_Union[SymbolTradingState, _Mapping]] = ...) -> None: ...
+
+class StateCause(_message.Message):
+    __slots__ = ("reason_code", "detail", "since_ns")
+    REASON_CODE_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    SINCE_NS_FIELD_NUMBER: _ClassVar[int]
+    reason_code: str
+    detail: str
+    since_ns: int
+    def __init__(self, reason_code: _Optional[str] = ..., detail: _Optional[str] = ..., since_ns: _Optional[int] = ...) -> None: ...
 
 class SymbolTradingState(_message.Message):
-    __slots__ = ("symbol", "state", "reason_code", "detail", "since_ns")
+    __slots__ = ("symbol", "state", "reason_code", "detail", "since_ns", "causes")
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     REASON_CODE_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
     SINCE_NS_FIELD_NUMBER: _ClassVar[int]
+    CAUSES_FIELD_NUMBER: _ClassVar[int]
     symbol: str
     state: TradingState
     reason_code: str
     detail: str
     since_ns: int
-    def __init__(self, symbol: _Optional[str] = ..., state: _Optional[_Union[TradingState, str]] = ..., reason_code: _Optional[str] = ..., detail: _Optional[str] = ..., since_ns: _Optional[int] = ...) -> None: ...
+    causes: _containers.RepeatedCompositeFieldContainer[StateCause]
+    def __init__(self, symbol: _Optional[str] = ..., state: _Optional[_Union[TradingState, str]] = ..., reason_code: _Optional[str] = ..., detail: _Optional[str] = ..., since_ns: _Optional[int] = ..., causes: _Optional[_Iterable[_Union[StateCause, _Mapping]]] = ...) -> None: ...
 
 class GetLimitsRequest(_message.Message):
     __slots__ = ()
@@ -300,6 +318,34 @@ class ResumeResponse(_message.Message):
     HALTED_FIELD_NUMBER: _ClassVar[int]
     halted: bool
     def __init__(self, halted: _Optional[bool] = ...) -> None: ...
+
+class ReduceRequest(_message.Message):
+    __slots__ = ("symbol", "reason")
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    symbol: str
+    reason: str
+    def __init__(self, symbol: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ReduceResponse(_message.Message):
+    __slots__ = ("state",)
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    state: SymbolTradingState
+    def __init__(self, state: _Optional[_Union[SymbolTradingState, _Mapping]] = ...) -> None: ...
+
+class ActivateRequest(_message.Message):
+    __slots__ = ("symbol", "reason")
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    symbol: str
+    reason: str
+    def __init__(self, symbol: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ActivateResponse(_message.Message):
+    __slots__ = ("state",)
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    state: SymbolTradingState
+    def __init__(self, state: _Optional[_Union[SymbolTradingState, _Mapping]] = ...) -> None: ...
 
 class ExplainDecisionRequest(_message.Message):
     __slots__ = ("decision_id",)

@@ -79,6 +79,16 @@ class RiskServiceStub:
                 request_serializer=quantumedge_dot_v1_dot_risk__pb2.ReviewOrderRequest.SerializeToString,
                 response_deserializer=quantumedge_dot_v1_dot_risk__pb2.ReviewOrderResponse.FromString,
                 _registered_method=True)
+        self.Reduce = channel.unary_unary(
+                '/quantumedge.v1.RiskService/Reduce',
+                request_serializer=quantumedge_dot_v1_dot_risk__pb2.ReduceRequest.SerializeToString,
+                response_deserializer=quantumedge_dot_v1_dot_risk__pb2.ReduceResponse.FromString,
+                _registered_method=True)
+        self.Activate = channel.unary_unary(
+                '/quantumedge.v1.RiskService/Activate',
+                request_serializer=quantumedge_dot_v1_dot_risk__pb2.ActivateRequest.SerializeToString,
+                response_deserializer=quantumedge_dot_v1_dot_risk__pb2.ActivateResponse.FromString,
+                _registered_method=True)
 
 
 class RiskServiceServicer:
@@ -138,6 +148,18 @@ class RiskServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Reduce(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Activate(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RiskServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -185,6 +207,16 @@ def add_RiskServiceServicer_to_server(servicer, server):
                     servicer.ReviewOrder,
                     request_deserializer=quantumedge_dot_v1_dot_risk__pb2.ReviewOrderRequest.FromString,
                     response_serializer=quantumedge_dot_v1_dot_risk__pb2.ReviewOrderResponse.SerializeToString,
+            ),
+            'Reduce': grpc.unary_unary_rpc_method_handler(
+                    servicer.Reduce,
+                    request_deserializer=quantumedge_dot_v1_dot_risk__pb2.ReduceRequest.FromString,
+                    response_serializer=quantumedge_dot_v1_dot_risk__pb2.ReduceResponse.SerializeToString,
+            ),
+            'Activate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Activate,
+                    request_deserializer=quantumedge_dot_v1_dot_risk__pb2.ActivateRequest.FromString,
+                    response_serializer=quantumedge_dot_v1_dot_risk__pb2.ActivateResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -430,6 +462,60 @@ class RiskService:
             '/quantumedge.v1.RiskService/ReviewOrder',
             quantumedge_dot_v1_dot_risk__pb2.ReviewOrderRequest.SerializeToString,
             quantumedge_dot_v1_dot_risk__pb2.ReviewOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Reduce(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quantumedge.v1.RiskService/Reduce',
+            quantumedge_dot_v1_dot_risk__pb2.ReduceRequest.SerializeToString,
+            quantumedge_dot_v1_dot_risk__pb2.ReduceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Activate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quantumedge.v1.RiskService/Activate',
+            quantumedge_dot_v1_dot_risk__pb2.ActivateRequest.SerializeToString,
+            quantumedge_dot_v1_dot_risk__pb2.ActivateResponse.FromString,
             options,
             channel_credentials,
             insecure,
