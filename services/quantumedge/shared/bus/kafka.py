@@ -28,7 +28,7 @@ from kafka.errors import (
 )
 
 from quantumedge.shared import topics as topic_names
-from quantumedge.shared.bus.base import Bus, BusError, Consumer, Record
+from quantumedge.shared.bus.base import Bus, BusError, BusUnavailable, Consumer, Record
 from quantumedge.shared.bus.kafka_security import (
     TOPICS_NOT_VISIBLE,
     KafkaCredentials,
@@ -36,10 +36,14 @@ from quantumedge.shared.bus.kafka_security import (
     check_transport,
     client_options,
 )
+from quantumedge.shared.bus.reachable import answers
 from quantumedge.shared.config import KafkaSettings
 from quantumedge.shared.logs import get_logger
 
 log = get_logger(__name__)
+# A record waits in the producer through a broker outage of any length (bounded by buffer_memory, not by a
+# timer): one that expired would be lost after its input was committed. ~24.8 days, the client's int maximum.
+_DELIVER_FOREVER_MS = 2**31 - 1
 _POSITION_TAKES_TIMEOUT = "timeout_ms" in inspect.signature(KafkaConsumer.position).parameters
 
 
@@ -87,6 +91,7 @@ class KafkaBus(Bus):
                     enable_idempotence=True,
                     linger_ms=self.settings.linger_ms,
                     retries=2_147_483_647,
+                    delivery_timeout_ms=_DELIVER_FOREVER_MS,
                     max_in_flight_requests_per_connection=5,
                     **self._common(),
                 )
@@ -102,15 +107,28 @@ class KafkaBus(Bus):
             self._errors.append(f"{topic}: {exc!r}")
 
     def flush(self, timeout_s: float = 10.0) -> None:
-        if self._producer is not None:
-            try:
-                self._producer.flush(timeout=timeout_s)
-            except KafkaError as exc:
-                raise BusError(f"kafka flush failed: {exc!r}") from exc
+        """BusUnavailable when the broker did not acknowledge in time (the records stay queued: flush again);
+        BusError when a record was refused, which waiting cannot mend."""
+        self._flush_producer(timeout_s)
         with self._errors_lock:
             errors, self._errors = self._errors, []
         if errors:
             raise BusError("kafka publish not acknowledged: " + "; ".join(errors[:5]))
+
+    def _flush_producer(self, timeout_s: float) -> None:
+        if self._producer is not None:
+            try:
+                self._producer.flush(timeout=timeout_s)
+            except KafkaError as exc:
+                raise unavailable_or_fatal(exc, "kafka flush") from exc
+
+    def probe(self, timeout_s: float = 1.0) -> None:
+        """Does the broker answer: a TCP connect to a bootstrap address, then every queued record acknowledged.
+        The producer's refusals are left for the owner's flush to report (it decides what is committed)."""
+        addresses = [a for a in self.settings.bootstrap.split(",") if a.strip()]
+        if not any(answers(a, timeout_s) for a in addresses):
+            raise BusUnavailable(f"no Kafka broker answers at {self.settings.bootstrap}")
+        self._flush_producer(timeout_s)
 
     def consumer(self, group: str, topics: Sequence[str], from_beginning: bool = False) -> KafkaConsumer_:
         return KafkaConsumer_(self, group, list(topics), from_beginning)
@@ -190,6 +208,13 @@ class KafkaBus(Bus):
             self._producer = None
 
 
+def unavailable_or_fatal(exc: KafkaError, what: str) -> BusError:
+    """The client's own split: a retriable error (timeout, no connection, coordinator moving) is an outage to
+    wait out; anything else (authorization, authentication, a refused request) is fatal."""
+    cls = BusUnavailable if getattr(exc, "retriable", False) else BusError
+    return cls(f"{what} failed: {exc!r}")
+
+
 def topic_configs(spec: topic_names.TopicSpec) -> dict[str, str]:
     """Broker-side topic configs: compaction for state topics, a retention where the spec sets one."""
     configs = {"cleanup.policy": "compact"} if spec.compacted else {}
@@ -219,7 +244,10 @@ class KafkaConsumer_(Consumer):  # noqa: N801 - distinct from kafka-python's Kaf
         self._consumer.subscribe(self._topics)
 
     def poll(self, timeout_s: float = 0.5, max_records: int = 500) -> list[Record]:
-        batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+        try:
+            batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+        except KafkaError as exc:
+            raise unavailable_or_fatal(exc, "kafka poll") from exc
         out = [self.bus._record(r) for records in batches.values() for r in records]
         out.sort(key=lambda r: (r.timestamp_ms, r.partition, r.offset))
         return out
@@ -254,14 +282,16 @@ class KafkaConsumer_(Consumer):  # noqa: N801 - distinct from kafka-python's Kaf
     def _covered(self) -> bool:
         return {tp.topic for tp in self._consumer.assignment()} >= set(self._topics)
 
-    def commit(self) -> None:
+    def commit(self, timeout_s: float = 5.0) -> None:
         try:
-            self._consumer.commit()
+            self._consumer.commit(timeout_ms=int(timeout_s * 1000))
         except (CommitFailedError, RebalanceInProgressError, IllegalGenerationError, UnknownMemberIdError) as exc:
             # The group is rebalancing (a slow heartbeat, a member joining): the next poll rejoins, and whatever
             # was not committed is delivered again, which the handlers' idempotency makes harmless. Killing the
             # consumer loop over it would stop the service instead.
             log.warning("offset commit skipped during a rebalance", extra={"error": type(exc).__name__})
+        except KafkaError as exc:  # the broker is down (a timeout): nothing committed, the loop retries
+            raise unavailable_or_fatal(exc, "kafka offset commit") from exc
 
     def lag(self) -> dict[tuple[str, int], int]:
         # highwater() is what the last fetch response said (no request); position() is local once fetched.
