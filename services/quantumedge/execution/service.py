@@ -399,6 +399,8 @@ class ExecutionService(ServiceBase):
     def _housekeeping(self) -> None:
         last_beat = time.monotonic()
         while not self._stop.wait(self.cfg.housekeeping_interval_s):
+            if self.bus.outage.down:  # nothing new goes to the venue while its reports cannot be written
+                continue
             try:
                 self.engine.resolve_pending()
                 self.engine.check_time_stops(self.venue.now_ns())

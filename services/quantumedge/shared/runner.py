@@ -182,7 +182,7 @@ def serve_forever(running: Running, until: Callable[[], bool] | None = None, che
             break
 
 
-def probe_bus(bus: Bus, timeout_s: float = 1.0) -> bool:
+def probe_bus(bus: Bus, timeout_s: float = 3.0) -> bool:
     """Ask the broker whether it answers (feeding bus.outage); True when the whole process sees the bus up."""
     try:
         bus.probe(timeout_s)
