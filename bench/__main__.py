@@ -30,6 +30,7 @@ BENCHES = [
     ("bench.operator_bench", "bench_operator", False),
     ("bench.signing_bench", "bench_signing", False),
     ("bench.moderator_bench", "bench_moderator", False),
+    ("bench.outage_bench", "bench_outage", False),
 ]
 
 

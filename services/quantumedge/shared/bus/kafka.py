@@ -75,6 +75,7 @@ class KafkaBus(Bus):
             "bootstrap_servers": self.settings.bootstrap.split(","),
             "client_id": self.settings.client_id,
             "request_timeout_ms": self.settings.request_timeout_ms,
+            "reconnect_backoff_max_ms": self.settings.reconnect_backoff_max_ms,
             **self._security,
         }
 

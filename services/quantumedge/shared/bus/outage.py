@@ -7,6 +7,7 @@ per retry) and exported as gauges, so an operator sees one outage, how long it l
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +16,9 @@ from quantumedge.shared.logs import get_logger
 from quantumedge.shared.observe import Gauges
 
 log = get_logger(__name__)
+# kafka-python logs every failed reconnect at error level; during a known outage that is one line per retry
+# per client, so its logger is quietened until the outage ends (our start/end lines say what happened).
+_client_log = logging.getLogger("kafka")
 
 _gauges = Gauges("bus.outage")
 _gauges.gauge(
@@ -43,6 +47,7 @@ class Outage:
         self._lock = threading.Lock()
         self._failing: dict[str, str] = {}
         self._started = 0.0
+        self._client_level = logging.NOTSET
         self._up = threading.Event()
         self._up.set()
         self.outages = 0
@@ -63,6 +68,8 @@ class Outage:
             self._started = self._clock()
             self.outages += 1
             self._up.clear()
+            self._client_level = _client_log.level
+            _client_log.setLevel(logging.CRITICAL)
         log.warning("kafka broker unreachable: outage started", extra={"source": source, "cause": str(cause)})
 
     def ok(self, source: str) -> None:
@@ -72,6 +79,7 @@ class Outage:
                 return
             self.last_duration_s = self._clock() - self._started
             self._up.set()
+            _client_log.setLevel(self._client_level)
         log.info("kafka broker answers again: outage ended", extra={"duration_s": round(self.last_duration_s, 3)})
 
     def wait_up(self, timeout_s: float) -> bool:
