@@ -8,6 +8,7 @@ session's."""
 from __future__ import annotations
 
 import collections
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from quantumedge.execution import ids
 from quantumedge.shared import topics
 from quantumedge.shared.bus.kafka import KafkaBus
 from quantumedge.shared.config import KafkaSettings
@@ -25,7 +27,6 @@ from tests.support.procs import fills, free_port, kafka_env, print_logs, spawn, 
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SERVICES = ("execution", "risk", "inference", "ingest")
-ORDER_ROLES = (execution_pb2.ORDER_ROLE_ENTRY, execution_pb2.ORDER_ROLE_EXIT)
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +37,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         pytest.skip(f"a dedicated Kafka broker could not be started: {exc}")
     prefix = f"outage-{uuid.uuid4().hex[:8]}."
     logs = tmp_path_factory.mktemp("outage-logs")
+    print(f"service logs: {logs}")
     ports = {name: free_port() for name in SERVICES}
     env = {
         **kafka_env(broker.bootstrap, prefix, ports),
@@ -71,6 +73,22 @@ def _newest_fill_ns(bus: KafkaBus) -> int:
     return max((f.time_ns for f in fills(bus)), default=0)
 
 
+def _decision_reasons(bus: KafkaBus, since_ns: int) -> collections.Counter:
+    """Why risk decided what it decided after `since_ns` (the first word of each reason), and execution's
+    refusal codes for decisions: the evidence when fills do not come back."""
+    seen: collections.Counter = collections.Counter()
+    for r in bus.read_all(topics.DECISIONS):
+        d = risk_pb2.RiskDecision.FromString(r.value)
+        if d.decided_time_ns > since_ns:
+            why = re.sub(r"[0-9a-f-]{36}|[\d.]+", "#", d.reasons[0])[:90] if d.reasons else "refused"
+            seen["approved" if d.approved else why] += 1
+    for r in bus.read_all(topics.DLQ):
+        letter = dlq_pb2.DeadLetter.FromString(r.value)
+        if letter.time_ns > since_ns:
+            seen[f"dlq {letter.source_topic.split('.')[-2]}: {letter.reason_code or 'other'}"] += 1
+    return seen
+
+
 def _outage(system: dict, seconds: float) -> dict[str, float]:
     """Kill the broker for `seconds`; return how long after it answered again readiness and fills came back."""
     bus, broker, ports, procs = system["bus"], system["broker"], system["ports"], system["procs"]
@@ -85,7 +103,10 @@ def _outage(system: dict, seconds: float) -> dict[str, float]:
     answered_ns, answered = time.time_ns(), time.monotonic()
     wait_for(lambda: all(_status(p) == health_pb2.HealthCheckResponse.SERVING for p in ports.values()), 90, "SERVING")
     serving_s = time.monotonic() - answered
-    wait_for(lambda: _newest_fill_ns(bus) > answered_ns, 120, "a fill after the broker came back")
+    try:
+        wait_for(lambda: _newest_fill_ns(bus) > answered_ns, 90, "a fill after the broker came back")
+    finally:
+        print(f"after the {seconds:.0f} s outage: {dict(_decision_reasons(bus, answered_ns))}")
     exited = {n: p.returncode for n, p in procs.items() if p.poll() is not None}
     assert not exited, f"service processes exited during a {seconds:.0f} s outage: {exited}"
     figures = {"serving_s": serving_s, "fill_s": time.monotonic() - answered}
@@ -142,15 +163,21 @@ def _assert_no_duplicates(bus: KafkaBus, signal_ids: list[str]) -> None:
         if letter.source_topic == topics.DECISIONS
     }
     approved = {d.intent.intent_id for d in decisions if d.approved}
+    assert approved, "no decision was approved"
+    print(f"approved {len(approved)}, refused by execution {len(refused)} ({collections.Counter(refused.values())})")
+    # The order a decision causes has an id derived from its intent (ids.order_id); execution's own exits
+    # (time stop, protection refused) carry the intent id too but ids of their own, so they are not counted.
+    caused = {ids.order_id(kind, i): i for i in approved for kind in (ids.ENTRY, ids.EXIT)}
     orders: dict[str, set[str]] = collections.defaultdict(set)
     venue_ids: dict[str, set[str]] = collections.defaultdict(set)
     for r in reports:
-        if r.order.role in ORDER_ROLES:
-            orders[r.order.intent_id].add(r.order.client_order_id)
+        cid = r.order.client_order_id
+        if r.order.role == execution_pb2.ORDER_ROLE_ENTRY:
+            assert cid in caused, f"entry order {cid} of no approved decision"
+        if cid in caused:
+            orders[caused[cid]].add(cid)
         if r.order.venue_order_id:
-            venue_ids[r.order.client_order_id].add(r.order.venue_order_id)
-    assert approved, "no decision was approved"
-    print(f"approved {len(approved)}, refused by execution {len(refused)} ({collections.Counter(refused.values())})")
+            venue_ids[cid].add(r.order.venue_order_id)
     for intent in approved - set(refused):
         assert len(orders[intent]) == 1, f"approved intent {intent}: orders {sorted(orders[intent])}"
     assert not set(refused) & set(orders), "a refused decision was traded"

@@ -62,6 +62,9 @@ class KafkaBus(Bus):
         self._errors_lock = threading.Lock()
         self._producer: KafkaProducer | None = None
         self._producer_lock = threading.Lock()
+        # Monotonic time of the broker's newest acknowledgement: after an outage the probe passes as soon as
+        # acks arrive again, rather than once the whole backlog queued during the outage is flushed.
+        self._acked_at = 0.0
 
     # Test isolation and multi-tenant clusters: every physical topic name and group id carries the prefix.
     def physical(self, topic: str) -> str:
@@ -100,7 +103,11 @@ class KafkaBus(Bus):
 
     def _send(self, topic: str, key: bytes | None, value: bytes | None, headers: dict[str, bytes]) -> None:
         future = self.producer.send(self.physical(topic), value=value, key=key, headers=list(headers.items()))
+        future.add_callback(self._on_ack)
         future.add_errback(self._on_error, topic)
+
+    def _on_ack(self, _metadata: object) -> None:
+        self._acked_at = time.monotonic()
 
     def _on_error(self, exc: BaseException, topic: str) -> None:
         log.error("kafka publish failed", extra={"topic": topic, "error": repr(exc)})
@@ -124,12 +131,18 @@ class KafkaBus(Bus):
                 raise unavailable_or_fatal(exc, "kafka flush") from exc
 
     def probe(self, timeout_s: float = 1.0) -> None:
-        """Does the broker answer: a TCP connect to a bootstrap address, then every queued record acknowledged.
-        The producer's refusals are left for the owner's flush to report (it decides what is committed)."""
+        """Does the broker answer: a TCP connect to a bootstrap address, then either every queued record
+        acknowledged or, with a backlog still draining, at least one acknowledged during the wait (the broker
+        is back; the backlog is the owner's flush's business). Refusals are left for that flush to report."""
         addresses = [a for a in self.settings.bootstrap.split(",") if a.strip()]
         if not any(answers(a, timeout_s) for a in addresses):
             raise BusUnavailable(f"no Kafka broker answers at {self.settings.bootstrap}")
-        self._flush_producer(timeout_s)
+        started = time.monotonic()
+        try:
+            self._flush_producer(timeout_s)
+        except BusUnavailable:
+            if self._acked_at < started:
+                raise
 
     def consumer(self, group: str, topics: Sequence[str], from_beginning: bool = False) -> KafkaConsumer_:
         return KafkaConsumer_(self, group, list(topics), from_beginning)
