@@ -45,6 +45,8 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         "QE_INGEST__SYNTHETIC_STEPS": "0",
         "QE_INGEST__SYNTHETIC_SPEED": "20",
         "QE_DATA_DIR": str(logs / "var"),
+        # No metrics endpoints: their fixed ports may be taken by another run on this machine.
+        **{f"QE_PORTS__{name.upper()}_METRICS": "0" for name in SERVICES},
     }
     bus = KafkaBus(KafkaSettings(bootstrap=broker.bootstrap, allow_plaintext=True, topic_prefix=prefix))
     bus.ensure_topics()
