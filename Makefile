@@ -65,8 +65,8 @@ proto-check: $(STAMP) ## fail when the generated code is stale
 secrets-scan: $(STAMP) ## fail on any secret in the tree or anywhere in git history (gitleaks, built once with go install)
 	$(PY) tools/secret_scan.py
 
-bench: $(STAMP) ## print speed and memory figures
-	$(PY) -m bench
+bench: $(STAMP) ## print speed and memory figures (BENCH=word: only the benches whose name has it)
+	$(PY) -m bench $(BENCH)
 
 kafka-up: $(STAMP) ## start a local KRaft Kafka broker (jars from Maven, cached in .cache/)
 	$(PY) tools/local_kafka.py up

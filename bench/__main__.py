@@ -30,6 +30,7 @@ BENCHES = [
     ("bench.operator_bench", "bench_operator", False),
     ("bench.signing_bench", "bench_signing", False),
     ("bench.moderator_bench", "bench_moderator", False),
+    ("bench.outage_bench", "bench_outage", False),
 ]
 
 
@@ -45,11 +46,14 @@ def kafka() -> Iterator[str | None]:
         yield broker.bootstrap
 
 
-def main() -> int:
+def main(only: list[str]) -> int:
+    """Every bench, or those whose module name contains one of `only` (`make bench BENCH=outage`)."""
     failures = 0
-    with kafka() as bootstrap:
+    chosen = [b for b in BENCHES if not only or any(word in b[0] for word in only)]
+    kafka_or_none = kafka() if any(needs for _, _, needs in chosen) else contextlib.nullcontext(None)
+    with kafka_or_none as bootstrap:
         print(f"kafka: {bootstrap}")
-        for module, func, needs_kafka in BENCHES:
+        for module, func, needs_kafka in chosen:
             print(f"\n== {module.split('.')[-1]}")
             t0 = time.perf_counter()
             try:
@@ -65,4 +69,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

@@ -367,6 +367,23 @@ class LocalKafka:
         started = time.monotonic()
         self._format_storage(java, libs, config)
         console = self.work_dir / "logs" / "console.log"  # JVM-level errors that happen before log4j is up
+        self._launch(java, libs, config, console)
+        self.start_seconds = time.monotonic() - started
+
+    def kill(self) -> None:
+        """SIGKILL the broker (a crash), keeping its ports, config and data: restart() brings the same one back."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(30)
+            self.process = None
+
+    def restart(self) -> None:
+        """Start the broker killed by kill() again on the same ports and data dir, and wait until it answers."""
+        java, libs = shutil.which("java"), ensure_kafka_jars()
+        assert java is not None and self.work_dir is not None and self.process is None
+        self._launch(java, libs, self.work_dir / "server.properties", self.work_dir / "logs" / "console.log")
+
+    def _launch(self, java: str, libs: Path, config: Path, console: Path) -> None:
         argv = [*self._java_argv(java, libs, main="kafka.Kafka", heap=self.heap, short_lived=False), str(config)]
         self.process = spawn(argv, output=console, cwd=self.work_dir, detach=self.detach)
         last_reason = ""
@@ -388,7 +405,6 @@ class LocalKafka:
             wait_until(ready, timeout_s=self.start_timeout_s, interval_s=0.25, alive=alive)
         except (TimeoutError, HarnessError) as exc:
             self._fail(f"{exc}; last probe: {last_reason}" if last_reason else str(exc), console)
-        self.start_seconds = time.monotonic() - started
 
     def _format_storage(self, java: str, libs: Path, config: Path) -> None:
         argv = [

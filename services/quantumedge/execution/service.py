@@ -438,6 +438,11 @@ class ExecutionService(ServiceBase):
     def _housekeeping(self) -> None:
         last_beat = time.monotonic()
         while not self._stop.wait(self.cfg.housekeeping_interval_s):
+            if self.bus.outage.down:  # nothing new goes to the venue while its reports cannot be written
+                # Beat first once the bus is back: risk refuses everything (stale_execution_state) until it
+                # hears from execution again, and an outage is usually longer than its silence bound.
+                last_beat = 0.0
+                continue
             try:
                 self.engine.resolve_pending()
                 self.engine.check_time_stops(self.venue.now_ns())

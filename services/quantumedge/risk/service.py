@@ -547,6 +547,8 @@ class RiskServicer(TradingStateRpcs, risk_pb2_grpc.RiskServiceServicer):
         if not request.HasField("intent"):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "intent is required")
         refuse_invalid(request, context, bounds.check_intent(request.intent))
+        if self.svc.bus.outage.down:  # an approval that cannot be written is never given
+            context.abort(grpc.StatusCode.UNAVAILABLE, "Kafka is down: risk approves nothing until it is back")
         with self.svc.lock:
             repeat = self.engine.decisions.for_source(request.intent.intent_id) is not None
             try:

@@ -11,7 +11,7 @@ from typing import Any
 from quantumedge import services_registry
 from quantumedge.shared import topics
 from quantumedge.shared.auth import server_credentials_from_settings
-from quantumedge.shared.bus import Bus, make_bus
+from quantumedge.shared.bus import Bus, BusUnavailable, make_bus
 from quantumedge.shared.bus.reachable import require_broker
 from quantumedge.shared.config import Settings, port_setting
 from quantumedge.shared.errors import PortInUseError
@@ -156,7 +156,11 @@ def install_signal_handlers(stop_event: threading.Event) -> None:
 
 
 def serve_forever(running: Running, until: Callable[[], bool] | None = None, check_every_s: float = 0.5) -> None:
-    """Block until a signal, `until()` turns true, or a service dies (then readiness goes NOT_SERVING)."""
+    """Block until a signal, `until()` turns true, or a service dies (then readiness goes NOT_SERVING).
+
+    A broker outage is not a death: readiness is NOT_SERVING while the bus is down and SERVING again once it
+    answers, and the process stays up."""
+    serving = True
     while not running.stop_event.wait(check_every_s):
         for name, service in running.services.items():
             if not service.healthy():
@@ -167,5 +171,23 @@ def serve_forever(running: Running, until: Callable[[], bool] | None = None, che
                     running.notifier.notify(Notification("service_failure", f"QuantumEdge {name} failed and stops"))
                 running.servers[name].set_serving(False)
                 running.stop_event.set()
+        if running.stop_event.is_set():
+            break
+        up = probe_bus(running.bus)
+        if up != serving:
+            serving = up
+            for server in running.servers.values():
+                server.set_serving(up)
         if until is not None and until():
             break
+
+
+def probe_bus(bus: Bus, timeout_s: float = 3.0) -> bool:
+    """Ask the broker whether it answers (feeding bus.outage); True when the whole process sees the bus up."""
+    try:
+        bus.probe(timeout_s)
+    except BusUnavailable as exc:
+        bus.outage.failed("probe", exc)
+    else:
+        bus.outage.ok("probe")
+    return not bus.outage.down

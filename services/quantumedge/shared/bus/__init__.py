@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quantumedge.shared.bus.base import Bus, BusError, Consumer, Record
+from quantumedge.shared.bus.base import Bus, BusError, BusUnavailable, Consumer, Record
 from quantumedge.shared.bus.memory import MemoryBus
 from quantumedge.shared.config import Settings
 
@@ -36,4 +36,4 @@ def make_bus(settings: Settings, identity: str | None = None) -> Bus:
     return KafkaBus(settings.kafka, credentials, embedded=settings.embedded)
 
 
-__all__ = ["Bus", "BusError", "Consumer", "MemoryBus", "Record", "make_bus"]
+__all__ = ["Bus", "BusError", "BusUnavailable", "Consumer", "MemoryBus", "Record", "make_bus"]

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import abc
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from google.protobuf.message import Message
 
+from quantumedge.shared.bus.outage import Outage
 from quantumedge.shared.telemetry import inject_headers
 
 
 class BusError(RuntimeError):
     """A publish was not acknowledged or the bus is unusable; the message says which topic."""
+
+
+class BusUnavailable(BusError):  # noqa: N818 - a state of the broker, named like the BusError it refines
+    """The broker did not answer in time (down, restarting, unreachable): retry with backoff, nothing is lost.
+
+    Every other BusError is one the process cannot recover from by waiting (authorization, a refused record)."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +56,7 @@ class Consumer(abc.ABC):
 
     @abc.abstractmethod
     def commit(self) -> None:
-        """Commit the position after every record returned by poll so far."""
+        """Commit the position after every record returned by poll so far (BusUnavailable: broker down)."""
 
     @abc.abstractmethod
     def close(self) -> None: ...
@@ -60,6 +68,14 @@ class Consumer(abc.ABC):
 
 class Bus(abc.ABC):
     """Topics, partitions by key, offsets and consumer groups; values are protobuf bytes."""
+
+    @functools.cached_property
+    def outage(self) -> Outage:
+        """Whether the broker is down for this process (fed by the consumer loops and the runner's probe)."""
+        return Outage()
+
+    def probe(self, timeout_s: float = 1.0) -> None:  # noqa: B027 - the in-process bus is never down
+        """Raise BusUnavailable when the broker does not answer within timeout_s."""
 
     def publish(
         self,

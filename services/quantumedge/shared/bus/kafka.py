@@ -28,7 +28,7 @@ from kafka.errors import (
 )
 
 from quantumedge.shared import topics as topic_names
-from quantumedge.shared.bus.base import Bus, BusError, Consumer, Record
+from quantumedge.shared.bus.base import Bus, BusError, BusUnavailable, Consumer, Record
 from quantumedge.shared.bus.kafka_security import (
     TOPICS_NOT_VISIBLE,
     KafkaCredentials,
@@ -36,10 +36,14 @@ from quantumedge.shared.bus.kafka_security import (
     check_transport,
     client_options,
 )
+from quantumedge.shared.bus.reachable import answers
 from quantumedge.shared.config import KafkaSettings
 from quantumedge.shared.logs import get_logger
 
 log = get_logger(__name__)
+# A record waits in the producer through a broker outage of any length (bounded by buffer_memory, not by a
+# timer): one that expired would be lost after its input was committed. ~24.8 days, the client's int maximum.
+_DELIVER_FOREVER_MS = 2**31 - 1
 _POSITION_TAKES_TIMEOUT = "timeout_ms" in inspect.signature(KafkaConsumer.position).parameters
 
 
@@ -58,6 +62,9 @@ class KafkaBus(Bus):
         self._errors_lock = threading.Lock()
         self._producer: KafkaProducer | None = None
         self._producer_lock = threading.Lock()
+        # Monotonic time of the broker's newest acknowledgement: after an outage the probe passes as soon as
+        # acks arrive again, rather than once the whole backlog queued during the outage is flushed.
+        self._acked_at = 0.0
 
     # Test isolation and multi-tenant clusters: every physical topic name and group id carries the prefix.
     def physical(self, topic: str) -> str:
@@ -71,6 +78,7 @@ class KafkaBus(Bus):
             "bootstrap_servers": self.settings.bootstrap.split(","),
             "client_id": self.settings.client_id,
             "request_timeout_ms": self.settings.request_timeout_ms,
+            "reconnect_backoff_max_ms": self.settings.reconnect_backoff_max_ms,
             **self._security,
         }
 
@@ -87,6 +95,7 @@ class KafkaBus(Bus):
                     enable_idempotence=True,
                     linger_ms=self.settings.linger_ms,
                     retries=2_147_483_647,
+                    delivery_timeout_ms=_DELIVER_FOREVER_MS,
                     max_in_flight_requests_per_connection=5,
                     **self._common(),
                 )
@@ -94,7 +103,11 @@ class KafkaBus(Bus):
 
     def _send(self, topic: str, key: bytes | None, value: bytes | None, headers: dict[str, bytes]) -> None:
         future = self.producer.send(self.physical(topic), value=value, key=key, headers=list(headers.items()))
+        future.add_callback(self._on_ack)
         future.add_errback(self._on_error, topic)
+
+    def _on_ack(self, _metadata: object) -> None:
+        self._acked_at = time.monotonic()
 
     def _on_error(self, exc: BaseException, topic: str) -> None:
         log.error("kafka publish failed", extra={"topic": topic, "error": repr(exc)})
@@ -102,15 +115,34 @@ class KafkaBus(Bus):
             self._errors.append(f"{topic}: {exc!r}")
 
     def flush(self, timeout_s: float = 10.0) -> None:
-        if self._producer is not None:
-            try:
-                self._producer.flush(timeout=timeout_s)
-            except KafkaError as exc:
-                raise BusError(f"kafka flush failed: {exc!r}") from exc
+        """BusUnavailable when the broker did not acknowledge in time (the records stay queued: flush again);
+        BusError when a record was refused, which waiting cannot mend."""
+        self._flush_producer(timeout_s)
         with self._errors_lock:
             errors, self._errors = self._errors, []
         if errors:
             raise BusError("kafka publish not acknowledged: " + "; ".join(errors[:5]))
+
+    def _flush_producer(self, timeout_s: float) -> None:
+        if self._producer is not None:
+            try:
+                self._producer.flush(timeout=timeout_s)
+            except KafkaError as exc:
+                raise unavailable_or_fatal(exc, "kafka flush") from exc
+
+    def probe(self, timeout_s: float = 1.0) -> None:
+        """Does the broker answer: a TCP connect to a bootstrap address, then either every queued record
+        acknowledged or, with a backlog still draining, at least one acknowledged during the wait (the broker
+        is back; the backlog is the owner's flush's business). Refusals are left for that flush to report."""
+        addresses = [a for a in self.settings.bootstrap.split(",") if a.strip()]
+        if not any(answers(a, timeout_s) for a in addresses):
+            raise BusUnavailable(f"no Kafka broker answers at {self.settings.bootstrap}")
+        started = time.monotonic()
+        try:
+            self._flush_producer(timeout_s)
+        except BusUnavailable:
+            if self._acked_at < started:
+                raise
 
     def consumer(self, group: str, topics: Sequence[str], from_beginning: bool = False) -> KafkaConsumer_:
         return KafkaConsumer_(self, group, list(topics), from_beginning)
@@ -190,6 +222,13 @@ class KafkaBus(Bus):
             self._producer = None
 
 
+def unavailable_or_fatal(exc: KafkaError, what: str) -> BusError:
+    """The client's own split: a retriable error (timeout, no connection, coordinator moving) is an outage to
+    wait out; anything else (authorization, authentication, a refused request) is fatal."""
+    cls = BusUnavailable if getattr(exc, "retriable", False) else BusError
+    return cls(f"{what} failed: {exc!r}")
+
+
 def topic_configs(spec: topic_names.TopicSpec) -> dict[str, str]:
     """Broker-side topic configs: compaction for state topics, a retention where the spec sets one."""
     configs = {"cleanup.policy": "compact"} if spec.compacted else {}
@@ -219,7 +258,10 @@ class KafkaConsumer_(Consumer):  # noqa: N801 - distinct from kafka-python's Kaf
         self._consumer.subscribe(self._topics)
 
     def poll(self, timeout_s: float = 0.5, max_records: int = 500) -> list[Record]:
-        batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+        try:
+            batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+        except KafkaError as exc:
+            raise unavailable_or_fatal(exc, "kafka poll") from exc
         out = [self.bus._record(r) for records in batches.values() for r in records]
         out.sort(key=lambda r: (r.timestamp_ms, r.partition, r.offset))
         return out
@@ -254,14 +296,16 @@ class KafkaConsumer_(Consumer):  # noqa: N801 - distinct from kafka-python's Kaf
     def _covered(self) -> bool:
         return {tp.topic for tp in self._consumer.assignment()} >= set(self._topics)
 
-    def commit(self) -> None:
+    def commit(self, timeout_s: float = 5.0) -> None:
         try:
-            self._consumer.commit()
+            self._consumer.commit(timeout_ms=int(timeout_s * 1000))
         except (CommitFailedError, RebalanceInProgressError, IllegalGenerationError, UnknownMemberIdError) as exc:
             # The group is rebalancing (a slow heartbeat, a member joining): the next poll rejoins, and whatever
             # was not committed is delivered again, which the handlers' idempotency makes harmless. Killing the
             # consumer loop over it would stop the service instead.
             log.warning("offset commit skipped during a rebalance", extra={"error": type(exc).__name__})
+        except KafkaError as exc:  # the broker is down (a timeout): nothing committed, the loop retries
+            raise unavailable_or_fatal(exc, "kafka offset commit") from exc
 
     def lag(self) -> dict[tuple[str, int], int]:
         # highwater() is what the last fetch response said (no request); position() is local once fetched.

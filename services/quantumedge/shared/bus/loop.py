@@ -3,6 +3,11 @@
 At-least-once end to end: offsets are committed only after every record of a batch was handled
 (or dead-lettered) and everything the handlers published was acknowledged (bus.flush). Handlers
 must therefore be idempotent, which the domain guarantees with ids derived from the input.
+
+A broker outage is waited out, never exited: a flush or commit that times out (BusUnavailable) is retried
+with backoff until the broker answers, and while the bus is down (bus.outage, for the whole process) no new
+record is handled, so risk approves nothing and execution sends nothing it could not report. Any other
+BusError (authorization, a refused record) stops the loop, and the service with it.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ from google.protobuf.message import DecodeError, Message
 from opentelemetry import trace
 
 from quantumedge.shared import topics
+from quantumedge.shared.backoff import Backoff
 from quantumedge.shared.bounds import Problem
-from quantumedge.shared.bus.base import Bus, Record
+from quantumedge.shared.bus.base import Bus, BusUnavailable, Record
 from quantumedge.shared.logs import get_logger
 from quantumedge.shared.observe import Gauges
 from quantumedge.shared.telemetry import extract_context, meter, tracer
@@ -27,6 +33,8 @@ Handler = Callable[[Message, Record], None]
 # Called for every refused record after it was dead-lettered: (record, reason code, detail). Services audit.
 RefusalHook = Callable[[Record, str, str], None]
 TOMBSTONE = "tombstone"
+# How long one flush may wait for acknowledgements before the loop calls the broker down and backs off.
+_SETTLE_TIMEOUT_S = 5.0
 
 
 class Refused(Exception):  # noqa: N818 - a refusal, not an error: the record is well-formed but not acceptable
@@ -116,8 +124,12 @@ class ConsumerLoop:
         poll_timeout_s: float = 0.2,
         max_records: int = 500,
         on_refused: RefusalHook | None = None,
+        probe_every_s: float = 1.0,
     ) -> None:
         self.bus = bus
+        # An idle loop commits this often, so it notices an outage (and its end) with no traffic too.
+        self.probe_every_s = probe_every_s
+        self._backoff = Backoff(base_s=0.2, cap_s=2.0)
         self.on_refused = on_refused
         self.group = group
         self.handlers = dict(handlers)
@@ -158,23 +170,56 @@ class ConsumerLoop:
 
     def _run(self) -> None:
         try:
+            settled = time.monotonic()
             while not self._stop.is_set():
-                records = self._consumer.poll(self.poll_timeout_s, self.max_records)
+                if self.bus.outage.down:
+                    self._settle()
+                records = self._poll()
                 self.lag = self._lag()
                 self.caught_up = not records
-                if not records:
+                if not records and time.monotonic() - settled < self.probe_every_s:
                     continue
                 for record in records:
+                    if self.bus.outage.down:  # nothing new is acted on while its outputs cannot be written
+                        self._settle()
                     self._handle(record)
                 # Everything the handlers produced must be acknowledged before the inputs are committed.
-                self.bus.flush()
-                self._consumer.commit()
+                self._settle()
+                settled = time.monotonic()
         except BaseException as exc:  # the loop must never die silently: record it, log it, surface it in status
             self.error = exc
-            log.exception("consumer loop stopped", extra={"group": self.group})
+            log.error("consumer loop stopped", extra={"group": self.group, "error": f"{type(exc).__name__}: {exc}"})
         finally:
             _loops.remove_owner(self)
             self._consumer.close()
+
+    def _poll(self) -> list[Record]:
+        try:
+            return self._consumer.poll(self.poll_timeout_s, self.max_records)
+        except BusUnavailable as exc:
+            self.bus.outage.failed(self._source, exc)
+            self._stop.wait(self._backoff.next_delay())
+            return []
+
+    @property
+    def _source(self) -> str:
+        return f"consumer {self.group}"
+
+    def _settle(self) -> None:
+        """Flush what was published, then commit, retrying through an outage until both succeed and no part of
+        the process still sees the broker down (or the loop is stopped: then nothing is committed)."""
+        while not self._stop.is_set():
+            try:
+                self.bus.flush(_SETTLE_TIMEOUT_S)
+                self._consumer.commit()
+            except BusUnavailable as exc:
+                self.bus.outage.failed(self._source, exc)
+                self._stop.wait(self._backoff.next_delay())
+                continue
+            self.bus.outage.ok(self._source)
+            self._backoff.reset()
+            if self.bus.outage.wait_up(self._backoff.next_delay()):
+                return
 
     def _lag(self) -> dict[tuple[str, int], int]:
         """The consumer's lag; a figure for the metrics only, so it never stops the loop."""
