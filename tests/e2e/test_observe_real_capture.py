@@ -52,10 +52,16 @@ def _play(peer: BinanceMarketPeer, lines: list[tuple[int, str, str]], gates: dic
 
 
 def _inference_counts(port: int) -> tuple[int, int]:
+    """(events seen, signals published); (-1, -1) while inference is too busy with the backlog to answer."""
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        status = inference_pb2_grpc.InferenceServiceStub(channel).GetStatus(
-            inference_pb2.InferenceServiceGetStatusRequest(), timeout=10
-        )
+        try:
+            status = inference_pb2_grpc.InferenceServiceStub(channel).GetStatus(
+                inference_pb2.InferenceServiceGetStatusRequest(), timeout=30
+            )
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise
+            return -1, -1
     return status.events_seen, status.signals_published
 
 
@@ -98,7 +104,7 @@ def test_observe_only_on_the_real_capture_sends_nothing_and_records_every_decisi
         proc = spawn(["up", "--source", "binance", "--observe", "--journal", str(journal)], env, log_path)
         try:
             for port in ports.values():
-                wait_serving(port, proc=proc)
+                wait_serving(port, timeout_s=240, proc=proc)
             wait_until(lambda: market.active_connections == 1, timeout_s=60, what="the live client to connect")
             frames = _play(market, lines, gates)
             history: list[tuple[int, int]] = []
