@@ -1,7 +1,10 @@
 """Observe-only on the real Binance capture: `quantumedge up --source binance --observe`, end to end.
 
-The local Binance market peer plays the capture's frames (and its REST snapshot, when the capture got it)
-to the live websocket client, so the real parser, book sync, features, models and risk run on real data.
+The local Binance market peer replays the capture live (tests/peers/binance_replay.py): in real time, with
+every event time moved by one offset so the capture starts now, and its REST snapshot served at the point the
+capture got it. So the live websocket client, the real parser, book sync, features, models and risk run on
+real data exactly as on a live feed. Only the start of the capture is played: enough one-second rows for
+the features' warm-up (120) and then some decided rows.
 Execution is observe-only with its venue pointed at the local Binance trading peer: that peer must get no
 request at all. Every signal and decision is in the run's journal, each approved decision has exactly one
 observed report with a hypothetical fill at the touch (and no real fill), and the model report is printed.
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import signal
 import threading
 from pathlib import Path
@@ -21,11 +25,14 @@ import grpc
 
 from quantumedge.v1 import inference_pb2, inference_pb2_grpc
 from tests.peers.binance_market import BinanceMarketPeer, wait_until
+from tests.peers.binance_replay import replay_live
 from tests.peers.binance_trading import BinanceTradingPeer
 from tests.support.captures import Capture
 from tests.support.procs import free_port, spawn, wait_serving
 
 SERVICES = ("ingest", "inference", "risk", "execution")
+# Seconds of the capture replayed: the features' warm-up (120 rows of 1 s) and then about 40 decided rows.
+REPLAY_S = float(os.environ.get("QE_TEST_OBSERVE_REPLAY_S", "165"))
 
 
 def _merged_lines(capture: Capture) -> list[tuple[int, str, str]]:
@@ -38,17 +45,6 @@ def _merged_lines(capture: Capture) -> list[tuple[int, str, str]]:
                 out.append((int(head), symbol, frame))
     out.sort(key=lambda item: item[0])
     return out
-
-
-def _play(peer: BinanceMarketPeer, lines: list[tuple[int, str, str]], gates: dict[str, threading.Event]) -> int:
-    """Send the stream; each snapshot line opens its symbol's REST answer at the point the capture got it."""
-    sent = frames = 0
-    for pos, (_, symbol, frame) in enumerate(lines):
-        if frame.startswith('{"lastUpdateId"'):
-            frames += peer.send_frames(f for _, _, f in lines[sent:pos])
-            sent = pos + 1
-            gates[symbol].set()
-    return frames + peer.send_frames(f for _, _, f in lines[sent:])
 
 
 def _inference_counts(port: int) -> tuple[int, int]:
@@ -106,7 +102,7 @@ def test_observe_only_on_the_real_capture_sends_nothing_and_records_every_decisi
             for port in ports.values():
                 wait_serving(port, timeout_s=240, proc=proc)
             wait_until(lambda: market.active_connections == 1, timeout_s=60, what="the live client to connect")
-            frames = _play(market, lines, gates)
+            replay = replay_live(market, lines, gates, seconds=REPLAY_S)
             history: list[tuple[int, int]] = []
             wait_until(lambda: _settled(ports["inference"], history), timeout_s=600, what="the pipeline to settle")
             proc.send_signal(signal.SIGINT)
@@ -117,7 +113,7 @@ def test_observe_only_on_the_real_capture_sends_nothing_and_records_every_decisi
                 proc.wait()
         assert venue.http_requests_total == 0 and venue.ws_connections_total == 0
         assert market.snapshot_requests >= len(symbols)
-    assert frames > 70_000
+    assert replay.snapshots == len(symbols) and replay.frames > 20_000, replay
 
     out = log_path.read_text()
     assert "QuantumEdge model report: what will run" in out
