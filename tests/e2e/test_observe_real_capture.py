@@ -128,6 +128,11 @@ def test_observe_only_on_the_real_capture_sends_nothing_and_records_every_decisi
     decisions = _journal(journal, "decisions.jsonl")
     reports = _journal(journal, "reports.jsonl")
     assert signals, "no signal on the real capture"
+    print(
+        f"observe e2e: {replay.capture_seconds:.0f} s of capture, {replay.frames} frames, {len(signals)} signals, "
+        f"{len(decisions)} decisions, {sum(1 for d in decisions if d.get('approved'))} approved, "
+        f"{sum(1 for r in reports if r.get('observed'))} observed reports"
+    )
     # Every signal was decided, once, and every decision is recorded.
     assert sorted(d["signal_id"] for d in decisions) == sorted(s["signal_id"] for s in signals)
     approved = {d["intent"]["intent_id"]: d for d in decisions if d.get("approved")}
