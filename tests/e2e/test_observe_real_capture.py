@@ -19,6 +19,7 @@ import json
 import os
 import signal
 import threading
+from collections import Counter
 from pathlib import Path
 
 import grpc
@@ -131,9 +132,11 @@ def test_observe_only_on_the_real_capture_sends_nothing_and_records_every_decisi
     print(
         f"observe e2e: {replay.capture_seconds:.0f} s of capture, {replay.frames} frames, {len(signals)} signals, "
         f"{len(decisions)} decisions, {sum(1 for d in decisions if d.get('approved'))} approved, "
-        f"{sum(1 for r in reports if r.get('observed'))} observed reports"
+        f"{sum(1 for r in reports if r.get('observed'))} observed reports; decision reasons "
+        f"{dict(Counter(r.split(':')[0] for d in decisions for r in d.get('reasons', [])))}"
     )
-    # Every signal was decided, once, and every decision is recorded.
+    # Every signal was decided, once, and every decision is recorded; a refusal says why (a reason code).
+    assert all(d.get("approved") or d.get("reasons") for d in decisions)
     assert sorted(d["signal_id"] for d in decisions) == sorted(s["signal_id"] for s in signals)
     approved = {d["intent"]["intent_id"]: d for d in decisions if d.get("approved")}
     observed = [r for r in reports if r.get("observed")]
