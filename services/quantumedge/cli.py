@@ -53,6 +53,21 @@ def _parser() -> argparse.ArgumentParser:
         default=3600,
         help="synthetic market steps (one second of market each) before the run ends by itself; 0 = until Ctrl-C",
     )
+    up.add_argument(
+        "--source",
+        choices=("synthetic", "binance", "capture"),
+        default="synthetic",
+        help="market data: the synthetic market (default), Binance's public streams (no key; until Ctrl-C), "
+        "or raw captures (--capture)",
+    )
+    up.add_argument("--capture", default="", help="capture file(s) (comma-separated) or folder for --source capture")
+    up.add_argument(
+        "--observe",
+        action="store_true",
+        help="observe-only: signals and decisions, each approved one reported with a hypothetical fill; "
+        "nothing is sent to any venue",
+    )
+    up.add_argument("--journal", default="", help="folder to write every signal, decision and report to (JSON lines)")
 
     serve = sub.add_parser("serve", help="run one service against Kafka until SIGTERM")
     serve.add_argument("service", choices=SERVICE_NAMES)
@@ -124,9 +139,10 @@ def _dispatch(command: str, config: str | None, argv: list[str]) -> int:
     setup_logging(settings.log_level, service=getattr(args, "service", "quantumedge"))
     _quiet_clients(settings)
     if args.command == "up":
-        from quantumedge.embedded import run_up
+        from quantumedge.embedded import UpOptions, run_up
 
-        summary = run_up(settings, steps=args.steps)
+        options = UpOptions(args.source, args.capture, args.observe, args.journal)
+        summary = run_up(settings, steps=args.steps, options=options)
         return 0 if summary.ticks > 0 else 1
     if args.command == "serve":
         return _serve(args.service, settings)

@@ -3,16 +3,23 @@
 Needs no Kafka, no Vault and no secrets: synthetic market data, the paper venue and the models
 shipped in models/. A bounded run ends by itself once the replay is over and every consumer
 group has caught up; Ctrl-C ends it early. Either way it prints what happened.
+
+`--source binance` reads Binance's public market streams (no key; ends with Ctrl-C), `--source capture
+--capture PATH` replays raw captures through the same parser and book sync; `--observe` runs execution
+observe-only (execution/observe.py: nothing is sent to any venue, each approved decision is reported with
+a hypothetical fill at the touch). At start a model report prints what will run (inference/model_report.py);
+`--journal DIR` writes every signal, decision and execution report of the run as JSON lines.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from quantumedge.shared import topics
 from quantumedge.shared.bus import MemoryBus
-from quantumedge.shared.config import SERVICE_NAMES, Settings
+from quantumedge.shared.config import SERVICE_NAMES, ConfigError, Settings
 from quantumedge.shared.logs import get_logger
 from quantumedge.shared.runner import Running, install_signal_handlers, serve_forever, start
 from quantumedge.v1 import execution_pb2, risk_pb2
@@ -20,16 +27,42 @@ from quantumedge.v1 import execution_pb2, risk_pb2
 log = get_logger(__name__)
 
 
-def embedded_settings(settings: Settings, steps: int) -> Settings:
-    """The embedded defaults: in-process bus, synthetic source, paper venue, no secrets, loopback only."""
+@dataclass(frozen=True)
+class UpOptions:
+    """What `quantumedge up` runs: the market source, and whether execution only observes."""
+
+    source: str = "synthetic"  # synthetic | binance | capture
+    capture: str = ""
+    observe: bool = False
+    journal: str = ""
+
+
+def embedded_settings(settings: Settings, steps: int, options: UpOptions | None = None) -> Settings:
+    """The embedded defaults: in-process bus, synthetic source, paper venue, no secrets, loopback only.
+
+    With `--observe` execution's venue setting is kept as configured (it is never used: nothing is sent)."""
+    options = options or UpOptions()
+    ingest: dict[str, object] = {"source": options.source, "synthetic_steps": steps}
+    if options.source == "capture":
+        from quantumedge.ingest.capture import CaptureError, capture_files
+
+        try:
+            capture_files(options.capture)
+        except CaptureError as exc:
+            raise ConfigError(f"--source capture: {exc}") from None
+        # Restamped so the first frame is "now": the staleness guards downstream compare with the wall clock.
+        ingest.update(capture_path=options.capture, capture_restamp=True)
+    elif options.capture:
+        raise ConfigError("--capture PATH needs --source capture")
+    execution = {"mode": "observe"} if options.observe else {"venue": "paper"}
     return settings.model_copy(
         update={
             "bus": "memory",
             "embedded": True,
             # A laptop run is reachable from this machine only (its changing calls have no token anyway).
             "grpc_host": "127.0.0.1",
-            "ingest": settings.ingest.model_copy(update={"source": "synthetic", "synthetic_steps": steps}),
-            "execution": settings.execution.model_copy(update={"venue": "paper"}),
+            "ingest": settings.ingest.model_copy(update=ingest),
+            "execution": settings.execution.model_copy(update=execution),
         }
     )
 
@@ -43,6 +76,8 @@ class Summary:
     orders: int = 0
     fills: int = 0
     dead_letters: int = 0
+    # Observe-only: approved decisions reported with a hypothetical fill (never counted as fills or PnL).
+    observed: int = 0
     realized_pnl: float = 0.0
     unrealized_pnl: float = 0.0
     fees: float = 0.0
@@ -68,6 +103,9 @@ def summarize(bus: MemoryBus) -> Summary:
     positions: dict[str, execution_pb2.Position] = {}
     for rec in bus.read_all(topics.REPORTS):
         report = execution_pb2.ExecutionReport.FromString(rec.value)
+        if report.observed:
+            s.observed += 1
+            continue
         if report.order.client_order_id:
             orders.add(report.order.client_order_id)
         if report.HasField("fill"):
@@ -95,6 +133,7 @@ def print_summary(summary: Summary, elapsed_s: float) -> None:
     table.add_column("PnL (quote)", justify="right")
     table.add_column("fees", justify="right")
     table.add_column("dead letters", justify="right")
+    table.add_column("observed", justify="right")
     table.add_row(
         str(summary.ticks),
         str(summary.signals),
@@ -105,6 +144,7 @@ def print_summary(summary: Summary, elapsed_s: float) -> None:
         f"{summary.pnl:+.2f}",
         f"{summary.fees:.2f}",
         str(summary.dead_letters),
+        str(summary.observed),
     )
     # Wide enough that column headers never wrap, whatever the terminal reports (CI has none).
     Console(width=160).print(table)
@@ -120,19 +160,44 @@ def _drained(running: Running, bus: MemoryBus, last: list[int]) -> bool:
     return len(last) >= 3 and last[-1] == last[-2] == last[-3] == 0
 
 
-def run_up(settings: Settings, steps: int, handle_signals: bool = True) -> Summary:
+def _start(settings: Settings, bus: MemoryBus) -> Running:
+    from quantumedge.inference.models import ModelsUnavailableError
+
+    try:
+        return start(list(SERVICE_NAMES), settings, bus)
+    except ModelsUnavailableError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _print_model_report(running: Running, settings: Settings) -> None:
+    from quantumedge.inference.model_report import print_model_report
+
+    inference = running.services.get("inference")
+    if inference is not None:
+        mode, feed = settings.execution.mode, settings.ingest.source
+        print_model_report(inference.models.status, mode, feed, inference.synthetic_allowed)
+
+
+def run_up(settings: Settings, steps: int, handle_signals: bool = True, options: UpOptions | None = None) -> Summary:
     """Start the four services, run until drained or interrupted, stop them, return the summary."""
-    settings = embedded_settings(settings, steps)
+    options = options or UpOptions()
+    settings = embedded_settings(settings, steps, options)
     bus = MemoryBus(partitions=settings.kafka.partitions)
     began = time.monotonic()
-    running = start(list(SERVICE_NAMES), settings, bus)
+    running = _start(settings, bus)
+    _print_model_report(running, settings)
     if handle_signals:
         install_signal_handlers(running.stop_event)
     lags: list[int] = []
     try:
         serve_forever(running, until=lambda: _drained(running, bus, lags), check_every_s=0.2)
     finally:
-        summary = summarize(bus)
         running.stop(grace_s=1.0)
+        summary = summarize(bus)
+        if options.journal:
+            from quantumedge.shared.journal import write_journal
+
+            written = write_journal(bus, Path(options.journal))
+            log.info("journal written", extra={"folder": options.journal, **written})
     print_summary(summary, time.monotonic() - began)
     return summary

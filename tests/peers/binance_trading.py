@@ -183,6 +183,8 @@ class BinanceTradingPeer:
         self.order_requests: dict[str, int] = {}
         self.accepted: dict[str, int] = {}
         self.requests: list[tuple[str, str, int]] = []
+        # Every HTTP request that reached the peer, whatever its path or outcome (observe-only expects 0).
+        self.http_requests_total = 0
         self.statuses: Counter[int] = Counter()
         self._ids = itertools.count(1001)
         self._list_ids = itertools.count(1)
@@ -418,6 +420,8 @@ class BinanceTradingPeer:
     }
 
     def _serve(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        with self._lock:
+            self.http_requests_total += 1
         url = urlparse(handler.path)
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length).decode() if length else ""

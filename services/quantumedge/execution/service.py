@@ -24,6 +24,8 @@ from quantumedge.execution import fencing, ids
 from quantumedge.execution.convert import order_to_pb, position_to_pb
 from quantumedge.execution.engine import EngineConfig, ExecutionEngine
 from quantumedge.execution.lease import LEASE_LOST
+from quantumedge.execution.observe import VENUE_NAME as OBSERVE_VENUE
+from quantumedge.execution.observe import TouchBook, observed_report
 from quantumedge.execution.venue import BINANCE_URLS, BinanceVenue, Venue, paper_venue
 from quantumedge.shared import bounds, topics
 from quantumedge.shared.admission import (
@@ -96,6 +98,13 @@ class BusEmitter:
 
     def flush(self) -> None:
         self.bus.flush()
+
+
+class ObservingEmitter(BusEmitter):
+    """Observe-only: reports (heartbeats of the flat position) are published; execution.state.v1 is not."""
+
+    def state(self, key: str, record: execution_pb2.ExecutionReport | None) -> None:
+        return None
 
 
 def log_report(report: execution_pb2.ExecutionReport) -> None:
@@ -198,6 +207,18 @@ class ExecutionService(ServiceBase):
         super().__init__(settings, bus)
         self.cfg = settings.execution
         self._secrets: Any = None
+        self.observing = self.cfg.mode == "observe"
+        # Observe-only: the touch per symbol for hypothetical fills; orders never reach the engine's venue.
+        self.touch = TouchBook()
+        if venue is None and self.observing:
+            # No client of any venue is built and no exchange key is read. The in-process paper book only
+            # keeps the engine's flat position and heartbeats going; no order is ever placed on it.
+            venue = paper_venue(settings)
+            venue.name = OBSERVE_VENUE
+            log.warning(
+                "execution is observe-only: nothing is sent to any venue (execution.mode=observe)",
+                extra={"configured_venue": self.cfg.venue},
+            )
         if venue is None:
             check_venue_allowed(settings)
             if self.cfg.venue == "paper":
@@ -211,9 +232,10 @@ class ExecutionService(ServiceBase):
         self._lease_store: Any = None
         self._lease_lost = False
         fenced = self.cfg.lease != "none"
+        emitter = ObservingEmitter(bus) if self.observing else BusEmitter(bus)
         self.engine = ExecutionEngine(
             fencing.FencedVenue(venue, lambda: self.lease) if fenced else venue,
-            fencing.FencedEmitter(BusEmitter(bus), lambda: self.lease) if fenced else BusEmitter(bus),
+            fencing.FencedEmitter(emitter, lambda: self.lease) if fenced else emitter,
             EngineConfig.from_settings(settings),
         )
         # Nothing is traded that risk did not sign (ConfigError here when risk's public keys cannot be had).
@@ -231,6 +253,7 @@ class ExecutionService(ServiceBase):
         self._stop = threading.Event()
         self._housekeeper: threading.Thread | None = None
         self.started = False
+        self.observed_reports = 0
         _gauges.add_owner(self)
 
     def venue_weight_used(self) -> float:
@@ -245,8 +268,11 @@ class ExecutionService(ServiceBase):
     def start(self) -> None:
         if self.cfg.lease != "none" and not self._take_lease():
             return
-        state = self.bus.read_all(topics.EXEC_STATE)
-        self.engine.restore((r.key.decode(), r.value) for r in state if r.key)
+        if not self.observing:
+            # Observe-only starts flat and never writes execution.state.v1: a trading execution's state on
+            # the same bus is neither taken over nor overwritten.
+            state = self.bus.read_all(topics.EXEC_STATE)
+            self.engine.restore((r.key.decode(), r.value) for r in state if r.key)
         self.venue.start(self.engine.on_update, self._resync)
         if self._secrets is not None:
             self._follow_secret_rotation()
@@ -338,13 +364,38 @@ class ExecutionService(ServiceBase):
         if not verdict.ok:
             raise Refused(verdict.code, verdict.detail)  # dead-lettered and audited; never the venue
         admit(bounds.check_decision(decision))  # signed but absurd (NaN, 2^63-1 time stop): never the venue
+        if self.observing:
+            self._observe(decision)
+            return
         order = self.engine.on_decision(decision)
         decided = decision.decided_time_ns or decision.intent.created_time_ns
         if order is not None and decided and order.venue_order_id:
             _decision_to_ack.record(max(0.0, (time.time_ns() - decided) / 1e6), {"venue": self.venue.name})
 
+    def _observe(self, decision: risk_pb2.RiskDecision) -> None:
+        """Observe-only: the decision's would-be order and its hypothetical fill, reported; nothing sent."""
+        if not decision.approved:
+            return
+        touch = self.touch.get(decision.symbol or decision.intent.symbol)
+        report = observed_report(decision, touch, self.cfg.paper_taker_fee_bps, self.clock())
+        self.observed_reports += 1
+        self.bus.publish(topics.REPORTS, report.order.symbol or None, report)
+        fill = report.hypothetical_fill
+        log.info(
+            "decision observed",
+            extra={
+                "order": report.order.client_order_id,
+                "symbol": report.order.symbol,
+                "side": common_pb2.Side.Name(report.order.side).removeprefix("SIDE_"),
+                "quantity": report.order.quantity,
+                "hypothetical_price": fill.price if report.HasField("hypothetical_fill") else None,
+                "note": report.note,
+            },
+        )
+
     def _on_market(self, event: market_pb2.MarketEvent, _record: Record) -> None:
         admit(self.market_guard.admit(event))  # the paper book and the marks never take a bad price
+        self.touch.on_market(event)
         self.engine.on_market(event)
 
     def _on_control(self, event: control_pb2.ControlEvent, record: Record) -> None:
@@ -522,6 +573,11 @@ class ExecutionServicer(execution_pb2_grpc.ExecutionServiceServicer):
         problem = validate_submit(request)
         if problem:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
+        if self.service.observing:
+            context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "execution is observe-only (execution.mode=observe): no order is sent to any venue",
+            )
         intent_id = f"manual-{request.request_id or uuid.uuid4().hex}"
         with self._submit_lock:
             existing = self._existing(intent_id)

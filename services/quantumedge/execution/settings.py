@@ -16,6 +16,10 @@ class ExecutionSettings(BaseModel):
     venue: Literal["paper", "testnet", "live"] = "paper"
     # Second switch for real money: venue=live alone refuses to start.
     allow_live: bool = False
+    # trade: approved decisions become orders at the venue. observe: nothing is sent to any venue (no client
+    # is built, no exchange key read); each approved decision gets a report with observed=true and a
+    # hypothetical fill at the touch (execution/observe.py), which risk never counts as PnL.
+    mode: Literal["trade", "observe"] = "trade"
 
     # Binance endpoints; empty = the venue's documented default (testnet.binance.vision / api.binance.com).
     rest_url: str = ""

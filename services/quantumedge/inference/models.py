@@ -244,7 +244,12 @@ def load_models(
                 if model is None:
                     out.missing.append(f"{symbol}/h{h}: {problem}")
     if require == "service" and out.missing:
-        raise ModelsUnavailableError("models required by the service are unavailable: " + "; ".join(out.missing))
+        raise ModelsUnavailableError(
+            "models required by the service are unavailable: "
+            + "; ".join(out.missing)
+            + " (inference.require_models=service, QE_INFERENCE__REQUIRE_MODELS; QE_EXECUTION__MODE=observe runs"
+            " without them)"
+        )
     for symbol in symbols:
         have = [out.served[(symbol, h)] for h in horizons if (symbol, h) in out.served]
         if not have or (require == "symbol" and len(have) < len(horizons)):

@@ -118,16 +118,31 @@ class InferenceService(ServiceBase):
             return None
         return st.st_mtime_ns, st.st_size
 
+    @property
+    def observing(self) -> bool:
+        return self.settings.execution.mode == "observe"
+
+    @property
+    def synthetic_allowed(self) -> bool:
+        """Synthetic-trained models serve on the paper venue, or where explicitly allowed; observe-only on a
+        real feed (ingest.source binance/capture/replay) refuses them unless allowed too."""
+        if self.cfg.allow_synthetic_models:
+            return True
+        if self.observing:
+            return self.settings.ingest.source == "synthetic"
+        return self.settings.execution.venue == "paper"
+
     def _load(self, previous: ModelSet | None) -> ModelSet:
         models = load_models(
             self.registry,
             self.symbols,
             self.horizons,
             self.schema,
-            require=self.cfg.require_models,
+            # Observe-only trades nothing: a missing model is reported, never a reason to refuse to start.
+            require="none" if self.observing else self.cfg.require_models,
             combine=self.cfg.combine_horizons,
             previous=previous,
-            allow_synthetic=self.settings.execution.venue == "paper" or self.cfg.allow_synthetic_models,
+            allow_synthetic=self.synthetic_allowed,
         )
         attach_shadows(models, self.registry, self.symbols, self.horizons, self.schema, self.cfg.combine_horizons)
         self.drift = drift_guards(models, list(self.schema.names), self.cfg)

@@ -93,6 +93,9 @@ class RiskLedger:
         self.last_exit_ns: dict[str, int] = {}
         self.last_report_ns = 0
         self.reports_seen = 0
+        # Observe-only reports (execution.mode=observe): counted here, apart; never a fill, a position or PnL.
+        self.observed_reports = 0
+        self.observed_notional = 0.0
         self.pending: dict[str, Pending] = {}
         self._seen_reports = BoundedSet(dedupe_size)
         self._seen_orders = BoundedSet(dedupe_size)
@@ -219,6 +222,9 @@ class RiskLedger:
         self.roll_day(t)
         self.reports_seen += 1
         self.last_report_ns = max(self.last_report_ns, t)
+        if report.observed:
+            self._apply_observed(report)
+            return None
         order = report.order
         if order.client_order_id or order.intent_id:
             self.note_order(order.intent_id or order.client_order_id, t)
@@ -248,6 +254,13 @@ class RiskLedger:
             self.acknowledge()
 
     # -- internals -----------------------------------------------------------------------------------
+    def _apply_observed(self, report: execution_pb2.ExecutionReport) -> None:
+        """Nothing was sent: the intent is no longer pending and nothing is held, earned or paid."""
+        self.observed_reports += 1
+        fill = report.hypothetical_fill
+        self.observed_notional += abs(fill.price * fill.quantity)
+        self.pending.pop(report.order.intent_id, None)
+
     def _update_peak(self) -> None:
         equity = self.equity
         if equity > self.peak_equity:

@@ -178,7 +178,7 @@ class Position(_message.Message):
     def __init__(self, symbol: _Optional[str] = ..., quantity: _Optional[float] = ..., average_price: _Optional[float] = ..., realized_pnl: _Optional[float] = ..., unrealized_pnl: _Optional[float] = ..., fees: _Optional[float] = ..., mark_price: _Optional[float] = ..., updated_time_ns: _Optional[int] = ..., baseline_quantity: _Optional[float] = ..., baseline_set: _Optional[bool] = ..., dust_quantity: _Optional[float] = ...) -> None: ...
 
 class ExecutionReport(_message.Message):
-    __slots__ = ("report_id", "time_ns", "order", "fill", "position", "realized_pnl_delta", "fee_delta", "equity", "venue", "note", "alert")
+    __slots__ = ("report_id", "time_ns", "order", "fill", "position", "realized_pnl_delta", "fee_delta", "equity", "venue", "note", "alert", "observed", "hypothetical_fill")
     REPORT_ID_FIELD_NUMBER: _ClassVar[int]
     TIME_NS_FIELD_NUMBER: _ClassVar[int]
     ORDER_FIELD_NUMBER: _ClassVar[int]
@@ -190,6 +190,8 @@ class ExecutionReport(_message.Message):
     VENUE_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
     ALERT_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_FIELD_NUMBER: _ClassVar[int]
+    HYPOTHETICAL_FILL_FIELD_NUMBER: _ClassVar[int]
     report_id: str
     time_ns: int
     order: Order
@@ -201,7 +203,9 @@ class ExecutionReport(_message.Message):
     venue: str
     note: str
     alert: str
-    def __init__(self, report_id: _Optional[str] = ..., time_ns: _Optional[int] = ..., order: _Optional[_Union[Order, _Mapping]] = ..., fill: _Optional[_Union[Fill, _Mapping]] = ..., position: _Optional[_Union[Position, _Mapping]] = ..., realized_pnl_delta: _Optional[float] = ..., fee_delta: _Optional[float] = ..., equity: _Optional[float] = ..., venue: _Optional[str] = ..., note: _Optional[str] = ..., alert: _Optional[str] = ...) -> None: ...
+    observed: bool
+    hypothetical_fill: Fill
+    def __init__(self, report_id: _Optional[str] = ..., time_ns: _Optional[int] = ..., order: _Optional[_Union[Order, _Mapping]] = ..., fill: _Optional[_Union[Fill, _Mapping]] = ..., position: _Optional[_Union[Position, _Mapping]] = ..., realized_pnl_delta: _Optional[float] = ..., fee_delta: _Optional[float] = ..., equity: _Optional[float] = ..., venue: _Optional[str] = ..., note: _Optional[str] = ..., alert: _Optional[str] = ..., observed: _Optional[bool] = ..., hypothetical_fill: _Optional[_Union[Fill, _Mapping]] = ...) -> None: ...
 
 class ExecutionServiceGetStatusRequest(_message.Message):
     __slots__ = ()

@@ -126,3 +126,19 @@ def test_short_flip_closes_the_long_round_trip() -> None:
     closed = led.apply_report(report("BTCUSDT", T0 + 1, position_qty=-0.01, realized=-4.0, side=SELL))
     assert closed is not None and closed.pnl == -4.0
     assert led.position("BTCUSDT") == -0.01
+
+
+def test_observed_reports_release_the_intent_but_are_never_a_position_or_pnl() -> None:
+    from quantumedge.execution.observe import Touch, observed_report
+    from tests.unit.execution.builders import decision
+
+    led = RiskLedger(10_000.0)
+    led.add_pending(Pending("obs-1", "BTCUSDT", BUY, False, 0.01, 50_000.0, T0))
+    before = (led.equity, led.realized_total, led.fees_total)
+    observed = observed_report(decision("obs-1", qty=0.01), Touch(49_999.0, 50_001.0, T0), 10.0, T0 + 1)
+    assert observed.HasField("hypothetical_fill")
+    led.apply_report(observed)
+    assert "obs-1" not in led.pending and led.position("BTCUSDT") == 0
+    assert (led.equity, led.realized_total, led.fees_total) == before
+    assert led.observed_reports == 1 and led.observed_notional == 50_001.0 * 0.01
+    assert led.reports_seen == 1  # execution is alive: risk does not fail closed on observe-only
