@@ -2,8 +2,11 @@
 
 - engine: one approved decision handed to the engine until its fill report is out (no bus), and orders/s;
 - service: a decision published on the in-process bus until the fill report is read back from
-  execution.reports.v1 by another consumer (the service's consumer loop, engine, paper venue and state
-  publishing in between), one at a time for latency, then a burst for orders/s.
+  execution.reports.v1 by another consumer (the service's consumer loop, signature/replay/age gate, engine,
+  paper venue and state publishing in between), one at a time for latency, then a burst for orders/s.
+  Decisions are signed as risk signs them (the process's in-memory key pair, which a service on the
+  in-process bus trusts) before the clock starts: signing is risk's cost (signing_bench), verifying is
+  execution's and is in the figure. A decision the service dead-letters fails the bench with its reason.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from quantumedge.execution.venue import PaperVenue
 from quantumedge.shared import topics
 from quantumedge.shared.bus import MemoryBus
 from quantumedge.shared.config import Settings
-from quantumedge.v1 import common_pb2, execution_pb2, market_pb2, risk_pb2
+from quantumedge.v1 import common_pb2, dlq_pb2, execution_pb2, market_pb2, risk_pb2
+from tests.support.signing import signed
 
 SYMBOL = "BTCUSDT"
 MID = 50_000.0
@@ -54,12 +58,13 @@ def _depth(t_ns: int) -> market_pb2.MarketEvent:
     )
 
 
-def _decision(n: int, run: str) -> risk_pb2.RiskDecision:
+def _decision(n: int, run: str, decided_ns: int = 0) -> risk_pb2.RiskDecision:
     side = common_pb2.SIDE_BUY if n % 2 == 0 else common_pb2.SIDE_SELL
     return risk_pb2.RiskDecision(
         decision_id=f"bench-{run}-{n}",
         symbol=SYMBOL,
         approved=True,
+        decided_time_ns=decided_ns,
         intent=risk_pb2.OrderIntent(
             intent_id=f"bench-{run}-{n}",
             symbol=SYMBOL,
@@ -106,7 +111,7 @@ def _service_figures(n_latency: int = 300, n_burst: int = 1000) -> dict[str, flo
     )
     service = ExecutionService(settings, bus)
     service.start()
-    reader = bus.consumer("bench-reader", [topics.REPORTS], from_beginning=False)
+    reader = bus.consumer("bench-reader", [topics.REPORTS, topics.DLQ], from_beginning=False)
     run = uuid.uuid4().hex[:6]
     try:
         bus.publish(topics.DEPTH, SYMBOL, _depth(time.time_ns()))
@@ -118,6 +123,9 @@ def _service_figures(n_latency: int = 300, n_burst: int = 1000) -> dict[str, flo
                 if time.monotonic() > stop_at:
                     raise TimeoutError(f"only {seen} of {want} fill reports")
                 for record in reader.poll(0.5, 5000):
+                    if record.topic == topics.DLQ:
+                        dead = dlq_pb2.DeadLetter.FromString(record.value)
+                        raise RuntimeError(f"execution dead-lettered a bench decision: {dead.reason_code}: {dead.reason}")
                     report = execution_pb2.ExecutionReport.FromString(record.value)
                     if report.HasField("fill") and report.order.status == execution_pb2.ORDER_STATUS_FILLED:
                         seen += 1
@@ -126,17 +134,19 @@ def _service_figures(n_latency: int = 300, n_burst: int = 1000) -> dict[str, flo
         latencies: list[float] = []
         for i in range(n_latency):
             bus.publish(topics.DEPTH, SYMBOL, _depth(time.time_ns()))
+            decision = signed(_decision(i, run, time.time_ns()))
             t0 = time.perf_counter()
-            bus.publish(topics.DECISIONS, SYMBOL, _decision(i, run))
+            bus.publish(topics.DECISIONS, SYMBOL, decision)
             fills_seen(1)
             latencies.append((time.perf_counter() - t0) * 1e3)
         p50, p99 = _line("service: decision in -> fill report out", latencies, "ms")
 
+        burst = [signed(_decision(i, run, time.time_ns())) for i in range(n_latency, n_latency + n_burst)]
         t0 = time.perf_counter()
-        for i in range(n_latency, n_latency + n_burst):
+        for i, decision in enumerate(burst, start=n_latency):
             if i % 50 == 0:
                 bus.publish(topics.DEPTH, SYMBOL, _depth(time.time_ns()))
-            bus.publish(topics.DECISIONS, SYMBOL, _decision(i, run))
+            bus.publish(topics.DECISIONS, SYMBOL, decision)
         fills_seen(n_burst)
         rate = n_burst / (time.perf_counter() - t0)
         print(f"  {'service: orders/s (burst of decisions)':<44} {rate:9.0f}")

@@ -1,7 +1,10 @@
 """Inference latency: online features + every horizon per event, ONNX Runtime vs native XGBoost.
 
 One model per horizon (1, 5, 30) is trained on the synthetic market with the shipped defaults'
-parameters, so both runtimes score the very same trees. Then a fresh synthetic stream is replayed
+model parameters, so both runtimes score the very same trees. Labels use the operator's barriers and fees
+(as `quantumedge train` does) with a tighter take-profit and stop: the shipped 80 bp take-profit is
+hardly ever reached within 1 minute, so h1 would be refused before fitting (base_rate) and there would be
+no h1 trees to time. Barriers shape the labels, not the trees' size, so the latency is the served one's. Then a fresh synthetic stream is replayed
 through the online feature builder, one event at a time on one thread, and every event that makes
 a feature row is scored for all horizons:
 
@@ -20,6 +23,7 @@ import gc
 import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
@@ -28,7 +32,9 @@ from quantumedge.inference.models import ServedModel, SymbolPredictor
 from quantumedge.inference.registry import ModelEntry
 from quantumedge.ingest.synthetic import SyntheticMarket
 from quantumedge.shared import market_files
+from quantumedge.shared.config import load_settings
 from quantumedge.training import dataset
+from quantumedge.training.labels import Barriers
 from quantumedge.training.pipeline import TrainConfig, train_one
 
 SYMBOL = "BTCUSDT"
@@ -38,9 +44,12 @@ HORIZONS = (1, 5, 30)
 def _train(steps: int) -> list:
     table = market_files.events_to_table(SyntheticMarket([SYMBOL], seed=1001).events(steps))
     feats = build_offline(table)[SYMBOL]
-    cfg = TrainConfig(horizons=HORIZONS, folds=2)
+    # The operator's barriers as `quantumedge train` takes them, tightened so every horizon has both outcomes.
+    barriers = replace(Barriers.from_settings(load_settings()), take_profit_bps=8.0, stop_loss_bps=6.0)
+    cfg = TrainConfig(barriers=barriers, horizons=HORIZONS, folds=2)
     fp = dataset.fingerprint(feats, "bench")
-    return [train_one(feats, h, cfg, fp) for h in HORIZONS]
+    source = {"kind": "synthetic", "seed": 1001, "steps": steps}
+    return [train_one(feats, h, cfg, fp, source) for h in HORIZONS]
 
 
 def _run(events, score: Callable[[list[float]], object]) -> tuple[np.ndarray, float]:
