@@ -1,7 +1,11 @@
 """Backtest throughput: synthetic market events per second through features, models, risk and paper
 execution on one core (the same engines the services run), and the memory the run's records take; and
 what the fill model's realism changes on that same run (latency, queue position, commission asset,
-post-only entries): orders, fills, refusals and PnL per setting."""
+post-only entries): orders, fills, refusals and PnL per setting.
+
+The run uses the horizons the registry promotes (models/manifest.json: h5 only since the gate refused h1 and
+h30), each required for every symbol: a promoted model that is missing, tampered or refused by the gate
+still stops the bench, naming it."""
 
 from __future__ import annotations
 
@@ -19,16 +23,33 @@ from quantumedge.backtest.cli import load_backtest_models
 from quantumedge.backtest.metrics import FigureBuilder
 from quantumedge.backtest.simulation import Backtest
 from quantumedge.backtest.trades import TradeBook, expectancy
+from quantumedge.inference.registry import Registry
 from quantumedge.ingest.synthetic import SyntheticMarket
-from quantumedge.shared.config import load_settings
+from quantumedge.shared.config import Settings, load_settings
 
 STEPS = 3_600  # one-second steps: an hour of market for two symbols
 HELD_OUT_SEED, HELD_OUT_STEPS = 4242, 12 * 3600  # a seed the shipped models never saw (trained on 1001)
 
 
+def promoted_settings() -> Settings:
+    """The settings with inference.horizons cut to the horizons the registry promotes for some symbol."""
+    settings = load_settings()
+    registry = Registry(settings.models_dir)
+    doc = registry.load()
+    horizons = [
+        h
+        for h in settings.inference.horizons
+        if any(registry.promoted_version(s, h, doc) for s in settings.symbols)
+    ]
+    if not horizons:
+        raise RuntimeError(f"no horizon of {settings.inference.horizons} is promoted in {registry.manifest_path}")
+    print(f"  models: horizons {horizons} (promoted in {registry.manifest_path}) for {', '.join(settings.symbols)}")
+    return settings.model_copy(update={"inference": settings.inference.model_copy(update={"horizons": horizons})})
+
+
 def bench_backtest() -> None:
     logging.getLogger("quantumedge").setLevel(logging.ERROR)  # a limit halting the run is a figure, not news
-    settings = load_settings()
+    settings = promoted_settings()
     models = load_backtest_models(settings, allow_missing=False, console=Console(stderr=True))
     events = list(SyntheticMarket(list(settings.symbols), seed=11).events(STEPS))
     builder = FigureBuilder(list(settings.symbols))
@@ -104,7 +125,7 @@ class _Fills:
 
 def bench_fill_models(settings=None, models=None, events=None) -> list[dict[str, object]]:
     """The same events and models under each fill model: how many fills (and which PnL) each one gives."""
-    settings = settings or load_settings()
+    settings = settings or promoted_settings()
     models = models or load_backtest_models(settings, allow_missing=False, console=Console(stderr=True))
     events = events if events is not None else list(SyntheticMarket(list(settings.symbols), seed=11).events(STEPS))
     rows: list[dict[str, object]] = []
