@@ -37,9 +37,7 @@ def promoted_settings() -> Settings:
     registry = Registry(settings.models_dir)
     doc = registry.load()
     horizons = [
-        h
-        for h in settings.inference.horizons
-        if any(registry.promoted_version(s, h, doc) for s in settings.symbols)
+        h for h in settings.inference.horizons if any(registry.promoted_version(s, h, doc) for s in settings.symbols)
     ]
     if not horizons:
         raise RuntimeError(f"no horizon of {settings.inference.horizons} is promoted in {registry.manifest_path}")

@@ -125,7 +125,8 @@ def _service_figures(n_latency: int = 300, n_burst: int = 1000) -> dict[str, flo
                 for record in reader.poll(0.5, 5000):
                     if record.topic == topics.DLQ:
                         dead = dlq_pb2.DeadLetter.FromString(record.value)
-                        raise RuntimeError(f"execution dead-lettered a bench decision: {dead.reason_code}: {dead.reason}")
+                        why = f"{dead.reason_code}: {dead.reason}"
+                        raise RuntimeError(f"execution dead-lettered a bench decision: {why}")
                     report = execution_pb2.ExecutionReport.FromString(record.value)
                     if report.HasField("fill") and report.order.status == execution_pb2.ORDER_STATUS_FILLED:
                         seen += 1

@@ -5,9 +5,9 @@ and depth, so both runtimes score the very same trees. Labels use the operator's
 `quantumedge train` does) with a tighter take-profit and stop, and a leaf needs one row instead of 500:
 on the bench's few hours of market the shipped 80 bp take-profit is hardly ever reached within 1 minute
 (h1 refused before fitting, base_rate) and the heavy regularisation leaves trees without a split
-(no_splits), so there would be nothing to time. Fully grown trees of the served size are the slow case. Then a fresh synthetic stream is replayed
-through the online feature builder, one event at a time on one thread, and every event that makes
-a feature row is scored for all horizons:
+(no_splits), so there would be nothing to time. Fully grown trees of the served size are the slow case.
+Then a fresh synthetic stream is replayed through the online feature builder, one event at a time on one
+thread, and every event that closes feature rows has each row scored for all horizons:
 
   ort_merged    one ONNX Runtime session over the merged graph (what the service runs)
   ort_separate  one ONNX Runtime session per horizon (three calls)
