@@ -163,7 +163,11 @@ def _report(
 
 
 def load_backtest_models(settings: Settings, allow_missing: bool, console: Console) -> ModelSet:
-    """The promoted, verified models of every symbol x horizon, or BacktestError naming what is missing."""
+    """The promoted, verified models of every symbol x horizon, or BacktestError naming what is missing.
+
+    A horizon the registry promotes nothing for (the gate refused it) is left out, as the service leaves it
+    out, and said so; a promoted model that cannot be served (tampered, wrong schema, refused) stops the run
+    unless `allow_missing`: a backtest must not quietly judge a different ensemble than the one promoted."""
     inf = settings.inference
     registry = Registry(settings.models_dir)
     try:
@@ -172,11 +176,17 @@ def load_backtest_models(settings: Settings, allow_missing: bool, console: Conso
             list(settings.symbols),
             [int(h) for h in inf.horizons],
             make_schema(),
-            require="none" if allow_missing else "service",
+            require="none",
             combine=inf.combine_horizons,
         )
     except (ModelsUnavailableError, RegistryError) as exc:
         raise BacktestError(f"{exc} (registry {registry.root}; see `quantumedge train`)") from None
+    broken = [f"{st.symbol}/h{st.horizon}: {st.problem}" for st in models.status if st.version and not st.served]
+    if broken and not allow_missing:
+        raise BacktestError(
+            "promoted models cannot be served: " + "; ".join(broken) + f" (registry {registry.root}; see "
+            "`quantumedge train`, or --allow-missing-models to run without them)"
+        )
     if not models.predictors:
         raise BacktestError("no symbol has usable models: " + "; ".join(models.missing or ["registry empty"]))
     for missing in models.missing:

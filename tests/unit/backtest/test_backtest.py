@@ -319,6 +319,14 @@ def test_missing_models_stop_the_backtest_naming_them(tmp_path: Path, capsys: py
     assert "manifest.json" in stderr and "BTCUSDT/h1" in stderr
 
 
+def test_the_shipped_models_backtest_on_what_the_gate_promoted(capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's example: the shipped registry promotes h5 only (h1 and h30 were refused by the gate), so
+    the backtest runs the promoted ensemble (and warns which horizons it leaves out)."""
+    code, stdout, stderr = _run(["--synthetic-steps", "300", "--seed", "11"], capsys)
+    assert code == 0, stderr
+    assert "QuantumEdge backtest" in stdout
+
+
 def test_a_tampered_model_stops_the_backtest_naming_it(
     models_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
