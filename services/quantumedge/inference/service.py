@@ -345,9 +345,6 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         svc = self.svc
         if not request.symbol:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "symbol is required")
-        problem = bounds.check_request(request)
-        if problem is not None:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{problem.code}: {problem.detail}")
         n = svc.schema.size
         if len(request.features) != n:
             context.abort(
@@ -359,6 +356,10 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         bad = [svc.schema.names[i] for i, v in enumerate(values) if not math.isfinite(v)]
         if bad:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"features: non-finite values for {', '.join(bad)}")
+        # After the per-feature check, which names the feature; this one bounds sizes and magnitudes.
+        problem = bounds.check_request(request)
+        if problem is not None:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{problem.code}: {problem.detail}")
         predictor = svc.models.predictors.get(request.symbol)
         if predictor is None:
             served = ", ".join(sorted(svc.models.predictors)) or "none"
