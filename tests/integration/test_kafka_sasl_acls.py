@@ -23,6 +23,7 @@ from kafka.errors import (
 )
 
 from quantumedge.secrets import paths
+from quantumedge.secrets.bootstrap import wait_kv2_ready
 from quantumedge.shared import topics
 from quantumedge.shared.bus import BusError, acls
 from quantumedge.shared.bus.kafka import KafkaBus
@@ -66,6 +67,7 @@ def cluster(kafka_sasl: SaslSslKafka, vault: VaultEndpoint, monkeypatch: pytest.
     mount = f"qe-kv-{uuid.uuid4().hex[:8]}"
     root = hvac.Client(url=vault.addr, token=vault.token, timeout=10)
     root.sys.enable_secrets_engine("kv", path=mount, options={"version": "2"})
+    wait_kv2_ready(root, mount)  # a fresh kv-v2 mount refuses writes for a moment
     admin_secret = {"username": ADMIN, "password": kafka_sasl.password(ADMIN), "ca_pem": kafka_sasl.ca_pem}
     root.secrets.kv.v2.create_or_update_secret(paths.kafka_path("admin"), admin_secret, mount_point=mount)
     for name in [n for n in list(os.environ) if n.startswith("QE_")]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,6 +108,23 @@ def policy_files(policies_dir: Path, roles: Iterable[str]) -> dict[str, Path]:
     return files
 
 
+def wait_kv2_ready(client: hvac.Client, mount: str, timeout_s: float = 30.0) -> None:
+    """A fresh kv-v2 mount refuses writes ("Upgrading from non-versioned to versioned data") for a moment:
+    wait until its configuration reads, so the first write after enabling it does not fail."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            client.secrets.kv.v2.read_configuration(mount_point=mount)
+            client.secrets.kv.v2.list_secrets(path="", mount_point=mount)
+            return
+        except hvac.exceptions.InvalidPath:
+            return  # an empty mount lists nothing, and says so only once it is ready
+        except hvac.exceptions.VaultError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
+
+
 def ensure_kv2(client: hvac.Client, mount: str, out: list[str]) -> None:
     mounts = vault_call("list secret engines", client.sys.list_mounted_secrets_engines)
     mounts = mounts.get("data", mounts)
@@ -115,6 +133,7 @@ def ensure_kv2(client: hvac.Client, mount: str, out: list[str]) -> None:
         vault_call(
             f"enable kv-v2 at {mount}", client.sys.enable_secrets_engine, "kv", path=mount, options={"version": "2"}
         )
+        vault_call(f"wait for kv-v2 at {mount}", wait_kv2_ready, client, mount)
         out.append(f"enabled kv-v2 at {mount}/")
     elif entry.get("type") != "kv":
         raise CliError(f"mount {mount}/ exists with type {entry.get('type')!r}, not kv")

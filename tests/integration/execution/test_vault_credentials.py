@@ -13,6 +13,7 @@ from quantumedge.execution import ids
 from quantumedge.execution.service import ExecutionService
 from quantumedge.execution.settings import ExecutionSettings
 from quantumedge.secrets import paths
+from quantumedge.secrets.bootstrap import wait_kv2_ready
 from quantumedge.secrets.errors import SecretsError
 from quantumedge.secrets.settings import VaultSettings
 from quantumedge.shared import topics
@@ -30,6 +31,7 @@ def kv_mount(vault) -> Iterator[tuple[hvac.Client, str]]:
     client = hvac.Client(url=vault.addr, token=vault.token)
     mount = f"exec-{uuid.uuid4().hex[:8]}"
     client.sys.enable_secrets_engine("kv", path=mount, options={"version": "2"})
+    wait_kv2_ready(client, mount)  # a fresh kv-v2 mount refuses writes for a moment
     try:
         yield client, mount
     finally:

@@ -19,6 +19,7 @@ from quantumedge.notify.notifier import Notifier
 from quantumedge.notify.service import NotifyService, notifier_for
 from quantumedge.notify.settings import NotifySettings
 from quantumedge.notify.sinks import TelegramSink, WebhookSink
+from quantumedge.secrets.bootstrap import wait_kv2_ready
 from quantumedge.secrets.settings import VaultSettings
 from quantumedge.shared import topics
 from quantumedge.shared.bus import MemoryBus
@@ -78,6 +79,7 @@ def test_halt_and_breach_reach_webhook_and_telegram_with_the_bot_token_from_vaul
     mount = f"qe-notify-{uuid.uuid4().hex[:8]}"
     client = hvac.Client(url=vault.addr, token=vault.token)
     client.sys.enable_secrets_engine("kv", path=mount, options={"version": "2"})
+    wait_kv2_ready(client, mount)  # a fresh kv-v2 mount refuses writes for a moment
     try:
         client.secrets.kv.v2.create_or_update_secret(
             "quantumedge/notify",

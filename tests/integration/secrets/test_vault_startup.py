@@ -13,6 +13,7 @@ import hvac
 import pytest
 
 from quantumedge.secrets import errors, paths
+from quantumedge.secrets.bootstrap import wait_kv2_ready
 from quantumedge.secrets.errors import SecretsRequiredError, SecretUnavailable
 from quantumedge.secrets.require import require_secrets
 from quantumedge.secrets.settings import VaultSettings
@@ -110,6 +111,7 @@ def test_sealed_and_uninitialised_vault_are_named_and_transient(private_vault) -
     client.sys.submit_unseal_key(unseal_key)
     client.token = root_token
     client.sys.enable_secrets_engine("kv", path="secret", options={"version": "2"})
+    wait_kv2_ready(client, "secret")  # a fresh kv-v2 mount refuses writes for a moment
     keys = exchange_keys()
     client.secrets.kv.v2.create_or_update_secret(paths.EXCHANGE_TESTNET, keys)
     token = client.auth.token.create(policies=["root"], ttl="1h")["auth"]["client_token"]

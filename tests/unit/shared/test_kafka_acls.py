@@ -134,7 +134,9 @@ def observed() -> dict[str, dict[str, set[str]]]:
             service = services_registry.create(name, settings, ServiceView(shared, logs[name]))
             service.start()
             started.append(service)
-        deadline = time.monotonic() + 120
+        # A safety bound, not a speed claim: the first fill comes a few thousand market seconds in, which a
+        # loaded 2-core machine can take minutes to replay.
+        deadline = time.monotonic() + 300
         while not _filled(shared) and time.monotonic() < deadline:
             threading.Event().wait(0.2)
     finally:

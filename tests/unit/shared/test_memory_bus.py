@@ -72,3 +72,22 @@ def test_trace_context_travels_in_headers() -> None:
     assert "traceparent" in record.headers
     parent = trace.get_current_span(extract_context(record.headers)).get_span_context()
     assert parent.trace_id == trace_id
+
+
+def test_a_poll_of_a_backlog_spans_every_topic_in_order() -> None:
+    """A backlog on several topics comes back interleaved, as a Kafka fetch spans partitions, not one topic
+    drained before the next; each partition's records stay in their order."""
+    bus = MemoryBus(partitions=1)
+    consumer = bus.consumer("g", ["a", "b", "c"], from_beginning=True)
+    for i in range(300):
+        for topic in ("a", "b", "c"):
+            bus.publish(topic, "K", _tick("K", i))
+    seen: dict[str, list[int]] = {"a": [], "b": [], "c": []}
+    first = consumer.poll(0.1, max_records=90)
+    assert len(first) == 90 and {r.topic for r in first} == {"a", "b", "c"}
+    records = first
+    while batch := consumer.poll(0.1, max_records=90):
+        records += batch
+    for r in records:
+        seen[r.topic].append(market_pb2.MarketEvent.FromString(r.value).sequence)
+    assert seen == {t: list(range(300)) for t in seen}

@@ -131,12 +131,17 @@ class MemoryConsumer(Consumer):
         with self.bus._cond:
             while True:
                 out: list[Record] = []
-                for tp in self._assigned:
-                    log = self.bus._topic(tp[0])[tp[1]]
-                    pos = self._positions[tp]
-                    take = log[pos : pos + max_records - len(out)]
-                    out.extend(take)
-                    self._positions[tp] = pos + len(take)
+                # Every partition gets its share of a poll before any gets more, as a Kafka fetch spans
+                # partitions: draining one topic before the next would hand consumers a backlog topic by
+                # topic, an order no broker produces (and one inference's reorder buffer must force).
+                share = max(1, max_records // max(1, len(self._assigned)))
+                for limit in (share, max_records):
+                    for tp in self._assigned:
+                        log = self.bus._topic(tp[0])[tp[1]]
+                        pos = self._positions[tp]
+                        take = log[pos : pos + min(limit, max_records - len(out))]
+                        out.extend(take)
+                        self._positions[tp] = pos + len(take)
                     if len(out) >= max_records:
                         break
                 remaining = deadline - time.monotonic()
