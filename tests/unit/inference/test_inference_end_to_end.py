@@ -81,5 +81,8 @@ def test_train_from_recorded_files_register_and_serve(
     expected = service.models.predictors["BTCUSDT"].predict(offline.values)
     got = np.array([[p.p_up for p in online[t].predictions] for t in offline.time_ns.tolist()])
     print(f"online vs offline p_up: max |dp| = {np.max(np.abs(got - expected)):.3e} over {len(got)} signals")
+    # Which path a difference took, should there be one: forced or late releases, expired or dropped rows.
+    rc = service.rowclock
+    print("ordering:", service.order.stats, f"rows_expired={rc.rows_expired} rows_dropped={rc.rows_dropped}")
     np.testing.assert_allclose(got, expected, atol=1e-6)
     assert [online[t].regime for t in offline.time_ns.tolist()] == offline.regime.tolist()
