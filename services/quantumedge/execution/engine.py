@@ -141,6 +141,23 @@ class EngineConfig:
 POSITION_KEY = "position:"
 CAP_ORDER_NOTIONAL = "CAP_ORDER_NOTIONAL"
 CAP_POSITION_NOTIONAL = "CAP_POSITION_NOTIONAL"
+PROTECTION_OFF_MARKET = "PROTECTION_OFF_MARKET"
+
+
+def protection_off_market(side: Side, tp: Decimal, sl: Decimal, mark: Decimal) -> str:
+    """Why an entry's take-profit or stop is already on the wrong side of the market ("" when it is not).
+
+    Risk prices them from its own view of the book; when that view lags the market, a long's target can
+    sit below the price it fills at. The venue refuses such an OCO (-2010) and the position would be
+    closed at market at once: a loss by construction, so the entry is not sent."""
+    if mark <= 0:
+        return ""
+    buy = side is Side.BUY
+    if tp and (tp <= mark if buy else tp >= mark):
+        return f"take-profit {tp} is already {'below' if buy else 'above'} the market {mark}"
+    if sl and (sl >= mark if buy else sl <= mark):
+        return f"stop {sl} is already {'above' if buy else 'below'} the market {mark}"
+    return ""
 
 
 class ExecutionEngine:
@@ -583,6 +600,11 @@ class ExecutionEngine:
             over = self._over_cap(order, dec(intent.reference_price) or self.marks.get(order.symbol, ZERO))
             if over is not None:
                 return self._refuse(order, *over)
+            off = protection_off_market(
+                order.side, order.take_profit_price, order.stop_loss_price, self.marks.get(order.symbol, ZERO)
+            )
+            if off:
+                return self._refuse(order, PROTECTION_OFF_MARKET, off)
         if is_exit:
             # Protective orders reserve the balance the exit needs: they go first (only for an exit that can go).
             self._cancel_where(

@@ -90,3 +90,18 @@ def test_the_caps_come_from_settings_and_must_be_positive() -> None:
 
     with pytest.raises(ConfigError, match="max_order_notional"):
         load_settings(execution={"max_order_notional": 0})
+
+
+def test_an_entry_whose_protection_is_already_crossed_is_not_sent() -> None:
+    """Risk priced the target and stop from a book that lagged the market: a long's take-profit below the
+    market (or its stop above it) would be refused by the venue and the position closed at once."""
+    from quantumedge.execution.engine import PROTECTION_OFF_MARKET
+
+    engine, venue, emitter = capped(order_cap=1_000.0, position_cap=1_000.0)
+    stale = engine.on_decision(decision("stale-tp", qty=0.1, reference=98.0, tp=99.0, sl=97.0))  # mid ~ 100
+    assert stale.status is OrderStatus.REJECTED and stale.reject_code == PROTECTION_OFF_MARKET
+    crossed_stop = engine.on_decision(decision("stale-sl", qty=0.1, reference=102.0, tp=103.0, sl=101.0))
+    assert crossed_stop.status is OrderStatus.REJECTED and crossed_stop.reject_code == PROTECTION_OFF_MARKET
+    assert list(venue.sim.orders()) == [] and _refusal(emitter, "stale-tp").reject_code == PROTECTION_OFF_MARKET
+    fine = engine.on_decision(decision("fine", qty=0.1, reference=100.0, tp=101.0, sl=99.0))
+    assert fine.status is OrderStatus.FILLED and fine.reject_code == ""

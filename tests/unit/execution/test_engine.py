@@ -98,8 +98,11 @@ def test_the_stop_loss_exits_and_cancels_the_take_profit() -> None:
 
 
 def test_protection_the_venue_refuses_means_exit_at_market() -> None:
-    engine, _, _ = booked()
-    entry = engine.on_decision(decision("i-1", tp=105.0, sl=100.5))  # stop already above the market
+    engine, venue, _ = paper_engine()
+    # The venue has the book but the engine no mark yet, so only the venue can see that the stop is above
+    # the market (with a mark the entry is not even sent: test_caps); it refuses the OCO.
+    venue.on_market(depth(1_000, BOOK_BIDS, BOOK_ASKS))
+    entry = engine.on_decision(decision("i-1", tp=105.0, sl=100.5))
     _, sl_id, _ = ids.protective_ids(entry.client_order_id)
     assert engine.orders[sl_id].status is OrderStatus.REJECTED
     assert "relationship" in engine.orders[sl_id].reject_message
