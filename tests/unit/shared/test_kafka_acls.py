@@ -121,7 +121,7 @@ class ServiceView(Bus):
 
 @pytest.fixture(scope="module")
 def observed() -> dict[str, dict[str, set[str]]]:
-    """Run the four services (synthetic market, paper venue, shipped models) until execution filled orders."""
+    """Run the four services (synthetic market, paper venue, shipped models) until execution acted on an order."""
     settings = Settings(bus="memory", embedded=True)
     settings = settings.model_copy(
         update={"ingest": settings.ingest.model_copy(update={"source": "synthetic", "synthetic_steps": 3000})}
@@ -142,12 +142,16 @@ def observed() -> dict[str, dict[str, set[str]]]:
     finally:
         for service in reversed(started):
             service.stop()
-    assert _filled(shared), "the pipeline filled no order"
+    assert _filled(shared), "no approved decision reached execution"
     return logs
 
 
 def _filled(bus: MemoryBus) -> bool:
-    return any(execution_pb2.ExecutionReport.FromString(r.value).HasField("fill") for r in bus.read_all(topics.REPORTS))
+    """Execution acted on an approved decision (filled it, or refused it with a report): every service's
+    path, ticks to an order, has run."""
+    return any(
+        execution_pb2.ExecutionReport.FromString(r.value).order.client_order_id for r in bus.read_all(topics.REPORTS)
+    )
 
 
 @pytest.mark.parametrize("service", SERVICES)
