@@ -41,7 +41,7 @@ from quantumedge.shared.auth import channel_credentials_from_settings, current_a
 from quantumedge.shared.bus import Bus, Record
 from quantumedge.shared.bus.loop import ConsumerLoop, Refused, admit
 from quantumedge.shared.config import ConfigError, Settings
-from quantumedge.shared.grpc_server import ServiceBinding
+from quantumedge.shared.grpc_server import ServiceBinding, refuse_invalid
 from quantumedge.shared.keyring import keyring_for
 from quantumedge.shared.logs import get_logger
 from quantumedge.shared.observe import Gauges
@@ -659,13 +659,6 @@ class ExecutionServicer(execution_pb2_grpc.ExecutionServiceServicer):
         name = settings.grpc.tls_server_name
         options = [("grpc.ssl_target_name_override", name)] if name else []
         return grpc.secure_channel(address, credentials, options=options)
-
-
-def refuse_invalid(request: Any, context: grpc.ServicerContext) -> None:
-    """INVALID_ARGUMENT for strings too long or numbers not finite / absurd (shared/bounds), with the code."""
-    problem = bounds.check_request(request)
-    if problem is not None:
-        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{problem.code}: {problem.detail}")
 
 
 def validate_submit(request: execution_pb2.SubmitOrderRequest) -> str:

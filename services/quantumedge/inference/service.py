@@ -38,7 +38,7 @@ from quantumedge.shared import bounds, topics
 from quantumedge.shared.bus import Bus, Record
 from quantumedge.shared.bus.loop import ConsumerLoop, admit
 from quantumedge.shared.config import Settings
-from quantumedge.shared.grpc_server import ServiceBinding
+from quantumedge.shared.grpc_server import ServiceBinding, refuse_invalid
 from quantumedge.shared.logs import get_logger
 from quantumedge.shared.observe import Gauges
 from quantumedge.shared.service import ServiceBase
@@ -357,9 +357,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         if bad:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"features: non-finite values for {', '.join(bad)}")
         # After the per-feature check, which names the feature; this one bounds sizes and magnitudes.
-        problem = bounds.check_request(request)
-        if problem is not None:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{problem.code}: {problem.detail}")
+        refuse_invalid(request, context)
         predictor = svc.models.predictors.get(request.symbol)
         if predictor is None:
             served = ", ".join(sorted(svc.models.predictors)) or "none"

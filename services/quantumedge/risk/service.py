@@ -42,7 +42,7 @@ from quantumedge.shared.audit import audit_event, publish_audit, refusal_audit
 from quantumedge.shared.bus import Bus, Record
 from quantumedge.shared.bus.loop import ConsumerLoop, Refused, admit
 from quantumedge.shared.config import Settings
-from quantumedge.shared.grpc_server import ServiceBinding
+from quantumedge.shared.grpc_server import ServiceBinding, refuse_invalid
 from quantumedge.shared.keyring import keyring_for
 from quantumedge.shared.logs import get_logger
 from quantumedge.shared.observe import Gauges
@@ -584,13 +584,6 @@ class RiskServicer(TradingStateRpcs, risk_pb2_grpc.RiskServiceServicer):
             recent = self.engine.decisions.recent()
         chosen = [d for d in recent if matches(d, request.symbol, request.outcome, request.reason)][:limit]
         return risk_pb2.ListDecisionsResponse(decisions=chosen)
-
-
-def refuse_invalid(request: Message, context: grpc.ServicerContext, extra: bounds.Problem | None = None) -> None:
-    """INVALID_ARGUMENT, with the reason code and the field, for a request failing the bounds checks."""
-    problem = bounds.check_request(request) or extra
-    if problem is not None:
-        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{problem.code}: {problem.detail}")
 
 
 def _same_event(record: Record, event: control_pb2.ControlEvent) -> bool:

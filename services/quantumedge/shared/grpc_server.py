@@ -22,6 +22,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from quantumedge.shared import bounds
 from quantumedge.shared.logs import get_logger
 
 log = get_logger(__name__)
@@ -190,3 +191,11 @@ class GrpcServer:
     def stop(self, grace_s: float = 5.0) -> None:
         self.health.enter_graceful_shutdown()
         self.server.stop(grace_s).wait(grace_s + 1)
+
+
+def refuse_invalid(request: Any, context: grpc.ServicerContext, extra: bounds.Problem | None = None) -> None:
+    """INVALID_ARGUMENT, with the reason code and the field, for a request failing the bounds checks
+    (strings too long, numbers not finite or absurd: shared/bounds) or the caller's own `extra` check."""
+    problem = bounds.check_request(request) or extra
+    if problem is not None:
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{problem.code}: {problem.detail}")
