@@ -47,6 +47,14 @@ def _through_row_clock(arrivals: list[market_pb2.MarketEvent], stall_every: int 
     return rows
 
 
+def _lagged(events: list[market_pb2.MarketEvent]) -> list[market_pb2.MarketEvent]:
+    """Each stream in order on its own topic, but reaching inference late by different amounts (< the row
+    lateness): trades 190 ms, books 120 ms, depth 40 ms, so the interleaving is scrambled."""
+    lag = {"trade": 190_000_000, "top_of_book": 120_000_000, "depth": 40_000_000}
+    delay = np.array([lag[e.WhichOneof("payload")] for e in events])
+    return [events[i] for i in np.argsort(np.array([e.exchange_time_ns for e in events]) + delay, kind="stable")]
+
+
 def _assert_bit_identical(
     events: list[market_pb2.MarketEvent], arrivals: list[market_pb2.MarketEvent], stall_every: int = 0
 ) -> int:
@@ -65,12 +73,7 @@ def _assert_bit_identical(
 
 def test_features_bit_identical_with_late_and_out_of_order_events() -> None:
     events = list(SyntheticMarket(["BTCUSDT", "ETHUSDT"], seed=5).events(900))
-    # Each stream is in order on its own topic, but they reach inference late by different amounts
-    # (< the row lateness): trades 190 ms, books 120 ms, depth 40 ms, so the interleaving is scrambled.
-    lag = {"trade": 190_000_000, "top_of_book": 120_000_000, "depth": 40_000_000}
-    delay = np.array([lag[e.WhichOneof("payload")] for e in events])
-    order = np.argsort(np.array([e.exchange_time_ns for e in events]) + delay, kind="stable")
-    arrivals = [events[i] for i in order]
+    arrivals = _lagged(events)
     assert arrivals != events
     assert _assert_bit_identical(events, arrivals) > 1000
 
@@ -79,10 +82,7 @@ def test_a_stalled_replay_is_not_mistaken_for_live_data() -> None:
     """A replay's consumer that stalls for seconds must not decide rows as if the market were live: the
     streams still owe events older than the row (CI saw 38 of 42,834 rows differ this way)."""
     events = list(SyntheticMarket(["BTCUSDT", "ETHUSDT"], seed=5).events(900))
-    lag = {"trade": 190_000_000, "top_of_book": 120_000_000, "depth": 40_000_000}
-    delay = np.array([lag[e.WhichOneof("payload")] for e in events])
-    arrivals = [events[i] for i in np.argsort(np.array([e.exchange_time_ns for e in events]) + delay, kind="stable")]
-    assert _assert_bit_identical(events, arrivals, stall_every=97) > 1000
+    assert _assert_bit_identical(events, _lagged(events), stall_every=97) > 1000
 
 
 def test_features_bit_identical_on_the_real_capture(binance_capture: Capture) -> None:
