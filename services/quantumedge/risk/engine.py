@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from quantumedge.risk import limits as checks
 from quantumedge.risk import policy
+from quantumedge.risk.book_sync import BookSync, Dropped
 from quantumedge.risk.limit_config import default_limits, validate_limits
 from quantumedge.risk.market import MarketView
 from quantumedge.risk.settings import RiskSettings, SymbolFilter
@@ -76,6 +77,11 @@ class DecisionIndex:
         return len(self._by_id)
 
 
+# _decide_into's answer for an entry held until the book catches up (compared by identity).
+_HELD: list[str] = ["held"]
+Decided = tuple[signal_pb2.Signal, risk_pb2.RiskDecision]
+
+
 class RiskEngine:
     def __init__(self, settings: RiskSettings, limits: risk_pb2.RiskLimits | None = None) -> None:
         self.settings = settings
@@ -91,6 +97,13 @@ class RiskEngine:
         self.soft = SoftConditions(settings, self.trading)
         # Open positions' plans, learnt from reports: when each opened and its entry's time stop.
         self.holdings: dict[str, policy.Holding] = {}
+        self.book_sync = BookSync(
+            settings.book_sync_allowance_ns,
+            settings.book_sync_max_lag_ns,
+            settings.book_sync_max_wait_ns,
+            settings.book_sync_max_held,
+        )
+        self._dropped: list[Dropped] = []
 
     # -- context -------------------------------------------------------------------------------------
     def ctx(self, now_ns: int) -> checks.Context:
@@ -209,21 +222,70 @@ class RiskEngine:
 
     # -- decisions -----------------------------------------------------------------------------------
     def decide(self, signal: signal_pb2.Signal, now_ns: int) -> risk_pb2.RiskDecision:
-        """The decision on one signal. A redelivered signal gets the decision it already had."""
-        previous = self.decisions.for_source(signal.signal_id) if signal.signal_id else None
-        if previous is not None:
-            return previous
-        self.counters.signals_seen += 1
-        decision = risk_pb2.RiskDecision(
+        """The decision on one signal, on the book as it is. A redelivered signal gets the decision it had."""
+        decision = self._decide(signal, now_ns, hold=False)
+        assert decision is not None  # never held without hold=True
+        return decision
+
+    def on_signal(self, signal: signal_pb2.Signal, now_ns: int) -> list[Decided]:
+        """The service's path: what is decided now. An entry whose signal is ahead of the symbol's book (market
+        time) is held, decided by `release_held` once the book catches up; exits and refusals never wait."""
+        out = self.expire_held(now_ns)
+        decision = self._decide(signal, now_ns, hold=True)
+        out.extend(self._take_dropped(now_ns))
+        if decision is not None:
+            out.append((signal, decision))
+        return out
+
+    def release_held(self, symbol: str, now_ns: int) -> list[Decided]:
+        """Held signals of `symbol` decided now that its book has caught up, and any held too long refused."""
+        out = self.expire_held(now_ns)
+        for signal in self.book_sync.ready(symbol, self.market.market_ns(symbol)):
+            decision = self._decide(signal, now_ns, hold=True)
+            out.extend(self._take_dropped(now_ns))
+            if decision is not None:
+                out.append((signal, decision))
+        return out
+
+    def expire_held(self, now_ns: int) -> list[Decided]:
+        """Held signals that waited past book_sync_max_wait_ns (a stalled feed), refused book_behind_signal."""
+        self._dropped.extend(self.book_sync.expired(now_ns))
+        return self._take_dropped(now_ns)
+
+    def _take_dropped(self, now_ns: int) -> list[Decided]:
+        out: list[Decided] = []
+        for dropped in self._dropped:
+            sid = dropped.signal.signal_id
+            if sid and self.decisions.for_source(sid) is not None:
+                continue  # decided already (a redelivery held again): that decision stands
+            self.counters.signals_seen += 1
+            decision = self._new_decision(dropped.signal, now_ns)
+            out.append((dropped.signal, self._record(sid, decision, [f"{dropped.code}: {dropped.detail}"])))
+        self._dropped.clear()
+        return out
+
+    def _new_decision(self, signal: signal_pb2.Signal, now_ns: int) -> risk_pb2.RiskDecision:
+        return risk_pb2.RiskDecision(
             decision_id=policy.decision_id_for("signal", signal.signal_id),
             symbol=signal.symbol,
             signal_id=signal.signal_id,
             decided_time_ns=now_ns,
         )
-        reasons = self._decide_into(signal, decision, now_ns)
+
+    def _decide(self, signal: signal_pb2.Signal, now_ns: int, hold: bool) -> risk_pb2.RiskDecision | None:
+        previous = self.decisions.for_source(signal.signal_id) if signal.signal_id else None
+        if previous is not None:
+            return previous
+        decision = self._new_decision(signal, now_ns)
+        reasons = self._decide_into(signal, decision, now_ns, hold)
+        if reasons is _HELD:
+            return None
+        self.counters.signals_seen += 1
         return self._record(signal.signal_id, decision, reasons)
 
-    def _decide_into(self, signal: signal_pb2.Signal, decision: risk_pb2.RiskDecision, now_ns: int) -> list[str]:
+    def _decide_into(
+        self, signal: signal_pb2.Signal, decision: risk_pb2.RiskDecision, now_ns: int, hold: bool = False
+    ) -> list[str]:
         ctx = self.ctx(now_ns)
         symbol = signal.symbol
         if not symbol:
@@ -256,6 +318,12 @@ class RiskEngine:
             pending = self._pending(symbol, exit_=False, now_ns=now_ns)
             if pending:
                 return [f"entry_pending: {symbol} already has intent {pending[0].intent_id}; no pyramiding"]
+        book_ns = self.market.market_ns(symbol)
+        if hold and self.book_sync.behind(signal, book_ns):
+            # Priced on this book, its take-profit and stop would be stale: wait for the book (never for exits).
+            horizon = action.prediction.horizon if action.prediction is not None else 0
+            self._dropped.extend(self.book_sync.hold(signal, horizon, book_ns, now_ns))
+            return _HELD
         return self._entry(ctx, symbol, action, signal, decision, now_ns)
 
     def _follow_drift(self, signal: signal_pb2.Signal, now_ns: int) -> None:

@@ -17,6 +17,8 @@ class SymbolMarket:
     bids: list[tuple[float, float]] = field(default_factory=list)
     asks: list[tuple[float, float]] = field(default_factory=list)
     depth_ns: int = 0
+    # Market (exchange) time of the newest top of book applied: what a signal's event_time_ns is compared with.
+    market_ns: int = 0
 
     @property
     def mid(self) -> float:
@@ -68,6 +70,7 @@ class MarketView:
             tob = event.top_of_book
             if stamp >= sym.book_ns:
                 sym.bid, sym.ask, sym.book_ns = tob.bid_price, tob.ask_price, stamp
+                sym.market_ns = max(sym.market_ns, event.exchange_time_ns or event.receive_time_ns)
         elif kind == "trade":
             if stamp >= sym.trade_ns:
                 sym.last_trade, sym.trade_ns = event.trade.price, stamp
@@ -78,6 +81,11 @@ class MarketView:
                 sym.depth_ns = stamp
         elif kind == "gap":
             self.symbols[event.symbol] = SymbolMarket()
+
+    def market_ns(self, symbol: str) -> int:
+        """Market time of the symbol's book (0 = no book yet)."""
+        sym = self.symbols.get(symbol)
+        return sym.market_ns if sym is not None else 0
 
     def data_age_ns(self, symbol: str, now_ns: int) -> int | None:
         """How old the newest mark-bearing event is; None when there never was one."""

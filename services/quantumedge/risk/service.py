@@ -21,7 +21,7 @@ import grpc
 from google.protobuf.message import Message
 
 from quantumedge.risk import moderator as moderation
-from quantumedge.risk.engine import InvalidIntentError, RiskEngine, StillBreachedError
+from quantumedge.risk.engine import Decided, InvalidIntentError, RiskEngine, StillBreachedError
 from quantumedge.risk.limit_config import LIMIT_FIELDS, InvalidLimitsError, merge_limits
 from quantumedge.risk.limits import Breach
 from quantumedge.risk.moderator_client import ModeratorClient, moderator_for
@@ -307,23 +307,29 @@ class RiskService(ServiceBase):
         with self.lock:
             now = self.clock()
             repeat = self.engine.decisions.for_source(signal.signal_id) is not None
-            decision = self.engine.decide(signal, now)
+            decided = self.engine.on_signal(signal, now)
             self.publish_states(AUTO_ACTOR)
-            if repeat:
-                return  # a redelivered signal: its decision is on the bus already (a second copy reads as a replay)
-            fills = self.moderator.recent_fills() if self.moderator else []
-            context = moderation.prepare(self.engine, signal, decision, fills, now) if self.moderator else None
-            if context is None:
-                self.publish_decision(decision)
-        if context is not None and self.moderator is not None:
-            # Outside the lock, bounded by the moderator's budget: gRPC calls are not held by the model.
-            outcome = self.moderator.review(context)
+        # A redelivered signal: its decision is on the bus already (a second copy reads as a replay).
+        self._publish_decided([d for d in decided if not (repeat and d[0].signal_id == signal.signal_id)], now)
+
+    def _publish_decided(self, decided: list[Decided], now: int) -> None:
+        """Publish decisions in order: entries through the moderator when there is one."""
+        for signal, decision in decided:
             with self.lock:
-                moderation.settle(self.engine, decision, outcome)
-                self.publish_decision(decision)
-        _decisions.add(1, {"approved": decision.approved, "reason": primary_code(decision), "symbol": decision.symbol})
-        if signal.event_time_ns > 0:
-            _tick_to_decision.record(max(0.0, (now - signal.event_time_ns) / 1e6), {"symbol": decision.symbol})
+                fills = self.moderator.recent_fills() if self.moderator else []
+                context = moderation.prepare(self.engine, signal, decision, fills, now) if self.moderator else None
+                if context is None:
+                    self.publish_decision(decision)
+            if context is not None and self.moderator is not None:
+                # Outside the lock, bounded by the moderator's budget: gRPC calls are not held by the model.
+                outcome = self.moderator.review(context)
+                with self.lock:
+                    moderation.settle(self.engine, decision, outcome)
+                    self.publish_decision(decision)
+            labels = {"approved": decision.approved, "reason": primary_code(decision), "symbol": decision.symbol}
+            _decisions.add(1, labels)
+            if signal.event_time_ns > 0:
+                _tick_to_decision.record(max(0.0, (now - signal.event_time_ns) / 1e6), {"symbol": decision.symbol})
 
     def _on_report(self, report: execution_pb2.ExecutionReport, _record: Record) -> None:
         self._wait_ready()
@@ -331,12 +337,15 @@ class RiskService(ServiceBase):
         with self.lock:
             now = self.clock()
             breach = self.engine.on_report(report, now)
+            # Execution heartbeats arrive here when the market feed has stalled: held signals time out.
+            expired = self.engine.expire_held(now)
             self.publish_states(AUTO_ACTOR)
             if self.moderator is not None:
                 self.moderator.note_report(report)
             self._sample_equity(now)
             if breach is not None:
                 self._publish_auto_halt(breach)
+        self._publish_decided(expired, now)
 
     def _on_market(self, event: market_pb2.MarketEvent, _record: Record) -> None:
         self._wait_ready()
@@ -344,10 +353,12 @@ class RiskService(ServiceBase):
             admit(self.market_guard.admit(event))
             now = self.clock()
             breach = self.engine.on_market(event, now)
+            released = self.engine.release_held(event.symbol, now)
             self.publish_states(AUTO_ACTOR)
             self._sample_equity(now)
             if breach is not None:
                 self._publish_auto_halt(breach)
+        self._publish_decided(released, now)
 
     def _on_control(self, event: control_pb2.ControlEvent, record: Record) -> None:
         self._wait_ready()

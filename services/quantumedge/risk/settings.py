@@ -157,6 +157,15 @@ class RiskSettings(BaseModel):
     max_execution_silence_ns: int = 30_000_000_000
     # Signals older than this (created_time_ns vs now) are rejected; 0 = no check.
     max_signal_age_ns: int = 10_000_000_000
+    # An entry whose signal's market time is ahead of risk's book for the symbol by more than this is held
+    # until the book catches up (risk/book_sync.py), so its price, take-profit and stop are not stale; -1 = off.
+    book_sync_allowance_ns: int = Field(default=250_000_000, ge=-1)
+    # Refused at once (book_behind_signal) when the book is further behind than this in market time; 0 = no bound.
+    book_sync_max_lag_ns: int = Field(default=10_000_000_000, ge=0)
+    # A held signal is refused (book_behind_signal) after this long by risk's clock: the feed has stalled.
+    book_sync_max_wait_ns: int = Field(default=2_000_000_000, gt=0)
+    # Held signals in all (only the newest per symbol and horizon is kept).
+    book_sync_max_held: int = Field(default=64, gt=0)
     # Approved entries not yet seen in reports count towards exposure this long.
     pending_intent_ttl_ns: int = 30_000_000_000
     # Age of market data measured from the event's receive time ("event") or from when risk consumed it
