@@ -5,7 +5,7 @@ from __future__ import annotations
 from quantumedge.risk.book_sync import BOOK_BEHIND_SIGNAL, SIGNAL_SUPERSEDED
 from quantumedge.risk.engine import RiskEngine
 from quantumedge.risk.reasons import primary_code
-from quantumedge.v1 import common_pb2, risk_pb2
+from quantumedge.v1 import common_pb2, execution_pb2, risk_pb2
 from tests.unit.risk.builders import NS, FakeClock, book, quiet_settings, report, signal, snapshot
 
 MS = 1_000_000
@@ -108,3 +108,26 @@ def test_the_hold_can_be_turned_off_and_decide_never_holds() -> None:
     assert off.on_signal(signal(t_ns=clock.now + 3 * NS), clock.now)[0][1].approved
     on = engine_at(clock)
     assert on.decide(signal(t_ns=clock.now + 3 * NS), clock.now).approved  # the backtester's path
+
+
+def test_execution_refusing_the_entry_releases_entry_pending_at_once() -> None:
+    """Execution refuses an entry it will not send (PROTECTION_OFF_MARKET and every pre-send check) with a
+    REJECTED order report under the intent's id: the pending entry goes at once, not after the 30 s TTL."""
+    clock = FakeClock()
+    engine = engine_at(clock)
+    first = engine.decide(signal(t_ns=clock.now), clock.now)
+    assert first.approved and first.intent.intent_id in engine.ledger.pending
+    second = engine.decide(signal(t_ns=clock.now), clock.now)
+    assert primary_code(second) == "entry_pending"
+    clock.advance(0.5)
+    refused = report(
+        "BTCUSDT",
+        clock.now,
+        intent_id=first.intent.intent_id,
+        status=execution_pb2.ORDER_STATUS_REJECTED,
+        quantity=first.intent.quantity,
+    )
+    refused.order.reject_code = "PROTECTION_OFF_MARKET"
+    engine.on_report(refused, clock.now)
+    assert engine.ledger.pending == {}
+    assert engine.decide(signal(t_ns=clock.now), clock.now).approved
