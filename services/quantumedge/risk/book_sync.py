@@ -62,8 +62,8 @@ class BookSync:
         return self.allowance_ns >= 0 and self.lag_ns(signal, book_market_ns) > self.allowance_ns
 
     def hold(self, signal: signal_pb2.Signal, horizon: int, book_market_ns: int, now_ns: int) -> list[Dropped]:
-        """Hold `signal` (an entry on `horizon`, the policy's choice); returns what that refused: the signal itself when the book is too far behind to wait
-        on, an older signal it replaced, or the oldest held one past the bound."""
+        """Hold `signal` (an entry on `horizon`, the policy's choice); returns what that refused: the signal
+        itself when the book is too far behind to wait on, an older one it replaced, the oldest past the bound."""
         lag = self.lag_ns(signal, book_market_ns)
         if self.max_lag_ns and lag > self.max_lag_ns:
             return [self._refuse(signal, f"book {lag / 1e6:.0f} ms behind the signal > {self.max_lag_ns / 1e6:.0f} ms")]
