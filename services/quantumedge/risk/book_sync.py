@@ -19,6 +19,8 @@ from quantumedge.v1 import signal_pb2
 
 BOOK_BEHIND_SIGNAL = "book_behind_signal"
 SIGNAL_SUPERSEDED = "signal_superseded"
+# The other way round: the book has moved on past the market the signal was predicted on.
+SIGNAL_BEHIND_BOOK = "signal_behind_book"
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,15 @@ class BookSync:
     def behind(self, signal: signal_pb2.Signal, book_market_ns: int) -> bool:
         """The book is too old to price an entry on this signal."""
         return self.allowance_ns >= 0 and self.lag_ns(signal, book_market_ns) > self.allowance_ns
+
+    def signal_behind(self, signal: signal_pb2.Signal, book_market_ns: int, bound_ns: int) -> str:
+        """A reason when the book is more than bound_ns (market time) past the signal's market; else ""."""
+        ahead = -self.lag_ns(signal, book_market_ns)
+        if bound_ns <= 0 or signal.event_time_ns <= 0 or ahead <= bound_ns:
+            return ""
+        return (
+            f"{SIGNAL_BEHIND_BOOK}: {signal.symbol} book {ahead / 1e6:.0f} ms past the signal > {bound_ns / 1e6:.0f} ms"
+        )
 
     def hold(self, signal: signal_pb2.Signal, horizon: int, book_market_ns: int, now_ns: int) -> list[Dropped]:
         """Hold `signal` (an entry on `horizon`, the policy's choice); returns what that refused: the signal

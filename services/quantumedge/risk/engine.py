@@ -319,6 +319,9 @@ class RiskEngine:
             if pending:
                 return [f"entry_pending: {symbol} already has intent {pending[0].intent_id}; no pyramiding"]
         book_ns = self.market.market_ns(symbol)
+        behind = self.book_sync.signal_behind(signal, book_ns, self.settings.book_sync_max_signal_lag_ns)
+        if hold and behind:
+            return [behind]
         if hold and self.book_sync.behind(signal, book_ns):
             # Priced on this book, its take-profit and stop would be stale: wait for the book (never for exits).
             horizon = action.prediction.horizon if action.prediction is not None else 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quantumedge.risk.book_sync import BOOK_BEHIND_SIGNAL, SIGNAL_SUPERSEDED
+from quantumedge.risk.book_sync import BOOK_BEHIND_SIGNAL, SIGNAL_BEHIND_BOOK, SIGNAL_SUPERSEDED
 from quantumedge.risk.engine import RiskEngine
 from quantumedge.risk.reasons import primary_code
 from quantumedge.v1 import common_pb2, execution_pb2, risk_pb2
@@ -131,3 +131,11 @@ def test_execution_refusing_the_entry_releases_entry_pending_at_once() -> None:
     engine.on_report(refused, clock.now)
     assert engine.ledger.pending == {}
     assert engine.decide(signal(t_ns=clock.now), clock.now).approved
+
+
+def test_an_entry_on_a_signal_the_book_has_moved_past_is_refused() -> None:
+    clock = FakeClock()
+    engine = engine_at(clock, book_sync_max_signal_lag_ns=5 * NS)
+    decided = engine.on_signal(signal(t_ns=clock.now - 6 * NS), clock.now)
+    assert [primary_code(d) for _, d in decided] == [SIGNAL_BEHIND_BOOK]
+    assert engine.on_signal(signal(t_ns=clock.now - 4 * NS), clock.now)[0][1].approved
