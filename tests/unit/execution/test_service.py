@@ -309,3 +309,22 @@ def test_submit_order_refuses_an_answer_risk_did_not_sign(bus: MemoryBus) -> Non
         server.stop(0)
         execution.stop()
         impostor.stop(0)
+
+
+def test_a_heartbeat_goes_out_as_soon_as_the_bus_is_back(bus: MemoryBus) -> None:
+    """Risk refuses everything (stale_execution_state) until execution is heard again, and an outage usually
+    outlasts its silence bound: execution beats at once when the bus answers, not an interval later."""
+    svc = ExecutionService(settings(heartbeat_interval_s=3600.0), bus)
+    svc.start()
+    reports = Reports(bus)
+    try:
+        wait_for(lambda: any(r.note.startswith("execution online") for r in reports.drain()), what="online")
+        beats = lambda: [r for r in reports.drain() if r.note == "heartbeat"]  # noqa: E731
+        bus.outage.failed("test", "broker down")
+        time.sleep(0.3)  # several housekeeping rounds see the bus down
+        assert beats() == []  # an hour-long interval: nothing beats on its own
+        bus.outage.ok("test")
+        beat = wait_for(beats, what="a heartbeat after the outage")
+        assert {r.position.symbol for r in beat} >= {SYMBOL}
+    finally:
+        svc.stop()
