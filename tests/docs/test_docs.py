@@ -103,7 +103,9 @@ def test_every_operating_command_runs_against_a_running_up(tmp_path: Path) -> No
         "QE_DATA_DIR": str(tmp_path / "var"),
         "QE_INGEST__SYNTHETIC_SPEED": "3",
     }
-    (tmp_path / "operate.sh").write_text("set -euo pipefail\nset -x\n" + "\n".join(script) + "\n")
+    # A failing command ends the script early: the trap stops the background `up` by its pid (jobs -p).
+    cleanup = "trap 'for p in $(jobs -p); do kill \"$p\" 2>/dev/null || true; done; wait' EXIT\n"
+    (tmp_path / "operate.sh").write_text("set -euo pipefail\n" + cleanup + "set -x\n" + "\n".join(script) + "\n")
     result = subprocess.run(
         ["bash", str(tmp_path / "operate.sh")],
         cwd=ROOT,
