@@ -505,37 +505,65 @@ class RiskServicer(TradingStateRpcs, risk_pb2_grpc.RiskServiceServicer):
         actor = actor_of(context)
         reason = request.reason or "operator halt"
         with self.svc.lock:
-            before = (control_pb2.HaltState(), self.engine.halt_reason, dict(self.svc.control_gate.applied_ns))
-            before[0].CopyFrom(self.engine.halt)
+            before = self._halt_snapshot()
             self.engine.halt_now(reason, request.cancel_open_orders, request.flatten, self.svc.clock())
-            try:
-                self.svc.publish_halt_state(actor, reason)
-                self.svc.bus.flush()
-            except Exception as exc:
-                self.engine.set_halt(before[0], before[1])
-                self.svc.control_gate.applied_ns = before[2]
-                log.exception("halt record not written: nothing changed", extra={"actor": actor.subject})
-                context.abort(
-                    grpc.StatusCode.UNAVAILABLE,
-                    f"the halt could not be written to {topics.CONTROL} ({type(exc).__name__}): nothing changed, retry",
-                )
+            self._write_or_restore("halt", before, lambda: self.svc.publish_halt_state(actor, reason), context)
             self.svc.publish_audit(actor, "Halt", request, "halted", reason)
         self.svc.bus.flush()
         _halts.add(1, {"cause": "operator"})
         log.warning("trading halted by operator", extra={"actor": actor.subject, "reason": reason})
         return risk_pb2.HaltResponse(halted=True)
 
+    def _halt_snapshot(self) -> tuple:
+        """What Halt and Resume change (lock held): restored as it was when their record cannot be written."""
+        halt = control_pb2.HaltState()
+        halt.CopyFrom(self.engine.halt)
+        ledger = self.engine.ledger
+        return (
+            halt,
+            self.engine.halt_reason,
+            dict(self.svc.control_gate.applied_ns),
+            ledger.loss_streak,
+            ledger.peak_equity,
+        )
+
+    def _write_or_restore(
+        self, what: str, before: tuple, publish: Callable[[], None], context: grpc.ServicerContext
+    ) -> None:
+        """Publish and flush the control record; on failure put `before` back and fail the call UNAVAILABLE."""
+        try:
+            publish()
+            self.svc.bus.flush()
+        except Exception as exc:
+            halt, reason, applied, streak, peak = before
+            self.engine.set_halt(halt, reason)
+            self.svc.control_gate.applied_ns = applied
+            self.engine.ledger.loss_streak, self.engine.ledger.peak_equity = streak, peak
+            log.exception(f"{what} record not written: nothing changed")
+            context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                f"the {what} could not be written to {topics.CONTROL} ({type(exc).__name__}): nothing changed, retry",
+            )
+
     def Resume(self, request: risk_pb2.ResumeRequest, context: grpc.ServicerContext) -> Any:
+        """Durable first, as Halt: trading resumes only once the record is flushed to control.v1; when the
+        write fails, risk stays halted with its loss streak and drawdown peak unacknowledged."""
         refuse_invalid(request, context)
         actor = actor_of(context)
         with self.svc.lock:
+            before = self._halt_snapshot()
             try:
                 self.engine.resume(self.svc.clock())
             except StillBreachedError as exc:
                 self.svc.publish_audit(actor, "Resume", request, f"refused: {exc}", request.reason)
                 self.svc.bus.flush()
                 context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
-            self.svc.publish_halt_state(actor, request.reason or "operator resume")
+            self._write_or_restore(
+                "resume",
+                before,
+                lambda: self.svc.publish_halt_state(actor, request.reason or "operator resume"),
+                context,
+            )
             self.svc.publish_audit(actor, "Resume", request, "resumed", request.reason)
         self.svc.bus.flush()
         log.warning("trading resumed by operator", extra={"actor": actor.subject, "reason": request.reason})

@@ -154,6 +154,30 @@ def test_a_halt_that_cannot_be_written_fails_and_changes_nothing() -> None:
         rig.close()
 
 
+def test_a_resume_that_cannot_be_written_fails_and_risk_stays_halted() -> None:
+    bus = _ControlWriteFails()
+    rig = Rig(bus, quiet_settings())
+    rig.start()
+    try:
+        rig.reports([snapshot(rig.clock.now, equity=10_000.0)])
+        assert rig.stub.Halt(risk_pb2.HaltRequest(reason="incident"), metadata=rig.operator).halted
+        rig.watcher.wait_halt()
+        streak = rig.service.engine.ledger.loss_streak = 3  # as if halted after a losing run
+        bus.fail = True
+        with pytest.raises(grpc.RpcError) as err:
+            rig.stub.Resume(risk_pb2.ResumeRequest(reason="checked"), metadata=rig.operator)
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        # Still halted, the streak not acknowledged: nothing the operator cannot see on control.v1 happened.
+        assert rig.status().halted and rig.service.engine.ledger.loss_streak == streak
+        rig.market()
+        assert not rig.decide(signal("ETHUSDT", t_ns=rig.clock.now, mid=3000.0)).approved
+        bus.fail = False
+        assert not rig.stub.Resume(risk_pb2.ResumeRequest(reason="checked"), metadata=rig.operator).halted
+        assert not rig.status().halted and rig.service.engine.ledger.loss_streak == 0
+    finally:
+        rig.close()
+
+
 def test_commission_dust_is_no_position_and_trading_goes_on(rig: Rig) -> None:
     """Buys whose commission Binance takes in the base asset leave a remainder below the lot and notional
     minimum: risk neither refuses the next entry as already positioned nor approves an exit of the dust."""
