@@ -33,6 +33,10 @@ MIN_TIME_NS = 946_684_800 * 10**9  # 2000-01-01: anything older is not a timesta
 MAX_TIME_NS = 4_102_444_800 * 10**9  # 2100-01-01: far below int64's end, so deadlines can be added safely
 MAX_DURATION_NS = 366 * 86_400 * 10**9  # time stops, TTLs
 MAX_JUMP = 10.0  # a price 10x (or 1/10) off the last good one for its symbol is not a market move
+# ...unless the feed keeps to that level: this many refused prices in a row, all within REANCHOR_BAND of the
+# first of them, show the anchor was the bad price (a few seconds of a live feed; one outlier never does).
+REANCHOR_AFTER = 50
+REANCHOR_BAND = 0.01
 MAX_TEXT = 1024  # reasons and other operator text
 MAX_ID = 128  # ids, symbols, request ids
 
@@ -276,11 +280,17 @@ def check(message: Message) -> Problem | None:
 class LastGood:
     """The last good price per symbol: a price more than MAX_JUMP times off it is refused, not a new normal.
 
-    A gap marker (or reset) forgets the symbol, so a feed that restarts after a real move re-anchors."""
+    A gap marker (or reset) forgets the symbol, so a feed that restarts after a real move re-anchors. So does
+    a level the feed keeps to: when the anchor itself was wrong (a poisoned first price), every true price
+    after it is "a jump"; `reanchor_after` consecutive refused prices that agree with each other (within
+    REANCHOR_BAND) become the new anchor, while one outlier, or outliers that disagree, never do."""
 
-    def __init__(self, max_jump: float = MAX_JUMP) -> None:
+    def __init__(self, max_jump: float = MAX_JUMP, reanchor_after: int = REANCHOR_AFTER) -> None:
         self.max_jump = max_jump
+        self.reanchor_after = reanchor_after
         self.prices: dict[str, float] = {}
+        self._candidate: dict[str, tuple[float, int]] = {}  # symbol -> (level the refused prices keep to, count)
+        self.reanchored = 0
 
     def check(self, symbol: str, prices: list[tuple[str, float]]) -> Problem | None:
         last = self.prices.get(symbol)
@@ -289,15 +299,31 @@ class LastGood:
         for field, value in prices:
             ratio = value / last
             if not 1.0 / self.max_jump <= ratio <= self.max_jump:
+                if self._persistent(symbol, value):
+                    return None  # the anchor was the outlier: accept() moves it here
                 return Problem(PRICE_JUMP, f"{field} = {value:g} is {ratio:.3g}x the last good {last:g} for {symbol}")
         return None
+
+    def _persistent(self, symbol: str, value: float) -> bool:
+        level, count = self._candidate.get(symbol, (value, 0))
+        count = count + 1 if abs(value / level - 1.0) <= REANCHOR_BAND else 1
+        level = level if count > 1 else value
+        if count >= self.reanchor_after:
+            self._candidate.pop(symbol, None)
+            self.reanchored += 1
+            return True
+        self._candidate[symbol] = (level, count)
+        return False
 
     def accept(self, symbol: str, prices: list[tuple[str, float]]) -> None:
         if prices:
             self.prices[symbol] = prices[-1][1]
+            # A price within bounds of the anchor breaks any run of refused ones.
+            self._candidate.pop(symbol, None)
 
     def forget(self, symbol: str) -> None:
         self.prices.pop(symbol, None)
+        self._candidate.pop(symbol, None)
 
 
 class MarketGuard:
@@ -326,6 +352,7 @@ __all__ = [
     "NOT_POSITIVE",
     "OUT_OF_RANGE",
     "PRICE_JUMP",
+    "REANCHOR_AFTER",
     "TOO_LONG",
     "LastGood",
     "MarketGuard",

@@ -103,3 +103,30 @@ def test_request_strings_and_floats_are_bounded() -> None:
     req = risk_pb2.ReviewOrderRequest(intent=risk_pb2.OrderIntent(quantity=math.inf))
     assert bounds.check_request(req).code == bounds.NON_FINITE
     assert bounds.check_request(risk_pb2.HaltRequest(reason="incident")) is None
+
+
+def test_a_wrong_first_price_does_not_block_the_feed_for_good() -> None:
+    """The anchor itself was poisoned: the true level, kept to by the feed, becomes the anchor; outliers that
+    disagree with each other, or one that the true feed interrupts, never do."""
+    guard = bounds.MarketGuard()
+
+    def trade(price: float) -> market_pb2.MarketEvent:
+        return market_pb2.MarketEvent(
+            symbol="BTCUSDT", exchange_time_ns=T, trade=market_pb2.Trade(price=price, quantity=1)
+        )
+
+    assert guard.admit(trade(5_000_000.0)) is None  # the first price is 100x off: nothing to compare it to yet
+    true_prices = [50_000.0 + i for i in range(bounds.REANCHOR_AFTER)]
+    verdicts = [guard.admit(trade(p)) for p in true_prices]
+    assert all(v is not None and v.code == bounds.PRICE_JUMP for v in verdicts[:-1])
+    assert verdicts[-1] is None and guard.last.reanchored == 1
+    assert guard.admit(trade(50_100.0)) is None  # the true level is the anchor now
+    # Outliers alternating far apart never agree, however many there are.
+    for i in range(3 * bounds.REANCHOR_AFTER):
+        assert guard.admit(trade(5_000_000.0 if i % 2 else 1.0)).code == bounds.PRICE_JUMP
+    # A run of outliers at one level, broken by a good price before it is long enough, starts again.
+    for _ in range(bounds.REANCHOR_AFTER - 1):
+        assert guard.admit(trade(900_000.0)).code == bounds.PRICE_JUMP
+    assert guard.admit(trade(50_050.0)) is None
+    assert guard.admit(trade(900_000.0)).code == bounds.PRICE_JUMP
+    assert guard.last.reanchored == 1
