@@ -54,6 +54,9 @@ def embedded_settings(settings: Settings, steps: int, options: UpOptions | None 
         ingest.update(capture_path=options.capture, capture_restamp=True)
     elif options.capture:
         raise ConfigError("--capture PATH needs --source capture")
+    # The accelerated synthetic run shares one market present across services (ingest/lockstep.py); a paced
+    # run (synthetic_speed > 0) already has one, the wall clock, and Binance is real time.
+    ingest["lockstep"] = options.source == "synthetic" and not settings.ingest.synthetic_speed
     execution = {"mode": "observe"} if options.observe else {"venue": "paper"}
     return settings.model_copy(
         update={

@@ -147,6 +147,10 @@ class IngestService(ServiceBase):
     def __init__(self, settings: Settings, bus: Bus, source: MarketSource | None = None) -> None:
         super().__init__(settings, bus)
         self.source: MarketSource = source if source is not None else build_source(settings)
+        if settings.ingest.lockstep:
+            from quantumedge.ingest.lockstep import Lockstep
+
+            self.source = Lockstep(self.source, bus, settings.ingest.lockstep_timeout_s)
         self.recorder: Recorder | None = build_recorder(settings) if settings.ingest.record else None
         self.symbols = [s.upper() for s in settings.symbols]
         # Set once the source has returned (exhausted, stopped or failed): `up` ends a bounded run on it.

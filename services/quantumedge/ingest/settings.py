@@ -27,6 +27,12 @@ class IngestSettings(BaseModel):
     synthetic_speed: float = Field(default=0.0, ge=0.0)
     # The synthetic market's planted edge (drift per unit of order-flow pressure, bps/s); 0 = no edge.
     synthetic_edge_bps_per_s: float = Field(default=PLANTED_EDGE_BPS_PER_S, ge=0.0, le=10.0)
+    # Lockstep (ingest/lockstep.py): after each synthetic step wait until every consumer group of the in-process
+    # bus has consumed everything, so all services share one market present. `quantumedge up` turns it on for
+    # its accelerated synthetic run (speed 0) only; it needs bus=memory and source=synthetic.
+    lockstep: bool = False
+    # The bound of one wait: past it the feed logs which groups are behind and publishes the next step anyway.
+    lockstep_timeout_s: float = Field(default=10.0, gt=0.0, le=600.0)
 
     # --- Binance websocket + REST (QE_BINANCE_WS_URL / QE_BINANCE_REST_URL override the venue's defaults)
     venue: Literal["live", "testnet"] = "live"

@@ -128,6 +128,11 @@ class SyntheticMarket:
     def events(self, n_steps: int | None = None) -> Iterator[market_pb2.MarketEvent]:
         """Events of `n_steps` steps (None = forever), globally in exchange-time order. Restartable:
         every call begins again from the seed."""
+        for batch in self.steps(n_steps):
+            yield from batch
+
+    def steps(self, n_steps: int | None = None) -> Iterator[list[market_pb2.MarketEvent]]:
+        """The same events as `events`, one list per step (every symbol's events of that step, in order)."""
         states = [self._new_state(s) for s in self.symbols]
         self._states = {st.symbol: st for st in states}
         step = 0
@@ -139,8 +144,7 @@ class SyntheticMarket:
                 for rank, ev in self._step(st, t_end):
                     batch.append((ev.exchange_time_ns, rank, idx, ev))
             batch.sort(key=lambda item: item[:3])
-            for item in batch:
-                yield item[3]
+            yield [item[3] for item in batch]
 
     def _new_state(self, symbol: str) -> _SymbolState:
         # crc32, not hash(): str hashes are salted per process and would break reproducibility.
@@ -263,29 +267,34 @@ class SyntheticMarket:
         stop: threading.Event,
         speed: float | None = None,
         n_steps: int | None = None,
+        after_step: Callable[[], None] | None = None,
     ) -> None:
         """Emit events until `stop` is set or `n_steps` (default `max_steps`) steps are done.
 
         speed None/0 = as fast as possible; 1 = real time (one step per `step_ms`); N = N times faster.
+        `after_step` runs once every event of a step was emitted (lockstep waits there for the consumers).
         """
         n_steps = n_steps if n_steps is not None else self.max_steps
         self._running = True
         self._started_at = time.monotonic()
         first_ns: int | None = None
         try:
-            for ev in self.events(n_steps or None):
-                if stop.is_set():
-                    break
-                if speed:
-                    first_ns = ev.exchange_time_ns if first_ns is None else first_ns
-                    due = self._started_at + (ev.exchange_time_ns - first_ns) / 1e9 / speed
-                    delay = due - time.monotonic()
-                    if delay > 0 and stop.wait(delay):
-                        break
-                emit(ev)
-                counter = self._counters.setdefault((ev.symbol, ev.WhichOneof("payload")), _StreamCounters())
-                counter.events += 1
-                counter.last_time_ns = ev.exchange_time_ns
+            for batch in self.steps(n_steps or None):
+                for ev in batch:
+                    if stop.is_set():
+                        return
+                    if speed:
+                        first_ns = ev.exchange_time_ns if first_ns is None else first_ns
+                        due = self._started_at + (ev.exchange_time_ns - first_ns) / 1e9 / speed
+                        delay = due - time.monotonic()
+                        if delay > 0 and stop.wait(delay):
+                            return
+                    emit(ev)
+                    counter = self._counters.setdefault((ev.symbol, ev.WhichOneof("payload")), _StreamCounters())
+                    counter.events += 1
+                    counter.last_time_ns = ev.exchange_time_ns
+                if after_step is not None:
+                    after_step()
         finally:
             self._running = False
 

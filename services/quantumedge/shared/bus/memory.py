@@ -84,6 +84,7 @@ class MemoryBus(Bus):
                 subscribers[part % len(subscribers)]._assigned.append((topic, part))
         for member in members:
             member._positions = {tp: member._start_offset(tp) for tp in member._assigned}
+            member._origin = dict(member._positions)
 
     def _leave(self, consumer: MemoryConsumer) -> None:
         with self._cond:
@@ -104,6 +105,41 @@ class MemoryBus(Bus):
                         lag += end - group.committed.get(tp, member._positions.get(tp, end))
             return lag
 
+    def _undelivered_locked(self) -> dict[str, int]:
+        """Per group, records published to its partitions and not yet committed (the caller holds the lock).
+
+        Committed, not polled: a loop commits only after its handlers' outputs were published, so a group at
+        zero has also handed on everything it produced from those records."""
+        out: dict[str, int] = {}
+        for name, group in self._groups.items():
+            lag = 0
+            for member in group.members:
+                for tp in member._assigned:
+                    end = len(self._topic(tp[0])[tp[1]])
+                    lag += end - group.committed.get(tp, member._origin.get(tp, end))
+            if lag:
+                out[name] = lag
+        return out
+
+    def undelivered(self) -> dict[str, int]:
+        """Groups with records not yet committed, and how many (empty: the bus is quiescent)."""
+        with self._cond:
+            return self._undelivered_locked()
+
+    def wait_quiescent(self, timeout_s: float) -> bool:
+        """Wait until no group has an uncommitted record (True) or `timeout_s` has passed (False).
+
+        Lockstep for the embedded accelerated run (ingest/lockstep.py): the feed publishes its next step only
+        once every hop downstream has consumed the last one, so all services share one market present."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while self._undelivered_locked():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._closed:
+                    return False
+                self._cond.wait(remaining)
+            return True
+
     def close(self) -> None:
         with self._cond:
             self._closed = True
@@ -118,6 +154,8 @@ class MemoryConsumer(Consumer):
         self.from_beginning = from_beginning
         self._assigned: list[tuple[str, int]] = []
         self._positions: dict[tuple[str, int], int] = {}
+        # Where each assigned partition was taken up: undelivered before the member's first commit.
+        self._origin: dict[tuple[str, int], int] = {}
         self._closed = False
 
     def _start_offset(self, tp: tuple[str, int]) -> int:
@@ -152,6 +190,7 @@ class MemoryConsumer(Consumer):
     def commit(self) -> None:
         with self.bus._cond:
             self.bus._groups[self.group].committed.update(self._positions)
+            self.bus._cond.notify_all()  # wakes wait_quiescent; pollers re-check and sleep again
 
     def lag(self) -> dict[tuple[str, int], int]:
         with self.bus._cond:
