@@ -218,6 +218,36 @@ class ExecutionEngine:
             self.counters["intents_received"] += 1
             return self._on_intent(decision.intent)
 
+    def refuse_decision(self, decision: risk_pb2.RiskDecision, code: str, message: str) -> Order | None:
+        """An approved entry the decision gate refused after its signature verified (too old, values out of
+        bounds): recorded as a REJECTED order under its intent id and reported, never sent, so risk's ledger
+        releases the pending entry at once instead of after its TTL, and a redelivery finds it handled.
+        Exits, intents without an id or a side get nothing: there is no entry to release or none to name."""
+        intent = decision.intent
+        if not decision.approved or not intent.intent_id or intent.kind == risk_pb2.INTENT_KIND_EXIT:
+            return None
+        if intent.side not in (Side.BUY, Side.SELL):
+            return None
+        cid = ids.order_id(ids.ENTRY, intent.intent_id)
+        qty = intent.quantity if math.isfinite(intent.quantity) and intent.quantity > 0 else 0.0
+        with self._lock:
+            if cid in self.orders:
+                return self.orders[cid]
+            order = Order(
+                client_order_id=cid,
+                symbol=intent.symbol or decision.symbol,
+                side=Side(intent.side),
+                order_type=OrderType.MARKET,
+                quantity=dec(qty),  # for the record only: it is never sent
+                intent_id=intent.intent_id,
+                venue=self.venue.name,
+                created_time_ns=self._clock(),
+            )
+            order.updated_time_ns = order.created_time_ns
+            self.orders[cid] = order
+            self.counters["intents_received"] += 1
+            return self._refuse(order, code, message)
+
     def handled(self, decision: risk_pb2.RiskDecision) -> bool:
         """This decision's intent already has an order (placed, working, done or refused)."""
         intent_id = decision.intent.intent_id

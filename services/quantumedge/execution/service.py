@@ -27,7 +27,7 @@ from quantumedge.execution.lease import LEASE_LOST
 from quantumedge.execution.observe import VENUE_NAME as OBSERVE_VENUE
 from quantumedge.execution.observe import TouchBook, observed_report
 from quantumedge.execution.venue import BINANCE_URLS, BinanceVenue, Venue, paper_venue
-from quantumedge.shared import bounds, topics
+from quantumedge.shared import bounds, signing, topics
 from quantumedge.shared.admission import (
     HALT_KEY,
     ControlGate,
@@ -362,8 +362,15 @@ class ExecutionService(ServiceBase):
         handled = self.engine.handled(decision)
         verdict = self.decision_gate.check(decision, key, (record.partition, record.offset), self.clock(), handled)
         if not verdict.ok:
+            if verdict.code == signing.STALE:
+                # Signed by risk and never seen before, only too old (or too far ahead): say so on the reports
+                # topic so risk releases the entry now. A bad signature or a replay is never answered.
+                self.engine.refuse_decision(decision, verdict.code, verdict.detail)
             raise Refused(verdict.code, verdict.detail)  # dead-lettered and audited; never the venue
-        admit(bounds.check_decision(decision))  # signed but absurd (NaN, 2^63-1 time stop): never the venue
+        problem = bounds.check_decision(decision)
+        if problem is not None:  # signed but absurd (NaN, 2^63-1 time stop): never the venue
+            self.engine.refuse_decision(decision, problem.code, problem.detail)
+        admit(problem)
         if self.observing:
             self._observe(decision)
             return
