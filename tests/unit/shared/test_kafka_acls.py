@@ -115,6 +115,13 @@ class ServiceView(Bus):
     def ensure_topics(self, names: Iterable[str] | None = None) -> None:
         pass
 
+    # Lockstep (ingest/lockstep.py) asks the shared bus: the run's services share one market present.
+    def wait_quiescent(self, timeout_s: float) -> bool:
+        return self.shared.wait_quiescent(timeout_s)
+
+    def undelivered(self) -> dict[str, int]:
+        return self.shared.undelivered()
+
     def close(self) -> None:
         pass
 
@@ -124,7 +131,11 @@ def observed() -> dict[str, dict[str, set[str]]]:
     """Run the four services (synthetic market, paper venue, shipped models) until execution acted on an order."""
     settings = Settings(bus="memory", embedded=True)
     settings = settings.model_copy(
-        update={"ingest": settings.ingest.model_copy(update={"source": "synthetic", "synthetic_steps": 3000})}
+        update={
+            "ingest": settings.ingest.model_copy(
+                update={"source": "synthetic", "synthetic_steps": 3000, "lockstep": True}
+            )
+        }
     )
     shared = MemoryBus(partitions=settings.kafka.partitions)
     logs: dict[str, dict[str, set[str]]] = {name: defaultdict(set) for name in SERVICES}
