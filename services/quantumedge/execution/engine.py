@@ -229,7 +229,8 @@ class ExecutionEngine:
         if intent.side not in (Side.BUY, Side.SELL):
             return None
         cid = ids.order_id(ids.ENTRY, intent.intent_id)
-        qty = intent.quantity if math.isfinite(intent.quantity) and intent.quantity > 0 else 0.0
+        # The report must pass risk's own bounds check, or the release would be dead-lettered: a bad size reads 0.
+        qty = intent.quantity if bounds.quantity("intent.quantity", intent.quantity) is None else 0.0
         with self._lock:
             if cid in self.orders:
                 return self.orders[cid]

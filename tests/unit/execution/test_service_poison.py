@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from quantumedge.execution.orders import OrderStatus
 from quantumedge.execution.service import ExecutionService
 from quantumedge.shared import bounds, topics
 from quantumedge.shared.bus import MemoryBus
@@ -114,7 +115,12 @@ def test_poisoned_market_and_decisions_are_dead_lettered_and_trading_goes_on(
     )
     assert len(letters) == expected and {d.reason_code for d in letters} <= CODES
     assert sum(d.source_topic == topics.DECISIONS for d in letters) == len(BAD_DECISIONS)
-    assert not any(o.intent_id.startswith("poison-") for o in service.engine.orders.values())
+    # Each poisoned entry is recorded REJECTED (so risk releases it) and never sent.
+    poisoned = [o for o in service.engine.orders.values() if o.intent_id.startswith("poison-")]
+    assert len(poisoned) == len(BAD_DECISIONS) and all(
+        o.status is OrderStatus.REJECTED and not o.venue_order_id for o in poisoned
+    )
+    assert service.engine.counters["orders_placed"] == 0
     assert all(math.isfinite(v) for v in service.engine.marks.values())
 
     good = signed(decision("after-poison", qty=0.001, reference=MID))
@@ -127,3 +133,4 @@ def test_poisoned_market_and_decisions_are_dead_lettered_and_trading_goes_on(
     assert sum(f.quantity for f in fills) == pytest.approx(0.001)
     for r in reports.drain():
         assert math.isfinite(r.equity) and math.isfinite(r.realized_pnl_delta) and math.isfinite(r.fee_delta)
+        assert bounds.check_report(r) is None  # risk takes every report, the REJECTED answers included
