@@ -1,8 +1,9 @@
 """The Kafka backend over kafka-python.
 
 Producer: acks=all with idempotence (no duplicates on retry), keyed by symbol so one symbol's
-events stay ordered in one partition (partitioning.SymbolPartitioner spreads the configured symbols). Consumer: group = service name, auto-commit off; the
-consumer loop commits only after a batch was handled and everything it produced was acked.
+events stay ordered in one partition (partitioning.SymbolPartitioner spreads the configured symbols).
+Consumer: group = service name, auto-commit off; the consumer loop commits only after a batch was handled
+and everything it produced was acked.
 Security (SASL_SSL, credentials from Vault, plaintext refused unless allowed): kafka_security.py.
 """
 
