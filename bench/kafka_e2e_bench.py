@@ -71,7 +71,22 @@ def _env(bootstrap: str, prefix: str, ports: Mapping[str, int], work: Path, spee
         "QE_INGEST__SYNTHETIC_SPEED": f"{speed:.4f}",
         "QE_DATA_DIR": str(work / "var"),
         "QE_LOG_LEVEL": "WARNING",
+        # The bench measures the path, not the strategy: risk's entry threshold and the limits that would stop
+        # trading after the first few entries are opened, so approved orders keep flowing to the paper venue.
+        **{f"QE_RISK__LIMITS__{name}": value for name, value in _OPEN_LIMITS.items()},
     }
+
+
+_OPEN_LIMITS = {
+    "MIN_EXPECTED_RETURN_BPS": "-1000000",
+    "COOLDOWN_AFTER_LOSS_NS": "0",
+    "COOLDOWN_AFTER_EXIT_NS": "0",
+    "MAX_ORDERS_PER_WINDOW": "1000000",
+    "MAX_SYMBOL_NOTIONAL": "100000000",
+    "MAX_GROSS_EXPOSURE": "100000000",
+    "MAX_ORDER_NOTIONAL": "100",
+    "MAX_LOSS_STREAK": "1000000",
+}
 
 
 def _alive(procs: Mapping[str, Popen], logs: Path) -> None:
@@ -85,13 +100,19 @@ def _group_lag(admin: KafkaAdminClient, ends: KafkaConsumer, prefix: str) -> dic
     """Records behind the end, summed over every partition each service's group holds."""
     out = {}
     for group in GROUPS:
-        offsets = admin.list_consumer_group_offsets(f"{prefix}{group}")
+        name = f"{prefix}{group}"
+        offsets = admin.list_group_offsets({name: None}).get(name, {})
         if not offsets:
             out[group] = 0
             continue
-        tps = list(offsets)
-        end = ends.end_offsets(tps)
-        out[group] = sum(max(0, end[tp] - meta.offset) for tp, meta in offsets.items() if meta.offset >= 0)
+        for topic in {tp.topic for tp in offsets}:  # end_offsets needs the topic's metadata first
+            ends.partitions_for_topic(topic)
+        end = {(tp.topic, tp.partition): n for tp, n in ends.end_offsets(list(offsets)).items()}
+        out[group] = sum(
+            max(0, end.get((tp.topic, tp.partition), meta.offset) - meta.offset)
+            for tp, meta in offsets.items()
+            if meta.offset >= 0
+        )
     return out
 
 
@@ -225,7 +246,13 @@ def _figures(run: Run, records: Mapping[str, list[Record]]) -> dict[str, object]
     seconds = (run.stopped_ns - run.started_ns) / 1e9
     chains = _chains(records)
     if not chains["decision_fill"]:
-        raise BenchError(f"{run.rate}/s: no paper fill in {seconds:.0f} s, so no tick -> fill figure")
+        decisions = [risk_pb2.RiskDecision.FromString(r.value) for r in records[topics.DECISIONS]]
+        reasons = Counter(reason for d in decisions if not d.approved for reason in d.reasons).most_common(3)
+        approved = sum(d.approved for d in decisions)
+        raise BenchError(
+            f"{run.rate}/s: no paper fill in {seconds:.0f} s ({len(decisions)} decisions, {approved} approved; "
+            f"refusals mostly {reasons}), so no tick -> fill figure"
+        )
     per_partition = Counter(r.partition for r in fed)
     per_topic_partition = Counter((r.topic.split(".")[1], r.partition) for r in fed)
     print(
