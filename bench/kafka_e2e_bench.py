@@ -78,7 +78,7 @@ def _env(bootstrap: str, prefix: str, ports: Mapping[str, int], work: Path, spee
 
 
 _OPEN_LIMITS = {
-    "MIN_EXPECTED_RETURN_BPS": "-1000000",
+    "MIN_EXPECTED_RETURN_BPS": "0",
     "COOLDOWN_AFTER_LOSS_NS": "0",
     "COOLDOWN_AFTER_EXIT_NS": "0",
     "MAX_ORDERS_PER_WINDOW": "1000000",
@@ -153,7 +153,9 @@ def _start_downstream(env: dict[str, str], ports: Mapping[str, int], logs: Path)
     except AssertionError as exc:
         for proc in procs.values():
             stop(proc)
-        raise BenchError(f"the services did not start: {exc}") from None
+        tails = {n: (logs / f"{n}.log").read_text(errors="replace")[-1500:] for n in DOWNSTREAM}
+        dead = "\n".join(f"--- {n}\n{tails[n]}" for n, p in procs.items() if p.returncode not in (0, -15))
+        raise BenchError(f"the services did not start: {exc}\n{dead}") from None
     return procs
 
 
@@ -197,23 +199,24 @@ def _chains(records: Mapping[str, list[Record]]) -> dict[str, list[float]]:
     """The four latencies (ms) of every fill whose chain can be followed back to its tick."""
     ticks = _ticks([r for t in topics.MARKET for r in records[t]])
     signals = {s.signal_id: s for s in (signal_pb2.Signal.FromString(r.value) for r in records[topics.SIGNALS])}
-    decisions = {}
-    for r in records[topics.DECISIONS]:
-        d = risk_pb2.RiskDecision.FromString(r.value)
-        decisions.setdefault(d.intent.intent_id, d)
+    every = [risk_pb2.RiskDecision.FromString(r.value) for r in records[topics.DECISIONS]]
+    decisions: dict[str, risk_pb2.RiskDecision] = {}
+    for d in every:  # a refusal may carry no intent id: only an intent's first decision can lead to a fill
+        if d.intent.intent_id:
+            decisions.setdefault(d.intent.intent_id, d)
     out: dict[str, list[float]] = {k: [] for k in ("tick_signal", "signal_decision", "decision_fill", "tick_fill")}
     out["tick_signal"] = [ms for s in signals.values() if (ms := _tick_to_signal(s, ticks)) is not None]
-    for s_decision in decisions.values():
-        signal = signals.get(s_decision.intent.signal_id)
+    for d in every:  # every decision, approved or refused: risk's answer to a signal either way
+        signal = signals.get(d.signal_id or d.intent.signal_id)
         if signal is not None:
-            out["signal_decision"].append((s_decision.decided_time_ns - signal.created_time_ns) / 1e6)
+            out["signal_decision"].append((d.decided_time_ns - signal.created_time_ns) / 1e6)
     for r in records[topics.REPORTS]:
         report = execution_pb2.ExecutionReport.FromString(r.value)
         decision = decisions.get(report.order.intent_id) if report.HasField("fill") else None
         if decision is None:
             continue
         out["decision_fill"].append((report.time_ns - decision.decided_time_ns) / 1e6)
-        signal = signals.get(decision.intent.signal_id)
+        signal = signals.get(decision.signal_id or decision.intent.signal_id)
         tick = _tick_ns(signal, ticks) if signal is not None else None
         if tick is not None:
             out["tick_fill"].append((report.time_ns - tick) / 1e6)
@@ -270,7 +273,10 @@ def _figures(run: Run, records: Mapping[str, list[Record]]) -> dict[str, object]
             continue
         p50, p99, p999 = (_pct(values, q) for q in (0.5, 0.99, 0.999))
         out[name] = {"n": len(values), "p50_ms": p50, "p99_ms": p99, "p999_ms": p999}
-        print(f"  {name:<16} n={len(values):>6}  p50 {p50:9.1f} ms  p99 {p99:9.1f} ms  p99.9 {p999:9.1f} ms")
+        # A tail percentile from fewer samples than it needs is the maximum, and is said to be.
+        tail99 = f"{p99:9.1f} ms" if len(values) >= 100 else f"{'(max)':>9} {max(values):.1f} ms"
+        tail999 = f"{p999:9.1f} ms" if len(values) >= 1000 else "n/a (n<1000)"
+        print(f"  {name:<16} n={len(values):>6}  p50 {p50:9.1f} ms  p99 {tail99}  p99.9 {tail999}")
     for group in GROUPS:
         samples = run.lag.get(group, [])
         if samples:
