@@ -31,6 +31,7 @@ BENCHES = [
     ("bench.signing_bench", "bench_signing", False),
     ("bench.moderator_bench", "bench_moderator", False),
     ("bench.outage_bench", "bench_outage", False),
+    ("bench.kafka_e2e_bench", "bench_kafka_e2e", True),
 ]
 
 

@@ -185,7 +185,7 @@ def run_up(settings: Settings, steps: int, handle_signals: bool = True, options:
     """Start the four services, run until drained or interrupted, stop them, return the summary."""
     options = options or UpOptions()
     settings = embedded_settings(settings, steps, options)
-    bus = MemoryBus(partitions=settings.kafka.partitions)
+    bus = MemoryBus(partitions=settings.kafka.partitions, symbols=settings.symbols)
     began = time.monotonic()
     running = _start(settings, bus)
     _print_model_report(running, settings)

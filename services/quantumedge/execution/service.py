@@ -249,6 +249,7 @@ class ExecutionService(ServiceBase):
         self._halt_in_force: control_pb2.HaltState | None = None
         self.servicer = ExecutionServicer(self)
         self._loop: ConsumerLoop | None = None
+        self._market_loop: ConsumerLoop | None = None
         self.market_guard = bounds.MarketGuard()
         self._stop = threading.Event()
         self._housekeeper: threading.Thread | None = None
@@ -282,19 +283,27 @@ class ExecutionService(ServiceBase):
         self._apply_current_halt(self.bus.read_all(topics.CONTROL))
         self.engine.heartbeat("execution online: state rebuilt and reconciled with the venue")
         self.bus.flush()
+        refusals = refusal_audit(self.bus, self.name)
+        # Two members of the one consumer group (its ACL is unchanged): decisions and control records in one
+        # thread, market data in another, so a decision or a halt never waits behind a backlog of ticks. Each
+        # loop commits only what it handled (and what that published was acknowledged); the engine's lock
+        # serialises what they do to the book. Decisions join first: they are served before any backlog.
         self._loop = ConsumerLoop(
             self.bus,
             group=self.name,
-            handlers={
-                topics.DECISIONS: self._on_decision,
-                topics.TRADES: self._on_market,
-                topics.BOOK: self._on_market,
-                topics.DEPTH: self._on_market,
-                topics.CONTROL: self._on_control,
-            },
-            on_refused=refusal_audit(self.bus, self.name),
+            handlers={topics.DECISIONS: self._on_decision, topics.CONTROL: self._on_control},
+            on_refused=refusals,
+            thread_name=f"{self.name}-decisions",
         )
         self._loop.start()
+        self._market_loop = ConsumerLoop(
+            self.bus,
+            group=self.name,
+            handlers=dict.fromkeys(topics.MARKET, self._on_market),
+            on_refused=refusals,
+            thread_name=f"{self.name}-market",
+        )
+        self._market_loop.start()
         self._housekeeper = threading.Thread(target=self._housekeeping, name="execution-housekeeping", daemon=True)
         self._housekeeper.start()
         self.started = True
@@ -320,8 +329,9 @@ class ExecutionService(ServiceBase):
 
     def stop(self) -> None:
         self._stop.set()
-        if self._loop is not None:
-            self._loop.stop()
+        for loop in (self._loop, self._market_loop):
+            if loop is not None:
+                loop.stop()
         if self._housekeeper is not None:
             self._housekeeper.join(5)
         self.venue.stop()
@@ -341,7 +351,7 @@ class ExecutionService(ServiceBase):
     def healthy(self) -> bool:
         if self._lease_lost:
             return False
-        return self._loop is None or (self._loop.alive and self._loop.error is None)
+        return all(loop.alive and loop.error is None for loop in (self._loop, self._market_loop) if loop is not None)
 
     def status_line(self) -> dict[str, Any]:
         s = self.engine.status()

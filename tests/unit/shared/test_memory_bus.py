@@ -13,7 +13,7 @@ def _tick(symbol: str, seq: int) -> market_pb2.MarketEvent:
 
 
 def test_same_key_same_partition_as_kafka() -> None:
-    bus = MemoryBus(partitions=3)
+    bus = MemoryBus(partitions=3)  # no symbols configured: Kafka's own murmur2 hash
     for i in range(20):
         bus.publish("t", "BTCUSDT", _tick("BTCUSDT", i))
     records = bus.read_all("t")

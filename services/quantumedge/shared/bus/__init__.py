@@ -14,7 +14,7 @@ def make_bus(settings: Settings, identity: str | None = None) -> Bus:
     or `admin` for `quantumedge topics`. Raises kafka_security.KafkaSecurityError when they are needed and
     cannot be had, or when the protocol is plaintext and not allowed."""
     if settings.bus == "memory":
-        return MemoryBus(partitions=settings.kafka.partitions)
+        return MemoryBus(partitions=settings.kafka.partitions, symbols=settings.symbols)
     from quantumedge.shared.bus.kafka import KafkaBus
     from quantumedge.shared.bus.kafka_security import (
         ONE_PRINCIPAL_PER_PROCESS,
@@ -33,7 +33,7 @@ def make_bus(settings: Settings, identity: str | None = None) -> Bus:
                 "principal, so run one service per process (`quantumedge serve NAME`)",
             )
         credentials = load_credentials(settings, identity)
-    return KafkaBus(settings.kafka, credentials, embedded=settings.embedded)
+    return KafkaBus(settings.kafka, credentials, embedded=settings.embedded, symbols=settings.symbols)
 
 
 __all__ = ["Bus", "BusError", "BusUnavailable", "Consumer", "MemoryBus", "Record", "make_bus"]

@@ -1,8 +1,9 @@
 """The Kafka backend over kafka-python.
 
 Producer: acks=all with idempotence (no duplicates on retry), keyed by symbol so one symbol's
-events stay ordered in one partition. Consumer: group = service name, auto-commit off; the
-consumer loop commits only after a batch was handled and everything it produced was acked.
+events stay ordered in one partition (partitioning.SymbolPartitioner spreads the configured symbols).
+Consumer: group = service name, auto-commit off; the consumer loop commits only after a batch was handled
+and everything it produced was acked.
 Security (SASL_SSL, credentials from Vault, plaintext refused unless allowed): kafka_security.py.
 """
 
@@ -36,6 +37,7 @@ from quantumedge.shared.bus.kafka_security import (
     check_transport,
     client_options,
 )
+from quantumedge.shared.bus.partitioning import SymbolPartitioner
 from quantumedge.shared.bus.reachable import answers
 from quantumedge.shared.config import KafkaSettings
 from quantumedge.shared.logs import get_logger
@@ -49,12 +51,19 @@ _POSITION_TAKES_TIMEOUT = "timeout_ms" in inspect.signature(KafkaConsumer.positi
 
 class KafkaBus(Bus):
     def __init__(
-        self, settings: KafkaSettings, credentials: KafkaCredentials | None = None, *, embedded: bool = False
+        self,
+        settings: KafkaSettings,
+        credentials: KafkaCredentials | None = None,
+        *,
+        embedded: bool = False,
+        symbols: Sequence[str] = (),
     ) -> None:
         """`credentials` (from kafka_security.load_credentials) are needed by every protocol but PLAINTEXT,
-        which is refused unless settings.allow_plaintext (or embedded). Raises KafkaSecurityError."""
+        which is refused unless settings.allow_plaintext (or embedded). `symbols` (settings.symbols) take
+        partitions in order (partitioning.py). Raises KafkaSecurityError."""
         check_transport(settings, credentials, embedded=embedded)
         self.settings = settings
+        self.partitioner = SymbolPartitioner(symbols)
         # One TLS context for every client of this bus: built once, in memory.
         self._security = client_options(settings, credentials)
         self._prefix = settings.topic_prefix
@@ -97,6 +106,7 @@ class KafkaBus(Bus):
                     retries=2_147_483_647,
                     delivery_timeout_ms=_DELIVER_FOREVER_MS,
                     max_in_flight_requests_per_connection=5,
+                    partitioner=self.partitioner,
                     **self._common(),
                 )
             return self._producer

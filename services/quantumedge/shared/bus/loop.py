@@ -125,8 +125,11 @@ class ConsumerLoop:
         max_records: int = 500,
         on_refused: RefusalHook | None = None,
         probe_every_s: float = 1.0,
+        thread_name: str = "",
     ) -> None:
+        """Several loops may share a group (one member each): execution's decisions and its market data."""
         self.bus = bus
+        self.thread_name = thread_name or f"{group}-consumer"
         # An idle loop commits this often, so it notices an outage (and its end) with no traffic too.
         self.probe_every_s = probe_every_s
         self._backoff = Backoff(base_s=0.2, cap_s=2.0)
@@ -155,9 +158,19 @@ class ConsumerLoop:
         wait = getattr(self._consumer, "wait_assigned", None)
         if wait is not None:
             wait()
-        self._thread = threading.Thread(target=self._run, name=f"{self.group}-consumer", daemon=True)
+        self._commit_start()
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
         _loops.add_owner(self)
         self._thread.start()
+
+    def _commit_start(self) -> None:
+        """Commit the starting positions at once: when another member of the group joins next (execution runs
+        two), the rebalance would otherwise reset a group with no offsets to "latest" a second time and skip
+        what was published in between. An outage here is left to the loop's first settle."""
+        try:
+            self._consumer.commit()
+        except BusUnavailable as exc:
+            log.warning("starting offsets not committed yet", extra={"group": self.group, "error": str(exc)})
 
     def stop(self, timeout_s: float = 10.0) -> None:
         self._stop.set()

@@ -1,6 +1,6 @@
 """An in-process bus with Kafka's semantics, for the embedded default and fast unit tests.
 
-Topics have partitions chosen by Kafka's own murmur2 key hash, records have offsets, consumer
+Topics have partitions chosen by the same SymbolPartitioner as the Kafka producer's, records have offsets, consumer
 groups share partitions between members and resume from committed offsets. It is not a proof
 that anything works on Kafka: integration tests run the same code on a real broker.
 """
@@ -11,9 +11,8 @@ import threading
 import time
 from collections.abc import Sequence
 
-from kafka.partitioner.default import murmur2
-
 from quantumedge.shared.bus.base import Bus, Consumer, Record
+from quantumedge.shared.bus.partitioning import SymbolPartitioner
 
 
 class _Group:
@@ -23,8 +22,9 @@ class _Group:
 
 
 class MemoryBus(Bus):
-    def __init__(self, partitions: int = 3) -> None:
+    def __init__(self, partitions: int = 3, symbols: Sequence[str] = ()) -> None:
         self._partitions = partitions
+        self.partitioner = SymbolPartitioner(symbols)
         self._logs: dict[str, list[list[Record]]] = {}
         self._groups: dict[str, _Group] = {}
         self._cond = threading.Condition()
@@ -42,7 +42,7 @@ class MemoryBus(Bus):
         if key is None:
             # Like Kafka's sticky partitioner for unkeyed records: any partition is fine; keep it simple.
             return 0
-        return (murmur2(key) & 0x7FFFFFFF) % len(logs)
+        return self.partitioner.index(key, len(logs))
 
     def _send(self, topic: str, key: bytes | None, value: bytes | None, headers: dict[str, bytes]) -> None:
         with self._cond:

@@ -1,0 +1,96 @@
+"""With a backlog of market data waiting on a real broker, a decision published after it reaches the (paper)
+venue before execution has consumed the backlog: decisions and control records have their own consumer.
+
+The order of events is read from the fill itself: the paper venue fills on the market's clock, and every
+record of the flood carries its index in its exchange time, so the fill says how much of the backlog had been
+handled when the order was at the venue. Without the priority consumer the decision, published last, was
+handled after every market record (the fill would carry the last index)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from quantumedge.execution.service import ExecutionService
+from quantumedge.execution.settings import ExecutionSettings
+from quantumedge.shared import topics
+from quantumedge.shared.bus.kafka import KafkaBus
+from quantumedge.shared.config import KafkaSettings, Settings
+from quantumedge.v1 import execution_pb2, market_pb2, risk_pb2
+from tests.integration.execution.rig import wait_until
+from tests.support.signing import session_signing_settings, signed_for_serve
+from tests.unit.execution.builders import decision
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+SYMBOL, MID, FLOOD, STEP_NS = "BTCUSDT", 50_000.0, 20_000, 1_000
+
+
+def flood_event(t0: int, i: int) -> market_pb2.MarketEvent:
+    ask = MID + 0.5 + i * 0.001
+    return market_pb2.MarketEvent(
+        symbol=SYMBOL,
+        exchange_time_ns=t0 + i * STEP_NS,
+        receive_time_ns=t0 + i * STEP_NS,
+        source="synthetic",
+        top_of_book=market_pb2.TopOfBook(bid_price=ask - 1.0, bid_quantity=5.0, ask_price=ask, ask_quantity=5.0),
+    )
+
+
+def test_a_decision_overtakes_a_market_backlog(kafka_bootstrap: str) -> None:
+    kafka = KafkaSettings(bootstrap=kafka_bootstrap, allow_plaintext=True, topic_prefix=f"prio-{uuid.uuid4().hex[:8]}.")
+    settings = Settings(
+        bus="kafka",
+        kafka=kafka,
+        symbols=[SYMBOL, "ETHUSDT"],
+        signing=session_signing_settings(),
+        execution=ExecutionSettings(venue="paper", housekeeping_interval_s=0.2),
+    )
+    producer = KafkaBus(kafka, symbols=settings.symbols)
+    producer.ensure_topics()
+    # A first run of execution fixes the group's positions, then stops: what follows waits for the next one.
+    first = ExecutionService(settings, KafkaBus(kafka, symbols=settings.symbols))
+    first.start()
+    first.stop()
+
+    t0 = time.time_ns()
+    for i in range(FLOOD):
+        producer.publish(topics.BOOK, SYMBOL, flood_event(t0, i))
+    # A resting buy priced above every ask of the flood: it trades on the first book the venue sees after it.
+    order = decision(
+        f"prio-{uuid.uuid4().hex[:6]}",
+        qty=0.01,
+        order_type=risk_pb2.ORDER_TYPE_LIMIT,
+        tif=risk_pb2.TIME_IN_FORCE_GTC,
+        limit=MID + 100.0,
+        reference=MID,
+    )
+    producer.publish(topics.DECISIONS, SYMBOL, signed_for_serve(order))
+    producer.flush()
+
+    service = ExecutionService(settings, KafkaBus(kafka, symbols=settings.symbols))
+    reports = producer.consumer(f"prio-reports-{uuid.uuid4().hex[:6]}", [topics.REPORTS], from_beginning=True)
+    fills: list[execution_pb2.Fill] = []
+
+    def filled() -> bool:
+        for record in reports.poll(0.2, 1000):
+            report = execution_pb2.ExecutionReport.FromString(record.value)
+            if report.HasField("fill"):
+                fills.append(report.fill)
+        return bool(fills)
+
+    service.start()
+    try:
+        wait_until(filled, 120, "the decision's fill")
+        wait_until(lambda: service._market_loop.handled >= FLOOD, 120, "execution to consume the backlog")
+    finally:
+        service.stop()
+        reports.close()
+        producer.close()
+    index = (fills[0].time_ns - t0) // STEP_NS
+    print(f"decision filled at market record {index} of a backlog of {FLOOD}")
+    assert 0 <= index < FLOOD - 1
+    # It rested on the venue before the book of the backlog reached it, so it was filled as a maker at its own
+    # price: behind the backlog it would have met the last ask at once and taken it.
+    assert fills[0].is_maker and fills[0].price == pytest.approx(MID + 100.0)
