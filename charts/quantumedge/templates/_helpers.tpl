@@ -398,6 +398,7 @@ rendered ACLs against the code's plan). */}}
   "risk.decisions.v1": {"write": ["risk"], "read": ["execution"]},
   "execution.reports.v1": {"write": ["execution"], "read": ["risk", "notify"]},
   "execution.state.v1": {"write": ["execution"], "read": ["execution"]},
+  "risk.checkpoint.v1": {"write": ["risk"], "read": ["risk"]},
   "control.v1": {"write": ["risk"], "read": ["risk", "execution", "notify"]},
   "dlq.v1": {"write": ["ingest", "inference", "risk", "execution", "notify"], "read": []},
   "audit.v1": {"write": ["ingest", "inference", "risk", "execution"], "read": []}

@@ -18,6 +18,8 @@ SHADOW_SIGNALS = "inference.shadow_signals.v1"
 DECISIONS = "risk.decisions.v1"
 REPORTS = "execution.reports.v1"
 EXEC_STATE = "execution.state.v1"
+# Risk's signed ledger checkpoint (compacted, one key): a restart restores it and replays only the reports after it.
+RISK_CHECKPOINT = "risk.checkpoint.v1"
 CONTROL = "control.v1"
 DLQ = "dlq.v1"
 # Every audit record (allowed and refused calls, automatic halts). Not compacted, kept by retention: audit
@@ -35,6 +37,7 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
     DECISIONS: risk_pb2.RiskDecision,
     REPORTS: execution_pb2.ExecutionReport,
     EXEC_STATE: execution_pb2.ExecutionReport,
+    RISK_CHECKPOINT: risk_pb2.RiskCheckpoint,
     CONTROL: control_pb2.ControlEvent,
     DLQ: dlq_pb2.DeadLetter,
     AUDIT: control_pb2.ControlEvent,
@@ -59,6 +62,7 @@ WRITERS: dict[str, tuple[str, ...]] = {
     CONTROL: ("risk",),
     REPORTS: ("execution",),
     EXEC_STATE: ("execution",),
+    RISK_CHECKPOINT: ("risk",),
     DLQ: CLIENTS,
     AUDIT: SERVICES,
 }
@@ -75,6 +79,7 @@ READERS: dict[str, tuple[str, ...]] = {
     CONTROL: ("risk", "execution", NOTIFY),
     REPORTS: ("risk", NOTIFY),
     EXEC_STATE: ("execution",),
+    RISK_CHECKPOINT: ("risk",),
     DLQ: (),
     AUDIT: (),
 }
@@ -94,7 +99,7 @@ class TopicSpec:
 ALL = tuple(
     TopicSpec(
         name,
-        compacted=name in (CONTROL, EXEC_STATE),
+        compacted=name in (CONTROL, EXEC_STATE, RISK_CHECKPOINT),
         writers=WRITERS[name],
         retention_ms=AUDIT_RETENTION_MS if name == AUDIT else None,
     )

@@ -410,3 +410,125 @@ class ReviewOrderResponse(_message.Message):
     DECISION_FIELD_NUMBER: _ClassVar[int]
     decision: RiskDecision
     def __init__(self, decision: _Optional[_Union[RiskDecision, _Mapping]] = ...) -> None: ...
+
+class RiskCheckpoint(_message.Message):
+    __slots__ = ("checkpoint_id", "time_ns", "report_offsets", "acknowledged_ns", "base", "realized_total", "fees_total", "holdings", "marks", "has_day", "day", "day_start_equity", "peak_equity", "loss_streak", "last_loss_ns", "last_exit_ns", "last_report_ns", "reports_seen", "observed_reports", "observed_notional", "pending", "seen_reports", "seen_orders", "order_times_ns", "signature")
+    class ReportOffsetsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: int
+        value: int
+        def __init__(self, key: _Optional[int] = ..., value: _Optional[int] = ...) -> None: ...
+    class MarksEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: CheckpointMark
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[CheckpointMark, _Mapping]] = ...) -> None: ...
+    class LastLossNsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class LastExitNsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    REPORT_OFFSETS_FIELD_NUMBER: _ClassVar[int]
+    ACKNOWLEDGED_NS_FIELD_NUMBER: _ClassVar[int]
+    BASE_FIELD_NUMBER: _ClassVar[int]
+    REALIZED_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    FEES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    HOLDINGS_FIELD_NUMBER: _ClassVar[int]
+    MARKS_FIELD_NUMBER: _ClassVar[int]
+    HAS_DAY_FIELD_NUMBER: _ClassVar[int]
+    DAY_FIELD_NUMBER: _ClassVar[int]
+    DAY_START_EQUITY_FIELD_NUMBER: _ClassVar[int]
+    PEAK_EQUITY_FIELD_NUMBER: _ClassVar[int]
+    LOSS_STREAK_FIELD_NUMBER: _ClassVar[int]
+    LAST_LOSS_NS_FIELD_NUMBER: _ClassVar[int]
+    LAST_EXIT_NS_FIELD_NUMBER: _ClassVar[int]
+    LAST_REPORT_NS_FIELD_NUMBER: _ClassVar[int]
+    REPORTS_SEEN_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_REPORTS_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_NOTIONAL_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    SEEN_REPORTS_FIELD_NUMBER: _ClassVar[int]
+    SEEN_ORDERS_FIELD_NUMBER: _ClassVar[int]
+    ORDER_TIMES_NS_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    checkpoint_id: str
+    time_ns: int
+    report_offsets: _containers.ScalarMap[int, int]
+    acknowledged_ns: int
+    base: float
+    realized_total: float
+    fees_total: float
+    holdings: _containers.RepeatedCompositeFieldContainer[CheckpointHolding]
+    marks: _containers.MessageMap[str, CheckpointMark]
+    has_day: bool
+    day: int
+    day_start_equity: float
+    peak_equity: float
+    loss_streak: int
+    last_loss_ns: _containers.ScalarMap[str, int]
+    last_exit_ns: _containers.ScalarMap[str, int]
+    last_report_ns: int
+    reports_seen: int
+    observed_reports: int
+    observed_notional: float
+    pending: _containers.RepeatedCompositeFieldContainer[CheckpointPending]
+    seen_reports: _containers.RepeatedScalarFieldContainer[str]
+    seen_orders: _containers.RepeatedScalarFieldContainer[str]
+    order_times_ns: _containers.RepeatedScalarFieldContainer[int]
+    signature: _common_pb2.Signature
+    def __init__(self, checkpoint_id: _Optional[str] = ..., time_ns: _Optional[int] = ..., report_offsets: _Optional[_Mapping[int, int]] = ..., acknowledged_ns: _Optional[int] = ..., base: _Optional[float] = ..., realized_total: _Optional[float] = ..., fees_total: _Optional[float] = ..., holdings: _Optional[_Iterable[_Union[CheckpointHolding, _Mapping]]] = ..., marks: _Optional[_Mapping[str, CheckpointMark]] = ..., has_day: _Optional[bool] = ..., day: _Optional[int] = ..., day_start_equity: _Optional[float] = ..., peak_equity: _Optional[float] = ..., loss_streak: _Optional[int] = ..., last_loss_ns: _Optional[_Mapping[str, int]] = ..., last_exit_ns: _Optional[_Mapping[str, int]] = ..., last_report_ns: _Optional[int] = ..., reports_seen: _Optional[int] = ..., observed_reports: _Optional[int] = ..., observed_notional: _Optional[float] = ..., pending: _Optional[_Iterable[_Union[CheckpointPending, _Mapping]]] = ..., seen_reports: _Optional[_Iterable[str]] = ..., seen_orders: _Optional[_Iterable[str]] = ..., order_times_ns: _Optional[_Iterable[int]] = ..., signature: _Optional[_Union[_common_pb2.Signature, _Mapping]] = ...) -> None: ...
+
+class CheckpointHolding(_message.Message):
+    __slots__ = ("symbol", "quantity", "average_price", "trade_pnl")
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    AVERAGE_PRICE_FIELD_NUMBER: _ClassVar[int]
+    TRADE_PNL_FIELD_NUMBER: _ClassVar[int]
+    symbol: str
+    quantity: float
+    average_price: float
+    trade_pnl: float
+    def __init__(self, symbol: _Optional[str] = ..., quantity: _Optional[float] = ..., average_price: _Optional[float] = ..., trade_pnl: _Optional[float] = ...) -> None: ...
+
+class CheckpointMark(_message.Message):
+    __slots__ = ("price", "time_ns")
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    price: float
+    time_ns: int
+    def __init__(self, price: _Optional[float] = ..., time_ns: _Optional[int] = ...) -> None: ...
+
+class CheckpointPending(_message.Message):
+    __slots__ = ("intent_id", "symbol", "side", "exit", "quantity", "price", "created_ns", "acknowledged")
+    INTENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    SIDE_FIELD_NUMBER: _ClassVar[int]
+    EXIT_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_NS_FIELD_NUMBER: _ClassVar[int]
+    ACKNOWLEDGED_FIELD_NUMBER: _ClassVar[int]
+    intent_id: str
+    symbol: str
+    side: _common_pb2.Side
+    exit: bool
+    quantity: float
+    price: float
+    created_ns: int
+    acknowledged: bool
+    def __init__(self, intent_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.Side, str]] = ..., exit: _Optional[bool] = ..., quantity: _Optional[float] = ..., price: _Optional[float] = ..., created_ns: _Optional[int] = ..., acknowledged: _Optional[bool] = ...) -> None: ...

@@ -8,7 +8,7 @@ import re
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import pytest
 
@@ -108,9 +108,9 @@ class ServiceView(Bus):
         self.log["group"].add(group)
         return self.shared.consumer(group, topics, from_beginning)
 
-    def read_all(self, topic: str, timeout_s: float = 10.0) -> list[Record]:
+    def read_from(self, topic: str, start: Mapping[int, int], timeout_s: float = 10.0) -> list[Record]:
         self.log["read"].add(topic)
-        return self.shared.read_all(topic, timeout_s)
+        return self.shared.read_from(topic, start, timeout_s)
 
     def ensure_topics(self, names: Iterable[str] | None = None) -> None:
         pass

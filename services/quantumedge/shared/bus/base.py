@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from google.protobuf.message import Message
@@ -101,9 +101,14 @@ class Bus(abc.ABC):
     def consumer(self, group: str, topics: Sequence[str], from_beginning: bool = False) -> Consumer:
         """Join `group` on `topics`. A group with no committed offset starts at the end, or the beginning."""
 
-    @abc.abstractmethod
     def read_all(self, topic: str, timeout_s: float = 10.0) -> list[Record]:
         """Every record of `topic` from the beginning to its current end, outside any group (state rebuilds)."""
+        return self.read_from(topic, {}, timeout_s)
+
+    @abc.abstractmethod
+    def read_from(self, topic: str, start: Mapping[int, int], timeout_s: float = 10.0) -> list[Record]:
+        """The records of `topic` from offset start[partition] (a partition not named: its beginning; an offset
+        the log no longer holds: its earliest) to its current end, outside any group, ordered as read_all."""
 
     def ensure_topics(self, names: Iterable[str] | None = None) -> None:  # noqa: B027 - optional hook, the in-process bus needs nothing
         """Create the system's topics (logical `names`, default all) when missing."""

@@ -13,7 +13,7 @@ import contextlib
 import inspect
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
@@ -157,8 +157,11 @@ class KafkaBus(Bus):
     def consumer(self, group: str, topics: Sequence[str], from_beginning: bool = False) -> KafkaConsumer_:
         return KafkaConsumer_(self, group, list(topics), from_beginning)
 
-    def read_all(self, topic: str, timeout_s: float = 10.0) -> list[Record]:
-        consumer = KafkaConsumer(enable_auto_commit=False, group_id=None, **self._common())
+    def read_from(self, topic: str, start: Mapping[int, int], timeout_s: float = 10.0) -> list[Record]:
+        # earliest: an offset retention already deleted reads from the log start, never silently from the end.
+        consumer = KafkaConsumer(
+            enable_auto_commit=False, group_id=None, auto_offset_reset="earliest", **self._common()
+        )
         try:
             name = self.physical(topic)
             parts = consumer.partitions_for_topic(name) or set()
@@ -168,6 +171,9 @@ class KafkaBus(Bus):
             consumer.assign(tps)
             consumer.seek_to_beginning(*tps)
             end = consumer.end_offsets(tps)
+            for tp in tps:
+                if start.get(tp.partition, 0) > 0:
+                    consumer.seek(tp, min(start[tp.partition], end[tp]))
             out: list[Record] = []
             deadline = time.monotonic() + timeout_s
             while any(consumer.position(tp) < end[tp] for tp in tps):

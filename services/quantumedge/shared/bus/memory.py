@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from quantumedge.shared.bus.base import Bus, Consumer, Record
 from quantumedge.shared.bus.partitioning import SymbolPartitioner
@@ -60,9 +60,9 @@ class MemoryBus(Bus):
         with self._cond:
             return [len(log) for log in self._topic(topic)]
 
-    def read_all(self, topic: str, timeout_s: float = 10.0) -> list[Record]:
+    def read_from(self, topic: str, start: Mapping[int, int], timeout_s: float = 10.0) -> list[Record]:
         with self._cond:
-            records = [r for log in self._topic(topic) for r in log]
+            records = [r for part, log in enumerate(self._topic(topic)) for r in log[max(0, start.get(part, 0)) :]]
         return sorted(records, key=lambda r: (r.timestamp_ms, r.partition, r.offset))
 
     # -- groups -----------------------------------------------------------------------------------
