@@ -68,6 +68,11 @@ class BoundedSet:
             self._items.popitem(last=False)
         return True
 
+    def newest(self, count: int) -> list[str]:
+        """The `count` most recently added keys, oldest first (what a checkpoint keeps of the window)."""
+        keys = list(self._items)
+        return keys[max(0, len(keys) - count) :]
+
 
 class RiskLedger:
     def __init__(
