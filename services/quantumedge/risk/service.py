@@ -20,7 +20,9 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
+from quantumedge.risk import checkpoint
 from quantumedge.risk import moderator as moderation
+from quantumedge.risk.checkpointing import Checkpointer
 from quantumedge.risk.engine import Decided, InvalidIntentError, RiskEngine, StillBreachedError
 from quantumedge.risk.limit_config import LIMIT_FIELDS, InvalidLimitsError, merge_limits
 from quantumedge.risk.limits import Breach
@@ -126,6 +128,10 @@ class RiskService(ServiceBase):
         # Every consumed price is checked against the last good one for its symbol (shared/bounds).
         self.market_guard = bounds.MarketGuard()
         self._audit_refusal = refusal_audit(bus, self.name)
+        # The signed ledger checkpoint: start-up restores it and replays only the reports after it.
+        self.checkpointer = Checkpointer(bus, self.keyring, settings.risk, clock)
+        self.rebuild_from = ""  # "checkpoint" or "reports" once rebuilt
+        self.rebuild_read = 0  # records of execution.reports.v1 the start-up read
         # The optional LLM moderator of entries (None when disabled; its key from Vault or risk does not start).
         self.moderator = moderator or moderator_for(settings)
         self.servicer = RiskServicer(self)
@@ -161,10 +167,20 @@ class RiskService(ServiceBase):
         self._ready.set()
         if self._loop is not None:
             self._loop.stop()
+        if self._rebuilt:
+            self._checkpoint_at_stop()
         self.bus.flush()
         self.keyring.close()
         if self.moderator is not None:
             self.moderator.close()
+
+    def _checkpoint_at_stop(self) -> None:
+        """The ledger as the loop left it, so the next start replays nothing it already folded in."""
+        try:
+            with self.lock:
+                self.checkpointer.write(self.engine.ledger, self.engine.halt.acknowledged_ns)
+        except Exception as exc:  # the next start replays more; it never loses anything for a missing checkpoint
+            log.warning("risk checkpoint not written at stop", extra={"error": repr(exc)})
 
     def healthy(self) -> bool:
         return self._loop is None or self._loop.alive
@@ -224,7 +240,10 @@ class RiskService(ServiceBase):
             for k in last_by_key
             if expected_payload(k) and (k not in latest or not _same_event(last_by_key[k], latest[k]))
         ]
-        reports = self._stored_reports()
+        cp = self.checkpointer.load() if self.checkpointer.enabled else None
+        tail = self.checkpointer.read_reports(dict(cp.report_offsets) if cp is not None else {})
+        self.rebuild_skipped, self.rebuild_read = tail.skipped, tail.read
+        self.rebuild_from = "checkpoint" if cp is not None else "reports"
         now = self.clock()
         with self.lock:
             if LIMITS_KEY in latest and latest[LIMITS_KEY].HasField("limits"):
@@ -248,7 +267,11 @@ class RiskService(ServiceBase):
                 log.error(
                     "stored trading state unverifiable: exits only until an operator activates", extra={"scope": scope}
                 )
-            self.engine.ledger.replay(reports, acknowledged)
+            if cp is not None:
+                checkpoint.restore(self.engine.ledger, cp)
+                # An acknowledgement the checkpoint already reflects must not wipe the losses that came after it.
+                acknowledged = acknowledged if acknowledged > cp.acknowledged_ns else 0
+            self.engine.ledger.replay(tail.reports, acknowledged)
             self.engine.ledger.roll_day(now)
             breach = self.engine.check_auto_halt(now)
             if breach is not None:
@@ -260,39 +283,13 @@ class RiskService(ServiceBase):
                 "risk state rebuilt",
                 extra={
                     "halted": self.engine.halted,
-                    "reports": len(reports),
+                    "from": self.rebuild_from,
+                    "reports": tail.read,
                     "equity": round(self.engine.ledger.equity, 2),
                     "loss_streak": self.engine.ledger.loss_streak,
                 },
             )
         self.bus.flush()
-
-    def _stored_reports(self) -> list[execution_pb2.ExecutionReport]:
-        """The reports topic's history, without what the bounds check refuses (its dead letter went out when
-        it was first consumed): skipped, and said once, with the count and the first reason."""
-        reports: list[execution_pb2.ExecutionReport] = []
-        skipped: dict[str, int] = {}
-        first: tuple[int, int, str] | None = None
-        for rec in self.bus.read_all(topics.REPORTS, timeout_s=self.settings.risk.rebuild_timeout_s):
-            try:
-                report = execution_pb2.ExecutionReport.FromString(rec.value)
-            except Exception:
-                skipped["undecodable"] = skipped.get("undecodable", 0) + 1
-                first = first or (rec.partition, rec.offset, "undecodable")
-                continue
-            problem = bounds.check_report(report)
-            if problem is not None:
-                skipped[problem.code] = skipped.get(problem.code, 0) + 1
-                first = first or (rec.partition, rec.offset, f"{problem.code}: {problem.detail}")
-                continue
-            reports.append(report)
-        if first is not None:
-            log.warning(
-                "rebuild skipped invalid execution reports",
-                extra={"skipped": skipped, "first_position": first[:2], "first_reason": first[2]},
-            )
-        self.rebuild_skipped = skipped
-        return reports
 
     # -- handlers (consumer thread) ------------------------------------------------------------------
     def _wait_ready(self) -> None:
@@ -331,12 +328,17 @@ class RiskService(ServiceBase):
             if signal.event_time_ns > 0:
                 _tick_to_decision.record(max(0.0, (now - signal.event_time_ns) / 1e6), {"symbol": decision.symbol})
 
-    def _on_report(self, report: execution_pb2.ExecutionReport, _record: Record) -> None:
+    def _on_report(self, report: execution_pb2.ExecutionReport, record: Record) -> None:
         self._wait_ready()
+        if self.checkpointer.seen(record):
+            return  # folded in (or skipped) by the start-up read already
+        self.checkpointer.note(record)
         admit(bounds.check_report(report))
         with self.lock:
             now = self.clock()
             breach = self.engine.on_report(report, now)
+            if self.checkpointer.due(now):
+                self.checkpointer.write(self.engine.ledger, self.engine.halt.acknowledged_ns)
             # Execution heartbeats arrive here when the market feed has stalled: held signals time out.
             expired = self.engine.expire_held(now)
             self.publish_states(AUTO_ACTOR)

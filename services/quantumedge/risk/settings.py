@@ -183,3 +183,8 @@ class RiskSettings(BaseModel):
     # Reading control.v1 and execution.reports.v1 to their ends on start may take this long.
     rebuild_timeout_s: float = 120.0
     report_dedupe_size: int = 200_000
+    # The ledger checkpoint on risk.checkpoint.v1 (start-up restores it and replays only the reports after it):
+    # written after this many reports or this many seconds with new reports, whichever first, and on a graceful
+    # stop. 0 reports = never written (every start replays the whole reports topic).
+    checkpoint_every_reports: int = Field(default=10_000, ge=0)
+    checkpoint_every_s: float = Field(default=300.0, gt=0)
