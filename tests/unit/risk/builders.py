@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 import uuid
 from collections.abc import Callable
 
 from quantumedge.risk.settings import RiskSettings
+from quantumedge.risk.state import RiskLedger
 from quantumedge.v1 import common_pb2, execution_pb2, market_pb2, signal_pb2
 
 NS = 1_000_000_000
@@ -191,3 +193,15 @@ def wait_for(predicate: Callable[[], object], timeout_s: float = 20.0, what: str
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.01)
+
+
+def ledger_state(led: RiskLedger) -> dict:
+    """Every field of a risk ledger, comparable with == (the dedup windows as ordered lists)."""
+    fields = {k: v for k, v in vars(led).items() if k not in ("min_tradable", "_seen_reports", "_seen_orders")}
+    fields["holdings"] = {s: dataclasses.asdict(h) for s, h in led.holdings.items()}
+    fields["pending"] = {k: dataclasses.asdict(p) for k, p in led.pending.items()}
+    fields["_order_times"] = list(led._order_times)
+    fields["seen_reports"] = led._seen_reports.newest(10**6)
+    fields["seen_orders"] = led._seen_orders.newest(10**6)
+    fields["equity"] = led.equity
+    return fields

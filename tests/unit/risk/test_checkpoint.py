@@ -4,7 +4,6 @@ order-rate window carried over (issue 15, bounded restarts)."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import pytest
@@ -13,7 +12,7 @@ from quantumedge.risk import checkpoint
 from quantumedge.risk.state import Pending, RiskLedger
 from quantumedge.shared import bounds
 from quantumedge.v1 import execution_pb2, risk_pb2
-from tests.unit.risk.builders import NS, SELL, T0, report, round_trip, snapshot
+from tests.unit.risk.builders import NS, SELL, T0, ledger_state, report, round_trip, snapshot
 
 DAY = 86_400 * NS
 
@@ -43,17 +42,6 @@ def _valid(reports: list[execution_pb2.ExecutionReport]) -> list[execution_pb2.E
     return [r for r in reports if bounds.check_report(r) is None]
 
 
-def _state(led: RiskLedger) -> dict:
-    fields = {k: v for k, v in vars(led).items() if k not in ("min_tradable", "_seen_reports", "_seen_orders")}
-    fields["holdings"] = {s: dataclasses.asdict(h) for s, h in led.holdings.items()}
-    fields["pending"] = {k: dataclasses.asdict(p) for k, p in led.pending.items()}
-    fields["_order_times"] = list(led._order_times)
-    fields["seen_reports"] = led._seen_reports.newest(10**6)
-    fields["seen_orders"] = led._seen_orders.newest(10**6)
-    fields["equity"] = led.equity
-    return fields
-
-
 @pytest.mark.parametrize("cut", [1, 6, 12, 15, 18])
 def test_restore_plus_the_reports_after_equals_a_full_rebuild(cut: int) -> None:
     history = _history()
@@ -68,10 +56,10 @@ def test_restore_plus_the_reports_after_equals_a_full_rebuild(cut: int) -> None:
     decoded = risk_pb2.RiskCheckpoint.FromString(cp.SerializeToString())
     restored = RiskLedger(10_000.0)
     checkpoint.restore(restored, decoded)
-    assert _state(restored) == _state(live)
+    assert ledger_state(restored) == ledger_state(live)
     restored.replay(_valid(tail))
 
-    assert _state(restored) == _state(full)
+    assert ledger_state(restored) == ledger_state(full)
     assert full.reports_seen == len(_valid(history))  # the duplicates were ignored, the poison never applied
 
 
