@@ -91,3 +91,15 @@ def test_a_poll_of_a_backlog_spans_every_topic_in_order() -> None:
     for r in records:
         seen[r.topic].append(market_pb2.MarketEvent.FromString(r.value).sequence)
     assert seen == {t: list(range(300)) for t in seen}
+
+
+def test_read_from_starts_each_named_partition_at_its_offset_and_others_at_the_beginning() -> None:
+    bus = MemoryBus(partitions=3)
+    for i in range(30):
+        bus.publish("t", f"k{i}", _tick("A", i))
+    every = bus.read_all("t")
+    parts = sorted({r.partition for r in every})
+    later = bus.read_from("t", {parts[0]: 2, parts[1]: 10**6})
+    assert {(r.partition, r.offset) for r in later} == {
+        (r.partition, r.offset) for r in every if (r.partition == parts[0] and r.offset >= 2) or r.partition == parts[2]
+    }
