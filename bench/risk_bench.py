@@ -1,4 +1,5 @@
-"""Risk figures: decision latency per signal (in-process) and halt propagation over Kafka.
+"""Risk figures: decision latency per signal (in-process), halt propagation over Kafka, and restart time from
+the whole execution.reports.v1 topic against restart from the ledger checkpoint plus the reports after it.
 
 Halt propagation = from calling the Halt RPC to a consumer on control.v1 (as execution runs one)
 holding the HaltState record. Target: < 100 ms over Kafka on this machine.
@@ -212,11 +213,55 @@ def _reduce_runs(stub: Any, operator: tuple, consume: Callable[..., None], runs:
     return out
 
 
+def _history(n: int, t0: int) -> list[execution_pb2.ExecutionReport]:
+    """n reports as a busy week produces them: orders acknowledged, filled, positions opened and closed."""
+    out = [snapshot(t0, equity=10_000.0)]
+    for i in range(n - 1):
+        sym, t = SYMBOLS[i % 2], t0 + (i + 1) * 6_000_000_000
+        qty = 0.01 if (i // 2) % 2 == 0 else 0.0
+        out.append(report(sym, t, position_qty=qty, intent_id=f"i{i}", realized=-1.0 if qty == 0 and i % 3 else 2.0))
+    return out
+
+
+def _timed_start(bus: Bus, risk: RiskSettings, now: int) -> tuple[float, RiskService]:
+    svc = RiskService(Settings(bus="memory", symbols=SYMBOLS, risk=risk), bus, clock=lambda: now)
+    t0 = time.perf_counter()
+    svc.start()
+    return time.perf_counter() - t0, svc
+
+
+def bench_restart(n: int = 100_000, after: int = 1_000) -> dict[str, float]:
+    """Start-up time of risk over n stored reports: full replay, against checkpoint + `after` newer reports."""
+    bus = MemoryBus()
+    now = time.time_ns()
+    reports = _history(n + after, now - (n + after) * 6_000_000_000)
+    for r in reports[:n]:
+        bus.publish(topics.REPORTS, r.order.symbol or None, r)
+    risk = _settings().model_copy(update={"checkpoint_every_reports": 10**9})
+    _, first = _timed_start(bus, risk, now)
+    first.stop()  # writes the checkpoint covering the n reports
+    size = len(bus.read_all(topics.RISK_CHECKPOINT)[-1].value)
+    for r in reports[n:]:
+        bus.publish(topics.REPORTS, r.order.symbol or None, r)
+    full_s, full = _timed_start(bus, risk.model_copy(update={"checkpoint_every_reports": 0}), now)
+    full.stop()
+    ckpt_s, svc = _timed_start(bus, risk, now)
+    read = svc.rebuild_read
+    same = svc.engine.ledger.equity == full.engine.ledger.equity
+    svc.stop()
+    bus.close()
+    print(f"  restart over {n + after} reports: full replay {full_s:8.2f} s ({full.rebuild_read} read)")
+    print(f"  restart from checkpoint + {after:<6}     {ckpt_s:8.2f} s ({read} read; checkpoint {size} bytes)")
+    print(f"  same equity both ways: {same}")
+    return {"restart_full_s": full_s, "restart_checkpoint_s": ckpt_s, "checkpoint_bytes": float(size)}
+
+
 def bench_risk(kafka_bootstrap: str | None) -> dict[str, float]:
     # Halts and resumes are logged at WARNING for operators; here they are the workload, not news.
     logging.getLogger("quantumedge.risk").setLevel(logging.ERROR)
     figures = bench_engine()
     figures |= bench_service_memory()
+    figures |= bench_restart()
     if kafka_bootstrap:
         figures |= bench_halt_propagation(kafka_bootstrap)
     else:
