@@ -26,8 +26,13 @@ def capture(
     time_ns: int,
     acknowledged_ns: int = 0,
     window_ids: int = WINDOW_IDS,
+    order_horizon_ns: int = 0,
 ) -> risk_pb2.RiskCheckpoint:
-    """The ledger as it stands, covering the reports before `report_offsets` (partition -> next offset)."""
+    """The ledger as it stands, covering the reports before `report_offsets` (partition -> next offset).
+
+    Order times older than `order_horizon_ns` before `time_ns` are left out (0 keeps all): the order-rate limit
+    never counts them, and a week of them would not fit one record."""
+    oldest = time_ns - order_horizon_ns if order_horizon_ns > 0 else None
     cp = risk_pb2.RiskCheckpoint(
         time_ns=time_ns,
         acknowledged_ns=acknowledged_ns,
@@ -45,7 +50,7 @@ def capture(
         observed_notional=ledger.observed_notional,
         seen_reports=ledger._seen_reports.newest(window_ids),
         seen_orders=ledger._seen_orders.newest(window_ids),
-        order_times_ns=list(ledger._order_times),
+        order_times_ns=[t for t in ledger._order_times if oldest is None or t > oldest],
     )
     cp.report_offsets.update({int(p): int(o) for p, o in report_offsets.items()})
     for symbol in sorted(ledger.holdings):

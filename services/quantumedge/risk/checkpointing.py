@@ -22,6 +22,10 @@ from quantumedge.shared.signing import Keyring
 from quantumedge.v1 import execution_pb2, risk_pb2
 
 log = get_logger(__name__)
+# Kafka's default record limit is 1 MB (producer max.request.size, broker message.max.bytes): stay below it.
+MAX_BYTES = 900_000
+# The order-rate window is at most this long for the checkpoint's purpose (an operator may widen the limit's).
+ORDER_HORIZON_NS = 3_600_000_000_000
 KEY = "ledger"  # the one key of the compacted topic: compaction keeps the newest checkpoint only
 INVALID = "invalid_checkpoint"
 
@@ -62,12 +66,29 @@ class Checkpointer:
         every_ns = self.settings.checkpoint_every_s * 1e9
         return self._since >= self.settings.checkpoint_every_reports or now_ns - self._last_ns >= every_ns
 
-    def write(self, ledger: RiskLedger, acknowledged_ns: int) -> risk_pb2.RiskCheckpoint | None:
-        """Publish the ledger as it stands (lock held; the caller's flush makes it durable)."""
+    def write(
+        self, ledger: RiskLedger, acknowledged_ns: int, order_window_ns: int = 0
+    ) -> risk_pb2.RiskCheckpoint | None:
+        """Publish the ledger as it stands (lock held; the caller's flush makes it durable). Dedup windows are cut
+        until the record fits; one that never fits is not written (the next start replays more, loses nothing)."""
         if not self.enabled:
             return None
         now = self.clock()
-        cp = checkpoint.capture(ledger, self.covered, time_ns=now, acknowledged_ns=acknowledged_ns)
+        horizon = max(order_window_ns, ORDER_HORIZON_NS)
+        for ids in (checkpoint.WINDOW_IDS, checkpoint.WINDOW_IDS // 5, 0):
+            cp = checkpoint.capture(
+                ledger,
+                self.covered,
+                time_ns=now,
+                acknowledged_ns=acknowledged_ns,
+                window_ids=ids,
+                order_horizon_ns=horizon,
+            )
+            if cp.ByteSize() <= MAX_BYTES:
+                break
+        else:
+            log.error("risk checkpoint too large: not written", extra={"bytes": cp.ByteSize(), "limit": MAX_BYTES})
+            return None
         cp.checkpoint_id = str(uuid.uuid4())
         self.keyring.sign(cp, topics.RISK_CHECKPOINT, KEY)
         self.bus.publish(topics.RISK_CHECKPOINT, KEY, cp)

@@ -178,9 +178,16 @@ class RiskService(ServiceBase):
         """The ledger as the loop left it, so the next start replays nothing it already folded in."""
         try:
             with self.lock:
-                self.checkpointer.write(self.engine.ledger, self.engine.halt.acknowledged_ns)
+                self.checkpointer.write(
+                    self.engine.ledger, self.engine.halt.acknowledged_ns, self.engine.limits.order_window_ns
+                )
         except Exception as exc:  # the next start replays more; it never loses anything for a missing checkpoint
             log.warning("risk checkpoint not written at stop", extra={"error": repr(exc)})
+
+    def _write_checkpoint(self) -> None:
+        """Lock held."""
+        engine = self.engine
+        self.checkpointer.write(engine.ledger, engine.halt.acknowledged_ns, engine.limits.order_window_ns)
 
     def healthy(self) -> bool:
         return self._loop is None or self._loop.alive
@@ -338,7 +345,9 @@ class RiskService(ServiceBase):
             now = self.clock()
             breach = self.engine.on_report(report, now)
             if self.checkpointer.due(now):
-                self.checkpointer.write(self.engine.ledger, self.engine.halt.acknowledged_ns)
+                self.checkpointer.write(
+                    self.engine.ledger, self.engine.halt.acknowledged_ns, self.engine.limits.order_window_ns
+                )
             # Execution heartbeats arrive here when the market feed has stalled: held signals time out.
             expired = self.engine.expire_held(now)
             self.publish_states(AUTO_ACTOR)
