@@ -397,7 +397,7 @@ def test_chart_topics_match_the_code(render) -> None:
     assert chart_topics == {(spec.name, spec.compacted) for spec in topics.ALL}
     strimzi = render(["full-values.yaml"]).of_kind("KafkaTopic")
     compacted = {t["spec"]["topicName"] for t in strimzi if t["spec"]["config"]["cleanup.policy"] == "compact"}
-    assert compacted == {"prod-execution.state.v1", "prod-control.v1"}
+    assert compacted == {"prod-execution.state.v1", "prod-control.v1", "prod-risk.checkpoint.v1"}
     retention = {t["spec"]["topicName"]: t["spec"]["config"].get("retention.ms") for t in strimzi}
     assert retention["prod-audit.v1"] == str(topics.AUDIT_RETENTION_MS)
 

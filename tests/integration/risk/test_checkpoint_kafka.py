@@ -17,8 +17,7 @@ def _restart(rig, kafka: KafkaSettings, **risk: object) -> None:
     rig.stop_service()
     rig.bus.close()
     rig.bus = KafkaBus(kafka)
-    if risk:
-        rig.settings = rig.settings.model_copy(update={"risk": rig.settings.risk.model_copy(update=risk)})
+    rig.set_risk(**risk)
     rig.start()
 
 

@@ -137,6 +137,10 @@ class Rig:
         self._reports = self.status().execution_reports_seen
         return self.service
 
+    def set_risk(self, **changes: object) -> None:
+        """Risk settings for the next start()."""
+        self.settings = self.settings.model_copy(update={"risk": self.settings.risk.model_copy(update=changes)})
+
     def stop_service(self) -> None:
         if self.channel is not None:
             self.channel.close()

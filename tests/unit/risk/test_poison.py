@@ -73,7 +73,11 @@ def test_reports_with_poisoned_pnl_and_equity_are_dead_lettered_and_skipped_on_r
     _poisoned_and_still_deciding(rig, topics.REPORTS, publish)
     before = rig.status().equity
     rig.stop_service()
-    rig.start()  # risk replays the reports topic: the poisoned ones are skipped, and said so
+    rig.start()  # from the checkpoint: it covers the poisoned reports, which were never applied
+    assert rig.status().equity == before and rig.service.rebuild_skipped == {}
+    rig.stop_service()
+    rig.set_risk(checkpoint_every_reports=0)
+    rig.start()  # risk replays the whole reports topic: the poisoned ones are skipped, and said so
     assert rig.status().equity == before and math.isfinite(before)
     assert sum(rig.service.rebuild_skipped.values()) == len(POISON)
 
