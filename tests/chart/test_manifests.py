@@ -398,6 +398,8 @@ def test_chart_topics_match_the_code(render) -> None:
     strimzi = render(["full-values.yaml"]).of_kind("KafkaTopic")
     compacted = {t["spec"]["topicName"] for t in strimzi if t["spec"]["config"]["cleanup.policy"] == "compact"}
     assert compacted == {"prod-execution.state.v1", "prod-control.v1", "prod-risk.checkpoint.v1"}
+    segments = {t["spec"]["topicName"]: t["spec"]["config"].get("segment.ms") for t in strimzi}
+    assert segments == {f"prod-{s.name}": None if s.segment_ms is None else str(s.segment_ms) for s in topics.ALL}
     retention = {t["spec"]["topicName"]: t["spec"]["config"].get("retention.ms") for t in strimzi}
     assert retention["prod-audit.v1"] == str(topics.AUDIT_RETENTION_MS)
 

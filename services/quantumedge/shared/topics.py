@@ -85,6 +85,7 @@ READERS: dict[str, tuple[str, ...]] = {
 }
 
 AUDIT_RETENTION_MS = 30 * 24 * 3600 * 1000
+CHECKPOINT_SEGMENT_MS = 3600 * 1000
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,9 @@ class TopicSpec:
     writers: tuple[str, ...] = ()
     # None = the broker's default retention.
     retention_ms: int | None = None
+    # None = the broker's default (7 days). Compaction never touches the active segment: a topic read whole at
+    # start with large records (the risk checkpoint) rolls segments often, so old records go within the hour.
+    segment_ms: int | None = None
 
 
 ALL = tuple(
@@ -102,6 +106,7 @@ ALL = tuple(
         compacted=name in (CONTROL, EXEC_STATE, RISK_CHECKPOINT),
         writers=WRITERS[name],
         retention_ms=AUDIT_RETENTION_MS if name == AUDIT else None,
+        segment_ms=CHECKPOINT_SEGMENT_MS if name == RISK_CHECKPOINT else None,
     )
     for name in MESSAGE_TYPES
 )

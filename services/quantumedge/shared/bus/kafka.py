@@ -250,6 +250,8 @@ def topic_configs(spec: topic_names.TopicSpec) -> dict[str, str]:
     configs = {"cleanup.policy": "compact"} if spec.compacted else {}
     if spec.retention_ms is not None:
         configs["retention.ms"] = str(spec.retention_ms)
+    if spec.segment_ms is not None:
+        configs["segment.ms"] = str(spec.segment_ms)
     return configs
 
 
