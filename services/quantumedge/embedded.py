@@ -21,6 +21,7 @@ from quantumedge.shared import topics
 from quantumedge.shared.bus import MemoryBus
 from quantumedge.shared.config import SERVICE_NAMES, ConfigError, Settings
 from quantumedge.shared.logs import get_logger
+from quantumedge.shared.market_clock import MarketClock
 from quantumedge.shared.runner import Running, install_signal_handlers, serve_forever, start
 from quantumedge.v1 import execution_pb2, risk_pb2
 
@@ -35,6 +36,8 @@ class UpOptions:
     capture: str = ""
     observe: bool = False
     journal: str = ""
+    # Where a lockstep run's market starts (tests: two runs of one seed share their timestamps); None = now.
+    start_ns: int | None = None
 
 
 def embedded_settings(settings: Settings, steps: int, options: UpOptions | None = None) -> Settings:
@@ -163,11 +166,20 @@ def _drained(running: Running, bus: MemoryBus, last: list[int]) -> bool:
     return len(last) >= 3 and last[-1] == last[-2] == last[-3] == 0
 
 
-def _start(settings: Settings, bus: MemoryBus) -> Running:
+def market_clock_for(settings: Settings, start_ns: int | None = None) -> MarketClock | None:
+    """The run's one clock, chosen here: the lockstep market clock for the accelerated synthetic run (every
+    service's time comparisons then read market time), None (the wall clock) for paced, capture and live runs.
+    `start_ns`: where the market (and the clock) starts; None = now."""
+    if not settings.ingest.lockstep:
+        return None
+    return MarketClock(time.time_ns() if start_ns is None else start_ns)
+
+
+def _start(settings: Settings, bus: MemoryBus, clock: MarketClock | None = None) -> Running:
     from quantumedge.inference.models import ModelsUnavailableError
 
     try:
-        return start(list(SERVICE_NAMES), settings, bus)
+        return start(list(SERVICE_NAMES), settings, bus, clock)
     except ModelsUnavailableError as exc:
         raise ConfigError(str(exc)) from None
 
@@ -187,7 +199,7 @@ def run_up(settings: Settings, steps: int, handle_signals: bool = True, options:
     settings = embedded_settings(settings, steps, options)
     bus = MemoryBus(partitions=settings.kafka.partitions, symbols=settings.symbols)
     began = time.monotonic()
-    running = _start(settings, bus)
+    running = _start(settings, bus, market_clock_for(settings, options.start_ns))
     _print_model_report(running, settings)
     if handle_signals:
         install_signal_handlers(running.stop_event)

@@ -15,7 +15,7 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import grpc
@@ -201,9 +201,12 @@ class ExecutionService(ServiceBase):
         *,
         venue: Venue | None = None,
         credentials: Mapping[str, str] | None = None,
+        clock: Callable[[], int] | None = None,
     ) -> None:
         """`venue` / `credentials` are for tests and tools; the service normally builds its venue from
-        settings, reading testnet/live keys from Vault (refusing to start without them)."""
+        settings, reading testnet/live keys from Vault (refusing to start without them). `clock`: the embedded
+        lockstep run's market clock (shared/market_clock.py) for the engine, the decision gate and heartbeats;
+        None = the wall clock."""
         super().__init__(settings, bus)
         self.cfg = settings.execution
         self._secrets: Any = None
@@ -237,6 +240,7 @@ class ExecutionService(ServiceBase):
             fencing.FencedVenue(venue, lambda: self.lease) if fenced else venue,
             fencing.FencedEmitter(emitter, lambda: self.lease) if fenced else emitter,
             EngineConfig.from_settings(settings),
+            clock=clock or time.time_ns,
         )
         # Nothing is traded that risk did not sign (ConfigError here when risk's public keys cannot be had).
         self.keyring = keyring_for(settings, self.name)
@@ -245,7 +249,11 @@ class ExecutionService(ServiceBase):
             self.keyring, int(sig.max_decision_age_s * 1e9), int(sig.max_clock_ahead_s * 1e9)
         )
         self.control_gate = ControlGate(self.keyring)
-        self.clock = time.time_ns
+        self.clock: Callable[[], int] = clock or time.time_ns
+        # On an injected market clock heartbeats follow that clock from the market path (risk's silence bound is
+        # measured on it); the wall-clock housekeeping thread then sends none. 0: none sent on it yet.
+        self._market_clocked = clock is not None
+        self._last_beat_ns = 0
         self._halt_in_force: control_pb2.HaltState | None = None
         self.servicer = ExecutionServicer(self)
         self._loop: ConsumerLoop | None = None
@@ -387,7 +395,7 @@ class ExecutionService(ServiceBase):
         order = self.engine.on_decision(decision)
         decided = decision.decided_time_ns or decision.intent.created_time_ns
         if order is not None and decided and order.venue_order_id:
-            _decision_to_ack.record(max(0.0, (time.time_ns() - decided) / 1e6), {"venue": self.venue.name})
+            _decision_to_ack.record(max(0.0, (self.clock() - decided) / 1e6), {"venue": self.venue.name})
 
     def _observe(self, decision: risk_pb2.RiskDecision) -> None:
         """Observe-only: the decision's would-be order and its hypothetical fill, reported; nothing sent."""
@@ -414,6 +422,16 @@ class ExecutionService(ServiceBase):
         admit(self.market_guard.admit(event))  # the paper book and the marks never take a bad price
         self.touch.on_market(event)
         self.engine.on_market(event)
+        if self._market_clocked:
+            self._beat_on_clock()
+
+    def _beat_on_clock(self) -> None:
+        """A heartbeat once the market clock moved heartbeat_interval_s since the last (lockstep runs only)."""
+        interval_ns = int(self.cfg.heartbeat_interval_s * 1e9)
+        now = self.clock()
+        if interval_ns and now - self._last_beat_ns >= interval_ns:
+            self._last_beat_ns = now
+            self.engine.heartbeat()
 
     def _on_control(self, event: control_pb2.ControlEvent, record: Record) -> None:
         key = (record.key or b"").decode(errors="replace")
@@ -515,7 +533,8 @@ class ExecutionService(ServiceBase):
                 self.engine.resolve_pending()
                 self.engine.check_time_stops(self.venue.now_ns())
                 self.engine.compact()
-                if self.cfg.heartbeat_interval_s and time.monotonic() - last_beat >= self.cfg.heartbeat_interval_s:
+                wall_beats = self.cfg.heartbeat_interval_s and not self._market_clocked
+                if wall_beats and time.monotonic() - last_beat >= self.cfg.heartbeat_interval_s:
                     last_beat = time.monotonic()
                     self.engine.heartbeat()
                 self.bus.flush()
@@ -634,7 +653,7 @@ class ExecutionServicer(execution_pb2_grpc.ExecutionServiceServicer):
             limit_price=request.limit_price,
             take_profit_price=request.take_profit_price,
             stop_loss_price=request.stop_loss_price,
-            created_time_ns=time.time_ns(),
+            created_time_ns=self.service.clock(),
             reference_price=float(mark) if mark else request.limit_price,
         )
 

@@ -10,6 +10,10 @@ stays as fast as the pipeline, never slower than that, and never paced to the wa
 Chosen at wiring time (ingest.lockstep, set by embedded_settings for the accelerated synthetic run only); Kafka
 and paced runs never use it. The wait is bounded (ingest.lockstep_timeout_s): past it the feed logs which
 groups are behind and goes on, so a stuck consumer slows the run down but never hangs it.
+
+With a market clock (shared/market_clock.py, injected at wiring time) lockstep is also the run's present: before
+a step's first event is published the clock moves to that step's newest exchange time, and it stands there until
+the step is quiescent, so every service handles every event of a step at one and the same "now".
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from typing import Any, Protocol
 from quantumedge.ingest.source import Emit
 from quantumedge.shared.config import ConfigError
 from quantumedge.shared.logs import get_logger
-from quantumedge.v1 import ingest_pb2
+from quantumedge.shared.market_clock import MarketClock
+from quantumedge.v1 import ingest_pb2, market_pb2
 
 log = get_logger(__name__)
 
@@ -38,7 +43,7 @@ class LockstepError(ConfigError):
 class Lockstep:
     """A stepped source (SyntheticMarket) that waits for a quiescent bus after each step."""
 
-    def __init__(self, source: Any, bus: Any, timeout_s: float) -> None:
+    def __init__(self, source: Any, bus: Any, timeout_s: float, clock: MarketClock | None = None) -> None:
         if not callable(getattr(bus, "wait_quiescent", None)):
             raise LockstepError(
                 f"ingest.lockstep needs the in-process bus (bus=memory), not {type(bus).__name__}; "
@@ -52,12 +57,19 @@ class Lockstep:
         self._source = source
         self._bus: QuiescentBus = bus
         self._timeout_s = timeout_s
+        self._clock = clock
+        if clock is not None:
+            clock.advance(int(getattr(source, "start_ns", 0)))  # before the first step: the market's start
         self.name = source.name
         self.steps = 0
         self.timeouts = 0
 
     def run(self, emit: Emit, stop: threading.Event) -> None:
-        self._source.run(emit, stop, after_step=self._after_step)
+        self._source.run(emit, stop, after_step=self._after_step, before_step=self._before_step)
+
+    def _before_step(self, batch: list[market_pb2.MarketEvent]) -> None:
+        if self._clock is not None and batch:
+            self._clock.advance(max(ev.exchange_time_ns for ev in batch))
 
     def _after_step(self) -> None:
         self.steps += 1

@@ -23,9 +23,10 @@ from quantumedge.ingest.source import Emit, MarketSource
 from quantumedge.ingest.stats import StreamTable
 from quantumedge.shared import topics
 from quantumedge.shared.bus import Bus
-from quantumedge.shared.config import Settings
+from quantumedge.shared.config import ConfigError, Settings
 from quantumedge.shared.grpc_server import ServiceBinding
 from quantumedge.shared.logs import get_logger
+from quantumedge.shared.market_clock import MarketClock
 from quantumedge.shared.market_files import KIND_DEPTH, KIND_GAP, KIND_TOP_OF_BOOK, KIND_TRADE
 from quantumedge.shared.service import ServiceBase
 from quantumedge.shared.telemetry import meter, tracer
@@ -44,8 +45,9 @@ def recordings_dir(settings: Settings, configured: str) -> Path:
     return Path(configured) if configured else Path(settings.data_dir) / "recordings"
 
 
-def build_source(settings: Settings) -> MarketSource:
-    """The source the settings ask for; imports lazily so `serve ingest` on replay never loads websockets."""
+def build_source(settings: Settings, start_ns: int | None = None) -> MarketSource:
+    """The source the settings ask for; imports lazily so `serve ingest` on replay never loads websockets.
+    `start_ns`: where the synthetic market starts (a lockstep run's market clock); None = now."""
     ing = settings.ingest
     if ing.source == "binance":
         from quantumedge.ingest.binance import BinanceSource
@@ -79,7 +81,7 @@ def build_source(settings: Settings) -> MarketSource:
         market = SyntheticMarket(
             symbols=list(settings.symbols),
             seed=ing.synthetic_seed,
-            start_ns=None,
+            start_ns=start_ns,
             max_steps=ing.synthetic_steps or None,
             edge_bps_per_s=ing.synthetic_edge_bps_per_s,
         )
@@ -144,13 +146,20 @@ class _Subscriber:
 class IngestService(ServiceBase):
     name = "ingest"
 
-    def __init__(self, settings: Settings, bus: Bus, source: MarketSource | None = None) -> None:
+    def __init__(
+        self, settings: Settings, bus: Bus, source: MarketSource | None = None, clock: MarketClock | None = None
+    ) -> None:
+        """`clock`: the run's market clock (embedded lockstep only); ingest is the one that moves it."""
         super().__init__(settings, bus)
-        self.source: MarketSource = source if source is not None else build_source(settings)
+        # On a market clock the synthetic market starts where the clock stands, so one clock start, one run.
+        start_ns = clock() if clock is not None and clock() else None
+        self.source: MarketSource = source if source is not None else build_source(settings, start_ns)
+        if clock is not None and not settings.ingest.lockstep:
+            raise ConfigError("a market clock is moved by lockstep only: set QE_INGEST__LOCKSTEP=true or inject none")
         if settings.ingest.lockstep:
             from quantumedge.ingest.lockstep import Lockstep
 
-            self.source = Lockstep(self.source, bus, settings.ingest.lockstep_timeout_s)
+            self.source = Lockstep(self.source, bus, settings.ingest.lockstep_timeout_s, clock)
         self.recorder: Recorder | None = build_recorder(settings) if settings.ingest.record else None
         self.symbols = [s.upper() for s in settings.symbols]
         # Set once the source has returned (exhausted, stopped or failed): `up` ends a bounded run on it.

@@ -268,11 +268,13 @@ class SyntheticMarket:
         speed: float | None = None,
         n_steps: int | None = None,
         after_step: Callable[[], None] | None = None,
+        before_step: Callable[[list[market_pb2.MarketEvent]], None] | None = None,
     ) -> None:
         """Emit events until `stop` is set or `n_steps` (default `max_steps`) steps are done.
 
         speed None/0 = as fast as possible; 1 = real time (one step per `step_ms`); N = N times faster.
-        `after_step` runs once every event of a step was emitted (lockstep waits there for the consumers).
+        `after_step` runs once every event of a step was emitted (lockstep waits there for the consumers);
+        `before_step` gets each step's events before the first is emitted (lockstep moves its market clock there).
         """
         n_steps = n_steps if n_steps is not None else self.max_steps
         self._running = True
@@ -280,6 +282,8 @@ class SyntheticMarket:
         first_ns: int | None = None
         try:
             for batch in self.steps(n_steps or None):
+                if before_step is not None:
+                    before_step(batch)
                 for ev in batch:
                     if stop.is_set():
                         return

@@ -17,6 +17,7 @@ from quantumedge.shared.config import Settings, port_setting
 from quantumedge.shared.errors import PortInUseError
 from quantumedge.shared.grpc_server import GrpcServer
 from quantumedge.shared.logs import get_logger
+from quantumedge.shared.market_clock import MarketClock
 from quantumedge.shared.metrics_http import MetricsServer, start_metrics_server
 from quantumedge.shared.service import ServiceBase
 from quantumedge.shared.telemetry import init_telemetry, prometheus_registry, shutdown_telemetry
@@ -69,10 +70,13 @@ def interceptors_for(settings: Settings, bus: Bus, service: str) -> list:
     return build_interceptors(settings, bus, service)
 
 
-def start(names: Sequence[str], settings: Settings, bus: Bus | None = None) -> Running:
+def start(
+    names: Sequence[str], settings: Settings, bus: Bus | None = None, clock: MarketClock | None = None
+) -> Running:
     """Create the bus (and Kafka topics), then start each service and its gRPC server.
 
-    On Kafka the process authenticates as its one service (its own principal and ACLs)."""
+    On Kafka the process authenticates as its one service (its own principal and ACLs). `clock`: one market
+    clock for every service (the embedded lockstep run, embedded.py); None keeps each on the wall clock."""
     init_telemetry(names[0] if len(names) == 1 else "quantumedge", settings.telemetry)
     if bus is None and settings.bus == "kafka":
         require_broker(settings.kafka.bootstrap)
@@ -81,7 +85,7 @@ def start(names: Sequence[str], settings: Settings, bus: Bus | None = None) -> R
     running = Running(settings, bus)
     try:
         for name in [n for n in START_ORDER if n in names]:
-            service = services_registry.create(name, settings, bus)
+            service = services_registry.create(name, settings, bus, clock)
             running.services[name] = service
             server = _grpc_server(name, service, settings, bus)
             running.servers[name] = server

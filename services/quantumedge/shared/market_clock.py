@@ -1,0 +1,31 @@
+"""The lockstep market clock: the one present of the embedded accelerated run.
+
+In lockstep (ingest/lockstep.py) the synthetic market runs as fast as the pipeline, tens of times faster than
+the wall clock. Every domain time comparison (staleness, cooldowns, pending bounds, time stops, a decision's age)
+must then read market time, or a 5 s cooldown covers minutes of market and two runs of one seed differ. This
+clock is made once at wiring time (embedded.run_up), injected into all four services as their `clock`, and moved
+by ingest only: after each step it reads the exchange time of the step it last published. Kafka, `serve` and
+paced runs never make one and keep the wall clock.
+"""
+
+from __future__ import annotations
+
+import threading
+
+
+class MarketClock:
+    """A monotonic nanosecond clock that stands still until ingest advances it (callable like time.time_ns)."""
+
+    def __init__(self, start_ns: int = 0) -> None:
+        self._now_ns = int(start_ns)
+        self._lock = threading.Lock()
+
+    def __call__(self) -> int:
+        return self._now_ns
+
+    def advance(self, now_ns: int) -> int:
+        """Move to now_ns (never back: a late event does not rewind the run's present); returns the time."""
+        with self._lock:
+            if now_ns > self._now_ns:
+                self._now_ns = int(now_ns)
+            return self._now_ns
