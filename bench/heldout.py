@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import sys
 import time
 from collections import Counter
@@ -26,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from quantumedge.backtest.oracle import OracleSignals
 from quantumedge.backtest.simulation import Backtest
-from quantumedge.backtest.trades import Trade, TradeBook
+from quantumedge.backtest.trades import Trade, TradeBook, expectancy_interval
 from quantumedge.inference.features import make_schema
 from quantumedge.inference.models import ModelSet, load_models
 from quantumedge.inference.registry import Registry
@@ -35,7 +34,6 @@ from quantumedge.shared.config import Settings, load_settings
 from quantumedge.training.gate import judging_settings
 
 HELD_OUT_SEEDS = (4242, 5151, 6262, 7373)  # never a training seed (the shipped models: models/manifest.json)
-Z95 = 1.96
 
 
 class _Entries:
@@ -70,17 +68,14 @@ class _Entries:
 
 
 def trade_stats(trades: list[Trade]) -> dict[str, float]:
-    """Count, mean net return (bps) with a 95% normal interval, win rate, net PnL, exit reasons."""
-    r = [t.return_bps for t in trades]
-    n = len(r)
-    mean = sum(r) / n if n else 0.0
-    sd = math.sqrt(sum((x - mean) ** 2 for x in r) / (n - 1)) if n > 1 else float("inf")
-    half = Z95 * sd / math.sqrt(n) if n > 1 else float("inf")
+    """Count, mean net return (bps) with its 95% interval, win rate, net PnL, exit reasons."""
+    mean, lo, hi = expectancy_interval([t.return_bps for t in trades])
+    n = len(trades)
     return {
         "trades": n,
         "mean_bps": mean,
-        "ci_lo": mean - half,
-        "ci_hi": mean + half,
+        "ci_lo": lo,
+        "ci_hi": hi,
         "win_rate": sum(t.pnl > 0 for t in trades) / n if n else 0.0,
         "net_pnl": sum(t.pnl for t in trades),
         "exits": dict(Counter(t.reason for t in trades)),
