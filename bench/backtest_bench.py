@@ -13,6 +13,7 @@ import logging
 import sys
 import time
 import tracemalloc
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -23,12 +24,14 @@ from bench import heldout
 from quantumedge.backtest.cli import load_backtest_models
 from quantumedge.backtest.metrics import FigureBuilder
 from quantumedge.backtest.simulation import Backtest
+from quantumedge.backtest.trades import TradeBook, expectancy_interval
 from quantumedge.inference.registry import Registry
 from quantumedge.ingest.synthetic import SyntheticMarket
 from quantumedge.shared.config import Settings, load_settings
 
 STEPS = 3_600  # one-second steps: an hour of market for two symbols
 HELD_OUT_SEEDS, HELD_OUT_HOURS = heldout.HELD_OUT_SEEDS, 6.0  # seeds no shipped model saw (trained on 1001)
+LIVE_SEED, LIVE_HOURS = 4242, 12.0  # the run the bench once reported as the models' expectancy
 
 
 def promoted_settings() -> Settings:
@@ -81,7 +84,31 @@ def bench_expectancy(settings, seeds=HELD_OUT_SEEDS, hours=HELD_OUT_HOURS) -> di
     m = pooled["model"]
     verdict = "earns" if m["ci_lo"] > 0 else "does NOT prove an edge" if m["trades"] else "makes no trades"
     print(f"  default models {verdict} on the held-out seeds ({time.perf_counter() - t0:.0f} s)")
+    bench_live_limits(settings)
     return pooled
+
+
+def bench_live_limits(settings: Settings, seed: int = LIVE_SEED, hours: float = LIVE_HOURS) -> dict[str, object]:
+    """The same models with the operator's limits (both symbols in one account, loss-streak halt on).
+
+    What an operator would see, and why it is no expectancy: the first halt (max_loss_streak halts for good)
+    ends the sample, on a losing streak by construction."""
+    t0 = time.perf_counter()
+    models = load_backtest_models(settings, allow_missing=False, console=Console(stderr=True))
+    book = TradeBook()
+    events = SyntheticMarket(list(settings.symbols), seed=seed).events(int(hours * 3600))
+    result = Backtest(settings, models, [book]).run(events)
+    mean, lo, hi = expectancy_interval([t.return_bps for t in book.trades])
+    halts = Counter(h.limit for h in result.halts)
+    stopped = f"first halt at {(result.halts[0].time_ns - result.first_time_ns) / 3.6e12:.1f} h" if halts else "no halt"
+    print(
+        f"  live limits, seed {seed} ({hours:g} h, {len(settings.symbols)} symbols, one account, "
+        f"max_loss_streak={settings.risk.limits.max_loss_streak}): {len(book.trades)} trades, "
+        f"{mean:+.2f} bp [{lo:+.2f}, {hi:+.2f}]; loss-streak halts {halts.get('max_loss_streak', 0)}, "
+        f"other halts {sum(halts.values()) - halts.get('max_loss_streak', 0)}, {stopped}, "
+        f"halted at end {result.halted_at_end} ({time.perf_counter() - t0:.0f} s)"
+    )
+    return {"trades": len(book.trades), "mean_bps": mean, "halts": dict(halts), "halted_at_end": result.halted_at_end}
 
 
 # (label, execution settings, risk settings) of the fill model, each on top of the one before.
