@@ -9,6 +9,7 @@ or time_stop (execution's own). Its horizon is the entry's time stop, its regime
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from quantumedge.v1 import common_pb2, execution_pb2, risk_pb2, signal_pb2
@@ -115,3 +116,19 @@ def expectancy(trades: list[Trade]) -> dict[str, float]:
         "profit_factor": gains / losses if losses else float("inf") if gains else 0.0,
         "net_pnl": sum(t.pnl for t in trades),
     }
+
+
+Z95 = 1.96  # two-sided 95% normal quantile
+
+
+def expectancy_interval(returns_bps: list[float], z: float = Z95) -> tuple[float, float, float]:
+    """(mean, lower, upper): the mean net return per trade and its normal confidence interval (bps).
+
+    With fewer than two trades the interval is unbounded: a sample that small proves nothing."""
+    n = len(returns_bps)
+    mean = sum(returns_bps) / n if n else 0.0
+    if n < 2:
+        return mean, -math.inf, math.inf
+    sd = math.sqrt(sum((x - mean) ** 2 for x in returns_bps) / (n - 1))
+    half = z * sd / math.sqrt(n)
+    return mean, mean - half, mean + half

@@ -13,6 +13,7 @@ the models that pass the promotion gate (training/gate.py); every model is regis
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -221,7 +222,7 @@ def symbols_of(features: dict) -> list[str]:
 def _summary(results: list[TrainResult], console: Console, registered: bool, promote: bool) -> None:
     table = Table(title="trained models" + ("" if registered else " (not registered)"))
     cols = ("symbol", "h (min)", "version", "gate", "log loss (base)", "Brier (base)", "ECE", "held-out trades")
-    for col in (*cols, "expectancy bps"):
+    for col in (*cols, "expectancy bps (95% low)"):
         table.add_column(col)
     for r in results:
         f = r.gate["figures"]
@@ -235,7 +236,7 @@ def _summary(results: list[TrainResult], console: Console, registered: bool, pro
             f"{f['oos_brier']:.4f} ({f['oos_base_brier']:.4f})",
             f"{f['oos_ece']:.3f}",
             str(int(f.get("holdout_trades", 0))),
-            f"{f.get('holdout_expectancy_bps', 0.0):+.2f}",
+            f"{f.get('holdout_expectancy_bps', 0.0):+.2f} ({f.get('holdout_expectancy_lcb_bps', -math.inf):+.2f})",
         )
     console.print(table)
 

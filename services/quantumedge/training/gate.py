@@ -4,13 +4,16 @@
     every row) on the pooled out-of-sample predictions of purged walk-forward folds;
   * calibration checked out of sample: the expected calibration error of those predictions;
   * a cost-aware backtest on the held-out tail, through the same features, risk, paper execution and
-    fees as the services (backtest/simulation.py), with a positive expectancy per trade net of fees
-    over at least `min_trades` round trips.
+    fees as the services (backtest/simulation.py), over at least `min_trades` round trips, whose mean
+    net return per trade is positive with confidence: the lower bound of its 95% interval is above 0.
+    A mean over a few trades is mostly luck (a round trip wins ~+60 bp or loses ~-50 bp, so 20 trades
+    leave a standard error near 11 bp), and a positive mean alone passed models that lost elsewhere.
 A refusal names each failing figure; the figures go into the manifest either way.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -27,7 +30,7 @@ EventSource = Callable[[str, int], Iterable[market_pb2.MarketEvent]]
 @dataclass(frozen=True)
 class GateConfig:
     max_ece: float = 0.1
-    min_trades: int = 5
+    min_trades: int = 20
     warmup_s: float = 3600.0  # the held-out backtest starts this much earlier (features warm up, no trades)
 
 
@@ -56,10 +59,10 @@ def judge(figures: dict[str, float], cfg: GateConfig) -> list[str]:
     trades = int(f.get("holdout_trades", 0))
     if trades < cfg.min_trades:
         out.append(f"holdout_trades: {trades} round trips < {cfg.min_trades} in the held-out backtest")
-    elif not f["holdout_expectancy_bps"] > 0:
+    elif not f.get("holdout_expectancy_lcb_bps", -math.inf) > 0:
         out.append(
-            f"holdout_expectancy: {f['holdout_expectancy_bps']:+.2f} bps per trade net of fees <= 0"
-            f" over {trades} held-out trades"
+            f"holdout_expectancy: {f['holdout_expectancy_bps']:+.2f} bps per trade net of fees, 95% lower bound"
+            f" {f.get('holdout_expectancy_lcb_bps', -math.inf):+.2f} <= 0 over {trades} held-out trades"
         )
     return out
 
@@ -94,7 +97,7 @@ def holdout_backtest(
 ) -> dict[str, float]:
     """Trade the candidate alone on the held-out tail; its round trips' figures."""
     from quantumedge.backtest.simulation import Backtest
-    from quantumedge.backtest.trades import TradeBook, expectancy
+    from quantumedge.backtest.trades import TradeBook, expectancy, expectancy_interval
 
     entry.sha256 = entry.sha256 or sha256_bytes(onnx)
     run_settings = judging_settings(settings).model_copy(update={"symbols": [entry.symbol]})
@@ -102,7 +105,10 @@ def holdout_backtest(
     run = Backtest(run_settings, candidate_models(entry, onnx, n_features), [book], decide_from_ns=holdout_start_ns)
     run.run(events(entry.symbol, holdout_start_ns - int(cfg.warmup_s * 1e9)))
     figs = expectancy(book.trades)
+    _, lcb, _ = expectancy_interval([t.return_bps for t in book.trades])
+    bound = {"holdout_expectancy_lcb_bps": lcb} if math.isfinite(lcb) else {}  # JSON has no infinity
     return {
+        **bound,
         "holdout_trades": figs["trades"],
         "holdout_expectancy_bps": figs["expectancy_bps"],
         "holdout_win_rate": figs["win_rate"],

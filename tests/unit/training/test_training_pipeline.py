@@ -118,35 +118,40 @@ def test_too_little_data_is_an_error_naming_the_model(feats) -> None:
 
 
 def test_cli_registers_every_version_and_promotes_only_past_the_gate(tmp_path: Path, capsys) -> None:
+    """Three hours of market are too few to prove an edge: the default gate refuses (too few held-out round
+    trips), and with the count lowered it still refuses a mean whose 95% lower bound is not above 0 (the old
+    gate promoted that). Both versions are registered with their figures; neither is promoted or promotable.
+    A model past the gate is promoted by `--promote-new` in tests/unit/strategy/test_planted_edge.py (24 h)."""
     models = tmp_path / "models"
     common = ["--models-dir", str(models)]
     argv = ["--synthetic-steps", "10800", "--symbols", "ETHUSDT", "--horizons", "5", "--folds", "2"]
     argv += ["--n-estimators", "5", "--max-depth", "2", "--min-child-weight", "1", "--promote-new", *common]
-    # Three hours of the planted-edge market show the gate some held-out trades, never a thousand.
-    assert train_main([*argv, "--min-trades", "1000"]) == 0
+    assert train_main(argv) == 0  # v1, judged by the default gate
     registry = Registry(models)
     assert registry.promoted_version("ETHUSDT", 5) is None
     assert "gate refused ETHUSDT h5" in capsys.readouterr().err
-    assert train_main(argv) == 0  # a second run adds v2, judged by the default gate
+    assert train_main([*argv, "--min-trades", "2"]) == 0  # v2: enough trades for this count, not for confidence
     assert [e.version for e in registry.entries()] == ["v1", "v2"]
-    refused, passed = registry.load()["models"]
-    assert refused["gate"]["passed"] is False
-    assert "holdout_trades" in {f.split(":")[0] for f in refused["gate"]["failures"]}
-    assert passed["gate"]["passed"] is True and passed["gate"]["failures"] == []
-    for m in (refused, passed):  # both registered with their figures and their data's origin
+    few, unsure = registry.load()["models"]
+    assert few["gate"]["passed"] is False and unsure["gate"]["passed"] is False
+    assert "holdout_trades" in {f.split(":")[0] for f in few["gate"]["failures"]}
+    assert 2 <= few["gate"]["figures"]["holdout_trades"] < 20  # the same data and seed: the same round trips
+    assert "holdout_expectancy" in {f.split(":")[0] for f in unsure["gate"]["failures"]}
+    assert unsure["gate"]["figures"]["holdout_expectancy_lcb_bps"] <= 0
+    for m in (few, unsure):  # both registered with their figures and their data's origin
         assert m["gate"]["figures"] and m["data_source"]["kind"] == "synthetic" and m["data_source"]["seed"] == 7
-    assert registry.promoted_version("ETHUSDT", 5) == "v2"
-    assert train_main(["--promote", "ETHUSDT", "5", "v1", *common]) == 2
-    assert "promotion gate" in capsys.readouterr().err
-    with pytest.raises(RegistryError, match="promotion gate"):
-        registry.promote("ETHUSDT", 5, "v1")
+    for version in ("v1", "v2"):
+        assert train_main(["--promote", "ETHUSDT", "5", version, *common]) == 2
+        assert "promotion gate" in capsys.readouterr().err
+        with pytest.raises(RegistryError, match="promotion gate"):
+            registry.promote("ETHUSDT", 5, version)
     assert train_main(["--list", *common]) == 0
     listed = capsys.readouterr().out
     assert "ETHUSDT" in listed and "v1" in listed and "v2" in listed
     assert train_main(["--promote", "ETHUSDT", "5", "v7", *common]) == 2
     assert "no model ETHUSDT h5 v7" in capsys.readouterr().err
     # No refused promotion moved what is served.
-    assert json.loads((models / "manifest.json").read_text())["promoted"] == {"ETHUSDT": {"5": "v2"}}
+    assert not json.loads((models / "manifest.json").read_text()).get("promoted")
 
 
 def test_cli_reports_missing_recordings(tmp_path: Path, capsys) -> None:
