@@ -25,7 +25,7 @@ from quantumedge.backtest.simulation import Backtest
 from quantumedge.backtest.trades import TradeBook, expectancy
 from quantumedge.inference.registry import Registry
 from quantumedge.ingest.synthetic import SyntheticMarket
-from quantumedge.shared.config import Settings, load_settings
+from quantumedge.settings import Settings, load_settings
 
 STEPS = 3_600  # one-second steps: an hour of market for two symbols
 HELD_OUT_SEED, HELD_OUT_STEPS = 4242, 12 * 3600  # a seed the shipped models never saw (trained on 1001)

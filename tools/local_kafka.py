@@ -130,7 +130,7 @@ def _vault_for_credentials() -> tuple[object, str]:
     """An hvac client on QE_VAULT_ADDR with QE_VAULT_TOKEN and the KV mount, checked before the broker starts."""
     import hvac
 
-    from quantumedge.shared.config import load_settings
+    from quantumedge.settings import load_settings
 
     vault = load_settings().vault
     token = vault.token.get_secret_value()

@@ -19,8 +19,9 @@ from quantumedge.console.dashboard import dashboard, explain_page
 from quantumedge.console.sessions import COOKIE, Session, Sessions, cookie_header, csrf_ok
 from quantumedge.ops.client import Services
 from quantumedge.ops.commands import state_name
+from quantumedge.settings import Settings
 from quantumedge.shared.auth import OperatorTokens, operator_tokens
-from quantumedge.shared.config import Settings, port_setting
+from quantumedge.shared.config import port_setting
 from quantumedge.shared.errors import OperatorError, PortInUseError
 from quantumedge.shared.logs import get_logger
 from quantumedge.v1 import execution_pb2, risk_pb2
@@ -227,7 +228,7 @@ def serve(console: Console, port: int) -> ThreadingHTTPServer:
 
 def run_console(settings: Settings) -> int:
     """`quantumedge console` until SIGTERM / Ctrl-C."""
-    from quantumedge.shared.runner import install_signal_handlers
+    from quantumedge.shared.process_signals import install_signal_handlers
 
     console = Console(settings)
     if not console.tokens:

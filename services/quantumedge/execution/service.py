@@ -27,6 +27,7 @@ from quantumedge.execution.lease import LEASE_LOST
 from quantumedge.execution.observe import VENUE_NAME as OBSERVE_VENUE
 from quantumedge.execution.observe import TouchBook, observed_report
 from quantumedge.execution.venue import BINANCE_URLS, BinanceVenue, Venue, paper_venue
+from quantumedge.settings import Settings
 from quantumedge.shared import bounds, signing, topics
 from quantumedge.shared.admission import (
     HALT_KEY,
@@ -40,7 +41,7 @@ from quantumedge.shared.audit import audit_event, publish_audit, refusal_audit
 from quantumedge.shared.auth import channel_credentials_from_settings, current_actor, forward_metadata
 from quantumedge.shared.bus import Bus, Record
 from quantumedge.shared.bus.loop import ConsumerLoop, Refused, admit
-from quantumedge.shared.config import ConfigError, Settings
+from quantumedge.shared.config import ConfigError
 from quantumedge.shared.grpc_server import ServiceBinding, refuse_invalid
 from quantumedge.shared.keyring import keyring_for
 from quantumedge.shared.logs import get_logger

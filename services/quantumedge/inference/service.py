@@ -34,10 +34,10 @@ from quantumedge.inference.registry import Registry, RegistryError
 from quantumedge.inference.rowclock import RowClock
 from quantumedge.inference.shadow import SHADOW_ID_PREFIX, attach_shadows
 from quantumedge.inference.signals import drift_guards, signal_for_row
+from quantumedge.settings import Settings
 from quantumedge.shared import bounds, topics
 from quantumedge.shared.bus import Bus, Record
 from quantumedge.shared.bus.loop import ConsumerLoop, admit
-from quantumedge.shared.config import Settings
 from quantumedge.shared.grpc_server import ServiceBinding, refuse_invalid
 from quantumedge.shared.logs import get_logger
 from quantumedge.shared.observe import Gauges

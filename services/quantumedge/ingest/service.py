@@ -21,9 +21,9 @@ from opentelemetry.trace import SpanKind
 from quantumedge.ingest.recorder import Recorder
 from quantumedge.ingest.source import Emit, MarketSource
 from quantumedge.ingest.stats import StreamTable
+from quantumedge.settings import Settings
 from quantumedge.shared import topics
 from quantumedge.shared.bus import Bus
-from quantumedge.shared.config import Settings
 from quantumedge.shared.grpc_server import ServiceBinding
 from quantumedge.shared.logs import get_logger
 from quantumedge.shared.market_files import KIND_DEPTH, KIND_GAP, KIND_TOP_OF_BOOK, KIND_TRADE

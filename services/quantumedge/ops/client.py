@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from quantumedge.shared.config import SERVICE_NAMES, Settings, port_setting
+from quantumedge.settings import Settings
+from quantumedge.shared.config import SERVICE_NAMES, port_setting
 from quantumedge.shared.errors import OperatorError
 from quantumedge.v1 import (
     execution_pb2,

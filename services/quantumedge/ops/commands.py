@@ -15,7 +15,7 @@ from typing import Any
 from quantumedge.ops import units
 from quantumedge.ops.client import Services, operator_token
 from quantumedge.risk.reasons import decision_codes
-from quantumedge.shared.config import Settings
+from quantumedge.settings import Settings
 from quantumedge.shared.errors import OperatorError
 from quantumedge.v1 import execution_pb2, risk_pb2
 

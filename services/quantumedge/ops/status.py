@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 from quantumedge.ops import units
 from quantumedge.ops.client import Services, target_host
-from quantumedge.shared.config import SERVICE_NAMES, Settings
+from quantumedge.settings import Settings
+from quantumedge.shared.config import SERVICE_NAMES
 from quantumedge.shared.errors import OperatorError
 from quantumedge.v1 import risk_pb2
 

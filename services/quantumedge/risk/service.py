@@ -29,6 +29,7 @@ from quantumedge.risk.reasons import matches, primary_code
 from quantumedge.risk.state_records import restore_states, state_event
 from quantumedge.risk.state_rpcs import TradingStateRpcs, actor_of
 from quantumedge.risk.trading_state import ACCOUNT, ScopeStatus, scope_of_key, state_key
+from quantumedge.settings import Settings
 from quantumedge.shared import bounds, topics
 from quantumedge.shared.admission import (
     HALT_KEY,
@@ -41,7 +42,6 @@ from quantumedge.shared.admission import (
 from quantumedge.shared.audit import audit_event, publish_audit, refusal_audit
 from quantumedge.shared.bus import Bus, Record
 from quantumedge.shared.bus.loop import ConsumerLoop, Refused, admit
-from quantumedge.shared.config import Settings
 from quantumedge.shared.grpc_server import ServiceBinding, refuse_invalid
 from quantumedge.shared.keyring import keyring_for
 from quantumedge.shared.logs import get_logger

@@ -112,7 +112,7 @@ def _secret_from_inputs(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _vault_settings(args: argparse.Namespace) -> VaultSettings:
-    from quantumedge.shared.config import load_settings  # late: keeps `secrets --help` light
+    from quantumedge.settings import load_settings  # late: keeps `secrets --help` light
 
     base = load_settings(args.config).vault
     update: dict[str, Any] = {}

@@ -12,8 +12,9 @@ import pytest
 from quantumedge.secrets import paths
 from quantumedge.secrets.errors import SecretUnavailable
 from quantumedge.secrets.store import connect
+from quantumedge.settings import Settings
 from quantumedge.shared import signing, topics
-from quantumedge.shared.config import ConfigError, Settings
+from quantumedge.shared.config import ConfigError
 from quantumedge.shared.keyring import keyring_for
 from quantumedge.shared.security_settings import SigningSettings
 from quantumedge.v1 import risk_pb2

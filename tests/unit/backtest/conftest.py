@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from quantumedge.shared.config import Settings, load_settings
+from quantumedge.settings import Settings, load_settings
 from quantumedge.training.labels import Barriers
 from tests.unit.inference.support import SMALL, small_recording, train_into
 

@@ -14,9 +14,10 @@ import pytest
 from quantumedge.execution.service import ExecutionService
 from quantumedge.execution.settings import ExecutionSettings
 from quantumedge.risk.service import RiskService
+from quantumedge.settings import Settings
 from quantumedge.shared import signing, topics
 from quantumedge.shared.bus import MemoryBus
-from quantumedge.shared.config import ConfigError, Ports, Settings
+from quantumedge.shared.config import ConfigError, Ports
 from quantumedge.shared.grpc_server import GrpcServer
 from quantumedge.v1 import (
     common_pb2,

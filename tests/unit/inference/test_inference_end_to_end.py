@@ -14,9 +14,9 @@ from quantumedge.inference.features import build_offline
 from quantumedge.inference.registry import Registry
 from quantumedge.inference.service import InferenceService
 from quantumedge.inference.settings import InferenceSettings
+from quantumedge.settings import Settings
 from quantumedge.shared import market_files, topics
 from quantumedge.shared.bus import MemoryBus
-from quantumedge.shared.config import Settings
 from quantumedge.training.cli import train_main
 from quantumedge.v1 import signal_pb2
 from tests.unit.inference.support import SMALL, publish_market, wait_for

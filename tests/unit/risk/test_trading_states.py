@@ -174,7 +174,7 @@ def test_the_cli_reduce_and_activate_and_the_console_buttons_reach_risk(rigs, mo
     from quantumedge.console.server import ACTIONS
     from quantumedge.ops import commands
     from quantumedge.ops.client import TOKEN_ENV, Services
-    from quantumedge.shared.config import Settings
+    from quantumedge.settings import Settings
 
     rig = rigs(MemoryBus())
     settings = Settings(symbols=["BTCUSDT"])

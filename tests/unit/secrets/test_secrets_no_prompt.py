@@ -11,7 +11,7 @@ import pytest
 from quantumedge.secrets.cli import secrets_main
 from quantumedge.secrets.errors import SecretsRequiredError
 from quantumedge.secrets.require import require_secrets
-from quantumedge.shared.config import load_settings
+from quantumedge.settings import load_settings
 
 
 class _Tty(io.StringIO):
