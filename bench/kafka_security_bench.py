@@ -14,7 +14,7 @@ from bench.bus_bench import _roundtrip
 from quantumedge.shared.bus.kafka import KafkaBus
 from quantumedge.shared.bus.kafka_security import KafkaCredentials
 from quantumedge.shared.config import KafkaSettings
-from tests.harness.kafka_secure import ADMIN, SaslSslKafka
+from tools.harness.kafka_secure import ADMIN, SaslSslKafka
 
 
 def _connect_ms(broker: SaslSslKafka, user: str, rounds: int = 5) -> float:

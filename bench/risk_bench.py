@@ -30,8 +30,8 @@ from quantumedge.shared.bus import Bus, MemoryBus
 from quantumedge.shared.config import KafkaSettings
 from quantumedge.shared.grpc_server import GrpcServer
 from quantumedge.v1 import control_pb2, execution_pb2, risk_pb2, risk_pb2_grpc
+from tests.support.risk_builders import book, report, signal, snapshot
 from tests.support.signing import session_signing_settings
-from tests.unit.risk.builders import book, report, signal, snapshot
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 

@@ -28,9 +28,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from tests.harness.kafka import KAFKA_CACHE, KAFKA_VERSION, LocalKafka, kafka_is_ready  # noqa: E402
-from tests.harness.kafka_secure import ADMIN, SaslSslKafka  # noqa: E402
-from tests.harness.process import (  # noqa: E402
+from tools.harness.kafka import KAFKA_CACHE, KAFKA_VERSION, LocalKafka, kafka_is_ready  # noqa: E402
+from tools.harness.kafka_secure import ADMIN, SaslSslKafka  # noqa: E402
+from tools.harness.process import (  # noqa: E402
     HarnessError,
     pid_alive,
     pid_cmdline,

@@ -32,9 +32,9 @@ from quantumedge.v1 import (
     risk_pb2,
     risk_pb2_grpc,
 )
+from tests.support.execution_builders import SYMBOL, decision, top, trade
 from tests.support.procs import free_port, kafka_env, spawn, stop, wait_serving
 from tests.support.signing import SESSION_KEY, SESSION_KEYRING, signed_for_serve
-from tests.unit.execution.builders import SYMBOL, decision, top, trade
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SERVICES = ("execution", "risk")

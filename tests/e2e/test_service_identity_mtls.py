@@ -22,9 +22,9 @@ from quantumedge.shared.auth import token_sha256
 from quantumedge.shared.bus.kafka import KafkaBus
 from quantumedge.shared.config import KafkaSettings
 from quantumedge.v1 import common_pb2, control_pb2, execution_pb2, execution_pb2_grpc, risk_pb2, risk_pb2_grpc
+from tests.support.execution_builders import SYMBOL, top, trade
 from tests.support.pki import Leaf, TestCA
 from tests.support.procs import free_port, kafka_env, spawn, stop
-from tests.unit.execution.builders import SYMBOL, top, trade
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SERVICES = ("execution", "risk")

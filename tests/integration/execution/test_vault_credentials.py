@@ -21,8 +21,8 @@ from quantumedge.shared import topics
 from quantumedge.shared.bus import MemoryBus
 from tests.integration.execution.rig import SECRET, SYMBOL, standard_book, wait_until
 from tests.peers.binance_trading import BinanceTradingPeer
+from tests.support.execution_builders import decision
 from tests.support.signing import signed
-from tests.unit.execution.builders import decision
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from quantumedge.shared import market_files, topics
 from quantumedge.shared.bus.kafka import KafkaBus
 from quantumedge.shared.config import REPO_ROOT, KafkaSettings
 from quantumedge.v1 import signal_pb2
-from tests.unit.inference.support import publish_market, wait_for
+from tests.support.inference_feed import publish_market, wait_for
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 

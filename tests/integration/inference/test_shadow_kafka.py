@@ -25,8 +25,8 @@ from quantumedge.shared.bus.kafka import KafkaBus
 from quantumedge.shared.config import REPO_ROOT, KafkaSettings
 from quantumedge.training.shadow_cli import compare_on_bus
 from quantumedge.v1 import risk_pb2, signal_pb2
+from tests.support.inference_feed import publish_market, wait_for
 from tests.support.signing import session_signing_settings
-from tests.unit.inference.support import publish_market, wait_for
 
 SYMBOL = "BTCUSDT"
 

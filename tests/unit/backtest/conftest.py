@@ -21,7 +21,7 @@ import pytest
 
 from quantumedge.settings import Settings, load_settings
 from quantumedge.training.labels import Barriers
-from tests.unit.inference.support import SMALL, small_recording, train_into
+from tests.support.inference_feed import SMALL, small_recording, train_into
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 PLAN_ENV = {

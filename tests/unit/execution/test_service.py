@@ -28,8 +28,8 @@ from quantumedge.v1 import (
     market_pb2,
     risk_pb2,
 )
+from tests.support.execution_builders import decision
 from tests.support.signing import signed
-from tests.unit.execution.builders import decision
 
 SYMBOL = "BTCUSDT"
 MID = 50_000.0

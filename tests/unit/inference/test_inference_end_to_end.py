@@ -19,7 +19,7 @@ from quantumedge.shared import market_files, topics
 from quantumedge.shared.bus import MemoryBus
 from quantumedge.training.cli import train_main
 from quantumedge.v1 import signal_pb2
-from tests.unit.inference.support import SMALL, publish_market, wait_for
+from tests.support.inference_feed import SMALL, publish_market, wait_for
 
 
 def test_train_from_recorded_files_register_and_serve(

@@ -18,7 +18,7 @@ from quantumedge.shared import topics
 from quantumedge.shared.bus import MemoryBus
 from quantumedge.shared.grpc_server import GrpcServer
 from quantumedge.v1 import common_pb2, inference_pb2, inference_pb2_grpc, signal_pb2
-from tests.unit.inference.support import meta_of, publish_market, refused_meta, wait_for
+from tests.support.inference_feed import meta_of, publish_market, refused_meta, wait_for
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 

@@ -24,7 +24,7 @@ from quantumedge.training import dataset, shadow_compare
 from quantumedge.training.pipeline import register, train_one
 from quantumedge.training.shadow_cli import compare_on_bus, models_main
 from quantumedge.v1 import risk_pb2, signal_pb2
-from tests.unit.inference.support import SMALL, meta_of, publish_market, refused_meta, wait_for
+from tests.support.inference_feed import SMALL, meta_of, publish_market, refused_meta, wait_for
 
 SYMBOL = "BTCUSDT"
 

@@ -20,7 +20,7 @@ from quantumedge.shared.bus import kafka_security as ks
 from quantumedge.shared.bus import make_bus
 from quantumedge.shared.bus.kafka import KafkaBus
 from quantumedge.shared.config import KafkaSettings
-from tests.harness.pki import CertificateAuthority
+from tools.harness.pki import CertificateAuthority
 
 PASSWORD = "scram-" + "p4ss" * 6  # pragma: allowlist secret - a fixture, not a credential
 

@@ -18,9 +18,9 @@ import secrets
 import ssl
 from collections.abc import Iterable
 
-from tests.harness.kafka import LocalKafka, kafka_is_ready
-from tests.harness.pki import CertificateAuthority
-from tests.harness.process import free_port
+from tools.harness.kafka import LocalKafka, kafka_is_ready
+from tools.harness.pki import CertificateAuthority
+from tools.harness.process import free_port
 
 ADMIN = "admin"
 BROKER_CN = "qe-broker"

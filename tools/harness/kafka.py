@@ -21,7 +21,7 @@ from types import TracebackType
 
 from kafka import KafkaAdminClient
 
-from tests.harness.process import (
+from tools.harness.process import (
     CACHE_DIR,
     REPO_ROOT,
     HarnessError,
