@@ -78,8 +78,8 @@ PLANTS = [
     (
         "integration and e2e tests never import tests.unit",
         "tests/integration/test_harness_origin.py",
-        "import tests.support.risk_builders",
-        "tests.integration.test_harness_origin -> tests.support.risk_builders",
+        "import tests.unit.arch.test_import_rules",
+        "tests.integration.test_harness_origin -> tests.unit.arch.test_import_rules",
     ),
 ]
 
