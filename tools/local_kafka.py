@@ -11,7 +11,7 @@ pidfile live in .cache/kafka/local-<port>/. Every `up` starts a fresh, empty clu
 
 A plain `up` is a PLAINTEXT development broker: the services refuse it unless QE_KAFKA__ALLOW_PLAINTEXT=true
 (printed with the exports). `up --sasl` starts it as production runs Kafka instead (SASL_SSL with SCRAM-SHA-512,
-a CA made for it, ACLs enforced; tests/harness/kafka_secure.py) and writes each service's credentials and the
+a CA made for it, ACLs enforced; tools/harness/kafka_secure.py) and writes each service's credentials and the
 admin's to Vault at quantumedge/kafka/<service|admin> (QE_VAULT_ADDR + QE_VAULT_TOKEN, e.g. from
 `make vault-up`); no password is printed or written to a file here.
 """

@@ -299,7 +299,7 @@ class LocalKafka:
     ) -> None:
         self.stop()
 
-    # -- hooks for a secured broker (tests/harness/kafka_secure.py) ------------------------------------------------
+    # -- hooks for a secured broker (tools/harness/kafka_secure.py) ------------------------------------------------
 
     def _listener_config(self) -> dict[str, str]:
         """Broker properties that depend on the ports and the work dir (listeners, TLS files); none here."""
