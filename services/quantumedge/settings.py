@@ -28,6 +28,7 @@ from quantumedge.notify.settings import NotifySettings
 from quantumedge.risk.settings import RiskSettings
 from quantumedge.secrets.settings import VaultSettings
 from quantumedge.shared.config import REPO_ROOT, ConfigError, KafkaSettings, Ports, TelemetrySettings
+from quantumedge.shared.secret_reader import SecretReader
 from quantumedge.shared.security_settings import GrpcSettings, SigningSettings
 
 # Flat environment names the design and operators use -> nested setting path.
@@ -69,6 +70,13 @@ class Settings(BaseSettings):
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     signing: SigningSettings = Field(default_factory=SigningSettings)
     grpc: GrpcSettings = Field(default_factory=GrpcSettings)
+
+    def secret_reader(self, role: str) -> SecretReader:
+        """Log in to Vault as `role` (shared.secret_reader.SecretConnector): how the keyring, the Kafka
+        credentials and the operator token hashes in shared reach Vault without shared importing secrets."""
+        from quantumedge.secrets.store import connect  # late: hvac only for processes that read Vault
+
+        return connect(self.vault, role, embedded=self.embedded)
 
     @classmethod
     def settings_customise_sources(
