@@ -36,7 +36,7 @@ DELEGATED = {
         "shadow models: mark, compare with the promoted one, promote or discard",
     ),
     "backtest": ("quantumedge.backtest.cli", "backtest_main", "replay recordings through the domain code"),
-    "record": ("quantumedge.ingest.record_cli", "record_main", "record a market source to Parquet files"),
+    "record": ("quantumedge.record_cli", "record_main", "record a market source to Parquet files"),
     "secrets": ("quantumedge.secrets.cli", "secrets_main", "init, check or rotate secrets in Vault"),
     "topics": ("quantumedge.topics_cli", "topics_main", "create the Kafka topics; apply, check or print the ACLs"),
 }

@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -27,7 +27,6 @@ from quantumedge.execution.lease import LEASE_LOST
 from quantumedge.execution.observe import VENUE_NAME as OBSERVE_VENUE
 from quantumedge.execution.observe import TouchBook, observed_report
 from quantumedge.execution.venue import BINANCE_URLS, BinanceVenue, Venue, paper_venue
-from quantumedge.settings import Settings
 from quantumedge.shared import bounds, signing, topics
 from quantumedge.shared.admission import (
     HALT_KEY,
@@ -58,6 +57,9 @@ from quantumedge.v1 import (
     risk_pb2,
     risk_pb2_grpc,
 )
+
+if TYPE_CHECKING:
+    from quantumedge.settings import Settings  # the root the runner hands in; no run-time import
 
 log = get_logger(__name__)
 GRPC_NAME = "quantumedge.v1.ExecutionService"

@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -34,7 +34,6 @@ from quantumedge.inference.registry import Registry, RegistryError
 from quantumedge.inference.rowclock import RowClock
 from quantumedge.inference.shadow import SHADOW_ID_PREFIX, attach_shadows
 from quantumedge.inference.signals import drift_guards, signal_for_row
-from quantumedge.settings import Settings
 from quantumedge.shared import bounds, topics
 from quantumedge.shared.bus import Bus, Record
 from quantumedge.shared.bus.loop import ConsumerLoop, admit
@@ -44,6 +43,9 @@ from quantumedge.shared.observe import Gauges
 from quantumedge.shared.service import ServiceBase
 from quantumedge.shared.telemetry import meter
 from quantumedge.v1 import inference_pb2, inference_pb2_grpc, market_pb2
+
+if TYPE_CHECKING:
+    from quantumedge.settings import Settings  # the root the runner hands in; no run-time import
 
 log = get_logger(__name__)
 _meter = meter("inference")

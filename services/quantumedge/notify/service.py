@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from quantumedge.notify.events import DailySummary, Notification, from_control, from_report
 from quantumedge.notify.notifier import Notifier, Sink
 from quantumedge.notify.sinks import TelegramSink, WebhookSink
-from quantumedge.settings import Settings
 from quantumedge.shared import topics
 from quantumedge.shared.bus import Bus, Record
 from quantumedge.shared.bus.loop import ConsumerLoop
 from quantumedge.shared.errors import OperatorError
 from quantumedge.shared.logs import get_logger, register_secret
 from quantumedge.v1 import control_pb2, execution_pb2
+
+if TYPE_CHECKING:
+    from quantumedge.settings import Settings  # the root the runner hands in; no run-time import
 
 log = get_logger(__name__)
 

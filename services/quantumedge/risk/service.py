@@ -15,7 +15,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf.message import Message
@@ -29,7 +29,6 @@ from quantumedge.risk.reasons import matches, primary_code
 from quantumedge.risk.state_records import restore_states, state_event
 from quantumedge.risk.state_rpcs import TradingStateRpcs, actor_of
 from quantumedge.risk.trading_state import ACCOUNT, ScopeStatus, scope_of_key, state_key
-from quantumedge.settings import Settings
 from quantumedge.shared import bounds, topics
 from quantumedge.shared.admission import (
     HALT_KEY,
@@ -57,6 +56,9 @@ from quantumedge.v1 import (
     risk_pb2_grpc,
     signal_pb2,
 )
+
+if TYPE_CHECKING:
+    from quantumedge.settings import Settings  # the root the runner hands in; no run-time import
 
 log = get_logger(__name__)
 _meter = meter("risk")
