@@ -37,7 +37,7 @@ DELEGATED = {
     ),
     "backtest": ("quantumedge.backtest.cli", "backtest_main", "replay recordings through the domain code"),
     "record": ("quantumedge.record_cli", "record_main", "record a market source to Parquet files"),
-    "secrets": ("quantumedge.secrets.cli", "secrets_main", "init, check or rotate secrets in Vault"),
+    "secrets": ("quantumedge.secrets_cli", "secrets_main", "init, check or rotate secrets in Vault"),
     "topics": ("quantumedge.topics_cli", "topics_main", "create the Kafka topics; apply, check or print the ACLs"),
 }
 

@@ -369,7 +369,7 @@ def test_every_qe_variable_is_a_real_setting_and_loads(render, scenario: str, mo
 
 
 def test_service_accounts_bind_to_the_vault_roles_of_secrets_init(render) -> None:
-    from quantumedge.secrets.cli import build_parser
+    from quantumedge.secrets_cli import build_parser
 
     init = build_parser().parse_args(["init"])
     rendered = render(["full-values.yaml"])

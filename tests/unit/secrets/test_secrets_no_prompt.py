@@ -8,9 +8,9 @@ import io
 
 import pytest
 
-from quantumedge.secrets.cli import secrets_main
 from quantumedge.secrets.errors import SecretsRequiredError
 from quantumedge.secrets.require import require_secrets
+from quantumedge.secrets_cli import secrets_main
 from quantumedge.settings import load_settings
 
 
