@@ -40,9 +40,9 @@ from tests.support.procs import (
     print_logs,
     spawn,
     stop,
-    wait_for,
     wait_serving,
 )
+from tests.support.waiting import wait_for
 from tools.harness.kafka_secure import ADMIN, SaslSslKafka
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

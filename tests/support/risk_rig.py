@@ -20,8 +20,9 @@ from quantumedge.shared.config import KafkaSettings
 from quantumedge.shared.grpc_server import GrpcServer
 from quantumedge.shared.security_settings import SigningSettings
 from quantumedge.v1 import control_pb2, execution_pb2, market_pb2, risk_pb2, risk_pb2_grpc, signal_pb2
-from tests.support.risk_builders import FakeClock, book, wait_for
+from tests.support.risk_builders import FakeClock, book
 from tests.support.signing import session_signing_settings
+from tests.support.waiting import wait_for
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 OPERATOR_SUBJECT = "alice"

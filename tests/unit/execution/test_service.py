@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -30,20 +30,10 @@ from quantumedge.v1 import (
 )
 from tests.support.execution_builders import decision
 from tests.support.signing import signed
+from tests.support.waiting import wait_for
 
 SYMBOL = "BTCUSDT"
 MID = 50_000.0
-
-
-def wait_for(predicate: Callable[[], Any], timeout_s: float = 15.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def book_event(mid: float = MID, qty: float = 2.0) -> market_pb2.MarketEvent:
