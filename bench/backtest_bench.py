@@ -27,7 +27,7 @@ from quantumedge.backtest.simulation import Backtest
 from quantumedge.backtest.trades import TradeBook, expectancy_interval
 from quantumedge.inference.registry import Registry
 from quantumedge.ingest.synthetic import SyntheticMarket
-from quantumedge.shared.config import Settings, load_settings
+from quantumedge.settings import Settings, load_settings
 
 STEPS = 3_600  # one-second steps: an hour of market for two symbols
 HELD_OUT_SEEDS, HELD_OUT_HOURS = heldout.HELD_OUT_SEEDS, 6.0  # seeds no shipped model saw (trained on 1001)

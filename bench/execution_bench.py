@@ -24,9 +24,9 @@ from quantumedge.execution.engine import EngineConfig, ExecutionEngine, ListEmit
 from quantumedge.execution.service import ExecutionService
 from quantumedge.execution.settings import ExecutionSettings
 from quantumedge.execution.venue import PaperVenue
+from quantumedge.settings import Settings
 from quantumedge.shared import topics
 from quantumedge.shared.bus import MemoryBus
-from quantumedge.shared.config import Settings
 from quantumedge.v1 import common_pb2, dlq_pb2, execution_pb2, market_pb2, risk_pb2
 from tests.support.signing import signed
 

@@ -30,7 +30,7 @@ from quantumedge.inference.features import make_schema
 from quantumedge.inference.models import ModelSet, load_models
 from quantumedge.inference.registry import Registry
 from quantumedge.ingest.synthetic import SyntheticMarket
-from quantumedge.shared.config import Settings, load_settings
+from quantumedge.settings import Settings, load_settings
 from quantumedge.training.gate import judging_settings
 
 HELD_OUT_SEEDS = (4242, 5151, 6262, 7373)  # never a training seed (the shipped models: models/manifest.json)

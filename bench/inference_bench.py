@@ -32,8 +32,8 @@ from quantumedge.inference.features import OnlineFeatures, build_offline
 from quantumedge.inference.models import ServedModel, SymbolPredictor
 from quantumedge.inference.registry import ModelEntry
 from quantumedge.ingest.synthetic import SyntheticMarket
+from quantumedge.settings import load_settings
 from quantumedge.shared import market_files
-from quantumedge.shared.config import load_settings
 from quantumedge.training import dataset
 from quantumedge.training.labels import Barriers
 from quantumedge.training.model import ModelParams

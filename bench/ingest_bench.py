@@ -25,8 +25,9 @@ from quantumedge.ingest.replay import ReplaySource
 from quantumedge.ingest.service import IngestService
 from quantumedge.ingest.settings import IngestSettings
 from quantumedge.ingest.synthetic import SyntheticMarket
+from quantumedge.settings import Settings
 from quantumedge.shared.bus import Bus, MemoryBus
-from quantumedge.shared.config import KafkaSettings, Settings
+from quantumedge.shared.config import KafkaSettings
 from tests.support.captures import load_capture
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]

@@ -27,10 +27,11 @@ from subprocess import Popen
 from kafka import KafkaAdminClient, KafkaConsumer
 
 from quantumedge.ingest.synthetic import SyntheticMarket
+from quantumedge.settings import Settings
 from quantumedge.shared import topics
 from quantumedge.shared.bus.base import Record
 from quantumedge.shared.bus.kafka import KafkaBus
-from quantumedge.shared.config import KafkaSettings, Settings
+from quantumedge.shared.config import KafkaSettings
 from quantumedge.v1 import execution_pb2, market_pb2, risk_pb2, signal_pb2
 from tests.support.procs import free_port, kafka_env, spawn, stop, wait_serving
 

@@ -1,6 +1,6 @@
 """What SASL_SSL costs: the bus's publish/consume throughput and a client's connect+authenticate time on a
 broker secured as in production (SCRAM-SHA-512 over TLS, ACLs enforced), next to the plaintext figures of
-bus_bench. Starts its own secured broker (tests/harness/kafka_secure.py), or uses none when Java is missing."""
+bus_bench. Starts its own secured broker (tools/harness/kafka_secure.py), or uses none when Java is missing."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from bench.bus_bench import _roundtrip
 from quantumedge.shared.bus.kafka import KafkaBus
 from quantumedge.shared.bus.kafka_security import KafkaCredentials
 from quantumedge.shared.config import KafkaSettings
-from tests.harness.kafka_secure import ADMIN, SaslSslKafka
+from tools.harness.kafka_secure import ADMIN, SaslSslKafka
 
 
 def _connect_ms(broker: SaslSslKafka, user: str, rounds: int = 5) -> float:

@@ -13,7 +13,7 @@ from quantumedge.risk.moderator_client import ModeratorClient
 from quantumedge.risk.moderator_settings import ModeratorSettings
 from quantumedge.v1 import risk_pb2
 from tests.peers.chat_completions import ChatCompletionsPeer
-from tests.unit.risk.builders import FakeClock, book, quiet_settings, signal, snapshot
+from tests.support.risk_builders import FakeClock, book, quiet_settings, signal, snapshot
 
 N = 300
 

@@ -39,8 +39,8 @@ def _scrape_and_decide() -> dict[str, float]:
 
     from quantumedge.risk.reasons import primary_code
     from quantumedge.risk.service import RiskService
+    from quantumedge.settings import Settings
     from quantumedge.shared.bus import MemoryBus
-    from quantumedge.shared.config import Settings
     from quantumedge.shared.telemetry import init_telemetry, prometheus_registry
     from quantumedge.v1 import risk_pb2
 

@@ -24,14 +24,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from quantumedge.risk.engine import RiskEngine
 from quantumedge.risk.service import RiskService
 from quantumedge.risk.settings import RiskSettings
+from quantumedge.settings import Settings
 from quantumedge.shared import topics
 from quantumedge.shared.auth import OperatorAuthInterceptor, OperatorTokens, bus_audit, token_sha256
 from quantumedge.shared.bus import Bus, MemoryBus
-from quantumedge.shared.config import KafkaSettings, Settings
+from quantumedge.shared.config import KafkaSettings
 from quantumedge.shared.grpc_server import GrpcServer
 from quantumedge.v1 import control_pb2, execution_pb2, risk_pb2, risk_pb2_grpc
+from tests.support.risk_builders import book, report, signal, snapshot
 from tests.support.signing import session_signing_settings
-from tests.unit.risk.builders import book, report, signal, snapshot
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 

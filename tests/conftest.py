@@ -35,8 +35,8 @@ from tests.harness import (
     vault_is_ready,
     vault_token_works,
 )
-from tests.harness.kafka_secure import SaslSslKafka
 from tests.support.captures import binance_capture  # noqa: F401 - the one fixture for the real captures
+from tools.harness.kafka_secure import SaslSslKafka
 
 T = TypeVar("T")
 # Where each real component of this session came from (tests/integration/test_harness_origin.py reports it).

@@ -29,7 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from tests.harness.process import HarnessError, pid_alive, pid_cmdline, spawn, terminate  # noqa: E402
+from tools.harness.process import HarnessError, pid_alive, pid_cmdline, spawn, terminate  # noqa: E402
 
 ENGINE_DIR = REPO_ROOT / ".cache" / "docker"
 SOCKET = ENGINE_DIR / "docker.sock"

@@ -11,7 +11,7 @@ pidfile live in .cache/kafka/local-<port>/. Every `up` starts a fresh, empty clu
 
 A plain `up` is a PLAINTEXT development broker: the services refuse it unless QE_KAFKA__ALLOW_PLAINTEXT=true
 (printed with the exports). `up --sasl` starts it as production runs Kafka instead (SASL_SSL with SCRAM-SHA-512,
-a CA made for it, ACLs enforced; tests/harness/kafka_secure.py) and writes each service's credentials and the
+a CA made for it, ACLs enforced; tools/harness/kafka_secure.py) and writes each service's credentials and the
 admin's to Vault at quantumedge/kafka/<service|admin> (QE_VAULT_ADDR + QE_VAULT_TOKEN, e.g. from
 `make vault-up`); no password is printed or written to a file here.
 """
@@ -28,9 +28,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from tests.harness.kafka import KAFKA_CACHE, KAFKA_VERSION, LocalKafka, kafka_is_ready  # noqa: E402
-from tests.harness.kafka_secure import ADMIN, SaslSslKafka  # noqa: E402
-from tests.harness.process import (  # noqa: E402
+from tools.harness.kafka import KAFKA_CACHE, KAFKA_VERSION, LocalKafka, kafka_is_ready  # noqa: E402
+from tools.harness.kafka_secure import ADMIN, SaslSslKafka  # noqa: E402
+from tools.harness.process import (  # noqa: E402
     HarnessError,
     pid_alive,
     pid_cmdline,
@@ -130,7 +130,7 @@ def _vault_for_credentials() -> tuple[object, str]:
     """An hvac client on QE_VAULT_ADDR with QE_VAULT_TOKEN and the KV mount, checked before the broker starts."""
     import hvac
 
-    from quantumedge.shared.config import load_settings
+    from quantumedge.settings import load_settings
 
     vault = load_settings().vault
     token = vault.token.get_secret_value()

@@ -23,7 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from tests.harness.process import (  # noqa: E402
+from tools.harness.process import (  # noqa: E402
     CACHE_DIR,
     HarnessError,
     pid_alive,
@@ -32,7 +32,7 @@ from tests.harness.process import (  # noqa: E402
     terminate,
     write_pidfile,
 )
-from tests.harness.vault import LocalVault, vault_health  # noqa: E402
+from tools.harness.vault import LocalVault, vault_health  # noqa: E402
 
 DEFAULT_PORT = 8200
 VAULT_CACHE = CACHE_DIR / "vault"

@@ -22,7 +22,8 @@ from collections.abc import Sequence
 
 from quantumedge.ops.commands import COMMANDS as OPS_COMMANDS
 from quantumedge.ops.commands import add_parsers as add_ops_parsers
-from quantumedge.shared.config import SERVICE_NAMES, ConfigError, load_settings
+from quantumedge.settings import load_settings
+from quantumedge.shared.config import SERVICE_NAMES, ConfigError
 from quantumedge.shared.errors import OperatorError, one_line
 from quantumedge.shared.logs import setup_logging
 
@@ -35,8 +36,8 @@ DELEGATED = {
         "shadow models: mark, compare with the promoted one, promote or discard",
     ),
     "backtest": ("quantumedge.backtest.cli", "backtest_main", "replay recordings through the domain code"),
-    "record": ("quantumedge.ingest.record_cli", "record_main", "record a market source to Parquet files"),
-    "secrets": ("quantumedge.secrets.cli", "secrets_main", "init, check or rotate secrets in Vault"),
+    "record": ("quantumedge.record_cli", "record_main", "record a market source to Parquet files"),
+    "secrets": ("quantumedge.secrets_cli", "secrets_main", "init, check or rotate secrets in Vault"),
     "topics": ("quantumedge.topics_cli", "topics_main", "create the Kafka topics; apply, check or print the ACLs"),
 }
 
@@ -179,7 +180,8 @@ def _quiet_clients(settings: object) -> None:
 
 
 def _serve(name: str, settings: object) -> int:
-    from quantumedge.shared.runner import install_signal_handlers, serve_forever, start
+    from quantumedge.runner import serve_forever, start
+    from quantumedge.shared.process_signals import install_signal_handlers
 
     try:
         running = start([name], settings)  # type: ignore[arg-type]

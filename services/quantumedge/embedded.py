@@ -17,12 +17,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from quantumedge.runner import Running, serve_forever, start
+from quantumedge.settings import Settings
 from quantumedge.shared import topics
 from quantumedge.shared.bus import MemoryBus
-from quantumedge.shared.config import SERVICE_NAMES, ConfigError, Settings
+from quantumedge.shared.config import SERVICE_NAMES, ConfigError
 from quantumedge.shared.logs import get_logger
 from quantumedge.shared.market_clock import MarketClock
-from quantumedge.shared.runner import Running, install_signal_handlers, serve_forever, start
+from quantumedge.shared.process_signals import install_signal_handlers
 from quantumedge.v1 import execution_pb2, risk_pb2
 
 log = get_logger(__name__)

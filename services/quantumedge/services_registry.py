@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import importlib
 
+from quantumedge.settings import Settings
 from quantumedge.shared.bus import Bus
-from quantumedge.shared.config import SERVICE_NAMES, Settings
+from quantumedge.shared.config import SERVICE_NAMES
 from quantumedge.shared.market_clock import MarketClock
 from quantumedge.shared.service import ServiceBase
 

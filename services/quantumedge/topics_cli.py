@@ -19,8 +19,9 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 
+from quantumedge.settings import Settings, load_settings
 from quantumedge.shared.bus import acls
-from quantumedge.shared.config import ConfigError, Settings, load_settings
+from quantumedge.shared.config import ConfigError
 from quantumedge.shared.errors import OperatorError, one_line
 
 

@@ -18,7 +18,7 @@ def env_of(rendered, component: str) -> dict[str, str]:
 
 
 def settings_from(env: dict[str, str], monkeypatch: pytest.MonkeyPatch):
-    from quantumedge.shared.config import load_settings
+    from quantumedge.settings import load_settings
 
     for name in [n for n in os.environ if n.startswith(("QE_", "OTEL_"))]:
         monkeypatch.delenv(name)

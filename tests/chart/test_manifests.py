@@ -326,7 +326,7 @@ def _settings_path_exists(model: type, parts: list[str]) -> bool:
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_every_qe_variable_is_a_real_setting_and_loads(render, scenario: str, monkeypatch) -> None:
-    from quantumedge.shared.config import Settings, load_settings
+    from quantumedge.settings import Settings, load_settings
 
     for dep in render(SCENARIOS[scenario]).of_kind("Deployment"):
         component = dep["metadata"]["labels"]["app.kubernetes.io/component"]
@@ -369,7 +369,7 @@ def test_every_qe_variable_is_a_real_setting_and_loads(render, scenario: str, mo
 
 
 def test_service_accounts_bind_to_the_vault_roles_of_secrets_init(render) -> None:
-    from quantumedge.secrets.cli import build_parser
+    from quantumedge.secrets_cli import build_parser
 
     init = build_parser().parse_args(["init"])
     rendered = render(["full-values.yaml"])

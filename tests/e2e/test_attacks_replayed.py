@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -32,9 +32,10 @@ from quantumedge.v1 import (
     risk_pb2,
     risk_pb2_grpc,
 )
+from tests.support.execution_builders import SYMBOL, decision, top, trade
 from tests.support.procs import free_port, kafka_env, spawn, stop, wait_serving
 from tests.support.signing import SESSION_KEY, SESSION_KEYRING, signed_for_serve
-from tests.unit.execution.builders import SYMBOL, decision, top, trade
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SERVICES = ("execution", "risk")
@@ -45,17 +46,6 @@ HUGE = 600.0
 # A key the services knew and have retired (as after `secrets rotate --retire-signing-key`).
 RETIRED_KEY = SigningKey.generate("retired-1")
 RETIRED = Keyring(PublicKeyring({RETIRED_KEY.key_id: RETIRED_KEY.public_raw()}), RETIRED_KEY)
-
-
-def wait_for(predicate: Callable[[], object], timeout_s: float, what: str) -> object:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,8 @@ from quantumedge.shared.bus.kafka import KafkaBus
 from quantumedge.shared.config import KafkaSettings
 from quantumedge.v1 import dlq_pb2, execution_pb2, market_pb2, risk_pb2, signal_pb2
 from tests.harness import LocalKafka
-from tests.support.procs import fills, free_port, kafka_env, print_logs, spawn, stop, wait_for, wait_serving
+from tests.support.procs import fills, free_port, kafka_env, print_logs, spawn, stop, wait_serving
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SERVICES = ("execution", "risk", "inference", "ingest")

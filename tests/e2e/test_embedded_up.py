@@ -13,7 +13,7 @@ import pytest
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from quantumedge.embedded import run_up
-from quantumedge.shared.config import load_settings
+from quantumedge.settings import load_settings
 from tests.support.procs import free_port, spawn, wait_serving
 
 SERVICES = {

@@ -20,9 +20,9 @@ from quantumedge.shared.auth import token_sha256
 from quantumedge.shared.bus.kafka import KafkaBus
 from quantumedge.shared.config import KafkaSettings
 from quantumedge.v1 import control_pb2, execution_pb2, execution_pb2_grpc, risk_pb2, risk_pb2_grpc
+from tests.support.execution_builders import SYMBOL, decision, top, trade
 from tests.support.procs import free_port, kafka_env, spawn, stop, wait_serving
 from tests.support.signing import signed_for_serve
-from tests.unit.execution.builders import SYMBOL, decision, top, trade
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SERVICES = ("execution", "risk")  # downstream first, so nothing risk publishes goes unheard

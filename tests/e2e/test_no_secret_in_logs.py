@@ -46,9 +46,9 @@ from quantumedge.v1 import (
 from tests.harness import VaultEndpoint
 from tests.integration.secrets.seeding import SeededVault, seed_known_secrets
 from tests.peers.binance_trading import BinanceTradingPeer
+from tests.support.execution_builders import decision
 from tests.support.procs import ROOT, free_port, kafka_env, spawn, stop, wait_serving
 from tests.support.signing import SESSION_KEY, signed_for_serve
-from tests.unit.execution.builders import decision
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -29,8 +29,8 @@ from quantumedge.shared.bus.kafka_security import KafkaCredentials
 from quantumedge.shared.config import KafkaSettings
 from quantumedge.v1 import risk_pb2
 from tests.harness import VaultEndpoint
-from tests.harness.kafka_secure import ADMIN, SaslSslKafka
 from tests.integration.secrets.seeding import SeededVault, seed_known_secrets
+from tests.support.execution_builders import decision
 from tests.support.procs import (
     QUANTUMEDGE,
     ROOT,
@@ -40,10 +40,10 @@ from tests.support.procs import (
     print_logs,
     spawn,
     stop,
-    wait_for,
     wait_serving,
 )
-from tests.unit.execution.builders import decision
+from tests.support.waiting import wait_for
+from tools.harness.kafka_secure import ADMIN, SaslSslKafka
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SERVICES = ("execution", "risk", "inference", "ingest")  # downstream first

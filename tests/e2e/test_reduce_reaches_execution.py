@@ -14,8 +14,8 @@ from quantumedge.shared.bus.kafka import KafkaBus
 from quantumedge.v1 import common_pb2, execution_pb2, execution_pb2_grpc, risk_pb2, risk_pb2_grpc
 from tests.e2e.test_halt_reaches_execution import _audits, _control, _publish_market, _reports, _wait_for
 from tests.e2e.test_halt_reaches_execution import stack as stack
+from tests.support.execution_builders import SYMBOL, decision
 from tests.support.signing import SESSION_KEYRING, signed_for_serve
-from tests.unit.execution.builders import SYMBOL, decision
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REDUCING = risk_pb2.TRADING_STATE_REDUCING

@@ -9,7 +9,7 @@ import contextlib
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -22,22 +22,14 @@ from quantumedge.shared.auth import token_sha256
 from quantumedge.shared.bus.kafka import KafkaBus
 from quantumedge.shared.config import KafkaSettings
 from quantumedge.v1 import common_pb2, control_pb2, execution_pb2, execution_pb2_grpc, risk_pb2, risk_pb2_grpc
+from tests.support.execution_builders import SYMBOL, top, trade
 from tests.support.pki import Leaf, TestCA
 from tests.support.procs import free_port, kafka_env, spawn, stop
-from tests.unit.execution.builders import SYMBOL, top, trade
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SERVICES = ("execution", "risk")
 OPERATOR = "e2e-mtls-operator"
-
-
-def wait_for(predicate: Callable[[], object], timeout_s: float, what: str) -> object:
-    deadline = time.monotonic() + timeout_s
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-    return value
 
 
 def _credentials(ca: TestCA, leaf: Leaf | None) -> grpc.ChannelCredentials:

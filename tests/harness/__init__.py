@@ -5,9 +5,9 @@ Docker engine answers, or a local process (Kafka from the release jars via Maven
 """
 
 from tests.harness.containers import docker_available, docker_required, kafka_container, vault_container
-from tests.harness.kafka import LocalKafka, ensure_kafka_jars, kafka_is_ready
-from tests.harness.process import HarnessError
-from tests.harness.vault import LocalVault, VaultEndpoint, vault_is_ready, vault_token_works
+from tools.harness.kafka import LocalKafka, ensure_kafka_jars, kafka_is_ready
+from tools.harness.process import HarnessError
+from tools.harness.vault import LocalVault, VaultEndpoint, vault_is_ready, vault_token_works
 
 __all__ = [
     "HarnessError",

@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.harness.kafka import kafka_is_ready, new_cluster_id, server_properties
-from tests.harness.process import REPO_ROOT, HarnessError, free_port, free_port_pair
-from tests.harness.vault import VaultEndpoint, vault_is_ready
+from tools.harness.kafka import kafka_is_ready, new_cluster_id, server_properties
+from tools.harness.process import REPO_ROOT, HarnessError, free_port, free_port_pair
+from tools.harness.vault import VaultEndpoint, vault_is_ready
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 PROJECT_ENGINE = REPO_ROOT / ".cache" / "docker" / "docker.sock"

@@ -21,8 +21,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.harness.kafka import KAFKA_VERSION, POM, ensure_kafka_jars
-from tests.harness.process import CACHE_DIR, REPO_ROOT, HarnessError
+from tools.harness.kafka import KAFKA_VERSION, POM, ensure_kafka_jars
+from tools.harness.process import CACHE_DIR, REPO_ROOT, HarnessError
 
 IMAGES = Path(__file__).resolve().parent / "images"
 
@@ -118,7 +118,7 @@ def kafka_image() -> str:
 
 def openbao_image() -> str:
     """The OpenBao test image's name, built when missing."""
-    from tests.harness.vault import bao_binary
+    from tools.harness.vault import bao_binary
 
     bao = Path(bao_binary())
     base = base_image()

@@ -24,9 +24,9 @@ from quantumedge.shared.health_check import check
 from quantumedge.v1 import execution_pb2
 from tests.chart.chartlib import CI_VALUES, run_helm, values_args
 from tests.harness.containers import kafka_container
-from tests.harness.process import free_port
 from tests.image.conftest import FIGURES, docker
 from tools import chart_tools
+from tools.harness.process import free_port
 
 # Downstream first, so nothing upstream publishes goes unheard.
 ORDER = ("risk", "execution", "inference", "ingest")

@@ -16,7 +16,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from tests.harness import HarnessError, LocalKafka
-from tests.harness.kafka import new_cluster_id
+from tools.harness.kafka import new_cluster_id
 
 pytestmark = pytest.mark.integration
 

@@ -32,7 +32,7 @@ from quantumedge.shared.config import KafkaSettings
 from quantumedge.topics_cli import topics_main
 from quantumedge.v1 import control_pb2
 from tests.harness import VaultEndpoint
-from tests.harness.kafka_secure import ADMIN, SaslSslKafka
+from tools.harness.kafka_secure import ADMIN, SaslSslKafka
 
 pytestmark = pytest.mark.integration
 

@@ -8,10 +8,11 @@ import uuid
 
 import pytest
 
+from quantumedge.settings import Settings
 from quantumedge.shared import topics
 from quantumedge.shared.bus import MemoryBus
 from quantumedge.shared.bus.kafka import KafkaBus
-from quantumedge.shared.config import KafkaSettings, Settings
+from quantumedge.shared.config import KafkaSettings
 from quantumedge.v1 import market_pb2
 
 pytestmark = [pytest.mark.integration]

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import grpc
@@ -94,14 +94,6 @@ def stop(proc: subprocess.Popen, timeout_s: float = 20.0) -> int:
             proc.kill()
             proc.wait(5)
     return proc.returncode
-
-
-def wait_for(predicate: Callable[[], object], timeout_s: float, what: str, interval_s: float = 0.5) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(interval_s)
 
 
 def fills(bus: Bus) -> list[execution_pb2.ExecutionReport]:

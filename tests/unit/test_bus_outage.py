@@ -13,7 +13,7 @@ from quantumedge.shared.bus import BusError, BusUnavailable, MemoryBus
 from quantumedge.shared.bus.loop import ConsumerLoop
 from quantumedge.shared.bus.outage import Outage
 from quantumedge.v1 import market_pb2
-from tests.support.procs import wait_for
+from tests.support.waiting import wait_for
 
 
 def test_outage_starts_with_the_first_failing_source_and_ends_with_the_last() -> None:

@@ -29,7 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from tests.harness.process import HarnessError, free_port, spawn, tail, terminate  # noqa: E402
+from tools.harness.process import HarnessError, free_port, spawn, tail, terminate  # noqa: E402
 
 BIN = REPO_ROOT / ".cache" / "cluster" / "bin"
 HERE = Path(__file__).resolve().parent

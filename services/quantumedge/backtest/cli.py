@@ -33,7 +33,8 @@ from quantumedge.inference.models import ModelSet, ModelsUnavailableError, load_
 from quantumedge.inference.registry import Registry, RegistryError
 from quantumedge.ingest.replay import NoRecordingError, ReplaySource
 from quantumedge.ingest.synthetic import SyntheticMarket
-from quantumedge.shared.config import ConfigError, Settings, load_settings
+from quantumedge.settings import Settings, load_settings
+from quantumedge.shared.config import ConfigError
 from quantumedge.shared.logs import setup_logging
 from quantumedge.shared.market_files import UnreadableRecordingError
 from quantumedge.v1 import market_pb2

@@ -35,9 +35,9 @@ from quantumedge.inference.rowclock import RowClock
 from quantumedge.inference.signals import drift_guards, signal_for_row
 from quantumedge.risk.engine import RiskEngine
 from quantumedge.risk.limits import Breach
+from quantumedge.settings import Settings
 from quantumedge.shared import topics
 from quantumedge.shared.admission import HALT_KEY, ControlGate, DecisionGate
-from quantumedge.shared.config import Settings
 from quantumedge.shared.signing import Verdict, ephemeral_keyring
 from quantumedge.v1 import control_pb2, execution_pb2, market_pb2, risk_pb2, signal_pb2
 

@@ -141,8 +141,8 @@ def _models(s: Services) -> str:
     return pages.table(("symbol", "horizon", "version", "served", "prediction drift", "sha256"), rows, "models")
 
 
-def dashboard(console: Any, s: Services, session: Any, flash: str) -> str:
-    from quantumedge.console.server import ACTIONS
+def dashboard(console: Any, s: Services, session: Any, flash: str, actions: dict[str, Any]) -> str:
+    """The main page; `actions` are the server's buttons (passed in: the server imports this module)."""
 
     def curve() -> str:
         return pages.curve_svg(s.call("risk", s.risk.GetEquityCurve, _curve_request()).points)
@@ -150,7 +150,7 @@ def dashboard(console: Any, s: Services, session: Any, flash: str) -> str:
     parts = [
         f'<p class="flash" id="flash">{e(flash)}</p>' if flash else "",
         '<p><a href="/" id="refresh">refresh</a></p>',
-        pages.action_buttons(ACTIONS),
+        pages.action_buttons(actions),
         _section("Services", "services", lambda: _health(s)),
         _section("Trading state", "state", lambda: _state(s)),
         _section("Equity and drawdown", "equity", curve),

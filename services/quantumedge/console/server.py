@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http import cookies
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from quantumedge.console import pages
 from quantumedge.console.dashboard import dashboard, explain_page
@@ -20,10 +20,13 @@ from quantumedge.console.sessions import COOKIE, Session, Sessions, cookie_heade
 from quantumedge.ops.client import Services
 from quantumedge.ops.commands import state_name
 from quantumedge.shared.auth import OperatorTokens, operator_tokens
-from quantumedge.shared.config import Settings, port_setting
+from quantumedge.shared.config import port_setting
 from quantumedge.shared.errors import OperatorError, PortInUseError
 from quantumedge.shared.logs import get_logger
 from quantumedge.v1 import execution_pb2, risk_pb2
+
+if TYPE_CHECKING:
+    from quantumedge.settings import Settings  # annotations only: the caller hands the root in
 
 log = get_logger(__name__)
 MAX_FORM_BYTES = 16_384
@@ -173,7 +176,7 @@ def handler_for(console: Console) -> type[BaseHTTPRequestHandler]:
             if url.path == "/":
                 flash = console.flash.pop(sid or "", "")
                 with console.services() as services:
-                    return self._send(200, dashboard(console, services, session, flash))
+                    return self._send(200, dashboard(console, services, session, flash, ACTIONS))
             if url.path == "/confirm" and query.get("action") in ACTIONS:
                 name = query["action"]
                 return self._send(200, pages.confirm(name, ACTIONS[name], session.csrf, session.subject))
@@ -227,7 +230,7 @@ def serve(console: Console, port: int) -> ThreadingHTTPServer:
 
 def run_console(settings: Settings) -> int:
     """`quantumedge console` until SIGTERM / Ctrl-C."""
-    from quantumedge.shared.runner import install_signal_handlers
+    from quantumedge.shared.process_signals import install_signal_handlers
 
     console = Console(settings)
     if not console.tokens:

@@ -70,7 +70,7 @@ from quantumedge.shared.telemetry import meter, tracer
 from quantumedge.v1 import control_pb2, execution_pb2, market_pb2, risk_pb2
 
 if TYPE_CHECKING:
-    from quantumedge.shared.config import Settings
+    from quantumedge.settings import Settings
 
 log = get_logger(__name__)
 _tracer = tracer("execution")

@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -40,7 +40,7 @@ from quantumedge.shared.audit import audit_event, publish_audit, refusal_audit
 from quantumedge.shared.auth import channel_credentials_from_settings, current_actor, forward_metadata
 from quantumedge.shared.bus import Bus, Record
 from quantumedge.shared.bus.loop import ConsumerLoop, Refused, admit
-from quantumedge.shared.config import ConfigError, Settings
+from quantumedge.shared.config import ConfigError
 from quantumedge.shared.grpc_server import ServiceBinding, refuse_invalid
 from quantumedge.shared.keyring import keyring_for
 from quantumedge.shared.logs import get_logger
@@ -57,6 +57,9 @@ from quantumedge.v1 import (
     risk_pb2,
     risk_pb2_grpc,
 )
+
+if TYPE_CHECKING:
+    from quantumedge.settings import Settings  # the root the runner hands in; no run-time import
 
 log = get_logger(__name__)
 GRPC_NAME = "quantumedge.v1.ExecutionService"

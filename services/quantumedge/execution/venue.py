@@ -49,7 +49,7 @@ from quantumedge.shared.logs import get_logger
 from quantumedge.v1 import market_pb2
 
 if TYPE_CHECKING:
-    from quantumedge.shared.config import Settings
+    from quantumedge.settings import Settings
 
 log = get_logger(__name__)
 

@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -37,13 +37,15 @@ from quantumedge.inference.signals import drift_guards, signal_for_row
 from quantumedge.shared import bounds, topics
 from quantumedge.shared.bus import Bus, Record
 from quantumedge.shared.bus.loop import ConsumerLoop, admit
-from quantumedge.shared.config import Settings
 from quantumedge.shared.grpc_server import ServiceBinding, refuse_invalid
 from quantumedge.shared.logs import get_logger
 from quantumedge.shared.observe import Gauges
 from quantumedge.shared.service import ServiceBase
 from quantumedge.shared.telemetry import meter
 from quantumedge.v1 import inference_pb2, inference_pb2_grpc, market_pb2
+
+if TYPE_CHECKING:
+    from quantumedge.settings import Settings  # the root the runner hands in; no run-time import
 
 log = get_logger(__name__)
 _meter = meter("inference")

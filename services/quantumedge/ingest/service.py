@@ -13,7 +13,7 @@ import contextlib
 import queue
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from opentelemetry.trace import SpanKind
@@ -23,7 +23,7 @@ from quantumedge.ingest.source import Emit, MarketSource
 from quantumedge.ingest.stats import StreamTable
 from quantumedge.shared import topics
 from quantumedge.shared.bus import Bus
-from quantumedge.shared.config import ConfigError, Settings
+from quantumedge.shared.config import ConfigError
 from quantumedge.shared.grpc_server import ServiceBinding
 from quantumedge.shared.logs import get_logger
 from quantumedge.shared.market_clock import MarketClock
@@ -31,6 +31,9 @@ from quantumedge.shared.market_files import KIND_DEPTH, KIND_GAP, KIND_TOP_OF_BO
 from quantumedge.shared.service import ServiceBase
 from quantumedge.shared.telemetry import meter, tracer
 from quantumedge.v1 import ingest_pb2, ingest_pb2_grpc, market_pb2
+
+if TYPE_CHECKING:
+    from quantumedge.settings import Settings  # the root the runner hands in; no run-time import
 
 log = get_logger(__name__)
 _tracer = tracer("ingest")

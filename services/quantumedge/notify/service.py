@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from quantumedge.notify.events import DailySummary, Notification, from_control, from_report
 from quantumedge.notify.notifier import Notifier, Sink
@@ -17,10 +17,12 @@ from quantumedge.notify.sinks import TelegramSink, WebhookSink
 from quantumedge.shared import topics
 from quantumedge.shared.bus import Bus, Record
 from quantumedge.shared.bus.loop import ConsumerLoop
-from quantumedge.shared.config import Settings
 from quantumedge.shared.errors import OperatorError
 from quantumedge.shared.logs import get_logger, register_secret
 from quantumedge.v1 import control_pb2, execution_pb2
+
+if TYPE_CHECKING:
+    from quantumedge.settings import Settings  # the root the runner hands in; no run-time import
 
 log = get_logger(__name__)
 
@@ -129,7 +131,7 @@ def run_notify(settings: Settings) -> int:
     from quantumedge.shared.bus import make_bus
     from quantumedge.shared.bus.reachable import require_broker
     from quantumedge.shared.metrics_http import start_metrics_server
-    from quantumedge.shared.runner import install_signal_handlers
+    from quantumedge.shared.process_signals import install_signal_handlers
     from quantumedge.shared.telemetry import init_telemetry, prometheus_registry, shutdown_telemetry
 
     settings = settings.model_copy(update={"notify": settings.notify.model_copy(update={"enabled": True})})

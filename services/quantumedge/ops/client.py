@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from quantumedge.shared.config import SERVICE_NAMES, Settings, port_setting
+from quantumedge.shared.config import SERVICE_NAMES, port_setting
 from quantumedge.shared.errors import OperatorError
 from quantumedge.v1 import (
     execution_pb2,
@@ -26,6 +26,9 @@ from quantumedge.v1 import (
     risk_pb2,
     risk_pb2_grpc,
 )
+
+if TYPE_CHECKING:
+    from quantumedge.settings import Settings  # annotations only: the caller hands the root in
 
 T = TypeVar("T")
 TOKEN_ENV = "QE_OPERATOR_TOKEN"  # noqa: S105 - the name of the variable, not a token

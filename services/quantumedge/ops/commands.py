@@ -10,14 +10,16 @@ import argparse
 import datetime as dt
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from quantumedge.ops import units
 from quantumedge.ops.client import Services, operator_token
 from quantumedge.risk.reasons import decision_codes
-from quantumedge.shared.config import Settings
 from quantumedge.shared.errors import OperatorError
 from quantumedge.v1 import execution_pb2, risk_pb2
+
+if TYPE_CHECKING:
+    from quantumedge.settings import Settings  # annotations only: the caller hands the root in
 
 COMMANDS = ("status", "halt", "reduce", "activate", "resume", "flatten", "cancel-all", "limits", "decisions", "explain")
 _DURATION = re.compile(r"^([0-9.]+)\s*(ns|us|µs|ms|s|min|h)?$")

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import urllib.request
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from quantumedge.ops import units
 from quantumedge.ops.client import Services, target_host
-from quantumedge.shared.config import SERVICE_NAMES, Settings
+from quantumedge.shared.config import SERVICE_NAMES
 from quantumedge.shared.errors import OperatorError
 from quantumedge.v1 import risk_pb2
+
+if TYPE_CHECKING:
+    from quantumedge.settings import Settings  # annotations only: the caller hands the root in
 
 COLUMNS = ("service", "health", "state", "equity", "PnL today", "drawdown", "positions", "lag", "models")
 

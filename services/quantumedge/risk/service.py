@@ -15,7 +15,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf.message import Message
@@ -43,7 +43,6 @@ from quantumedge.shared.admission import (
 from quantumedge.shared.audit import audit_event, publish_audit, refusal_audit
 from quantumedge.shared.bus import Bus, Record
 from quantumedge.shared.bus.loop import ConsumerLoop, Refused, admit
-from quantumedge.shared.config import Settings
 from quantumedge.shared.grpc_server import ServiceBinding, refuse_invalid
 from quantumedge.shared.keyring import keyring_for
 from quantumedge.shared.logs import get_logger
@@ -59,6 +58,9 @@ from quantumedge.v1 import (
     risk_pb2_grpc,
     signal_pb2,
 )
+
+if TYPE_CHECKING:
+    from quantumedge.settings import Settings  # the root the runner hands in; no run-time import
 
 log = get_logger(__name__)
 _meter = meter("risk")

@@ -6,9 +6,13 @@ state: a restart, another risk instance and execution all read the same thing.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from quantumedge.risk.trading_state import ScopeStatus, TradingStates, scope_of_key
-from quantumedge.shared.admission import StoredState
 from quantumedge.v1 import common_pb2, control_pb2
+
+if TYPE_CHECKING:
+    from quantumedge.shared.admission import StoredState
 
 # A scope whose records exist but none verifies: its state is unknown, so exits only (fail closed).
 STATE_UNVERIFIED = "state_unverified"

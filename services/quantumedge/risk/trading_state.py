@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from quantumedge.shared.admission import scope_of_key, state_key
+from quantumedge.shared.control_keys import scope_of_key, state_key
 from quantumedge.v1 import risk_pb2
 
 ACCOUNT = ""  # the scope of the whole account

@@ -18,7 +18,6 @@ _MODULES = {
     "quantumedge.secrets.require": ("require_secrets", "ServiceSecrets", "SecretsConfigError"),
     "quantumedge.secrets.errors": ("SecretUnavailable", "SecretsError", "SecretsRequiredError", "EmbeddedSecretsError"),
     "quantumedge.secrets.masking": ("SecretData",),
-    "quantumedge.secrets.cli": ("secrets_main",),
 }
 _EXPORTS = {name: module for module, names in _MODULES.items() for name in names}
 

@@ -21,9 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import hvac
+import hvac.exceptions
 
 from quantumedge.secrets import errors, paths
+from quantumedge.secrets.errors import SecretUnavailable
 from quantumedge.secrets.settings import VaultSettings
+from quantumedge.secrets.store import SecretStore
 from quantumedge.shared.logs import register_secret
 
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
@@ -322,3 +325,31 @@ def execution_venues(spec: str) -> list[str]:
             f"--execution-venues: unknown venue(s) {', '.join(unknown)}; known: {', '.join(paths.KEYED_VENUES)}"
         )
     return venues
+
+
+def admin_client(vs: VaultSettings) -> hvac.Client:
+    """An operator-role client for the admin commands (init, rotate, issue-secret-id); CliError when login fails."""
+    store = SecretStore(vs, "operator")
+    try:
+        store.login()
+    except SecretUnavailable as exc:
+        raise CliError(f"cannot log in to vault: {exc.reason}") from None
+    return store.client
+
+
+def merge_secret(client: hvac.Client, vs: VaultSettings, path: str, values: dict[str, str]) -> int:
+    """Merge `values` into the secret at `path` (creating it); the new version."""
+    kv = client.secrets.kv.v2
+    try:
+        # KV v2's server-side PATCH needs only the "patch" capability; hvac's kv.patch() reads the values first.
+        resp = client.adapter.request(
+            "patch",
+            f"/v1/{vs.kv_mount}/data/{path}",
+            json={"data": values},
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+    except hvac.exceptions.InvalidPath:  # nothing there yet: patch needs an existing secret
+        resp = vault_call(f"write {path}", kv.create_or_update_secret, path, values, mount_point=vs.kv_mount)
+    except Exception as exc:
+        raise CliError(f"write {path}: {errors.classify(exc, vs.addr)[1]}") from None
+    return int(resp["data"]["version"])

@@ -7,34 +7,38 @@ import requests
 
 from quantumedge.secrets.masking import mask
 
-# Reason kinds, so callers (and tests) can branch without parsing text.
-UNREACHABLE = "unreachable"
-SEALED = "sealed"
-PERMISSION_DENIED = "permission denied"
-TOKEN_INVALID = "token invalid"  # noqa: S105 - a reason kind, not a password
-NOT_FOUND = "not found"
-LOGIN_FAILED = "login failed"
-NOT_CONFIGURED = "not configured"
-EMBEDDED = "embedded mode"
-ERROR = "error"
+# The reason kinds and the two errors shared catches live in shared (which never imports secrets); the same
+# classes, so an `except SecretUnavailable` anywhere catches what the store raises.
+from quantumedge.shared.secret_reader import (
+    EMBEDDED,
+    ERROR,
+    LOGIN_FAILED,
+    NOT_CONFIGURED,
+    NOT_FOUND,
+    PERMISSION_DENIED,
+    SEALED,
+    TOKEN_INVALID,
+    UNREACHABLE,
+    SecretsError,
+    SecretUnavailable,
+)
 
-
-class SecretsError(RuntimeError):
-    """Base class of the secrets module's errors."""
-
-
-class SecretUnavailable(SecretsError):  # noqa: N818 - the name the services code against
-    """A secret could not be read. `kind` is one of the reason kinds above; `reason` is human text."""
-
-    def __init__(self, path: str, reason: str, kind: str = ERROR) -> None:
-        self.path = path
-        self.kind = kind
-        # Vault's error texts carry no secret values, but mask anyway: this string ends up in logs.
-        self.reason = mask(reason)
-        super().__init__(f"secret {path!r} unavailable: {self.reason}")
-
-    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:
-        return (type(self), (self.path, self.reason, self.kind))
+__all__ = [
+    "EMBEDDED",
+    "ERROR",
+    "LOGIN_FAILED",
+    "NOT_CONFIGURED",
+    "NOT_FOUND",
+    "PERMISSION_DENIED",
+    "SEALED",
+    "TOKEN_INVALID",
+    "UNREACHABLE",
+    "EmbeddedSecretsError",
+    "SecretUnavailable",
+    "SecretsError",
+    "SecretsRequiredError",
+    "classify",
+]
 
 
 class SecretsRequiredError(SecretsError):

@@ -19,6 +19,7 @@ from quantumedge.secrets.errors import EmbeddedSecretsError, SecretsError, Secre
 from quantumedge.secrets.masking import SecretData
 from quantumedge.secrets.store import ErrorCallback, SecretStore, Watch, WatchCallback, connect
 from quantumedge.shared.logs import get_logger
+from quantumedge.shared.vault_layout import venue_of
 
 log = get_logger(__name__)
 
@@ -71,10 +72,6 @@ class ServiceSecrets:
 
     def __repr__(self) -> str:
         return f"ServiceSecrets(role={self.role!r}, source={self.source!r}, paths={sorted(self.values)})"
-
-
-def venue_of(settings: Any, role: str) -> str:
-    return str(getattr(settings.execution, "venue", "paper")) if role == "execution" else "paper"
 
 
 def require_secrets(

@@ -12,8 +12,7 @@ import argparse
 import hvac
 
 from quantumedge.secrets import errors, paths
-from quantumedge.secrets.bootstrap import CliError, vault_call
-from quantumedge.secrets.cli import _admin_client, _merge_secret
+from quantumedge.secrets.bootstrap import CliError, admin_client, merge_secret, vault_call
 from quantumedge.secrets.masking import register_secret
 from quantumedge.secrets.settings import VaultSettings
 
@@ -25,7 +24,7 @@ def rotate_signing_key(args: argparse.Namespace, vs: VaultSettings) -> int:
 
     if args.path or args.from_env or args.stdin_json or args.stdin_key or args.operator_token:
         raise CliError("--signing-key / --retire-signing-key take no PATH and no other input")
-    client = _admin_client(vs)
+    client = admin_client(vs)
     if args.retire_signing_key:
         key_id = args.retire_signing_key
         public = _read_public_keyring(client, vs)
@@ -33,7 +32,7 @@ def rotate_signing_key(args: argparse.Namespace, vs: VaultSettings) -> int:
             raise CliError(f"signing key {key_id!r} is not a valid key in {paths.SIGNING_PUBLIC}")
         if public.get(ACTIVE) == key_id:
             raise CliError(f"signing key {key_id!r} is the one risk signs with: rotate first (--signing-key)")
-        version = _merge_secret(client, vs, paths.SIGNING_PUBLIC, {key_id: RETIRED})
+        version = merge_secret(client, vs, paths.SIGNING_PUBLIC, {key_id: RETIRED})
         print(
             f"retired signing key {key_id} in {paths.SIGNING_PUBLIC} version {version}: records it signed are refused"
         )
@@ -44,7 +43,7 @@ def rotate_signing_key(args: argparse.Namespace, vs: VaultSettings) -> int:
         raise CliError(str(exc)) from None
     seed = key.seed_b64()
     register_secret(seed)
-    public_version = _merge_secret(client, vs, paths.SIGNING_PUBLIC, {key.key_id: key.public_b64(), ACTIVE: key.key_id})
+    public_version = merge_secret(client, vs, paths.SIGNING_PUBLIC, {key.key_id: key.public_b64(), ACTIVE: key.key_id})
     resp = vault_call(
         f"write {paths.SIGNING_PRIVATE}",
         client.secrets.kv.v2.create_or_update_secret,

@@ -18,38 +18,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from quantumedge.shared import signing, topics
+from quantumedge.shared.control_keys import (
+    HALT_KEY,
+    LIMITS_KEY,
+    STATE_KEYS,
+    TRADING_STATE_PREFIX,
+    expected_payload,
+    scope_of_key,
+    state_key,
+)
 from quantumedge.shared.signing import ACCEPTED, Keyring, Verdict
 from quantumedge.v1 import control_pb2, risk_pb2
 
 # (partition, offset) of a record on the bus; None when it did not come from the bus (an RPC answer).
 Position = tuple[int, int] | None
-
-HALT_KEY = "halt"
-LIMITS_KEY = "limits"
-STATE_KEYS = {HALT_KEY: "halt", LIMITS_KEY: "limits"}  # control.v1 record key -> the payload it must carry
-# "state:account" / "state:<SYMBOL>": one scope's trading state (REDUCING and its causes, or ACTIVE).
-TRADING_STATE_PREFIX = "state:"
-
-
-def state_key(scope: str) -> str:
-    """The control.v1 key of a scope's trading state: "state:account" ("" = the account) or "state:BTCUSDT"."""
-    return TRADING_STATE_PREFIX + (scope or "account")
-
-
-def scope_of_key(key: str) -> str | None:
-    """The scope a control.v1 key names ("" for the account), or None when it is no trading-state key."""
-    if not key.startswith(TRADING_STATE_PREFIX) or len(key) == len(TRADING_STATE_PREFIX):
-        return None
-    scope = key[len(TRADING_STATE_PREFIX) :]
-    return "" if scope == "account" else scope
-
-
-def expected_payload(key: str) -> str | None:
-    """The payload a control.v1 state record under `key` must carry; None for a key that holds no state."""
-    if key.startswith(TRADING_STATE_PREFIX) and len(key) > len(TRADING_STATE_PREFIX):
-        return "trading_state"
-    return STATE_KEYS.get(key)
-
 
 NEW, AGAIN, REPLAY = "new", "again", "replay"
 
@@ -211,6 +193,10 @@ def accepted_state(verdict: Verdict) -> bool:
 
 __all__ = [
     "ACCEPTED",
+    "HALT_KEY",
+    "LIMITS_KEY",
+    "STATE_KEYS",
+    "TRADING_STATE_PREFIX",
     "ControlGate",
     "DecisionGate",
     "Position",

@@ -34,6 +34,7 @@ from quantumedge.shared.audit import AuditFn, bus_audit
 from quantumedge.shared.config import ConfigError
 from quantumedge.shared.grpc_server import rewrap
 from quantumedge.shared.logs import get_logger
+from quantumedge.shared.secret_reader import SecretUnavailable
 from quantumedge.shared.throttle import PeerThrottle, peer_host
 
 log = get_logger(__name__)
@@ -293,13 +294,10 @@ def operator_tokens(settings: Any, role: str, store: Any = None) -> OperatorToke
             problem="no operator token hash configured: set QE_VAULT__OPERATOR_TOKEN_SHA256 to the sha256 hex of "
             "your token" + ("" if settings.embedded else " (or configure QE_VAULT_ADDR to read it from Vault)")
         )
-    from quantumedge.secrets.errors import SecretUnavailable
-    from quantumedge.secrets.store import connect
-
     path = vault.operator_token_path
     tokens = OperatorTokens()
     try:
-        store = store or connect(vault, role)
+        store = store or settings.secret_reader(role)  # the settings root logs in (shared never imports secrets)
         try:
             tokens.update(store.read(path))
         except SecretUnavailable as exc:

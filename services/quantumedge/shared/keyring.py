@@ -16,8 +16,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from quantumedge.shared import vault_layout as paths
 from quantumedge.shared.config import ConfigError
 from quantumedge.shared.logs import get_logger, register_secret
+from quantumedge.shared.secret_reader import SecretUnavailable
 from quantumedge.shared.signing import Keyring, KeyringError, PublicKeyring, SigningKey, ephemeral_keyring
 
 log = get_logger(__name__)
@@ -95,13 +97,9 @@ def _check_signing(key: SigningKey | None, public: PublicKeyring, where: str) ->
 
 
 def _from_vault(settings: Any, role: str, store: Any) -> Keyring:
-    from quantumedge.secrets import paths
-    from quantumedge.secrets.errors import SecretUnavailable
-    from quantumedge.secrets.store import connect
-
     hint = "write the keyring with `quantumedge secrets rotate --signing-key`, check with `quantumedge secrets check`"
     try:
-        store = store or connect(settings.vault, role)
+        store = store or settings.secret_reader(role)  # the settings root logs in
         public = _parse_public(store.read(paths.SIGNING_PUBLIC))
         key = _parse_private(store.read(paths.SIGNING_PRIVATE)) if role in SIGNERS else None
     except SecretUnavailable as exc:
@@ -146,17 +144,12 @@ class _VaultFollower:
         self._pending: SigningKey | None = None
 
     def follow(self, keyring: Keyring, signs: bool) -> None:
-        from quantumedge.secrets import paths
-
         self._keyring = keyring
         self.store.watch(paths.SIGNING_PUBLIC, self._public_changed, self._watch_error)
         if signs:
             self.store.watch(paths.SIGNING_PRIVATE, self._private_changed, self._watch_error)
 
     def refresh(self) -> None:
-        from quantumedge.secrets import paths
-        from quantumedge.secrets.errors import SecretUnavailable
-
         with self._lock:
             now = time.monotonic()
             if now - self._last_refresh < self.min_interval_s:

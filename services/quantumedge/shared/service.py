@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import abc
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from quantumedge.shared.bus import Bus
-from quantumedge.shared.config import Settings
 from quantumedge.shared.grpc_server import ServiceBinding
+
+if TYPE_CHECKING:
+    from quantumedge.settings import Settings  # the root; shared never imports it at run time
 
 
 class ServiceBase(abc.ABC):

@@ -25,7 +25,8 @@ from rich.table import Table
 from quantumedge.inference.features import FeatureConfig, make_schema
 from quantumedge.inference.models import describe_source
 from quantumedge.inference.registry import Registry, RegistryError
-from quantumedge.shared.config import ConfigError, load_settings
+from quantumedge.settings import load_settings
+from quantumedge.shared.config import ConfigError
 from quantumedge.training import dataset, gate
 from quantumedge.training.labels import Barriers
 from quantumedge.training.model import ModelParams

@@ -45,7 +45,7 @@ class Barriers:
         return asdict(self)
 
     @classmethod
-    def from_settings(cls, settings) -> Barriers:  # quantumedge.shared.config.Settings
+    def from_settings(cls, settings) -> Barriers:  # quantumedge.settings.Settings
         lim, ex = settings.risk.limits, settings.execution
         return cls(
             take_profit_bps=float(lim.take_profit_bps),

@@ -26,9 +26,10 @@ from rich.table import Table
 
 from quantumedge.inference.features import build_offline
 from quantumedge.inference.registry import ModelEntry, Registry, RegistryError
+from quantumedge.settings import load_settings
 from quantumedge.shared import market_files, topics
 from quantumedge.shared.bus import Bus
-from quantumedge.shared.config import ConfigError, load_settings
+from quantumedge.shared.config import ConfigError
 from quantumedge.training import shadow_compare
 from quantumedge.training.labels import Barriers, triple_barrier
 from quantumedge.v1 import market_pb2, signal_pb2

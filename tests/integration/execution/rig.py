@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from quantumedge.execution.engine import EngineConfig, ExecutionEngine, ListEmitter
 from quantumedge.execution.venue import BinanceVenue
 from quantumedge.shared.backoff import Backoff
 from tests.peers.binance_trading import BinanceTradingPeer
+from tests.support.waiting import wait_for as wait_until  # noqa: F401 - the execution tests import it from here
 
 SYMBOL = "BTCUSDT"
 SECRET = "peer-api-secret"  # pragma: allowlist secret
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float = 15.0, what: str = "condition") -> None:
-    """Poll (the stream and the peer run in their own threads); fail with `what` if it never holds."""
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def make_venue(peer: BinanceTradingPeer, **kw: object) -> BinanceVenue:

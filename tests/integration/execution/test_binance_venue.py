@@ -16,7 +16,7 @@ from quantumedge.execution.orders import OrderRequest, OrderStatus, OrderType, S
 from quantumedge.v1 import risk_pb2
 from tests.integration.execution.rig import SYMBOL, engine_on_peer, make_venue, standard_book, wait_until
 from tests.peers.binance_trading import BinanceTradingPeer
-from tests.unit.execution.builders import decision
+from tests.support.execution_builders import decision
 
 D = Decimal
 

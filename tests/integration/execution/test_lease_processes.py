@@ -15,9 +15,9 @@ from quantumedge.execution import ids
 from quantumedge.shared import topics
 from tests.integration.execution.rig import SYMBOL, wait_until
 from tests.integration.execution.test_restart_kafka import world as world
+from tests.support.execution_builders import decision
 from tests.support.procs import free_port, spawn, stop, wait_serving
 from tests.support.signing import signed_for_serve
-from tests.unit.execution.builders import decision
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -15,13 +15,14 @@ import pytest
 
 from quantumedge.execution.service import ExecutionService
 from quantumedge.execution.settings import ExecutionSettings
+from quantumedge.settings import Settings
 from quantumedge.shared import topics
 from quantumedge.shared.bus.kafka import KafkaBus
-from quantumedge.shared.config import KafkaSettings, Settings
+from quantumedge.shared.config import KafkaSettings
 from quantumedge.v1 import execution_pb2, market_pb2, risk_pb2
 from tests.integration.execution.rig import wait_until
+from tests.support.execution_builders import decision
 from tests.support.signing import session_signing_settings, signed_for_serve
-from tests.unit.execution.builders import decision
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SYMBOL, MID, FLOOD, STEP_NS = "BTCUSDT", 50_000.0, 20_000, 1_000

@@ -20,9 +20,9 @@ from quantumedge.shared.config import KafkaSettings
 from quantumedge.v1 import execution_pb2, execution_pb2_grpc
 from tests.integration.execution.rig import SECRET, SYMBOL, standard_book, wait_until
 from tests.peers.binance_trading import BinanceTradingPeer
+from tests.support.execution_builders import decision
 from tests.support.procs import free_port, kafka_env, spawn, stop, wait_serving
 from tests.support.signing import signed_for_serve
-from tests.unit.execution.builders import decision
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -22,7 +22,7 @@ from quantumedge.execution.unknown import OUTCOME_UNKNOWN
 from quantumedge.v1 import common_pb2, risk_pb2
 from tests.integration.execution.rig import SYMBOL, engine_on_peer, standard_book, wait_until
 from tests.peers.binance_trading import BinanceTradingPeer
-from tests.unit.execution.builders import decision
+from tests.support.execution_builders import decision
 
 D = Decimal
 BOUND_NS = 1_500_000_000  # short for tests; the default is 60 s

@@ -14,7 +14,7 @@ from quantumedge.execution import ids
 from quantumedge.execution.orders import OrderStatus
 from tests.integration.execution.rig import SYMBOL, engine_on_peer, standard_book, wait_until
 from tests.peers.binance_trading import BinanceTradingPeer
-from tests.unit.execution.builders import decision
+from tests.support.execution_builders import decision
 
 D = Decimal
 

@@ -16,13 +16,13 @@ from quantumedge.secrets import paths
 from quantumedge.secrets.bootstrap import wait_kv2_ready
 from quantumedge.secrets.errors import SecretsError
 from quantumedge.secrets.settings import VaultSettings
+from quantumedge.settings import Settings
 from quantumedge.shared import topics
 from quantumedge.shared.bus import MemoryBus
-from quantumedge.shared.config import Settings
 from tests.integration.execution.rig import SECRET, SYMBOL, standard_book, wait_until
 from tests.peers.binance_trading import BinanceTradingPeer
+from tests.support.execution_builders import decision
 from tests.support.signing import signed
-from tests.unit.execution.builders import decision
 
 
 @pytest.fixture

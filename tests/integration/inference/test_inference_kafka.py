@@ -19,11 +19,12 @@ from quantumedge.inference.features import build_offline
 from quantumedge.inference.service import InferenceService
 from quantumedge.inference.settings import InferenceSettings
 from quantumedge.ingest.synthetic import SyntheticMarket
+from quantumedge.settings import Settings
 from quantumedge.shared import market_files, topics
 from quantumedge.shared.bus.kafka import KafkaBus
-from quantumedge.shared.config import REPO_ROOT, KafkaSettings, Settings
+from quantumedge.shared.config import REPO_ROOT, KafkaSettings
 from quantumedge.v1 import signal_pb2
-from tests.unit.inference.support import publish_market, wait_for
+from tests.support.inference_feed import publish_market, wait_for
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 

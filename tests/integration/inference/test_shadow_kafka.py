@@ -19,13 +19,14 @@ from quantumedge.inference.settings import InferenceSettings
 from quantumedge.inference.shadow import SHADOW_ID_PREFIX
 from quantumedge.ingest.synthetic import SyntheticMarket
 from quantumedge.risk.service import RiskService
+from quantumedge.settings import Settings
 from quantumedge.shared import topics
 from quantumedge.shared.bus.kafka import KafkaBus
-from quantumedge.shared.config import REPO_ROOT, KafkaSettings, Settings
+from quantumedge.shared.config import REPO_ROOT, KafkaSettings
 from quantumedge.training.shadow_cli import compare_on_bus
 from quantumedge.v1 import risk_pb2, signal_pb2
+from tests.support.inference_feed import publish_market, wait_for
 from tests.support.signing import session_signing_settings
-from tests.unit.inference.support import publish_market, wait_for
 
 SYMBOL = "BTCUSDT"
 

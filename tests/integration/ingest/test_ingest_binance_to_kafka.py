@@ -16,9 +16,10 @@ from kafka import KafkaAdminClient
 
 from quantumedge.ingest.service import IngestService
 from quantumedge.ingest.settings import IngestSettings
+from quantumedge.settings import Settings
 from quantumedge.shared import topics
 from quantumedge.shared.bus.kafka import KafkaBus
-from quantumedge.shared.config import KafkaSettings, Settings
+from quantumedge.shared.config import KafkaSettings
 from quantumedge.v1 import market_pb2
 from tests.peers.binance_market import BinanceMarketPeer, wait_until
 

@@ -21,9 +21,10 @@ from quantumedge.notify.settings import NotifySettings
 from quantumedge.notify.sinks import TelegramSink, WebhookSink
 from quantumedge.secrets.bootstrap import wait_kv2_ready
 from quantumedge.secrets.settings import VaultSettings
+from quantumedge.settings import load_settings
 from quantumedge.shared import topics
 from quantumedge.shared.bus import MemoryBus
-from quantumedge.shared.config import SERVICE_NAMES, load_settings
+from quantumedge.shared.config import SERVICE_NAMES
 from quantumedge.v1 import common_pb2, control_pb2, execution_pb2
 from tests.harness import VaultEndpoint
 from tests.peers.notify_peers import TelegramPeer, WebhookPeer
@@ -179,7 +180,7 @@ def test_a_hanging_and_a_failing_endpoint_do_not_slow_decisions(monkeypatch: pyt
     """The whole system in one process with notifications on: one webhook holds every request, the other
     answers 500. While the first one holds the notifier's thread, risk keeps deciding and fills keep coming."""
     from quantumedge.embedded import embedded_settings
-    from quantumedge.shared.runner import start
+    from quantumedge.runner import start
 
     hanging, failing = WebhookPeer("hanging").start(), WebhookPeer("failing").start()
     for name in SERVICE_NAMES:
@@ -206,7 +207,7 @@ def test_a_hanging_and_a_failing_endpoint_do_not_slow_decisions(monkeypatch: pyt
 
 
 def test_a_failing_service_is_notified_by_its_own_process(webhook: WebhookPeer) -> None:
-    from quantumedge.shared.runner import Running, serve_forever
+    from quantumedge.runner import Running, serve_forever
 
     class Dying:
         def healthy(self) -> bool:

@@ -10,7 +10,7 @@ from quantumedge.shared.bus.kafka import KafkaBus
 from quantumedge.shared.config import KafkaSettings
 from quantumedge.v1 import execution_pb2, risk_pb2
 from tests.integration.risk.test_risk_kafka import _rig, kafka_settings  # noqa: F401 - the fixture
-from tests.unit.risk.builders import NS, ledger_state, report, round_trip, snapshot
+from tests.support.risk_builders import NS, ledger_state, report, round_trip, snapshot
 
 
 def _restart(rig, kafka: KafkaSettings, **risk: object) -> None:

@@ -11,7 +11,7 @@ from quantumedge.shared.bus.kafka import KafkaBus
 from quantumedge.shared.config import KafkaSettings
 from quantumedge.v1 import dlq_pb2
 from tests.integration.risk.test_risk_kafka import _rig, kafka_settings  # noqa: F401 - the fixture
-from tests.unit.risk.builders import report, signal, snapshot
+from tests.support.risk_builders import report, signal, snapshot
 
 
 def _dead_letters(rig, deadline_s: float = 60.0) -> list[dlq_pb2.DeadLetter]:

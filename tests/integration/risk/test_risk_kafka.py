@@ -14,9 +14,9 @@ from quantumedge.shared import topics
 from quantumedge.shared.bus.kafka import KafkaBus
 from quantumedge.shared.config import KafkaSettings
 from quantumedge.v1 import control_pb2, execution_pb2, risk_pb2
-from tests.unit.risk.builders import FakeClock, quiet_settings, report, signal, snapshot
-from tests.unit.risk.cases import HALTING_CASES, Case
-from tests.unit.risk.rig import OPERATOR_SUBJECT, Rig
+from tests.support.risk_builders import FakeClock, quiet_settings, report, signal, snapshot
+from tests.support.risk_cases import HALTING_CASES, Case
+from tests.support.risk_rig import OPERATOR_SUBJECT, Rig
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ import hvac
 import pytest
 
 from quantumedge.secrets import paths
-from quantumedge.secrets.cli import secrets_main
 from quantumedge.secrets.settings import VaultSettings
+from quantumedge.secrets_cli import secrets_main
 from tests.harness import VaultEndpoint
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import hvac
 
 from quantumedge.secrets import paths
-from quantumedge.secrets.cli import secrets_main
+from quantumedge.secrets_cli import secrets_main
 
 
 @dataclass

@@ -12,8 +12,8 @@ import pytest
 from quantumedge.secrets import errors, paths
 from quantumedge.secrets.errors import SecretUnavailable
 from quantumedge.secrets.store import connect
+from quantumedge.settings import Settings
 from quantumedge.shared.bus import kafka_security as ks
-from quantumedge.shared.config import Settings
 from tests.harness import VaultEndpoint
 from tests.integration.secrets.seeding import SeededVault, seed_known_secrets
 

@@ -13,7 +13,7 @@ from quantumedge.risk.settings import RiskSettings
 from quantumedge.secrets import paths
 from quantumedge.secrets.errors import SecretsError
 from quantumedge.secrets.store import connect
-from quantumedge.shared.config import Settings
+from quantumedge.settings import Settings
 from tests.integration.secrets.conftest import QeVault
 from tests.peers.chat_completions import ChatCompletionsPeer
 

@@ -95,7 +95,7 @@ def test_operator_role_can_rotate_but_not_read_keys_nor_check(qe_vault: QeVault,
 def test_seeding_helper_gives_a_service_what_it_needs(vault) -> None:
     """The helper the cross-service 'no secret in any log line' test uses."""
     from quantumedge.secrets.require import require_secrets
-    from quantumedge.shared.config import load_settings
+    from quantumedge.settings import load_settings
     from tests.integration.secrets.seeding import seed_known_secrets
 
     seeded = seed_known_secrets(vault.addr, vault.token)

@@ -5,28 +5,20 @@ while both keep running."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import pytest
 
 from quantumedge.secrets import paths
 from quantumedge.secrets.errors import SecretUnavailable
 from quantumedge.secrets.store import connect
+from quantumedge.settings import Settings
 from quantumedge.shared import signing, topics
-from quantumedge.shared.config import ConfigError, Settings
+from quantumedge.shared.config import ConfigError
 from quantumedge.shared.keyring import keyring_for
 from quantumedge.shared.security_settings import SigningSettings
 from quantumedge.v1 import risk_pb2
 from tests.integration.secrets.conftest import QeVault
-
-
-def wait_for(predicate: Callable[[], object], timeout_s: float = 15.0, what: str = "condition") -> object:
-    deadline = time.monotonic() + timeout_s
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-    return value
+from tests.support.waiting import wait_for
 
 
 def _as_operator(qe: QeVault, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,7 @@ from quantumedge.secrets.errors import SecretUnavailable
 from quantumedge.secrets.masking import SecretData
 from quantumedge.secrets.require import require_secrets
 from quantumedge.secrets.store import connect
-from quantumedge.shared.config import load_settings
+from quantumedge.settings import load_settings
 from tests.integration.secrets.conftest import QeVault, exchange_keys
 
 pytestmark = pytest.mark.integration

@@ -18,13 +18,13 @@ from quantumedge.secrets.errors import SecretsRequiredError, SecretUnavailable
 from quantumedge.secrets.require import require_secrets
 from quantumedge.secrets.settings import VaultSettings
 from quantumedge.secrets.store import connect
+from quantumedge.settings import load_settings
 from quantumedge.shared.auth import OperatorAuthInterceptor, operator_tokens
-from quantumedge.shared.config import load_settings
 from quantumedge.shared.grpc_server import GrpcServer
 from quantumedge.v1 import risk_pb2, risk_pb2_grpc
-from tests.harness.process import free_port_pair, spawn, terminate, wait_until
-from tests.harness.vault import bao_binary, vault_health
 from tests.integration.secrets.conftest import QeVault, exchange_keys
+from tools.harness.process import free_port_pair, spawn, terminate, wait_until
+from tools.harness.vault import bao_binary, vault_health
 
 pytestmark = pytest.mark.integration
 

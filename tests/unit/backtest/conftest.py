@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from quantumedge.shared.config import Settings, load_settings
+from quantumedge.settings import Settings, load_settings
 from quantumedge.training.labels import Barriers
-from tests.unit.inference.support import SMALL, small_recording, train_into
+from tests.support.inference_feed import SMALL, small_recording, train_into
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 PLAN_ENV = {

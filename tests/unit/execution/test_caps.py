@@ -16,9 +16,9 @@ from quantumedge.execution.engine import (
 from quantumedge.execution.orders import OrderStatus
 from quantumedge.execution.paper import PaperConfig
 from quantumedge.execution.venue import PaperVenue
-from quantumedge.shared.config import load_settings
+from quantumedge.settings import load_settings
 from quantumedge.v1 import common_pb2, execution_pb2, risk_pb2
-from tests.unit.execution.builders import BOOK_ASKS, BOOK_BIDS, SYMBOL, decision, depth
+from tests.support.execution_builders import BOOK_ASKS, BOOK_BIDS, SYMBOL, decision, depth
 
 D = Decimal
 

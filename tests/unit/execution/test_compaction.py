@@ -10,7 +10,7 @@ from quantumedge.execution.engine import EngineConfig, ExecutionEngine, ListEmit
 from quantumedge.execution.orders import OrderRole
 from quantumedge.execution.venue import PaperVenue
 from quantumedge.v1 import common_pb2, risk_pb2
-from tests.unit.execution.builders import BOOK_ASKS, BOOK_BIDS, SYMBOL, decision, depth, paper_engine, trade
+from tests.support.execution_builders import BOOK_ASKS, BOOK_BIDS, SYMBOL, decision, depth, paper_engine, trade
 
 D = Decimal
 DAY = DEFAULT_RETENTION_NS

@@ -9,7 +9,7 @@ from quantumedge.execution.engine import ExecutionEngine, ListEmitter
 from quantumedge.execution.orders import OrderRole, OrderStatus
 from quantumedge.execution.venue import PaperVenue
 from quantumedge.v1 import common_pb2, control_pb2, risk_pb2
-from tests.unit.execution.builders import BOOK_ASKS, BOOK_BIDS, SYMBOL, decision, depth, paper_engine, top, trade
+from tests.support.execution_builders import BOOK_ASKS, BOOK_BIDS, SYMBOL, decision, depth, paper_engine, top, trade
 
 D = Decimal
 

@@ -15,10 +15,10 @@ from quantumedge.execution.paper import FillSimulator, PaperConfig
 from quantumedge.execution.venue import PaperVenue
 from quantumedge.inference.models import ModelSet
 from quantumedge.risk.engine import RiskEngine
-from quantumedge.shared.config import Settings
+from quantumedge.settings import Settings
 from quantumedge.v1 import common_pb2, execution_pb2, market_pb2, risk_pb2
-from tests.unit.execution.builders import SYMBOL, decision, depth, paper_engine, top, trade
-from tests.unit.risk.builders import quiet_settings, signal
+from tests.support.execution_builders import SYMBOL, decision, depth, paper_engine, top, trade
+from tests.support.risk_builders import quiet_settings, signal
 
 D = Decimal
 MS = 1_000_000

@@ -10,8 +10,8 @@ from quantumedge.execution.service import ExecutionService
 from quantumedge.shared import signing, topics
 from quantumedge.shared.bus import MemoryBus
 from quantumedge.v1 import dlq_pb2, execution_pb2, risk_pb2
+from tests.support.execution_builders import decision
 from tests.support.signing import signed
-from tests.unit.execution.builders import decision
 from tests.unit.execution.test_service import MID, SYMBOL, Reports, bus, publish_book, service, wait_for
 
 __all__ = ["bus", "service"]  # pytest fixtures imported from test_service

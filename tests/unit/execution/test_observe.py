@@ -11,13 +11,13 @@ import pytest
 from quantumedge.execution.observe import BAD_QUANTITY, NO_TOUCH, VENUE_NAME, Touch, TouchBook, observed_report
 from quantumedge.execution.service import ExecutionService
 from quantumedge.execution.settings import ExecutionSettings
+from quantumedge.settings import Settings
 from quantumedge.shared import topics
 from quantumedge.shared.bus import MemoryBus
-from quantumedge.shared.config import Settings
 from quantumedge.shared.grpc_server import GrpcServer
 from quantumedge.v1 import common_pb2, execution_pb2, execution_pb2_grpc, risk_pb2
+from tests.support.execution_builders import decision, top
 from tests.support.signing import signed
-from tests.unit.execution.builders import decision, top
 from tests.unit.execution.test_service import MID, SYMBOL, Reports, book_event, wait_for
 
 

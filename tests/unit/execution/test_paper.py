@@ -10,7 +10,7 @@ import pytest
 from quantumedge.execution.errors import OrderNotFound, VenueRejected
 from quantumedge.execution.orders import OcoRequest, OrderRequest, OrderStatus, OrderType, Side, TimeInForce
 from quantumedge.execution.paper import FillSimulator, PaperConfig
-from tests.unit.execution.builders import BOOK_ASKS, BOOK_BIDS, depth, top, trade
+from tests.support.execution_builders import BOOK_ASKS, BOOK_BIDS, depth, top, trade
 
 D = Decimal
 

@@ -11,7 +11,7 @@ from quantumedge.execution.orders import Fill, OrderSnapshot, OrderStatus, Order
 from quantumedge.execution.paper import PaperConfig
 from quantumedge.execution.venue import Venue
 from quantumedge.v1 import common_pb2, risk_pb2
-from tests.unit.execution.builders import BOOK_ASKS, BOOK_BIDS, SYMBOL, decision, depth, paper_engine, trade
+from tests.support.execution_builders import BOOK_ASKS, BOOK_BIDS, SYMBOL, decision, depth, paper_engine, trade
 
 D = Decimal
 SELL_EXIT = {"side": common_pb2.SIDE_SELL, "kind": risk_pb2.INTENT_KIND_EXIT}

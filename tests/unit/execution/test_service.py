@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -14,9 +14,10 @@ import pytest
 from quantumedge.execution.service import ExecutionService
 from quantumedge.execution.settings import ExecutionSettings
 from quantumedge.risk.service import RiskService
+from quantumedge.settings import Settings
 from quantumedge.shared import signing, topics
 from quantumedge.shared.bus import MemoryBus
-from quantumedge.shared.config import ConfigError, Ports, Settings
+from quantumedge.shared.config import ConfigError, Ports
 from quantumedge.shared.grpc_server import GrpcServer
 from quantumedge.v1 import (
     common_pb2,
@@ -27,22 +28,12 @@ from quantumedge.v1 import (
     market_pb2,
     risk_pb2,
 )
+from tests.support.execution_builders import decision
 from tests.support.signing import signed
-from tests.unit.execution.builders import decision
+from tests.support.waiting import wait_for
 
 SYMBOL = "BTCUSDT"
 MID = 50_000.0
-
-
-def wait_for(predicate: Callable[[], Any], timeout_s: float = 15.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def book_event(mid: float = MID, qty: float = 2.0) -> market_pb2.MarketEvent:

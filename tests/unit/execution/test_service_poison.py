@@ -18,8 +18,8 @@ from quantumedge.execution.service import ExecutionService
 from quantumedge.shared import bounds, topics
 from quantumedge.shared.bus import MemoryBus
 from quantumedge.v1 import dlq_pb2, market_pb2, risk_pb2
+from tests.support.execution_builders import decision
 from tests.support.signing import signed
-from tests.unit.execution.builders import decision
 from tests.unit.execution.test_service import MID, SYMBOL, Reports, book_event, publish_book, settings, wait_for
 
 BIG = float(2**63 - 1)

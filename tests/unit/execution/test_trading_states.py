@@ -13,8 +13,8 @@ from quantumedge.execution.service import ExecutionService
 from quantumedge.shared import signing, topics
 from quantumedge.shared.bus import MemoryBus
 from quantumedge.v1 import common_pb2, control_pb2, dlq_pb2, risk_pb2
+from tests.support.execution_builders import BOOK_ASKS, BOOK_BIDS, SYMBOL, decision, depth, paper_engine
 from tests.support.signing import signed
-from tests.unit.execution.builders import BOOK_ASKS, BOOK_BIDS, SYMBOL, decision, depth, paper_engine
 from tests.unit.execution.test_service import MID, publish_book, settings, wait_for
 
 REDUCING = risk_pb2.TRADING_STATE_REDUCING

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.process import REPO_ROOT
+from tools.harness.process import REPO_ROOT
 
 
 def _load(name: str):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from quantumedge.inference.registry import Registry
-from tests.unit.inference.support import small_recording, train_into
+from tests.support.inference_feed import small_recording, train_into
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 

@@ -14,12 +14,12 @@ from quantumedge.inference.features import build_offline
 from quantumedge.inference.registry import Registry
 from quantumedge.inference.service import InferenceService
 from quantumedge.inference.settings import InferenceSettings
+from quantumedge.settings import Settings
 from quantumedge.shared import market_files, topics
 from quantumedge.shared.bus import MemoryBus
-from quantumedge.shared.config import Settings
 from quantumedge.training.cli import train_main
 from quantumedge.v1 import signal_pb2
-from tests.unit.inference.support import SMALL, publish_market, wait_for
+from tests.support.inference_feed import SMALL, publish_market, wait_for
 
 
 def test_train_from_recorded_files_register_and_serve(

@@ -9,7 +9,7 @@ from quantumedge.inference.features import FEATURE_SCHEMA
 from quantumedge.inference.models import ModelsUnavailableError, ensemble, load_models
 from quantumedge.inference.registry import Registry
 from quantumedge.training.model import onnx_predict
-from tests.unit.inference.support import meta_of
+from tests.support.inference_feed import meta_of
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 HORIZONS = [1, 5, 30]

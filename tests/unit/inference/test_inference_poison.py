@@ -16,7 +16,7 @@ from quantumedge.inference.registry import Registry
 from quantumedge.ingest.synthetic import SyntheticMarket
 from quantumedge.shared import bounds, topics
 from quantumedge.v1 import dlq_pb2, market_pb2
-from tests.unit.inference.support import publish_market, wait_for
+from tests.support.inference_feed import publish_market, wait_for
 from tests.unit.inference.test_inference_service import SYMBOLS, Served
 
 BIG = float(2**63 - 1)

@@ -9,7 +9,7 @@ import pytest
 from quantumedge.inference.features import FEATURE_SCHEMA, FeatureConfig, make_schema
 from quantumedge.inference.models import ModelsUnavailableError, load_models
 from quantumedge.inference.registry import Registry, RegistryError
-from tests.unit.inference.support import meta_of, refused_meta
+from tests.support.inference_feed import meta_of, refused_meta
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 HORIZONS = [1, 5, 30]

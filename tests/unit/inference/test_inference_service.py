@@ -13,12 +13,12 @@ from quantumedge.inference.registry import Registry, RegistryError
 from quantumedge.inference.service import InferenceService
 from quantumedge.inference.settings import InferenceSettings
 from quantumedge.ingest.synthetic import SyntheticMarket
+from quantumedge.settings import Settings
 from quantumedge.shared import topics
 from quantumedge.shared.bus import MemoryBus
-from quantumedge.shared.config import Settings
 from quantumedge.shared.grpc_server import GrpcServer
 from quantumedge.v1 import common_pb2, inference_pb2, inference_pb2_grpc, signal_pb2
-from tests.unit.inference.support import meta_of, publish_market, refused_meta, wait_for
+from tests.support.inference_feed import meta_of, publish_market, refused_meta, wait_for
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 

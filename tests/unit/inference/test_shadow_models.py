@@ -17,14 +17,14 @@ from quantumedge.inference.settings import InferenceSettings
 from quantumedge.inference.shadow import SHADOW_ID_PREFIX
 from quantumedge.ingest.synthetic import SyntheticMarket
 from quantumedge.risk.service import RiskService
+from quantumedge.settings import Settings
 from quantumedge.shared import topics
 from quantumedge.shared.bus import MemoryBus
-from quantumedge.shared.config import Settings
 from quantumedge.training import dataset, shadow_compare
 from quantumedge.training.pipeline import register, train_one
 from quantumedge.training.shadow_cli import compare_on_bus, models_main
 from quantumedge.v1 import risk_pb2, signal_pb2
-from tests.unit.inference.support import SMALL, meta_of, publish_market, refused_meta, wait_for
+from tests.support.inference_feed import SMALL, meta_of, publish_market, refused_meta, wait_for
 
 SYMBOL = "BTCUSDT"
 

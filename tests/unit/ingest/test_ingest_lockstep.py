@@ -14,10 +14,10 @@ from quantumedge.ingest.lockstep import Lockstep, LockstepError
 from quantumedge.ingest.service import IngestService
 from quantumedge.ingest.settings import IngestSettings
 from quantumedge.ingest.synthetic import SyntheticMarket
+from quantumedge.settings import Settings
 from quantumedge.shared import topics
 from quantumedge.shared.bus import MemoryBus
 from quantumedge.shared.bus.loop import ConsumerLoop
-from quantumedge.shared.config import Settings
 from quantumedge.v1 import execution_pb2, risk_pb2, signal_pb2
 
 STEP_NS = 1_000_000_000

@@ -9,7 +9,7 @@ import pytest
 
 from quantumedge.cli import main as cli_main
 from quantumedge.ingest.capture import CaptureSource
-from quantumedge.ingest.record_cli import record_main
+from quantumedge.record_cli import record_main
 from quantumedge.shared.market_files import read_table, recorded_files, table_to_events
 from tests.peers.binance_market import BinanceMarketPeer
 from tests.support.captures import Capture

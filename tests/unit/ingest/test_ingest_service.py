@@ -13,9 +13,9 @@ import pytest
 
 from quantumedge.ingest.service import IngestService, build_source
 from quantumedge.ingest.settings import IngestSettings
+from quantumedge.settings import Settings
 from quantumedge.shared import topics
 from quantumedge.shared.bus import MemoryBus
-from quantumedge.shared.config import Settings
 from quantumedge.shared.grpc_server import GrpcServer
 from quantumedge.shared.market_files import read_table, recorded_files, table_to_events
 from quantumedge.v1 import ingest_pb2, ingest_pb2_grpc, market_pb2

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from quantumedge.embedded import UpOptions, market_clock_for, run_up
-from quantumedge.shared.config import load_settings
+from quantumedge.settings import load_settings
 from quantumedge.shared.market_clock import MarketClock
 from tests.support.procs import free_port
 

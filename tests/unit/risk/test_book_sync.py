@@ -6,7 +6,7 @@ from quantumedge.risk.book_sync import BOOK_BEHIND_SIGNAL, SIGNAL_BEHIND_BOOK, S
 from quantumedge.risk.engine import RiskEngine
 from quantumedge.risk.reasons import primary_code
 from quantumedge.v1 import common_pb2, execution_pb2, risk_pb2
-from tests.unit.risk.builders import NS, FakeClock, book, quiet_settings, report, signal, snapshot
+from tests.support.risk_builders import NS, FakeClock, book, quiet_settings, report, signal, snapshot
 
 MS = 1_000_000
 

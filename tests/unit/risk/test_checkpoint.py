@@ -12,7 +12,7 @@ from quantumedge.risk import checkpoint
 from quantumedge.risk.state import Pending, RiskLedger
 from quantumedge.shared import bounds
 from quantumedge.v1 import execution_pb2, risk_pb2
-from tests.unit.risk.builders import NS, SELL, T0, ledger_state, report, round_trip, snapshot
+from tests.support.risk_builders import NS, SELL, T0, ledger_state, report, round_trip, snapshot
 
 DAY = 86_400 * NS
 

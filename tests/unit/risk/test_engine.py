@@ -7,7 +7,7 @@ import pytest
 from quantumedge.risk import policy
 from quantumedge.risk.engine import InvalidIntentError, RiskEngine, StillBreachedError
 from quantumedge.v1 import risk_pb2
-from tests.unit.risk.builders import (
+from tests.support.risk_builders import (
     BUY,
     NS,
     SELL,

@@ -23,8 +23,8 @@ from quantumedge.risk.reasons import decision_codes, primary_code
 from quantumedge.shared.bus import MemoryBus
 from quantumedge.v1 import risk_pb2
 from tests.peers.chat_completions import ChatCompletionsPeer
-from tests.unit.risk.builders import quiet_settings, signal, snapshot
-from tests.unit.risk.rig import Rig
+from tests.support.risk_builders import quiet_settings, signal, snapshot
+from tests.support.risk_rig import Rig
 
 KEY = "sk-test-moderator-key"
 BUDGET_MS = 400.0

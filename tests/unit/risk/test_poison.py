@@ -12,8 +12,9 @@ import pytest
 from quantumedge.shared import bounds, topics
 from quantumedge.shared.bus import MemoryBus
 from quantumedge.v1 import dlq_pb2, risk_pb2
-from tests.unit.risk.builders import book, quiet_settings, report, signal, snapshot, wait_for
-from tests.unit.risk.rig import Rig
+from tests.support.risk_builders import book, quiet_settings, report, signal, snapshot
+from tests.support.risk_rig import Rig
+from tests.support.waiting import wait_for
 
 POISON = [math.nan, math.inf, -math.inf, 1e300, -5.0, float(2**63 - 1)]
 CODES = {bounds.NON_FINITE, bounds.OUT_OF_RANGE, bounds.NOT_POSITIVE, bounds.PRICE_JUMP}

@@ -8,7 +8,7 @@ from quantumedge.risk import policy
 from quantumedge.risk.limit_config import default_limits
 from quantumedge.risk.settings import HorizonRule, RiskSettings, SymbolFilter
 from quantumedge.v1 import common_pb2, risk_pb2
-from tests.unit.risk.builders import BUY, NS, SELL, signal
+from tests.support.risk_builders import BUY, NS, SELL, signal
 
 ENTRY, EXIT, NOTHING = risk_pb2.INTENT_KIND_ENTRY, risk_pb2.INTENT_KIND_EXIT, risk_pb2.INTENT_KIND_UNSPECIFIED
 

@@ -10,7 +10,7 @@ from quantumedge.risk.limit_config import InvalidLimitsError, default_limits, me
 from quantumedge.risk.settings import RiskSettings
 from quantumedge.risk.state import RiskLedger
 from quantumedge.v1 import execution_pb2, risk_pb2
-from tests.unit.risk.builders import NS, SELL, FakeClock, book, report, signal
+from tests.support.risk_builders import NS, SELL, FakeClock, book, report, signal
 from tests.unit.risk.test_engine import hold, ready_engine
 
 

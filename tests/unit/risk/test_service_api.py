@@ -12,9 +12,10 @@ from quantumedge.risk.reasons import reason_code
 from quantumedge.shared import topics
 from quantumedge.shared.bus import MemoryBus
 from quantumedge.v1 import common_pb2, control_pb2, dlq_pb2, risk_pb2
+from tests.support.risk_builders import BUY, SELL, quiet_settings, report, round_trip, signal, snapshot
+from tests.support.risk_rig import OPERATOR_SUBJECT, Rig
 from tests.support.signing import signed
-from tests.unit.risk.builders import BUY, SELL, quiet_settings, report, round_trip, signal, snapshot, wait_for
-from tests.unit.risk.rig import OPERATOR_SUBJECT, Rig
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture

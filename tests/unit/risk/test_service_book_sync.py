@@ -9,8 +9,8 @@ from quantumedge.risk.reasons import primary_code
 from quantumedge.shared import topics
 from quantumedge.shared.bus import MemoryBus
 from quantumedge.v1 import risk_pb2
-from tests.unit.risk.builders import NS, book, quiet_settings, signal, snapshot
-from tests.unit.risk.rig import Rig
+from tests.support.risk_builders import NS, book, quiet_settings, signal, snapshot
+from tests.support.risk_rig import Rig
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from quantumedge.shared import signing, topics
 from quantumedge.shared.bus.memory import MemoryBus
 from quantumedge.shared.signing import ephemeral_keyring
 from quantumedge.v1 import execution_pb2, risk_pb2
-from tests.unit.risk.builders import NS, FakeClock, ledger_state, quiet_settings, report, round_trip, snapshot
-from tests.unit.risk.rig import Rig
+from tests.support.risk_builders import NS, FakeClock, ledger_state, quiet_settings, report, round_trip, snapshot
+from tests.support.risk_rig import Rig
 
 FALLBACK = "risk checkpoint refused: rebuilding from the whole execution.reports.v1 topic"
 

@@ -10,9 +10,10 @@ import pytest
 
 from quantumedge.shared.bus import MemoryBus
 from quantumedge.v1 import execution_pb2
-from tests.unit.risk.builders import NS, depth, quiet_settings, report, round_trip, signal, snapshot, wait_for
-from tests.unit.risk.cases import HALTING_CASES, Case, two_positions
-from tests.unit.risk.rig import Rig
+from tests.support.risk_builders import NS, depth, quiet_settings, report, round_trip, signal, snapshot
+from tests.support.risk_cases import HALTING_CASES, Case, two_positions
+from tests.support.risk_rig import Rig
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 from quantumedge.risk.reasons import reason_code
 from quantumedge.risk.trading_state import ACCOUNT, MODEL_STALE, SOFT_LOSS, VENUE_FAILING, TradingState
 from quantumedge.v1 import execution_pb2, risk_pb2
-from tests.unit.risk.builders import SELL, FakeClock, book, report, round_trip, signal
+from tests.support.risk_builders import SELL, FakeClock, book, report, round_trip, signal
 from tests.unit.risk.test_engine import hold, ready_engine
 
 

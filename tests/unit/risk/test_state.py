@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from quantumedge.risk.state import Pending, RiskLedger
 from quantumedge.v1 import execution_pb2
-from tests.unit.risk.builders import BUY, NS, SELL, T0, report, round_trip
+from tests.support.risk_builders import BUY, NS, SELL, T0, report, round_trip
 
 
 def test_realised_losses_move_equity_pnl_today_and_drawdown() -> None:
@@ -130,7 +130,7 @@ def test_short_flip_closes_the_long_round_trip() -> None:
 
 def test_observed_reports_release_the_intent_but_are_never_a_position_or_pnl() -> None:
     from quantumedge.execution.observe import Touch, observed_report
-    from tests.unit.execution.builders import decision
+    from tests.support.execution_builders import decision
 
     led = RiskLedger(10_000.0)
     led.add_pending(Pending("obs-1", "BTCUSDT", BUY, False, 0.01, 50_000.0, T0))

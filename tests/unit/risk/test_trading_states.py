@@ -16,8 +16,8 @@ from quantumedge.shared import topics
 from quantumedge.shared.bus import MemoryBus
 from quantumedge.shared.keyring import keyring_for
 from quantumedge.v1 import risk_pb2
-from tests.unit.risk.builders import BUY, SELL, FakeClock, quiet_settings, signal, snapshot
-from tests.unit.risk.rig import OPERATOR_SUBJECT, Rig
+from tests.support.risk_builders import BUY, SELL, FakeClock, quiet_settings, signal, snapshot
+from tests.support.risk_rig import OPERATOR_SUBJECT, Rig
 from tests.unit.risk.test_engine import hold, past_min_hold, ready_engine
 
 REDUCING, ACTIVE, HALTED = risk_pb2.TRADING_STATE_REDUCING, risk_pb2.TRADING_STATE_ACTIVE, risk_pb2.TRADING_STATE_HALTED
@@ -174,7 +174,7 @@ def test_the_cli_reduce_and_activate_and_the_console_buttons_reach_risk(rigs, mo
     from quantumedge.console.server import ACTIONS
     from quantumedge.ops import commands
     from quantumedge.ops.client import TOKEN_ENV, Services
-    from quantumedge.shared.config import Settings
+    from quantumedge.settings import Settings
 
     rig = rigs(MemoryBus())
     settings = Settings(symbols=["BTCUSDT"])

@@ -9,6 +9,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from quantumedge.settings import load_settings
 from quantumedge.shared import topics
 from quantumedge.shared.auth import (
     OperatorAuthInterceptor,
@@ -18,7 +19,6 @@ from quantumedge.shared.auth import (
     operator_tokens,
 )
 from quantumedge.shared.bus import MemoryBus
-from quantumedge.shared.config import load_settings
 from quantumedge.shared.grpc_server import GrpcServer
 from quantumedge.v1 import control_pb2, ingest_pb2, ingest_pb2_grpc, risk_pb2, risk_pb2_grpc
 

@@ -8,10 +8,10 @@ import io
 
 import pytest
 
-from quantumedge.secrets.cli import secrets_main
 from quantumedge.secrets.errors import SecretsRequiredError
 from quantumedge.secrets.require import require_secrets
-from quantumedge.shared.config import load_settings
+from quantumedge.secrets_cli import secrets_main
+from quantumedge.settings import load_settings
 
 
 class _Tty(io.StringIO):

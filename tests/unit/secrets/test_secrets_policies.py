@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from quantumedge.secrets import paths
-from quantumedge.secrets.cli import DEFAULT_POLICIES_DIR, render_policy
 from quantumedge.secrets.settings import VaultSettings
+from quantumedge.secrets_cli import DEFAULT_POLICIES_DIR, render_policy
 
 _BLOCK = re.compile(r'path\s+"([^"]+)"\s*\{\s*capabilities\s*=\s*\[([^\]]*)\]\s*\}', re.S)
 

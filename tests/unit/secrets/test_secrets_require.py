@@ -11,7 +11,7 @@ from quantumedge.secrets import paths
 from quantumedge.secrets.errors import EmbeddedSecretsError, SecretsRequiredError
 from quantumedge.secrets.require import SecretsConfigError, require_secrets
 from quantumedge.secrets.store import connect
-from quantumedge.shared.config import load_settings
+from quantumedge.settings import load_settings
 
 
 def _never_connect(*_args: object, **_kw: object) -> None:

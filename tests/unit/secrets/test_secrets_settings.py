@@ -8,7 +8,8 @@ import secrets
 import pytest
 
 from quantumedge.secrets.settings import VaultSettings
-from quantumedge.shared.config import ConfigError, load_settings
+from quantumedge.settings import load_settings
+from quantumedge.shared.config import ConfigError
 
 
 def test_env_names_reach_the_vault_section(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,7 +15,7 @@ from quantumedge.shared.admission import (
 )
 from quantumedge.shared.signing import ephemeral_keyring
 from quantumedge.v1 import control_pb2, risk_pb2
-from tests.unit.execution.builders import decision
+from tests.support.execution_builders import decision
 
 S = 1_000_000_000
 NOW = 1_800_000_000 * S

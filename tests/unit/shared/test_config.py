@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from quantumedge.shared.config import ConfigError, load_settings
+from quantumedge.settings import load_settings
+from quantumedge.shared.config import ConfigError
 
 
 def test_defaults_match_the_design_contract(monkeypatch: pytest.MonkeyPatch) -> None:

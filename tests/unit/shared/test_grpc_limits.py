@@ -12,8 +12,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from quantumedge.ingest.service import IngestService
 from quantumedge.ingest.source import Emit
+from quantumedge.settings import Settings, load_settings
 from quantumedge.shared.bus import MemoryBus
-from quantumedge.shared.config import ConfigError, Settings, load_settings
+from quantumedge.shared.config import ConfigError
 from quantumedge.shared.grpc_server import GrpcServer
 from quantumedge.v1 import ingest_pb2, ingest_pb2_grpc
 

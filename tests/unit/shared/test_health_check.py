@@ -6,7 +6,7 @@ from quantumedge.cli import main
 from quantumedge.shared.grpc_server import GrpcServer
 from quantumedge.shared.health_check import check
 from quantumedge.v1 import ingest_pb2_grpc
-from tests.harness.process import free_port
+from tools.harness.process import free_port
 
 SERVICE = "quantumedge.v1.IngestService"
 

@@ -13,11 +13,11 @@ from collections.abc import Iterable, Mapping, Sequence
 import pytest
 
 from quantumedge import services_registry
+from quantumedge.runner import START_ORDER
+from quantumedge.settings import Settings
 from quantumedge.shared import topics
 from quantumedge.shared.bus import MemoryBus, acls
 from quantumedge.shared.bus.base import Bus, Consumer, Record
-from quantumedge.shared.config import Settings
-from quantumedge.shared.runner import START_ORDER
 from quantumedge.v1 import execution_pb2
 
 SERVICES = topics.SERVICES

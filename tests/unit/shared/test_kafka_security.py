@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from quantumedge.settings import Settings
 from quantumedge.shared.bus import kafka_security as ks
 from quantumedge.shared.bus import make_bus
 from quantumedge.shared.bus.kafka import KafkaBus
-from quantumedge.shared.config import KafkaSettings, Settings
-from tests.harness.pki import CertificateAuthority
+from quantumedge.shared.config import KafkaSettings
+from tools.harness.pki import CertificateAuthority
 
 PASSWORD = "scram-" + "p4ss" * 6  # pragma: allowlist secret - a fixture, not a credential
 

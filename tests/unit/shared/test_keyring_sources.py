@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from quantumedge.settings import Settings
 from quantumedge.shared import topics
-from quantumedge.shared.config import ConfigError, Settings
+from quantumedge.shared.config import ConfigError
 from quantumedge.shared.keyring import keyring_for, process_keyring
 from quantumedge.shared.security_settings import SigningSettings
 from quantumedge.shared.signing import SigningKey

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from kafka.partitioner.default import murmur2
 
+from quantumedge.settings import Settings
 from quantumedge.shared.bus import MemoryBus
 from quantumedge.shared.bus.partitioning import SymbolPartitioner
-from quantumedge.shared.config import Settings
 from quantumedge.v1 import market_pb2
 
 SYMBOLS = Settings().symbols

@@ -9,7 +9,7 @@ import pytest
 from quantumedge.shared import signing, topics
 from quantumedge.shared.signing import Keyring, KeyringError, PublicKeyring, SigningKey, ephemeral_keyring
 from quantumedge.v1 import control_pb2, risk_pb2
-from tests.unit.execution.builders import decision
+from tests.support.execution_builders import decision
 
 
 def _pair(key_id: str = "k1") -> tuple[SigningKey, Keyring]:

@@ -15,8 +15,8 @@ from quantumedge.inference.rowclock import RowClock
 from quantumedge.ingest.capture import CaptureSource
 from quantumedge.ingest.synthetic import SyntheticMarket
 from quantumedge.risk.trading_state import MODEL_DRIFT, TradingState
+from quantumedge.settings import load_settings
 from quantumedge.shared import market_files
-from quantumedge.shared.config import load_settings
 from quantumedge.v1 import market_pb2
 from tests.support.captures import Capture
 

@@ -19,7 +19,7 @@ from quantumedge.inference.features import make_schema
 from quantumedge.inference.models import ModelSet, load_models
 from quantumedge.inference.registry import Registry, RegistryError
 from quantumedge.ingest.synthetic import SyntheticMarket
-from quantumedge.shared.config import load_settings
+from quantumedge.settings import load_settings
 from quantumedge.training.cli import train_main
 from quantumedge.training.gate import judging_settings
 

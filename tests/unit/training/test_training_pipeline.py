@@ -11,7 +11,7 @@ import pytest
 
 from quantumedge.inference.features import FEATURE_SCHEMA
 from quantumedge.inference.registry import Registry, RegistryError
-from quantumedge.shared.config import load_settings
+from quantumedge.settings import load_settings
 from quantumedge.training import dataset, model, pipeline
 from quantumedge.training.cli import train_main
 from quantumedge.training.labels import Barriers, triple_barrier

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from quantumedge.shared.bus.base import Bus, BusError, BusUnavailable, Consumer, Record
 from quantumedge.shared.bus.memory import MemoryBus
-from quantumedge.shared.config import Settings
+
+if TYPE_CHECKING:
+    from quantumedge.settings import Settings  # the root; shared never imports it at run time
 
 
 def make_bus(settings: Settings, identity: str | None = None) -> Bus:

@@ -22,8 +22,10 @@ import ssl
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from quantumedge.shared import vault_layout
 from quantumedge.shared.config import ConfigError, KafkaSettings
 from quantumedge.shared.errors import OperatorError
+from quantumedge.shared.secret_reader import SecretsError, SecretUnavailable
 
 ADMIN = "admin"
 PLAINTEXT_PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT")
@@ -206,20 +208,22 @@ def load_credentials(
     kafka: KafkaSettings = settings.kafka
     if not kafka.needs_credentials:
         return None
-    from quantumedge.secrets import paths
-    from quantumedge.secrets.errors import SecretsError, SecretUnavailable
-    from quantumedge.secrets.require import venue_of
-    from quantumedge.secrets.store import connect
-
     path = credentials_path(kafka, identity)
     hint = (
         f"store it with `quantumedge secrets rotate {path} --stdin-json` (keys: username, password, ca_pem) "
         "and check access with `quantumedge secrets check`"
     )
     # The service's own Vault role (execution's depends on its venue), whose policy names this path alone.
-    role = "operator" if identity == ADMIN else paths.vault_role(identity, venue_of(settings, identity))
+    role = (
+        "operator"
+        if identity == ADMIN
+        else vault_layout.vault_role(identity, vault_layout.venue_of(settings, identity))
+    )
     try:
-        store = (connect_fn or connect)(settings.vault, role, embedded=bool(getattr(settings, "embedded", False)))
+        if connect_fn is not None:
+            store = connect_fn(settings.vault, role, embedded=bool(getattr(settings, "embedded", False)))
+        else:
+            store = settings.secret_reader(role)  # the settings root logs in (shared never imports secrets)
     except SecretsError as exc:
         reason = exc.reason if isinstance(exc, SecretUnavailable) else str(exc)
         raise KafkaSecurityError(

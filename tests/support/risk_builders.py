@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import time
 import uuid
-from collections.abc import Callable
 
 from quantumedge.risk.settings import RiskSettings
 from quantumedge.risk.state import RiskLedger
@@ -181,18 +179,6 @@ def quiet_settings(**overrides: object) -> RiskSettings:
     limit_overrides = {k: v for k, v in overrides.items() if k in type(s.limits).model_fields}
     other = {"max_execution_silence_ns": 0} | {k: v for k, v in overrides.items() if k not in limit_overrides}
     return s.model_copy(update={"limits": limits.model_copy(update=limit_overrides), **other})
-
-
-def wait_for(predicate: Callable[[], object], timeout_s: float = 20.0, what: str = "condition") -> object:
-    """Poll until predicate() is truthy (a bound on waiting for asynchronous consumers, not a timing assertion)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def ledger_state(led: RiskLedger) -> dict:

@@ -24,6 +24,7 @@ from quantumedge.secrets import errors, paths
 from quantumedge.secrets.bootstrap import (
     K8S_REVIEWER_JWT_ENV,
     CliError,
+    admin_client,
     approle_limits,
     bounded_duration,
     cidr_list,
@@ -32,6 +33,7 @@ from quantumedge.secrets.bootstrap import (
     init_approle,
     init_kubernetes,
     issue_wrapped_secret_id,
+    merge_secret,
     policy_files,
     render_policy,
     setup_roles,
@@ -43,10 +45,10 @@ from quantumedge.secrets.errors import SecretUnavailable
 from quantumedge.secrets.masking import register_secret
 from quantumedge.secrets.settings import VaultSettings
 from quantumedge.secrets.store import SecretStore
+from quantumedge.shared.config import REPO_ROOT
 
 __all__ = ["DEFAULT_POLICIES_DIR", "CliError", "render_policy", "secrets_main"]
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_POLICIES_DIR = REPO_ROOT / "deploy" / "vault" / "policies"
 OPERATOR_TOKEN_ENV = "QE_OPERATOR_TOKEN"  # noqa: S105 - the name of an env var
 
@@ -112,7 +114,7 @@ def _secret_from_inputs(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _vault_settings(args: argparse.Namespace) -> VaultSettings:
-    from quantumedge.shared.config import load_settings  # late: keeps `secrets --help` light
+    from quantumedge.settings import load_settings  # late: keeps `secrets --help` light
 
     base = load_settings(args.config).vault
     update: dict[str, Any] = {}
@@ -121,15 +123,6 @@ def _vault_settings(args: argparse.Namespace) -> VaultSettings:
         if value:
             update[name] = value
     return VaultSettings.model_validate(base.model_dump() | update)
-
-
-def _admin_client(vs: VaultSettings) -> hvac.Client:
-    store = SecretStore(vs, "operator")
-    try:
-        store.login()
-    except SecretUnavailable as exc:
-        raise CliError(f"cannot log in to vault: {exc.reason}") from None
-    return store.client
 
 
 # ---- init -------------------------------------------------------------------------------------------------
@@ -151,7 +144,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     token = None if args.no_operator_token else _operator_token(args.operator_token_stdin)
     files = policy_files(Path(args.policies_dir), roles)
 
-    client = _admin_client(vs)
+    client = admin_client(vs)
     out: list[str] = []
     ensure_kv2(client, vs.kv_mount, out)
     write_policies(client, vs, files, out)
@@ -160,7 +153,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     if "kubernetes" in methods:
         out += init_kubernetes(client, vs, args, roles)
     if token is not None:
-        version = _merge_secret(client, vs, vs.operator_token_path, {args.operator_name: token_sha256(token)})
+        version = merge_secret(client, vs, vs.operator_token_path, {args.operator_name: token_sha256(token)})
         out.append(f"operator token sha256 for {args.operator_name!r} -> {vs.operator_token_path} (version {version})")
     print("\n".join(out))
     return 0
@@ -177,7 +170,7 @@ def cmd_issue_secret_id(args: argparse.Namespace) -> int:
         )
     cidrs = cidr_list(args.cidrs, "--cidrs")
     bounded_duration(args.wrap_ttl, "--wrap-ttl")
-    client = _admin_client(vs)
+    client = admin_client(vs)
     for role in roles:
         role_id, token = issue_wrapped_secret_id(client, vs, role, args.wrap_ttl, cidrs)
         print(wrapped_line(role, role_id, token, args.wrap_ttl))
@@ -185,23 +178,6 @@ def cmd_issue_secret_id(args: argparse.Namespace) -> int:
 
 
 # ---- rotate -----------------------------------------------------------------------------------------------
-
-
-def _merge_secret(client: hvac.Client, vs: VaultSettings, path: str, values: dict[str, str]) -> int:
-    kv = client.secrets.kv.v2
-    try:
-        # KV v2's server-side PATCH needs only the "patch" capability; hvac's kv.patch() reads the values first.
-        resp = client.adapter.request(
-            "patch",
-            f"/v1/{vs.kv_mount}/data/{path}",
-            json={"data": values},
-            headers={"Content-Type": "application/merge-patch+json"},
-        )
-    except hvac.exceptions.InvalidPath:  # nothing there yet: patch needs an existing secret
-        resp = vault_call(f"write {path}", kv.create_or_update_secret, path, values, mount_point=vs.kv_mount)
-    except Exception as exc:
-        raise CliError(f"write {path}: {errors.classify(exc, vs.addr)[1]}") from None
-    return int(resp["data"]["version"])
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:
@@ -214,16 +190,16 @@ def cmd_rotate(args: argparse.Namespace) -> int:
         if args.path or args.from_env or args.stdin_json or args.stdin_key:
             raise CliError("--operator-token takes no PATH and no --from-env/--stdin-json/--stdin-key")
         token = _operator_token(args.operator_token_stdin)
-        client = _admin_client(vs)
-        version = _merge_secret(client, vs, vs.operator_token_path, {args.operator_name: token_sha256(token)})
+        client = admin_client(vs)
+        version = merge_secret(client, vs, vs.operator_token_path, {args.operator_name: token_sha256(token)})
         print(f"wrote operator token sha256 for {args.operator_name!r} to {vs.operator_token_path} version {version}")
         return 0
     if not args.path:
         raise CliError("rotate needs a PATH (e.g. quantumedge/exchange/binance-testnet) or --operator-token")
     values = _secret_from_inputs(args)
-    client = _admin_client(vs)
+    client = admin_client(vs)
     if args.merge:
-        version = _merge_secret(client, vs, args.path, values)
+        version = merge_secret(client, vs, args.path, values)
     else:
         resp = vault_call(
             f"write {args.path}",
@@ -302,7 +278,7 @@ def check_role(client: hvac.Client, vs: VaultSettings, role: str, venue: str) ->
 
 def cmd_check(args: argparse.Namespace) -> int:
     vs = _vault_settings(args)
-    client = _admin_client(vs)
+    client = admin_client(vs)
     venue = args.venue
     roles = [paths.vault_role(service, venue) for service in _roles(args.roles)]
     results = [r for role in roles for r in check_role(client, vs, role, venue)]

@@ -12,15 +12,17 @@ import grpc
 from quantumedge.risk.moderator_client import ModeratorClient
 from quantumedge.risk.service import RiskService
 from quantumedge.risk.settings import RiskSettings
+from quantumedge.settings import Settings
 from quantumedge.shared import topics
 from quantumedge.shared.auth import OperatorAuthInterceptor, OperatorTokens, bus_audit, token_sha256
 from quantumedge.shared.bus import Bus
-from quantumedge.shared.config import KafkaSettings, Settings
+from quantumedge.shared.config import KafkaSettings
 from quantumedge.shared.grpc_server import GrpcServer
 from quantumedge.shared.security_settings import SigningSettings
 from quantumedge.v1 import control_pb2, execution_pb2, market_pb2, risk_pb2, risk_pb2_grpc, signal_pb2
+from tests.support.risk_builders import FakeClock, book
 from tests.support.signing import session_signing_settings
-from tests.unit.risk.builders import FakeClock, book, wait_for
+from tests.support.waiting import wait_for
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 OPERATOR_SUBJECT = "alice"

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from quantumedge.v1 import execution_pb2
-from tests.unit.risk.builders import NS, report, round_trip
+from tests.support.risk_builders import NS, report, round_trip
 
 
 @dataclass

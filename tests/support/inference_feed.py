@@ -9,9 +9,9 @@ from pathlib import Path
 
 from quantumedge.inference.features import make_schema
 from quantumedge.inference.registry import Registry
+from quantumedge.settings import load_settings
 from quantumedge.shared import topics
 from quantumedge.shared.bus import Bus
-from quantumedge.shared.config import load_settings
 from quantumedge.training import dataset
 from quantumedge.training.labels import Barriers
 from quantumedge.training.model import ModelParams

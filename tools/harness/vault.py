@@ -23,7 +23,7 @@ from types import TracebackType
 
 import hvac
 
-from tests.harness.process import (
+from tools.harness.process import (
     HarnessError,
     exit_reason,
     free_port_pair,

@@ -17,7 +17,8 @@ import time
 from collections.abc import Sequence
 
 from quantumedge.ingest.service import build_recorder, build_source, recordings_dir
-from quantumedge.shared.config import ConfigError, Settings, load_settings
+from quantumedge.settings import Settings, load_settings
+from quantumedge.shared.config import ConfigError
 from quantumedge.shared.errors import MarketUnreachableError, one_line
 from quantumedge.shared.logs import get_logger, setup_logging
 from quantumedge.v1 import market_pb2

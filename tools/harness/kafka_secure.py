@@ -3,7 +3,7 @@
     with SaslSslKafka(users=("quantumedge-ingest", ...)) as kafka:
         kafka.bootstrap, kafka.ca_pem, kafka.password("quantumedge-ingest"), kafka.client_config("admin")
 
-- a self-made CA (tests/harness/pki.py) signs the broker's certificate (SAN 127.0.0.1 and localhost); the
+- a self-made CA (tools/harness/pki.py) signs the broker's certificate (SAN 127.0.0.1 and localhost); the
   broker reads PEM keystore and truststore files from its own work dir;
 - clients connect to one SASL_SSL listener; SCRAM credentials are added when the storage is formatted
   (`kafka-storage format --add-scram`), so no user exists before the broker starts and none is added later;
@@ -18,9 +18,9 @@ import secrets
 import ssl
 from collections.abc import Iterable
 
-from tests.harness.kafka import LocalKafka, kafka_is_ready
-from tests.harness.pki import CertificateAuthority
-from tests.harness.process import free_port
+from tools.harness.kafka import LocalKafka, kafka_is_ready
+from tools.harness.pki import CertificateAuthority
+from tools.harness.process import free_port
 
 ADMIN = "admin"
 BROKER_CN = "qe-broker"

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import signal
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from quantumedge import services_registry
+from quantumedge.settings import Settings
 from quantumedge.shared import topics
-from quantumedge.shared.auth import server_credentials_from_settings
+from quantumedge.shared.auth import build_interceptors, server_credentials_from_settings
 from quantumedge.shared.bus import Bus, BusUnavailable, make_bus
 from quantumedge.shared.bus.reachable import require_broker
-from quantumedge.shared.config import Settings, port_setting
+from quantumedge.shared.config import port_setting
 from quantumedge.shared.errors import PortInUseError
 from quantumedge.shared.grpc_server import GrpcServer
 from quantumedge.shared.logs import get_logger
@@ -63,10 +63,6 @@ class Running:
 
 def interceptors_for(settings: Settings, bus: Bus, service: str) -> list:
     """Server interceptors: operator authentication on changing calls (see quantumedge.shared.auth)."""
-    try:
-        from quantumedge.shared.auth import build_interceptors
-    except ImportError:  # pragma: no cover - auth module absent only in partial checkouts
-        return []
     return build_interceptors(settings, bus, service)
 
 
@@ -146,17 +142,6 @@ def _metrics_server(name: str, settings: Settings, several: bool) -> MetricsServ
     if registry is None or port == 0:
         return None
     return start_metrics_server(name, port, settings.grpc_host, registry, only_this_service=several)
-
-
-def install_signal_handlers(stop_event: threading.Event) -> None:
-    """SIGTERM (the platform) and SIGINT (Ctrl-C) both ask for a graceful stop."""
-
-    def _handler(signum: int, _frame: object) -> None:
-        log.info("stop requested", extra={"signal": signal.Signals(signum).name})
-        stop_event.set()
-
-    signal.signal(signal.SIGTERM, _handler)
-    signal.signal(signal.SIGINT, _handler)
 
 
 def serve_forever(running: Running, until: Callable[[], bool] | None = None, check_every_s: float = 0.5) -> None:

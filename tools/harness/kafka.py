@@ -21,7 +21,7 @@ from types import TracebackType
 
 from kafka import KafkaAdminClient
 
-from tests.harness.process import (
+from tools.harness.process import (
     CACHE_DIR,
     REPO_ROOT,
     HarnessError,
@@ -299,7 +299,7 @@ class LocalKafka:
     ) -> None:
         self.stop()
 
-    # -- hooks for a secured broker (tests/harness/kafka_secure.py) ------------------------------------------------
+    # -- hooks for a secured broker (tools/harness/kafka_secure.py) ------------------------------------------------
 
     def _listener_config(self) -> dict[str, str]:
         """Broker properties that depend on the ports and the work dir (listeners, TLS files); none here."""

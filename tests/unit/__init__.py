@@ -1,0 +1,1 @@
+"""Unit tests (a package so the import rules can name tests.unit)."""
