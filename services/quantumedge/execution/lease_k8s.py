@@ -166,7 +166,8 @@ def _preflight(store: KubernetesLeaseStore, where: str) -> None:
         if exc.status in (401, 403):
             raise LeaseApiError(
                 f"execution's service account is refused {where} ({exc.status} {exc.reason}): grant leases "
-                "get/create/update (the chart's execution Role), or point QE_EXECUTION__LEASE_NAMESPACE/LEASE_NAME elsewhere",
+                "get/create/update (the chart's execution Role), or point QE_EXECUTION__LEASE_NAMESPACE/"
+                "LEASE_NAME elsewhere",
                 setting="QE_EXECUTION__LEASE_NAMESPACE",
                 reason="lease_forbidden",
             ) from exc
