@@ -29,6 +29,8 @@ CORE_KINDS = {
     "ConfigMap",
     "Pod",
     "PriorityClass",
+    "Role",
+    "RoleBinding",
 }
 
 
@@ -53,6 +55,8 @@ def test_defaults_render_the_four_services(render) -> None:
         "NetworkPolicy",
         "Pod",
         "PodDisruptionBudget",
+        "Role",  # execution's executor lease (tests/chart/test_executor_lease.py)
+        "RoleBinding",
         "Service",
         "ServiceAccount",
     ]

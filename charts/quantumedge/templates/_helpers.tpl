@@ -170,6 +170,11 @@ inference risk execution
 {{- end -}}
 {{- end -}}
 
+{{/* The executor lease's Lease name (executorLease.name, else <fullname>-execution). */}}
+{{- define "quantumedge.leaseName" -}}
+{{- default (printf "%s-execution" (include "quantumedge.fullname" .)) .Values.executorLease.name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{/* A topic's physical name (QE_KAFKA__TOPIC_PREFIX + name). Args: dict "root" $ "topic" name. */}}
 {{- define "quantumedge.topic" -}}
 {{- printf "%s%s" .root.Values.kafka.topicPrefix .topic -}}
@@ -261,6 +266,28 @@ inference risk execution
   value: {{ $c.venue | quote }}
 - name: QE_EXECUTION__ALLOW_LIVE
   value: {{ $c.allowLive | toString | quote }}
+{{- $l := $root.Values.executorLease }}
+{{- if and (eq $l.backend "vault") (not $root.Values.vault.enabled) }}
+{{- fail "executorLease.backend=vault needs vault.enabled=true: use executorLease.backend=kubernetes (no Vault needed)" }}
+{{- end }}
+- name: QE_EXECUTION__LEASE
+  value: {{ $l.backend | quote }}
+{{- if ne $l.backend "none" }}
+- name: QE_EXECUTION__LEASE_DURATION_S
+  value: {{ $l.durationSeconds | toString | quote }}
+- name: QE_EXECUTION__LEASE_RENEW_S
+  value: {{ $l.renewSeconds | toString | quote }}
+- name: QE_EXECUTION__LEASE_MARGIN_S
+  value: {{ $l.marginSeconds | toString | quote }}
+{{- end }}
+{{- if eq $l.backend "kubernetes" }}
+- name: QE_EXECUTION__LEASE_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+- name: QE_EXECUTION__LEASE_NAME
+  value: {{ include "quantumedge.leaseName" $root | quote }}
+{{- end }}
 {{- $risk := include "quantumedge.component" (dict "root" $root "name" "risk") | fromYaml }}
 {{- if $risk.enabled }}
 {{- /* SubmitOrder asks risk to review a manual order over gRPC. */}}

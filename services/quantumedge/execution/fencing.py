@@ -27,10 +27,32 @@ def vault_lease(settings: Any) -> tuple[ExecutorLease, Any]:
 
     cfg = settings.execution
     store = connect(settings, paths.vault_role("execution", cfg.venue))
-    holder = f"execution-{uuid.uuid4().hex[:12]}"
-    config = LeaseConfig(cfg.lease_duration_s, cfg.lease_renew_s, cfg.lease_margin_s)
-    lease = ExecutorLease(VaultLeaseStore(store.client, cfg.lease_path, settings.vault.kv_mount), holder, config)
+    lease = ExecutorLease(
+        VaultLeaseStore(store.client, cfg.lease_path, settings.vault.kv_mount), _holder(), _config(cfg)
+    )
     return lease, store
+
+
+def kubernetes_lease(settings: Any) -> tuple[ExecutorLease, Any]:
+    """The lease on Lease `lease_namespace/lease_name`, and the API client's store to close on stop."""
+    from quantumedge.execution.lease_k8s import connect
+
+    cfg = settings.execution
+    store = connect(cfg.lease_namespace, cfg.lease_name, cfg.lease_kubeconfig)
+    return ExecutorLease(store, _holder(), _config(cfg)), store
+
+
+def take(settings: Any) -> tuple[ExecutorLease, Any]:
+    """The lease of the backend `execution.lease` names (vault or kubernetes)."""
+    return kubernetes_lease(settings) if settings.execution.lease == "kubernetes" else vault_lease(settings)
+
+
+def _holder() -> str:
+    return f"execution-{uuid.uuid4().hex[:12]}"
+
+
+def _config(cfg: Any) -> LeaseConfig:
+    return LeaseConfig(cfg.lease_duration_s, cfg.lease_renew_s, cfg.lease_margin_s)
 
 
 def wait_for_lease(lease: ExecutorLease, stop: threading.Event) -> bool:

@@ -1,7 +1,7 @@
 """One active executor per account: a fenced, time-bounded lease taken before trading.
 
 The lock is a record in a store with compare-and-set on a version (Vault/OpenBao KV v2 `cas` here; a
-Kubernetes Lease's resourceVersion works the same way). Rules, the same as Kubernetes leader election:
+Kubernetes Lease's resourceVersion in lease_k8s.py). Rules, the same as Kubernetes leader election:
 - the holder renews every `renew_s`; its lease is valid until the moment its last successful write
   *started* plus `duration_s` less `margin_s` (its own monotonic clock). Past that it sends nothing, even
   if the store is out of reach: it cannot know that another has not taken over;
@@ -76,6 +76,7 @@ class ExecutorLease:
         self._valid_until = 0.0
         self._seen: tuple[int, float] | None = None  # (version, when first seen) of another's record
         self.token = 0
+        self.transitions = 0  # the record's holder changes when this process won: an operator's fencing token
         self.lost = False
         self._told_passive = False
 
@@ -109,6 +110,7 @@ class ExecutorLease:
                 extra={"reason_code": LEASE_ACQUIRED, "holder": self.holder, "transitions": won.transitions},
             )
         self.token = won.version
+        self.transitions = won.transitions
         self._seen = None
         return True
 

@@ -322,7 +322,7 @@ class ExecutionService(ServiceBase):
 
     def _take_lease(self) -> bool:
         """Passive until this process holds the executor lease: nothing is read, consumed or sent before."""
-        self.lease, self._lease_store = fencing.vault_lease(self.settings)
+        self.lease, self._lease_store = fencing.take(self.settings)
         log.info("execution waiting for the executor lease", extra={"holder": self.lease.holder})
         if not fencing.wait_for_lease(self.lease, self._stop):
             return False

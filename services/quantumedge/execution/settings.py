@@ -90,10 +90,15 @@ class ExecutionSettings(BaseModel):
     paper_min_notional: str = "5"
 
     # One active executor per account (see docs/runbook.md "Executor lease"): "none" (one process; the
-    # embedded default), or "vault" (a KV v2 check-and-set lease at `lease_path` under vault.mount). A
-    # replica that does not hold the lease stays passive: NOT_SERVING, consuming and sending nothing.
-    lease: Literal["none", "vault"] = "none"
+    # embedded default), "vault" (a KV v2 check-and-set lease at `lease_path` under vault.mount), or
+    # "kubernetes" (a coordination.k8s.io/v1 Lease `lease_name` in `lease_namespace`, in-cluster service
+    # account credentials unless `lease_kubeconfig` is set). A replica that does not hold the lease stays
+    # passive: NOT_SERVING, consuming and sending nothing.
+    lease: Literal["none", "vault", "kubernetes"] = "none"
     lease_path: str = "quantumedge/leases/execution"
+    lease_namespace: str = Field(default="default", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    lease_name: str = Field(default="quantumedge-execution", pattern=r"^[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$")
+    lease_kubeconfig: str = ""
     lease_duration_s: float = Field(default=15.0, gt=1.0, le=300.0)
     lease_renew_s: float = Field(default=3.0, gt=0.1, le=60.0)
     lease_margin_s: float = Field(default=3.0, gt=0.1, le=60.0)
