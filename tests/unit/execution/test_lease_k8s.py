@@ -43,7 +43,7 @@ def test_the_body_carries_the_read_version_and_rounds_the_duration_up() -> None:
 
 def test_the_backend_and_lease_names_are_settings_with_the_existing_env_name(monkeypatch) -> None:
     monkeypatch.setenv("QE_EXECUTION__LEASE", "kubernetes")
-    from quantumedge.shared.config import load_settings
+    from quantumedge.settings import load_settings
 
     cfg = load_settings().execution
     assert cfg.lease == "kubernetes" and cfg.lease_name == "quantumedge-execution"
