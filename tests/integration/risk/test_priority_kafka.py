@@ -1,0 +1,99 @@
+"""With a backlog of market data waiting on a real broker, a Halt written to control.v1 is applied by risk before
+the backlog is consumed: control records have their own consumer in risk's group.
+
+The halt is published once risk has rebuilt and begun on the backlog (a halt already on the topic at start-up
+would be taken by the rebuild, which proves nothing about the loops). The order is read at the moment the
+halt is applied: how many market records the other consumer had handled, and which record of the flood
+(each carries its index in its exchange time) risk's mark came from."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+
+from quantumedge.risk.service import RiskService
+from quantumedge.shared import topics
+from quantumedge.shared.admission import HALT_KEY
+from quantumedge.shared.bus.kafka import KafkaBus
+from quantumedge.shared.config import KafkaSettings, Settings
+from quantumedge.v1 import common_pb2, control_pb2, market_pb2
+from tests.integration.execution.rig import wait_until
+from tests.support.signing import session_signing_settings, signed_for_serve
+from tests.unit.risk.builders import quiet_settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+SYMBOL, MID, FLOOD, STEP_NS = "BTCUSDT", 50_000.0, 20_000, 1_000
+
+
+def flood_event(t0: int, i: int) -> market_pb2.MarketEvent:
+    ask = MID + 0.5 + i * 0.001
+    return market_pb2.MarketEvent(
+        symbol=SYMBOL,
+        exchange_time_ns=t0 + i * STEP_NS,
+        receive_time_ns=t0 + i * STEP_NS,
+        source="synthetic",
+        top_of_book=market_pb2.TopOfBook(bid_price=ask - 1.0, bid_quantity=5.0, ask_price=ask, ask_quantity=5.0),
+    )
+
+
+def halt_event() -> control_pb2.ControlEvent:
+    """A halt as another risk instance writes it (signed with the key the service under test trusts)."""
+    now = time.time_ns()
+    event = control_pb2.ControlEvent(
+        event_id=str(uuid.uuid4()),
+        time_ns=now,
+        reason="priority test halt",
+        actor=common_pb2.Actor(subject="priority-test"),
+        halt=control_pb2.HaltState(halted=True, limit="operator", since_ns=now),
+    )
+    return signed_for_serve(event, topics.CONTROL, HALT_KEY)
+
+
+def test_a_halt_overtakes_a_market_backlog(kafka_bootstrap: str) -> None:
+    kafka = KafkaSettings(bootstrap=kafka_bootstrap, allow_plaintext=True, topic_prefix=f"rprio-{uuid.uuid4().hex[:8]}.")
+    settings = Settings(
+        bus="kafka", kafka=kafka, symbols=[SYMBOL, "ETHUSDT"], signing=session_signing_settings(), risk=quiet_settings()
+    )
+    producer = KafkaBus(kafka, symbols=settings.symbols)
+    producer.ensure_topics()
+    # A first run of risk fixes the group's positions, then stops: what follows waits for the next one.
+    first = RiskService(settings, KafkaBus(kafka, symbols=settings.symbols))
+    first.start()
+    first.stop()
+
+    t0 = time.time_ns()
+    for i in range(FLOOD):
+        producer.publish(topics.BOOK, SYMBOL, flood_event(t0, i))
+    producer.flush()
+
+    service = RiskService(settings, KafkaBus(kafka, symbols=settings.symbols))
+    seen: list[tuple[int, int, str]] = []
+    apply = service.engine.apply_halt_event
+
+    def observed(state: control_pb2.HaltState, reason: str) -> bool:
+        # What the market consumer had done when the halt was applied, and on which thread it was applied.
+        mark = service.engine.market.symbols.get(SYMBOL)
+        seen.append((service._loop.handled, mark.market_ns if mark else 0, threading.current_thread().name))
+        return apply(state, reason)
+
+    service.engine.apply_halt_event = observed  # type: ignore[method-assign]
+    service.start()
+    try:
+        wait_until(lambda: service._loop.handled > 0, 120, "risk to begin on the backlog")
+        published_at = service._loop.handled
+        producer.publish(topics.CONTROL, HALT_KEY, halt_event())
+        producer.flush()
+        wait_until(lambda: service.engine.halted, 120, "the halt to be applied")
+        wait_until(lambda: service._loop.handled >= FLOOD, 180, "risk to consume the backlog")
+    finally:
+        service.stop()
+        producer.close()
+    assert published_at < FLOOD, "the backlog was consumed before the halt could be published: nothing measured"
+    handled, mark_ns, thread = seen[-1]
+    index = (mark_ns - t0) // STEP_NS
+    print(f"halt applied after {handled} of {FLOOD} market records (mark from record {index}) on {thread}")
+    assert thread == "risk-control"
+    assert handled < FLOOD and 0 <= index < FLOOD - 1
