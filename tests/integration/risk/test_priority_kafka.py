@@ -19,24 +19,14 @@ from quantumedge.shared import topics
 from quantumedge.shared.admission import HALT_KEY
 from quantumedge.shared.bus.kafka import KafkaBus
 from quantumedge.shared.config import KafkaSettings, Settings
-from quantumedge.v1 import common_pb2, control_pb2, market_pb2
+from quantumedge.v1 import common_pb2, control_pb2
 from tests.integration.execution.rig import wait_until
+from tests.support.flood import flood_index, publish_flood
 from tests.support.signing import session_signing_settings, signed_for_serve
 from tests.unit.risk.builders import quiet_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-SYMBOL, MID, FLOOD, STEP_NS = "BTCUSDT", 50_000.0, 20_000, 1_000
-
-
-def flood_event(t0: int, i: int) -> market_pb2.MarketEvent:
-    ask = MID + 0.5 + i * 0.001
-    return market_pb2.MarketEvent(
-        symbol=SYMBOL,
-        exchange_time_ns=t0 + i * STEP_NS,
-        receive_time_ns=t0 + i * STEP_NS,
-        source="synthetic",
-        top_of_book=market_pb2.TopOfBook(bid_price=ask - 1.0, bid_quantity=5.0, ask_price=ask, ask_quantity=5.0),
-    )
+SYMBOL, FLOOD = "BTCUSDT", 20_000
 
 
 def halt_event() -> control_pb2.ControlEvent:
@@ -53,7 +43,8 @@ def halt_event() -> control_pb2.ControlEvent:
 
 
 def test_a_halt_overtakes_a_market_backlog(kafka_bootstrap: str) -> None:
-    kafka = KafkaSettings(bootstrap=kafka_bootstrap, allow_plaintext=True, topic_prefix=f"rprio-{uuid.uuid4().hex[:8]}.")
+    prefix = f"rprio-{uuid.uuid4().hex[:8]}."
+    kafka = KafkaSettings(bootstrap=kafka_bootstrap, allow_plaintext=True, topic_prefix=prefix)
     settings = Settings(
         bus="kafka", kafka=kafka, symbols=[SYMBOL, "ETHUSDT"], signing=session_signing_settings(), risk=quiet_settings()
     )
@@ -65,8 +56,7 @@ def test_a_halt_overtakes_a_market_backlog(kafka_bootstrap: str) -> None:
     first.stop()
 
     t0 = time.time_ns()
-    for i in range(FLOOD):
-        producer.publish(topics.BOOK, SYMBOL, flood_event(t0, i))
+    publish_flood(producer, SYMBOL, t0, FLOOD)
     producer.flush()
 
     service = RiskService(settings, KafkaBus(kafka, symbols=settings.symbols))
@@ -93,7 +83,7 @@ def test_a_halt_overtakes_a_market_backlog(kafka_bootstrap: str) -> None:
         producer.close()
     assert published_at < FLOOD, "the backlog was consumed before the halt could be published: nothing measured"
     handled, mark_ns, thread = seen[-1]
-    index = (mark_ns - t0) // STEP_NS
+    index = flood_index(t0, mark_ns)
     print(f"halt applied after {handled} of {FLOOD} market records (mark from record {index}) on {thread}")
     assert thread == "risk-control"
     assert handled < FLOOD and 0 <= index < FLOOD - 1
