@@ -389,8 +389,10 @@ class RiskService(ServiceBase):
     def _on_control(self, event: control_pb2.ControlEvent, record: Record) -> None:
         self._wait_ready()
         key = (record.key or b"").decode(errors="replace")
-        # Our own publications come back as repeats (the gate noted them), copies of anything as replays.
-        verdict = self.control_gate.check(event, key, (record.partition, record.offset))
+        # Our own publications come back as repeats (the gate noted them), copies of anything as replays. Under
+        # the lock: this thread is not the one publishing our states (note_own), and check-then-set must not race.
+        with self.lock:
+            verdict = self.control_gate.check(event, key, (record.partition, record.offset))
         if not verdict.ok:
             raise Refused(verdict.code, verdict.detail)
         if verdict.repeat:
