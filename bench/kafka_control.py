@@ -22,10 +22,11 @@ from typing import Any
 
 import grpc
 
+from quantumedge.settings import Settings
 from quantumedge.shared import topics
 from quantumedge.shared.auth import token_sha256
 from quantumedge.shared.bus.kafka import KafkaBus
-from quantumedge.shared.config import KafkaSettings, Settings
+from quantumedge.shared.config import KafkaSettings
 from quantumedge.v1 import control_pb2, inference_pb2, inference_pb2_grpc, risk_pb2, risk_pb2_grpc
 from tests.support.procs import free_port, kafka_env, spawn, stop, wait_serving
 

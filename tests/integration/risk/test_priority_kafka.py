@@ -15,15 +15,16 @@ import uuid
 import pytest
 
 from quantumedge.risk.service import RiskService
+from quantumedge.settings import Settings
 from quantumedge.shared import topics
 from quantumedge.shared.admission import HALT_KEY
 from quantumedge.shared.bus.kafka import KafkaBus
-from quantumedge.shared.config import KafkaSettings, Settings
+from quantumedge.shared.config import KafkaSettings
 from quantumedge.v1 import common_pb2, control_pb2
-from tests.integration.execution.rig import wait_until
 from tests.support.flood import flood_index, publish_flood
+from tests.support.risk_builders import quiet_settings
 from tests.support.signing import session_signing_settings, signed_for_serve
-from tests.unit.risk.builders import quiet_settings
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SYMBOL, FLOOD = "BTCUSDT", 20_000
@@ -72,12 +73,12 @@ def test_a_halt_overtakes_a_market_backlog(kafka_bootstrap: str) -> None:
     service.engine.apply_halt_event = observed  # type: ignore[method-assign]
     service.start()
     try:
-        wait_until(lambda: service._loop.handled > 0, 120, "risk to begin on the backlog")
+        wait_for(lambda: service._loop.handled > 0, 120, "risk to begin on the backlog")
         published_at = service._loop.handled
         producer.publish(topics.CONTROL, HALT_KEY, halt_event())
         producer.flush()
-        wait_until(lambda: service.engine.halted, 120, "the halt to be applied")
-        wait_until(lambda: service._loop.handled >= FLOOD, 180, "risk to consume the backlog")
+        wait_for(lambda: service.engine.halted, 120, "the halt to be applied")
+        wait_for(lambda: service._loop.handled >= FLOOD, 180, "risk to consume the backlog")
     finally:
         service.stop()
         producer.close()

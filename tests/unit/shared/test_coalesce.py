@@ -10,7 +10,7 @@ from quantumedge.shared.bus.loop import ConsumerLoop
 from quantumedge.shared.bus.memory import MemoryBus
 from quantumedge.v1 import common_pb2, market_pb2
 from tests.support.flood import flood_event, flood_index
-from tests.unit.risk.builders import wait_for
+from tests.support.waiting import wait_for
 
 T0 = 1_700_000_000_000_000_000
 
