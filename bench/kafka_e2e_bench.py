@@ -26,6 +26,7 @@ from subprocess import Popen
 
 from kafka import KafkaAdminClient, KafkaConsumer
 
+from bench import kafka_control
 from quantumedge.ingest.synthetic import SyntheticMarket
 from quantumedge.settings import Settings
 from quantumedge.shared import topics
@@ -38,7 +39,7 @@ from tests.support.procs import free_port, kafka_env, spawn, stop, wait_serving
 DOWNSTREAM = ("execution", "risk", "inference")
 GROUPS = ("inference", "risk", "execution")
 # Rates (ticks/s) and how long each is fed; QE_BENCH_E2E_RATES / QE_BENCH_E2E_SECONDS override.
-RATES = tuple(int(r) for r in os.environ.get("QE_BENCH_E2E_RATES", "100,1000").split(","))
+RATES = tuple(int(r) for r in os.environ.get("QE_BENCH_E2E_RATES", "100,1000").split(",") if r.strip())
 FEED_S = float(os.environ.get("QE_BENCH_E2E_SECONDS", "40"))
 # After the feed stops, wait this long at most for the consumers to drain (the drain time is a figure too).
 DRAIN_S = 45.0
@@ -303,6 +304,9 @@ def bench_kafka_e2e(kafka_bootstrap: str | None) -> list[dict[str, object]]:
     )
     results = []
     with tempfile.TemporaryDirectory(prefix="qe-bench-e2e-") as work:
+        # The control path first: a rate that cannot measure fails the bench, and these figures are out by then.
+        print(f"  control path and Predict ({kafka_control.ROUNDS} rounds each, no market feed):")
+        results.append(kafka_control.bench_control(kafka_bootstrap, Path(work)))
         for rate in RATES:
             results.append(_one_rate(kafka_bootstrap, rate, per_step, Path(work)))
     return results

@@ -39,6 +39,7 @@ from quantumedge.shared.admission import (
 from quantumedge.shared.audit import audit_event, publish_audit, refusal_audit
 from quantumedge.shared.auth import channel_credentials_from_settings, current_actor, forward_metadata
 from quantumedge.shared.bus import Bus, Record
+from quantumedge.shared.bus.coalesce import latest_books
 from quantumedge.shared.bus.loop import ConsumerLoop, Refused, admit
 from quantumedge.shared.config import ConfigError
 from quantumedge.shared.grpc_server import ServiceBinding, refuse_invalid
@@ -313,6 +314,8 @@ class ExecutionService(ServiceBase):
             handlers=dict.fromkeys(topics.MARKET, self._on_market),
             on_refused=refusals,
             thread_name=f"{self.name}-market",
+            # Behind on books, only the newest top of book per symbol is applied; every trade is.
+            coalesce=latest_books,
         )
         self._market_loop.start()
         self._housekeeper = threading.Thread(target=self._housekeeping, name="execution-housekeeping", daemon=True)

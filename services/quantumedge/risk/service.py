@@ -120,6 +120,7 @@ class RiskService(ServiceBase):
         self.rebuild_skipped: dict[str, int] = {}
         self._limits_time_ns = 0
         self._loop: ConsumerLoop | None = None
+        self._control_loop: ConsumerLoop | None = None
         self._snapshot: tuple[float, risk_pb2.RiskServiceGetStatusResponse] | None = None
         # Equity history for operators (the console's curve): one point a second at most, bounded.
         self.equity_curve: deque[risk_pb2.EquityPoint] = deque(maxlen=settings.risk.decision_index_size)
@@ -146,6 +147,17 @@ class RiskService(ServiceBase):
     def start(self) -> None:
         # Join the group first (its position is fixed once assigned), then rebuild from the topics' history;
         # handlers wait for the rebuild, and reports seen by both paths are deduplicated by report id.
+        # Two members of the one group (its ACL is unchanged): control records alone in one thread, so a halt,
+        # new limits or a trading state never wait behind signals, reports or a backlog of market data in the
+        # other. Each loop commits only what it handled; the engine's lock serialises them. Control joins first.
+        self._control_loop = ConsumerLoop(
+            self.bus,
+            group=self.name,
+            handlers={topics.CONTROL: self._on_control},
+            on_refused=self._on_refused,
+            thread_name=f"{self.name}-control",
+        )
+        self._control_loop.start()
         self._loop = ConsumerLoop(
             self.bus,
             group=self.name,
@@ -154,9 +166,9 @@ class RiskService(ServiceBase):
                 topics.REPORTS: self._on_report,
                 topics.BOOK: self._on_market,
                 topics.DEPTH: self._on_market,
-                topics.CONTROL: self._on_control,
             },
             on_refused=self._on_refused,
+            thread_name=f"{self.name}-flow",
         )
         self._loop.start()
         try:
@@ -167,8 +179,9 @@ class RiskService(ServiceBase):
 
     def stop(self) -> None:
         self._ready.set()
-        if self._loop is not None:
-            self._loop.stop()
+        for loop in (self._control_loop, self._loop):
+            if loop is not None:
+                loop.stop()
         if self._rebuilt:
             self._checkpoint_at_stop()
         self.bus.flush()
@@ -192,7 +205,7 @@ class RiskService(ServiceBase):
         self.checkpointer.write(engine.ledger, engine.halt.acknowledged_ns, engine.limits.order_window_ns)
 
     def healthy(self) -> bool:
-        return self._loop is None or self._loop.alive
+        return all(loop.alive for loop in (self._control_loop, self._loop) if loop is not None)
 
     def status_line(self) -> dict[str, Any]:
         with self.lock:
@@ -376,8 +389,10 @@ class RiskService(ServiceBase):
     def _on_control(self, event: control_pb2.ControlEvent, record: Record) -> None:
         self._wait_ready()
         key = (record.key or b"").decode(errors="replace")
-        # Our own publications come back as repeats (the gate noted them), copies of anything as replays.
-        verdict = self.control_gate.check(event, key, (record.partition, record.offset))
+        # Our own publications come back as repeats (the gate noted them), copies of anything as replays. Under
+        # the lock: this thread is not the one publishing our states (note_own), and check-then-set must not race.
+        with self.lock:
+            verdict = self.control_gate.check(event, key, (record.partition, record.offset))
         if not verdict.ok:
             raise Refused(verdict.code, verdict.detail)
         if verdict.repeat:

@@ -126,9 +126,14 @@ class ConsumerLoop:
         on_refused: RefusalHook | None = None,
         probe_every_s: float = 1.0,
         thread_name: str = "",
+        coalesce: Callable[[list[Record]], list[Record]] | None = None,
     ) -> None:
-        """Several loops may share a group (one member each): execution's decisions and its market data."""
+        """Several loops may share a group (one member each): execution's decisions and its market data.
+        `coalesce`, when given, may drop records of a polled batch that later ones make moot (bus/coalesce.py);
+        they are committed with the batch, never handled."""
         self.bus = bus
+        self.coalesce = coalesce
+        self.coalesced = 0
         self.thread_name = thread_name or f"{group}-consumer"
         # An idle loop commits this often, so it notices an outage (and its end) with no traffic too.
         self.probe_every_s = probe_every_s
@@ -192,6 +197,10 @@ class ConsumerLoop:
                 self.caught_up = not records
                 if not records and time.monotonic() - settled < self.probe_every_s:
                     continue
+                if self.coalesce is not None and len(records) > 1:
+                    kept = self.coalesce(records)
+                    self.coalesced += len(records) - len(kept)
+                    records = kept
                 for record in records:
                     if self.bus.outage.down:  # nothing new is acted on while its outputs cannot be written
                         self._settle()
