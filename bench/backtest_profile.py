@@ -1,0 +1,79 @@
+"""Where a recorded backtest spends its CPU: a synthetic recording written as Parquet, then loaded
+(ReplaySource.events, as `quantumedge backtest --data` reads it) and run through the backtest, timed in
+CPU seconds (time.process_time) so the machine's load cancels out.
+
+python bench/backtest_profile.py [--steps N] [--profile]   # --profile prints the top cProfile entries
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import logging
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from rich.console import Console
+
+from quantumedge.backtest.cli import load_backtest_models
+from quantumedge.backtest.simulation import Backtest
+from quantumedge.ingest.replay import ReplaySource
+from quantumedge.ingest.synthetic import SyntheticMarket
+from quantumedge.shared import market_files
+
+
+def write_recording(root: Path, symbols: list[str], steps: int, seed: int = 11) -> int:
+    """One Parquet file per symbol under root in the recorder's layout; the number of events written."""
+    table = market_files.events_to_table(SyntheticMarket(symbols, seed=seed).events(steps))
+    for symbol in symbols:
+        part = table.filter(pc.equal(table["symbol"], symbol))
+        folder = root / f"symbol={symbol}" / "date=2024-01-01" / "hour=00"
+        folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(part, folder / "part-00000.parquet", compression="zstd")
+    return table.num_rows
+
+
+def cpu(fn):
+    t0 = time.process_time()
+    out = fn()
+    return out, time.process_time() - t0
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = argparse.ArgumentParser()
+    args.add_argument("--steps", type=int, default=1_800)
+    args.add_argument("--profile", action="store_true")
+    opts = args.parse_args(argv)
+    logging.getLogger("quantumedge").setLevel(logging.ERROR)
+    from bench.backtest_bench import promoted_settings
+
+    settings = promoted_settings()
+    models = load_backtest_models(settings, allow_missing=False, console=Console(stderr=True))
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        n = write_recording(root, list(settings.symbols), opts.steps)
+        loaded, load_s = cpu(lambda: sum(1 for _ in ReplaySource(root, settings.symbols).events()))
+        print(f"  loading: {loaded:,} events in {load_s:.2f} CPU-s = {loaded / load_s:,.0f} events/CPU-s")
+        events = list(ReplaySource(root, settings.symbols).events())
+        prof = cProfile.Profile() if opts.profile else None
+        if prof:
+            prof.enable()
+        result, run_s = cpu(lambda: Backtest(settings, models).run(events))
+        if prof:
+            prof.disable()
+            pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+        print(
+            f"  backtest (loaded events): {result.events:,} events in {run_s:.2f} CPU-s = "
+            f"{result.events / run_s:,.0f} events/CPU-s ({result.signals:,} signals; {n:,} written)"
+        )
+
+
+if __name__ == "__main__":
+    main()
