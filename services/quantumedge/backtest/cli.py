@@ -25,7 +25,7 @@ from quantumedge.backtest.baselines import RandomEntries, buy_and_hold
 from quantumedge.backtest.metrics import FigureBuilder, Figures
 from quantumedge.backtest.output import ParquetOutput
 from quantumedge.backtest.report import write_report
-from quantumedge.backtest.simulation import Backtest, Observer, Recorded
+from quantumedge.backtest.simulation import Backtest, MarketInput, Observer, Recorded
 from quantumedge.backtest.summary import print_figures
 from quantumedge.backtest.trades import TradeBook
 from quantumedge.inference.features import make_schema
@@ -37,7 +37,6 @@ from quantumedge.settings import Settings, load_settings
 from quantumedge.shared.config import ConfigError
 from quantumedge.shared.logs import setup_logging
 from quantumedge.shared.market_files import UnreadableRecordingError
-from quantumedge.v1 import market_pb2
 
 
 class BacktestError(RuntimeError):
@@ -196,16 +195,17 @@ def load_backtest_models(settings: Settings, allow_missing: bool, console: Conso
     return models
 
 
-def market_events(settings: Settings, args: argparse.Namespace) -> Iterator[market_pb2.MarketEvent]:
+def market_events(settings: Settings, args: argparse.Namespace) -> Iterator[MarketInput]:
     if args.synthetic_steps:
         return SyntheticMarket(list(settings.symbols), seed=args.seed).events(args.synthetic_steps)
     root = args.data or Path(settings.data_dir) / "recordings"
     if not Path(root).is_dir():
         raise BacktestError(f"recording root {root} does not exist (record one with `quantumedge record`)")
-    return _peeked(ReplaySource(root, settings.symbols).events())
+    # Row views from the recording's columns: no protobuf is built per event on the backtest path.
+    return _peeked(ReplaySource(root, settings.symbols).rows())
 
 
-def _peeked(events: Iterator[market_pb2.MarketEvent]) -> Iterator[market_pb2.MarketEvent]:
+def _peeked(events: Iterator[MarketInput]) -> Iterator[MarketInput]:
     # ReplaySource.events is a generator: pull the first item now so "nothing recorded" fails before the run.
     try:
         head = next(events)
@@ -214,7 +214,7 @@ def _peeked(events: Iterator[market_pb2.MarketEvent]) -> Iterator[market_pb2.Mar
     except StopIteration:
         return iter(())
 
-    def chain() -> Iterator[market_pb2.MarketEvent]:
+    def chain() -> Iterator[MarketInput]:
         yield head
         yield from events
 

@@ -38,12 +38,15 @@ from quantumedge.risk.limits import Breach
 from quantumedge.settings import Settings
 from quantumedge.shared import topics
 from quantumedge.shared.admission import HALT_KEY, ControlGate, DecisionGate
+from quantumedge.shared.market_rows import MarketRow
 from quantumedge.shared.signing import Verdict, ephemeral_keyring
 from quantumedge.v1 import control_pb2, execution_pb2, market_pb2, risk_pb2, signal_pb2
 
 Progress = Callable[[int], None]
 # A row due now -> the signal to decide on (None = no signal): the models by default, an oracle in tests.
 SignalSource = Callable[[FeatureRow, int], signal_pb2.Signal | None]
+MarketInput = market_pb2.MarketEvent | MarketRow
+PROGRESS_EVERY = 4096  # events per progress callback
 RISK_MARKET_KINDS = ("top_of_book", "depth")  # risk consumes ingest.book.v1 and ingest.depth.v1
 
 
@@ -163,20 +166,33 @@ class Backtest:
         self._in_feed: deque[tuple[int, market_pb2.MarketEvent]] = deque()
 
     # -- the loop ----------------------------------------------------------------------------------
-    def run(self, events: Iterable[market_pb2.MarketEvent], progress: Progress | None = None) -> BacktestResult:
+    def run(self, events: Iterable[MarketInput], progress: Progress | None = None) -> BacktestResult:
+        if progress is None:
+            for event in events:
+                self.step(event)
+            return self.finish()
+        pending = 0
         for event in events:
             self.step(event)
-            if progress is not None:
-                progress(1)
+            pending += 1
+            if pending == PROGRESS_EVERY:  # a rich progress update per event cost more than some engines
+                progress(pending)
+                pending = 0
+        if pending:
+            progress(pending)
         return self.finish()
 
-    def step(self, event: market_pb2.MarketEvent) -> None:
+    def step(self, event: MarketInput) -> None:
+        """One market event: a MarketEvent, or a recording's MarketRow view (the same fields, no protobuf)."""
         if event.symbol not in self._wanted:
             return
         res = self.result
         if not event.exchange_time_ns:
             # A feed without event time (bookTicker): the system only knows when it arrived.
-            event.exchange_time_ns = event.receive_time_ns
+            if isinstance(event, MarketRow):
+                event = event._replace(exchange_time_ns=event.receive_time_ns)  # a row view is immutable
+            else:
+                event.exchange_time_ns = event.receive_time_ns
             res.untimed_events += 1
         # What reached the strategy before this event happened is decided on before the venue moves.
         self._release_feed(event.exchange_time_ns, inclusive=False)

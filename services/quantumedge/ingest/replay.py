@@ -11,10 +11,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+import pyarrow as pa
+
 from quantumedge.ingest.source import Emit, ReplayClock
 from quantumedge.ingest.stats import StreamTable
 from quantumedge.shared.logs import get_logger
 from quantumedge.shared.market_files import read_table, recorded_files, table_to_events
+from quantumedge.shared.market_rows import MarketRow, table_to_rows
 from quantumedge.v1 import ingest_pb2, market_pb2
 
 log = get_logger(__name__)
@@ -75,14 +78,24 @@ class ReplaySource:
 
     def events(self) -> Iterator[market_pb2.MarketEvent]:
         """Every recorded event in exchange-time order (hour by hour), as recorded."""
+        for table in self._tables():
+            for offset in range(0, table.num_rows, _BATCH_ROWS):
+                yield from table_to_events(table.slice(offset, _BATCH_ROWS))
+
+    def rows(self) -> Iterator[MarketRow]:
+        """The same events in the same order as `events`, as row views built from columns (no protobuf):
+        what a backtest reads; `MarketRow.to_pb` gives the event where one must cross a boundary."""
+        for table in self._tables():
+            for batch in table.to_batches(max_chunksize=_BATCH_ROWS):
+                yield from table_to_rows(batch)
+
+    def _tables(self) -> Iterator[pa.Table]:
         groups = hour_groups(self.root, self.symbols)
         if not groups:
             wanted = ", ".join(self.symbols) if self.symbols else "any symbol"
             raise NoRecordingError(f"no recorded Parquet files under {self.root} for {wanted}")
         for group in groups:
-            table = read_table(group)
-            for offset in range(0, table.num_rows, _BATCH_ROWS):
-                yield from table_to_events(table.slice(offset, _BATCH_ROWS))
+            yield read_table(group)
 
     def run(self, emit: Emit, stop: threading.Event) -> None:
         self._running = True

@@ -375,3 +375,50 @@ def test_a_symbol_named_twice_is_traded_once(recording: Path, capsys: pytest.Cap
 def test_contradictory_sources_are_refused(recording: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, stderr = _run(["--data", str(recording), "--synthetic-steps", "10"], capsys)
     assert code == 2 and "either --data or --synthetic-steps" in stderr
+
+
+def _unsigned(decision: risk_pb2.RiskDecision) -> bytes:
+    copy = risk_pb2.RiskDecision()
+    copy.CopyFrom(decision)
+    copy.ClearField("signature")  # each run signs with its own in-memory key
+    return copy.SerializeToString()
+
+
+def test_the_columnar_rows_are_the_recorded_events(recording: Path) -> None:
+    source = ReplaySource(recording, SYMBOLS)
+    events, rows = list(source.events()), list(source.rows())
+    assert len(rows) == len(events) > 0
+    assert [r.to_pb() for r in rows] == events
+    kinds = {r.WhichOneof("payload") for r in rows}
+    assert {"trade", "top_of_book", "depth"} <= kinds
+
+
+def test_a_backtest_over_columnar_rows_decides_and_fills_as_over_protobuf_events(
+    recording: Path, settings: Settings, models
+) -> None:
+    source = ReplaySource(recording, SYMBOLS)
+    ra, a, fa = _backtest(settings, models, source.events())
+    rb, b, fb = _backtest(settings, models, source.rows())
+    assert a.decisions and any(r.HasField("fill") for r in a.reports)
+    # Id for id: every decision (its id, intent, verdict) and every report, in the same order.
+    assert [d.decision_id for d in a.decisions] == [d.decision_id for d in b.decisions]
+    assert [_unsigned(d) for d in a.decisions] == [_unsigned(d) for d in b.decisions]
+    assert [r.SerializeToString() for r in a.reports] == [r.SerializeToString() for r in b.reports]
+    assert a.equity == b.equity and fa == fb and ra.refused == rb.refused == {}
+
+
+def test_untimed_rows_are_timed_by_arrival_as_events_are(settings: Settings, models) -> None:
+    from quantumedge.shared import market_files
+    from quantumedge.shared.market_rows import table_to_rows
+
+    untimed = []
+    for e in _synthetic(1500):
+        if e.WhichOneof("payload") == "top_of_book":
+            e.receive_time_ns, e.exchange_time_ns = e.exchange_time_ns, 0
+        untimed.append(e)
+    rows = list(table_to_rows(market_files.events_to_table(untimed)))
+    a, ea, fa = _backtest(settings, models, untimed)
+    b, eb, fb = _backtest(settings, models, rows)
+    assert a.untimed_events == b.untimed_events > 0
+    assert [r.SerializeToString() for r in ea.reports] == [r.SerializeToString() for r in eb.reports]
+    assert fa == fb
