@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     args = argparse.ArgumentParser()
     args.add_argument("--steps", type=int, default=1_800)
     args.add_argument("--profile", action="store_true")
+    args.add_argument("--events", action="store_true", help="run the backtest on protobuf events, not rows")
     opts = args.parse_args(argv)
     logging.getLogger("quantumedge").setLevel(logging.ERROR)
     from bench.backtest_bench import promoted_settings
@@ -59,9 +60,11 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         n = write_recording(root, list(settings.symbols), opts.steps)
-        loaded, load_s = cpu(lambda: sum(1 for _ in ReplaySource(root, settings.symbols).events()))
-        print(f"  loading: {loaded:,} events in {load_s:.2f} CPU-s = {loaded / load_s:,.0f} events/CPU-s")
-        events = list(ReplaySource(root, settings.symbols).events())
+        source = ReplaySource(root, settings.symbols)
+        for label, load in (("protobuf events", source.events), ("columnar rows", source.rows)):
+            loaded, load_s = cpu(lambda load=load: sum(1 for _ in load()))
+            print(f"  loading {label}: {loaded:,} in {load_s:.2f} CPU-s = {loaded / load_s:,.0f} events/CPU-s")
+        events = list(source.events() if opts.events else source.rows())
         prof = cProfile.Profile() if opts.profile else None
         if prof:
             prof.enable()
