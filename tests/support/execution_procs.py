@@ -138,10 +138,13 @@ def _traded(peer: BinanceTradingPeer, intents: list[str]) -> Callable[[], bool]:
     return lambda: all(peer.accepted.get(ids.order_id(ids.ENTRY, i)) == 1 for i in intents)
 
 
-def two_executors_takeover(rig: dict, lease_env: Mapping[str, str], per_side: int = 3) -> Takeover:
+def two_executors_takeover(
+    rig: dict, lease_env: Mapping[str, str], per_side: int = 3, record: Callable[[], object] | None = None
+) -> Takeover:
     """Executor a trades while b stays passive (alive, not serving, sending nothing); a is killed with SIGKILL
     (no release: the lease must run out) with decisions still coming; b takes over and trades what a left.
-    Returns what the venue peer saw; the caller asserts on it (and on its backend's lease record)."""
+    Returns what the venue peer saw; the caller asserts on it, and on its backend's lease `record` (read
+    just before the kill and after the takeover)."""
     peer: BinanceTradingPeer = rig["peer"]
     env = {**rig["env"], **LEASE_TIMING, **lease_env, "QE_PORTS__EXECUTION_METRICS": "0"}
     port_b = free_port()
@@ -160,6 +163,8 @@ def two_executors_takeover(rig: dict, lease_env: Mapping[str, str], per_side: in
         assert not_serving(port_b) and b.poll() is None  # passive: alive, not serving, sent nothing
         assert "execution started" not in log_of(rig, "b")
         result.lease["a"] = lease_holder(log_of(rig, "a"))
+        if record is not None:
+            result.lease["before"] = record()
     finally:
         a.kill()
         a.wait(10)
@@ -174,6 +179,8 @@ def two_executors_takeover(rig: dict, lease_env: Mapping[str, str], per_side: in
         wait_for(_traded(peer, after), 150, "the later intents traded by the executor that took over")
         result.traded_s = time.monotonic() - killed
         result.lease["b"] = lease_holder(log_of(rig, "b"))
+        if record is not None:
+            result.lease["after"] = record()
         result.order_requests = dict(peer.order_requests)
     finally:
         code = stop(b) if b is not None else None
