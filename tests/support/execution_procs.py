@@ -4,6 +4,7 @@ the world they run in, and the two-executors-one-account takeover that every exe
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -192,8 +193,9 @@ def two_executors_takeover(
 def lease_holder(log: str) -> str:
     """The holder identity a process logged with LEASE_ACQUIRED ("" if it never held the lease)."""
     for line in log.splitlines():
-        if "LEASE_ACQUIRED" in line and "execution-" in line:
-            return "execution-" + line.split("execution-", 1)[1][:12]
+        found = re.search(r"execution-[0-9a-f]{12}", line) if "LEASE_ACQUIRED" in line else None
+        if found:
+            return found.group(0)
     return ""
 
 
