@@ -103,7 +103,8 @@ def committed(rig: dict, topic: str) -> int:
     finally:
         admin.close()
     name = f"{rig['prefix']}{topic}"
-    return sum(getattr(meta, "offset", meta) for tp, meta in offsets.items() if tp.topic == name)
+    # A partition with no commit answers -1: only real positions count.
+    return sum(max(getattr(meta, "offset", meta), 0) for tp, meta in offsets.items() if tp.topic == name)
 
 
 @dataclass
