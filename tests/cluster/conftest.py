@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.chart.chartlib import CI_VALUES
+from tests.chart.chartlib import CHART, CI_VALUES
 from tests.cluster.crds import all_crds
 from tools import chart_tools
 from tools.cluster.control_plane import ControlPlane
@@ -23,6 +25,10 @@ from tools.cluster.tools import ensure_kubectl
 
 STEPS: list[tuple[str, float, str]] = []
 NS = "quantumedge"
+# The executor lease tests: the chart's Role grants release `qe`'s execution account this Lease only.
+LEASE_NS = "qe-lease"
+LEASE = "qe-quantumedge-execution"
+ACCOUNT = "qe-quantumedge-execution"
 RESTRICTED = {
     "pod-security.kubernetes.io/enforce": "restricted",
     "pod-security.kubernetes.io/enforce-version": "latest",
@@ -128,6 +134,30 @@ def _full_values_prerequisites() -> dict:
         },
     ]
     return {"apiVersion": "v1", "kind": "List", "items": items}
+
+
+@pytest.fixture(scope="session")
+def execution_kubeconfig(cluster: ControlPlane, helm: Path, tmp_path_factory) -> Iterator[Path]:
+    """A kubeconfig for execution's service account (a TokenRequest token), with only what the chart grants
+    it. Mode 0600 from its creation, and deleted after: it holds a bearer token."""
+    namespace(cluster, LEASE_NS)
+    only = ["-s", "templates/rbac.yaml", "-s", "templates/serviceaccount.yaml"]
+    rendered = cluster.run([str(helm), "template", "qe", str(CHART), "-n", LEASE_NS, *only]).stdout
+    items = [doc for doc in yaml.safe_load_all(rendered) if doc]
+    assert {i["kind"] for i in items} == {"Role", "RoleBinding", "ServiceAccount"}
+    lists = {"apiVersion": "v1", "kind": "List", "items": items}
+    cluster.kubectl("apply", "-n", LEASE_NS, "-f", "-", stdin=json.dumps(lists))
+    token = cluster.kubectl("create", "token", ACCOUNT, "-n", LEASE_NS, "--duration=1h").stdout.strip()
+    config = json.loads(cluster.kubeconfig.read_text())
+    config["users"] = [{"name": "qe-admin", "user": {"token": token}}]
+    path = tmp_path_factory.mktemp("lease") / "kubeconfig"
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+        out.write(json.dumps(config))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

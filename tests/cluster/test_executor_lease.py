@@ -14,18 +14,13 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from quantumedge.execution.lease import ExecutorLease, LeaseConfig, LeaseConflictError
 from quantumedge.execution.lease_k8s import LeaseApiError, connect
-from tests.chart.chartlib import CHART
-from tests.cluster.conftest import namespace
+from tests.cluster.conftest import LEASE
+from tests.cluster.conftest import LEASE_NS as NS
 from tools.cluster.control_plane import ControlPlane
 
-NS = "qe-lease"
-RELEASE = "qe"
-LEASE = "qe-quantumedge-execution"
-ACCOUNT = "qe-quantumedge-execution"
 CONFIG = LeaseConfig(duration_s=4.0, renew_s=0.5, margin_s=1.0)
 
 
@@ -37,26 +32,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture(scope="module")
-def execution_kubeconfig(cluster: ControlPlane, helm: Path, tmp_path_factory) -> Path:
-    """A kubeconfig for execution's service account, with only what the chart grants it."""
-    namespace(cluster, NS)
-    only = ["-s", "templates/rbac.yaml", "-s", "templates/serviceaccount.yaml"]
-    rendered = cluster.run([str(helm), "template", RELEASE, str(CHART), "-n", NS, *only]).stdout
-    items = [doc for doc in yaml.safe_load_all(rendered) if doc]
-    assert {i["kind"] for i in items} == {"Role", "RoleBinding", "ServiceAccount"}
-    cluster.kubectl(
-        "apply", "-n", NS, "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
-    )
-    token = cluster.kubectl("create", "token", ACCOUNT, "-n", NS, "--duration=1h").stdout.strip()
-    config = json.loads(cluster.kubeconfig.read_text())
-    config["users"] = [{"name": "qe-admin", "user": {"token": token}}]
-    path = tmp_path_factory.mktemp("lease") / "kubeconfig"
-    path.touch(mode=0o600)
-    path.write_text(json.dumps(config))
-    return path
 
 
 def _lease(cluster: ControlPlane) -> dict:

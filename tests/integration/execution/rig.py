@@ -9,10 +9,9 @@ from quantumedge.execution.engine import EngineConfig, ExecutionEngine, ListEmit
 from quantumedge.execution.venue import BinanceVenue
 from quantumedge.shared.backoff import Backoff
 from tests.peers.binance_trading import BinanceTradingPeer
+from tests.support.execution_builders import SYMBOL
+from tests.support.execution_procs import SECRET, standard_book  # noqa: F401 - imported from here
 from tests.support.waiting import wait_for as wait_until  # noqa: F401 - the execution tests import it from here
-
-SYMBOL = "BTCUSDT"
-SECRET = "peer-api-secret"  # pragma: allowlist secret
 
 
 def make_venue(peer: BinanceTradingPeer, **kw: object) -> BinanceVenue:
@@ -25,14 +24,6 @@ def make_venue(peer: BinanceTradingPeer, **kw: object) -> BinanceVenue:
     }
     credentials = options.pop("credentials", {"api_key": peer.api_key, "api_secret": SECRET})
     return BinanceVenue("testnet", peer.rest_url, peer.ws_url, credentials, [SYMBOL], **options)  # type: ignore[arg-type]
-
-
-def standard_book(peer: BinanceTradingPeer) -> None:
-    peer.set_book(
-        SYMBOL,
-        bids=[("99.90", "1"), ("99.80", "2"), ("99.70", "5")],
-        asks=[("100.00", "0.03"), ("100.10", "0.05"), ("100.20", "5")],
-    )
 
 
 @contextmanager

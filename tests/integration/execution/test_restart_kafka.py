@@ -4,10 +4,7 @@ the venue's and places no duplicate."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import grpc
 import pytest
@@ -16,51 +13,15 @@ from kafka import KafkaAdminClient
 from quantumedge.execution import ids
 from quantumedge.shared import topics
 from quantumedge.shared.bus.kafka import KafkaBus
-from quantumedge.shared.config import KafkaSettings
 from quantumedge.v1 import execution_pb2, execution_pb2_grpc
-from tests.integration.execution.rig import SECRET, SYMBOL, standard_book, wait_until
+from tests.integration.execution.rig import SYMBOL, wait_until
 from tests.peers.binance_trading import BinanceTradingPeer
 from tests.support.execution_builders import decision
-from tests.support.procs import free_port, kafka_env, spawn, stop, wait_serving
+from tests.support.execution_procs import world as world
+from tests.support.procs import spawn, stop, wait_serving
 from tests.support.signing import signed_for_serve
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-@pytest.fixture
-def world(kafka_bootstrap: str, tmp_path: Path) -> Iterator[dict]:
-    prefix = f"exec-restart-{uuid.uuid4().hex[:8]}."
-    bus = KafkaBus(KafkaSettings(bootstrap=kafka_bootstrap, allow_plaintext=True, topic_prefix=prefix))
-    bus.ensure_topics()
-    with BinanceTradingPeer(symbols=(SYMBOL,)) as peer:
-        standard_book(peer)
-        port = free_port()
-        env = {
-            **kafka_env(kafka_bootstrap, prefix, {"execution": port}),
-            "QE_SYMBOLS": f'["{SYMBOL}"]',
-            "QE_VENUE": "testnet",
-            "QE_EXECUTION__REST_URL": peer.rest_url,
-            "QE_EXECUTION__WS_API_URL": peer.ws_url,
-            "QE_EXECUTION__RECV_WINDOW_MS": "1000",
-            "QE_EXECUTION__READ_TIMEOUT_S": "1",
-            # The documented local-testnet path for keys (never for live): from the environment, not Vault.
-            "QE_VAULT__ALLOW_ENV_CREDENTIALS": "true",
-            "QE_EXCHANGE_API_KEY": peer.api_key,
-            "QE_EXCHANGE_API_SECRET": SECRET,
-            "QE_VAULT__OPERATOR_TOKEN_SHA256": "0" * 64,
-        }
-        try:
-            yield {
-                "bus": bus,
-                "peer": peer,
-                "port": port,
-                "env": env,
-                "logs": tmp_path,
-                "bootstrap": kafka_bootstrap,
-                "prefix": prefix,
-            }
-        finally:
-            bus.close()
 
 
 def wait_group_empty(bootstrap: str, group: str, timeout_s: float = 90) -> None:
