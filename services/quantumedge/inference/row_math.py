@@ -150,6 +150,17 @@ class RowMath:
         ]
         return out
 
+    def _vols(self, i: int) -> dict[int, float]:
+        """Sample standard deviation of the 1-row returns over each vol window ending at row i (exact sums)."""
+        r_len = self.r_len
+        vols = {}
+        for w in self.cfg.vol_windows:
+            window = [self.r[(k - 1) % r_len] for k in range(i - w + 1, i + 1)]
+            s1 = math.fsum(window)
+            var = (math.fsum(v * v for v in window) - s1 * s1 / w) / (w - 1)
+            vols[w] = math.sqrt(var) if var > 0 else 0.0
+        return vols
+
 
 def make_row(symbol: str, boundary: int, tob: tuple, values: list[float]) -> FeatureRow:
     bid, _, ask, _ = tob
@@ -163,14 +174,3 @@ def make_row(symbol: str, boundary: int, tob: tuple, values: list[float]) -> Fea
         bid,
         ask,
     )
-
-    def _vols(self, i: int) -> dict[int, float]:
-        """Sample standard deviation of the 1-row returns over each vol window ending at row i (exact sums)."""
-        r_len = self.r_len
-        vols = {}
-        for w in self.cfg.vol_windows:
-            window = [self.r[(k - 1) % r_len] for k in range(i - w + 1, i + 1)]
-            s1 = math.fsum(window)
-            var = (math.fsum(v * v for v in window) - s1 * s1 / w) / (w - 1)
-            vols[w] = math.sqrt(var) if var > 0 else 0.0
-        return vols
