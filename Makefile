@@ -16,7 +16,7 @@ TAG ?=
 BASE ?=
 CA_BUNDLE ?= $(SSL_CERT_FILE)
 
-.PHONY: help venv run test unit integration lint fmt proto proto-check bench secrets-scan browser \
+.PHONY: help venv run test unit integration lint fmt proto proto-check shape bench secrets-scan browser \
         kafka-up kafka-down vault-up vault-down chart-test lock clean \
         docker-up docker-down image image-test cluster-build cluster-test chart-tools
 
@@ -55,6 +55,9 @@ lint: $(STAMP) ## ruff
 fmt: $(STAMP) ## format the code
 	$(VENV)/bin/ruff format services tests tools bench
 	$(VENV)/bin/ruff check --fix services tests tools bench
+
+shape: $(STAMP) ## function and file length limits in services/ (issue 13: functions <= 60 lines, files <= 500)
+	$(PY) tools/shape_check.py --max-function 60 --max-file 500 services
 
 proto: $(STAMP) ## regenerate services/quantumedge/v1 from proto/
 	$(PY) tools/gen_proto.py

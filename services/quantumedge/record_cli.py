@@ -16,7 +16,9 @@ import threading
 import time
 from collections.abc import Sequence
 
+from quantumedge.ingest.recorder import Recorder
 from quantumedge.ingest.service import build_recorder, build_source, recordings_dir
+from quantumedge.ingest.source import MarketSource
 from quantumedge.settings import Settings, load_settings
 from quantumedge.shared.config import ConfigError
 from quantumedge.shared.errors import MarketUnreachableError, one_line
@@ -86,6 +88,35 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def record_main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    ready = _prepare(args)
+    if isinstance(ready, int):
+        return ready
+    settings, source = ready
+    recorder = build_recorder(settings).start()
+    recording = _Recording(recorder, args.max_events)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, recording.on_signal)
+        signal.signal(signal.SIGTERM, recording.on_signal)
+    started = time.monotonic()
+    recording.drive(source, settings, started, args.duration, args.first_event_timeout)
+    recorder.stop()
+    elapsed = time.monotonic() - started
+    stats = recorder.stats
+    print(
+        f"recorded {stats.recorded} events from {source.name} in {elapsed:.1f} s to {recorder.root} "
+        f"({stats.files_closed} files, {stats.bytes_closed / 1e6:.2f} MB, {stats.dropped} dropped)"
+    )
+    failure = recording.failure
+    if not failure and stats.recorded == 0 and settings.ingest.source == "binance":
+        failure.append(_silent(settings, elapsed))
+    if failure:
+        print(f"quantumedge record: {one_line(failure[0])}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _prepare(args: argparse.Namespace) -> tuple[Settings, MarketSource] | int:
+    """(settings, market source), or the exit code 2 after one line saying what is wrong with the input."""
     try:
         settings = _settings(args)
     except ConfigError as exc:
@@ -102,58 +133,53 @@ def record_main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, ImportError) as exc:
         print(f"quantumedge record: {exc}", file=sys.stderr)
         return 2
-    recorder = build_recorder(settings).start()
-    stop = threading.Event()
-    count = 0
+    return settings, source
 
-    def emit(event: market_pb2.MarketEvent) -> None:
-        nonlocal count
-        recorder.record(event)
-        count += 1
-        if args.max_events and count >= args.max_events:
-            stop.set()
 
-    def on_signal(signum: int, _frame: object) -> None:
-        stop.set()
+class _Recording:
+    """A source feeding the recorder on its own thread until a limit, a signal or the source's end.
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, on_signal)
-        signal.signal(signal.SIGTERM, on_signal)
-    failure: list[BaseException] = []
+    The source runs on a thread so the main thread can watch the clock (duration, first-event timeout) and
+    take signals; whatever the source raised is kept in `failure` for the exit line."""
 
-    def run() -> None:
+    def __init__(self, recorder: Recorder, max_events: int) -> None:
+        self.recorder = recorder
+        self.max_events = max_events
+        self.stop = threading.Event()
+        self.count = 0
+        self.failure: list[BaseException] = []
+
+    def emit(self, event: market_pb2.MarketEvent) -> None:
+        self.recorder.record(event)
+        self.count += 1
+        if self.max_events and self.count >= self.max_events:
+            self.stop.set()
+
+    def on_signal(self, signum: int, _frame: object) -> None:
+        self.stop.set()
+
+    def _run(self, source: MarketSource) -> None:
         try:
-            source.run(emit, stop)
+            source.run(self.emit, self.stop)
         except BaseException as exc:
-            failure.append(exc)
+            self.failure.append(exc)
 
-    started = time.monotonic()
-    thread = threading.Thread(target=run, name="record-source", daemon=True)
-    thread.start()
-    deadline = started + args.duration if args.duration > 0 else None
-    silent_after = started + args.first_event_timeout if args.first_event_timeout > 0 else None
-    while thread.is_alive() and not stop.is_set():
-        if deadline is not None and time.monotonic() >= deadline:
-            break
-        if count == 0 and silent_after is not None and time.monotonic() >= silent_after:
-            failure.append(_silent(settings, args.first_event_timeout))
-            break
-        thread.join(0.2)
-    stop.set()
-    thread.join(30)
-    recorder.stop()
-    elapsed = time.monotonic() - started
-    stats = recorder.stats
-    print(
-        f"recorded {stats.recorded} events from {source.name} in {elapsed:.1f} s to {recorder.root} "
-        f"({stats.files_closed} files, {stats.bytes_closed / 1e6:.2f} MB, {stats.dropped} dropped)"
-    )
-    if not failure and stats.recorded == 0 and settings.ingest.source == "binance":
-        failure.append(_silent(settings, elapsed))
-    if failure:
-        print(f"quantumedge record: {one_line(failure[0])}", file=sys.stderr)
-        return 1
-    return 0
+    def drive(
+        self, source: MarketSource, settings: Settings, started: float, duration: float, first_event_timeout: float
+    ) -> None:
+        thread = threading.Thread(target=self._run, args=(source,), name="record-source", daemon=True)
+        thread.start()
+        deadline = started + duration if duration > 0 else None
+        silent_after = started + first_event_timeout if first_event_timeout > 0 else None
+        while thread.is_alive() and not self.stop.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if self.count == 0 and silent_after is not None and time.monotonic() >= silent_after:
+                self.failure.append(_silent(settings, first_event_timeout))
+                break
+            thread.join(0.2)
+        self.stop.set()
+        thread.join(30)
 
 
 def _silent(settings: Settings, waited_s: float) -> MarketUnreachableError:

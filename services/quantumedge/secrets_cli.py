@@ -13,14 +13,11 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import hvac
-import hvac.exceptions
-
-from quantumedge.secrets import errors, paths
+from quantumedge.secrets import paths
+from quantumedge.secrets.access_check import CheckResult, check_role
 from quantumedge.secrets.bootstrap import (
     K8S_REVIEWER_JWT_ENV,
     CliError,
@@ -41,13 +38,11 @@ from quantumedge.secrets.bootstrap import (
     wrapped_line,
     write_policies,
 )
-from quantumedge.secrets.errors import SecretUnavailable
 from quantumedge.secrets.masking import register_secret
 from quantumedge.secrets.settings import VaultSettings
-from quantumedge.secrets.store import SecretStore
 from quantumedge.shared.config import REPO_ROOT
 
-__all__ = ["DEFAULT_POLICIES_DIR", "CliError", "render_policy", "secrets_main"]
+__all__ = ["DEFAULT_POLICIES_DIR", "CheckResult", "CliError", "check_role", "render_policy", "secrets_main"]
 
 DEFAULT_POLICIES_DIR = REPO_ROOT / "deploy" / "vault" / "policies"
 OPERATOR_TOKEN_ENV = "QE_OPERATOR_TOKEN"  # noqa: S105 - the name of an env var
@@ -216,66 +211,6 @@ def cmd_rotate(args: argparse.Namespace) -> int:
 # ---- check ------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class CheckResult:
-    role: str
-    path: str
-    expect: str  # "read" | "optional" | "denied"
-    ok: bool
-    detail: str
-
-    def line(self) -> str:
-        return f"{'OK  ' if self.ok else 'FAIL'} {self.role:<17} {self.expect:<8} {self.path}: {self.detail}"
-
-
-def check_role(client: hvac.Client, vs: VaultSettings, role: str, venue: str) -> list[CheckResult]:
-    """Log in as Vault role `role` with a single-use AppRole secret-id and try what it must and must not read."""
-    required = set(paths.required_paths(role, venue))
-    hashes = [vs.operator_token_path] if paths.service_of(role) in paths.OPERATOR_HASH_READERS else []
-    if hashes and not vs.operator_token_sha256:
-        required.add(vs.operator_token_path)
-    readable = [*paths.readable_paths(role), *hashes]
-    mount = vs.approle_mount
-    try:
-        role_id = client.auth.approle.read_role_id(role, mount_point=mount)["data"]["role_id"]
-        minted = client.adapter.post(f"/v1/auth/{mount}/role/{role}/secret-id", json={"num_uses": 1, "ttl": "300s"})
-    except Exception as exc:
-        reason = errors.classify(exc, vs.addr)[1]
-        return [CheckResult(role, f"auth/{mount}/role/{role}", "login", False, f"cannot mint a secret-id: {reason}")]
-    secret_id = minted["data"]["secret_id"]
-    register_secret(secret_id)
-    role_vs = VaultSettings.model_validate(
-        vs.model_dump()
-        | {"auth_method": "approle", "role": role, "approle_role_id": role_id, "approle_secret_id": secret_id}
-    )
-    store = SecretStore(role_vs, role)
-    try:
-        store.login()
-    except SecretUnavailable as exc:
-        return [CheckResult(role, store.login_path, "login", False, exc.reason)]
-    results: list[CheckResult] = []
-    try:
-        for path in readable:
-            expect = "read" if path in required else "optional"
-            try:
-                store.read(path)
-                results.append(CheckResult(role, path, expect, True, "readable"))
-            except SecretUnavailable as exc:
-                ok = expect == "optional" and exc.kind == errors.NOT_FOUND
-                detail = "allowed, not written yet" if ok else exc.reason
-                results.append(CheckResult(role, path, expect, ok, detail))
-        for path in paths.forbidden_paths(role):
-            try:
-                store.read(path)
-                results.append(CheckResult(role, path, "denied", False, "LEAK: readable but must not be"))
-            except SecretUnavailable as exc:
-                ok = exc.kind == errors.PERMISSION_DENIED
-                results.append(CheckResult(role, path, "denied", ok, "denied" if ok else exc.reason))
-    finally:
-        store.close()
-    return results
-
-
 def cmd_check(args: argparse.Namespace) -> int:
     vs = _vault_settings(args)
     client = admin_client(vs)
@@ -320,6 +255,24 @@ def add_secret_id_limits(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # One builder per subcommand: each reads as that command's options, in the order `--help` lists them.
+    common = _common_options()
+    parser = argparse.ArgumentParser(
+        prog="quantumedge secrets",
+        description="Vault / OpenBao bootstrap, access check and rotation. Authenticates with QE_VAULT_ADDR + "
+        "QE_VAULT_TOKEN (or vault.auth_method settings). Key material only from env vars or stdin.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_init(sub, common)
+    _add_check(sub, common)
+    _add_issue_secret_id(sub, common)
+    _add_rotate(sub, common)
+    _add_signing_keygen(sub)
+    return parser
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """Where Vault is and how it is laid out: shared by every subcommand that talks to Vault."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", help="YAML settings file (else QE_CONFIG_FILE / QE_ env vars)")
     common.add_argument("--addr", help="Vault address (default QE_VAULT_ADDR)")
@@ -327,14 +280,14 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--approle-mount", dest="approle_mount", help="AppRole auth mount (default approle)")
     common.add_argument("--kubernetes-mount", dest="kubernetes_mount", help="Kubernetes auth mount")
     common.add_argument("--policy-prefix", dest="policy_prefix", help="policy name prefix (default quantumedge-)")
+    return common
 
-    parser = argparse.ArgumentParser(
-        prog="quantumedge secrets",
-        description="Vault / OpenBao bootstrap, access check and rotation. Authenticates with QE_VAULT_ADDR + "
-        "QE_VAULT_TOKEN (or vault.auth_method settings). Key material only from env vars or stdin.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
 
+# What `add_subparsers()` returns (argparse keeps the class private; ops/commands.py types it the same way).
+_Subparsers = argparse._SubParsersAction
+
+
+def _add_init(sub: _Subparsers, common: argparse.ArgumentParser) -> None:
     init = sub.add_parser(
         "init",
         parents=[common],
@@ -363,6 +316,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="also issue one secret-id per AppRole role, response-wrapped (a single-use wrapping token is printed)",
     )
     init.add_argument("--wrap-ttl", default="10m", help="how long a wrapping token can be unwrapped (default 10m)")
+    _add_init_kubernetes(init)
+    init.add_argument("--operator-token-stdin", action="store_true", help="read the operator token from stdin")
+    init.add_argument("--operator-name", default="operator", help="subject recorded for this token (default operator)")
+    init.add_argument("--no-operator-token", action="store_true", help="do not store an operator token hash")
+    init.set_defaults(func=cmd_init)
+
+
+def _add_init_kubernetes(init: argparse.ArgumentParser) -> None:
+    """init's Kubernetes auth options (TokenReview against the API server, one service account per role)."""
     init.add_argument("--kubernetes-host", help="API server URL for TokenReview (e.g. https://kubernetes.default.svc)")
     init.add_argument("--kubernetes-ca-file", help="PEM CA of the API server (public material)")
     init.add_argument("--kubernetes-namespace", default="quantumedge", help="allowed namespace(s), comma separated")
@@ -380,11 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not use Vault's own pod service account for TokenReview (reviewer JWT from "
         f"{K8S_REVIEWER_JWT_ENV}, else the client's JWT)",
     )
-    init.add_argument("--operator-token-stdin", action="store_true", help="read the operator token from stdin")
-    init.add_argument("--operator-name", default="operator", help="subject recorded for this token (default operator)")
-    init.add_argument("--no-operator-token", action="store_true", help="do not store an operator token hash")
-    init.set_defaults(func=cmd_init)
 
+
+def _add_check(sub: _Subparsers, common: argparse.ArgumentParser) -> None:
     check = sub.add_parser(
         "check",
         parents=[common],
@@ -402,6 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(func=cmd_check)
 
+
+def _add_issue_secret_id(sub: _Subparsers, common: argparse.ArgumentParser) -> None:
     issue = sub.add_parser(
         "issue-secret-id",
         parents=[common],
@@ -414,6 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     issue.add_argument("--cidrs", default="", help="CIDRs this secret-id may log in from (within the role's binding)")
     issue.set_defaults(func=cmd_issue_secret_id)
 
+
+def _add_rotate(sub: _Subparsers, common: argparse.ArgumentParser) -> None:
     rotate = sub.add_parser(
         "rotate",
         parents=[common],
@@ -444,6 +408,8 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument("--retire-signing-key", metavar="KEY_ID", help="refuse records signed with KEY_ID from now on")
     rotate.set_defaults(func=cmd_rotate)
 
+
+def _add_signing_keygen(sub: _Subparsers) -> None:
     keygen = sub.add_parser(
         "signing-keygen",
         help="print a signing key pair as QE_SIGNING__* exports (local runs without Vault only)",
@@ -451,7 +417,6 @@ def build_parser() -> argparse.ArgumentParser:
         "In a deployment the key lives in Vault: use `rotate --signing-key`.",
     )
     keygen.set_defaults(func=_signing_keygen)
-    return parser
 
 
 def secrets_main(argv: Sequence[str] | None = None) -> int:

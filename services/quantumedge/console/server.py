@@ -117,96 +117,106 @@ class Console:
         return outcome
 
 
+class _PageHandler(BaseHTTPRequestHandler):
+    """HTTP plumbing of the console: the session cookie, HTML answers with the security headers, redirects
+    and small forms. The routes are ConsoleHandler's; the console they serve is a class attribute set by
+    handler_for, because http.server builds a handler per request from the class alone."""
+
+    console: Console
+    server_version = "QuantumEdgeConsole"
+    sys_version = ""
+
+    def log_message(self, fmt: str, *args: Any) -> None:
+        log.debug("console request", extra={"line": fmt % args})
+
+    # -- helpers ------------------------------------------------------------------------------------
+    def _sid(self) -> str | None:
+        jar = cookies.SimpleCookie(self.headers.get("Cookie", ""))
+        morsel = jar.get(COOKIE)
+        return morsel.value if morsel else None
+
+    def _session(self) -> tuple[str | None, Session | None]:
+        sid = self._sid()
+        return sid, self.console.sessions.get(sid)
+
+    def _send(self, status: int, body: str, extra: dict[str, str] | None = None) -> None:
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Frame-Options", "DENY")
+        self.send_header("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'")
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _redirect(self, where: str, extra: dict[str, str] | None = None) -> None:
+        self.send_response(303)
+        self.send_header("Location", where)
+        self.send_header("Content-Length", "0")
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+
+    def _form(self) -> dict[str, str]:
+        length = min(int(self.headers.get("Content-Length", "0") or 0), MAX_FORM_BYTES)
+        raw = self.rfile.read(length).decode(errors="replace")
+        return {k: v[0] for k, v in urllib.parse.parse_qs(raw).items()}
+
+
+class ConsoleHandler(_PageHandler):
+    """The console's pages (GET) and its sign-in and operator actions (POST)."""
+
+    def do_GET(self) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        if url.path == "/login":
+            return self._send(200, pages.login())
+        if url.path == "/logout":
+            self.console.sessions.drop(self._sid())
+            return self._redirect("/login", {"Set-Cookie": cookie_header("", self.console.secure, 0)})
+        sid, session = self._session()
+        if session is None:
+            return self._send(200, pages.login("sign in first")) if url.path == "/" else self._redirect("/login")
+        query = dict(urllib.parse.parse_qsl(url.query))
+        if url.path == "/":
+            flash = self.console.flash.pop(sid or "", "")
+            with self.console.services() as services:
+                return self._send(200, dashboard(self.console, services, session, flash, ACTIONS))
+        if url.path == "/confirm" and query.get("action") in ACTIONS:
+            name = query["action"]
+            return self._send(200, pages.confirm(name, ACTIONS[name], session.csrf, session.subject))
+        if url.path.startswith("/decision/"):
+            with self.console.services() as services:
+                return self._send(200, explain_page(services, session, url.path.rsplit("/", 1)[1]))
+        return self._send(404, pages.page("not found", "<p>no such page</p>", session.subject))
+
+    def do_POST(self) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        form = self._form()
+        if url.path == "/login":
+            sid = self.console.login(form.get("token", ""))
+            if sid is None:
+                return self._send(401, pages.login("that token is not an operator token"))
+            ttl = int(self.console.settings.console.session_ttl_s)
+            return self._redirect("/", {"Set-Cookie": cookie_header(sid, self.console.secure, ttl)})
+        sid, session = self._session()
+        if session is None or sid is None:
+            return self._redirect("/login")  # changes nothing without a session
+        if url.path != "/action" or form.get("action") not in ACTIONS:
+            return self._send(404, pages.page("not found", "<p>no such action</p>", session.subject))
+        if not csrf_ok(session, form.get("csrf", "")):
+            log.warning("console action refused: bad CSRF token", extra={"subject": session.subject})
+            return self._send(403, pages.page("refused", "<p>stale or forged form; reload</p>", session.subject))
+        fields = {k: v for k, v in form.items() if k in ("reason", "symbol") and v}
+        self.console.act(session, sid, form["action"], fields)
+        return self._redirect("/")
+
+
 def handler_for(console: Console) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "QuantumEdgeConsole"
-        sys_version = ""
-
-        def log_message(self, fmt: str, *args: Any) -> None:
-            log.debug("console request", extra={"line": fmt % args})
-
-        # -- helpers ------------------------------------------------------------------------------------
-        def _sid(self) -> str | None:
-            jar = cookies.SimpleCookie(self.headers.get("Cookie", ""))
-            morsel = jar.get(COOKIE)
-            return morsel.value if morsel else None
-
-        def _session(self) -> tuple[str | None, Session | None]:
-            sid = self._sid()
-            return sid, console.sessions.get(sid)
-
-        def _send(self, status: int, body: str, extra: dict[str, str] | None = None) -> None:
-            data = body.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("X-Frame-Options", "DENY")
-            self.send_header("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'")
-            for key, value in (extra or {}).items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _redirect(self, where: str, extra: dict[str, str] | None = None) -> None:
-            self.send_response(303)
-            self.send_header("Location", where)
-            self.send_header("Content-Length", "0")
-            for key, value in (extra or {}).items():
-                self.send_header(key, value)
-            self.end_headers()
-
-        def _form(self) -> dict[str, str]:
-            length = min(int(self.headers.get("Content-Length", "0") or 0), MAX_FORM_BYTES)
-            raw = self.rfile.read(length).decode(errors="replace")
-            return {k: v[0] for k, v in urllib.parse.parse_qs(raw).items()}
-
-        # -- routes -------------------------------------------------------------------------------------
-        def do_GET(self) -> None:
-            url = urllib.parse.urlsplit(self.path)
-            if url.path == "/login":
-                return self._send(200, pages.login())
-            if url.path == "/logout":
-                console.sessions.drop(self._sid())
-                return self._redirect("/login", {"Set-Cookie": cookie_header("", console.secure, 0)})
-            sid, session = self._session()
-            if session is None:
-                return self._send(200, pages.login("sign in first")) if url.path == "/" else self._redirect("/login")
-            query = dict(urllib.parse.parse_qsl(url.query))
-            if url.path == "/":
-                flash = console.flash.pop(sid or "", "")
-                with console.services() as services:
-                    return self._send(200, dashboard(console, services, session, flash, ACTIONS))
-            if url.path == "/confirm" and query.get("action") in ACTIONS:
-                name = query["action"]
-                return self._send(200, pages.confirm(name, ACTIONS[name], session.csrf, session.subject))
-            if url.path.startswith("/decision/"):
-                with console.services() as services:
-                    return self._send(200, explain_page(services, session, url.path.rsplit("/", 1)[1]))
-            return self._send(404, pages.page("not found", "<p>no such page</p>", session.subject))
-
-        def do_POST(self) -> None:
-            url = urllib.parse.urlsplit(self.path)
-            form = self._form()
-            if url.path == "/login":
-                sid = console.login(form.get("token", ""))
-                if sid is None:
-                    return self._send(401, pages.login("that token is not an operator token"))
-                ttl = int(console.settings.console.session_ttl_s)
-                return self._redirect("/", {"Set-Cookie": cookie_header(sid, console.secure, ttl)})
-            sid, session = self._session()
-            if session is None or sid is None:
-                return self._redirect("/login")  # changes nothing without a session
-            if url.path != "/action" or form.get("action") not in ACTIONS:
-                return self._send(404, pages.page("not found", "<p>no such action</p>", session.subject))
-            if not csrf_ok(session, form.get("csrf", "")):
-                log.warning("console action refused: bad CSRF token", extra={"subject": session.subject})
-                return self._send(403, pages.page("refused", "<p>stale or forged form; reload</p>", session.subject))
-            fields = {k: v for k, v in form.items() if k in ("reason", "symbol") and v}
-            console.act(session, sid, form["action"], fields)
-            return self._redirect("/")
-
-    return Handler
+    """A handler class bound to this console (each server gets its own, so two consoles never share one)."""
+    return type("Handler", (ConsoleHandler,), {"console": console})
 
 
 def serve(console: Console, port: int) -> ThreadingHTTPServer:

@@ -201,28 +201,7 @@ def load_models(
         for h in horizons:
             st = ModelStatus(symbol, h)
             out.status.append(st)
-            entry = registry.promoted(symbol, h, doc)
-            version = registry.promoted_version(symbol, h, doc)
-            problem = ""
-            model: ServedModel | None = None
-            if entry is None:
-                if not registry.manifest_path.exists():
-                    problem = f"no registry at {registry.manifest_path} (see `quantumedge train`, QE_MODELS_DIR)"
-                elif version is None:
-                    problem = f"no promoted version in {registry.manifest_path}"
-                else:
-                    problem = f"promoted version {version} is not in {registry.manifest_path}"
-            else:
-                st.version, st.sha256, st.feature_schema_hash = entry.version, entry.sha256, entry.feature_schema_hash
-                st.data_source, st.gate = describe_source(entry.data_source), dict(entry.gate or {})
-                try:
-                    model = ServedModel(entry, registry.read_verified(entry, schema.hash, schema.size))
-                except RegistryError as exc:
-                    problem = str(exc)
-                if model is not None:
-                    problem = gate_problem(entry, allow_synthetic)
-                    if problem:
-                        model = None
+            model, problem = _promoted_model(registry, doc, st, schema, allow_synthetic)
             old = previous.served.get((symbol, h)) if previous else None
             if old is not None and gate_problem(old.entry, allow_synthetic):
                 old = None
@@ -231,12 +210,7 @@ def load_models(
                 model = old
                 problem = f"{problem}; still serving {old.entry.version}"
                 # The status describes the model served (its gate, its source); `problem` names the refused one.
-                st.version, st.sha256, st.feature_schema_hash = (
-                    old.entry.version,
-                    old.entry.sha256,
-                    old.entry.feature_schema_hash,
-                )
-                st.data_source, st.gate = describe_source(old.entry.data_source), dict(old.entry.gate or {})
+                _describe(st, old.entry)
             if model is not None:
                 out.served[(symbol, h)] = model
             if problem:
@@ -251,23 +225,62 @@ def load_models(
             " without them)"
         )
     for symbol in symbols:
-        have = [out.served[(symbol, h)] for h in horizons if (symbol, h) in out.served]
-        if not have or (require == "symbol" and len(have) < len(horizons)):
-            for st in out.status:
-                if st.symbol == symbol:
-                    st.served = False
-                    if not st.problem:
-                        st.problem = "symbol not served: another horizon is missing (require_models=symbol)"
-            continue
-        reused = previous.predictors.get(symbol) if previous else None
-        if reused is not None and _ids(reused.models) == _ids(have):
-            out.predictors[symbol] = reused  # unchanged: keep the sessions
-        else:
-            out.predictors[symbol] = SymbolPredictor(symbol, have, schema.size, combine)
-        for st in out.status:
-            if st.symbol == symbol and (symbol, st.horizon) in out.served:
-                st.served = True
+        _build_predictor(out, symbol, horizons, schema, require, combine, previous)
     return out
+
+
+def _describe(st: ModelStatus, entry: ModelEntry) -> None:
+    st.version, st.sha256, st.feature_schema_hash = entry.version, entry.sha256, entry.feature_schema_hash
+    st.data_source, st.gate = describe_source(entry.data_source), dict(entry.gate or {})
+
+
+def _promoted_model(
+    registry: Registry, doc: dict, st: ModelStatus, schema: FeatureSchema, allow_synthetic: bool
+) -> tuple[ServedModel | None, str]:
+    """(the promoted model of st's symbol x horizon if it verifies and may serve, else None; why not)."""
+    entry = registry.promoted(st.symbol, st.horizon, doc)
+    if entry is None:
+        version = registry.promoted_version(st.symbol, st.horizon, doc)
+        if not registry.manifest_path.exists():
+            return None, f"no registry at {registry.manifest_path} (see `quantumedge train`, QE_MODELS_DIR)"
+        if version is None:
+            return None, f"no promoted version in {registry.manifest_path}"
+        return None, f"promoted version {version} is not in {registry.manifest_path}"
+    _describe(st, entry)
+    try:
+        model = ServedModel(entry, registry.read_verified(entry, schema.hash, schema.size))
+    except RegistryError as exc:
+        return None, str(exc)
+    problem = gate_problem(entry, allow_synthetic)
+    return (None if problem else model), problem
+
+
+def _build_predictor(
+    out: ModelSet,
+    symbol: str,
+    horizons: list[int],
+    schema: FeatureSchema,
+    require: Require,
+    combine: bool,
+    previous: ModelSet | None,
+) -> None:
+    """One symbol's predictor over its served horizons, or none (with the reason) when `require` says so."""
+    have = [out.served[(symbol, h)] for h in horizons if (symbol, h) in out.served]
+    if not have or (require == "symbol" and len(have) < len(horizons)):
+        for st in out.status:
+            if st.symbol == symbol:
+                st.served = False
+                if not st.problem:
+                    st.problem = "symbol not served: another horizon is missing (require_models=symbol)"
+        return
+    reused = previous.predictors.get(symbol) if previous else None
+    if reused is not None and _ids(reused.models) == _ids(have):
+        out.predictors[symbol] = reused  # unchanged: keep the sessions
+    else:
+        out.predictors[symbol] = SymbolPredictor(symbol, have, schema.size, combine)
+    for st in out.status:
+        if st.symbol == symbol and (symbol, st.horizon) in out.served:
+            st.served = True
 
 
 def _ids(models: list[ServedModel]) -> list[tuple[int, str, str]]:

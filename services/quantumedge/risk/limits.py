@@ -53,71 +53,73 @@ class Context:
 
 # -- state limits ------------------------------------------------------------------------------------
 def state_breaches(ctx: Context) -> list[Breach]:
-    """Every state limit at or over its threshold now."""
-    led, lim, now = ctx.ledger, ctx.limits, ctx.now_ns
-    out: list[Breach] = []
-    loss = max(0.0, -led.pnl_today)
+    """Every state limit at or over its threshold now, in _STATE_LIMITS' order (the first halting one wins)."""
+    found = (check(ctx) for check in _STATE_LIMITS)
+    return [breach for breach in found if breach is not None]
+
+
+def _daily_loss(ctx: Context) -> Breach | None:
+    lim = ctx.limits
+    loss = max(0.0, -ctx.ledger.pnl_today)
     if loss >= lim.daily_loss_limit:
-        out.append(
-            Breach(
-                "daily_loss_limit",
-                loss,
-                lim.daily_loss_limit,
-                f"loss today {loss:.2f} >= {lim.daily_loss_limit:.2f} (over by {loss - lim.daily_loss_limit:.2f})",
-            )
-        )
+        over = loss - lim.daily_loss_limit
+        detail = f"loss today {loss:.2f} >= {lim.daily_loss_limit:.2f} (over by {over:.2f})"
+        return Breach("daily_loss_limit", loss, lim.daily_loss_limit, detail)
+    return None
+
+
+def _drawdown(ctx: Context) -> Breach | None:
+    led, lim = ctx.ledger, ctx.limits
     dd = led.drawdown
     if dd >= lim.max_drawdown_fraction:
-        out.append(
-            Breach(
-                "max_drawdown_fraction",
-                dd,
-                lim.max_drawdown_fraction,
-                f"drawdown {dd:.4f} of peak {led.peak_equity:.2f} >= {lim.max_drawdown_fraction:.4f}"
-                f" (over by {dd - lim.max_drawdown_fraction:.4f})",
-            )
+        detail = (
+            f"drawdown {dd:.4f} of peak {led.peak_equity:.2f} >= {lim.max_drawdown_fraction:.4f}"
+            f" (over by {dd - lim.max_drawdown_fraction:.4f})"
         )
+        return Breach("max_drawdown_fraction", dd, lim.max_drawdown_fraction, detail)
+    return None
+
+
+def _loss_streak(ctx: Context) -> Breach | None:
+    led, lim = ctx.ledger, ctx.limits
     if lim.max_loss_streak and led.loss_streak >= lim.max_loss_streak:
-        out.append(
-            Breach(
-                "max_loss_streak",
-                led.loss_streak,
-                lim.max_loss_streak,
-                f"{led.loss_streak} losing round trips in a row >= {lim.max_loss_streak}",
-            )
-        )
-    if lim.max_orders_per_window:
-        count = led.orders_in_window(now, lim.order_window_ns)
-        if count >= lim.max_orders_per_window:
-            out.append(
-                Breach(
-                    "max_orders_per_window",
-                    count,
-                    lim.max_orders_per_window,
-                    f"{count} orders in the last {_s(lim.order_window_ns)} >= {lim.max_orders_per_window}",
-                )
-            )
-    gross = led.gross_exposure(now, ctx.ttl)
+        detail = f"{led.loss_streak} losing round trips in a row >= {lim.max_loss_streak}"
+        return Breach("max_loss_streak", led.loss_streak, lim.max_loss_streak, detail)
+    return None
+
+
+def _order_rate(ctx: Context) -> Breach | None:
+    lim = ctx.limits
+    if not lim.max_orders_per_window:
+        return None
+    count = ctx.ledger.orders_in_window(ctx.now_ns, lim.order_window_ns)
+    if count >= lim.max_orders_per_window:
+        detail = f"{count} orders in the last {_s(lim.order_window_ns)} >= {lim.max_orders_per_window}"
+        return Breach("max_orders_per_window", count, lim.max_orders_per_window, detail)
+    return None
+
+
+def _gross_exposure(ctx: Context) -> Breach | None:
+    lim = ctx.limits
+    gross = ctx.ledger.gross_exposure(ctx.now_ns, ctx.ttl)
     if gross >= lim.max_gross_exposure:
-        out.append(
-            Breach(
-                "max_gross_exposure",
-                gross,
-                lim.max_gross_exposure,
-                f"gross exposure {gross:.2f} >= {lim.max_gross_exposure:.2f}",
-            )
-        )
-    open_count = len(led.open_symbols(now, ctx.ttl))
+        detail = f"gross exposure {gross:.2f} >= {lim.max_gross_exposure:.2f}"
+        return Breach("max_gross_exposure", gross, lim.max_gross_exposure, detail)
+    return None
+
+
+def _open_positions(ctx: Context) -> Breach | None:
+    lim = ctx.limits
+    open_count = len(ctx.ledger.open_symbols(ctx.now_ns, ctx.ttl))
+    # Over, not at: at the limit only new symbols are refused (limit_statuses says the same).
     if open_count > lim.max_open_positions:
-        out.append(
-            Breach(
-                "max_open_positions",
-                open_count,
-                lim.max_open_positions,
-                f"{open_count} open positions > {lim.max_open_positions}",
-            )
-        )
-    return out
+        detail = f"{open_count} open positions > {lim.max_open_positions}"
+        return Breach("max_open_positions", open_count, lim.max_open_positions, detail)
+    return None
+
+
+# One check per state limit; a new state limit is a function here and a line in this tuple.
+_STATE_LIMITS = (_daily_loss, _drawdown, _loss_streak, _order_rate, _gross_exposure, _open_positions)
 
 
 def halting_breach(ctx: Context) -> Breach | None:
@@ -220,6 +222,11 @@ def limit_statuses(ctx: Context, symbols: list[str]) -> list[risk_pb2.LimitStatu
 
     Per-symbol guards report their worst symbol. Disabled limits (threshold 0) are listed, never breached.
     """
+    return [*_ledger_statuses(ctx), *_market_statuses(ctx, symbols), _execution_status(ctx)]
+
+
+def _ledger_statuses(ctx: Context) -> list[risk_pb2.LimitStatus]:
+    """The limits on what the ledger holds: loss, drawdown, exposure, positions, streak, rate, cooldowns."""
     led, lim, now = ctx.ledger, ctx.limits, ctx.now_ns
     exposures = led.exposures(now, ctx.ttl)
     out = [
@@ -256,17 +263,21 @@ def limit_statuses(ctx: Context, symbols: list[str]) -> list[risk_pb2.LimitStatu
         elif not threshold:
             status.headroom, status.breached = float("inf"), False  # disabled
         out.append(status)
+    return out
+
+
+def _market_statuses(ctx: Context, symbols: list[str]) -> list[risk_pb2.LimitStatus]:
+    """The guards on the market view, each at its worst symbol: data age, spread, depth."""
+    lim, now = ctx.limits, ctx.now_ns
     ages = [ctx.market.data_age_ns(s, now) for s in symbols]
     worst_age = (
         float("inf") if not ages or any(a is None for a in ages) else float(max(a for a in ages if a is not None))
     )
     age_status = _status("max_data_age_ns", worst_age, float(lim.max_data_age_ns))
     age_status.breached = worst_age > lim.max_data_age_ns
-    out.append(age_status)
     spreads = [ctx.market.get(s).spread_bps for s in symbols]
     spread_status = _status("max_spread_bps", max(spreads, default=0.0), lim.max_spread_bps)
     spread_status.breached = bool(lim.max_spread_bps) and spread_status.value > lim.max_spread_bps
-    out.append(spread_status)
     if symbols:
         depth = min(
             min(
@@ -279,9 +290,12 @@ def limit_statuses(ctx: Context, symbols: list[str]) -> list[risk_pb2.LimitStatu
         depth = 0.0
     depth_status = _status("min_depth_notional", depth, lim.min_depth_notional, lower_bound=True)
     depth_status.breached = bool(lim.min_depth_notional) and depth < lim.min_depth_notional
-    out.append(depth_status)
-    seen = 1.0 if led.reports_seen else 0.0
+    return [age_status, spread_status, depth_status]
+
+
+def _execution_status(ctx: Context) -> risk_pb2.LimitStatus:
+    """Fail-closed gate: risk approves nothing until it has seen execution's state (when required)."""
+    seen = 1.0 if ctx.ledger.reports_seen else 0.0
     exec_status = _status("execution_state_seen", seen, 1.0, lower_bound=True)
     exec_status.breached = ctx.settings.require_execution_state and not seen
-    out.append(exec_status)
-    return out
+    return exec_status

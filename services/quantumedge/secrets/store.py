@@ -10,6 +10,9 @@ When the store can no longer get a valid token (token revoked with auth_method=t
 refused on re-login) it stops for good: `failure` is set, failure listeners and watchers' on_error are
 called once, the thread exits, and every later read raises SecretUnavailable with the reason. It never
 retries in a tight loop. Transient trouble (Vault unreachable or sealed) is retried with backoff.
+
+The login exchanges are in secrets/login.py, lease renewal in secrets/leases.py and the watch list in
+secrets/watches.py; this file is the token's lifecycle, reads and the background thread.
 """
 
 from __future__ import annotations
@@ -18,30 +21,30 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import hvac
 import hvac.exceptions
-import requests
 
 from quantumedge.secrets import errors
-from quantumedge.secrets.credentials import MissingCredential, UnwrapFailed, approle_secret_id, from_env_or_file
 from quantumedge.secrets.errors import EmbeddedSecretsError, SecretUnavailable
-from quantumedge.secrets.masking import SecretData, register_secret
+from quantumedge.secrets.leases import LeaseBook
+from quantumedge.secrets.login import VAULT_ERRORS as _VAULT_ERRORS
+from quantumedge.secrets.login import TokenGrant, login_with_role, login_with_token, refine_sealed
+from quantumedge.secrets.masking import SecretData
 from quantumedge.secrets.settings import VaultSettings
+from quantumedge.secrets.watches import ErrorCallback, Watch, WatchCallback, WatchList, call_safely
 from quantumedge.shared.logs import get_logger
 
 log = get_logger(__name__)
 
-# What talking to Vault can raise; anything else is a bug and propagates as itself.
-_VAULT_ERRORS = (hvac.exceptions.VaultError, requests.exceptions.RequestException)
+# Re-exported: secrets/require.py and callers import these from here.
+__all__ = ["ErrorCallback", "SecretStore", "StoreStats", "Watch", "WatchCallback", "connect"]
+
 _TRANSIENT = (errors.UNREACHABLE, errors.SEALED, errors.ERROR)
 _MIN_WAIT_S = 0.2
 _MAX_BACKOFF_S = 30.0
-
-WatchCallback = Callable[[SecretData], None]
-ErrorCallback = Callable[[SecretUnavailable], None]
 
 
 @dataclass
@@ -53,27 +56,6 @@ class StoreStats:
     relogins: int = 0
     lease_renewals: int = 0
     watch_updates: int = 0
-
-
-@dataclass(eq=False)
-class Watch:
-    """A registered watch; `cancel()` stops it."""
-
-    path: str
-    callback: WatchCallback
-    on_error: ErrorCallback | None
-    version: int
-    _store: SecretStore = field(repr=False)
-    _last_error_kind: str = ""
-
-    def cancel(self) -> None:
-        self._store._remove_watch(self)
-
-
-@dataclass
-class _Lease:
-    duration: float
-    renew_at: float
 
 
 class SecretStore:
@@ -104,9 +86,8 @@ class SecretStore:
         self._renewable = False
         self._relogin_due = False
         self._backoff = 1.0
-        self._leases: dict[str, _Lease] = {}
-        self._watches: list[Watch] = []
-        self._next_watch_poll = 0.0
+        self._leases = LeaseBook(settings.renew_fraction)
+        self._watches = WatchList(settings.watch_interval_s)
         self._failure_listeners: list[ErrorCallback] = []
 
     # ---- identity -------------------------------------------------------------------------------------
@@ -149,10 +130,7 @@ class SecretStore:
                 raise SecretUnavailable(
                     self.login_path, "vault address not configured: set QE_VAULT_ADDR", errors.NOT_CONFIGURED
                 )
-            if self.auth_method == "token":
-                self._login_token()
-            else:
-                self._login_role()
+            self._take_grant(self._exchange())
             self.stats.logins += 1
             self._backoff = 1.0
         log.info(
@@ -160,55 +138,14 @@ class SecretStore:
             extra={"role": self.vault_role, "auth_method": self.auth_method, "ttl_s": self._login_ttl},
         )
 
-    def _login_token(self) -> None:
-        token = self.settings.token.get_secret_value()
-        if not token:
-            raise SecretUnavailable(
-                self.login_path, "auth_method=token but no token: set QE_VAULT_TOKEN", errors.NOT_CONFIGURED
-            )
-        register_secret(token)
-        self._client.token = token
-        try:
-            data = self._client.auth.token.lookup_self()["data"]
-        except _VAULT_ERRORS as exc:
-            kind, reason = errors.classify(exc, self.addr)
-            if kind == errors.PERMISSION_DENIED:
-                kind, reason = errors.TOKEN_INVALID, "vault token invalid, expired or revoked (QE_VAULT_TOKEN)"
-            raise SecretUnavailable(self.login_path, self._refine(kind, reason), kind) from None
-        self._set_token_times(float(data.get("ttl") or 0), bool(data.get("renewable")), fresh=True)
-        # Renew by the TTL the token was created with, not by what was left of it when we got it.
-        self._login_ttl = float(data.get("creation_ttl") or self._login_ttl)
+    def _exchange(self) -> TokenGrant:
+        if self.auth_method == "token":
+            return login_with_token(self._client, self.settings, self.addr, self.login_path)
+        return login_with_role(self._client, self.settings, self.vault_role, self.addr, self.login_path)
 
-    def _login_role(self) -> None:
-        try:
-            if self.auth_method == "approle":
-                role_id = from_env_or_file(
-                    self.settings.approle_role_id, self.settings.approle_role_id_file, "approle_role_id"
-                )
-                secret_id = approle_secret_id(self.settings)
-                register_secret(secret_id)
-                resp = self._client.auth.approle.login(
-                    role_id=role_id, secret_id=secret_id, mount_point=self.settings.approle_mount
-                )
-            else:
-                jwt = from_env_or_file("", self.settings.kubernetes_jwt_file, "kubernetes_jwt")
-                register_secret(jwt)
-                resp = self._client.auth.kubernetes.login(
-                    role=self.vault_role, jwt=jwt, mount_point=self.settings.kubernetes_mount
-                )
-        except MissingCredential as exc:
-            raise SecretUnavailable(self.login_path, str(exc), errors.NOT_CONFIGURED) from None
-        except UnwrapFailed as exc:
-            raise SecretUnavailable(self.login_path, self._refine(exc.kind, exc.reason), exc.kind) from None
-        except _VAULT_ERRORS as exc:
-            kind, reason = errors.classify(exc, self.addr)
-            if kind not in (errors.UNREACHABLE, errors.SEALED):
-                kind = errors.LOGIN_FAILED
-                reason = f"{self.auth_method} login as role {self.vault_role!r} refused ({reason})"
-            raise SecretUnavailable(self.login_path, self._refine(kind, reason), kind) from None
-        auth = resp["auth"]
-        register_secret(auth["client_token"])
-        self._set_token_times(float(auth.get("lease_duration") or 0), bool(auth.get("renewable")), fresh=True)
+    def _take_grant(self, grant: TokenGrant) -> None:
+        self._set_token_times(grant.ttl, grant.renewable, fresh=True)
+        self._login_ttl = grant.login_ttl
 
     def _set_token_times(self, ttl: float, renewable: bool, *, fresh: bool = False) -> None:
         now = time.monotonic()
@@ -311,11 +248,8 @@ class SecretStore:
             extra={"role": self.vault_role, "kind": kind, "reason": self.failure.reason},
         )
         for listener in list(self._failure_listeners):
-            _call_safely(listener, self.failure)
-        for watch in list(self._watches):
-            if watch.on_error and watch._last_error_kind != kind:
-                watch._last_error_kind = kind
-                _call_safely(watch.on_error, SecretUnavailable(watch.path, reason, kind))
+            call_safely(listener, self.failure)
+        self._watches.notify_failure(kind, reason)
 
     def on_failure(self, callback: ErrorCallback) -> None:
         """Called once when the store stops for good (e.g. execution stops trading and reports)."""
@@ -389,44 +323,14 @@ class SecretStore:
         return SecretUnavailable(path, self._refine(kind, reason), kind)
 
     def _refine(self, kind: str, reason: str) -> str:
-        if kind != errors.SEALED:
-            return reason
-        try:
-            status = self._client.sys.read_seal_status()
-        except _VAULT_ERRORS:
-            return reason
-        if not status.get("initialized", True):
-            return f"vault at {self.addr} is not initialized (and sealed)"
-        if status.get("sealed"):
-            return f"vault at {self.addr} is sealed"
-        return f"vault at {self.addr} is unavailable (HTTP 503: standby or maintenance)"
+        return refine_sealed(self._client, self.addr, kind, reason)
 
     def _track_lease(self, resp: dict[str, Any]) -> None:
-        lease_id, duration = resp.get("lease_id"), float(resp.get("lease_duration") or 0)
-        if lease_id and resp.get("renewable") and duration > 0:
-            self._leases[lease_id] = _Lease(duration, time.monotonic() + duration * self.settings.renew_fraction)
+        if self._leases.track(resp):
             self._wake.set()
 
     def _renew_leases(self) -> None:
-        now = time.monotonic()
-        for lease_id, lease in list(self._leases.items()):
-            if now < lease.renew_at:
-                continue
-            try:
-                with self._lock:
-                    resp = self._client.sys.renew_lease(lease_id=lease_id, increment=int(lease.duration))
-                self.stats.lease_renewals += 1
-                new = float(resp.get("lease_duration") or 0)
-                if new <= 0 or not resp.get("renewable", True):
-                    del self._leases[lease_id]
-                else:
-                    lease.renew_at = now + new * self.settings.renew_fraction
-            except _VAULT_ERRORS as exc:
-                log.warning(
-                    "lease renewal failed; the secret is re-read on next use",
-                    extra={"reason": errors.classify(exc, self.addr)[1]},
-                )
-                del self._leases[lease_id]
+        self._leases.renew_due(self._client, self._lock, self.stats, self.addr)
 
     # ---- watches ---------------------------------------------------------------------------------------
 
@@ -444,42 +348,19 @@ class SecretStore:
             current = 0
         w = Watch(path, callback, on_error, current, self)
         with self._lock:
-            self._watches.append(w)
-            if not self._next_watch_poll:
-                self._next_watch_poll = time.monotonic() + self.settings.watch_interval_s
+            self._watches.add(w)
         self._wake.set()
         if initial and current:
             callback(self.read(path))
         return w
 
     def _remove_watch(self, w: Watch) -> None:
-        with self._lock, contextlib.suppress(ValueError):
+        with self._lock:
             self._watches.remove(w)
 
     def check_watches(self) -> int:
         """Poll every watch once now; returns how many callbacks ran (the thread calls this periodically)."""
-        updated = 0
-        for w in list(self._watches):
-            if self.failure:
-                break
-            try:
-                current = self.version(w.path)
-                if current == w.version:
-                    w._last_error_kind = ""
-                    continue
-                data = self.read(w.path)
-            except SecretUnavailable as exc:
-                if w.on_error and exc.kind != w._last_error_kind:
-                    _call_safely(w.on_error, exc)
-                w._last_error_kind = exc.kind
-                continue
-            w.version = data.version
-            w._last_error_kind = ""
-            self.stats.watch_updates += 1
-            updated += 1
-            log.info("secret rotated", extra={"path": w.path, "version": data.version})
-            _call_safely(w.callback, data)
-        return updated
+        return self._watches.poll(self, self.stats)
 
     # ---- background thread -----------------------------------------------------------------------------
 
@@ -508,8 +389,8 @@ class SecretStore:
                     break
                 if self._leases:
                     self._renew_leases()
-                if self._watches and now >= self._next_watch_poll:
-                    self._next_watch_poll = now + self.settings.watch_interval_s
+                if self._watches and now >= self._watches.next_poll:
+                    self._watches.next_poll = now + self.settings.watch_interval_s
                     self.check_watches()
             except Exception:  # never let the thread die silently on a surprise
                 log.exception("vault background step failed", extra={"role": self.vault_role})
@@ -521,8 +402,8 @@ class SecretStore:
         if self._next_renew is not None:
             due.append(self._next_renew)
         if self._watches:
-            due.append(self._next_watch_poll)
-        due += [lease.renew_at for lease in self._leases.values()]
+            due.append(self._watches.next_poll)
+        due += self._leases.due_times()
         return max(0.0, min(due) - now)
 
     def close(self) -> None:
@@ -546,13 +427,6 @@ class SecretStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _call_safely(fn: Callable[[Any], None], arg: Any) -> None:
-    try:
-        fn(arg)
-    except Exception:
-        log.exception("secret callback failed", extra={"callback": getattr(fn, "__qualname__", repr(fn))})
 
 
 def connect(vault_settings: Any, role: str, *, embedded: bool = False, start: bool = True) -> SecretStore:

@@ -25,7 +25,7 @@ from rich.table import Table
 from quantumedge.inference.features import FeatureConfig, make_schema
 from quantumedge.inference.models import describe_source
 from quantumedge.inference.registry import Registry, RegistryError
-from quantumedge.settings import load_settings
+from quantumedge.settings import Settings, load_settings
 from quantumedge.shared.config import ConfigError
 from quantumedge.training import dataset, gate
 from quantumedge.training.labels import Barriers
@@ -43,6 +43,15 @@ from quantumedge.training.synthetic_data import write_synthetic_recording
 
 
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    # One function per argument group, in the order `--help` shows them.
+    _data_arguments(p)
+    _label_arguments(p)
+    _model_arguments(p)
+    _registry_arguments(p)
+    return p
+
+
+def _data_arguments(p: argparse.ArgumentParser) -> None:
     src = p.add_argument_group("data")
     src.add_argument("--data", type=Path, help="recording root (root/symbol=SYM/...); default <data_dir>/recordings")
     src.add_argument(
@@ -63,6 +72,8 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     src.add_argument("--symbols", nargs="+", metavar="SYMBOL", help="symbols to train (default: settings.symbols)")
     src.add_argument("--config", help="YAML configuration (QE_ env vars override it): barriers, fees, symbols")
 
+
+def _label_arguments(p: argparse.ArgumentParser) -> None:
     lab = p.add_argument_group("labels and validation")
     lab.add_argument(
         "--horizons",
@@ -82,6 +93,8 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="refuse to register when ONNX and XGBoost differ by more (default 1e-5)",
     )
 
+
+def _model_arguments(p: argparse.ArgumentParser) -> None:
     mdl = p.add_argument_group("model")
     mdl.add_argument("--seed", type=int, default=7, help="training seed (default 7)")
     mdl.add_argument("--n-estimators", type=int, default=ModelParams.n_estimators)
@@ -89,6 +102,8 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     mdl.add_argument("--learning-rate", type=float, default=ModelParams.learning_rate)
     mdl.add_argument("--min-child-weight", type=float, default=ModelParams.min_child_weight)
 
+
+def _registry_arguments(p: argparse.ArgumentParser) -> None:
     reg = p.add_argument_group("registry")
     reg.add_argument("--models-dir", type=Path, help="registry root (default: settings.models_dir)")
     reg.add_argument("--promote-new", action="store_true", help="promote every new version that passes the gate")
@@ -102,7 +117,6 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "--promote", nargs=3, metavar=("SYMBOL", "HORIZON", "VERSION"), help="promote an existing version (no training)"
     )
     reg.add_argument("--list", action="store_true", help="print the registry and exit")
-    return p
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,6 +138,28 @@ def train_main(argv: Sequence[str] | argparse.Namespace | None = None) -> int:
     if args.shadow and (args.promote_new or args.no_register):
         err.print("[red]error:[/red] --shadow cannot be combined with --promote-new or --no-register")
         return 2
+    done = _registry_command(args, registry, out, err)
+    if done is not None:
+        return done
+    symbols = args.symbols or list(settings.symbols)
+    cfg = _train_config(args, settings)
+    with tempfile.TemporaryDirectory(prefix="qe-train-") as tmp:
+        root, source = _training_data(args, settings, symbols, Path(tmp), err)
+        try:
+            features = dataset.load_features(root, symbols, cfg.features)
+        except (FileNotFoundError, ValueError) as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            return 2
+        source.update(dataset.span(features))
+        results, failures = _train_all(features, cfg, settings, root, source, registry, args, err)
+    _summary(results, out, registered=not args.no_register, promote=args.promote_new)
+    for f in failures:
+        err.print(f"[red]error:[/red] {f}")
+    return 1 if failures else 0
+
+
+def _registry_command(args: argparse.Namespace, registry: Registry, out: Console, err: Console) -> int | None:
+    """--list and --promote act on the registry alone: their exit code, or None when it is a training run."""
     try:
         if args.list:
             print_registry(registry, out)
@@ -138,8 +174,12 @@ def train_main(argv: Sequence[str] | argparse.Namespace | None = None) -> int:
     except RegistryError as exc:
         err.print(f"[red]error:[/red] {exc}")
         return 2
-    symbols = args.symbols or list(settings.symbols)
-    cfg = TrainConfig(
+    return None
+
+
+def _train_config(args: argparse.Namespace, settings: Settings) -> TrainConfig:
+    # Barriers and fees from the settings the services run on, so labels price trades as they will be traded.
+    return TrainConfig(
         barriers=Barriers.from_settings(settings),
         horizons=tuple(args.horizons),
         folds=args.folds,
@@ -155,31 +195,23 @@ def train_main(argv: Sequence[str] | argparse.Namespace | None = None) -> int:
         gate=gate.GateConfig(min_trades=args.min_trades),
         max_parity=args.max_parity,
     )
-    with tempfile.TemporaryDirectory(prefix="qe-train-") as tmp:
-        source: dict = {}
-        if args.synthetic_steps:
-            root = args.keep_data or Path(tmp) / "recordings"
-            edge = settings.ingest.synthetic_edge_bps_per_s if args.synthetic_edge is None else args.synthetic_edge
-            err.print(f"generating {args.synthetic_steps:,} s of the synthetic market (seed {args.synthetic_seed})")
-            write_synthetic_recording(
-                root, symbols, args.synthetic_steps, seed=args.synthetic_seed, edge_bps_per_s=edge
-            )
-            source = {"kind": "synthetic", "seed": args.synthetic_seed, "steps": args.synthetic_steps}
-            source["edge_bps_per_s"] = edge
-        else:
-            root = args.data or Path(settings.data_dir) / "recordings"
-            source = {"kind": "recording", "path": str(root)}
-        try:
-            features = dataset.load_features(root, symbols, cfg.features)
-        except (FileNotFoundError, ValueError) as exc:
-            err.print(f"[red]error:[/red] {exc}")
-            return 2
-        source.update(dataset.span(features))
-        results, failures = _train_all(features, cfg, settings, root, source, registry, args, err)
-    _summary(results, out, registered=not args.no_register, promote=args.promote_new)
-    for f in failures:
-        err.print(f"[red]error:[/red] {f}")
-    return 1 if failures else 0
+
+
+def _training_data(
+    args: argparse.Namespace, settings: Settings, symbols: list[str], tmp: Path, err: Console
+) -> tuple[Path, dict]:
+    """(recording root, data_source of the manifest): a synthetic market written under `tmp` (or
+    --keep-data), or the recordings given."""
+    if args.synthetic_steps:
+        root = args.keep_data or tmp / "recordings"
+        edge = settings.ingest.synthetic_edge_bps_per_s if args.synthetic_edge is None else args.synthetic_edge
+        err.print(f"generating {args.synthetic_steps:,} s of the synthetic market (seed {args.synthetic_seed})")
+        write_synthetic_recording(root, symbols, args.synthetic_steps, seed=args.synthetic_seed, edge_bps_per_s=edge)
+        source: dict = {"kind": "synthetic", "seed": args.synthetic_seed, "steps": args.synthetic_steps}
+        source["edge_bps_per_s"] = edge
+        return root, source
+    root = args.data or Path(settings.data_dir) / "recordings"
+    return root, {"kind": "recording", "path": str(root)}
 
 
 def _train_all(features, cfg: TrainConfig, settings, root: Path, source: dict, registry: Registry, args, err):

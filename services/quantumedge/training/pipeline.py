@@ -27,7 +27,7 @@ from quantumedge.inference import drift as drift_ref
 from quantumedge.inference.features import FeatureConfig, OfflineFeatures, make_schema
 from quantumedge.inference.registry import ModelEntry, Registry
 from quantumedge.training import gate, model
-from quantumedge.training.labels import Barriers, triple_barrier
+from quantumedge.training.labels import Barriers, Labels, triple_barrier
 
 DEFAULT_HORIZONS = (1, 5, 30)  # minutes
 
@@ -173,65 +173,25 @@ def train_one(
     backtest: Callable[[ModelEntry, bytes, int], dict[str, float]] | None = None,
     step: Callable[[str], None] = lambda _msg: None,
 ) -> TrainResult:
+    # The steps, each in its own helper: label (or refuse), cut walk-forward region and holdout, score the
+    # walk-forward folds, fit the registered model on the region, score and export it, then gate it.
     symbol = feats.symbol
     schema = make_schema(cfg.features)
-    lab = triple_barrier(feats, horizon * 60.0, cfg.barriers)
-    if len(lab.rows) < cfg.min_rows:
-        raise TrainingError(
-            f"{symbol} h{horizon}: only {len(lab.rows)} labelled rows (need {cfg.min_rows}); "
-            "record or generate more data (a horizon needs its own length of data after each row)"
-        )
-    wins = int(lab.y.sum())
-    rare = min(wins, len(lab.y) - wins)
-    if rare < MIN_CLASS_ROWS or rare < MIN_CLASS_SHARE * len(lab.y):
-        raise UnlearnableError(
-            f"base_rate: {symbol} h{horizon}: {wins} take-profits in {len(lab.y)} labelled rows "
-            f"({wins / len(lab.y):.2%}); a take-profit of {cfg.barriers.take_profit_bps:g} bp is "
-            f"{'hardly ever' if wins == rare else 'almost always'} reached within {horizon} min"
-        )
+    lab = _labelled(feats, horizon, cfg)
     d = _Data(feats.time_ns[lab.rows], lab.end_ns, feats.values[lab.rows], lab.y, lab.net_bps)
     embargo = cfg.embargo_ns(horizon)
-    t0, t1 = int(feats.time_ns[0]), int(feats.time_ns[-1])
-    hold_start = int(t0 + (t1 - t0) * (1.0 - cfg.holdout_fraction))
-    everything = np.arange(len(d.t))
-    region = _before(d, hold_start, embargo, everything)
-    hold = everything[d.t >= hold_start]
-    if len(region) < cfg.min_rows or not len(hold):
-        raise TrainingError(f"{symbol} h{horizon}: too few rows before ({len(region)}) or in ({len(hold)}) the holdout")
-    try:
-        wf = walk_forward(d, region, cfg, embargo)
-    except UnlearnableError as exc:
-        code, _, why = str(exc).partition(": ")
-        raise UnlearnableError(f"{code}: {symbol} h{horizon}: {why}") from None
+    region, hold, hold_start = _cut_holdout(feats, d, cfg, embargo, horizon)
+    wf = _walk_forward_named(d, region, cfg, embargo, f"{symbol} h{horizon}")
     pooled = wf["pooled"]
     step(f"{symbol} h{horizon}: walk-forward log loss {pooled['log_loss']:.4f} (base {pooled['base_log_loss']:.4f})")
-    fitted = _fit_calibrated(d, region, cfg, embargo)
-    if fitted is None:
-        raise TrainingError(f"{symbol} h{horizon}: the walk-forward region cannot fit and calibrate a model")
-    clf, platt, base = fitted
-    if not model.has_split(clf):
-        raise UnlearnableError(
-            f"no_splits: {symbol} h{horizon}: no tree found a split worth making in {len(region)} rows "
-            f"(base rate {base:.2%}): nothing in the features tells the outcomes apart"
-        )
+    clf, platt, base = _fit_registered(d, region, cfg, embargo, f"{symbol} h{horizon}")
     p_hold = platt.apply(model.margin(clf, d.X[hold]))
     holdout = {
         **_scores(d.y[hold], p_hold, np.full(len(hold), base)),
         "n": len(hold),
         "ece": gate.ece(d.y[hold], p_hold),
     }
-    losing = region[d.y[region] == 0]
-    label = {
-        "kind": "triple_barrier",
-        "horizon_min": horizon,
-        "row_interval_ms": cfg.features.row_interval_ms,
-        **cfg.barriers.to_dict(),
-        "win_net_bps": cfg.barriers.win_net_bps,
-        "loss_net_bps": float(d.net[losing].mean()) if len(losing) else -cfg.barriers.stop_loss_bps,
-        "return_curve": wf["return_curve"],
-        "base_rate": float(d.y[region].mean()),
-        "definition": "1 if a long decided at the row reaches its take-profit before its stop or time stop",
-    }
+    label = _label_spec(cfg, horizon, d, region, wf)
     metadata = {
         "quantumedge.symbol": symbol,
         "quantumedge.horizon_min": str(horizon),
@@ -252,35 +212,112 @@ def train_one(
         "data_source": {**source, "holdout_from_ns": hold_start},
         "drift_reference": drift_ref.reference(feats.values[train_rows], list(schema.names)),
     }
-    figures = {
-        "oos_log_loss": wf["pooled"]["log_loss"],
-        "oos_base_log_loss": wf["pooled"]["base_log_loss"],
-        "oos_brier": wf["pooled"]["brier"],
-        "oos_base_brier": wf["pooled"]["base_brier"],
-        "oos_auc": wf["pooled"]["auc"],
-        "oos_ece": wf["pooled"]["ece"],
-        "oos_rows": wf["pooled"]["n"],
-        "oos_folds": len(wf["folds"]),
-        "holdout_log_loss": holdout["log_loss"],
-        "holdout_base_log_loss": holdout["base_log_loss"],
-    }
+    figures = _gate_figures(wf, holdout)
     if backtest is not None:
         candidate = ModelEntry(
-            symbol,
-            horizon,
-            "candidate",
-            "",
-            "",
-            schema.hash,
-            schema.size,
-            label=label,
+            symbol, horizon, "candidate", "", "", schema.hash, schema.size, label=label,
             drift_reference=meta["drift_reference"],
-        )
+        )  # fmt: skip
         figures.update(backtest(candidate, onnx_bytes, hold_start))
         step(f"{symbol} h{horizon}: held-out backtest {figures['holdout_trades']} trades")
     failures = gate.judge(figures, cfg.gate)
     meta["gate"] = {"passed": not failures, "failures": failures, "figures": _finite(figures)}
     return TrainResult(symbol, horizon, clf, platt, onnx_bytes, meta["metrics"], parity, meta, d.X[hold], hold_start)
+
+
+def _labelled(feats: OfflineFeatures, horizon: int, cfg: TrainConfig) -> Labels:
+    """Triple-barrier labels, refused when too few rows or one outcome (nearly) never happens."""
+    symbol = feats.symbol
+    lab = triple_barrier(feats, horizon * 60.0, cfg.barriers)
+    if len(lab.rows) < cfg.min_rows:
+        raise TrainingError(
+            f"{symbol} h{horizon}: only {len(lab.rows)} labelled rows (need {cfg.min_rows}); "
+            "record or generate more data (a horizon needs its own length of data after each row)"
+        )
+    wins = int(lab.y.sum())
+    rare = min(wins, len(lab.y) - wins)
+    if rare < MIN_CLASS_ROWS or rare < MIN_CLASS_SHARE * len(lab.y):
+        raise UnlearnableError(
+            f"base_rate: {symbol} h{horizon}: {wins} take-profits in {len(lab.y)} labelled rows "
+            f"({wins / len(lab.y):.2%}); a take-profit of {cfg.barriers.take_profit_bps:g} bp is "
+            f"{'hardly ever' if wins == rare else 'almost always'} reached within {horizon} min"
+        )
+    return lab
+
+
+def _cut_holdout(
+    feats: OfflineFeatures, d: _Data, cfg: TrainConfig, embargo: int, horizon: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """(walk-forward region rows, held-out rows, holdout start ns): the tail `holdout_fraction` of the
+    span is held out, and the region stops a purge and an embargo before it."""
+    t0, t1 = int(feats.time_ns[0]), int(feats.time_ns[-1])
+    hold_start = int(t0 + (t1 - t0) * (1.0 - cfg.holdout_fraction))
+    everything = np.arange(len(d.t))
+    region = _before(d, hold_start, embargo, everything)
+    hold = everything[d.t >= hold_start]
+    if len(region) < cfg.min_rows or not len(hold):
+        raise TrainingError(
+            f"{feats.symbol} h{horizon}: too few rows before ({len(region)}) or in ({len(hold)}) the holdout"
+        )
+    return region, hold, hold_start
+
+
+def _walk_forward_named(d: _Data, region: np.ndarray, cfg: TrainConfig, embargo: int, name: str) -> dict[str, Any]:
+    # walk_forward's refusals do not know the symbol x horizon: put it after the code, where messages carry it.
+    try:
+        return walk_forward(d, region, cfg, embargo)
+    except UnlearnableError as exc:
+        code, _, why = str(exc).partition(": ")
+        raise UnlearnableError(f"{code}: {name}: {why}") from None
+
+
+def _fit_registered(
+    d: _Data, region: np.ndarray, cfg: TrainConfig, embargo: int, name: str
+) -> tuple[xgb.XGBClassifier, model.Platt, float]:
+    """The registered model, fitted and calibrated on the whole region; refused when no tree split."""
+    fitted = _fit_calibrated(d, region, cfg, embargo)
+    if fitted is None:
+        raise TrainingError(f"{name}: the walk-forward region cannot fit and calibrate a model")
+    clf, _platt, base = fitted
+    if not model.has_split(clf):
+        raise UnlearnableError(
+            f"no_splits: {name}: no tree found a split worth making in {len(region)} rows "
+            f"(base rate {base:.2%}): nothing in the features tells the outcomes apart"
+        )
+    return fitted
+
+
+def _label_spec(cfg: TrainConfig, horizon: int, d: _Data, region: np.ndarray, wf: dict[str, Any]) -> dict[str, Any]:
+    """What the model predicts and what its trades return: inference and risk price signals from this."""
+    losing = region[d.y[region] == 0]
+    return {
+        "kind": "triple_barrier",
+        "horizon_min": horizon,
+        "row_interval_ms": cfg.features.row_interval_ms,
+        **cfg.barriers.to_dict(),
+        "win_net_bps": cfg.barriers.win_net_bps,
+        "loss_net_bps": float(d.net[losing].mean()) if len(losing) else -cfg.barriers.stop_loss_bps,
+        "return_curve": wf["return_curve"],
+        "base_rate": float(d.y[region].mean()),
+        "definition": "1 if a long decided at the row reaches its take-profit before its stop or time stop",
+    }
+
+
+def _gate_figures(wf: dict[str, Any], holdout: dict[str, Any]) -> dict[str, float]:
+    """The out-of-sample figures the gate judges (the held-out backtest adds its own)."""
+    pooled = wf["pooled"]
+    return {
+        "oos_log_loss": pooled["log_loss"],
+        "oos_base_log_loss": pooled["base_log_loss"],
+        "oos_brier": pooled["brier"],
+        "oos_base_brier": pooled["base_brier"],
+        "oos_auc": pooled["auc"],
+        "oos_ece": pooled["ece"],
+        "oos_rows": pooled["n"],
+        "oos_folds": len(wf["folds"]),
+        "holdout_log_loss": holdout["log_loss"],
+        "holdout_base_log_loss": holdout["base_log_loss"],
+    }
 
 
 def _finite(figures: dict[str, float]) -> dict[str, float]:
