@@ -253,7 +253,11 @@ class ExecutionEngine:
         """This decision's intent already has an order (placed, working, done or refused)."""
         intent_id = decision.intent.intent_id
         with self._lock:
-            return bool(intent_id) and any(ids.order_id(k, intent_id) in self.orders for k in (ids.ENTRY, ids.EXIT))
+            if not intent_id:
+                return False
+            known = [self.orders.get(ids.order_id(k, intent_id)) for k in (ids.ENTRY, ids.EXIT)]
+            # An order whose PENDING write never reached the broker was not sent: its intent is not handled yet.
+            return any(o is not None and not o.awaiting_send for o in known)
 
     def on_update(self, update: OrderUpdate) -> None:
         """An update the venue pushed (user data stream)."""
@@ -553,6 +557,10 @@ class ExecutionEngine:
     def _on_intent(self, intent: risk_pb2.OrderIntent) -> Order | None:
         is_exit = intent.kind == risk_pb2.INTENT_KIND_EXIT
         cid = ids.order_id(ids.EXIT if is_exit else ids.ENTRY, intent.intent_id)
+        if cid in self.orders and self.orders[cid].awaiting_send:
+            log.info("intent delivered again after an outage; sending its order", extra={"order": cid})
+            self._send(self.orders[cid])
+            return self.orders[cid]
         if cid in self.orders:
             self.counters["duplicates_ignored"] += 1
             log.info("intent already handled; no second order", extra={"intent": intent.intent_id, "order": cid})
@@ -695,7 +703,14 @@ class ExecutionEngine:
         order._touch(self._clock())
         self._emit(order, note="sending")
         # Durable before it leaves: after a crash the PENDING order is queried, never sent again.
-        self.emitter.flush()
+        try:
+            self.emitter.flush()
+        except Exception:
+            # Not durable, so not sent. A broker outage: the consumer loop waits it out and delivers the intent
+            # again, which sends this order; otherwise a restart finds it PENDING and resolves it as never sent.
+            order.unsent = True
+            raise
+        order.unsent = False
         try:
             with self._venue_span("venue submit", order):
                 updates = self.venue.submit(OrderRequest.of(order))

@@ -201,6 +201,9 @@ class Order:
     # order is never sent again; it stays PENDING until the venue tells its fate.
     outcome_unknown_since_ns: int = 0
     outcome_unknown_code: str = ""
+    # Persisted PENDING could not be flushed (the broker was down), so it was never sent: the intent's next
+    # delivery sends it (same client order id); never persisted, so a restart resolves it as never sent.
+    unsent: bool = False
     trade_ids: set[str] = field(default_factory=set)
     version: int = 0
 
@@ -215,6 +218,11 @@ class Order:
     @property
     def is_open(self) -> bool:
         return self.status.open
+
+    @property
+    def awaiting_send(self) -> bool:
+        """Persisted PENDING was never acknowledged by the broker, so never sent, and nothing resolved it since."""
+        return self.unsent and self.status is OrderStatus.PENDING
 
     @property
     def outcome_unknown(self) -> bool:

@@ -37,6 +37,10 @@ TOMBSTONE = "tombstone"
 _SETTLE_TIMEOUT_S = 5.0
 
 
+class _Stopped(Exception):  # noqa: N818 - control flow: the loop stopped while a handler waited out an outage
+    pass
+
+
 class Refused(Exception):  # noqa: N818 - a refusal, not an error: the record is well-formed but not acceptable
     """Raised by a handler for a record it must not act on (unsigned, forged, replayed, stale...): the loop
     dead-letters it with `code` and calls its refusal hook; nothing else happens."""
@@ -150,6 +154,7 @@ class ConsumerLoop:
         self.handled = 0
         self.dead_lettered = 0
         self.refused = 0
+        self.retried_after_outage = 0  # handler runs repeated because its own write found the broker down
         self.error: BaseException | None = None
         # Per (topic, partition), refreshed by the polling thread after each poll; read by the metrics gauge.
         self.lag: dict[tuple[str, int], int] = {}
@@ -203,7 +208,7 @@ class ConsumerLoop:
                     records = kept
                 for record in records:
                     if self.bus.outage.down:  # nothing new is acted on while its outputs cannot be written
-                        self._settle()
+                        self._settle(commit=False)  # the batch's later records are not handled yet
                     self._handle(record)
                 # Everything the handlers produced must be acknowledged before the inputs are committed.
                 self._settle()
@@ -227,13 +232,16 @@ class ConsumerLoop:
     def _source(self) -> str:
         return f"consumer {self.group}"
 
-    def _settle(self) -> None:
+    def _settle(self, commit: bool = True) -> None:
         """Flush what was published, then commit, retrying through an outage until both succeed and no part of
-        the process still sees the broker down (or the loop is stopped: then nothing is committed)."""
+        the process still sees the broker down (or the loop is stopped: then nothing is committed). Mid-batch
+        (commit=False) only the flush is waited for: a commit there would cover records not yet handled, which
+        a crash before their turn would lose."""
         while not self._stop.is_set():
             try:
                 self.bus.flush(_SETTLE_TIMEOUT_S)
-                self._consumer.commit()
+                if commit:
+                    self._consumer.commit()
             except BusUnavailable as exc:
                 self.bus.outage.failed(self._source, exc)
                 self._stop.wait(self._backoff.next_delay())
@@ -273,11 +281,13 @@ class ConsumerLoop:
             span.set_attribute("messaging.kafka.partition", record.partition)
             span.set_attribute("messaging.kafka.offset", record.offset)
             try:
-                handler(message, record)
+                self._call(handler, message, record)
                 self.handled += 1
                 _handled.add(1, {"topic": record.topic, "group": self.group})
                 if record.timestamp_ms:
                     _lag.record(max(0.0, time.time() * 1000 - record.timestamp_ms), {"topic": record.topic})
+            except _Stopped:
+                return  # stopped during an outage: not handled, not committed, delivered again after a restart
             except Refused as refusal:
                 span.set_attribute("qe.refused", refusal.code)
                 self._refuse(record, refusal)
@@ -285,6 +295,22 @@ class ConsumerLoop:
                 span.record_exception(exc)
                 self.dead_lettered += 1
                 dead_letter(self.bus, record, self.group, f"handler failed: {type(exc).__name__}: {exc}", exc)
+
+    def _call(self, handler: Handler, message: Message, record: Record) -> None:
+        """Run the handler; when its own durable write finds the broker down (BusUnavailable), wait the outage
+        out and run it again. A record is never dead-lettered because the broker was down: handlers are
+        idempotent on redelivery, so running one again is what a redelivery after a restart would do."""
+        while True:
+            try:
+                handler(message, record)
+                return
+            except BusUnavailable as exc:
+                self.bus.outage.failed(self._source, exc)
+                self.retried_after_outage += 1
+                log.warning("handler waits out a broker outage", extra={"topic": record.topic, "error": str(exc)})
+                self._settle(commit=False)
+                if self._stop.is_set():
+                    raise _Stopped from exc
 
     def _refuse(self, record: Record, refusal: Refused) -> None:
         self.dead_lettered += 1
