@@ -17,23 +17,33 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import random
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
-from typing import TYPE_CHECKING, Protocol
 
 from quantumedge.execution import compaction, ids, protection
 from quantumedge.execution.convert import (
-    fill_to_pb,
     order_from_pb,
-    order_to_pb,
     order_type_from_pb,
     position_from_pb,
-    position_to_pb,
 )
+from quantumedge.execution.engine_core import (
+    CAP_ORDER_NOTIONAL,
+    CAP_POSITION_NOTIONAL,
+    POSITION_KEY,
+    PROTECTION_OFF_MARKET,
+    Emitter,
+    EngineConfig,
+    ListEmitter,
+    _fills_seen,
+    _orders_sent,
+    _refused,
+    _tracer,
+    _venue_ms,
+    log,
+    plain,
+)
+from quantumedge.execution.engine_protection import ProtectionMixin
 from quantumedge.execution.errors import (
     OrderNotFound,
     OutcomeUnknown,
@@ -47,7 +57,6 @@ from quantumedge.execution.orders import (
     ZERO,
     Fill,
     IllegalTransition,
-    OcoRequest,
     Order,
     OrderError,
     OrderRequest,
@@ -56,92 +65,27 @@ from quantumedge.execution.orders import (
     OrderStatus,
     OrderType,
     OrderUpdate,
-    Position,
     Side,
     TimeInForce,
     dec,
 )
-from quantumedge.execution.unknown import OUTCOME_UNKNOWN, UnknownOutcomes
-from quantumedge.execution.venue import Venue
+from quantumedge.execution.positions import Position
+from quantumedge.execution.unknown import OUTCOME_UNKNOWN
 from quantumedge.shared import bounds
-from quantumedge.shared.backoff import Backoff
-from quantumedge.shared.logs import get_logger
-from quantumedge.shared.telemetry import meter, tracer
 from quantumedge.v1 import control_pb2, execution_pb2, market_pb2, risk_pb2
 
-if TYPE_CHECKING:
-    from quantumedge.settings import Settings
-
-log = get_logger(__name__)
-_tracer = tracer("execution")
-_meter = meter("execution")
-_orders_sent = _meter.create_counter("qe.execution.orders_sent", description="orders sent to the venue")
-_fills_seen = _meter.create_counter("qe.execution.fills", description="fills applied")
-_refused = _meter.create_counter("qe.execution.rejects", description="orders refused locally or by the venue")
-_venue_ms = _meter.create_histogram("qe.execution.venue_call", unit="ms", description="venue call duration")
-
-
-class Emitter(Protocol):
-    def report(self, symbol: str, report: execution_pb2.ExecutionReport) -> None: ...
-
-    def state(self, key: str, record: execution_pb2.ExecutionReport | None) -> None:
-        """The latest record of `key` on the compacted state topic; None deletes the key (a tombstone)."""
-
-    def flush(self) -> None: ...
-
-
-class ListEmitter:
-    """Keeps everything in lists (tests, backtests)."""
-
-    def __init__(self) -> None:
-        self.reports: list[execution_pb2.ExecutionReport] = []
-        self.states: list[tuple[str, execution_pb2.ExecutionReport | None]] = []
-
-    def report(self, symbol: str, report: execution_pb2.ExecutionReport) -> None:
-        self.reports.append(report)
-
-    def state(self, key: str, record: execution_pb2.ExecutionReport | None) -> None:
-        self.states.append((key, record))
-
-    def flush(self) -> None:
-        pass
-
-
-@dataclass
-class EngineConfig:
-    starting_equity: Decimal = Decimal(10_000)
-    symbols: Sequence[str] = ()
-    # Position reports caused only by a new mark, at most this often per symbol (market time).
-    mark_report_interval_ns: int = 1_000_000_000
-    # A PENDING order younger than this is still being sent; older ones are resolved by query.
-    pending_grace_ns: int = 2_000_000_000
-    # An order whose outcome is unknown is resolved this long (venue clock) before its symbol goes to exits
-    # only with an operator alert; longer than the matching engine's own 10 s timeout plus recvWindow.
-    unknown_outcome_bound_ns: int = 60_000_000_000
-    # Finished orders older than this (engine clock) are tombstoned on execution.state.v1 and forgotten.
-    state_retention_ns: int = compaction.DEFAULT_RETENTION_NS
-    # Hard caps in quote currency (0 = none, for tests of other rules; the service always sets both).
-    max_order_notional: Decimal = ZERO
-    max_position_notional: Decimal = ZERO
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> EngineConfig:
-        """What the service and the backtester both run with."""
-        ex = settings.execution
-        return cls(
-            starting_equity=Decimal(repr(ex.starting_equity)),
-            symbols=tuple(dict.fromkeys(settings.symbols)),
-            mark_report_interval_ns=ex.mark_report_interval_ms * 1_000_000,
-            max_order_notional=Decimal(repr(ex.max_order_notional)),
-            max_position_notional=Decimal(repr(ex.max_position_notional)),
-            unknown_outcome_bound_ns=int(ex.unknown_outcome_bound_s * 1e9),
-        )
-
-
-POSITION_KEY = "position:"
-CAP_ORDER_NOTIONAL = "CAP_ORDER_NOTIONAL"
-CAP_POSITION_NOTIONAL = "CAP_POSITION_NOTIONAL"
-PROTECTION_OFF_MARKET = "PROTECTION_OFF_MARKET"
+__all__ = [
+    "CAP_ORDER_NOTIONAL",
+    "CAP_POSITION_NOTIONAL",
+    "POSITION_KEY",
+    "PROTECTION_OFF_MARKET",
+    "Emitter",
+    "EngineConfig",
+    "ExecutionEngine",
+    "ListEmitter",
+    "fill_problem",
+    "protection_off_market",
+]
 
 
 def protection_off_market(side: Side, tp: Decimal, sl: Decimal, mark: Decimal) -> str:
@@ -160,54 +104,7 @@ def protection_off_market(side: Side, tp: Decimal, sl: Decimal, mark: Decimal) -
     return ""
 
 
-class ExecutionEngine:
-    def __init__(
-        self,
-        venue: Venue,
-        emitter: Emitter,
-        config: EngineConfig | None = None,
-        clock: Callable[[], int] = time.time_ns,
-    ) -> None:
-        self.venue = venue
-        self.emitter = emitter
-        self.config = config or EngineConfig()
-        self._clock = clock
-        self._lock = threading.RLock()
-        self.orders: dict[str, Order] = {}
-        self.positions: dict[str, Position] = {}
-        self.marks: dict[str, Decimal] = {}
-        self.halted = False
-        self.halt_reason = ""
-        # Risk's trading states (control.v1 "state:<scope>", scope "" = the account): REDUCING takes no entries.
-        self.trading_states: dict[str, risk_pb2.SymbolTradingState] = {}
-        self._last_mark_report: dict[str, int] = {}
-        self._awaiting_protection: set[str] = set()
-        # Indexes kept by _index() on every change, so per-event work does not grow with history.
-        self._open: dict[str, set[str]] = {}
-        self._timed: set[str] = set()
-        # Open entries with an expiry (resting post-only entries): cancelled once it passes.
-        self._expiring: set[str] = set()
-        # symbol -> (first failed exit's id, attempts so far, when to try again on the venue's clock)
-        self._exit_retries: dict[str, tuple[str, int, int]] = {}
-        # Seeded: a backtest's retries land at the same market time on every run.
-        self._exit_backoff = Backoff(base_s=1.0, cap_s=60.0, rng=random.Random(0))
-        self.unknown = UnknownOutcomes(bound_ns=self.config.unknown_outcome_bound_ns)
-        self._seq = 0
-        self.counters = dict.fromkeys(
-            (
-                "intents_received",
-                "ignored_decisions",
-                "orders_placed",
-                "fills",
-                "rejects",
-                "duplicates_ignored",
-                "reconciled_differences",
-                "unknown_updates",
-                "refused_fills",
-            ),
-            0,
-        )
-
+class ExecutionEngine(ProtectionMixin):
     # -- inputs -----------------------------------------------------------------------------------
     def on_decision(self, decision: risk_pb2.RiskDecision) -> Order | None:
         """Trade an approved decision's intent; anything else is ignored (execution never trades on its own)."""
@@ -336,11 +233,6 @@ class ExecutionEngine:
     def list_positions(self) -> list[Position]:
         with self._lock:
             return [p for _, p in sorted(self.positions.items())]
-
-    def equity(self) -> Decimal:
-        return self.config.starting_equity + sum(
-            (p.realized_pnl + p.unrealized_pnl for p in self.positions.values()), ZERO
-        )
 
     def status(self) -> execution_pb2.ExecutionServiceGetStatusResponse:
         with self._lock:
@@ -920,217 +812,6 @@ class ExecutionEngine:
             self.counters["reconciled_differences"] += 1
 
     # -- protection -------------------------------------------------------------------------------
-    def _needs_protection(self, order: Order) -> bool:
-        if not order.wants_protection or order.filled_quantity <= 0:
-            return False
-        if not order.protection_placed:
-            return order.status.terminal or protection.fills_while_resting(order)
-        return self._protection_grows(order)
-
-    def _protection_grows(self, entry: Order) -> bool:
-        """A filling GTC entry whose protection covers less than it has filled, by a tradable step, and whose
-        protection is still whole (none of it filled or taken away by an exit)."""
-        if not (entry.take_profit_price or entry.stop_loss_price or entry.trailing_stop_bps):
-            return False
-        legs = protection.current_legs(entry, self._open_orders(entry.symbol), self._protective_ids(entry))
-        if entry.protected_quantity <= 0 or not legs:
-            return False  # never placed by quantity (a record from before), or gone: nothing to grow
-        if any(o.filled_quantity > 0 for o in legs):
-            return False
-        filters = self.venue.filters(entry.symbol)
-        target = filters.round_quantity(protection.protectable(entry), OrderType.LIMIT)
-        return target > entry.protected_quantity
-
-    def _protective_ids(self, entry: Order) -> tuple[str, str, str]:
-        return ids.protective_ids(entry.client_order_id, entry.protection_generation)
-
-    def _protect(self, entry: Order) -> None:
-        """TP and SL as one OCO (or the one leg asked for) for what the entry filled; arm the time stop.
-        Called again while a GTC entry fills: the protection is replaced by one covering all it has filled."""
-        first = not entry.protection_placed
-        entry.protection_placed = True
-        if first and entry.time_stop_ns:
-            # On the venue's clock (market time for paper), which is what check_time_stops compares with.
-            entry.time_stop_deadline_ns = self.venue.now_ns() + entry.time_stop_ns
-        if not first:
-            legs = protection.current_legs(entry, self._open_orders(entry.symbol), self._protective_ids(entry))
-            ids_now = {o.client_order_id for o in legs}
-            self._cancel_where(lambda o: o.client_order_id in ids_now, note="protection grows with the entry")
-            if any(o.filled_quantity > 0 for o in legs):
-                return  # a leg filled meanwhile: the position is being closed, nothing to grow
-            entry.protection_generation += 1
-        entry._touch(self._clock())
-        self._emit(entry, note="protection" if first else "protection grows with the entry's fills")
-        held = abs(self._held(entry.symbol))
-        self._place_protection(entry, min(protection.protectable(entry), held))
-
-    def _protect_remainder(self, symbol: str, why: str) -> None:
-        """An exit that did not close all (refused, cancelled, or filled in part) after protection was
-        cancelled for it: what is still held gets protection again, as the latest entry asked for."""
-        if self.halted or symbol in self._exit_retries or self._held(symbol) == 0:
-            return
-        open_here = self._open_orders(symbol)
-        if any(o.role in _PROTECTIVE or o.role is OrderRole.EXIT for o in open_here):
-            return  # still protected, or an exit is still working on it
-        entry = protection.to_protect_again(symbol, self.orders.values())
-        if entry is None:
-            return
-        entry.protection_generation += 1
-        entry._touch(self._clock())
-        log.warning("protecting what an exit left", extra={"order": entry.client_order_id, "why": why})
-        self._emit(entry, note=f"protection placed again for what is held ({why})")
-        self._place_protection(entry, self._closable(symbol))
-
-    def _place_protection(self, entry: Order, quantity: Decimal) -> None:
-        filters = self.venue.filters(entry.symbol)
-        quantity = filters.round_quantity(quantity, OrderType.LIMIT)
-        mark = self.marks.get(entry.symbol) or entry.average_price
-        side = entry.side.opposite
-        tp, sl, trailing = self._fitted_protection(entry, filters, side, mark)
-        if not (tp or sl or trailing):
-            return  # a time stop only
-        violation = filters.check(OrderType.MARKET, quantity, reference_price=mark)
-        if quantity <= 0 or violation is not None:
-            why = violation.message if violation else "nothing left to protect"
-            log.warning("position too small to protect", extra={"order": entry.client_order_id, "qty": str(quantity)})
-            if protection.fills_while_resting(entry) and entry.protected_quantity <= 0:
-                entry.protection_placed = False  # tried again as more of the entry fills
-            entry._touch(self._clock())
-            self._emit(entry, note=f"unprotected: {quantity} {entry.symbol} is below the venue's minimum ({why})")
-            return
-        room = self._protection_room(entry, filters, placing=True)
-        if room is not None:
-            self._protection_failed(entry.client_order_id, str(room))
-            return
-        tp_id, sl_id, list_id = self._protective_ids(entry)
-        entry.protected_quantity = quantity
-        entry._touch(self._clock())
-        self._persist(entry)  # what the protection covers, so a restart does not place it again
-        now = self._clock()
-        legs: list[Order] = []
-        if tp:
-            legs.append(
-                Order(
-                    tp_id,
-                    entry.symbol,
-                    side,
-                    OrderType.LIMIT,
-                    quantity,
-                    price=tp,
-                    time_in_force=TimeInForce.GTC,
-                    role=OrderRole.TAKE_PROFIT,
-                    intent_id=entry.intent_id,
-                    parent_client_order_id=entry.client_order_id,
-                    venue=self.venue.name,
-                    created_time_ns=now,
-                    updated_time_ns=now,
-                )
-            )
-        if sl or trailing:
-            legs.append(
-                Order(
-                    sl_id,
-                    entry.symbol,
-                    side,
-                    OrderType.MARKET,
-                    quantity,
-                    stop_price=sl,
-                    trailing_stop_bps=trailing,
-                    role=OrderRole.STOP_LOSS,
-                    intent_id=entry.intent_id,
-                    parent_client_order_id=entry.client_order_id,
-                    venue=self.venue.name,
-                    created_time_ns=now,
-                    updated_time_ns=now,
-                )
-            )
-        if len(legs) == 1:
-            self._send(legs[0])
-            return
-        for leg in legs:
-            leg.group_id = list_id
-            leg.sent_time_ms = self.venue.now_ns() // 1_000_000
-            self.orders[leg.client_order_id] = leg
-            self._emit(leg, note="sending (OCO)")
-        self.emitter.flush()
-        request = OcoRequest(list_id, entry.symbol, side, quantity, tp_id, tp, sl_id, sl, trailing)
-        try:
-            with self._venue_span("venue submit OCO", legs[0]):
-                updates = self.venue.submit_oco(request)
-        except (VenueRejected, VenueUnavailable, RateLimited) as exc:
-            for leg in legs:
-                try:
-                    leg.reject(exc.code, exc.message, self._clock())
-                except IllegalTransition:
-                    continue
-                self.counters["rejects"] += 1
-                self._emit(leg, note=f"rejected: {exc}")
-            self._protection_failed(entry.client_order_id, str(exc))
-            return
-        except OutcomeUnknown as exc:
-            for leg in legs:
-                self._outcome_unknown(leg, exc, "OCO leg")
-            return
-        self.counters["orders_placed"] += 2
-        for update in updates:
-            self._apply(update)
-
-    def _fitted_protection(
-        self, entry: Order, filters: SymbolFilters, side: Side, mark: Decimal
-    ) -> tuple[Decimal, Decimal, Decimal]:
-        """TP, SL and trailing delta moved inside the venue's filters (PRICE_FILTER on both prices,
-        PERCENT_PRICE_BY_SIDE on the take-profit, TRAILING_DELTA), so the OCO is not refused."""
-        asked_tp = filters.round_price(entry.take_profit_price) if entry.take_profit_price else ZERO
-        asked_sl = filters.round_price(entry.stop_loss_price) if entry.stop_loss_price else ZERO
-        average = self.venue.average_price(entry.symbol) or mark
-        tp = filters.fit_take_profit(side, asked_tp, average) if asked_tp else ZERO
-        sl = filters.fit_stop_price(asked_sl)
-        trailing = filters.fit_trailing_delta(side, entry.trailing_stop_bps)
-        if (tp, sl, trailing) != (asked_tp, asked_sl, entry.trailing_stop_bps):
-            log.info(
-                "protection moved inside the venue's filters",
-                extra={"order": entry.client_order_id, "tp": str(tp), "sl": str(sl), "trailing_bps": str(trailing)},
-            )
-        return tp, sl, trailing
-
-    def _protection_room(self, entry: Order, filters: SymbolFilters, placing: bool = False) -> FilterViolation | None:
-        """Whether the entry's protection fits the symbol's open-order filters (MAX_NUM_ORDER_LISTS,
-        MAX_NUM_ALGO_ORDERS, MAX_NUM_ORDERS): checked before the entry goes, as a position whose protection
-        the venue would refuse is not opened, and again before the protection is sent."""
-        if not (entry.stop_loss_price or entry.trailing_stop_bps):
-            return None
-        open_here = [o for o in self._open_orders(entry.symbol) if o is not entry]
-        algo = sum(1 for o in open_here if o.role is OrderRole.STOP_LOSS)
-        if entry.take_profit_price:
-            lists = len({o.group_id for o in open_here if o.group_id})
-            return filters.check_list(len(open_here) + (0 if placing else 1), algo, lists)
-        return filters.check_algo(algo)
-
-    def _protection_vanished(self, entry: Order) -> bool:
-        legs = protection.current_legs(entry, self.orders.values(), self._protective_ids(entry))
-        return bool(legs) and all(
-            o.status in (OrderStatus.EXPIRED, OrderStatus.REJECTED) and o.filled_quantity == 0 for o in legs
-        )
-
-    def _protection_failed(self, entry_id: str, reason: str) -> None:
-        """A position the venue would not protect is closed at market: it is what the stop would do."""
-        entry = self.orders.get(entry_id)
-        if entry is None or self._held(entry.symbol) == 0:
-            return
-        log.error("protection refused; exiting at market", extra={"order": entry_id, "reason": reason})
-        self._exit(entry, ids.order_id(ids.EXIT, entry_id, "unprotected"), f"protection refused ({reason})")
-
-    def _time_stop(self, entry: Order) -> None:
-        entry.time_stop_deadline_ns = 0
-        entry._touch(self._clock())
-        self._emit(entry, note="time stop reached")
-        if self._held(entry.symbol) == 0:
-            return
-        self._cancel_where(
-            lambda o: o.parent_client_order_id == entry.client_order_id and o.role in _PROTECTIVE, note="time stop"
-        )
-        self._exit(entry, ids.order_id(ids.TIME_STOP, entry.client_order_id), "time stop")
-
     def _exit(self, entry: Order, cid: str, note: str) -> None:
         if cid in self.orders:
             return
@@ -1279,8 +960,8 @@ class ExecutionEngine:
                 continue
             if snapshot.status != order.status or snapshot.executed_quantity != order.filled_quantity:
                 notes.append(
-                    f"{order.client_order_id}: local {order.status.name} {_plain(order.filled_quantity)}, "
-                    f"venue {snapshot.status.name} {_plain(snapshot.executed_quantity)}"
+                    f"{order.client_order_id}: local {order.status.name} {plain(order.filled_quantity)}, "
+                    f"venue {snapshot.status.name} {plain(snapshot.executed_quantity)}"
                 )
             self._sync_snapshot(order, snapshot, "reconciled")
         if self.venue.stateless:
@@ -1349,7 +1030,7 @@ class ExecutionEngine:
                 # First sight of this account: what it holds beyond our position is not ours to manage.
                 position.baseline_quantity = balance - position.quantity
                 position.baseline_set = True
-                self._emit(position=position, note=f"baseline set: {symbol} balance {_plain(balance)} not managed")
+                self._emit(position=position, note=f"baseline set: {symbol} balance {plain(balance)} not managed")
                 continue
             venue_quantity = balance - position.baseline_quantity
             if venue_quantity == position.quantity:
@@ -1363,8 +1044,8 @@ class ExecutionEngine:
             self._update_dust(position)
             self.counters["reconciled_differences"] += 1
             note = (
-                f"reconciled: {symbol} position {_plain(old)} -> {_plain(venue_quantity)} "
-                f"(venue balance {_plain(balance)} - baseline {_plain(position.baseline_quantity)})"
+                f"reconciled: {symbol} position {plain(old)} -> {plain(venue_quantity)} "
+                f"(venue balance {plain(balance)} - baseline {plain(position.baseline_quantity)})"
             )
             notes.append(note)
             log.warning(
@@ -1374,48 +1055,6 @@ class ExecutionEngine:
             self._emit(position=position, note=note)
 
     # -- helpers ----------------------------------------------------------------------------------
-    def _position(self, symbol: str) -> Position:
-        position = self.positions.get(symbol)
-        if position is None:
-            position = self.positions[symbol] = Position(symbol)
-        return position
-
-    def _held(self, symbol: str) -> Decimal:
-        """What can be traded of the position: its dust is held, never sold, and never blocks a new trade."""
-        position = self.positions.get(symbol)
-        return position.tradable_quantity if position else ZERO
-
-    def _update_dust(self, position: Position) -> None:
-        try:
-            filters = self.venue.filters(position.symbol)
-        except VenueError:
-            return  # the venue's filters are unknown for now: keep the last split
-        price = self.marks.get(position.symbol) or position.mark_price or position.average_price
-        dust = filters.dust(position.quantity, price)
-        if dust != position.dust_quantity:
-            position.dust_quantity = dust
-            if dust:
-                log.info("dust left in the position", extra={"symbol": position.symbol, "dust": _plain(dust)})
-
-    def _record_ratchets(self, symbol: str) -> None:
-        """A simulated trailing stop's ratchet, persisted as it moves: a restart resumes it where it stood."""
-        for order in self._open_orders(symbol):
-            if order.role is not OrderRole.STOP_LOSS or not order.trailing_stop_bps:
-                continue
-            peak = self.venue.trailing_peak(order.client_order_id)
-            if peak and peak != order.trailing_peak:
-                order.trailing_peak = peak
-                order._touch(self._clock())
-                self._persist(order)
-
-    def _persist(self, order: Order) -> None:
-        """Only the state record (no report): bookkeeping risk has no use for."""
-        record = execution_pb2.ExecutionReport(
-            report_id=f"{order.client_order_id}:{order.version}", time_ns=self._clock(), venue=self.venue.name
-        )
-        record.order.CopyFrom(order_to_pb(order))
-        self.emitter.state(order.client_order_id, record)
-
     def _set_exit_retry(self, symbol: str, schedule: tuple[str, int, int] | None) -> None:
         """Keep the symbol's exit retry schedule, persisted on the first failed exit so it survives a restart."""
         current = self._exit_retries.pop(symbol, None)
@@ -1456,97 +1095,6 @@ class ExecutionEngine:
                 # Placed, or refused for good (filters, the venue's own rejection): retrying changes nothing.
                 self._set_exit_retry(symbol, None)
 
-    def _closable(self, symbol: str, exclude: str = "") -> Decimal:
-        """|position| less what open exit orders (other than `exclude`) are already selling or buying back."""
-        working = sum(
-            (
-                o.quantity - o.filled_quantity
-                for o in self._open_orders(symbol)
-                if o.role is OrderRole.EXIT and o.client_order_id != exclude
-            ),
-            ZERO,
-        )
-        return max(ZERO, abs(self._held(symbol)) - working)
-
-    def _open_count(self, symbol: str) -> int:
-        return len(self._open.get(symbol, ()))
-
-    def _open_orders(self, symbol: str | None = None) -> list[Order]:
-        cids = self._open.get(symbol, set()) if symbol is not None else set().union(*self._open.values())
-        return sorted((self.orders[c] for c in cids), key=lambda o: (o.created_time_ns, o.client_order_id))
-
-    def _index(self, order: Order) -> None:
-        cid = order.client_order_id
-        if order.is_open:
-            self._open.setdefault(order.symbol, set()).add(cid)
-        else:
-            self._open.get(order.symbol, set()).discard(cid)
-        if order.role is OrderRole.ENTRY and order.time_stop_deadline_ns:
-            self._timed.add(cid)
-        else:
-            self._timed.discard(cid)
-        if order.is_open and order.role is OrderRole.ENTRY and order.expire_time_ns:
-            self._expiring.add(cid)
-        else:
-            self._expiring.discard(cid)
-
-    def _mark(self, symbol: str, price: Decimal, time_ns: int) -> None:
-        position = self.positions.get(symbol)
-        if position is None or position.flat:
-            return
-        position.mark(price, time_ns)
-        last = self._last_mark_report.get(symbol, 0)
-        if time_ns - last >= self.config.mark_report_interval_ns:
-            self._last_mark_report[symbol] = time_ns
-            self._emit(position=position, note="mark", persist=False)
-
-    def _emit(
-        self,
-        order: Order | None = None,
-        fill: Fill | None = None,
-        position: Position | None = None,
-        realized_delta: Decimal = ZERO,
-        fee_delta: Decimal = ZERO,
-        note: str = "",
-        persist: bool = True,
-        alert: str = "",
-    ) -> None:
-        now = self._clock()
-        self._seq += 1
-        report = execution_pb2.ExecutionReport(
-            time_ns=now,
-            realized_pnl_delta=float(realized_delta),
-            fee_delta=float(fee_delta),
-            equity=float(self.equity()),
-            venue=self.venue.name,
-            note=note,
-            alert=alert,
-        )
-        if order is not None:
-            self._index(order)
-            report.order.CopyFrom(order_to_pb(order))
-            report.report_id = f"{order.client_order_id}:{order.version}"
-        if fill is not None:
-            report.fill.CopyFrom(fill_to_pb(fill))
-        if position is not None:
-            report.position.CopyFrom(position_to_pb(position))
-            if order is None:
-                report.report_id = f"{POSITION_KEY}{position.symbol}:{now}:{self._seq}"
-        symbol = order.symbol if order is not None else position.symbol if position is not None else ""
-        self.emitter.report(symbol, report)
-        if not persist:
-            return
-        if order is not None:
-            state = execution_pb2.ExecutionReport(report_id=report.report_id, time_ns=now, venue=self.venue.name)
-            state.order.CopyFrom(report.order)
-            self.emitter.state(order.client_order_id, state)
-        if position is not None:
-            state = execution_pb2.ExecutionReport(
-                report_id=f"{POSITION_KEY}{position.symbol}:{now}:{self._seq}", time_ns=now, venue=self.venue.name
-            )
-            state.position.CopyFrom(report.position)
-            self.emitter.state(f"{POSITION_KEY}{position.symbol}", state)
-
 
 _PROTECTIVE = (OrderRole.TAKE_PROFIT, OrderRole.STOP_LOSS)
 _INTENT_ORDER_TYPES = (risk_pb2.ORDER_TYPE_MARKET, risk_pb2.ORDER_TYPE_LIMIT, risk_pb2.ORDER_TYPE_LIMIT_MAKER)
@@ -1568,11 +1116,6 @@ def _intent_problem(intent: risk_pb2.OrderIntent) -> str:
     if intent.order_type != risk_pb2.ORDER_TYPE_MARKET and intent.limit_price <= 0:
         return "limit order without a limit price"
     return ""
-
-
-def _plain(value: Decimal) -> str:
-    text = format(value.normalize(), "f")
-    return text
 
 
 def _mark_price(event: market_pb2.MarketEvent) -> Decimal:
