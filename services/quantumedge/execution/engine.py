@@ -15,7 +15,6 @@ with a real venue and the backtester runs it with the paper venue and a list. Ru
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 import time
 from collections.abc import Iterator
@@ -33,7 +32,6 @@ from quantumedge.execution.engine_core import (
     Emitter,
     EngineConfig,
     ListEmitter,
-    _fills_seen,
     _orders_sent,
     _refused,
     _tracer,
@@ -43,6 +41,7 @@ from quantumedge.execution.engine_core import (
 from quantumedge.execution.engine_exits import ExitsMixin
 from quantumedge.execution.engine_protection import ProtectionMixin
 from quantumedge.execution.engine_recovery import RecoveryMixin
+from quantumedge.execution.engine_updates import UpdatesMixin, fill_problem
 from quantumedge.execution.errors import (
     OutcomeUnknown,
     RateLimited,
@@ -52,13 +51,10 @@ from quantumedge.execution.errors import (
 )
 from quantumedge.execution.orders import (
     ZERO,
-    Fill,
     IllegalTransition,
     Order,
-    OrderError,
     OrderRequest,
     OrderRole,
-    OrderSnapshot,
     OrderStatus,
     OrderType,
     OrderUpdate,
@@ -100,7 +96,7 @@ def protection_off_market(side: Side, tp: Decimal, sl: Decimal, mark: Decimal) -
     return ""
 
 
-class ExecutionEngine(ProtectionMixin, ExitsMixin, RecoveryMixin):
+class ExecutionEngine(UpdatesMixin, ProtectionMixin, ExitsMixin, RecoveryMixin):
     # -- inputs -----------------------------------------------------------------------------------
     def on_decision(self, decision: risk_pb2.RiskDecision) -> Order | None:
         """Trade an approved decision's intent; anything else is ignored (execution never trades on its own)."""
@@ -477,174 +473,6 @@ class ExecutionEngine(ProtectionMixin, ExitsMixin, RecoveryMixin):
             self._after_change(order)  # its protection may be gone: what is held is protected again
 
     # -- venue updates ----------------------------------------------------------------------------
-    def _apply(self, update: OrderUpdate, note: str = "") -> None:
-        order = self.orders.get(update.client_order_id)
-        if order is None:
-            self.counters["unknown_updates"] += 1
-            log.info("update for an order we do not track", extra={"order": update.client_order_id})
-            return
-        note = note or update.note
-        if update.venue_order_id and order.venue_order_id != update.venue_order_id:
-            order.venue_order_id = update.venue_order_id
-        if update.fill is not None:
-            self._apply_fill(order, update.fill, note)
-        if update.executed_quantity > order.filled_quantity:
-            self._catch_up_fills(order, update)
-        if update.status != order.status:
-            if update.status is OrderStatus.REJECTED:
-                order.reject_code = update.reject_code or order.reject_code
-                order.reject_message = update.reject_message or order.reject_message
-            self._set_status(order, update.status, note, update.time_ns)
-        self._after_change(order)
-
-    def _apply_fill(self, order: Order, fill: Fill, note: str = "") -> None:
-        problem = fill_problem(fill)
-        if problem is not None:
-            # A venue (or paper book) fill with a non-finite or absurd value never reaches the position.
-            self.counters["refused_fills"] += 1
-            log.error(
-                "venue fill refused",
-                extra={
-                    "order": order.client_order_id,
-                    "trade": fill.trade_id,
-                    "code": problem.code,
-                    "detail": problem.detail,
-                },
-            )
-            return
-        if (
-            order.synthetic_credit > 0
-            and not fill.trade_id.startswith("recon:")
-            and fill.trade_id not in order.trade_ids
-        ):
-            covered = min(order.synthetic_credit, fill.quantity)
-            order.synthetic_credit -= covered
-            if covered == fill.quantity:
-                log.info(
-                    "fill already counted by a reconciled stand-in",
-                    extra={"order": order.client_order_id, "trade": fill.trade_id},
-                )
-                order.trade_ids.add(fill.trade_id)
-                order._touch(self._clock())
-                self._persist(order)  # the credit used up, so a restart does not use it again
-                return
-            share = (fill.quantity - covered) / fill.quantity
-            fill = dataclasses.replace(
-                fill,
-                quantity=fill.quantity - covered,
-                fee=fill.fee * share,
-                fee_quote=fill.fee_quote * share,
-                base_fee=fill.base_fee * share,
-            )
-        try:
-            if not order.apply_fill(fill):
-                return
-        except OrderError as exc:
-            log.error("inconsistent fill ignored", extra={"order": order.client_order_id, "error": str(exc)})
-            return
-        self.counters["fills"] += 1
-        _fills_seen.add(1, {"venue": self.venue.name, "symbol": order.symbol})
-        position = self._position(order.symbol)
-        delta = position.apply_fill(order.side, fill)
-        market = self.marks.get(order.symbol)
-        if market and not position.flat:
-            position.mark(market)  # the book's mid, not the price paid: unrealised is honest from the first report
-        self._update_dust(position)
-        self._emit(order, fill=fill, position=position, realized_delta=delta, fee_delta=fill.fee_quote, note=note)
-
-    def _catch_up_fills(self, order: Order, update: OrderUpdate) -> None:
-        """The venue reports more filled than we saw: fetch the missing fills (or, failing that, one
-        synthetic fill at the venue's average price so quantities and positions stay true)."""
-        snapshot = OrderSnapshot(
-            order.client_order_id,
-            order.symbol,
-            order.side,
-            order.order_type,
-            update.status,
-            order.quantity,
-            update.executed_quantity,
-            update.executed_quote,
-            venue_order_id=order.venue_order_id or update.venue_order_id,
-        )
-        try:
-            fills = self.venue.order_fills(snapshot)
-        except VenueError as exc:
-            log.warning("could not fetch missed fills", extra={"order": order.client_order_id, "error": str(exc)})
-            fills = []
-        for fill in fills:
-            self._apply_fill(order, fill, note="reconciled: fill missed while away")
-        missing = update.executed_quantity - order.filled_quantity
-        if missing > 0:
-            quote = update.executed_quote - order.filled_quote
-            price = quote / missing if quote > 0 else (order.average_price or self.marks.get(order.symbol, ZERO))
-            synthetic = Fill(
-                order.client_order_id,
-                f"recon:{order.client_order_id}:{update.executed_quantity}",
-                price,
-                missing,
-                time_ns=update.time_ns,
-            )
-            self._apply_fill(
-                order, synthetic, note="reconciled: venue reported fills we never saw (at its average price)"
-            )
-            order.synthetic_credit += missing
-            order._touch(self._clock())
-            self._persist(order)  # the credit survives a restart: those trades still arrive once
-
-    def _set_status(self, order: Order, status: OrderStatus, note: str = "", time_ns: int = 0) -> None:
-        try:
-            changed = order.transition(status, time_ns or self._clock())
-        except IllegalTransition:
-            # Stale news (e.g. the stream's NEW after the response's FILLED): the newer state stands.
-            log.debug("stale order update ignored", extra={"order": order.client_order_id, "status": status.name})
-            return
-        except OrderError as exc:
-            log.warning(
-                "order update inconsistent with fills", extra={"order": order.client_order_id, "error": str(exc)}
-            )
-            return
-        if not changed:
-            return
-        if status is OrderStatus.REJECTED:
-            self.counters["rejects"] += 1
-        self._emit(order, note=note)
-
-    def _after_change(self, order: Order) -> None:
-        if not order.outcome_unknown:
-            self.unknown.resolved(order.client_order_id)
-        if self._needs_protection(order):
-            self._protect(order)
-            return
-        parent = self.orders.get(order.parent_client_order_id) if order.parent_client_order_id else None
-        if (
-            parent is not None
-            and order.role in _PROTECTIVE
-            and order.status is OrderStatus.FILLED
-            and parent.time_stop_deadline_ns
-        ):
-            # The entry's own target or stop closed it: its time stop has nothing left to close.
-            parent.time_stop_deadline_ns = 0
-            parent._touch(self._clock())
-            self._emit(parent, note="closed by its protection: time stop cleared")
-        if (
-            parent is not None
-            and order.role in _PROTECTIVE
-            and order.status in (OrderStatus.EXPIRED, OrderStatus.REJECTED)
-            and self._protection_vanished(parent)
-        ):
-            # Every leg is gone and none filled (never reached the venue, or refused after the fact): the
-            # position would sit unprotected, so it is closed as its stop would have closed it.
-            self._protection_failed(parent.client_order_id, f"protection {order.status.name.lower()}")
-        if order.role is OrderRole.EXIT and order.status.terminal and self._held(order.symbol) != 0:
-            self._protect_remainder(order.symbol, f"exit {order.client_order_id} {order.status.name.lower()}")
-        if order.role in _CLOSING and order.status.terminal and self._held(order.symbol) == 0:
-            # Flat: protection and time stops of this symbol have nothing left to protect.
-            for entry in [self.orders[c] for c in list(self._timed)]:
-                if entry.symbol == order.symbol and entry.time_stop_deadline_ns:
-                    entry.time_stop_deadline_ns = 0
-                    entry._touch(self._clock())
-                    self._emit(entry, note="position closed: time stop cleared")
-
     # -- protection -------------------------------------------------------------------------------
     # -- cancel / flatten -------------------------------------------------------------------------
     # -- reconciliation ---------------------------------------------------------------------------
@@ -682,14 +510,3 @@ def _mark_price(event: market_pb2.MarketEvent) -> Decimal:
     if kind == "depth" and event.depth.bids and event.depth.asks:
         return (dec(event.depth.bids[0].price) + dec(event.depth.asks[0].price)) / 2
     return ZERO
-
-
-def fill_problem(fill: Fill) -> bounds.Problem | None:
-    """The first bad value of a venue's fill (price, quantity, fees), or None."""
-    return bounds.first(
-        bounds.price("fill.price", fill.price),
-        bounds.quantity("fill.quantity", fill.quantity),
-        bounds.number("fill.fee", fill.fee, low=-bounds.MAX_MONEY, high=bounds.MAX_MONEY),
-        bounds.money("fill.fee_quote", fill.fee_quote),
-        bounds.quantity("fill.base_fee", fill.base_fee, optional=True),
-    )

@@ -6,6 +6,7 @@ Enum values equal the protobuf enum numbers, so conversion is int().
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import IntEnum
@@ -353,16 +354,16 @@ class Order:
         self.synthetic_credit += quantity
         self._touch(time_ns)
 
-    def use_synthetic_credit(self, fill: Fill, time_ns: int) -> Fill | None:
+    def use_synthetic_credit(self, fill: Fill, clock: Callable[[], int]) -> Fill | None:
         """The part of a real trade a reconciled stand-in fill has not counted yet; None when it counted all
-        (the trade id is then recorded, so a redelivery is a duplicate)."""
+        (the trade id is then recorded, so a redelivery is a duplicate). `clock` is read only for a new version."""
         if self.synthetic_credit <= 0 or fill.trade_id.startswith("recon:") or fill.trade_id in self.trade_ids:
             return fill
         covered = min(self.synthetic_credit, fill.quantity)
         self.synthetic_credit -= covered
         if covered == fill.quantity:
             self.trade_ids.add(fill.trade_id)
-            self._touch(time_ns)
+            self._touch(clock())
             return None
         share = (fill.quantity - covered) / fill.quantity
         return replace(
