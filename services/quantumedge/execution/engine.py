@@ -14,16 +14,9 @@ with a real venue and the backtester runs it with the paper venue and a list. Ru
 
 from __future__ import annotations
 
-import contextlib
-import math
-import time
-from collections.abc import Iterator
 from decimal import Decimal
 
-from quantumedge.execution import ids, protection
-from quantumedge.execution.convert import (
-    order_type_from_pb,
-)
+from quantumedge.execution import ids
 from quantumedge.execution.engine_core import (
     CAP_ORDER_NOTIONAL,
     CAP_POSITION_NOTIONAL,
@@ -32,34 +25,21 @@ from quantumedge.execution.engine_core import (
     Emitter,
     EngineConfig,
     ListEmitter,
-    _orders_sent,
-    _refused,
-    _tracer,
-    _venue_ms,
     log,
 )
 from quantumedge.execution.engine_exits import ExitsMixin
+from quantumedge.execution.engine_intake import IntakeMixin, protection_off_market
 from quantumedge.execution.engine_protection import ProtectionMixin
 from quantumedge.execution.engine_recovery import RecoveryMixin
 from quantumedge.execution.engine_updates import UpdatesMixin, fill_problem
-from quantumedge.execution.errors import (
-    OutcomeUnknown,
-    RateLimited,
-    VenueError,
-    VenueRejected,
-    VenueUnavailable,
-)
 from quantumedge.execution.orders import (
     ZERO,
-    IllegalTransition,
     Order,
-    OrderRequest,
     OrderRole,
     OrderStatus,
     OrderType,
     OrderUpdate,
     Side,
-    TimeInForce,
     dec,
 )
 from quantumedge.execution.positions import Position
@@ -80,23 +60,7 @@ __all__ = [
 ]
 
 
-def protection_off_market(side: Side, tp: Decimal, sl: Decimal, mark: Decimal) -> str:
-    """Why an entry's take-profit or stop is already on the wrong side of the market ("" when it is not).
-
-    Risk prices them from its own view of the book; when that view lags the market, a long's target can
-    sit below the price it fills at. The venue refuses such an OCO (-2010) and the position would be
-    closed at market at once: a loss by construction, so the entry is not sent."""
-    if mark <= 0:
-        return ""
-    buy = side is Side.BUY
-    if tp and (tp <= mark if buy else tp >= mark):
-        return f"take-profit {tp} is already {'below' if buy else 'above'} the market {mark}"
-    if sl and (sl >= mark if buy else sl <= mark):
-        return f"stop {sl} is already {'above' if buy else 'below'} the market {mark}"
-    return ""
-
-
-class ExecutionEngine(UpdatesMixin, ProtectionMixin, ExitsMixin, RecoveryMixin):
+class ExecutionEngine(IntakeMixin, UpdatesMixin, ProtectionMixin, ExitsMixin, RecoveryMixin):
     # -- inputs -----------------------------------------------------------------------------------
     def on_decision(self, decision: risk_pb2.RiskDecision) -> Order | None:
         """Trade an approved decision's intent; anything else is ignored (execution never trades on its own)."""
@@ -123,6 +87,7 @@ class ExecutionEngine(UpdatesMixin, ProtectionMixin, ExitsMixin, RecoveryMixin):
         with self._lock:
             if cid in self.orders:
                 return self.orders[cid]
+            now = self._clock()
             order = Order(
                 client_order_id=cid,
                 symbol=intent.symbol or decision.symbol,
@@ -131,9 +96,9 @@ class ExecutionEngine(UpdatesMixin, ProtectionMixin, ExitsMixin, RecoveryMixin):
                 quantity=dec(qty),  # for the record only: it is never sent
                 intent_id=intent.intent_id,
                 venue=self.venue.name,
-                created_time_ns=self._clock(),
+                created_time_ns=now,
+                updated_time_ns=now,
             )
-            order.updated_time_ns = order.created_time_ns
             self.orders[cid] = order
             self.counters["intents_received"] += 1
             return self._refuse(order, code, message)
@@ -279,226 +244,11 @@ class ExecutionEngine(UpdatesMixin, ProtectionMixin, ExitsMixin, RecoveryMixin):
                 self._cancel_where(lambda o: o.client_order_id in due, note="resting entry expired unfilled")
 
     # -- intent -> order --------------------------------------------------------------------------
-    def _on_intent(self, intent: risk_pb2.OrderIntent) -> Order | None:
-        is_exit = intent.kind == risk_pb2.INTENT_KIND_EXIT
-        cid = ids.order_id(ids.EXIT if is_exit else ids.ENTRY, intent.intent_id)
-        if cid in self.orders:
-            self.counters["duplicates_ignored"] += 1
-            log.info("intent already handled; no second order", extra={"intent": intent.intent_id, "order": cid})
-            return self.orders[cid]
-        problem = _intent_problem(intent)
-        if problem:
-            self.counters["ignored_decisions"] += 1
-            log.error("approved intent is unusable; ignored", extra={"intent": intent.intent_id, "problem": problem})
-            return None
-        order_type, post_only = order_type_from_pb(intent.order_type)
-        tif = TimeInForce(intent.time_in_force)
-        if order_type is OrderType.LIMIT and (tif is TimeInForce.UNSPECIFIED or post_only):
-            tif = TimeInForce.GTC  # LIMIT_MAKER takes no time in force: it rests until filled or cancelled
-        order = Order(
-            client_order_id=cid,
-            symbol=intent.symbol,
-            side=Side(intent.side),
-            order_type=order_type,
-            quantity=dec(intent.quantity),
-            price=dec(intent.limit_price) if order_type is OrderType.LIMIT else ZERO,
-            time_in_force=tif if order_type is OrderType.LIMIT else TimeInForce.UNSPECIFIED,
-            role=OrderRole.EXIT if is_exit else OrderRole.ENTRY,
-            post_only=post_only,
-            intent_id=intent.intent_id,
-            venue=self.venue.name,
-            created_time_ns=self._clock(),
-        )
-        if not is_exit:
-            order.take_profit_price = dec(intent.take_profit_price)
-            order.stop_loss_price = dec(intent.stop_loss_price)
-            order.trailing_stop_bps = dec(intent.trailing_stop_bps)
-            # Bounded: an approved 2^63-1 would overflow the deadline and leave the position unprotected.
-            order.time_stop_ns = protection.bounded(intent.time_stop_ns)
-            if intent.entry_ttl_ns > 0 and order_type is OrderType.LIMIT:
-                # On the venue's clock (market time for paper), like the time stop.
-                ttl = protection.bounded(intent.entry_ttl_ns, protection.MAX_ENTRY_TTL_NS)
-                order.expire_time_ns = self.venue.now_ns() + ttl
-        order.updated_time_ns = order.created_time_ns
-        self.orders[cid] = order
-        if not is_exit and self.halted:
-            return self._refuse(order, "HALTED", f"execution is halted ({self.halt_reason}): no new entries")
-        if not is_exit and self.reducing(order.symbol):
-            return self._refuse(order, "REDUCING", f"{self.reducing(order.symbol)}: no new entries")
-        reason = self.unknown.exits_only(self._open_orders(order.symbol), self.venue.now_ns()).get(order.symbol)
-        if not is_exit and reason:
-            return self._refuse(order, "EXITS_ONLY", f"{order.symbol} takes exits only ({reason}): no new entries")
-        try:
-            filters = self.venue.filters(order.symbol)
-        except VenueError as exc:
-            return self._refuse(order, exc.code, exc.message)
-        if is_exit:
-            held = self._held(order.symbol)
-            if held == 0 or (held > 0) == (order.side is Side.BUY):
-                return self._refuse(order, "NO_POSITION", f"nothing to exit in {order.symbol} (position {held})")
-            closable = self._closable(order.symbol, exclude=cid)
-            if closable <= 0:
-                return self._refuse(
-                    order, "NO_POSITION", f"{order.symbol} position {held} is already being closed by working exits"
-                )
-            order.quantity = min(order.quantity or closable, closable)
-        order.quantity = filters.round_quantity(order.quantity, order_type)
-        if order.price:
-            order.price = filters.round_price(order.price, "down" if order.side is Side.BUY else "up")
-        violation = filters.check(
-            order_type,
-            order.quantity,
-            order.price,
-            reference_price=dec(intent.reference_price) or self.marks.get(order.symbol, ZERO),
-            open_orders=self._open_count(order.symbol),
-            side=order.side,
-            average_price=self.venue.average_price(order.symbol) if order.price else ZERO,
-        ) or (None if is_exit else self._protection_room(order, filters))
-        if violation is not None:
-            return self._refuse(order, violation.code, violation.message)
-        if not is_exit:
-            over = self._over_cap(order, dec(intent.reference_price) or self.marks.get(order.symbol, ZERO))
-            if over is not None:
-                return self._refuse(order, *over)
-            off = protection_off_market(
-                order.side, order.take_profit_price, order.stop_loss_price, self.marks.get(order.symbol, ZERO)
-            )
-            if off:
-                return self._refuse(order, PROTECTION_OFF_MARKET, off)
-        if is_exit:
-            # Protective orders reserve the balance the exit needs: they go first (only for an exit that can go).
-            self._cancel_where(
-                lambda o: o.symbol == order.symbol and o.role in _PROTECTIVE, note="exit replaces protection"
-            )
-            # A cancel can find a leg already filled: size again on what is left, never on what was.
-            closable = self._closable(order.symbol, exclude=cid)
-            order.quantity = filters.round_quantity(min(order.quantity, closable), order_type)
-            if order.quantity <= 0:
-                return self._refuse(
-                    order, "NO_POSITION", f"{order.symbol} was closed while its protection was cancelled"
-                )
-        self._send(order)
-        return order
-
-    def _over_cap(self, order: Order, reference: Decimal) -> tuple[str, str] | None:
-        """(code, message) when an entry breaks a hard cap. Valued at the dearer of its limit and the market, so
-        a limit far from the market cannot hide its size; working entries on the symbol count as held."""
-        cfg = self.config
-        if not (cfg.max_order_notional or cfg.max_position_notional):
-            return None
-        price = max(order.price, reference)
-        if price <= 0:
-            return CAP_ORDER_NOTIONAL, f"no price for {order.symbol} to check execution's hard caps against"
-        notional = order.quantity * price
-        if cfg.max_order_notional and notional > cfg.max_order_notional:
-            return CAP_ORDER_NOTIONAL, f"order notional {notional:.2f} over execution's cap {cfg.max_order_notional}"
-        working = sum(
-            (
-                (o.quantity - o.filled_quantity) * (1 if o.side is Side.BUY else -1)
-                for o in self._open_orders(order.symbol)
-                if o.role is OrderRole.ENTRY and o.client_order_id != order.client_order_id
-            ),
-            ZERO,
-        )
-        signed = order.quantity if order.side is Side.BUY else -order.quantity
-        after = abs(self._held(order.symbol) + working + signed) * price
-        if cfg.max_position_notional and after > cfg.max_position_notional:
-            cap = cfg.max_position_notional
-            return CAP_POSITION_NOTIONAL, f"{order.symbol} position would be {after:.2f}, over execution's cap {cap}"
-        return None
-
-    def _refuse(self, order: Order, code: str, message: str) -> Order:
-        """Record an order that was never sent, so the refusal is explained and a redelivery finds it."""
-        order.reject(code, message, self._clock())
-        self.counters["rejects"] += 1
-        _refused.add(1, {"venue": self.venue.name, "code": code})
-        log.warning(
-            "order refused before sending", extra={"order": order.client_order_id, "code": code, "reason": message}
-        )
-        self._emit(order, note=f"refused: {message}")
-        return order
-
-    def _send(self, order: Order) -> None:
-        self.orders[order.client_order_id] = order
-        order.sent_time_ms = self.venue.now_ns() // 1_000_000
-        order._touch(self._clock())
-        self._emit(order, note="sending")
-        # Durable before it leaves: after a crash the PENDING order is queried, never sent again.
-        self.emitter.flush()
-        try:
-            with self._venue_span("venue submit", order):
-                updates = self.venue.submit(OrderRequest.of(order))
-        except VenueRejected as exc:
-            self._rejected(order, exc.code, exc.message)
-            return
-        except (VenueUnavailable, RateLimited) as exc:
-            if order.role is OrderRole.EXIT:
-                # Its protection is already gone: an exit the venue could not take now is tried again.
-                self._schedule_exit_retry(order)
-            self._rejected(order, exc.code, f"not placed: {exc.message}")
-            return
-        except OutcomeUnknown as exc:
-            self._outcome_unknown(order, exc)
-            return
-        self.counters["orders_placed"] += 1
-        _orders_sent.add(1, {"venue": self.venue.name, "role": order.role.name})
-        for update in updates:
-            self._apply(update)
-
-    @contextlib.contextmanager
-    def _venue_span(self, name: str, order: Order) -> Iterator[None]:
-        """A span around one venue call, child of the record being handled, so a trace reaches the venue."""
-        started = time.perf_counter()
-        with _tracer.start_as_current_span(name) as span:
-            span.set_attribute("qe.client_order_id", order.client_order_id)
-            span.set_attribute("qe.symbol", order.symbol)
-            span.set_attribute("qe.venue", self.venue.name)
-            try:
-                yield
-            finally:
-                _venue_ms.record((time.perf_counter() - started) * 1000, {"venue": self.venue.name, "call": name})
-
-    def _rejected(self, order: Order, code: str, message: str) -> None:
-        try:
-            order.reject(code, message, self._clock())
-        except IllegalTransition:
-            return
-        self.counters["rejects"] += 1
-        _refused.add(1, {"venue": self.venue.name, "code": code})
-        log.warning("order rejected", extra={"order": order.client_order_id, "code": code, "reason": message})
-        self._emit(order, note=f"rejected: {code} {message}")
-        if order.role in _PROTECTIVE and order.parent_client_order_id:
-            self._protection_failed(order.parent_client_order_id, f"{code} {message}")
-        elif order.role is OrderRole.EXIT:
-            self._after_change(order)  # its protection may be gone: what is held is protected again
-
     # -- venue updates ----------------------------------------------------------------------------
     # -- protection -------------------------------------------------------------------------------
     # -- cancel / flatten -------------------------------------------------------------------------
     # -- reconciliation ---------------------------------------------------------------------------
     # -- helpers ----------------------------------------------------------------------------------
-
-
-_PROTECTIVE = (OrderRole.TAKE_PROFIT, OrderRole.STOP_LOSS)
-_INTENT_ORDER_TYPES = (risk_pb2.ORDER_TYPE_MARKET, risk_pb2.ORDER_TYPE_LIMIT, risk_pb2.ORDER_TYPE_LIMIT_MAKER)
-_CLOSING = (OrderRole.EXIT, OrderRole.TAKE_PROFIT, OrderRole.STOP_LOSS)
-
-
-def _intent_problem(intent: risk_pb2.OrderIntent) -> str:
-    if not intent.symbol:
-        return "no symbol"
-    if intent.side not in (Side.BUY, Side.SELL):
-        return "side unspecified"
-    if intent.order_type not in _INTENT_ORDER_TYPES:
-        return "order type unspecified"
-    numbers = (intent.quantity, intent.limit_price, intent.take_profit_price, intent.stop_loss_price)
-    if not all(math.isfinite(x) and x >= 0 for x in (*numbers, intent.trailing_stop_bps, intent.reference_price)):
-        return "a quantity or price is negative or not a number"
-    if intent.kind != risk_pb2.INTENT_KIND_EXIT and intent.quantity <= 0:
-        return "entry without a quantity"
-    if intent.order_type != risk_pb2.ORDER_TYPE_MARKET and intent.limit_price <= 0:
-        return "limit order without a limit price"
-    return ""
 
 
 def _mark_price(event: market_pb2.MarketEvent) -> Decimal:
