@@ -230,14 +230,14 @@ class ExecutionEngine(IntakeMixin, UpdatesMixin, ProtectionMixin, ExitsMixin, Re
     def check_time_stops(self, now_ns: int) -> None:
         with self._lock:
             self._retry_exits(now_ns)
-            for cid in list(self._timed):
+            for cid in self._indexes.timed():
                 entry = self.orders[cid]
                 if entry.time_stop_deadline_ns and entry.time_stop_deadline_ns <= now_ns:
                     self._time_stop(entry)
             # A PENDING one is resolved first: only an order the venue acknowledged can be cancelled there.
             due = {
                 c
-                for c in self._expiring
+                for c in self._indexes.expiring()
                 if self.orders[c].expire_time_ns <= now_ns and self.orders[c].status is not OrderStatus.PENDING
             }
             if due:

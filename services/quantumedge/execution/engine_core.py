@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 from quantumedge.execution import compaction
 from quantumedge.execution.convert import fill_to_pb, order_to_pb, position_to_pb
 from quantumedge.execution.errors import VenueError
+from quantumedge.execution.order_index import OrderIndex
 from quantumedge.execution.orders import ZERO, Fill, Order, OrderRole
 from quantumedge.execution.positions import Position
 from quantumedge.execution.unknown import UnknownOutcomes
@@ -125,11 +126,8 @@ class EngineCore:
         self.trading_states: dict[str, risk_pb2.SymbolTradingState] = {}
         self._last_mark_report: dict[str, int] = {}
         self._awaiting_protection: set[str] = set()
-        # Indexes kept by _index() on every change, so per-event work does not grow with history.
-        self._open: dict[str, set[str]] = {}
-        self._timed: set[str] = set()
-        # Open entries with an expiry (resting post-only entries): cancelled once it passes.
-        self._expiring: set[str] = set()
+        # Open orders, armed time stops and expiring entries; follows every order change _emit reports.
+        self._indexes = OrderIndex()
         # symbol -> (first failed exit's id, attempts so far, when to try again on the venue's clock)
         self._exit_retries: dict[str, tuple[str, int, int]] = {}
         # Seeded: a backtest's retries land at the same market time on every run.
@@ -174,7 +172,8 @@ class EngineCore:
             alert=alert,
         )
         if order is not None:
-            self._index(order)
+            # Every change of an order is reported here: its indexes follow it in the same step.
+            self._indexes.update(order)
             report.order.CopyFrom(order_to_pb(order))
             report.report_id = f"{order.client_order_id}:{order.version}"
         if fill is not None:
@@ -206,27 +205,12 @@ class EngineCore:
         record.order.CopyFrom(order_to_pb(order))
         self.emitter.state(order.client_order_id, record)
 
-    def _index(self, order: Order) -> None:
-        cid = order.client_order_id
-        if order.is_open:
-            self._open.setdefault(order.symbol, set()).add(cid)
-        else:
-            self._open.get(order.symbol, set()).discard(cid)
-        if order.role is OrderRole.ENTRY and order.time_stop_deadline_ns:
-            self._timed.add(cid)
-        else:
-            self._timed.discard(cid)
-        if order.is_open and order.role is OrderRole.ENTRY and order.expire_time_ns:
-            self._expiring.add(cid)
-        else:
-            self._expiring.discard(cid)
-
     def _open_orders(self, symbol: str | None = None) -> list[Order]:
-        cids = self._open.get(symbol, set()) if symbol is not None else set().union(*self._open.values())
+        cids = self._indexes.open_ids(symbol)
         return sorted((self.orders[c] for c in cids), key=lambda o: (o.created_time_ns, o.client_order_id))
 
     def _open_count(self, symbol: str) -> int:
-        return len(self._open.get(symbol, ()))
+        return self._indexes.open_count(symbol)
 
     def _position(self, symbol: str) -> Position:
         position = self.positions.get(symbol)

@@ -37,7 +37,7 @@ class RecoveryMixin(EngineCore):
                     self.positions[record.position.symbol] = position_from_pb(record.position)
                 elif record.HasField("order") and record.order.client_order_id:
                     order = self.orders[record.order.client_order_id] = order_from_pb(record.order)
-                    self._index(order)
+                    self._indexes.update(order)
                     if order.exit_retry_due_ns:
                         schedule = (order.client_order_id, order.exit_retry_attempts, order.exit_retry_due_ns)
                         self._exit_retries[order.symbol] = schedule
@@ -168,8 +168,7 @@ class RecoveryMixin(EngineCore):
             )
             for cid in gone:
                 order = self.orders.pop(cid)
-                for index in (self._open.get(order.symbol, set()), self._timed, self._expiring):
-                    index.discard(cid)
+                self._indexes.forget(order)
                 self.emitter.state(cid, None)
             if gone:
                 log.info("finished orders forgotten", extra={"orders": len(gone), "kept": len(self.orders)})
@@ -257,7 +256,7 @@ class RecoveryMixin(EngineCore):
             created_time_ns=snapshot.time_ns or self._clock(),
         )
         self.orders[cid] = order
-        self._index(order)
+        self._indexes.update(order)
         return order
 
     def _reconcile_positions(self, notes: list[str]) -> None:

@@ -184,7 +184,7 @@ class UpdatesMixin(EngineCore):
             self._protect_remainder(order.symbol, f"exit {order.client_order_id} {order.status.name.lower()}")
         if order.role in _CLOSING and order.status.terminal and self._held(order.symbol) == 0:
             # Flat: protection and time stops of this symbol have nothing left to protect.
-            for entry in [self.orders[c] for c in list(self._timed)]:
+            for entry in [self.orders[c] for c in self._indexes.timed()]:
                 if entry.symbol == order.symbol and entry.time_stop_deadline_ns:
                     entry.clear_time_stop(self._clock())
                     self._emit(entry, note="position closed: time stop cleared")
