@@ -243,7 +243,7 @@ class EngineCore:
         price = self.marks.get(position.symbol) or position.mark_price or position.average_price
         dust = filters.dust(position.quantity, price)
         if dust != position.dust_quantity:
-            position.dust_quantity = dust
+            position.set_dust(dust)
             if dust:
                 log.info("dust left in the position", extra={"symbol": position.symbol, "dust": plain(dust)})
 

@@ -275,19 +275,14 @@ class RecoveryMixin(EngineCore):
             balance = balances.get(symbol, ZERO)
             if not position.baseline_set:
                 # First sight of this account: what it holds beyond our position is not ours to manage.
-                position.baseline_quantity = balance - position.quantity
-                position.baseline_set = True
+                position.set_baseline(balance)
                 self._emit(position=position, note=f"baseline set: {symbol} balance {plain(balance)} not managed")
                 continue
             venue_quantity = balance - position.baseline_quantity
             if venue_quantity == position.quantity:
                 continue
             old = position.quantity
-            if venue_quantity == 0:
-                position.average_price = ZERO
-            elif old == 0 or (old > 0) != (venue_quantity > 0):
-                position.average_price = self.marks.get(symbol, ZERO)
-            position.quantity = venue_quantity
+            position.correct_to(venue_quantity, self.marks.get(symbol, ZERO))
             self._update_dust(position)
             self.counters["reconciled_differences"] += 1
             note = (

@@ -40,6 +40,24 @@ class Position:
     def flat(self) -> bool:
         return self.quantity == 0
 
+    def set_baseline(self, balance: Decimal) -> None:
+        """First sight of the account: what it holds beyond this position is not ours to manage."""
+        self.baseline_quantity = balance - self.quantity
+        self.baseline_set = True
+
+    def correct_to(self, quantity: Decimal, mark: Decimal) -> None:
+        """The venue's balance says the position is `quantity`: a new or reversed one is priced at `mark`."""
+        old = self.quantity
+        if quantity == 0:
+            self.average_price = ZERO
+        elif old == 0 or (old > 0) != (quantity > 0):
+            self.average_price = mark
+        self.quantity = quantity
+
+    def set_dust(self, dust: Decimal) -> None:
+        """The part the venue will not trade (same sign as the position)."""
+        self.dust_quantity = dust
+
     def apply_fill(self, side: Side, fill: Fill) -> Decimal:
         """Net the fill into the position; return the realised PnL it adds (net of its fee).
 
