@@ -8,11 +8,11 @@ from quantumedge.execution.orders import (
     OrderRole,
     OrderStatus,
     OrderType,
-    Position,
     Side,
     TimeInForce,
     dec,
 )
+from quantumedge.execution.positions import Position
 from quantumedge.v1 import execution_pb2, risk_pb2
 
 

@@ -6,7 +6,8 @@ Enum values equal the protobuf enum numbers, so conversion is int().
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import IntEnum
 
@@ -286,80 +287,100 @@ class Order:
         if time_ns:
             self.updated_time_ns = max(self.updated_time_ns, time_ns)
 
+    # Changes the engine makes: each is one new version (one report id), as the state record needs.
+    def resize(self, quantity: Decimal, price: Decimal | None = None) -> None:
+        """Size (and price) fitted to the venue's filters before the first send: no version of its own."""
+        self.quantity = quantity
+        if price is not None:
+            self.price = price
 
-@dataclass
-class Position:
-    """Net position in one symbol. realized_pnl is net of fees; fees is their running total (quote asset)."""
+    def learn_venue_order_id(self, venue_order_id: str) -> None:
+        self.venue_order_id = venue_order_id
 
-    symbol: str
-    quantity: Decimal = ZERO
-    average_price: Decimal = ZERO
-    realized_pnl: Decimal = ZERO
-    fees: Decimal = ZERO
-    mark_price: Decimal = ZERO
-    # Spot venues: base-asset balance QuantumEdge does not manage (held before it started).
-    baseline_quantity: Decimal = ZERO
-    baseline_set: bool = False
-    updated_time_ns: int = 0
-    # The part of `quantity` (same sign) the venue will not trade: below its lot size or minimum notional.
-    # Commissions taken in the base asset leave it behind; it is held and marked, but never traded.
-    dust_quantity: Decimal = ZERO
+    def note_reject(self, code: str, message: str) -> None:
+        """The venue's reason, kept before its REJECTED is applied (empty values keep what is known)."""
+        self.reject_code = code or self.reject_code
+        self.reject_message = message or self.reject_message
 
-    @property
-    def tradable_quantity(self) -> Decimal:
-        return self.quantity - self.dust_quantity
+    def joins_list(self, group_id: str, sent_time_ms: int) -> None:
+        """An OCO leg about to be sent with its list: no version of its own (its first report says so)."""
+        self.group_id = group_id
+        self.sent_time_ms = sent_time_ms
 
-    @property
-    def unrealized_pnl(self) -> Decimal:
-        if not self.quantity or not self.mark_price:
-            return ZERO
-        return (self.mark_price - self.average_price) * self.quantity
+    def sending(self, sent_time_ms: int, time_ns: int) -> None:
+        self.sent_time_ms = sent_time_ms
+        self._touch(time_ns)
 
-    @property
-    def flat(self) -> bool:
-        return self.quantity == 0
+    def outcome_became_unknown(self, since_ns: int, code: str, time_ns: int) -> None:
+        """Sent, and the venue's answer is lost: the first moment is kept, the latest code replaces."""
+        self.outcome_unknown_since_ns = self.outcome_unknown_since_ns or since_ns
+        self.outcome_unknown_code = code
+        self._touch(time_ns)
 
-    def apply_fill(self, side: Side, fill: Fill) -> Decimal:
-        """Net the fill into the position; return the realised PnL it adds (net of its fee).
+    def record_alert(self, time_ns: int) -> None:
+        """A new version with nothing changed, so the alert's report has an id of its own."""
+        self._touch(time_ns)
 
-        Crossing through zero closes the old side at its average and opens the rest at the fill price.
-        A commission taken in the base asset shrinks the holding without realising anything: its value
-        is already counted in fee_quote.
-        """
-        signed = fill.quantity * side.sign
-        gross = ZERO
-        was_flat = self.quantity == 0
-        if self.quantity == 0 or (self.quantity > 0) == (signed > 0):
-            total = abs(self.quantity) + abs(signed)
-            self.average_price = (abs(self.quantity) * self.average_price + abs(signed) * fill.price) / total
-            self.quantity += signed
-        else:
-            closed = min(abs(signed), abs(self.quantity))
-            direction = 1 if self.quantity > 0 else -1
-            gross = closed * (fill.price - self.average_price) * direction
-            self.quantity += signed
-            if self.quantity == 0:
-                self.average_price = ZERO
-            elif (self.quantity > 0) != (direction > 0):
-                self.average_price = fill.price
-        if fill.base_fee:
-            self.quantity -= fill.base_fee
-            if self.quantity == 0:
-                self.average_price = ZERO
-        delta = gross - fill.fee_quote
-        self.realized_pnl += delta
-        self.fees += fill.fee_quote
-        if fill.price and (not self.mark_price or was_flat):
-            # A position opened from flat must not keep the mark of its previous life (marks skip flat ones).
-            self.mark_price = fill.price
-        if fill.time_ns:
-            self.updated_time_ns = max(self.updated_time_ns, fill.time_ns)
-        return delta
+    def begin_protection(self, deadline_ns: int, time_ns: int) -> None:
+        """Protection placed for the first time; `deadline_ns` arms the time stop (0 = none)."""
+        self.protection_placed = True
+        if deadline_ns:
+            self.time_stop_deadline_ns = deadline_ns
+        self._touch(time_ns)
 
-    def mark(self, price: Decimal, time_ns: int = 0) -> None:
-        self.mark_price = price
-        if time_ns:
-            self.updated_time_ns = max(self.updated_time_ns, time_ns)
+    def next_protection_generation(self, time_ns: int) -> None:
+        """Protection placed again (grown, or for what an exit left): its legs get new ids."""
+        self.protection_generation += 1
+        self._touch(time_ns)
+
+    def protection_too_small(self, retry_later: bool, time_ns: int) -> None:
+        """Nothing placed (below the venue's minimum); a filling entry tries again as it fills more."""
+        if retry_later:
+            self.protection_placed = False
+        self._touch(time_ns)
+
+    def cover(self, quantity: Decimal, time_ns: int) -> None:
+        """The quantity the protection being placed covers."""
+        self.protected_quantity = quantity
+        self._touch(time_ns)
+
+    def clear_time_stop(self, time_ns: int) -> None:
+        self.time_stop_deadline_ns = 0
+        self._touch(time_ns)
+
+    def ratchet(self, peak: Decimal, time_ns: int) -> None:
+        """A trailing stop's new best price."""
+        self.trailing_peak = peak
+        self._touch(time_ns)
+
+    def schedule_exit_retry(self, attempts: int, due_ns: int, time_ns: int) -> None:
+        """The symbol's exit retry schedule, carried by its first failed exit (0, 0 = none)."""
+        self.exit_retry_attempts, self.exit_retry_due_ns = attempts, due_ns
+        self._touch(time_ns)
+
+    def add_synthetic_credit(self, quantity: Decimal, time_ns: int) -> None:
+        self.synthetic_credit += quantity
+        self._touch(time_ns)
+
+    def use_synthetic_credit(self, fill: Fill, clock: Callable[[], int]) -> Fill | None:
+        """The part of a real trade a reconciled stand-in fill has not counted yet; None when it counted all
+        (the trade id is then recorded, so a redelivery is a duplicate). `clock` is read only for a new version."""
+        if self.synthetic_credit <= 0 or fill.trade_id.startswith("recon:") or fill.trade_id in self.trade_ids:
+            return fill
+        covered = min(self.synthetic_credit, fill.quantity)
+        self.synthetic_credit -= covered
+        if covered == fill.quantity:
+            self.trade_ids.add(fill.trade_id)
+            self._touch(clock())
+            return None
+        share = (fill.quantity - covered) / fill.quantity
+        return replace(
+            fill,
+            quantity=fill.quantity - covered,
+            fee=fill.fee * share,
+            fee_quote=fill.fee_quote * share,
+            base_fee=fill.base_fee * share,
+        )
 
 
 @dataclass(frozen=True)

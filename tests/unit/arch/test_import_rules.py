@@ -76,7 +76,7 @@ PLANTS = [
         "tools.gen_proto -> tests.support.signing",
     ),
     (
-        "integration and e2e tests never import tests.unit",
+        "integration, e2e and cluster tests never import tests.unit",
         "tests/integration/test_harness_origin.py",
         "import tests.unit.arch.test_import_rules",
         "tests.integration.test_harness_origin -> tests.unit.arch.test_import_rules",

@@ -14,10 +14,10 @@ from quantumedge.execution.orders import (
     OrderStatus,
     OrderType,
     OverfillError,
-    Position,
     Side,
     value_fee,
 )
+from quantumedge.execution.positions import Position
 
 D = Decimal
 
