@@ -29,12 +29,15 @@ class MarketClock:
         (rows that became due, held signals that expired), done at once when the present moves."""
         self._ticks.append(tick)
 
-    def tick(self, now_ns: int) -> int:
+    def tick(self, now_ns: int, settle: Callable[[], None] | None = None) -> int:
         """Move the present to now_ns and let every registered service act on it, synchronously and in
-        registration order; what they publish is handled once the caller waits for a quiet bus."""
+        registration order. `settle` (lockstep: wait for a quiet bus) runs after each: what one service's tick
+        published is handled downstream before the next service's tick reads its own state."""
         now = self.advance(now_ns)
         for tick in self._ticks:
             tick(now)
+            if settle is not None:
+                settle()
         return now
 
     def __call__(self) -> int:

@@ -71,3 +71,12 @@ def test_a_service_without_tick_is_not_registered() -> None:
     assert wire is not None
     wire("risk", object())
     assert clock.tick(START_NS + 5) == START_NS + 5  # nothing to call, the present still moves
+
+
+def test_the_bus_settles_after_each_services_tick() -> None:
+    # Execution's heartbeat must not race with the fills of the signals inference's tick published.
+    clock, seen = MarketClock(START_NS), []
+    clock.on_tick(lambda now: seen.append(("execution", now)))
+    clock.on_tick(lambda now: seen.append(("inference", now)))
+    clock.tick(START_NS + 1, settle=lambda: seen.append(("settle", 0)))
+    assert seen == [("execution", START_NS + 1), ("settle", 0), ("inference", START_NS + 1), ("settle", 0)]
