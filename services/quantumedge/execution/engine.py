@@ -176,6 +176,9 @@ class ExecutionEngine:
         self.orders: dict[str, Order] = {}
         self.positions: dict[str, Position] = {}
         self.marks: dict[str, Decimal] = {}
+        # The exchange time of each symbol's mark: a mark never goes back to an older event, whichever of the
+        # three market topics the consumer happened to read last (a trade handled after the newer book).
+        self._mark_times: dict[str, int] = {}
         self.halted = False
         self.halt_reason = ""
         # Risk's trading states (control.v1 "state:<scope>", scope "" = the account): REDUCING takes no entries.
@@ -271,9 +274,11 @@ class ExecutionEngine:
                 if self._needs_protection(self.orders[cid]):
                     self._protect(self.orders[cid])
             price = _mark_price(event)
-            if price:
+            time_ns = event.exchange_time_ns or event.receive_time_ns
+            if price and time_ns >= self._mark_times.get(event.symbol, 0):
                 self.marks[event.symbol] = price
-                self._mark(event.symbol, price, event.exchange_time_ns or event.receive_time_ns)
+                self._mark_times[event.symbol] = time_ns
+                self._mark(event.symbol, price, time_ns)
             self.check_time_stops(self.venue.now_ns())
 
     def on_clock(self, now_ns: int) -> None:
