@@ -14,6 +14,7 @@ a hypothetical fill at the touch). At start a model report prints what will run 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from quantumedge.shared.config import SERVICE_NAMES, ConfigError
 from quantumedge.shared.logs import get_logger
 from quantumedge.shared.market_clock import MarketClock
 from quantumedge.shared.process_signals import install_signal_handlers
+from quantumedge.shared.service import ServiceBase
 from quantumedge.v1 import execution_pb2, risk_pb2
 
 log = get_logger(__name__)
@@ -177,11 +179,27 @@ def market_clock_for(settings: Settings, start_ns: int | None = None) -> MarketC
     return MarketClock(time.time_ns() if start_ns is None else start_ns)
 
 
+def tick_wiring(clock: MarketClock | None) -> Callable[[str, ServiceBase], None] | None:
+    """On a market clock, each service that offers `tick(now_ns)` (what it does because time passed) gets it
+    called whenever lockstep moves the present, before that moment's market events are published
+    (ingest/lockstep.py). The wall clock has no such moment: services keep their own tickers."""
+    if clock is None:
+        return None
+
+    def wire(name: str, service: ServiceBase) -> None:
+        tick = getattr(service, "tick", None)
+        if callable(tick):
+            clock.on_tick(tick)
+            log.info("service ticks on the market clock", extra={"service": name})
+
+    return wire
+
+
 def _start(settings: Settings, bus: MemoryBus, clock: MarketClock | None = None) -> Running:
     from quantumedge.inference.models import ModelsUnavailableError
 
     try:
-        return start(list(SERVICE_NAMES), settings, bus, clock)
+        return start(list(SERVICE_NAMES), settings, bus, clock, wire=tick_wiring(clock))
     except ModelsUnavailableError as exc:
         raise ConfigError(str(exc)) from None
 

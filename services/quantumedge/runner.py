@@ -67,12 +67,17 @@ def interceptors_for(settings: Settings, bus: Bus, service: str) -> list:
 
 
 def start(
-    names: Sequence[str], settings: Settings, bus: Bus | None = None, clock: MarketClock | None = None
+    names: Sequence[str],
+    settings: Settings,
+    bus: Bus | None = None,
+    clock: MarketClock | None = None,
+    wire: Callable[[str, ServiceBase], None] | None = None,
 ) -> Running:
     """Create the bus (and Kafka topics), then start each service and its gRPC server.
 
     On Kafka the process authenticates as its one service (its own principal and ACLs). `clock`: one market
-    clock for every service (the embedded lockstep run, embedded.py); None keeps each on the wall clock."""
+    clock for every service (the embedded lockstep run, embedded.py); None keeps each on the wall clock.
+    `wire(name, service)`: called once a service is made and before it starts (embedded.py registers ticks)."""
     init_telemetry(names[0] if len(names) == 1 else "quantumedge", settings.telemetry)
     if bus is None and settings.bus == "kafka":
         require_broker(settings.kafka.bootstrap)
@@ -83,6 +88,8 @@ def start(
         for name in [n for n in START_ORDER if n in names]:
             service = services_registry.create(name, settings, bus, clock)
             running.services[name] = service
+            if wire is not None:
+                wire(name, service)
             server = _grpc_server(name, service, settings, bus)
             running.servers[name] = server
             metrics = _metrics_server(name, settings, several=len(names) > 1)

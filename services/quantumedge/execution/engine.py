@@ -129,9 +129,11 @@ class ExecutionEngine(IntakeMixin, UpdatesMixin, ProtectionMixin, ExitsMixin, Re
                 if self._needs_protection(self.orders[cid]):
                     self._protect(self.orders[cid])
             price = _mark_price(event)
-            if price:
+            time_ns = event.exchange_time_ns or event.receive_time_ns
+            if price and time_ns >= self._mark_times.get(event.symbol, 0):
                 self.marks[event.symbol] = price
-                self._mark(event.symbol, price, event.exchange_time_ns or event.receive_time_ns)
+                self._mark_times[event.symbol] = time_ns
+                self._mark(event.symbol, price, time_ns)
             self.check_time_stops(self.venue.now_ns())
 
     def on_clock(self, now_ns: int) -> None:

@@ -120,6 +120,9 @@ class EngineCore:
         self.orders: dict[str, Order] = {}
         self.positions: dict[str, Position] = {}
         self.marks: dict[str, Decimal] = {}
+        # The exchange time of each symbol's mark: a mark never goes back to an older event, whichever of the
+        # three market topics the consumer happened to read last (a trade handled after the newer book).
+        self._mark_times: dict[str, int] = {}
         self.halted = False
         self.halt_reason = ""
         # Risk's trading states (control.v1 "state:<scope>", scope "" = the account): REDUCING takes no entries.

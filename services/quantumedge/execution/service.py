@@ -258,6 +258,7 @@ class ExecutionService(ServiceBase):
         # measured on it); the wall-clock housekeeping thread then sends none. 0: none sent on it yet.
         self._market_clocked = clock is not None
         self._last_beat_ns = 0
+        self._beat_lock = threading.Lock()  # the market path and the lockstep tick both beat
         self._halt_in_force: control_pb2.HaltState | None = None
         self.servicer = ExecutionServicer(self)
         self._loop: ConsumerLoop | None = None
@@ -431,13 +432,22 @@ class ExecutionService(ServiceBase):
         if self._market_clocked:
             self._beat_on_clock()
 
-    def _beat_on_clock(self) -> None:
-        """A heartbeat once the market clock moved heartbeat_interval_s since the last (lockstep runs only)."""
+    def tick(self, now_ns: int) -> None:
+        """The lockstep present moved (registered in embedded.py): a heartbeat that fell due goes out now, on
+        the marks of the step before, not on whichever of the new step's events a thread handled first."""
+        if self._market_clocked:
+            self._beat_on_clock(now_ns)
+
+    def _beat_on_clock(self, now_ns: int | None = None) -> None:
+        """A heartbeat once the market clock moved heartbeat_interval_s since the last (lockstep runs only).
+        With ticks wired it is always the tick that beats; the market path is the fallback without them."""
         interval_ns = int(self.cfg.heartbeat_interval_s * 1e9)
-        now = self.clock()
-        if interval_ns and now - self._last_beat_ns >= interval_ns:
+        now = self.clock() if now_ns is None else now_ns
+        with self._beat_lock:
+            if not interval_ns or now - self._last_beat_ns < interval_ns:
+                return
             self._last_beat_ns = now
-            self.engine.heartbeat()
+        self.engine.heartbeat()
 
     def _on_control(self, event: control_pb2.ControlEvent, record: Record) -> None:
         key = (record.key or b"").decode(errors="replace")

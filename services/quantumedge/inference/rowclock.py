@@ -72,6 +72,16 @@ class RowClock:
             out.extend(self._due(symbol))
         return out
 
+    def tick(self, now_ns: int) -> list[FeatureRow]:
+        """The run's present moved to `now_ns` (the embedded lockstep run: every event before its previous
+        step is delivered, none of the new step's yet): release what the reorder buffer holds for a quiet
+        stream (flush_due), then every closed row due by `now_ns`, symbols in name order. Rows not yet
+        closed wait for their events as ever, so a row holds the same events whichever path decides it."""
+        out = self.flush_due(now_ns, quiet=True)
+        for symbol in sorted(self._pending):
+            out.extend(self._due(symbol, expire=True, clock_ns=max(self.clock.get(symbol, 0), now_ns)))
+        return out
+
     def drain(self) -> None:
         """The stream ended: apply what is held; rows not yet due are never decided."""
         for ev in self.order.drain():
@@ -97,13 +107,14 @@ class RowClock:
             self.rows_closed += len(rows)
             self._pending.setdefault(symbol, []).extend(rows)
 
-    def _due(self, symbol: str, expire: bool = False) -> list[FeatureRow]:
-        """Rows the clock has reached. Live (`expire`), rows it reached too long ago are expired: their
-        symbol's clock stood still. A replay's or backlog's rows are late in wall time by nature."""
+    def _due(self, symbol: str, expire: bool = False, clock_ns: int | None = None) -> list[FeatureRow]:
+        """Rows the clock (the symbol's, or `clock_ns`) has reached. Live (`expire`), rows it reached too long
+        ago are expired: their symbol's clock stood still. A replay's or backlog's rows are late in wall time by
+        nature."""
         pending = self._pending.get(symbol)
         if not pending:
             return []
-        horizon = self.clock.get(symbol, 0) - self.lateness_ns
+        horizon = (self.clock.get(symbol, 0) if clock_ns is None else clock_ns) - self.lateness_ns
         n = 0
         while n < len(pending) and pending[n].time_ns <= horizon:
             n += 1

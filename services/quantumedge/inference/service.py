@@ -255,6 +255,13 @@ class InferenceService(ServiceBase):
             except Exception:  # the ticker must survive anything one event or one reload does
                 log.exception("inference ticker error")
 
+    def tick(self, now_ns: int) -> None:
+        """The present moved (the lockstep market clock, registered in embedded.py): decide every row due by
+        now_ns and publish its signal before the market events of that moment reach risk."""
+        with self.lock:
+            for row in self.rowclock.tick(now_ns):
+                self._decide(row)
+
     # -- the live path -----------------------------------------------------------------------------------
     def on_market(self, event: market_pb2.MarketEvent, record: Record) -> None:
         if event.symbol not in self.symbols:

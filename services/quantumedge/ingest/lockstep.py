@@ -12,8 +12,11 @@ and paced runs never use it. The wait is bounded (ingest.lockstep_timeout_s): pa
 groups are behind and goes on, so a stuck consumer slows the run down but never hangs it.
 
 With a market clock (shared/market_clock.py, injected at wiring time) lockstep is also the run's present: before
-a step's first event is published the clock moves to that step's newest exchange time, and it stands there until
-the step is quiescent, so every service handles every event of a step at one and the same "now".
+a step's first event is published the clock ticks to that step's newest exchange time, and it stands there until
+the step is quiescent, so every service handles every event of a step at one and the same "now". The tick runs
+the services' `tick(now)` hooks (registered in embedded.py), waiting for a quiet bus after each, before the
+step's events go out: what became due by time alone (inference's rows due at now) is published and handled downstream
+on the previous step's market, never raced against the new step's books.
 """
 
 from __future__ import annotations
@@ -69,10 +72,14 @@ class Lockstep:
 
     def _before_step(self, batch: list[market_pb2.MarketEvent]) -> None:
         if self._clock is not None and batch:
-            self._clock.advance(max(ev.exchange_time_ns for ev in batch))
+            self._clock.tick(max(ev.exchange_time_ns for ev in batch), settle=self._settle)
 
     def _after_step(self) -> None:
         self.steps += 1
+        self._settle()
+
+    def _settle(self) -> None:
+        """Wait for a quiet bus, bounded (see above)."""
         if self._bus.wait_quiescent(self._timeout_s):
             return
         self.timeouts += 1

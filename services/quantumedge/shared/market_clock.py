@@ -11,6 +11,9 @@ paced runs never make one and keep the wall clock.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+
+Tick = Callable[[int], None]
 
 
 class MarketClock:
@@ -19,6 +22,23 @@ class MarketClock:
     def __init__(self, start_ns: int = 0) -> None:
         self._now_ns = int(start_ns)
         self._lock = threading.Lock()
+        self._ticks: list[Tick] = []
+
+    def on_tick(self, tick: Tick) -> None:
+        """Register a service's `tick(now_ns)` (embedded.py, at wiring time): what it does because time passed
+        (rows that became due, held signals that expired), done at once when the present moves."""
+        self._ticks.append(tick)
+
+    def tick(self, now_ns: int, settle: Callable[[], None] | None = None) -> int:
+        """Move the present to now_ns and let every registered service act on it, synchronously and in
+        registration order. `settle` (lockstep: wait for a quiet bus) runs after each: what one service's tick
+        published is handled downstream before the next service's tick reads its own state."""
+        now = self.advance(now_ns)
+        for tick in self._ticks:
+            tick(now)
+            if settle is not None:
+                settle()
+        return now
 
     def __call__(self) -> int:
         return self._now_ns

@@ -235,3 +235,14 @@ def test_a_fill_report_marks_the_position_at_the_market_not_at_the_price_paid() 
     # not the 20-point gain or loss a mark left over from the first round trip would show.
     assert report.position.quantity == 1.0 and report.position.average_price == 120.0
     assert report.position.unrealized_pnl == -0.5
+
+
+def test_the_mark_never_goes_back_to_an_older_event_read_later() -> None:
+    # Three topics, read in whatever order the consumer polls them: a trade handled after the newer book must not
+    # become the mark (two runs of one market would report different marks and equity).
+    engine, _, _ = paper_engine()
+    engine.on_market(top(2_000, 99.0, 1.0, 101.0, 1.0))
+    engine.on_market(trade(1_500, 99.0))  # older than the book: folded into the venue, not the mark
+    assert engine.marks[SYMBOL] == 100
+    engine.on_market(trade(2_500, 101.0))
+    assert engine.marks[SYMBOL] == 101

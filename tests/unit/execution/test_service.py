@@ -319,3 +319,29 @@ def test_a_heartbeat_goes_out_as_soon_as_the_bus_is_back(bus: MemoryBus) -> None
         assert {r.position.symbol for r in beat} >= {SYMBOL}
     finally:
         svc.stop()
+
+
+def test_on_the_lockstep_clock_the_tick_sends_the_heartbeat_that_fell_due(bus: MemoryBus) -> None:
+    """Due by time alone, a heartbeat goes out when lockstep ticks the present (before the step's events), so
+    the marks it reports are the step before's, never whichever of the step's events a thread handled first."""
+    from quantumedge.shared.market_clock import MarketClock
+
+    start = 1_700_000_000_000_000_000
+    clock = MarketClock(start)
+    svc = ExecutionService(settings(heartbeat_interval_s=5.0), bus, clock=clock)
+    svc.start()
+    reports = Reports(bus)
+    try:
+        beats = lambda: [r for r in reports.drain() if r.note == "heartbeat"]  # noqa: E731
+        wait_for(lambda: any(r.note.startswith("execution online") for r in reports.drain()), what="online")
+        svc.tick(clock.advance(start + 5 * 10**9))
+        first = beats()
+        assert {r.position.symbol for r in first} == {SYMBOL, "ETHUSDT"}
+        assert {r.time_ns for r in first} == {start + 5 * 10**9}
+        svc.tick(clock.advance(start + 9 * 10**9))  # 4 s of market since: not due
+        svc.tick(start + 9 * 10**9)
+        assert beats() == first  # drain() keeps what it saw: nothing new
+        svc.tick(clock.advance(start + 10 * 10**9))
+        assert [r.time_ns for r in beats()[len(first) :]] == [start + 10 * 10**9] * 2
+    finally:
+        svc.stop()
