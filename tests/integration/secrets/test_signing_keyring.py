@@ -79,11 +79,12 @@ def test_rotation_and_retirement_reach_running_services_and_only_risk_reads_the_
         # The key in use cannot be retired; the previous one can, and its records are refused from then on.
         assert qe_vault.cli("rotate", "--retire-signing-key", "k-two") == 2
         assert qe_vault.cli("rotate", "--retire-signing-key", "k-one") == 0
-        wait_for(
-            lambda: execution.verify(first, topics.DECISIONS, "BTCUSDT").code == signing.RETIRED_KEY,
-            what="execution refusing the retired key",
-        )
-        assert risk.verify(first, topics.DECISIONS, "BTCUSDT").code == signing.RETIRED_KEY
+        # Each service follows Vault on its own watch: each refuses the retired key once it has seen it.
+        for name, keyring in (("execution", execution), ("risk", risk)):
+            wait_for(
+                lambda k=keyring: k.verify(first, topics.DECISIONS, "BTCUSDT").code == signing.RETIRED_KEY,
+                what=f"{name} refusing the retired key",
+            )
         assert execution.verify(second, topics.DECISIONS, "BTCUSDT").ok
     finally:
         risk.close()
