@@ -13,7 +13,7 @@ from quantumedge.shared.bus.kafka import KafkaBus
 from quantumedge.shared.config import KafkaSettings
 from quantumedge.v1 import dlq_pb2, risk_pb2
 from tests.support.otlp_sink import OtlpSink
-from tests.support.procs import fills, free_port, kafka_env, print_logs, spawn, stop, wait_serving
+from tests.support.procs import fills, free_port, kafka_env, print_logs, spawn, stop, synthetic_env, wait_serving
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -27,10 +27,8 @@ def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> 
     ports = {name: free_port() for name in SERVICES}
     env = {
         **kafka_env(kafka_bootstrap, prefix, ports),
-        "QE_INGEST__SOURCE": "synthetic",
         # Paced so the pipeline is still running when the test injects a bad record.
-        "QE_INGEST__SYNTHETIC_STEPS": "0",
-        "QE_INGEST__SYNTHETIC_SPEED": "20",
+        **synthetic_env(20),
         "QE_DATA_DIR": str(logs / "var"),
     }
     sink = OtlpSink().__enter__()

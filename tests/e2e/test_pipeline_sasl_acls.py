@@ -40,6 +40,7 @@ from tests.support.procs import (
     print_logs,
     spawn,
     stop,
+    synthetic_env,
     wait_serving,
 )
 from tests.support.waiting import wait_for
@@ -91,9 +92,7 @@ def secured(kafka_sasl: SaslSslKafka, vault: VaultEndpoint, tmp_path_factory: py
     ports = {name: free_port() for name in SERVICES}
     common = {
         **kafka_env(kafka_sasl.bootstrap, prefix, ports, protocol="SASL_SSL"),
-        "QE_INGEST__SOURCE": "synthetic",
-        "QE_INGEST__SYNTHETIC_STEPS": "0",
-        "QE_INGEST__SYNTHETIC_SPEED": "20",
+        **synthetic_env(20),
         "QE_DATA_DIR": str(logs / "var"),
         "QE_VAULT_TOKEN": "",
     }

@@ -14,6 +14,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from quantumedge.risk.settings import RiskSettings
 from quantumedge.shared import topics
 from quantumedge.shared.bus import Bus
 from quantumedge.v1 import execution_pb2
@@ -47,6 +48,19 @@ def kafka_env(
         **{f"QE_PORTS__{name.upper()}": str(port) for name, port in (ports or {}).items()},
         # Risk signs with the test session's key; execution and risk verify with its public half.
         **signing_env(),
+    }
+
+
+def synthetic_env(speed: float) -> dict[str, str]:
+    """An endless synthetic market at `speed` times real time, with risk's market-time bound on how far a
+    signal may trail its book scaled to match: 5 s of market is 0.25 s of wall at speed 20, under a loaded
+    machine's latency, where live (speed 1) allows 5 s. The bound keeps its wall-time meaning."""
+    lag_ns = int(RiskSettings().book_sync_max_signal_lag_ns * max(1.0, speed))
+    return {
+        "QE_INGEST__SOURCE": "synthetic",
+        "QE_INGEST__SYNTHETIC_STEPS": "0",
+        "QE_INGEST__SYNTHETIC_SPEED": f"{speed:g}",
+        "QE_RISK__BOOK_SYNC_MAX_SIGNAL_LAG_NS": str(lag_ns),
     }
 
 

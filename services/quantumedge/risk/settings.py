@@ -165,7 +165,8 @@ class RiskSettings(BaseModel):
     # A held signal is refused (book_behind_signal) after this long by risk's clock: the feed has stalled.
     book_sync_max_wait_ns: int = Field(default=2_000_000_000, gt=0)
     # An entry whose signal is this far behind risk's book (market time) is refused (signal_behind_book): it was
-    # predicted on a market that has moved on; 0 = no check.
+    # predicted on a market that has moved on; 0 = no check. Market time: with an accelerated synthetic feed on
+    # the wall clock (`serve` with synthetic_speed > 1) scale it by the speed, or 5 s of market is milliseconds.
     book_sync_max_signal_lag_ns: int = Field(default=5_000_000_000, ge=0)
     # Held signals in all (only the newest per symbol and horizon is kept).
     book_sync_max_held: int = Field(default=64, gt=0)
