@@ -49,7 +49,8 @@ def _scrape_and_decide() -> dict[str, float]:
     registry = prometheus_registry()
     assert registry is not None
     decision = risk_pb2.RiskDecision(symbol="BTCUSDT", reasons=["min_confidence: BUY 0.51 < 0.52", "min_edge: x"])
-    from quantumedge.risk.service import _decisions, _tick_to_decision
+    from quantumedge.risk.metrics import decisions as _decisions
+    from quantumedge.risk.metrics import tick_to_decision as _tick_to_decision
 
     n = 20_000
     t0 = time.perf_counter_ns()

@@ -6,24 +6,20 @@ method takes the caller's `now_ns`; what must be published (decisions, halts) is
 
 from __future__ import annotations
 
-import math
-from collections import OrderedDict
-from dataclasses import dataclass
-
 from quantumedge.risk import limits as checks
 from quantumedge.risk import policy
 from quantumedge.risk.book_sync import BookSync, Dropped
+from quantumedge.risk.decision_index import Counters, DecisionIndex
+from quantumedge.risk.entry import entry_approval, entry_reference, shape_entry
 from quantumedge.risk.limit_config import default_limits, validate_limits
 from quantumedge.risk.market import MarketView
+from quantumedge.risk.review import Closing, review_reference, validate_intent
+from quantumedge.risk.review import InvalidIntentError as InvalidIntentError  # re-exported: callers catch it here
 from quantumedge.risk.settings import RiskSettings, SymbolFilter
 from quantumedge.risk.soft_states import SoftConditions
 from quantumedge.risk.state import Pending, RiskLedger
 from quantumedge.risk.trading_state import ACCOUNT, MODEL_DRIFT, TradingStates
-from quantumedge.v1 import common_pb2, control_pb2, execution_pb2, market_pb2, risk_pb2, signal_pb2
-
-
-class InvalidIntentError(ValueError):
-    """A manual intent that cannot be reviewed; the message names the field."""
+from quantumedge.v1 import control_pb2, execution_pb2, market_pb2, risk_pb2, signal_pb2
 
 
 class StillBreachedError(RuntimeError):
@@ -35,46 +31,6 @@ class StillBreachedError(RuntimeError):
             + (" or wait for the UTC day rollover" if breach.limit == "daily_loss_limit" else "")
         )
         self.breach = breach
-
-
-@dataclass
-class Counters:
-    signals_seen: int = 0
-    reviews: int = 0
-    approved: int = 0
-    rejected: int = 0
-
-
-class DecisionIndex:
-    """The last N decisions by id (for ExplainDecision) and by source id (so redelivery repeats a decision)."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._by_id: OrderedDict[str, tuple[str, risk_pb2.RiskDecision]] = OrderedDict()
-        self._by_source: dict[str, str] = {}
-
-    def add(self, source_id: str, decision: risk_pb2.RiskDecision) -> None:
-        self._by_id[decision.decision_id] = (source_id, decision)
-        self._by_source[source_id] = decision.decision_id
-        while len(self._by_id) > self._size:
-            old_id, (old_source, _) = self._by_id.popitem(last=False)
-            if self._by_source.get(old_source) == old_id:
-                del self._by_source[old_source]
-
-    def get(self, decision_id: str) -> risk_pb2.RiskDecision | None:
-        entry = self._by_id.get(decision_id)
-        return entry[1] if entry else None
-
-    def recent(self) -> list[risk_pb2.RiskDecision]:
-        """Every indexed decision, newest first."""
-        return [decision for _, decision in reversed(self._by_id.values())]
-
-    def for_source(self, source_id: str) -> risk_pb2.RiskDecision | None:
-        decision_id = self._by_source.get(source_id)
-        return self.get(decision_id) if decision_id else None
-
-    def __len__(self) -> int:
-        return len(self._by_id)
 
 
 # _decide_into's answer for an entry held until the book catches up (compared by identity).
@@ -381,12 +337,7 @@ class RiskEngine:
         reasons.extend(checks.entry_guard_reasons(ctx, symbol, side))
         if reasons:
             return reasons
-        book = self.market.get(symbol)
-        # Sized at the price it will pay, so the caps hold after the fill: a taker pays the far touch (the ask
-        # for a BUY), a post-only maker its own side's (the bid for a BUY).
-        maker = self.settings.entry_order_type == "limit_maker"
-        touch = book.ask if (side == common_pb2.SIDE_BUY) != maker else book.bid
-        reference = touch or book.mid or book.mark
+        reference = entry_reference(self.market.get(symbol), side, self.settings.entry_order_type)
         ttl = self.settings.pending_intent_ttl_ns
         filt = self.filter_for(symbol)
         sizing = policy.size_entry(
@@ -409,38 +360,14 @@ class RiskEngine:
         intent.signal_id = signal_id
         intent.created_time_ns = now_ns
         intent.reference_price = reference
-        if self.settings.entry_order_type == "limit":
-            intent.order_type = risk_pb2.ORDER_TYPE_LIMIT
-            intent.time_in_force = risk_pb2.TimeInForce.Value(f"TIME_IN_FORCE_{self.settings.entry_time_in_force}")
-            # Marketable limit at the touch: it fills now or (IOC) not at all, never worse than the quote.
-            intent.limit_price = policy.round_to_tick(reference, filt.tick_size)
-        elif maker:
-            # Post-only at its own side's touch: it joins the queue there and pays the maker fee, or is refused.
-            intent.order_type = risk_pb2.ORDER_TYPE_LIMIT_MAKER
-            intent.limit_price = policy.round_to_tick(reference, filt.tick_size)
-            intent.entry_ttl_ns = self.settings.entry_maker_ttl_ns
-        else:
-            intent.order_type = risk_pb2.ORDER_TYPE_MARKET
-        intent.take_profit_price, intent.stop_loss_price = policy.protection(
-            side, reference, self.limits, filt.tick_size
-        )
-        intent.trailing_stop_bps = self.settings.trailing_stop_bps
-        # The time stop is the horizon the entry was chosen on: the plan its label scored.
-        pred = action.prediction
-        intent.time_stop_ns = (
-            pred.horizon * 60_000_000_000 if pred is not None and pred.horizon > 0 else self.limits.time_stop_ns
-        )
+        shape_entry(intent, self.settings, self.limits, filt, action.prediction)
         self.ledger.add_pending(Pending(intent.intent_id, symbol, side, False, sizing.quantity, reference, now_ns))
         decision.approved = True
-        plan = f" on h{pred.horizon} (expected {pred.expected_return_bps:+.2f} bps)" if pred is not None else ""
-        return [
-            f"approved: entry {policy.SIDE_NAMES[side]} {sizing.quantity:g} {symbol}"
-            f" notional {sizing.notional:.2f} sized by {sizing.binding}{plan}"
-        ]
+        return [entry_approval(symbol, side, sizing, action.prediction)]
 
     def review(self, intent: risk_pb2.OrderIntent, now_ns: int) -> risk_pb2.RiskDecision:
         """A manual order: every gate, limit and guard, no sizing. Raises InvalidIntentError for nonsense."""
-        _validate_intent(intent)
+        validate_intent(intent)
         previous = self.decisions.for_source(intent.intent_id)
         if previous is not None:
             return previous
@@ -460,64 +387,44 @@ class RiskEngine:
         gates = checks.fail_closed_reasons(ctx, symbol)
         if gates:
             return gates
-        position = self.ledger.position(symbol)
-        reduces = position != 0 and (position > 0) == (intent.side == common_pb2.SIDE_SELL)
-        # What is still there to close: the position less exits already approved and not yet done.
         pending_exit = sum(p.qty for p in self._pending(symbol, exit_=True, now_ns=now_ns))
-        closable = max(0.0, abs(position) - pending_exit) if reduces else 0.0
-        fits = intent.quantity <= closable * (1 + 1e-9)
-        kind = intent.kind
-        if kind == risk_pb2.INTENT_KIND_UNSPECIFIED:
-            kind = risk_pb2.INTENT_KIND_EXIT if reduces and fits else risk_pb2.INTENT_KIND_ENTRY
-        book = self.market.get(symbol)
-        market = book.mid or book.mark
-        if intent.order_type == risk_pb2.ORDER_TYPE_LIMIT:
-            # A SELL limit below the market trades at the market: its size is at least that much money.
-            reference = max(intent.limit_price, market) if intent.side == common_pb2.SIDE_SELL else intent.limit_price
-        else:
-            reference = market
+        closing = Closing.of(intent, self.ledger.position(symbol), pending_exit)
+        kind = closing.kind(intent)
+        reference = review_reference(intent, self.market.get(symbol))
         if kind == risk_pb2.INTENT_KIND_EXIT:
-            if not reduces or not fits:
-                return [
-                    f"exit_exceeds_position: {intent.quantity:g} against position {position:g} on {symbol}"
-                    + (f" with {pending_exit:g} already being closed" if pending_exit else "")
-                ]
+            refused = closing.exit_refusal(intent)
+            if refused:
+                return refused
             reasons = ["approved: manual exit" + (" while halted (reducing risk)" if self.halted else "")]
         else:
-            reasons = []
-            if self.halted:
-                reasons.append(f"halted: {self.halt_reason}")
-            if self.trading.refusal(symbol):
-                reasons.append(self.trading.refusal(symbol))
-            if intent.side == common_pb2.SIDE_SELL and not self.settings.allow_short:
-                if not reduces:
-                    reasons.append("allow_short: manual SELL with no position to close and shorts are disabled")
-                elif not fits:
-                    reasons.append(
-                        f"allow_short: manual SELL of {intent.quantity:g} exceeds the {closable:g} {symbol} that can"
-                        " be closed and shorts are disabled"
-                    )
-            reasons.extend(checks.entry_guard_reasons(ctx, symbol, intent.side))
-            reasons.extend(checks.notional_cap_reasons(ctx, symbol, intent.quantity * reference))
-            if reasons:
-                return reasons
+            refused = self._manual_entry_refusals(ctx, intent, closing, reference)
+            if refused:
+                return refused
             reasons = [f"approved: manual entry notional {intent.quantity * reference:.2f}"]
         decision.intent.CopyFrom(intent)
         decision.intent.kind = kind
         decision.intent.reference_price = reference
         decision.intent.created_time_ns = intent.created_time_ns or now_ns
+        exit_ = kind == risk_pb2.INTENT_KIND_EXIT
         self.ledger.add_pending(
-            Pending(
-                intent.intent_id,
-                symbol,
-                intent.side,
-                kind == risk_pb2.INTENT_KIND_EXIT,
-                intent.quantity,
-                reference,
-                now_ns,
-            )
+            Pending(intent.intent_id, symbol, intent.side, exit_, intent.quantity, reference, now_ns)
         )
         decision.approved = True
+        return reasons
+
+    def _manual_entry_refusals(
+        self, ctx: checks.Context, intent: risk_pb2.OrderIntent, closing: Closing, reference: float
+    ) -> list[str]:
+        """Every reason a manual entry is refused: the halt, the symbol's state, shorts, guards and caps."""
+        symbol = intent.symbol
+        reasons: list[str] = []
+        if self.halted:
+            reasons.append(f"halted: {self.halt_reason}")
+        if self.trading.refusal(symbol):
+            reasons.append(self.trading.refusal(symbol))
+        reasons.extend(closing.short_refusal(intent, self.settings.allow_short))
+        reasons.extend(checks.entry_guard_reasons(ctx, symbol, intent.side))
+        reasons.extend(checks.notional_cap_reasons(ctx, symbol, intent.quantity * reference))
         return reasons
 
     def _pending(self, symbol: str, exit_: bool, now_ns: int) -> list[Pending]:
@@ -569,22 +476,3 @@ class RiskEngine:
             state.detail = self.halt_reason
             state.since_ns = self.halt.since_ns
         return state
-
-
-def _validate_intent(intent: risk_pb2.OrderIntent) -> None:
-    if not intent.intent_id:
-        raise InvalidIntentError("intent.intent_id is required (derive it from the request id)")
-    if not intent.symbol:
-        raise InvalidIntentError("intent.symbol is required")
-    if intent.side not in (common_pb2.SIDE_BUY, common_pb2.SIDE_SELL):
-        raise InvalidIntentError("intent.side must be SIDE_BUY or SIDE_SELL")
-    if not math.isfinite(intent.quantity) or intent.quantity <= 0:
-        raise InvalidIntentError(f"intent.quantity must be a positive number, got {intent.quantity}")
-    if intent.order_type == risk_pb2.ORDER_TYPE_LIMIT and not (
-        math.isfinite(intent.limit_price) and intent.limit_price > 0
-    ):
-        raise InvalidIntentError(f"intent.limit_price must be > 0 for a limit order, got {intent.limit_price}")
-    for name in ("take_profit_price", "stop_loss_price", "limit_price"):
-        value = getattr(intent, name)
-        if not math.isfinite(value) or value < 0:
-            raise InvalidIntentError(f"intent.{name} must be a non-negative number, got {value}")

@@ -17,19 +17,22 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import grpc
 from google.protobuf.message import Message
 
 from quantumedge.risk import checkpoint
 from quantumedge.risk import moderator as moderation
 from quantumedge.risk.checkpointing import Checkpointer
-from quantumedge.risk.engine import Decided, InvalidIntentError, RiskEngine, StillBreachedError
-from quantumedge.risk.limit_config import LIMIT_FIELDS, InvalidLimitsError, merge_limits
+from quantumedge.risk.engine import Decided, RiskEngine
+from quantumedge.risk.limit_config import InvalidLimitsError
 from quantumedge.risk.limits import Breach
+from quantumedge.risk.metrics import decisions as _decisions
+from quantumedge.risk.metrics import gauges as _gauges
+from quantumedge.risk.metrics import halts as _halts
+from quantumedge.risk.metrics import tick_to_decision as _tick_to_decision
 from quantumedge.risk.moderator_client import ModeratorClient, moderator_for
-from quantumedge.risk.reasons import matches, primary_code
+from quantumedge.risk.reasons import primary_code
+from quantumedge.risk.servicer import RiskServicer
 from quantumedge.risk.state_records import restore_states, state_event
-from quantumedge.risk.state_rpcs import TradingStateRpcs, actor_of
 from quantumedge.risk.trading_state import ACCOUNT, ScopeStatus, scope_of_key, state_key
 from quantumedge.shared import bounds, topics
 from quantumedge.shared.admission import (
@@ -37,18 +40,17 @@ from quantumedge.shared.admission import (
     LIMITS_KEY,
     ControlGate,
     StoredRecord,
+    StoredState,
     expected_payload,
     stored_state,
 )
 from quantumedge.shared.audit import audit_event, publish_audit, refusal_audit
 from quantumedge.shared.bus import Bus, Record
 from quantumedge.shared.bus.loop import ConsumerLoop, Refused, admit
-from quantumedge.shared.grpc_server import ServiceBinding, refuse_invalid
+from quantumedge.shared.grpc_server import ServiceBinding
 from quantumedge.shared.keyring import keyring_for
 from quantumedge.shared.logs import get_logger
-from quantumedge.shared.observe import Gauges
 from quantumedge.shared.service import ServiceBase
-from quantumedge.shared.telemetry import meter
 from quantumedge.v1 import (
     common_pb2,
     control_pb2,
@@ -63,33 +65,6 @@ if TYPE_CHECKING:
     from quantumedge.settings import Settings  # the root the runner hands in; no run-time import
 
 log = get_logger(__name__)
-_meter = meter("risk")
-_decisions = _meter.create_counter("qe.risk.decisions", description="risk decisions by outcome")
-_halts = _meter.create_counter("qe.risk.halts", description="halts by cause")
-_tick_to_decision = _meter.create_histogram(
-    "qe.risk.tick_to_decision", unit="ms", description="market event time to the risk decision on its signal"
-)
-# Trading state as a number for dashboards: 0 ACTIVE, 1 REDUCING (exits only), 2 HALTED.
-STATE_VALUE = {"ACTIVE": 0, "REDUCING": 1, "HALTED": 2}
-_gauges = Gauges("risk")
-_gauges.gauge("qe.risk.equity", lambda svc: [(svc.snapshot().equity, {})], "equity (quote)", "quote")
-_gauges.gauge("qe.risk.pnl_today", lambda svc: [(svc.snapshot().pnl_today, {})], "PnL since UTC midnight", "quote")
-_gauges.gauge("qe.risk.drawdown", lambda svc: [(svc.snapshot().drawdown, {})], "fraction below peak equity")
-_gauges.gauge(
-    "qe.risk.limit_headroom",
-    lambda svc: [(lim.headroom, {"limit": lim.name}) for lim in svc.snapshot().limits],
-    "room left before each limit (threshold - value; disabled limits report 0)",
-)
-_gauges.gauge(
-    "qe.risk.limit_breached",
-    lambda svc: [(float(lim.breached), {"limit": lim.name}) for lim in svc.snapshot().limits],
-    "1 while a limit is breached",
-)
-_gauges.gauge(
-    "qe.risk.trading_state",
-    lambda svc: [(STATE_VALUE[svc.trading_state()], {"scope": "account"})],
-    "0 ACTIVE, 1 REDUCING, 2 HALTED",
-)
 
 AUTO_ACTOR = common_pb2.Actor(subject="risk", source="automatic")
 REASSERT_ACTOR = common_pb2.Actor(subject="risk", source="re-assert")
@@ -243,52 +218,14 @@ class RiskService(ServiceBase):
 
     def rebuild(self) -> None:
         """Halt state and limits from control.v1, then PnL, peak, streaks and positions from execution reports."""
-        records = self.bus.read_all(topics.CONTROL, timeout_s=self.settings.risk.rebuild_timeout_s)
-        stored = stored_state(
-            (StoredRecord((r.key or b"").decode(errors="replace"), r.value, (r.partition, r.offset)) for r in records),
-            self.control_gate,
-        )
-        for rec, verdict in stored.refused:
-            log.warning(
-                "stored control record refused",
-                extra={"key": rec.key, "position": rec.position, "code": verdict.code, "detail": verdict.detail},
-            )
-        latest = stored.latest
-        # The last record under a key, by offset, is what compaction keeps: when it is not the valid state we use,
-        # publish that state again so a later start (or execution) reads a genuine one.
-        last_by_key = {(r.key or b"").decode(errors="replace"): r for r in records}
-        stale_keys = [
-            k
-            for k in last_by_key
-            if expected_payload(k) and (k not in latest or not _same_event(last_by_key[k], latest[k]))
-        ]
+        stored, stale_keys = self._read_control()
         cp = self.checkpointer.load() if self.checkpointer.enabled else None
         tail = self.checkpointer.read_reports(dict(cp.report_offsets) if cp is not None else {})
         self.rebuild_skipped, self.rebuild_read = tail.skipped, tail.read
         self.rebuild_from = "checkpoint" if cp is not None else "reports"
         now = self.clock()
         with self.lock:
-            if LIMITS_KEY in latest and latest[LIMITS_KEY].HasField("limits"):
-                try:
-                    self.engine.set_limits(latest[LIMITS_KEY].limits)
-                    self._limits_time_ns = latest[LIMITS_KEY].time_ns
-                except InvalidLimitsError as exc:
-                    log.error("stored limits invalid, keeping configured ones", extra={"error": str(exc)})
-            acknowledged = 0
-            if HALT_KEY in latest and latest[HALT_KEY].HasField("halt"):
-                event = latest[HALT_KEY]
-                self.engine.set_halt(event.halt, event.reason)
-                acknowledged = event.halt.acknowledged_ns
-            elif HALT_KEY in stored.unverifiable:
-                # Records exist under "halt" but none verifies: the state is unknown, so fail closed.
-                reason = f"halt state on control.v1 failed verification ({stored.unverifiable[HALT_KEY]})"
-                self.engine.halt_now(reason, False, False, now)
-                self.publish_audit(AUTO_ACTOR, "Rebuild", None, f"halted: {reason}", reason)
-                log.error("stored halt state unverifiable: halted until an operator resumes", extra={"why": reason})
-            for scope in restore_states(self.engine.trading, stored, now):
-                log.error(
-                    "stored trading state unverifiable: exits only until an operator activates", extra={"scope": scope}
-                )
+            acknowledged = self._restore_control(stored, now)
             if cp is not None:
                 checkpoint.restore(self.engine.ledger, cp)
                 # An acknowledgement the checkpoint already reflects must not wipe the losses that came after it.
@@ -312,6 +249,55 @@ class RiskService(ServiceBase):
                 },
             )
         self.bus.flush()
+
+    def _read_control(self) -> tuple[StoredState, list[str]]:
+        """The newest valid control.v1 record per key, and the keys whose last record is not that one."""
+        records = self.bus.read_all(topics.CONTROL, timeout_s=self.settings.risk.rebuild_timeout_s)
+        stored = stored_state(
+            (StoredRecord((r.key or b"").decode(errors="replace"), r.value, (r.partition, r.offset)) for r in records),
+            self.control_gate,
+        )
+        for rec, verdict in stored.refused:
+            log.warning(
+                "stored control record refused",
+                extra={"key": rec.key, "position": rec.position, "code": verdict.code, "detail": verdict.detail},
+            )
+        latest = stored.latest
+        # The last record under a key, by offset, is what compaction keeps: when it is not the valid state we use,
+        # publish that state again so a later start (or execution) reads a genuine one.
+        last_by_key = {(r.key or b"").decode(errors="replace"): r for r in records}
+        stale_keys = [
+            k
+            for k in last_by_key
+            if expected_payload(k) and (k not in latest or not _same_event(last_by_key[k], latest[k]))
+        ]
+        return stored, stale_keys
+
+    def _restore_control(self, stored: StoredState, now: int) -> int:
+        """Lock held: apply the stored limits, halt and trading states; the halt's acknowledgement time (0: none)."""
+        latest = stored.latest
+        if LIMITS_KEY in latest and latest[LIMITS_KEY].HasField("limits"):
+            try:
+                self.engine.set_limits(latest[LIMITS_KEY].limits)
+                self._limits_time_ns = latest[LIMITS_KEY].time_ns
+            except InvalidLimitsError as exc:
+                log.error("stored limits invalid, keeping configured ones", extra={"error": str(exc)})
+        acknowledged = 0
+        if HALT_KEY in latest and latest[HALT_KEY].HasField("halt"):
+            event = latest[HALT_KEY]
+            self.engine.set_halt(event.halt, event.reason)
+            acknowledged = event.halt.acknowledged_ns
+        elif HALT_KEY in stored.unverifiable:
+            # Records exist under "halt" but none verifies: the state is unknown, so fail closed.
+            reason = f"halt state on control.v1 failed verification ({stored.unverifiable[HALT_KEY]})"
+            self.engine.halt_now(reason, False, False, now)
+            self.publish_audit(AUTO_ACTOR, "Rebuild", None, f"halted: {reason}", reason)
+            log.error("stored halt state unverifiable: halted until an operator resumes", extra={"why": reason})
+        for scope in restore_states(self.engine.trading, stored, now):
+            log.error(
+                "stored trading state unverifiable: exits only until an operator activates", extra={"scope": scope}
+            )
+        return acknowledged
 
     # -- handlers (consumer thread) ------------------------------------------------------------------
     def _wait_ready(self) -> None:
@@ -481,176 +467,6 @@ class RiskService(ServiceBase):
         _halts.add(1, {"cause": breach.limit})
         self.publish_halt_state(AUTO_ACTOR, reason)
         self.publish_audit(AUTO_ACTOR, "AutoHalt", None, f"halted: {breach.describe()}", reason)
-
-
-class RiskServicer(TradingStateRpcs, risk_pb2_grpc.RiskServiceServicer):
-    def __init__(self, service: RiskService) -> None:
-        self.svc = service
-
-    @property
-    def engine(self) -> RiskEngine:
-        return self.svc.engine
-
-    def GetStatus(self, request: risk_pb2.RiskServiceGetStatusRequest, context: grpc.ServicerContext) -> Any:
-        with self.svc.lock:
-            return self.engine.status(self.svc.clock(), self.svc.symbols)
-
-    def GetLimits(self, request: risk_pb2.GetLimitsRequest, context: grpc.ServicerContext) -> Any:
-        with self.svc.lock:
-            return risk_pb2.GetLimitsResponse(limits=self.engine.limits)
-
-    def UpdateLimits(self, request: risk_pb2.UpdateLimitsRequest, context: grpc.ServicerContext) -> Any:
-        refuse_invalid(request, context)
-        actor = actor_of(context)
-        with self.svc.lock:
-            error = ""
-            if not request.HasField("limits"):
-                error = "limits is required (with update_mask naming the fields to change)"
-            else:
-                try:
-                    merged = merge_limits(self.engine.limits, request.limits, list(request.update_mask))
-                except InvalidLimitsError as exc:
-                    error = str(exc)
-            if error:
-                self.svc.publish_audit(actor, "UpdateLimits", request, f"invalid: {error}", request.reason)
-                self.svc.bus.flush()
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT, error)
-            self.engine.set_limits(merged)
-            event = self.svc.publish_control(
-                LIMITS_KEY, control_pb2.ControlEvent(actor=actor, reason=request.reason, limits=merged)
-            )
-            self.svc._limits_time_ns = event.time_ns
-            changed = list(request.update_mask) or list(LIMIT_FIELDS)
-            self.svc.publish_audit(actor, "UpdateLimits", request, f"updated: {', '.join(changed)}", request.reason)
-        self.svc.bus.flush()
-        log.info("limits updated", extra={"actor": actor.subject, "fields": changed})
-        return risk_pb2.UpdateLimitsResponse(limits=merged)
-
-    def Halt(self, request: risk_pb2.HaltRequest, context: grpc.ServicerContext) -> Any:
-        """Durable first: the halt is in force only once its record is on control.v1 (flushed); when the write
-        fails, risk is left exactly as it was and the call fails, so the operator knows to retry."""
-        refuse_invalid(request, context)
-        actor = actor_of(context)
-        reason = request.reason or "operator halt"
-        with self.svc.lock:
-            before = self._halt_snapshot()
-            self.engine.halt_now(reason, request.cancel_open_orders, request.flatten, self.svc.clock())
-            self._write_or_restore("halt", before, lambda: self.svc.publish_halt_state(actor, reason), context)
-            self.svc.publish_audit(actor, "Halt", request, "halted", reason)
-        self.svc.bus.flush()
-        _halts.add(1, {"cause": "operator"})
-        log.warning("trading halted by operator", extra={"actor": actor.subject, "reason": reason})
-        return risk_pb2.HaltResponse(halted=True)
-
-    def _halt_snapshot(self) -> tuple:
-        """What Halt and Resume change (lock held): restored as it was when their record cannot be written."""
-        halt = control_pb2.HaltState()
-        halt.CopyFrom(self.engine.halt)
-        ledger = self.engine.ledger
-        return (
-            halt,
-            self.engine.halt_reason,
-            dict(self.svc.control_gate.applied_ns),
-            ledger.loss_streak,
-            ledger.peak_equity,
-        )
-
-    def _write_or_restore(
-        self, what: str, before: tuple, publish: Callable[[], None], context: grpc.ServicerContext
-    ) -> None:
-        """Publish and flush the control record; on failure put `before` back and fail the call UNAVAILABLE."""
-        try:
-            publish()
-            self.svc.bus.flush()
-        except Exception as exc:
-            halt, reason, applied, streak, peak = before
-            self.engine.set_halt(halt, reason)
-            self.svc.control_gate.applied_ns = applied
-            self.engine.ledger.loss_streak, self.engine.ledger.peak_equity = streak, peak
-            log.exception(f"{what} record not written: nothing changed")
-            context.abort(
-                grpc.StatusCode.UNAVAILABLE,
-                f"the {what} could not be written to {topics.CONTROL} ({type(exc).__name__}): nothing changed, retry",
-            )
-
-    def Resume(self, request: risk_pb2.ResumeRequest, context: grpc.ServicerContext) -> Any:
-        """Durable first, as Halt: trading resumes only once the record is flushed to control.v1; when the
-        write fails, risk stays halted with its loss streak and drawdown peak unacknowledged."""
-        refuse_invalid(request, context)
-        actor = actor_of(context)
-        with self.svc.lock:
-            before = self._halt_snapshot()
-            try:
-                self.engine.resume(self.svc.clock())
-            except StillBreachedError as exc:
-                self.svc.publish_audit(actor, "Resume", request, f"refused: {exc}", request.reason)
-                self.svc.bus.flush()
-                context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
-            self._write_or_restore(
-                "resume",
-                before,
-                lambda: self.svc.publish_halt_state(actor, request.reason or "operator resume"),
-                context,
-            )
-            self.svc.publish_audit(actor, "Resume", request, "resumed", request.reason)
-        self.svc.bus.flush()
-        log.warning("trading resumed by operator", extra={"actor": actor.subject, "reason": request.reason})
-        return risk_pb2.ResumeResponse(halted=False)
-
-    def ExplainDecision(self, request: risk_pb2.ExplainDecisionRequest, context: grpc.ServicerContext) -> Any:
-        if not request.decision_id:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "decision_id is required")
-        with self.svc.lock:
-            decision = self.engine.decisions.get(request.decision_id)
-        if decision is None:
-            context.abort(
-                grpc.StatusCode.NOT_FOUND,
-                f"decision {request.decision_id} not found (unknown, or older than the last "
-                f"{self.svc.settings.risk.decision_index_size} decisions)",
-            )
-        return risk_pb2.ExplainDecisionResponse(decision=decision)
-
-    def ReviewOrder(self, request: risk_pb2.ReviewOrderRequest, context: grpc.ServicerContext) -> Any:
-        if not request.HasField("intent"):
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "intent is required")
-        refuse_invalid(request, context, bounds.check_intent(request.intent))
-        if self.svc.bus.outage.down:  # an approval that cannot be written is never given
-            context.abort(grpc.StatusCode.UNAVAILABLE, "Kafka is down: risk approves nothing until it is back")
-        with self.svc.lock:
-            repeat = self.engine.decisions.for_source(request.intent.intent_id) is not None
-            try:
-                decision = self.engine.review(request.intent, self.svc.clock())
-            except InvalidIntentError as exc:
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-            if not repeat:  # the same review asked again gets the same (signed) answer, published once
-                self.svc.publish_decision(decision)
-        self.svc.bus.flush()
-        _decisions.add(
-            1,
-            {
-                "approved": decision.approved,
-                "manual": True,
-                "reason": primary_code(decision),
-                "symbol": decision.symbol,
-            },
-        )
-        return risk_pb2.ReviewOrderResponse(decision=decision)
-
-    def GetEquityCurve(self, request: risk_pb2.GetEquityCurveRequest, context: grpc.ServicerContext) -> Any:
-        with self.svc.lock:
-            points = list(self.svc.equity_curve)
-        if request.max_points:
-            points = points[-request.max_points :]
-        return risk_pb2.GetEquityCurveResponse(points=points)
-
-    def ListDecisions(self, request: risk_pb2.ListDecisionsRequest, context: grpc.ServicerContext) -> Any:
-        if request.outcome not in ("", "approved", "rejected"):
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "outcome must be approved, rejected or empty")
-        limit = request.limit or 50
-        with self.svc.lock:
-            recent = self.engine.decisions.recent()
-        chosen = [d for d in recent if matches(d, request.symbol, request.outcome, request.reason)][:limit]
-        return risk_pb2.ListDecisionsResponse(decisions=chosen)
 
 
 def _same_event(record: Record, event: control_pb2.ControlEvent) -> bool:
