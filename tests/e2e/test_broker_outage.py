@@ -19,17 +19,17 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from quantumedge.execution import ids
-from quantumedge.risk.settings import RiskSettings
 from quantumedge.shared import topics
 from quantumedge.shared.bus.kafka import KafkaBus
 from quantumedge.shared.config import KafkaSettings
 from quantumedge.v1 import dlq_pb2, execution_pb2, market_pb2, risk_pb2, signal_pb2
 from tests.harness import LocalKafka
-from tests.support.procs import fills, free_port, kafka_env, print_logs, spawn, stop, wait_serving
+from tests.support.procs import fills, free_port, kafka_env, print_logs, spawn, stop, synthetic_env, wait_serving
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SERVICES = ("execution", "risk", "inference", "ingest")
+SPEED = 20  # synthetic market time per wall second
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +44,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     ports = {name: free_port() for name in SERVICES}
     env = {
         **kafka_env(broker.bootstrap, prefix, ports),
-        "QE_INGEST__SOURCE": "synthetic",
-        "QE_INGEST__SYNTHETIC_STEPS": "0",
-        "QE_INGEST__SYNTHETIC_SPEED": "20",
+        **synthetic_env(SPEED),
         "QE_DATA_DIR": str(logs / "var"),
         # No metrics endpoints: their fixed ports may be taken by another run on this machine.
         **{f"QE_PORTS__{name.upper()}_METRICS": "0" for name in SERVICES},
@@ -58,7 +56,8 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         for name in SERVICES:
             procs[name] = spawn(["serve", name], env, logs / f"{name}.log")
             wait_serving(ports[name], proc=procs[name])
-        yield {"bus": bus, "procs": procs, "ports": ports, "broker": broker}
+        signal_lag_ns = int(env["QE_RISK__BOOK_SYNC_MAX_SIGNAL_LAG_NS"])  # risk's bound, scaled by the speed
+        yield {"bus": bus, "procs": procs, "ports": ports, "broker": broker, "signal_lag_ns": signal_lag_ns}
     finally:
         codes = {name: stop(p) for name, p in procs.items()}
         bus.close()
@@ -128,7 +127,7 @@ class _Freshness:
 def _outage(system: dict, seconds: float) -> dict[str, float]:
     """Kill the broker for `seconds`; return how long after it answered again readiness and fills came back."""
     bus, broker, ports, procs = system["bus"], system["broker"], system["ports"], system["procs"]
-    fresh = _Freshness(bus, RiskSettings().book_sync_max_signal_lag_ns)
+    fresh = _Freshness(bus, system["signal_lag_ns"])
     broker.kill()
     down_at = time.monotonic()
     not_serving: set[str] = set()
@@ -143,8 +142,8 @@ def _outage(system: dict, seconds: float) -> dict[str, float]:
     try:
         # Inference first works through the ticks queued while the broker was down (the synthetic feed runs
         # 20x market time: a ~55 s outage is ~18 min of market, CPU-bound on a shared box); risk refuses the
-        # entries of those signals as signal_behind_book, rightly. Fills come back from fresh signals on, at
-        # the strategy's own pace (the same bound as the first fill before any outage).
+        # entries of those signals as signal_behind_book (far past even the speed-scaled bound), rightly.
+        # Fills come back from fresh signals on, at the strategy's own pace (the pre-outage first-fill bound).
         wait_for(lambda: fresh.fresh_since(answered_ns), 240, "fresh signals after the broker came back", 1.0)
         fresh_s = time.monotonic() - answered
         wait_for(lambda: _newest_fill_ns(bus) > answered_ns, 120, "a fill after signals were fresh again", 1.0)
