@@ -74,28 +74,36 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def backtest_main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    out = Console(width=None if sys.stdout.isatty() else 140)
-    err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
+def _run_settings(args: argparse.Namespace, err: Console) -> Settings | None:
+    """The settings of this run (in-memory bus, embedded, the CLI's symbols and models); None after printing
+    the error when the arguments or the configuration are wrong."""
     if args.synthetic_steps is not None and args.data is not None:
         err.print("[red]error:[/red] give either --data or --synthetic-steps, not both")
-        return 2
+        return None
     if args.synthetic_steps is not None and args.synthetic_steps <= 0:
         err.print("[red]error:[/red] --synthetic-steps must be > 0")
-        return 2
+        return None
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
         err.print(f"[red]error:[/red] {exc}")
-        return 2
+        return None
     setup_logging(args.log_level, service="backtest")
     updates: dict[str, object] = {"bus": "memory", "embedded": True}
     if args.symbols:
         updates["symbols"] = list(dict.fromkeys(s.upper() for s in args.symbols))
     if args.models_dir:
         updates["models_dir"] = args.models_dir
-    settings = settings.model_copy(update=updates)
+    return settings.model_copy(update=updates)
+
+
+def backtest_main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    out = Console(width=None if sys.stdout.isatty() else 140)
+    err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
+    settings = _run_settings(args, err)
+    if settings is None:
+        return 2
     began = time.monotonic()
     output: ParquetOutput | None = None
     try:
@@ -124,6 +132,18 @@ def backtest_main(argv: Sequence[str] | None = None) -> int:
         return 2
     elapsed = time.monotonic() - began
     print_figures(figs, out, title=_title(args, elapsed, figs))
+    _warn(err, settings, models, run, figs)
+    if output is not None:
+        paths = output.close(figs, _run_info(args, settings, models))
+        out.print(f"wrote {', '.join(str(p) for p in paths)}")
+    if args.report:
+        path = _report(args, settings, models, book, curve, _title(args, elapsed, figs), result.signals)
+        out.print(f"wrote {path}")
+    return 0
+
+
+def _warn(err: Console, settings: Settings, models: ModelSet, run: Backtest, figs: Figures) -> None:
+    """What the figures do not say: symbols whose features never warmed up, events timed by receive time."""
     for symbol in settings.symbols:
         if symbol in models.predictors and not run.features.warmed_up(symbol):
             err.print(f"[yellow]warning:[/yellow] {symbol}: its data never filled the feature window (absent?)")
@@ -132,13 +152,6 @@ def backtest_main(argv: Sequence[str] | None = None) -> int:
             f"[yellow]warning:[/yellow] {figs.untimed_events:,} events had no exchange time and were timed by "
             "their receive time; the recording's order around them may not be the market's"
         )
-    if output is not None:
-        paths = output.close(figs, _run_info(args, settings, models))
-        out.print(f"wrote {', '.join(str(p) for p in paths)}")
-    if args.report:
-        path = _report(args, settings, models, book, curve, _title(args, elapsed, figs), result.signals)
-        out.print(f"wrote {path}")
-    return 0
 
 
 def _report(

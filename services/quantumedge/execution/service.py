@@ -1,4 +1,4 @@
-"""The execution service: consumer loop, venue, recovery and the ExecutionService gRPC API.
+"""The execution service: consumer loops, venue, recovery and halts (its gRPC API is servicer.py).
 
 Consumes risk.decisions.v1 (only approved intents whose signature verifies, seen once and younger than
 signing.max_decision_age_s, are traded; anything else goes to dlq.v1 with its reason code and an audit
@@ -11,22 +11,24 @@ applies the current halt, and reconciles with the venue before it consumes anyth
 
 from __future__ import annotations
 
-import math
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import grpc
-
-from quantumedge.execution import fencing, ids
-from quantumedge.execution.convert import order_to_pb, position_to_pb
+from quantumedge.execution import fencing
+from quantumedge.execution.emitters import BusEmitter, ObservingEmitter, log_report
 from quantumedge.execution.engine import EngineConfig, ExecutionEngine
 from quantumedge.execution.lease import LEASE_LOST
-from quantumedge.execution.observe import VENUE_NAME as OBSERVE_VENUE
 from quantumedge.execution.observe import TouchBook, observed_report
-from quantumedge.execution.venue import BINANCE_URLS, BinanceVenue, Venue, paper_venue
+from quantumedge.execution.servicer import ExecutionServicer, validate_submit
+from quantumedge.execution.venue import BinanceVenue, Venue
+from quantumedge.execution.venue_setup import (
+    binance_venue,
+    build_venue,
+    check_venue_allowed,
+    load_exchange_credentials,
+)
 from quantumedge.shared import bounds, signing, topics
 from quantumedge.shared.admission import (
     HALT_KEY,
@@ -37,30 +39,37 @@ from quantumedge.shared.admission import (
     stored_state,
 )
 from quantumedge.shared.audit import audit_event, publish_audit, refusal_audit
-from quantumedge.shared.auth import channel_credentials_from_settings, current_actor, forward_metadata
+from quantumedge.shared.auth import current_actor
 from quantumedge.shared.bus import Bus, Record
 from quantumedge.shared.bus.coalesce import latest_books
 from quantumedge.shared.bus.loop import ConsumerLoop, Refused, admit
-from quantumedge.shared.config import ConfigError
-from quantumedge.shared.grpc_server import ServiceBinding, refuse_invalid
+from quantumedge.shared.grpc_server import ServiceBinding
 from quantumedge.shared.keyring import keyring_for
 from quantumedge.shared.logs import get_logger
 from quantumedge.shared.observe import Gauges
 from quantumedge.shared.service import ServiceBase
 from quantumedge.shared.signing import Verdict
 from quantumedge.shared.telemetry import meter
-from quantumedge.v1 import (
-    common_pb2,
-    control_pb2,
-    execution_pb2,
-    execution_pb2_grpc,
-    market_pb2,
-    risk_pb2,
-    risk_pb2_grpc,
-)
+from quantumedge.v1 import common_pb2, control_pb2, execution_pb2_grpc, market_pb2, risk_pb2
 
 if TYPE_CHECKING:
     from quantumedge.settings import Settings  # the root the runner hands in; no run-time import
+
+# Emitters, the gRPC servicer and venue construction live in emitters.py, servicer.py and venue_setup.py;
+# their names stay importable from here.
+__all__ = [
+    "GRPC_NAME",
+    "BusEmitter",
+    "ExecutionService",
+    "ExecutionServicer",
+    "ObservingEmitter",
+    "binance_venue",
+    "build_venue",
+    "check_venue_allowed",
+    "load_exchange_credentials",
+    "log_report",
+    "validate_submit",
+]
 
 log = get_logger(__name__)
 GRPC_NAME = "quantumedge.v1.ExecutionService"
@@ -87,114 +96,6 @@ _gauges.gauge(
 )
 
 
-class BusEmitter:
-    """Reports to execution.reports.v1 (by symbol), state to the compacted execution.state.v1."""
-
-    def __init__(self, bus: Bus) -> None:
-        self.bus = bus
-
-    def report(self, symbol: str, report: execution_pb2.ExecutionReport) -> None:
-        self.bus.publish(topics.REPORTS, symbol or None, report)
-        log_report(report)
-
-    def state(self, key: str, record: execution_pb2.ExecutionReport | None) -> None:
-        self.bus.publish(topics.EXEC_STATE, key, record)
-
-    def flush(self) -> None:
-        self.bus.flush()
-
-
-class ObservingEmitter(BusEmitter):
-    """Observe-only: reports (heartbeats of the flat position) are published; execution.state.v1 is not."""
-
-    def state(self, key: str, record: execution_pb2.ExecutionReport | None) -> None:
-        return None
-
-
-def log_report(report: execution_pb2.ExecutionReport) -> None:
-    """One INFO line per order sent, fill and rejection: what an operator reads in the logs."""
-    order = report.order
-    if not order.client_order_id:
-        return
-    fields = {
-        "order": order.client_order_id,
-        "symbol": order.symbol,
-        "side": common_pb2.Side.Name(order.side).removeprefix("SIDE_"),
-        "role": execution_pb2.OrderRole.Name(order.role).removeprefix("ORDER_ROLE_"),
-        "venue": report.venue,
-    }
-    if report.HasField("fill"):
-        fill = report.fill
-        log.info("fill", extra={**fields, "quantity": fill.quantity, "price": fill.price, "fee": fill.fee})
-    elif order.status == execution_pb2.ORDER_STATUS_REJECTED:
-        log.info("order rejected", extra={**fields, "code": order.reject_code, "reason": order.reject_message})
-    elif report.note.startswith("sending"):
-        log.info(
-            "order sent",
-            extra={
-                **fields,
-                "type": risk_pb2.OrderType.Name(order.order_type).removeprefix("ORDER_TYPE_"),
-                "quantity": order.quantity,
-                "price": order.price,
-            },
-        )
-
-
-def load_exchange_credentials(settings: Settings) -> tuple[Mapping[str, str], Any]:
-    """The exchange key of the configured venue from Vault (via quantumedge.secrets), and the handle that
-    follows its rotations. Raises the secrets module's error, naming the path and reason, never a value."""
-    from quantumedge.secrets import paths
-    from quantumedge.secrets.require import require_secrets
-
-    secrets = require_secrets(settings, "execution")
-    path = paths.exchange_path(settings.execution.venue)
-    if path is None:  # pragma: no cover - paper never gets here
-        raise ConfigError(f"venue {settings.execution.venue} needs no exchange key")
-    return secrets[path], secrets
-
-
-def binance_venue(settings: Settings, credentials: Mapping[str, str]) -> BinanceVenue:
-    cfg = settings.execution
-    rest_default, ws_default = BINANCE_URLS[cfg.venue]
-    has_signing_key = any(credentials.get(k) for k in ("api_secret", "private_key", "private_key_pem"))
-    if not credentials.get("api_key") or not has_signing_key:
-        raise ConfigError(
-            f"exchange secret for venue {cfg.venue} lacks api_key and api_secret (or private_key): "
-            "store both keys under the venue's path"
-        )
-    return BinanceVenue(
-        cfg.venue,
-        cfg.rest_url or rest_default,
-        cfg.ws_api_url or ws_default,
-        credentials,
-        settings.symbols,
-        recv_window_ms=cfg.recv_window_ms,
-        connect_timeout_s=cfg.connect_timeout_s,
-        read_timeout_s=cfg.read_timeout_s,
-        max_attempts=cfg.max_attempts,
-        max_wait_s=cfg.max_rate_limit_wait_s,
-        user_stream=cfg.user_stream,
-        exchange_info_ttl_s=cfg.exchange_info_ttl_s,
-        unknown_symbol_ttl_s=cfg.unknown_symbol_ttl_s,
-        stream_options={
-            "max_connection_age_s": cfg.stream_max_connection_age_s,
-            "watchdog_interval_s": cfg.stream_watchdog_interval_s,
-            "watchdog_timeout_s": cfg.stream_watchdog_timeout_s,
-        },
-    )
-
-
-def check_venue_allowed(settings: Settings) -> None:
-    cfg = settings.execution
-    if cfg.venue == "live" and not cfg.allow_live:
-        raise ConfigError(
-            "execution.venue=live needs execution.allow_live=true as well (QE_EXECUTION__ALLOW_LIVE): "
-            "live trading is never on by one setting alone"
-        )
-    if settings.embedded and cfg.venue != "paper":
-        raise ConfigError(f"embedded mode runs the paper venue only (execution.venue={cfg.venue})")
-
-
 class ExecutionService(ServiceBase):
     name = "execution"
 
@@ -213,35 +114,17 @@ class ExecutionService(ServiceBase):
         None = the wall clock."""
         super().__init__(settings, bus)
         self.cfg = settings.execution
-        self._secrets: Any = None
         self.observing = self.cfg.mode == "observe"
         # Observe-only: the touch per symbol for hypothetical fills; orders never reach the engine's venue.
         self.touch = TouchBook()
-        if venue is None and self.observing:
-            # No client of any venue is built and no exchange key is read. The in-process paper book only
-            # keeps the engine's flat position and heartbeats going; no order is ever placed on it.
-            venue = paper_venue(settings)
-            venue.name = OBSERVE_VENUE
-            log.warning(
-                "execution is observe-only: nothing is sent to any venue (execution.mode=observe)",
-                extra={"configured_venue": self.cfg.venue},
-            )
-        if venue is None:
-            check_venue_allowed(settings)
-            if self.cfg.venue == "paper":
-                venue = paper_venue(settings)
-            else:
-                if credentials is None:
-                    credentials, self._secrets = load_exchange_credentials(settings)
-                venue = binance_venue(settings, credentials)
-        self.venue = venue
+        self.venue, self._secrets = build_venue(settings, venue, credentials, observing=self.observing)
         self.lease: Any = None
         self._lease_store: Any = None
         self._lease_lost = False
         fenced = self.cfg.lease != "none"
         emitter = ObservingEmitter(bus) if self.observing else BusEmitter(bus)
         self.engine = ExecutionEngine(
-            fencing.FencedVenue(venue, lambda: self.lease) if fenced else venue,
+            fencing.FencedVenue(self.venue, lambda: self.lease) if fenced else self.venue,
             fencing.FencedEmitter(emitter, lambda: self.lease) if fenced else emitter,
             EngineConfig.from_settings(settings),
             clock=clock or time.time_ns,
@@ -578,165 +461,3 @@ class ExecutionService(ServiceBase):
 
         self._secrets.watch(path, _rotated, _watch_error)
         self._secrets.on_failure(_lost)
-
-
-class ExecutionServicer(execution_pb2_grpc.ExecutionServiceServicer):
-    def __init__(self, service: ExecutionService) -> None:
-        self.service = service
-        self.engine = service.engine
-        self._submit_lock = threading.Lock()
-        self._decisions: dict[str, risk_pb2.RiskDecision] = {}
-        self._channel: grpc.Channel | None = None
-
-    def close(self) -> None:
-        if self._channel is not None:
-            self._channel.close()
-
-    def GetStatus(self, request: Any, context: grpc.ServicerContext) -> execution_pb2.ExecutionServiceGetStatusResponse:
-        return self.engine.status()
-
-    def ListOrders(self, request: execution_pb2.ListOrdersRequest, context: grpc.ServicerContext) -> Any:
-        orders = self.engine.list_orders(request.symbol, request.open_only)
-        return execution_pb2.ListOrdersResponse(orders=[order_to_pb(o) for o in orders])
-
-    def ListPositions(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return execution_pb2.ListPositionsResponse(positions=[position_to_pb(p) for p in self.engine.list_positions()])
-
-    def CancelAll(self, request: execution_pb2.CancelAllRequest, context: grpc.ServicerContext) -> Any:
-        refuse_invalid(request, context)
-        canceled = self.engine.cancel_all(request.symbol, request.reason or "operator")
-        self.service.bus.flush()
-        return execution_pb2.CancelAllResponse(canceled=canceled)
-
-    def Flatten(self, request: execution_pb2.FlattenRequest, context: grpc.ServicerContext) -> Any:
-        refuse_invalid(request, context)
-        sent = self.engine.flatten(request.symbol, request.reason or "operator", cause=f"grpc-{uuid.uuid4().hex}")
-        self.service.bus.flush()
-        return execution_pb2.FlattenResponse(orders_sent=sent)
-
-    def SubmitOrder(self, request: execution_pb2.SubmitOrderRequest, context: grpc.ServicerContext) -> Any:
-        """A manual order: risk reviews it (ReviewOrder) and only an approved decision is placed.
-
-        Risk also publishes that decision on risk.decisions.v1, which this service consumes: both paths
-        derive the client order id from the same intent id, so whichever comes first places the order and
-        the other finds it. The same request_id returns the same order.
-        """
-        refuse_invalid(request, context)
-        problem = validate_submit(request)
-        if problem:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
-        if self.service.observing:
-            context.abort(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                "execution is observe-only (execution.mode=observe): no order is sent to any venue",
-            )
-        intent_id = f"manual-{request.request_id or uuid.uuid4().hex}"
-        with self._submit_lock:
-            existing = self._existing(intent_id)
-            if existing is not None:
-                decision = self._decisions.get(intent_id) or risk_pb2.RiskDecision(
-                    approved=True, symbol=existing.symbol, reasons=["request already handled: same order returned"]
-                )
-                return execution_pb2.SubmitOrderResponse(decision=decision, order=order_to_pb(existing))
-            decision = self._review(self._intent(request, intent_id), context)
-            self._decisions[intent_id] = decision
-            response = execution_pb2.SubmitOrderResponse(decision=decision)
-            if not decision.approved:
-                return response
-            order = self.engine.on_decision(decision) or self._existing(intent_id)
-            self.service.bus.flush()
-            if order is not None:
-                response.order.CopyFrom(order_to_pb(order))
-            return response
-
-    def _existing(self, intent_id: str) -> Any:
-        for kind in (ids.ENTRY, ids.EXIT):
-            order = self.engine.orders.get(ids.order_id(kind, intent_id))
-            if order is not None:
-                return order
-        return None
-
-    def _intent(self, request: execution_pb2.SubmitOrderRequest, intent_id: str) -> risk_pb2.OrderIntent:
-        mark = self.engine.marks.get(request.symbol)
-        # Kind left unspecified: risk decides entry or exit from its own ledger.
-        return risk_pb2.OrderIntent(
-            intent_id=intent_id,
-            symbol=request.symbol,
-            side=request.side,
-            order_type=request.order_type,
-            time_in_force=request.time_in_force,
-            quantity=request.quantity,
-            limit_price=request.limit_price,
-            take_profit_price=request.take_profit_price,
-            stop_loss_price=request.stop_loss_price,
-            created_time_ns=self.service.clock(),
-            reference_price=float(mark) if mark else request.limit_price,
-        )
-
-    def _review(self, intent: risk_pb2.OrderIntent, context: grpc.ServicerContext) -> risk_pb2.RiskDecision:
-        """Risk decides on manual orders too; no answer, or one that fails verification, means no order."""
-        address = self.service.cfg.risk_address or f"127.0.0.1:{self.service.settings.ports.risk}"
-        if self._channel is None:
-            self._channel = self._open_channel(address)
-        try:
-            answer = risk_pb2_grpc.RiskServiceStub(self._channel).ReviewOrder(
-                risk_pb2.ReviewOrderRequest(intent=intent),
-                timeout=self.service.cfg.risk_timeout_s,
-                metadata=forward_metadata(),  # the caller's token: risk authenticates the operator again
-            )
-        except grpc.RpcError as exc:
-            code = exc.code()
-            if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.INVALID_ARGUMENT):
-                context.abort(code, f"risk refused the review: {exc.details()}")
-            context.abort(
-                grpc.StatusCode.UNAVAILABLE,
-                f"risk service at {address} did not review the order ({code.name}): refused, fail closed",
-            )
-        decision = answer.decision
-        verdict = self.service.decision_gate.check(decision, decision.symbol, None, self.service.clock())
-        if not verdict.ok:
-            self.service.refuse_answer("/quantumedge.v1.ExecutionService/SubmitOrder", verdict)
-            context.abort(
-                grpc.StatusCode.PERMISSION_DENIED,
-                f"risk's answer failed verification ({verdict.code}): refused, fail closed",
-            )
-        return decision
-
-    def _open_channel(self, address: str) -> grpc.Channel:
-        """Plaintext, or with mutual TLS on: execution presents its own certificate (its service identity)."""
-        settings = self.service.settings
-        credentials = channel_credentials_from_settings(settings.vault)
-        if credentials is None:
-            return grpc.insecure_channel(address)
-        name = settings.grpc.tls_server_name
-        options = [("grpc.ssl_target_name_override", name)] if name else []
-        return grpc.secure_channel(address, credentials, options=options)
-
-
-def validate_submit(request: execution_pb2.SubmitOrderRequest) -> str:
-    """The first problem with a SubmitOrder request, naming the field; "" when it is valid."""
-    if not request.symbol or not request.symbol.isalnum() or not request.symbol.isupper():
-        return "symbol is required (upper-case letters and digits, e.g. BTCUSDT)"
-    if request.side not in (common_pb2.SIDE_BUY, common_pb2.SIDE_SELL):
-        return "side must be SIDE_BUY or SIDE_SELL"
-    if request.order_type not in (risk_pb2.ORDER_TYPE_MARKET, risk_pb2.ORDER_TYPE_LIMIT):
-        return "order_type must be ORDER_TYPE_MARKET or ORDER_TYPE_LIMIT"
-    if not math.isfinite(request.quantity) or request.quantity <= 0 or request.quantity > bounds.MAX_QUANTITY:
-        return "quantity must be a positive number"
-    for name in ("limit_price", "take_profit_price", "stop_loss_price"):
-        value = getattr(request, name)
-        if not math.isfinite(value) or value < 0 or value > bounds.MAX_PRICE:
-            return f"{name} must be zero (unset) or a positive number"
-    if request.order_type == risk_pb2.ORDER_TYPE_LIMIT and request.limit_price <= 0:
-        return "limit_price is required for ORDER_TYPE_LIMIT"
-    if request.order_type == risk_pb2.ORDER_TYPE_MARKET:
-        if request.limit_price:
-            return "limit_price must be unset for ORDER_TYPE_MARKET"
-        if request.time_in_force != risk_pb2.TIME_IN_FORCE_UNSPECIFIED:
-            return "time_in_force applies to ORDER_TYPE_LIMIT only"
-    tp, sl = request.take_profit_price, request.stop_loss_price
-    if tp and sl and (tp <= sl if request.side == common_pb2.SIDE_BUY else tp >= sl):
-        return "take_profit_price and stop_loss_price are on the wrong sides for this side"
-    if len(request.request_id) > 128:
-        return "request_id must be at most 128 characters"
-    return ""
