@@ -48,9 +48,11 @@ unit: $(STAMP) ## fast tests only (in-process bus)
 integration: $(STAMP) ## integration tests (starts a local Kafka broker and Vault when none is given)
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff
+lint: $(STAMP) ## ruff, the import rules and the function/file length limits (docs/architecture.md)
 	$(VENV)/bin/ruff check services tests tools bench
 	$(VENV)/bin/ruff format --check services tests tools bench
+	$(VENV)/bin/lint-imports
+	$(PY) tools/shape_check.py --max-function 60 --max-file 500 services
 
 fmt: $(STAMP) ## format the code
 	$(VENV)/bin/ruff format services tests tools bench
