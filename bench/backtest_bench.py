@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import sys
 import time
-import tracemalloc
 from collections import Counter
 from pathlib import Path
 
@@ -21,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rich.console import Console
 
 from bench import heldout
+from bench.backtest_speed import bench_speed, cpu
 from quantumedge.backtest.cli import load_backtest_models
 from quantumedge.backtest.metrics import FigureBuilder
 from quantumedge.backtest.simulation import Backtest
@@ -54,20 +54,13 @@ def bench_backtest() -> None:
     models = load_backtest_models(settings, allow_missing=False, console=Console(stderr=True))
     events = list(SyntheticMarket(list(settings.symbols), seed=11).events(STEPS))
     builder = FigureBuilder(list(settings.symbols))
-    t0 = time.perf_counter()
-    result = Backtest(settings, models, [builder]).run(events)
-    elapsed = time.perf_counter() - t0
-    # Memory in a second run: tracing allocations slows the loop several times over.
-    tracemalloc.start()
-    Backtest(settings, models, [FigureBuilder(list(settings.symbols))]).run(events)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    result, took = cpu(lambda: Backtest(settings, models, [builder]).run(events))
     figs = builder.figures(result)
     print(
-        f"  backtest: {figs.events:,} events in {elapsed:.2f} s = {figs.events / elapsed:,.0f} events/s "
-        f"({figs.signals:,} signals, {figs.fills} fills, PnL {figs.pnl:+.2f}); "
-        f"peak memory of the run {peak / 1e6:.1f} MB"
+        f"  backtest (protobuf events in memory, with figures): {figs.events:,} events in {took:.2f} CPU-s = "
+        f"{figs.events / took:,.0f} events/CPU-s ({figs.signals:,} signals, {figs.fills} fills, PnL {figs.pnl:+.2f})"
     )
+    bench_speed(settings, models)
     bench_expectancy(settings)
     bench_fill_models(settings, models, events)
 

@@ -13,37 +13,16 @@ import logging
 import pstats
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from rich.console import Console
 
+from bench.backtest_speed import cpu, write_recording
 from quantumedge.backtest.cli import load_backtest_models
 from quantumedge.backtest.simulation import Backtest
 from quantumedge.ingest.replay import ReplaySource
-from quantumedge.ingest.synthetic import SyntheticMarket
-from quantumedge.shared import market_files
-
-
-def write_recording(root: Path, symbols: list[str], steps: int, seed: int = 11) -> int:
-    """One Parquet file per symbol under root in the recorder's layout; the number of events written."""
-    table = market_files.events_to_table(SyntheticMarket(symbols, seed=seed).events(steps))
-    for symbol in symbols:
-        part = table.filter(pc.equal(table["symbol"], symbol))
-        folder = root / f"symbol={symbol}" / "date=2024-01-01" / "hour=00"
-        folder.mkdir(parents=True, exist_ok=True)
-        pq.write_table(part, folder / "part-00000.parquet", compression="zstd")
-    return table.num_rows
-
-
-def cpu(fn):
-    t0 = time.process_time()
-    out = fn()
-    return out, time.process_time() - t0
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -24,6 +24,9 @@ log = get_logger(__name__)
 
 # Rows converted to protobuf at a time: bounds memory on top of the hour's table.
 _BATCH_ROWS = 20_000
+# Rows built from columns at a time: a row view costs several times its Arrow bytes, so the backtest's
+# memory stays flat in the recording's length (4096 is as fast per row as 20,000, measured).
+_ROW_BATCH = 4_096
 
 
 class NoRecordingError(FileNotFoundError):
@@ -86,7 +89,7 @@ class ReplaySource:
         """The same events in the same order as `events`, as row views built from columns (no protobuf):
         what a backtest reads; `MarketRow.to_pb` gives the event where one must cross a boundary."""
         for table in self._tables():
-            for batch in table.to_batches(max_chunksize=_BATCH_ROWS):
+            for batch in table.to_batches(max_chunksize=_ROW_BATCH):
                 yield from table_to_rows(batch)
 
     def _tables(self) -> Iterator[pa.Table]:

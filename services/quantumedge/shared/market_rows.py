@@ -123,10 +123,14 @@ def _levels(column: pa.ChunkedArray | pa.Array) -> list[tuple[Level, ...]]:
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     if len(arr) == 0 or arr.null_count == len(arr):
         return [()] * len(arr)
-    # Offsets index the unsliced child (values); a null row's span is masked by its validity, not filled
-    # (fill_null on a list column costs more than the rest of the conversion).
+    # A batch is a slice: its offsets index the whole table's child (values), so only the span this slice
+    # covers is converted (converting the whole child per batch made loading quadratic in the hour's rows).
+    # A null row's span is masked by its validity, not filled (fill_null on a list column costs more than
+    # the rest of the conversion).
     offsets, valid = _pylist(arr.offsets), _pylist(arr.is_valid())
-    values = arr.values
+    start = offsets[0]
+    values = arr.values.slice(start, offsets[-1] - start)
+    offsets = [o - start for o in offsets] if start else offsets
     pairs = list(map(Level._make, zip(_pylist(values.field("price")), _pylist(values.field("quantity")), strict=True)))
     return [tuple(pairs[a:b]) if ok and b > a else () for a, b, ok in zip(offsets, offsets[1:], valid, strict=False)]
 

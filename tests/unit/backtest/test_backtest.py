@@ -422,3 +422,18 @@ def test_untimed_rows_are_timed_by_arrival_as_events_are(settings: Settings, mod
     assert a.untimed_events == b.untimed_events > 0
     assert [r.SerializeToString() for r in ea.reports] == [r.SerializeToString() for r in eb.reports]
     assert fa == fb
+
+
+def test_rows_of_a_sliced_batch_are_that_slices_events() -> None:
+    # Replay reads a table in slices (record batches) whose list offsets index the whole table's levels.
+    from quantumedge.shared import market_files
+    from quantumedge.shared.market_rows import table_to_rows
+
+    table = market_files.events_to_table(_synthetic(300))
+    assert table.column("bids").null_count > 0  # trades and tops between depth rows: null level lists
+    for offset, length in ((0, 7), (1, 50), (133, 211), (table.num_rows - 5, 5)):
+        part = table.slice(offset, length)
+        assert [r.to_pb() for r in table_to_rows(part)] == list(market_files.table_to_events(part))
+    batches = table.to_batches(max_chunksize=64)
+    assert len(batches) > 1
+    assert [r.to_pb() for b in batches for r in table_to_rows(b)] == list(market_files.table_to_events(table))
