@@ -9,7 +9,7 @@ service's consumer path, where an ask of inf once made execution publish equity 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -20,7 +20,9 @@ from quantumedge.shared.bus import MemoryBus
 from quantumedge.v1 import dlq_pb2, market_pb2, risk_pb2
 from tests.support.execution_builders import decision
 from tests.support.signing import signed
-from tests.unit.execution.test_service import MID, SYMBOL, Reports, book_event, publish_book, settings, wait_for
+from tests.unit.execution.test_service import MID, SYMBOL, Reports, book_event, bus, publish_book, service, wait_for
+
+__all__ = ["bus", "service"]  # pytest fixtures imported from test_service
 
 BIG = float(2**63 - 1)
 CODES = {bounds.NON_FINITE, bounds.OUT_OF_RANGE, bounds.NOT_POSITIVE, bounds.PRICE_JUMP, bounds.BAD_TIME}
@@ -81,21 +83,6 @@ BAD_DECISIONS = [
 def _letters(bus: MemoryBus, *sources: str) -> list[dlq_pb2.DeadLetter]:
     letters = [dlq_pb2.DeadLetter.FromString(r.value) for r in bus.read_all(topics.DLQ)]
     return [d for d in letters if d.source_topic in sources]
-
-
-@pytest.fixture
-def bus() -> Iterator[MemoryBus]:
-    b = MemoryBus()
-    yield b
-    b.close()
-
-
-@pytest.fixture
-def service(bus: MemoryBus) -> Iterator[ExecutionService]:
-    svc = ExecutionService(settings(), bus)
-    svc.start()
-    yield svc
-    svc.stop()
 
 
 def test_poisoned_market_and_decisions_are_dead_lettered_and_trading_goes_on(
