@@ -8,16 +8,15 @@ consumer path, where one trade at -1e308 once made every later row of its symbol
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import pytest
-
-from quantumedge.inference.registry import Registry
 from quantumedge.ingest.synthetic import SyntheticMarket
 from quantumedge.shared import bounds, topics
 from quantumedge.v1 import dlq_pb2, market_pb2
 from tests.support.inference_feed import publish_market, wait_for
-from tests.unit.inference.test_inference_service import SYMBOLS, Served
+from tests.unit.inference.test_inference_service import SYMBOLS, Served, served
+
+__all__ = ["served"]  # the pytest fixture imported from test_inference_service
 
 BIG = float(2**63 - 1)
 CODES = {bounds.NON_FINITE, bounds.OUT_OF_RANGE, bounds.NOT_POSITIVE, bounds.PRICE_JUMP, bounds.BAD_TIME}
@@ -71,13 +70,6 @@ def _poisoned(events: list[market_pb2.MarketEvent]) -> list[market_pb2.MarketEve
         poison(ev)
         out.append(ev)
     return out
-
-
-@pytest.fixture
-def served(registry: Registry) -> Iterator[Served]:
-    s = Served(registry)
-    yield s
-    s.close()
 
 
 def _dead_letters(served: Served) -> list[dlq_pb2.DeadLetter]:
