@@ -16,6 +16,7 @@ from quantumedge.execution.engine_core import POSITION_KEY, EngineCore, log, pla
 from quantumedge.execution.errors import VenueError
 from quantumedge.execution.orders import ZERO, Order, OrderRole, OrderSnapshot, OrderStatus
 from quantumedge.execution.unknown import OUTCOME_UNKNOWN
+from quantumedge.execution.venue_base import Recovery
 from quantumedge.v1 import execution_pb2
 
 _PROTECTIVE = protection.PROTECTIVE
@@ -54,9 +55,8 @@ class RecoveryMixin(EngineCore):
             for entry in list(self.orders.values()):
                 if not self._needs_protection(entry):
                     continue
-                if self.venue.stateless:
-                    # The paper venue has no book yet after a restart: protect on the first market event.
-                    self._awaiting_protection.add(entry.client_order_id)
+                if not self.venue.protects_on_reconcile():
+                    self._awaiting_protection.add(entry.client_order_id)  # placed on the first market event
                     continue
                 notes.append(f"{entry.client_order_id}: protection placed after restart")
                 self._protect(entry)
@@ -183,12 +183,12 @@ class RecoveryMixin(EngineCore):
 
     def _reconcile_orders(self, notes: list[str]) -> None:
         for order in self._open_orders():
-            if self.venue.stateless:
-                if order.status is OrderStatus.PENDING:
-                    self._never_sent(order, "reconciled: never reached the paper venue before restart")
-                    notes.append(f"{order.client_order_id}: never sent before restart -> {order.status.name}")
-                else:
-                    self.venue.restore(order)
+            recovery = self.venue.recover(order)
+            if recovery is Recovery.NEVER_SENT:
+                self._never_sent(order, f"reconciled: never reached the {self.venue.name} venue before restart")
+                notes.append(f"{order.client_order_id}: never sent before restart -> {order.status.name}")
+                continue
+            if recovery is Recovery.RESTORED:
                 continue
             try:
                 snapshot = self.venue.query(order.symbol, order.client_order_id)
@@ -211,10 +211,8 @@ class RecoveryMixin(EngineCore):
                     f"venue {snapshot.status.name} {plain(snapshot.executed_quantity)}"
                 )
             self._sync_snapshot(order, snapshot, "reconciled")
-        if self.venue.stateless:
-            return
         try:
-            venue_open = self.venue.open_orders()
+            venue_open = self.venue.adoptable_orders()
         except VenueError as exc:
             notes.append(f"open orders unavailable: {exc}")
             return

@@ -22,7 +22,7 @@ from quantumedge.execution.engine import EngineConfig, ExecutionEngine
 from quantumedge.execution.lease import LEASE_LOST
 from quantumedge.execution.observe import TouchBook, observed_report
 from quantumedge.execution.servicer import ExecutionServicer, validate_submit
-from quantumedge.execution.venue import BinanceVenue, Venue
+from quantumedge.execution.venue import Venue
 from quantumedge.execution.venue_setup import (
     binance_venue,
     build_venue,
@@ -445,7 +445,7 @@ class ExecutionService(ServiceBase):
 
         path = paths.exchange_path(self.cfg.venue)
         venue = self.venue
-        if path is None or not isinstance(venue, BinanceVenue):
+        if path is None or not venue.follows_key_rotation:
             return
 
         def _rotated(data: Mapping[str, str]) -> None:

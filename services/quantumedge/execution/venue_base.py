@@ -5,8 +5,9 @@ the venue says, whether from a response, a query or the user data stream."""
 from __future__ import annotations
 
 import abc
+import enum
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 
 from quantumedge.execution.errors import VenueError
@@ -31,10 +32,18 @@ UpdateSink = Callable[[OrderUpdate], None]
 ResyncSink = Callable[[], None]
 
 
+class Recovery(enum.Enum):
+    """What a venue did with an order the engine had open before a restart (Venue.recover)."""
+
+    QUERY = "query"  # the venue kept its own state: ask it what became of the order
+    RESTORED = "restored"  # the venue kept nothing and took the order back as it was: local state is the truth
+    NEVER_SENT = "never_sent"  # the venue kept nothing and the order had not reached it: it cannot have it
+
+
 class Venue(abc.ABC):
     name: str = ""
-    # True when the venue keeps no state of its own across restarts (paper): the engine re-inserts orders.
-    stateless: bool = False
+    # True when the venue signs with an exchange key it can swap while running (update_credentials).
+    follows_key_rotation: bool = False
 
     def start(self, on_update: UpdateSink, on_resync: ResyncSink) -> None:  # noqa: B027 - optional hook
         """Connect (time sync, exchange info, user data stream). Updates arriving later go to on_update."""
@@ -124,8 +133,21 @@ class Venue(abc.ABC):
         """True once a request signed at sent_time_ms can no longer be executed (its recvWindow passed)."""
         return True
 
-    def restore(self, order: Order) -> None:  # noqa: B027 - only stateless venues need it
-        """Re-insert an order that was open before a restart (stateless venues only)."""
+    def update_credentials(self, credentials: Mapping[str, str]) -> None:
+        """A rotated exchange key (only called when follows_key_rotation): a keyless venue has none to swap."""
+        raise NotImplementedError(f"the {self.name} venue signs with no exchange key")
+
+    def recover(self, order: Order) -> Recovery:
+        """An order open locally before a restart: a real venue kept it (or its fate), so the engine asks it."""
+        return Recovery.QUERY
+
+    def adoptable_orders(self) -> list[OrderSnapshot]:
+        """Open orders on the venue that the engine may have lost (it adopts the ones with our ids)."""
+        return self.open_orders()
+
+    def protects_on_reconcile(self) -> bool:
+        """True when protection missing after a restart can be placed at once (the venue has its book)."""
+        return True
 
     def trailing_peak(self, client_order_id: str) -> Decimal:
         """A simulated trailing stop's ratchet (0 = none, or the venue keeps it itself, as Binance does)."""

@@ -52,6 +52,8 @@ INVALID_SYMBOL = "-1121"
 class BinanceVenue(Venue):
     """Binance spot over the signed REST API plus the WebSocket API user data stream."""
 
+    follows_key_rotation = True  # a key rotated in Vault is taken while running (update_credentials)
+
     def __init__(
         self,
         name: str,

@@ -7,9 +7,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from quantumedge.execution.filters import SymbolFilters
-from quantumedge.execution.orders import OcoRequest, Order, OrderRequest, OrderSnapshot, OrderUpdate
+from quantumedge.execution.orders import OcoRequest, Order, OrderRequest, OrderSnapshot, OrderStatus, OrderUpdate
 from quantumedge.execution.paper import FillSimulator, PaperConfig
-from quantumedge.execution.venue_base import Venue
+from quantumedge.execution.venue_base import Recovery, Venue
 from quantumedge.v1 import market_pb2
 
 if TYPE_CHECKING:
@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 
 class PaperVenue(Venue):
     name = "paper"
-    stateless = True
 
     def __init__(self, config: PaperConfig | None = None, filters_for: Callable[[str], SymbolFilters] | None = None):
         self.sim = FillSimulator(config)
@@ -54,10 +53,23 @@ class PaperVenue(Venue):
     def now_ns(self) -> int:
         return self.sim.now_ns
 
-    def restore(self, order: Order) -> None:
+    def recover(self, order: Order) -> Recovery:
+        """The simulator keeps nothing across a restart: an order it had accepted is put back as the engine
+        knew it; one still PENDING never reached it (the simulator answers every send at once)."""
+        if order.status is OrderStatus.PENDING:
+            return Recovery.NEVER_SENT
         self.sim.restore(
             OrderRequest.of(order), order.filled_quantity, order.filled_quote, order.group_id, order.trailing_peak
         )
+        return Recovery.RESTORED
+
+    def adoptable_orders(self) -> list[OrderSnapshot]:
+        """None: after a restart the simulator holds only what recover() put back, all of it known locally."""
+        return []
+
+    def protects_on_reconcile(self) -> bool:
+        """False: no book yet after a restart, so protection is placed on the first market event."""
+        return False
 
     def trailing_peak(self, client_order_id: str) -> Decimal:
         return self.sim.trailing_peak(client_order_id)
