@@ -27,6 +27,7 @@ from quantumedge.ingest.settings import IngestSettings
 from quantumedge.notify.settings import NotifySettings
 from quantumedge.risk.settings import RiskSettings
 from quantumedge.secrets.settings import VaultSettings
+from quantumedge.shared.behaviours import Behaviours, behaviours_for
 from quantumedge.shared.config import REPO_ROOT, ConfigError, KafkaSettings, Ports, TelemetrySettings
 from quantumedge.shared.secret_reader import SecretReader
 from quantumedge.shared.security_settings import GrpcSettings, SigningSettings
@@ -71,12 +72,18 @@ class Settings(BaseSettings):
     signing: SigningSettings = Field(default_factory=SigningSettings)
     grpc: GrpcSettings = Field(default_factory=GrpcSettings)
 
+    @property
+    def behaviours(self) -> Behaviours:
+        """One flag per behaviour, from `embedded` here and nowhere else (derived on every read, so a copy made
+        with model_copy(update={"embedded": ...}) gets the flags of its own kind of run)."""
+        return behaviours_for(embedded=self.embedded)
+
     def secret_reader(self, role: str) -> SecretReader:
         """Log in to Vault as `role` (shared.secret_reader.SecretConnector): how the keyring, the Kafka
         credentials and the operator token hashes in shared reach Vault without shared importing secrets."""
         from quantumedge.secrets.store import connect  # late: hvac only for processes that read Vault
 
-        return connect(self.vault, role, embedded=self.embedded)
+        return connect(self.vault, role, reads_vault=self.behaviours.reads_vault)
 
     @classmethod
     def settings_customise_sources(

@@ -95,5 +95,5 @@ def check_venue_allowed(settings: Settings) -> None:
             "execution.venue=live needs execution.allow_live=true as well (QE_EXECUTION__ALLOW_LIVE): "
             "live trading is never on by one setting alone"
         )
-    if settings.embedded and cfg.venue != "paper":
+    if settings.behaviours.paper_venue_only and cfg.venue != "paper":
         raise ConfigError(f"embedded mode runs the paper venue only (execution.venue={cfg.venue})")

@@ -29,7 +29,7 @@ log = get_logger(__name__)
 
 def vault_secrets(settings: Settings, store: Any = None) -> dict[str, str]:
     """{"webhook_urls": "...", "telegram_bot_token": "..."} from Vault; {} in embedded mode or without Vault."""
-    if settings.embedded or not settings.vault.addr:
+    if not settings.behaviours.notify_secrets_from_vault or not settings.vault.addr:
         return {}
     from quantumedge.secrets.errors import SecretUnavailable
     from quantumedge.secrets.store import connect

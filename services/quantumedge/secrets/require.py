@@ -103,7 +103,7 @@ def require_secrets(
     needed = list(paths_needed) if paths_needed is not None else paths.required_paths(role, venue)
     if not needed:
         return ServiceSecrets(role, "none")
-    if settings.embedded:
+    if not settings.behaviours.reads_vault:
         raise EmbeddedSecretsError(
             f"embedded mode (`quantumedge up`) reads no secrets, but {role} needs {', '.join(needed)} "
             f"(venue={venue}); use venue=paper there, or run `quantumedge serve {role}` with Vault configured"

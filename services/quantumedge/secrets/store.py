@@ -429,17 +429,18 @@ class SecretStore:
         self.close()
 
 
-def connect(vault_settings: Any, role: str, *, embedded: bool = False, start: bool = True) -> SecretStore:
+def connect(vault_settings: Any, role: str, *, reads_vault: bool = True, start: bool = True) -> SecretStore:
     """Log in to Vault as `role` and return a started SecretStore.
 
-    `vault_settings` is a VaultSettings or the whole Settings (then its `embedded` flag is honoured).
-    Embedded mode never talks to Vault: this raises EmbeddedSecretsError instead.
+    `vault_settings` is a VaultSettings or the whole Settings (then its behaviours.reads_vault is honoured).
+    A run that reads no Vault (reads_vault=False: embedded mode) never talks to it: this raises
+    EmbeddedSecretsError instead.
     Raises SecretUnavailable when login fails (reason: unreachable / sealed / not configured / refused).
     """
     if hasattr(vault_settings, "vault"):
-        embedded = embedded or bool(getattr(vault_settings, "embedded", False))
+        reads_vault = reads_vault and vault_settings.behaviours.reads_vault
         vault_settings = vault_settings.vault
-    if embedded:
+    if not reads_vault:
         raise EmbeddedSecretsError(
             f"embedded mode (`quantumedge up`) reads no secrets, but {role} tried to connect to Vault; "
             "use venue=paper there, or run `quantumedge serve` with Vault configured"

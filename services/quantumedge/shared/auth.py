@@ -289,10 +289,11 @@ def operator_tokens(settings: Any, role: str, store: Any = None) -> OperatorToke
     vault = settings.vault
     if vault.operator_token_sha256:
         return OperatorTokens.parse(vault.operator_token_sha256)
-    if settings.embedded or not vault.addr:
+    from_vault = settings.behaviours.operator_tokens_from_vault
+    if not from_vault or not vault.addr:
         return OperatorTokens(
             problem="no operator token hash configured: set QE_VAULT__OPERATOR_TOKEN_SHA256 to the sha256 hex of "
-            "your token" + ("" if settings.embedded else " (or configure QE_VAULT_ADDR to read it from Vault)")
+            "your token" + (" (or configure QE_VAULT_ADDR to read it from Vault)" if from_vault else "")
         )
     path = vault.operator_token_path
     tokens = OperatorTokens()

@@ -46,7 +46,7 @@ def keyring_for(settings: Any, role: str, store: Any = None) -> Keyring:
     signing = settings.signing
     if signing.public_keys or signing.private_key.get_secret_value():
         return _from_settings(signing, role)
-    if settings.vault.addr and not settings.embedded:
+    if settings.vault.addr and settings.behaviours.signing_keys_from_vault:
         return _from_vault(settings, role, store)
     need = "its private key" if role in SIGNERS else "risk's public keys"
     raise ConfigError(

@@ -45,7 +45,7 @@ def test_embedded_mode_refuses_any_secret_read() -> None:
     with pytest.raises(EmbeddedSecretsError):
         connect(settings, "execution")
     with pytest.raises(EmbeddedSecretsError):
-        connect(settings.vault, "risk", embedded=True)
+        connect(settings.vault, "risk", reads_vault=False)
 
 
 def test_testnet_without_vault_address_refuses_to_start_naming_path_and_setting() -> None:

@@ -47,7 +47,7 @@ def test_plaintext_is_refused_unless_allowed(protocol: str) -> None:
 
 def test_plaintext_passes_when_allowed_or_embedded() -> None:
     ks.check_transport(KafkaSettings(allow_plaintext=True), None)
-    ks.check_transport(KafkaSettings(), None, embedded=True)
+    ks.check_transport(KafkaSettings(), None, plaintext_allowed=True)
     # The in-process bus of embedded mode never reaches the gate at all.
     assert type(make_bus(Settings(bus="memory"))).__name__ == "MemoryBus"
 

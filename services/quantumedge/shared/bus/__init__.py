@@ -27,7 +27,7 @@ def make_bus(settings: Settings, identity: str | None = None) -> Bus:
         load_credentials,
     )
 
-    check_protocol(settings.kafka, embedded=settings.embedded)  # before logging in to Vault for nothing
+    check_protocol(settings.kafka, plaintext_allowed=settings.behaviours.kafka_plaintext_allowed)  # before logging in to Vault for nothing
     credentials = None
     if settings.kafka.needs_credentials:
         if identity is None:
@@ -37,7 +37,12 @@ def make_bus(settings: Settings, identity: str | None = None) -> Bus:
                 "principal, so run one service per process (`quantumedge serve NAME`)",
             )
         credentials = load_credentials(settings, identity)
-    return KafkaBus(settings.kafka, credentials, embedded=settings.embedded, symbols=settings.symbols)
+    return KafkaBus(
+        settings.kafka,
+        credentials,
+        plaintext_allowed=settings.behaviours.kafka_plaintext_allowed,
+        symbols=settings.symbols,
+    )
 
 
 __all__ = ["Bus", "BusError", "BusUnavailable", "Consumer", "MemoryBus", "Record", "make_bus"]

@@ -55,13 +55,13 @@ class KafkaBus(Bus):
         settings: KafkaSettings,
         credentials: KafkaCredentials | None = None,
         *,
-        embedded: bool = False,
+        plaintext_allowed: bool = False,
         symbols: Sequence[str] = (),
     ) -> None:
         """`credentials` (from kafka_security.load_credentials) are needed by every protocol but PLAINTEXT,
-        which is refused unless settings.allow_plaintext (or embedded). `symbols` (settings.symbols) take
+        which is refused unless settings.allow_plaintext (or plaintext_allowed: settings.behaviours). `symbols` (settings.symbols) take
         partitions in order (partitioning.py). Raises KafkaSecurityError."""
-        check_transport(settings, credentials, embedded=embedded)
+        check_transport(settings, credentials, plaintext_allowed=plaintext_allowed)
         self.settings = settings
         self.partitioner = SymbolPartitioner(symbols)
         # One TLS context for every client of this bus: built once, in memory.

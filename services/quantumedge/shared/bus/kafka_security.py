@@ -93,18 +93,21 @@ class KafkaCredentials:
         raise TypeError("KafkaCredentials cannot be pickled")  # pickling would be a way onto disk
 
 
-def check_transport(settings: KafkaSettings, credentials: KafkaCredentials | None, *, embedded: bool = False) -> None:
+def check_transport(
+    settings: KafkaSettings, credentials: KafkaCredentials | None, *, plaintext_allowed: bool = False
+) -> None:
     """Refuse what would send records or passwords in clear, or authenticate with nothing. Raises
     KafkaSecurityError naming the setting to change."""
-    check_protocol(settings, embedded=embedded)
+    check_protocol(settings, plaintext_allowed=plaintext_allowed)
     if settings.needs_credentials:
         check_credentials(settings, credentials)
 
 
-def check_protocol(settings: KafkaSettings, *, embedded: bool = False) -> None:
-    """PLAINTEXT and SASL_PLAINTEXT only with kafka.allow_plaintext (a local broker) or in embedded mode."""
+def check_protocol(settings: KafkaSettings, *, plaintext_allowed: bool = False) -> None:
+    """PLAINTEXT and SASL_PLAINTEXT only with kafka.allow_plaintext (a local broker) or when the run allows
+    it (`plaintext_allowed`: settings.behaviours.kafka_plaintext_allowed, the embedded run)."""
     protocol = settings.security_protocol
-    if protocol in PLAINTEXT_PROTOCOLS and not (settings.allow_plaintext or embedded):
+    if protocol in PLAINTEXT_PROTOCOLS and not (settings.allow_plaintext or plaintext_allowed):
         raise KafkaSecurityError(
             PLAINTEXT_REFUSED,
             f"kafka.security_protocol={protocol} sends every record{' and password' if protocol != 'PLAINTEXT' else ''}"
@@ -221,7 +224,7 @@ def load_credentials(
     )
     try:
         if connect_fn is not None:
-            store = connect_fn(settings.vault, role, embedded=bool(getattr(settings, "embedded", False)))
+            store = connect_fn(settings.vault, role, reads_vault=settings.behaviours.reads_vault)
         else:
             store = settings.secret_reader(role)  # the settings root logs in (shared never imports secrets)
     except SecretsError as exc:
