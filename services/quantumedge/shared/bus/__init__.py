@@ -27,7 +27,9 @@ def make_bus(settings: Settings, identity: str | None = None) -> Bus:
         load_credentials,
     )
 
-    check_protocol(settings.kafka, plaintext_allowed=settings.behaviours.kafka_plaintext_allowed)  # before logging in to Vault for nothing
+    check_protocol(
+        settings.kafka, plaintext_allowed=settings.behaviours.kafka_plaintext_allowed
+    )  # before logging in to Vault for nothing
     credentials = None
     if settings.kafka.needs_credentials:
         if identity is None:

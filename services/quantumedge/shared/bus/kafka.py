@@ -59,8 +59,8 @@ class KafkaBus(Bus):
         symbols: Sequence[str] = (),
     ) -> None:
         """`credentials` (from kafka_security.load_credentials) are needed by every protocol but PLAINTEXT,
-        which is refused unless settings.allow_plaintext (or plaintext_allowed: settings.behaviours). `symbols` (settings.symbols) take
-        partitions in order (partitioning.py). Raises KafkaSecurityError."""
+        which is refused unless settings.allow_plaintext (or plaintext_allowed: settings.behaviours).
+        `symbols` (settings.symbols) take partitions in order (partitioning.py). Raises KafkaSecurityError."""
         check_transport(settings, credentials, plaintext_allowed=plaintext_allowed)
         self.settings = settings
         self.partitioner = SymbolPartitioner(symbols)
