@@ -15,8 +15,8 @@ import time
 
 import numpy as np
 from hftbacktest import BacktestAsset, HashMapMarketDepthBacktest
-from hftbacktest.order import IOC, MARKET
 from hftbacktest.data.validation import correct_event_order, event_dtype
+from hftbacktest.order import IOC, MARKET
 from numba import njit
 
 WARMUP_ROWS = 20_000
@@ -92,7 +92,7 @@ def main(argv: list[str]) -> int:
     prep = time.process_time() - t0
     warm = timed(data[:WARMUP_ROWS].copy(), every)
     run = timed(data, every)
-    figures = {"rows": int(len(data)), "prep_cpu_s": prep, "warmup_cpu_s": warm["cpu_s"], **run, "every": every}
+    figures = {"rows": len(data), "prep_cpu_s": prep, "warmup_cpu_s": warm["cpu_s"], **run, "every": every}
     with open(out, "w", encoding="utf-8") as fh:
         json.dump(figures, fh)
     return 0
