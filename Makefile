@@ -16,7 +16,7 @@ TAG ?=
 BASE ?=
 CA_BUNDLE ?= $(SSL_CERT_FILE)
 
-.PHONY: help venv run test unit integration lint fmt proto proto-check shape bench secrets-scan browser \
+.PHONY: help venv run test unit integration lint fmt proto proto-check shape bench bench-compare secrets-scan browser \
         kafka-up kafka-down vault-up vault-down chart-test lock clean \
         docker-up docker-down image image-test cluster-build cluster-test chart-tools
 
@@ -72,6 +72,17 @@ secrets-scan: $(STAMP) ## fail on any secret in the tree or anywhere in git hist
 
 bench: $(STAMP) ## print speed and memory figures (BENCH=word: only the benches whose name has it)
 	$(PY) -m bench $(BENCH)
+
+# make bench-compare: hftbacktest (with numba) in a venv of its own, separate from .venv, made once
+BC_VENV := .cache/bench-compare/venv
+HBT_VERSION ?= 2.4.4
+$(BC_VENV)/.installed-stamp:
+	@test -x $(BC_VENV)/bin/python || $(PYTHON) -m venv $(BC_VENV)
+	@$(BC_VENV)/bin/python -m pip install -q 'hftbacktest==$(HBT_VERSION)' numba numpy
+	@touch $@
+
+bench-compare: $(STAMP) $(BC_VENV)/.installed-stamp ## QuantumEdge (full ML path) vs hftbacktest on the real BTCUSDT capture: events per CPU-second and their ratio
+	$(PY) -m bench.compare $(BC_VENV)/bin/python
 
 kafka-up: $(STAMP) ## start a local KRaft Kafka broker (jars from Maven, cached in .cache/)
 	$(PY) tools/local_kafka.py up
