@@ -1,4 +1,6 @@
-"""Holes a review found in risk, each closed: what a trader would lose money on if they reopened."""
+"""Risk engine fail-safes a trader would lose money on without: oversized manual sells, caps counted at
+the market, double exits, resting entries and rebuilt history counted, future-stamped events, limits that
+would switch a guard off."""
 
 from __future__ import annotations
 
