@@ -21,6 +21,7 @@ from quantumedge.backtest.simulation import Backtest, BacktestResult, Recorded
 from quantumedge.ingest.recorder import Recorder
 from quantumedge.ingest.replay import ReplaySource
 from quantumedge.ingest.synthetic import SyntheticMarket
+from quantumedge.risk.reasons import decision_codes
 from quantumedge.settings import Settings, load_settings
 from quantumedge.v1 import common_pb2, execution_pb2, market_pb2, risk_pb2, signal_pb2
 
@@ -299,7 +300,7 @@ def test_a_hard_limit_breach_halts_execution_in_the_backtest(settings: Settings,
     )
     decision = run.risk.decide(strong, run.now_ns)
     assert not decision.approved
-    assert "halted" in {r.split(":")[0] for r in decision.reasons}, decision.reasons
+    assert "halted" in decision_codes(decision), decision.reasons
     # Execution itself holds the halt: no entry order reaches the venue after it.
     late_entries = [
         r

@@ -135,7 +135,7 @@ def test_exit_retries_survive_a_restart() -> None:
 def test_stand_in_credits_survive_a_restart() -> None:
     from quantumedge.execution.engine import EngineConfig, ExecutionEngine, ListEmitter
     from quantumedge.execution.orders import Fill, OrderUpdate
-    from tests.unit.execution.test_review_findings import ScriptedVenue
+    from tests.unit.execution.test_oversell_and_duplicate_guards import ScriptedVenue
 
     venue = ScriptedVenue()
     emitter = ListEmitter()

@@ -1,4 +1,5 @@
-"""Ways an order could be duplicated or a position oversold that a review found, each closed."""
+"""Execution never duplicates an order or oversells a position: time stops, in-flight exits, stand-in
+fills, reconciliation, protection and a flatten after a restart."""
 
 from __future__ import annotations
 
