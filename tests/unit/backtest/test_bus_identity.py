@@ -7,7 +7,7 @@ publish order, every market event it carried. The backtest side is `Backtest` wi
 same shipped models, fed exactly those events. Compared: every decision's id, signal id, approval and reason
 codes, and every fill's client order id and trade id (signatures differ: an ephemeral key per run).
 
-QE_TEST_IDENTITY_STEPS sets the run's length (default 300 steps: a few seconds of bus run).
+QE_TEST_IDENTITY_STEPS sets the run's length (default 600 steps: about 20 s of bus run).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from quantumedge.shared.bus import MemoryBus
 from quantumedge.v1 import execution_pb2, market_pb2, risk_pb2
 from tests.support.procs import free_port
 
-STEPS = int(os.environ.get("QE_TEST_IDENTITY_STEPS", "300"))
+STEPS = int(os.environ.get("QE_TEST_IDENTITY_STEPS", "600"))
 START_NS = 1_700_000_000_000_000_000
 
 DecisionKey = tuple[str, str, bool, tuple[str, ...]]
