@@ -4,8 +4,14 @@ give the same decisions and fills, id for id.
 The bus side is the embedded lockstep run `make run` composes (embedded.run_up: synthetic source with a fixed
 seed, synthetic_speed=0, one MarketClock, the services' tick(now) before each step), on a bus that keeps, in
 publish order, every market event it carried. The backtest side is `Backtest` with the same settings and the
-same shipped models, fed exactly those events. Compared: every decision's id, signal id, approval and reason
-codes, and every fill's client order id and trade id (signatures differ: an ephemeral key per run).
+same shipped models, fed exactly those events. Compared: every decision's id, signal id, approval, reason
+codes and intent (kind, quantity, reference/TP/SL prices); every fill's client order id, trade id, price,
+quantity and fee; every order report's id and order status. Signatures differ (an ephemeral key per run).
+
+Not compared, because they differ today (see the handoff notes/ident13.md): decision and fill *times* (the bus
+stamps the lockstep clock, which ingest ticks to a step's newest exchange time before publishing the step; the
+backtest stamps the exchange time of the event that made the row due), and so the position snapshots (marks,
+heartbeats, execution's start-up reconcile), whose ids carry their time; the backtest has no start-up.
 
 QE_TEST_IDENTITY_STEPS sets the run's length (default 600 steps: about 20 s of bus run).
 """
@@ -30,8 +36,9 @@ from tests.support.procs import free_port
 STEPS = int(os.environ.get("QE_TEST_IDENTITY_STEPS", "600"))
 START_NS = 1_700_000_000_000_000_000
 
-DecisionKey = tuple[str, str, bool, tuple[str, ...]]
-FillKey = tuple[str, str]
+POSITION_SNAPSHOT = "position:"  # report ids of marks, heartbeats and reconciles: position:SYMBOL:time_ns:seq
+DecisionKey = tuple[object, ...]
+FillKey = tuple[object, ...]
 
 
 class MarketTapBus(MemoryBus):
@@ -48,11 +55,18 @@ class MarketTapBus(MemoryBus):
 
 
 def _decision_key(d: risk_pb2.RiskDecision) -> DecisionKey:
-    return (d.decision_id, d.signal_id, d.approved, tuple(decision_codes(d)))
+    i = d.intent
+    intent = (i.kind, i.quantity, i.reference_price, i.take_profit_price, i.stop_loss_price)
+    return (d.decision_id, d.signal_id, d.approved, tuple(decision_codes(d)), intent)
 
 
 def _fill_keys(reports: list[execution_pb2.ExecutionReport]) -> list[FillKey]:
-    return [(r.fill.client_order_id, r.fill.trade_id) for r in reports if r.HasField("fill") and not r.observed]
+    fills = [r.fill for r in reports if r.HasField("fill") and not r.observed]
+    return [(f.client_order_id, f.trade_id, f.price, f.quantity, f.fee_quote) for f in fills]
+
+
+def _order_reports(reports: list[execution_pb2.ExecutionReport]) -> list[tuple[str, int]]:
+    return [(r.report_id, r.order.status) for r in reports if not r.report_id.startswith(POSITION_SNAPSHOT)]
 
 
 def _bus_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Settings, MarketTapBus]:
@@ -74,6 +88,7 @@ def test_bus_run_and_backtest_of_the_same_events_make_the_same_decisions_and_fil
     bus_decisions = [_decision_key(risk_pb2.RiskDecision.FromString(r.value)) for r in bus.read_all(topics.DECISIONS)]
     bus_reports = [execution_pb2.ExecutionReport.FromString(r.value) for r in bus.read_all(topics.REPORTS)]
     bus_fills = _fill_keys(bus_reports)
+    bus_orders = _order_reports(bus_reports)
     assert any(d[2] for d in bus_decisions), "the bus run approved nothing: nothing would be compared"
     assert bus_fills, "the bus run filled nothing: nothing would be compared"
 
@@ -87,3 +102,4 @@ def test_bus_run_and_backtest_of_the_same_events_make_the_same_decisions_and_fil
     # on its own, so the comparison is per id, sorted, never by position in one shared log.
     assert sorted(bt_decisions) == sorted(bus_decisions)
     assert sorted(bt_fills) == sorted(bus_fills)
+    assert sorted(_order_reports(recorded.reports)) == sorted(bus_orders)
