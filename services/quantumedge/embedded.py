@@ -213,11 +213,19 @@ def _print_model_report(running: Running, settings: Settings) -> None:
         print_model_report(inference.models.status, mode, feed, inference.synthetic_allowed)
 
 
-def run_up(settings: Settings, steps: int, handle_signals: bool = True, options: UpOptions | None = None) -> Summary:
-    """Start the four services, run until drained or interrupted, stop them, return the summary."""
+def run_up(
+    settings: Settings,
+    steps: int,
+    handle_signals: bool = True,
+    options: UpOptions | None = None,
+    bus: MemoryBus | None = None,
+) -> Summary:
+    """Start the four services, run until drained or interrupted, stop them, return the summary.
+
+    `bus`: the in-process bus to run on (tests read every topic of the run afterwards); None = a new one."""
     options = options or UpOptions()
     settings = embedded_settings(settings, steps, options)
-    bus = MemoryBus(partitions=settings.kafka.partitions, symbols=settings.symbols)
+    bus = bus or MemoryBus(partitions=settings.kafka.partitions, symbols=settings.symbols)
     began = time.monotonic()
     running = _start(settings, bus, market_clock_for(settings, options.start_ns))
     _print_model_report(running, settings)
