@@ -41,7 +41,7 @@ from quantumedge.shared.admission import (
 from quantumedge.shared.audit import audit_event, publish_audit, refusal_audit
 from quantumedge.shared.auth import current_actor
 from quantumedge.shared.bus import Bus, Record
-from quantumedge.shared.bus.coalesce import latest_books
+from quantumedge.shared.bus.coalesce import market_batch
 from quantumedge.shared.bus.loop import ConsumerLoop, Refused, admit
 from quantumedge.shared.grpc_server import ServiceBinding
 from quantumedge.shared.keyring import keyring_for
@@ -198,8 +198,9 @@ class ExecutionService(ServiceBase):
             handlers=dict.fromkeys(topics.MARKET, self._on_market),
             on_refused=refusals,
             thread_name=f"{self.name}-market",
-            # Behind on books, only the newest top of book per symbol is applied; every trade is.
-            coalesce=latest_books,
+            # Each poll in exchange-time order (a stop must meet the book its trade met, as in the backtest);
+            # behind on books, only the newest top of book per symbol is applied; every trade is.
+            coalesce=market_batch,
         )
         self._market_loop.start()
         self._housekeeper = threading.Thread(target=self._housekeeping, name="execution-housekeeping", daemon=True)

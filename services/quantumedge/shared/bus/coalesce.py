@@ -1,14 +1,28 @@
-"""Coalescing a consumer's backlog of books: when a poll returns several tops of book (or depth snapshots) of one
-symbol, only the newest matters to a guard or a paper fill, so the older ones are skipped (and committed with
-the batch). Trades are never coalesced: each one may fill a resting order.
+"""Ordering and coalescing a consumer's polled batch of market records.
+
+Order (exchange_order): a poll hands records over partition by partition (Kafka gives no order across topics or
+partitions, nor does the in-process bus), so a later book of a symbol could be applied before an earlier trade
+and a paper stop would fill on the wrong book. The batch is therefore merged by exchange time, as the backtest
+applies events. The merge never reorders one partition's records (the broker's order is the producer's, which
+per stream is also the sequence order), ties keep arrival order, and a record without a usable exchange time
+(none, out of range, undecodable) takes the time of the record before it in its partition, so it stays where
+its stream put it. Receive time is not used for those: it is the local clock, and comparing it with the other
+records' exchange times would move the record by the feed's latency and clock skew. Only within a poll: what a
+later poll brings is applied after it (no hold-back buffer; that would delay every fill).
+
+Coalescing (latest_books): when a batch holds several tops of book (or depth snapshots) of one symbol, only
+the newest matters to a guard or a paper fill, so the older ones are skipped (and committed with the batch).
+Trades are never coalesced: each one may fill a resting order.
 
 Only records that decode as a valid top_of_book / depth are ever skipped: a gap, an undecodable or an invalid
 record is handled in place (dead-lettered with its reason), and so is a record without a key. A trade of the
 symbol, a gap or such a record is a barrier: books before it are not replaced by books after it, so every trade
-meets the book it met before. Order is the batch's own (what the loop would have applied), nothing is reordered.
+meets the book it met before. latest_books keeps the order it is given (market_batch orders first).
 """
 
 from __future__ import annotations
+
+import heapq
 
 from google.protobuf.message import DecodeError
 
@@ -49,3 +63,34 @@ def latest_books(records: list[Record]) -> list[Record]:
                 keep[before] = False
             pending[(record.topic, key)] = i
     return [r for r, k in zip(records, keep, strict=True) if k]
+
+
+def _exchange_time(record: Record) -> int | None:
+    """The record's exchange time, or None when it has no usable one (unset, out of range, undecodable)."""
+    if not record.value:
+        return None
+    try:
+        event = market_pb2.MarketEvent.FromString(record.value)
+    except DecodeError:
+        return None
+    t = event.exchange_time_ns
+    return t if t and bounds.time_ns("exchange_time_ns", t) is None else None
+
+
+def exchange_order(records: list[Record]) -> list[Record]:
+    """The batch merged by exchange time, each partition's records in their arrival order (module docstring)."""
+    runs: dict[tuple[str, int], list[tuple[int, int, Record]]] = {}
+    for i, record in enumerate(records):
+        run = runs.setdefault((record.topic, record.partition), [])
+        t = _exchange_time(record)
+        if t is None:  # keeps its place in its stream: as late as the record before it, else first
+            t = run[-1][0] if run else 0
+        run.append((t, i, record))
+    # (time, arrival index) is unique, so records are never compared; merge takes the earliest head each time.
+    return [record for _, _, record in heapq.merge(*runs.values())]
+
+
+def market_batch(records: list[Record]) -> list[Record]:
+    """A polled batch of market records as execution applies it: in exchange-time order, superseded books and
+    depth snapshots dropped."""
+    return latest_books(exchange_order(records))

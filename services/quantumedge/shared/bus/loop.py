@@ -133,8 +133,8 @@ class ConsumerLoop:
         coalesce: Callable[[list[Record]], list[Record]] | None = None,
     ) -> None:
         """Several loops may share a group (one member each): execution's decisions and its market data.
-        `coalesce`, when given, may drop records of a polled batch that later ones make moot (bus/coalesce.py);
-        they are committed with the batch, never handled."""
+        `coalesce`, when given, may reorder a polled batch (execution: by exchange time) and drop records that
+        later ones make moot (bus/coalesce.py); dropped ones are committed with the batch, never handled."""
         self.bus = bus
         self.coalesce = coalesce
         self.coalesced = 0
