@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from quantumedge.shared import topics
 from quantumedge.shared.bus.base import Record
-from quantumedge.shared.bus.coalesce import latest_books
+from quantumedge.shared.bus.coalesce import exchange_order, latest_books, market_batch
 from quantumedge.shared.bus.loop import ConsumerLoop
 from quantumedge.shared.bus.memory import MemoryBus
 from quantumedge.v1 import common_pb2, market_pb2
@@ -68,6 +68,48 @@ def test_depth_is_coalesced_apart_from_books() -> None:
     ]
     kept = latest_books([_book("BTCUSDT", 0), *depth, _book("BTCUSDT", 1)])
     assert [r.offset for r in kept] == [502, 1]
+
+
+def _at(topic: str, t: int, offset: int, partition: int = 0, symbol: str = "BTCUSDT") -> Record:
+    kind = {topics.TRADES: "trade", topics.BOOK: "top_of_book", topics.DEPTH: "depth"}[topic]
+    event = market_pb2.MarketEvent(symbol=symbol, exchange_time_ns=T0 + t if t else 0, receive_time_ns=T0)
+    getattr(event, kind).SetInParent()
+    return Record(topic, partition, offset, symbol.encode(), event.SerializeToString())
+
+
+def _order(batch: list[Record]) -> list[tuple[str, int]]:
+    return [(r.topic, r.offset) for r in exchange_order(batch)]
+
+
+def test_a_poll_is_applied_in_exchange_time_order_across_topics() -> None:
+    batch = [_at(topics.BOOK, 2, 0), _at(topics.DEPTH, 3, 0), _at(topics.TRADES, 1, 0), _at(topics.TRADES, 4, 1)]
+    assert _order(batch) == [(topics.TRADES, 0), (topics.BOOK, 0), (topics.DEPTH, 0), (topics.TRADES, 1)]
+
+
+def test_ties_keep_arrival_order_and_a_partition_is_never_reordered() -> None:
+    tie = [_at(topics.BOOK, 5, 0), _at(topics.TRADES, 5, 0), _at(topics.DEPTH, 5, 0)]
+    assert _order(tie) == [(topics.BOOK, 0), (topics.TRADES, 0), (topics.DEPTH, 0)]
+    # A stream whose times go back stays in its broker order; the other partition merges around it.
+    batch = [_at(topics.TRADES, 5, 0), _at(topics.TRADES, 1, 1), _at(topics.BOOK, 3, 0)]
+    assert _order(batch) == [(topics.BOOK, 0), (topics.TRADES, 0), (topics.TRADES, 1)]
+
+
+def test_a_record_without_exchange_time_keeps_its_place_in_its_stream() -> None:
+    garbage = Record(topics.TRADES, 0, 2, b"BTCUSDT", b"\xff\xff not a protobuf")
+    batch = [_at(topics.BOOK, 4, 0), _at(topics.TRADES, 1, 0), _at(topics.TRADES, 0, 1), garbage]
+    batch.append(_at(topics.TRADES, 6, 3))
+    # The timeless trade and the garbage take the time of the trade before them (1): still before the book.
+    order = _order(batch)
+    assert order == [(topics.TRADES, 0), (topics.TRADES, 1), (topics.TRADES, 2), (topics.BOOK, 0), (topics.TRADES, 3)]
+    first = [Record(topics.BOOK, 0, 0, b"BTCUSDT", b""), _at(topics.TRADES, 1, 0)]
+    assert _order(first) == [(topics.BOOK, 0), (topics.TRADES, 0)]  # nothing before it: where it arrived, first
+
+
+def test_market_batch_orders_then_coalesces_so_the_trade_meets_its_book() -> None:
+    """[book t=2, book t=3, trade t=1] in topic order: the trade is applied first, then only the newest book."""
+    batch = [_at(topics.BOOK, 2, 0), _at(topics.BOOK, 3, 1), _at(topics.TRADES, 1, 0)]
+    kept = market_batch(batch)
+    assert [(r.topic, r.offset) for r in kept] == [(topics.TRADES, 0), (topics.BOOK, 1)]
 
 
 def _depth() -> market_pb2.DepthUpdate:
