@@ -25,22 +25,18 @@ from quantumedge.backtest.baselines import RandomEntries, buy_and_hold
 from quantumedge.backtest.metrics import FigureBuilder, Figures
 from quantumedge.backtest.output import ParquetOutput
 from quantumedge.backtest.report import write_report
+from quantumedge.backtest.runs import BacktestError, load_backtest_models, run_settings, source_events
 from quantumedge.backtest.simulation import Backtest, MarketInput, Observer, Recorded
 from quantumedge.backtest.summary import print_figures
+from quantumedge.backtest.sweep import Source
+from quantumedge.backtest.sweep_cli import add_sweep_arguments, is_sweep, sweep_main
 from quantumedge.backtest.trades import TradeBook
-from quantumedge.inference.features import make_schema
-from quantumedge.inference.models import ModelSet, ModelsUnavailableError, load_models
-from quantumedge.inference.registry import Registry, RegistryError
-from quantumedge.ingest.replay import NoRecordingError, ReplaySource
-from quantumedge.ingest.synthetic import SyntheticMarket
-from quantumedge.settings import Settings, load_settings
+from quantumedge.inference.models import ModelSet
+from quantumedge.ingest.replay import NoRecordingError
+from quantumedge.settings import Settings
 from quantumedge.shared.config import ConfigError
 from quantumedge.shared.logs import setup_logging
 from quantumedge.shared.market_files import UnreadableRecordingError
-
-
-class BacktestError(RuntimeError):
-    """Something the run needs is missing or unusable; the message names it."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,9 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Replay market events through the services' features, models, risk and paper execution.",
     )
     src = p.add_argument_group("data (one of)")
-    src.add_argument("--data", type=Path, help="recording root (root/symbol=SYM/...); default <data_dir>/recordings")
+    src.add_argument(
+        "--data",
+        type=Path,
+        nargs="+",
+        help="recording root (root/symbol=SYM/...); default <data_dir>/recordings. A sweep takes several",
+    )
     src.add_argument("--synthetic-steps", type=int, metavar="N", help="run N steps (1 s) of the synthetic market")
-    src.add_argument("--seed", type=int, default=11, help="synthetic market seed (default 11; models use 1001)")
+    src.add_argument(
+        "--seed", type=int, nargs="+", default=[11], help="synthetic market seed (default 11; a sweep takes several)"
+    )
     p.add_argument("--symbols", nargs="+", metavar="SYMBOL", help="symbols to trade (default: settings.symbols)")
     p.add_argument("--models-dir", type=Path, help="model registry (default: settings.models_dir)")
     p.add_argument("--config", help="YAML configuration (QE_ env vars override it), as for the services")
@@ -71,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--equity-interval-ms", type=int, default=1000, help="equity curve sampling in market time (default 1000)"
     )
     p.add_argument("--log-level", default="WARNING", help="log level of the engines' own logs (default WARNING)")
+    add_sweep_arguments(p)
     return p
 
 
@@ -84,23 +88,25 @@ def _run_settings(args: argparse.Namespace, err: Console) -> Settings | None:
         err.print("[red]error:[/red] --synthetic-steps must be > 0")
         return None
     try:
-        settings = load_settings(args.config)
+        settings = run_settings(args.config, args.symbols, args.models_dir)
     except ConfigError as exc:
         err.print(f"[red]error:[/red] {exc}")
         return None
     setup_logging(args.log_level, service="backtest")
-    updates: dict[str, object] = {"bus": "memory", "embedded": True}
-    if args.symbols:
-        updates["symbols"] = list(dict.fromkeys(s.upper() for s in args.symbols))
-    if args.models_dir:
-        updates["models_dir"] = args.models_dir
-    return settings.model_copy(update=updates)
+    return settings
 
 
 def backtest_main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = Console(width=None if sys.stdout.isatty() else 140)
     err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
+    if is_sweep(args):
+        return sweep_main(args, out, err)
+    if len(args.data or ()) > 1 or len(args.seed) > 1:
+        err.print("[red]error:[/red] several --data roots or --seed values need --sweep FILE")
+        return 2
+    args.data = args.data[0] if args.data else None
+    args.seed = args.seed[0]
     settings = _run_settings(args, err)
     if settings is None:
         return 2
@@ -175,47 +181,13 @@ def _report(
     )
 
 
-def load_backtest_models(settings: Settings, allow_missing: bool, console: Console) -> ModelSet:
-    """The promoted, verified models of every symbol x horizon, or BacktestError naming what is missing.
-
-    A horizon the registry promotes nothing for (the gate refused it) is left out, as the service leaves it
-    out, and said so; a promoted model that cannot be served (tampered, wrong schema, refused) stops the run
-    unless `allow_missing`: a backtest must not quietly judge a different ensemble than the one promoted."""
-    inf = settings.inference
-    registry = Registry(settings.models_dir)
-    try:
-        models = load_models(
-            registry,
-            list(settings.symbols),
-            [int(h) for h in inf.horizons],
-            make_schema(),
-            require="none",
-            combine=inf.combine_horizons,
-        )
-    except (ModelsUnavailableError, RegistryError) as exc:
-        raise BacktestError(f"{exc} (registry {registry.root}; see `quantumedge train`)") from None
-    broken = [f"{st.symbol}/h{st.horizon}: {st.problem}" for st in models.status if st.version and not st.served]
-    if broken and not allow_missing:
-        raise BacktestError(
-            "promoted models cannot be served: " + "; ".join(broken) + f" (registry {registry.root}; see "
-            "`quantumedge train`, or --allow-missing-models to run without them)"
-        )
-    if not models.predictors:
-        raise BacktestError("no symbol has usable models: " + "; ".join(models.missing or ["registry empty"]))
-    for missing in models.missing:
-        if console is not None:
-            console.print(f"[yellow]warning:[/yellow] not traded: {missing}")
-    return models
-
-
 def market_events(settings: Settings, args: argparse.Namespace) -> Iterator[MarketInput]:
     if args.synthetic_steps:
-        return SyntheticMarket(list(settings.symbols), seed=args.seed).events(args.synthetic_steps)
+        return source_events(settings, Source("synthetic", seed=args.seed, steps=args.synthetic_steps))
     root = args.data or Path(settings.data_dir) / "recordings"
     if not Path(root).is_dir():
         raise BacktestError(f"recording root {root} does not exist (record one with `quantumedge record`)")
-    # Row views from the recording's columns: no protobuf is built per event on the backtest path.
-    return _peeked(ReplaySource(root, settings.symbols).rows())
+    return _peeked(source_events(settings, Source(str(root), data=str(root))))
 
 
 def _peeked(events: Iterator[MarketInput]) -> Iterator[MarketInput]:
