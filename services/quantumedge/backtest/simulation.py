@@ -27,7 +27,7 @@ from typing import Protocol
 
 from quantumedge.execution.convert import position_to_pb
 from quantumedge.execution.engine import EngineConfig, ExecutionEngine, ListEmitter
-from quantumedge.execution.venue import paper_venue
+from quantumedge.execution.venue_paper import paper_venue
 from quantumedge.inference.features import FeatureRow, OnlineFeatures
 from quantumedge.inference.models import ModelSet
 from quantumedge.inference.ordering import ReorderBuffer

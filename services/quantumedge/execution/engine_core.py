@@ -22,7 +22,7 @@ from quantumedge.execution.order_index import OrderIndex
 from quantumedge.execution.orders import ZERO, Fill, Order, OrderRole
 from quantumedge.execution.positions import Position
 from quantumedge.execution.unknown import UnknownOutcomes
-from quantumedge.execution.venue import Venue
+from quantumedge.execution.venue_base import Venue
 from quantumedge.shared.backoff import Backoff
 from quantumedge.shared.logs import get_logger
 from quantumedge.shared.telemetry import meter, tracer

@@ -22,7 +22,7 @@ from quantumedge.execution.engine import EngineConfig, ExecutionEngine
 from quantumedge.execution.lease import LEASE_LOST
 from quantumedge.execution.observe import TouchBook, observed_report
 from quantumedge.execution.servicer import ExecutionServicer, validate_submit
-from quantumedge.execution.venue import Venue
+from quantumedge.execution.venue_base import Venue
 from quantumedge.execution.venue_setup import (
     binance_venue,
     build_venue,

@@ -7,11 +7,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from quantumedge.execution.observe import VENUE_NAME as OBSERVE_VENUE
-from quantumedge.execution.venue import BINANCE_URLS, BinanceVenue, Venue, paper_venue
+from quantumedge.execution.venue_base import Venue
+from quantumedge.execution.venue_paper import paper_venue
 from quantumedge.shared.config import ConfigError
 from quantumedge.shared.logs import get_logger
 
 if TYPE_CHECKING:
+    from quantumedge.execution.venue_binance import BinanceVenue
     from quantumedge.settings import Settings  # the root the runner hands in; no run-time import
 
 # The service's logger name: operators' log filters keep matching after the split.
@@ -58,6 +60,9 @@ def load_exchange_credentials(settings: Settings) -> tuple[Mapping[str, str], An
 
 
 def binance_venue(settings: Settings, credentials: Mapping[str, str]) -> BinanceVenue:
+    # Imported here: a paper or observe run never loads the REST and websocket clients (cold start).
+    from quantumedge.execution.venue_binance import BINANCE_URLS, BinanceVenue
+
     cfg = settings.execution
     rest_default, ws_default = BINANCE_URLS[cfg.venue]
     has_signing_key = any(credentials.get(k) for k in ("api_secret", "private_key", "private_key_pem"))

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from opentelemetry.trace import SpanKind
 
-from quantumedge.ingest.recorder import Recorder
 from quantumedge.ingest.source import Emit, MarketSource
 from quantumedge.ingest.stats import StreamTable
 from quantumedge.shared import topics
@@ -27,12 +26,13 @@ from quantumedge.shared.config import ConfigError
 from quantumedge.shared.grpc_server import ServiceBinding
 from quantumedge.shared.logs import get_logger
 from quantumedge.shared.market_clock import MarketClock
-from quantumedge.shared.market_files import KIND_DEPTH, KIND_GAP, KIND_TOP_OF_BOOK, KIND_TRADE
+from quantumedge.shared.market_kinds import KIND_DEPTH, KIND_GAP, KIND_TOP_OF_BOOK, KIND_TRADE
 from quantumedge.shared.service import ServiceBase
 from quantumedge.shared.telemetry import meter, tracer
 from quantumedge.v1 import ingest_pb2, ingest_pb2_grpc, market_pb2
 
 if TYPE_CHECKING:
+    from quantumedge.ingest.recorder import Recorder
     from quantumedge.settings import Settings  # the root the runner hands in; no run-time import
 
 log = get_logger(__name__)
@@ -108,6 +108,8 @@ class _Paced:
 
 
 def build_recorder(settings: Settings) -> Recorder:
+    from quantumedge.ingest.recorder import Recorder  # here: pyarrow loads only when ingest records (cold start)
+
     ing = settings.ingest
     return Recorder(
         recordings_dir(settings, ing.record_dir),

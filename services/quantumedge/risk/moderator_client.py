@@ -15,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from typing import Any
 
-import openai
 from opentelemetry import metrics, trace
 from opentelemetry.trace import Status, StatusCode
 from pydantic import ValidationError
@@ -53,6 +52,8 @@ class ModeratorClient:
         self.settings = settings
         self.telemetry = telemetry or ModeratorTelemetry()
         self._budget_s = settings.budget_ms / 1000.0
+        import openai  # here: risk without a moderator (the default) never loads the client (cold start)
+
         self._client = openai.OpenAI(api_key=api_key, base_url=settings.base_url, timeout=self._budget_s, max_retries=0)
         # Two workers: a call abandoned at the deadline may still be running while the next one starts.
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="risk-moderator")
@@ -107,6 +108,8 @@ class ModeratorClient:
             return outcome
 
     def _call(self, context: dict[str, Any]) -> Outcome:
+        import openai  # loaded by __init__ already: only binds the name for the except clauses
+
         try:
             response = self._client.chat.completions.create(
                 model=self.settings.model,

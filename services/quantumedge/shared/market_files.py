@@ -12,12 +12,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from quantumedge.shared.market_kinds import KIND_DEPTH, KIND_GAP, KIND_TOP_OF_BOOK, KIND_TRADE
 from quantumedge.v1 import common_pb2, market_pb2
-
-KIND_TRADE = "trade"
-KIND_TOP_OF_BOOK = "top_of_book"
-KIND_DEPTH = "depth"
-KIND_GAP = "gap"
 
 _LEVEL = pa.struct([("price", pa.float64()), ("quantity", pa.float64())])
 

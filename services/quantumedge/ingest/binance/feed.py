@@ -30,7 +30,7 @@ from quantumedge.ingest.binance.messages import (
 from quantumedge.ingest.source import Emit
 from quantumedge.ingest.stats import StreamTable
 from quantumedge.shared.logs import get_logger
-from quantumedge.shared.market_files import KIND_DEPTH, KIND_GAP, KIND_TOP_OF_BOOK, KIND_TRADE
+from quantumedge.shared.market_kinds import KIND_DEPTH, KIND_GAP, KIND_TOP_OF_BOOK, KIND_TRADE
 from quantumedge.v1 import common_pb2, ingest_pb2, market_pb2
 
 log = get_logger(__name__)

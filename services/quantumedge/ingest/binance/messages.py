@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from quantumedge.ingest.binance.book import DepthDiff, DepthSnapshot, Level
-from quantumedge.shared.market_files import KIND_DEPTH, KIND_TOP_OF_BOOK, KIND_TRADE
+from quantumedge.shared.market_kinds import KIND_DEPTH, KIND_TOP_OF_BOOK, KIND_TRADE
 
 
 class MalformedFrameError(ValueError):
