@@ -21,7 +21,7 @@ from quantumedge.risk.limits import Breach
 from quantumedge.risk.settings import RiskSettings
 from quantumedge.risk.state_records import state_event
 from quantumedge.risk.trading_state import ACCOUNT, ScopeStatus, scope_of_key, state_key
-from quantumedge.shared import topics
+from quantumedge.shared import bounds, topics
 from quantumedge.shared.admission import HALT_KEY, LIMITS_KEY, ControlGate
 from quantumedge.shared.audit import audit_event, publish_audit
 from quantumedge.shared.signing import Keyring, Verdict
@@ -73,6 +73,8 @@ class RiskApp:
         self.observer: AppObserver = observer or NoObserver()
         self.new_id = new_id
         self.limits_time_ns = 0
+        # Every consumed price is checked against the last good one for its symbol (shared/bounds).
+        self.market_guard = bounds.MarketGuard()
 
     # -- handlers ------------------------------------------------------------------------------------
     def on_signal(self, signal: signal_pb2.Signal, now_ns: int) -> list[Decided]:
@@ -91,6 +93,10 @@ class RiskApp:
         if breach is not None:
             self.publish_auto_halt(breach, now_ns)
         return expired
+
+    def admit_market(self, event: market_pb2.MarketEvent) -> bounds.Problem | None:
+        """The market guard's word on an event (a problem: dead-lettered, never given to `on_market`)."""
+        return self.market_guard.admit(event)
 
     def on_market(self, event: market_pb2.MarketEvent, now_ns: int) -> list[Decided]:
         """Top of book or depth (already admitted by the market guard); held signals the book caught up with."""

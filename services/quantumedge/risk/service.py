@@ -101,8 +101,6 @@ class RiskService(ServiceBase):
         self.app = RiskApp(settings.risk, self.keyring, bus.publish, _ServiceObserver())
         self.engine = self.app.engine
         self.control_gate = self.app.control_gate
-        # Every consumed price is checked against the last good one for its symbol (shared/bounds).
-        self.market_guard = bounds.MarketGuard()
         self._audit_refusal = refusal_audit(bus, self.name)
         # The signed ledger checkpoint: start-up restores it and replays only the reports after it.
         self.checkpointer = Checkpointer(bus, self.keyring, settings.risk, clock)
@@ -356,7 +354,7 @@ class RiskService(ServiceBase):
     def _on_market(self, event: market_pb2.MarketEvent, _record: Record) -> None:
         self._wait_ready()
         with self.lock:
-            admit(self.market_guard.admit(event))
+            admit(self.app.admit_market(event))
             now = self.clock()
             released = self.app.on_market(event, now)
             self._sample_equity(now)
