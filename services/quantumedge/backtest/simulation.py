@@ -7,9 +7,9 @@ event reaches inference (reorder buffer, features, models), whose held events ar
 market's clock as the service's ticker releases them on the wall clock. With a feed latency
 (execution.paper_feed_latency_ms) the venue's book moves at the event's time but risk and inference see
 the event that much later, and decide then; orders then take the order-entry latency to reach the book.
-A row's signal is decided by risk and an approved intent goes to execution; every execution report goes
-back to risk; execution heartbeats; a limit breach that halts risk halts execution as the control topic
-would. Decisions and halt records are signed and verified exactly as on the bus (an in-memory key pair per
+Risk is the service's own wiring (risk/app.py RiskApp: held signals, trading states, market guard, auto
+halts); what it publishes goes to an outbox routed as the bus would: decisions and control records (halts,
+trading states) to execution, every execution report back to risk; execution heartbeats. Decisions and halt records are signed and verified exactly as on the bus (an in-memory key pair per
 run, the services' gates), so a backtest exercises the same admission path; a refusal shows in `refused`.
 
 No Kafka, no gRPC, no files. What happens is handed to observers as it happens (decisions, reports,
