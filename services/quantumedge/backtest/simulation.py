@@ -9,8 +9,9 @@ market's clock as the service's ticker releases them on the wall clock. With a f
 the event that much later, and decide then; orders then take the order-entry latency to reach the book.
 Risk is the service's own wiring (risk/app.py RiskApp: held signals, trading states, market guard, auto
 halts); what it publishes goes to an outbox routed as the bus would: decisions and control records (halts,
-trading states) to execution, every execution report back to risk; execution heartbeats. Decisions and halt records are signed and verified exactly as on the bus (an in-memory key pair per
-run, the services' gates), so a backtest exercises the same admission path; a refusal shows in `refused`.
+trading states) to execution, every execution report back to risk; execution heartbeats. Decisions and
+control records are signed and verified exactly as on the bus (an in-memory key pair per run, the services'
+gates), so a backtest exercises the same admission path; a refusal shows in `refused`.
 
 No Kafka, no gRPC, no files. What happens is handed to observers as it happens (decisions, reports,
 equity points), so a run of any length keeps only counters in memory; `Recorded` keeps everything, for
