@@ -7,10 +7,11 @@ event reaches inference (reorder buffer, features, models), whose held events ar
 market's clock as the service's ticker releases them on the wall clock. With a feed latency
 (execution.paper_feed_latency_ms) the venue's book moves at the event's time but risk and inference see
 the event that much later, and decide then; orders then take the order-entry latency to reach the book.
-A row's signal is decided by risk and an approved intent goes to execution; every execution report goes
-back to risk; execution heartbeats; a limit breach that halts risk halts execution as the control topic
-would. Decisions and halt records are signed and verified exactly as on the bus (an in-memory key pair per
-run, the services' gates), so a backtest exercises the same admission path; a refusal shows in `refused`.
+Risk is the service's own wiring (risk/app.py RiskApp: held signals, trading states, market guard, auto
+halts); what it publishes goes to an outbox routed as the bus would: decisions and control records (halts,
+trading states) to execution, every execution report back to risk; execution heartbeats. Decisions and
+control records are signed and verified exactly as on the bus (an in-memory key pair per run, the services'
+gates), so a backtest exercises the same admission path; a refusal shows in `refused`.
 
 No Kafka, no gRPC, no files. What happens is handed to observers as it happens (decisions, reports,
 equity points), so a run of any length keeps only counters in memory; `Recorded` keeps everything, for
@@ -25,6 +26,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
+from google.protobuf.message import Message
+
 from quantumedge.execution.convert import position_to_pb
 from quantumedge.execution.engine import EngineConfig, ExecutionEngine, ListEmitter
 from quantumedge.execution.venue_paper import paper_venue
@@ -33,11 +36,11 @@ from quantumedge.inference.models import ModelSet
 from quantumedge.inference.ordering import ReorderBuffer
 from quantumedge.inference.rowclock import RowClock
 from quantumedge.inference.signals import drift_guards, signal_for_row
-from quantumedge.risk.engine import RiskEngine
+from quantumedge.risk.app import NoObserver, RiskApp
 from quantumedge.risk.limits import Breach
 from quantumedge.settings import Settings
 from quantumedge.shared import topics
-from quantumedge.shared.admission import HALT_KEY, ControlGate, DecisionGate
+from quantumedge.shared.admission import ControlGate, DecisionGate
 from quantumedge.shared.market_rows import MarketRow
 from quantumedge.shared.signing import Verdict, ephemeral_keyring
 from quantumedge.v1 import control_pb2, execution_pb2, market_pb2, risk_pb2, signal_pb2
@@ -124,6 +127,7 @@ class Backtest:
         decide_from_ns: int = 0,
     ) -> None:
         self.settings = settings
+        self.result_halts: list[HaltRecord] = []
         self.models = models
         self.observers = list(observers)
         self.symbols = list(dict.fromkeys(settings.symbols))
@@ -140,13 +144,20 @@ class Backtest:
         self.signal_source = signal_source or self._model_signal
         # Rows before this warm the features and the drift guard up but are not decided.
         self.decide_from_ns = decide_from_ns
-        self.risk = RiskEngine(settings.risk)
         self.emitter = ListEmitter()
         ex = settings.execution
         self.execution = ExecutionEngine(
             paper_venue(settings), self.emitter, EngineConfig.from_settings(settings), clock=lambda: self.now_ns
         )
         self.keyring = ephemeral_keyring("backtest")
+        # Risk's one wiring, as the service runs it (risk/app.py); what it publishes lands in this outbox and is
+        # routed as the bus would (queued, so a publication never re-enters risk from inside risk).
+        self._outbox: deque[tuple[str, str | None, Message]] = deque()
+        self._ids = 0
+        self.app = RiskApp(
+            settings.risk, self.keyring, self._enqueue, _HaltRecorder(self.result_halts), new_id=self._next_id
+        )
+        self.risk = self.app.engine
         sig = settings.signing
         self.decision_gate = DecisionGate(
             self.keyring, int(sig.max_decision_age_s * 1e9), int(sig.max_clock_ahead_s * 1e9)
@@ -160,7 +171,7 @@ class Backtest:
         self._next_heartbeat = 0
         self._next_equity = 0
         self._last_equity: EquityPoint | None = None
-        self.result = BacktestResult(self.symbols, float(ex.starting_equity))
+        self.result = BacktestResult(self.symbols, float(ex.starting_equity), halts=self.result_halts)
         self.feed_latency_ns = int(ex.paper_feed_latency_ms * 1_000_000)
         # Events the venue has applied that the strategy has not seen yet: (when it sees them, event).
         self._in_feed: deque[tuple[int, market_pb2.MarketEvent]] = deque()
@@ -226,9 +237,14 @@ class Backtest:
 
     def _risk_market(self, event: market_pb2.MarketEvent) -> None:
         """The event as risk's market consumer receives it."""
-        if event.WhichOneof("payload") in RISK_MARKET_KINDS:
-            self._apply_breach(self.risk.on_market(event, self.now_ns))
-            self._deliver_reports()
+        if event.WhichOneof("payload") not in RISK_MARKET_KINDS:
+            return
+        problem = self.app.admit_market(event)
+        if problem is not None:  # dead-lettered on the bus: risk never takes it
+            self.result.refused[problem.code] = self.result.refused.get(problem.code, 0) + 1
+            return
+        self.app.publish_decided(self.app.on_market(event, self.now_ns), self.now_ns)
+        self._route()
 
     def _release_feed(self, until_ns: int | None, inclusive: bool = True) -> None:
         """Hand the strategy the events its feed delivers by `until_ns` (all when None), each at its own time."""
@@ -274,15 +290,43 @@ class Backtest:
             on_signal = getattr(observer, "on_signal", None)
             if on_signal is not None:
                 on_signal(signal)
-        decision = self.risk.decide(signal, self.now_ns)
-        self.keyring.sign(decision, topics.DECISIONS, decision.symbol)
+        self.app.publish_decided(self.app.on_signal(signal, self.now_ns), self.now_ns)
+        self._route()
+
+    def _enqueue(self, topic: str, key: str | None, message: Message) -> None:
+        self._outbox.append((topic, key, message))
+
+    def _next_id(self) -> str:
+        self._ids += 1
+        return f"backtest-{self._ids}"
+
+    def _route(self) -> None:
+        """What risk published, to execution as its consumers take it; execution's reports back to risk."""
+        while self._outbox:
+            topic, key, message = self._outbox.popleft()
+            if topic == topics.DECISIONS and isinstance(message, risk_pb2.RiskDecision):
+                self._to_execution(message)
+            elif topic == topics.CONTROL and isinstance(message, control_pb2.ControlEvent):
+                self._control_to_execution(key or "", message)
+            self._deliver_reports()
+
+    def _to_execution(self, decision: risk_pb2.RiskDecision) -> None:
         for observer in self.observers:
             observer.on_decision(decision)
         if decision.approved and self._admitted(
             self.decision_gate.check(decision, decision.symbol, self._position(), self.now_ns)
         ):
             self.execution.on_decision(decision)
-            self._deliver_reports()
+
+    def _control_to_execution(self, key: str, event: control_pb2.ControlEvent) -> None:
+        """Execution's control consumer: halts and trading states, verified by its own gate."""
+        verdict = self.control_gate.check(event, key, self._position())
+        if not self._admitted(verdict) or verdict.repeat:
+            return
+        if event.WhichOneof("payload") == "halt":
+            self.execution.on_halt(event.halt, cause=event.event_id, reason=event.reason)
+        elif event.WhichOneof("payload") == "trading_state":
+            self.execution.on_trading_state(event.trading_state)
 
     def _position(self) -> tuple[int, int]:
         self._published += 1
@@ -300,25 +344,11 @@ class Backtest:
             report = reports.pop(0)
             for observer in self.observers:
                 observer.on_report(report)
-            self._apply_breach(self.risk.on_report(report, self.now_ns))
+            self.app.publish_decided(self.app.on_report(report, self.now_ns), self.now_ns)
+            self._route()
             if report.HasField("fill"):
                 self._sample_equity(force=True)
         self.emitter.states.clear()  # the compacted state topic has no reader in a backtest
-
-    def _apply_breach(self, breach: Breach | None) -> None:
-        if breach is None:
-            return
-        self.result.halts.append(HaltRecord(self.now_ns, breach.limit, breach.describe()))
-        # What the control topic carries to execution in the services: a signed halt record, checked the same way.
-        event = control_pb2.ControlEvent(
-            event_id=f"auto-{breach.limit}-{self.now_ns}",
-            time_ns=self.now_ns,
-            reason=self.risk.halt_reason,
-            halt=self.risk.halt,
-        )
-        self.keyring.sign(event, topics.CONTROL, HALT_KEY)
-        if self._admitted(self.control_gate.check(event, HALT_KEY, self._position())):
-            self.execution.on_halt(event.halt, cause=f"auto-{breach.limit}", reason=event.reason)
 
     def _sample_equity(self, force: bool) -> None:
         if not force and self.now_ns < self._next_equity:
@@ -331,3 +361,13 @@ class Backtest:
         self._last_equity = point
         for observer in self.observers:
             observer.on_equity(point)
+
+
+class _HaltRecorder(NoObserver):
+    """The app's auto halts, as the result's halt records."""
+
+    def __init__(self, halts: list[HaltRecord]) -> None:
+        self.halts = halts
+
+    def halted(self, breach: Breach, now_ns: int) -> None:
+        self.halts.append(HaltRecord(now_ns, breach.limit, breach.describe()))

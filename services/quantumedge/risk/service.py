@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -21,8 +20,9 @@ from google.protobuf.message import Message
 
 from quantumedge.risk import checkpoint
 from quantumedge.risk import moderator as moderation
+from quantumedge.risk.app import AUTO_ACTOR, RiskApp
 from quantumedge.risk.checkpointing import Checkpointer
-from quantumedge.risk.engine import Decided, RiskEngine
+from quantumedge.risk.engine import Decided
 from quantumedge.risk.limit_config import InvalidLimitsError
 from quantumedge.risk.limits import Breach
 from quantumedge.risk.metrics import decisions as _decisions
@@ -32,19 +32,18 @@ from quantumedge.risk.metrics import tick_to_decision as _tick_to_decision
 from quantumedge.risk.moderator_client import ModeratorClient, moderator_for
 from quantumedge.risk.reasons import primary_code
 from quantumedge.risk.servicer import RiskServicer
-from quantumedge.risk.state_records import restore_states, state_event
-from quantumedge.risk.trading_state import ACCOUNT, ScopeStatus, scope_of_key, state_key
+from quantumedge.risk.state_records import restore_states
+from quantumedge.risk.trading_state import ACCOUNT
 from quantumedge.shared import bounds, topics
 from quantumedge.shared.admission import (
     HALT_KEY,
     LIMITS_KEY,
-    ControlGate,
     StoredRecord,
     StoredState,
     expected_payload,
     stored_state,
 )
-from quantumedge.shared.audit import audit_event, publish_audit, refusal_audit
+from quantumedge.shared.audit import refusal_audit
 from quantumedge.shared.bus import Bus, Record
 from quantumedge.shared.bus.loop import ConsumerLoop, Refused, admit
 from quantumedge.shared.grpc_server import ServiceBinding
@@ -66,9 +65,6 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-AUTO_ACTOR = common_pb2.Actor(subject="risk", source="automatic")
-REASSERT_ACTOR = common_pb2.Actor(subject="risk", source="re-assert")
-
 
 class _NotRebuiltError(BaseException):
     """Escapes the consumer loop's per-record error handling on purpose (no dead letter, no commit)."""
@@ -86,14 +82,12 @@ class RiskService(ServiceBase):
     ) -> None:
         super().__init__(settings, bus)
         self.clock = clock
-        self.engine = RiskEngine(settings.risk)
         self.symbols = list(settings.symbols)
         # One lock around the engine: the consumer thread and gRPC threads both use it.
         self.lock = threading.RLock()
         self._ready = threading.Event()
         self._rebuilt = False
         self.rebuild_skipped: dict[str, int] = {}
-        self._limits_time_ns = 0
         self._loop: ConsumerLoop | None = None
         self._control_loop: ConsumerLoop | None = None
         self._snapshot: tuple[float, risk_pb2.RiskServiceGetStatusResponse] | None = None
@@ -102,9 +96,11 @@ class RiskService(ServiceBase):
         # Risk signs what it publishes and verifies control records before applying them (ConfigError here
         # when no key can be had: risk never publishes an unsigned decision).
         self.keyring = keyring_for(settings, self.name)
-        self.control_gate = ControlGate(self.keyring)
-        # Every consumed price is checked against the last good one for its symbol (shared/bounds).
-        self.market_guard = bounds.MarketGuard()
+        # Risk's one wiring (risk/app.py), shared with the backtester: this service adds the bus, threads,
+        # the lock, start-up rebuild, checkpoints, the gRPC API and the moderator around it.
+        self.app = RiskApp(settings.risk, self.keyring, bus.publish, _ServiceObserver())
+        self.engine = self.app.engine
+        self.control_gate = self.app.control_gate
         self._audit_refusal = refusal_audit(bus, self.name)
         # The signed ledger checkpoint: start-up restores it and replays only the reports after it.
         self.checkpointer = Checkpointer(bus, self.keyring, settings.risk, clock)
@@ -114,6 +110,14 @@ class RiskService(ServiceBase):
         self.moderator = moderator or moderator_for(settings)
         self.servicer = RiskServicer(self)
         _gauges.add_owner(self)
+
+    @property
+    def _limits_time_ns(self) -> int:
+        return self.app.limits_time_ns
+
+    @_limits_time_ns.setter
+    def _limits_time_ns(self, value: int) -> None:
+        self.app.limits_time_ns = value
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def grpc_services(self) -> list[ServiceBinding]:
@@ -311,11 +315,8 @@ class RiskService(ServiceBase):
         admit(bounds.check_signal(signal))
         with self.lock:
             now = self.clock()
-            repeat = self.engine.decisions.for_source(signal.signal_id) is not None
-            decided = self.engine.on_signal(signal, now)
-            self.publish_states(AUTO_ACTOR)
-        # A redelivered signal: its decision is on the bus already (a second copy reads as a replay).
-        self._publish_decided([d for d in decided if not (repeat and d[0].signal_id == signal.signal_id)], now)
+            decided = self.app.on_signal(signal, now)
+        self._publish_decided(decided, now)
 
     def _publish_decided(self, decided: list[Decided], now: int) -> None:
         """Publish decisions in order: entries through the moderator when there is one."""
@@ -324,17 +325,13 @@ class RiskService(ServiceBase):
                 fills = self.moderator.recent_fills() if self.moderator else []
                 context = moderation.prepare(self.engine, signal, decision, fills, now) if self.moderator else None
                 if context is None:
-                    self.publish_decision(decision)
+                    self.app.publish_decided([(signal, decision)], now)
             if context is not None and self.moderator is not None:
                 # Outside the lock, bounded by the moderator's budget: gRPC calls are not held by the model.
                 outcome = self.moderator.review(context)
                 with self.lock:
                     moderation.settle(self.engine, decision, outcome)
-                    self.publish_decision(decision)
-            labels = {"approved": decision.approved, "reason": primary_code(decision), "symbol": decision.symbol}
-            _decisions.add(1, labels)
-            if signal.event_time_ns > 0:
-                _tick_to_decision.record(max(0.0, (now - signal.event_time_ns) / 1e6), {"symbol": decision.symbol})
+                    self.app.publish_decided([(signal, decision)], now)
 
     def _on_report(self, report: execution_pb2.ExecutionReport, record: Record) -> None:
         self._wait_ready()
@@ -344,32 +341,23 @@ class RiskService(ServiceBase):
         admit(bounds.check_report(report))
         with self.lock:
             now = self.clock()
-            breach = self.engine.on_report(report, now)
+            expired = self.app.on_report(report, now)
             if self.checkpointer.due(now):
                 self.checkpointer.write(
                     self.engine.ledger, self.engine.halt.acknowledged_ns, self.engine.limits.order_window_ns
                 )
-            # Execution heartbeats arrive here when the market feed has stalled: held signals time out.
-            expired = self.engine.expire_held(now)
-            self.publish_states(AUTO_ACTOR)
             if self.moderator is not None:
                 self.moderator.note_report(report)
             self._sample_equity(now)
-            if breach is not None:
-                self._publish_auto_halt(breach)
         self._publish_decided(expired, now)
 
     def _on_market(self, event: market_pb2.MarketEvent, _record: Record) -> None:
         self._wait_ready()
         with self.lock:
-            admit(self.market_guard.admit(event))
+            admit(self.app.admit_market(event))
             now = self.clock()
-            breach = self.engine.on_market(event, now)
-            released = self.engine.release_held(event.symbol, now)
-            self.publish_states(AUTO_ACTOR)
+            released = self.app.on_market(event, now)
             self._sample_equity(now)
-            if breach is not None:
-                self._publish_auto_halt(breach)
         self._publish_decided(released, now)
 
     def _on_control(self, event: control_pb2.ControlEvent, record: Record) -> None:
@@ -378,22 +366,9 @@ class RiskService(ServiceBase):
         # Our own publications come back as repeats (the gate noted them), copies of anything as replays. Under
         # the lock: this thread is not the one publishing our states (note_own), and check-then-set must not race.
         with self.lock:
-            verdict = self.control_gate.check(event, key, (record.partition, record.offset))
+            verdict = self.app.on_control(event, key, (record.partition, record.offset))
         if not verdict.ok:
             raise Refused(verdict.code, verdict.detail)
-        if verdict.repeat:
-            return
-        with self.lock:
-            kind = event.WhichOneof("payload")
-            if kind == "halt":
-                if self.engine.apply_halt_event(event.halt, event.reason):
-                    log.info("halt state from control topic", extra={"halted": event.halt.halted})
-            elif kind == "limits" and event.time_ns >= self._limits_time_ns:
-                self.engine.set_limits(event.limits)  # InvalidLimitsError -> dead-lettered with its reason
-                self._limits_time_ns = event.time_ns
-            elif kind == "trading_state":
-                # Another instance's (or an older self's) record, newer than ours (the gate checked): taken whole.
-                self.engine.trading.replace(scope_of_key(key) or ACCOUNT, ScopeStatus.from_pb(event.trading_state))
 
     def _on_refused(self, record: Record, code: str, detail: str) -> None:
         """A refused record: audited; when it sat under a state key of control.v1, our state goes out again."""
@@ -404,69 +379,51 @@ class RiskService(ServiceBase):
                 self._reassert(key)
 
     def _reassert(self, key: str) -> None:
-        """Publish the halt state or limits in force again (signed, newer than whatever was written over it)."""
-        reason = "state re-asserted after an invalid record under this key"
-        if key == HALT_KEY:
-            self.publish_halt_state(REASSERT_ACTOR, self.engine.halt_reason or reason)
-        elif scope_of_key(key) is not None:
-            scope = scope_of_key(key) or ACCOUNT
-            self.publish_control(key, state_event(self.engine.trading, scope, REASSERT_ACTOR, reason))
-        else:
-            event = control_pb2.ControlEvent(actor=REASSERT_ACTOR, reason=reason, limits=self.engine.limits)
-            self._limits_time_ns = self.publish_control(LIMITS_KEY, event).time_ns
+        """Publish the halt state, a trading state or the limits in force again (lock held)."""
+        self.app.reassert(key, self.clock())
         log.warning("control state re-asserted", extra={"key": key})
 
-    # -- publishing ----------------------------------------------------------------------------------
+    # -- publishing (risk/app.py; the servicer's time is the wall clock) ---------------------------------
     def publish_decision(self, decision: risk_pb2.RiskDecision) -> None:
-        """Signed for risk.decisions.v1 under its symbol: the ReviewOrder answer carries the same signature."""
-        self.keyring.sign(decision, topics.DECISIONS, decision.symbol)
-        self.bus.publish(topics.DECISIONS, decision.symbol, decision)
+        self.app.publish_decision(decision)
 
     def publish_control(self, key: str, event: control_pb2.ControlEvent) -> control_pb2.ControlEvent:
-        event.event_id = event.event_id or str(uuid.uuid4())
-        event.time_ns = event.time_ns or self.clock()
-        self.control_gate.note_own(key, event)
-        self.keyring.sign(event, topics.CONTROL, key)
-        self.bus.publish(topics.CONTROL, key, event)
-        return event
+        return self.app.publish_control(key, event, self.clock())
 
     def publish_audit(
         self, actor: common_pb2.Actor, method: str, request: Message | None, outcome: str, reason: str = ""
     ) -> None:
-        """On audit.v1 (never on the compacted control.v1, which every start-up reads whole)."""
-        event = audit_event(
-            self.name, method, True, actor, outcome, reason=reason, request=request, time_ns=self.clock()
-        )
-        publish_audit(self.bus, event)
+        self.app.publish_audit(actor, method, request, outcome, reason, self.clock())
 
     def publish_states(self, actor: common_pb2.Actor, reason: str = "") -> list[str]:
-        """Every scope whose trading state changed since the last call, on control.v1 (lock held)."""
-        changed = self.engine.trading.changed()
-        for scope in changed:
-            status = self.engine.trading.scope(scope)
-            why = reason or (f"automatic: {status.reason_code}" if status.causes else "automatic: conditions cleared")
-            self.publish_control(state_key(scope), state_event(self.engine.trading, scope, actor, why))
-            if actor is AUTO_ACTOR:
-                state = status.state.name
-                self.publish_audit(actor, "AutoState", None, f"{state_key(scope)} {state}", why)
-                log.warning("trading state changed", extra={"scope": scope or "account", "state": state, "why": why})
-        return changed
+        """Lock held."""
+        return self.app.publish_states(actor, self.clock(), reason)
 
     def publish_halt_state(self, actor: common_pb2.Actor, reason: str) -> None:
-        self.publish_control(
-            HALT_KEY,
-            control_pb2.ControlEvent(actor=actor, reason=reason, halt=self.engine.halt, time_ns=self.clock()),
-        )
+        self.app.publish_halt_state(actor, reason, self.clock())
 
     def _publish_auto_halt(self, breach: Breach) -> None:
-        reason = self.engine.halt_reason
+        self.app.publish_auto_halt(breach, self.clock())
+
+
+class _ServiceObserver:
+    """Risk's metrics and logs for what the app reports (risk/metrics.py)."""
+
+    def decided(self, signal: signal_pb2.Signal, decision: risk_pb2.RiskDecision, now_ns: int) -> None:
+        labels = {"approved": decision.approved, "reason": primary_code(decision), "symbol": decision.symbol}
+        _decisions.add(1, labels)
+        if signal.event_time_ns > 0:
+            _tick_to_decision.record(max(0.0, (now_ns - signal.event_time_ns) / 1e6), {"symbol": decision.symbol})
+
+    def halted(self, breach: Breach, now_ns: int) -> None:
         log.warning(
             "risk limit breached: trading halted",
             extra={"limit": breach.limit, "value": breach.value, "threshold": breach.threshold},
         )
         _halts.add(1, {"cause": breach.limit})
-        self.publish_halt_state(AUTO_ACTOR, reason)
-        self.publish_audit(AUTO_ACTOR, "AutoHalt", None, f"halted: {breach.describe()}", reason)
+
+    def state_changed(self, scope: str, state: str, why: str) -> None:
+        log.warning("trading state changed", extra={"scope": scope or "account", "state": state, "why": why})
 
 
 def _same_event(record: Record, event: control_pb2.ControlEvent) -> bool:

@@ -64,8 +64,11 @@ def test_an_arrival_between_events_meets_the_book_standing_then() -> None:
     assert [(f.price, f.time_ns) for f in fills(out)] == [(D("100.0"), 30 * MS)]
 
 
+T0 = 1_700_000_000 * 1_000_000_000  # a real time: risk dead-letters market times outside 2000-2100 (bad_time)
+
+
 class _Seen:
-    """Records when each consumer got each event (the market clock at the call), without changing it."""
+    """Records when each consumer got each event (the market clock at the call, from T0), without changing it."""
 
     def __init__(self, bt: Backtest) -> None:
         self.venue: list[tuple[int, int]] = []
@@ -73,11 +76,11 @@ class _Seen:
         venue_on_market, risk_on_market = bt.execution.on_market, bt.risk.on_market
 
         def at_venue(event: market_pb2.MarketEvent) -> None:
-            self.venue.append((event.exchange_time_ns, bt.now_ns))
+            self.venue.append((event.exchange_time_ns - T0, bt.now_ns - T0))
             venue_on_market(event)
 
         def at_risk(event: market_pb2.MarketEvent, now_ns: int):
-            self.risk.append((event.exchange_time_ns, now_ns))
+            self.risk.append((event.exchange_time_ns - T0, now_ns - T0))
             return risk_on_market(event, now_ns)
 
         bt.execution.on_market = at_venue  # type: ignore[method-assign]
@@ -90,7 +93,7 @@ def test_backtest_feed_latency_delays_the_strategy_not_the_book() -> None:
     bt = Backtest(settings, ModelSet())
     seen = _Seen(bt)
     for second in (1, 2, 3, 4):
-        bt.step(top(second * 1_000 * MS, 99.9, 1.0, 100.0, 1.0))
+        bt.step(top(T0 + second * 1_000 * MS, 99.9, 1.0, 100.0, 1.0))
     # The venue's book moves at each event's own time ...
     assert seen.venue == [(s * 1_000 * MS, s * 1_000 * MS) for s in (1, 2, 3, 4)]
     # ... the strategy sees each event 1.5 s later (those due by the 4 s event, before it happens).
