@@ -110,12 +110,12 @@ def test_changing_rpcs_refuse_poisoned_inputs(rig: Rig) -> None:
         limits = risk_pb2.UpdateLimitsRequest(
             limits=risk_pb2.RiskLimits(max_order_notional=value), update_mask=["max_order_notional"]
         )
-        for call in (
-            lambda: rig.stub.ReviewOrder(risk_pb2.ReviewOrderRequest(intent=intent), metadata=rig.operator),
-            lambda: rig.stub.UpdateLimits(limits, metadata=rig.operator),
+        for call, request in (
+            (rig.stub.ReviewOrder, risk_pb2.ReviewOrderRequest(intent=intent)),
+            (rig.stub.UpdateLimits, limits),
         ):
             with pytest.raises(grpc.RpcError) as err:
-                call()
+                call(request, metadata=rig.operator)
             assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, value
         assert rig.stub.GetLimits(risk_pb2.GetLimitsRequest()).limits.max_order_notional > 0
 
