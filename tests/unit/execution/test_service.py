@@ -12,6 +12,7 @@ import grpc
 import pytest
 
 from quantumedge.execution.service import ExecutionService
+from quantumedge.execution.servicer import validate_submit
 from quantumedge.execution.settings import ExecutionSettings
 from quantumedge.risk.reasons import primary_code
 from quantumedge.risk.service import RiskService
@@ -193,26 +194,33 @@ def submit(**kw: Any) -> execution_pb2.SubmitOrderRequest:
     return execution_pb2.SubmitOrderRequest(**{**base, **kw})
 
 
-@pytest.mark.parametrize(
-    ("fields", "named"),
-    [
-        ({"symbol": ""}, "symbol"),
-        ({"side": common_pb2.SIDE_UNSPECIFIED}, "side"),
-        ({"order_type": risk_pb2.ORDER_TYPE_UNSPECIFIED}, "order_type"),
-        ({"quantity": 0}, "quantity"),
-        ({"quantity": float("nan")}, "quantity"),
-        ({"order_type": risk_pb2.ORDER_TYPE_LIMIT}, "limit_price"),
-        ({"limit_price": 100.0}, "limit_price"),
-        ({"stop_loss_price": -1.0}, "stop_loss_price"),
-        ({"take_profit_price": 100.0, "stop_loss_price": 200.0}, "take_profit_price"),
-    ],
-)
-def test_submit_order_with_invalid_arguments_is_refused(risk_and_execution: Any, fields: dict, named: str) -> None:
+INVALID_SUBMITS = [
+    ({"symbol": ""}, "symbol"),
+    ({"side": common_pb2.SIDE_UNSPECIFIED}, "side"),
+    ({"order_type": risk_pb2.ORDER_TYPE_UNSPECIFIED}, "order_type"),
+    ({"quantity": 0}, "quantity"),
+    ({"quantity": float("nan")}, "quantity"),
+    ({"order_type": risk_pb2.ORDER_TYPE_LIMIT}, "limit_price"),
+    ({"limit_price": 100.0}, "limit_price"),
+    ({"stop_loss_price": -1.0}, "stop_loss_price"),
+    ({"take_profit_price": 100.0, "stop_loss_price": 200.0}, "take_profit_price"),
+]
+
+
+@pytest.mark.parametrize(("fields", "named"), INVALID_SUBMITS)
+def test_submit_order_validation_names_the_field(fields: dict, named: str) -> None:
+    assert named in validate_submit(submit(**fields))
+    assert validate_submit(submit()) == ""
+
+
+def test_submit_order_with_invalid_arguments_is_refused(risk_and_execution: Any) -> None:
+    # One rig for every case: each is refused at the gRPC surface before risk or the engine sees it.
     execution, stub = risk_and_execution
-    with pytest.raises(grpc.RpcError) as err:
-        stub.SubmitOrder(submit(**fields))
-    assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT and named in err.value.details()
-    assert execution.engine.orders == {}
+    for fields, named in INVALID_SUBMITS:
+        with pytest.raises(grpc.RpcError) as err:
+            stub.SubmitOrder(submit(**fields))
+        assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT and named in err.value.details(), fields
+        assert execution.engine.orders == {}
 
 
 def test_submit_order_goes_through_risk_once_and_is_idempotent(bus: MemoryBus, risk_and_execution: Any) -> None:

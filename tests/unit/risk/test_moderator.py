@@ -96,14 +96,31 @@ CASES = [
 ]
 
 
+@pytest.fixture(scope="module")
+def unmoderated_qty() -> float:
+    """What the limits allow for the cases' signal (the moderator allowing): one baseline rig for every case."""
+    peer = ChatCompletionsPeer(KEY, mode="allow").start()
+    try:
+        rig, _ = _rig(peer)
+        try:
+            return rig.decide(signal("BTCUSDT", t_ns=rig.clock.now)).intent.quantity
+        finally:
+            rig.close()
+    finally:
+        peer.stop()
+
+
 @pytest.mark.parametrize(("mode", "fail_policy", "approved", "code", "status"), CASES)
 def test_each_outcome_is_on_the_decision_and_in_telemetry(
-    peer: ChatCompletionsPeer, rigs: list[Rig], mode: str, fail_policy: str, approved: bool, code: str, status: str
+    peer: ChatCompletionsPeer,
+    rigs: list[Rig],
+    unmoderated_qty: float,
+    mode: str,
+    fail_policy: str,
+    approved: bool,
+    code: str,
+    status: str,
 ) -> None:
-    baseline_rig, _ = _rig(peer)
-    rigs.append(baseline_rig)
-    peer.mode = "allow"
-    unmoderated_qty = baseline_rig.decide(signal("BTCUSDT", t_ns=baseline_rig.clock.now)).intent.quantity
     peer.mode = mode
     rig, tel = _rig(peer, fail_policy)
     rigs.append(rig)

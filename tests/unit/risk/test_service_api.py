@@ -110,28 +110,30 @@ def test_update_limits_applies_the_mask_persists_and_audits(rig: Rig) -> None:
     assert decision.approved and decision.intent.quantity == 0.00499  # 250 at the ask 50 001, on the step
 
 
-@pytest.mark.parametrize(
-    ("limits", "mask", "field"),
-    [
-        (risk_pb2.RiskLimits(max_order_notional=-1.0), ["max_order_notional"], "max_order_notional"),
-        (risk_pb2.RiskLimits(risk_fraction=1.5), ["risk_fraction"], "risk_fraction"),
-        (risk_pb2.RiskLimits(max_drawdown_fraction=3.0), ["max_drawdown_fraction"], "max_drawdown_fraction"),
-        (risk_pb2.RiskLimits(), ["max_leverage"], "update_mask: unknown field 'max_leverage'"),
-        (risk_pb2.RiskLimits(daily_loss_limit=5.0), [], "update_mask is required"),  # holes would read as 0
-    ],
-)
-def test_update_limits_rejects_nonsense_naming_the_field(rig: Rig, limits, mask, field) -> None:
+NONSENSE_LIMITS = [
+    (risk_pb2.RiskLimits(max_order_notional=-1.0), ["max_order_notional"], "max_order_notional"),
+    (risk_pb2.RiskLimits(risk_fraction=1.5), ["risk_fraction"], "risk_fraction"),
+    (risk_pb2.RiskLimits(max_drawdown_fraction=3.0), ["max_drawdown_fraction"], "max_drawdown_fraction"),
+    (risk_pb2.RiskLimits(), ["max_leverage"], "update_mask: unknown field 'max_leverage'"),
+    (risk_pb2.RiskLimits(daily_loss_limit=5.0), [], "update_mask is required"),  # holes would read as 0
+]
+
+
+def test_update_limits_rejects_nonsense_naming_the_field(rig: Rig) -> None:
+    # One rig for every case: each refusal leaves the limits as they were and is audited as invalid.
     before = rig.stub.GetLimits(risk_pb2.GetLimitsRequest()).limits
-    code, details = _code(
-        lambda: rig.stub.UpdateLimits(
-            risk_pb2.UpdateLimitsRequest(limits=limits, update_mask=mask), metadata=rig.operator
+    for i, (limits, mask, field) in enumerate(NONSENSE_LIMITS):
+        code, details = _code(
+            lambda limits=limits, mask=mask: rig.stub.UpdateLimits(
+                risk_pb2.UpdateLimitsRequest(limits=limits, update_mask=mask), metadata=rig.operator
+            )
         )
-    )
-    assert code == grpc.StatusCode.INVALID_ARGUMENT and field in details
-    assert rig.stub.GetLimits(risk_pb2.GetLimitsRequest()).limits == before
-    audit = next(a for a in rig.watcher.audits() if a.audit.method == "UpdateLimits")
-    assert audit.audit.outcome.startswith("invalid:") and audit.actor.subject == OPERATOR_SUBJECT
-    assert rig.watcher.events("limits") == []
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and field in details
+        assert rig.stub.GetLimits(risk_pb2.GetLimitsRequest()).limits == before
+        audits = [a for a in rig.watcher.audits() if a.audit.method == "UpdateLimits"]
+        assert len(audits) == i + 1, field
+        assert audits[-1].audit.outcome.startswith("invalid:") and audits[-1].actor.subject == OPERATOR_SUBJECT
+        assert rig.watcher.events("limits") == []
 
 
 def test_update_limits_without_limits_is_invalid(rig: Rig) -> None:
