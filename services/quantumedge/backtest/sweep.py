@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
+from collections.abc import Callable
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +82,8 @@ def load_sweep(path: Path) -> list[RunConfig]:
     if unknown:
         raise SweepError(f"sweep file {path}: unknown section(s) {', '.join(sorted(unknown))}")
     configs = _grid(spec.get("grid") or {}) + _listed(spec.get("configs") or [])
+    if not configs:
+        raise SweepError(f"sweep file {path} names no configuration")
     names = [c.name for c in configs]
     duplicate = sorted({n for n in names if names.count(n) > 1})
     if duplicate:
@@ -90,6 +94,8 @@ def load_sweep(path: Path) -> list[RunConfig]:
 def _grid(grid: Any) -> list[RunConfig]:
     if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
         raise SweepError("'grid' must map each dotted setting to a non-empty list of values")
+    if not grid:  # product() of nothing is one empty combination: a configs-only file has no grid run
+        return []
     keys = list(grid)
     configs = []
     for values in itertools.product(*(grid[k] for k in keys)):
@@ -190,3 +196,34 @@ def read_parts(roots: Sequence[Path]) -> list[dict[str, Any]]:
         except (OSError, json.JSONDecodeError) as exc:
             raise SweepError(f"unreadable part file {path}: {exc}") from None
     return rows
+
+
+def wait_for_parts(
+    roots: Sequence[Path],
+    expected: int,
+    timeout_s: float,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Wait until exactly part-00000 .. part-(expected-1) exist under roots (a merge Job starts with the
+    sweep's pods and waits for them); a part outside that range (a stale, larger sweep) is an error."""
+    wanted = {f"part-{i:05d}.json" for i in range(expected)}
+    deadline = clock() + timeout_s
+    while True:
+        found = {p.name for root in roots for p in Path(root).glob(PART_GLOB)}
+        if found - wanted:
+            extra = ", ".join(sorted(found - wanted))
+            raise SweepError(f"part file(s) {extra} are not of a {expected}-configuration sweep (a stale run?)")
+        if found == wanted:
+            return
+        if clock() >= deadline:
+            raise SweepError(
+                f"{len(found)} of {expected} part files after {timeout_s:g} s; missing: {_few(wanted - found)}"
+            )
+        sleep(min(5.0, max(0.0, deadline - clock())))
+
+
+def _few(names: set[str]) -> str:
+    listed = sorted(names)
+    return ", ".join(listed[:5]) + (f" and {len(listed) - 5} more" if len(listed) > 5 else "")

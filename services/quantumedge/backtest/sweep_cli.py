@@ -4,6 +4,7 @@ quantumedge backtest --sweep sweep.yaml --data var/rec/day1 var/rec/day2 --jobs 
 quantumedge backtest --sweep sweep.yaml --synthetic-steps 3600 --seed 11 12      # synthetic markets
 quantumedge backtest --sweep sweep.yaml --data /rec --sweep-index 3 --out /results   # one pod of a Job
 quantumedge backtest --merge /results --out /results/merged                        # the Job's report
+quantumedge backtest --merge /results --expect-parts 5 --merge-wait 3600 --out /results/merged  # merge Job
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from quantumedge.backtest.sweep import (
     jobs_for,
     load_sweep,
     read_parts,
+    wait_for_parts,
     write_part,
     write_report,
 )
@@ -43,6 +45,16 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
         "--sweep-index", type=int, metavar="K", help="run configuration K only and write a part file to --out"
     )
     g.add_argument("--merge", type=Path, nargs="+", metavar="DIR", help="merge part files under DIR(s) into one report")
+    g.add_argument(
+        "--expect-parts", type=int, metavar="N", help="with --merge: the sweep's configurations; fewer or others fail"
+    )
+    g.add_argument(
+        "--merge-wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="with --merge --expect-parts: wait this long for the parts (a merge Job started with the sweep's pods)",
+    )
 
 
 def is_sweep(args: argparse.Namespace) -> bool:
@@ -61,6 +73,7 @@ def sweep_main(args: argparse.Namespace, out: Console, err: Console) -> int:
     began, cpu0 = time.monotonic(), time.process_time()
     try:
         if args.merge is not None:
+            _await_parts(args)
             rows, info = read_parts(args.merge), {"merged": [str(p) for p in args.merge]}
         else:
             rows, info = _run(args, out, err)
@@ -77,6 +90,16 @@ def sweep_main(args: argparse.Namespace, out: Console, err: Console) -> int:
     if args.out:
         out.print(f"wrote {', '.join(str(p) for p in write_report(args.out, rows, info))}")
     return 0
+
+
+def _await_parts(args: argparse.Namespace) -> None:
+    if args.expect_parts is None:
+        if args.merge_wait:
+            raise SweepError("--merge-wait needs --expect-parts N (how many part files to wait for)")
+        return
+    if args.expect_parts <= 0 or args.merge_wait < 0:
+        raise SweepError("--expect-parts must be > 0 and --merge-wait >= 0")
+    wait_for_parts(args.merge, args.expect_parts, args.merge_wait)
 
 
 def _run(args: argparse.Namespace, out: Console, err: Console) -> tuple[list[dict[str, Any]], dict[str, Any]]:

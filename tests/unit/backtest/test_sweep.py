@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from quantumedge.backtest.cli import backtest_main
-from quantumedge.backtest.sweep import SweepError, load_sweep
+from quantumedge.backtest.sweep import SweepError, load_sweep, wait_for_parts, write_part
 from quantumedge.ingest.recorder import Recorder
 from quantumedge.ingest.synthetic import SyntheticMarket
 from tests.unit.backtest.conftest import PLAN_ENV
@@ -154,3 +154,59 @@ def test_sweep_files_are_checked_for_shape(tmp_path: Path) -> None:
         path.write_text(text)
         with pytest.raises(SweepError):
             load_sweep(path)
+
+
+def test_a_configs_only_file_has_no_extra_grid_run(tmp_path: Path) -> None:
+    # The chart counts an indexed Job's completions as product(grid lengths) + len(configs): the same count.
+    path = tmp_path / "s.yaml"
+    path.write_text("configs:\n  - {name: a, set: {}}\n  - {name: b, set: {}}\n")
+    assert [c.name for c in load_sweep(path)] == ["a", "b"]
+    path.write_text("grid: {}\n")
+    with pytest.raises(SweepError):
+        load_sweep(path)
+
+
+class _Clock:
+    """A clock that moves only when the waiter sleeps; each sleep lets one pod 'finish'."""
+
+    def __init__(self, parts: Path, finishing: list[int]) -> None:
+        self.now, self.parts, self.finishing, self.slept = 0.0, parts, finishing, []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+        if self.finishing:
+            write_part(self.parts, self.finishing.pop(0), [])
+
+
+def test_the_merge_waits_for_every_part_then_proceeds(tmp_path: Path) -> None:
+    write_part(tmp_path, 1, [])
+    clock = _Clock(tmp_path, [0, 2])
+    wait_for_parts([tmp_path], 3, 60, sleep=clock.sleep, clock=clock)
+    assert len(clock.slept) == 2
+
+
+def test_the_merge_gives_up_naming_the_missing_parts(tmp_path: Path) -> None:
+    clock = _Clock(tmp_path, [0])
+    with pytest.raises(SweepError, match="part-00001"):
+        wait_for_parts([tmp_path], 2, 12, sleep=clock.sleep, clock=clock)
+    assert clock.now == pytest.approx(12)
+
+
+def test_the_merge_refuses_parts_of_another_sweep(tmp_path: Path) -> None:
+    for index in (0, 1, 7):
+        write_part(tmp_path, index, [])
+    with pytest.raises(SweepError, match="part-00007"):
+        wait_for_parts([tmp_path], 2, 0)
+
+
+def test_merge_wait_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_part(tmp_path / "parts", 0, [])
+    args = ["--merge", str(tmp_path / "parts"), "--expect-parts", "2", "--merge-wait", "0"]
+    assert backtest_main(args) == 2
+    err = capsys.readouterr().err
+    assert "part-00001" in err and "Traceback" not in err
+    assert backtest_main(["--merge", str(tmp_path / "parts"), "--merge-wait", "5"]) == 2
