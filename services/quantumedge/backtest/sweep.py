@@ -22,8 +22,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Callable
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
