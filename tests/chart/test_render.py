@@ -181,7 +181,7 @@ def test_prometheus_monitors_and_dashboards(render) -> None:
     for service in rendered.of_kind("Service"):
         if service["metadata"]["labels"]["app.kubernetes.io/component"] != "console":
             assert "metrics" in {p["name"] for p in service["spec"]["ports"]}
-    (dashboards,) = rendered.of_kind("ConfigMap")
+    (dashboards,) = [c for c in rendered.of_kind("ConfigMap") if "grafana_dashboard" in c["metadata"]["labels"]]
     assert dashboards["metadata"]["labels"]["grafana_dashboard"] == "1"
     files = sorted(p.name for p in (CHART / "dashboards").glob("*.json"))
     assert sorted(dashboards["data"]) == files and files
