@@ -69,7 +69,10 @@ class FillSimulator(PaperMatching):
 
     # -- market data ------------------------------------------------------------------------------
     def book(self, symbol: str) -> PaperBook:
-        return self._books.setdefault(symbol, PaperBook())
+        book = self._books.get(symbol)
+        if book is None:  # not setdefault(symbol, PaperBook()): that builds a book on every call
+            book = self._books[symbol] = PaperBook()
+        return book
 
     def on_market(self, event: market_pb2.MarketEvent) -> list[OrderUpdate]:
         """Apply one market event: first the arrivals due before it, then the event, then what it triggers."""
