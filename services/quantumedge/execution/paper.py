@@ -98,8 +98,10 @@ class FillSimulator(PaperMatching):
             book.top = (dec(t.bid_price), dec(t.bid_quantity), dec(t.ask_price), dec(t.ask_quantity))
             book.rebuild()
         elif kind == "depth":
-            book.depth_bids = [(dec(lv.price), dec(lv.quantity)) for lv in event.depth.bids]
-            book.depth_asks = [(dec(lv.price), dec(lv.quantity)) for lv in event.depth.asks]
+            depth = event.depth
+            book.set_depth(
+                [(lv.price, lv.quantity) for lv in depth.bids], [(lv.price, lv.quantity) for lv in depth.asks]
+            )
             book.top = None  # the depth snapshot is newer than the last top of book
             book.rebuild()
         else:
