@@ -24,6 +24,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -129,22 +130,21 @@ class _Feature:
         self.dirty: set[int] = set()
         self.value = 0.0
 
-    def _term(self, b: int, n: int) -> float:
-        a, e = self.counts[b] / n, self.floors[b]
-        if a < EPS:  # max(a, EPS), without the call
-            a = EPS
-        return (a - e) * math.log(a / e)
-
     def window_psi(self, n: int) -> float:
         """The PSI of the window's counts (n rows) against the training shares."""
         if n != self.term_n:
-            self.terms = [self._term(b, n) for b in range(len(self.counts))]
+            bins: Iterable[int] = range(len(self.counts))
             self.term_n = n
         elif self.dirty:
-            for b in self.dirty:
-                self.terms[b] = self._term(b, n)
+            bins = self.dirty
         else:
             return self.value
+        counts, floors, terms, log = self.counts, self.floors, self.terms, math.log
+        for b in bins:  # inline, not a method per bin: this loop is the guard's whole cost
+            a, e = counts[b] / n, floors[b]
+            if a < EPS:  # max(a, EPS), without the call
+                a = EPS
+            terms[b] = (a - e) * log(a / e)
         self.dirty.clear()
         value = 0.0
         for t in self.terms:  # not sum(): the original loop's left-to-right float additions
