@@ -96,6 +96,7 @@ def run_quantumedge(capture: Path) -> tuple[dict, object]:
         "signals": result.signals,
         "orders": int(status.orders_placed) if status else 0,
         "fills": int(status.fills) if status else 0,
+        "states": [f"{t.symbol}:{t.reason_code}" for t in status.trading_states] if status else [],
     }
     return figures, settings.execution
 
@@ -124,6 +125,8 @@ def report(hbt: dict, qe: dict, spec: dict) -> None:
         f"{per_cpu_s(qe['frames'], qe['cpu_s']):,.0f} frames/CPU-s, {per_cpu_s(qe['rows'], qe['cpu_s']):,.0f} "
         f"events/CPU-s; capture replay {qe['load_cpu_s']:.2f} CPU-s not counted"
     )
+    basis = "QuantumEdge's fills" if qe["fills"] else f"QuantumEdge's signals: it filled none, states {qe['states']}"
+    print(f"  hftbacktest order target {spec['target_orders']:,} ({basis})")
     modelled = hbt["modelled"]
     ratio = per_cpu_s(qe["frames"], qe["cpu_s"]) / per_cpu_s(modelled["frames"], modelled["cpu_s"])
     print(
@@ -145,7 +148,10 @@ def main(argv: list[str]) -> int:
     path = capture.path(SYMBOL)
     print(f"== bench-compare on {path} ({SYMBOL})")
     qe, venue = run_quantumedge(path)  # first: its fill count sets hftbacktest's order target
-    spec = hbt_spec(venue, qe["fills"], ORDER_QTY)
+    # No fills (risk held the symbol, e.g. REDUCING on drift) would leave hftbacktest's order path idle: then
+    # its target is QuantumEdge's signals, the decisions that went to risk, and the report says so.
+    target = qe["fills"] or qe["signals"]
+    spec = hbt_spec(venue, target, ORDER_QTY)
     hbt = run_hftbacktest(argv[1], path, spec)
     report(hbt, qe, spec)
     return 0
