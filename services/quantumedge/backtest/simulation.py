@@ -42,7 +42,7 @@ from quantumedge.risk.limits import Breach
 from quantumedge.settings import Settings
 from quantumedge.shared import topics
 from quantumedge.shared.market_rows import MarketRow
-from quantumedge.shared.signing import Verdict, ephemeral_keyring
+from quantumedge.shared.signing import Keyring, Verdict, ephemeral_keyring
 from quantumedge.v1 import control_pb2, execution_pb2, market_pb2, risk_pb2, signal_pb2
 
 Progress = Callable[[int], None]
@@ -147,19 +147,8 @@ class Backtest:
         self.emitter = ListEmitter()
         ex = settings.execution
         self.keyring = ephemeral_keyring("backtest")
-        sig = settings.signing
-        # Execution's one wiring, as the service runs it (execution/app.py: its gates, market guard, halts,
-        # heartbeats); the engine on the paper venue, on the market's clock.
-        self.execution_app = ExecutionApp(
-            ExecutionEngine(
-                paper_venue(settings), self.emitter, EngineConfig.from_settings(settings), clock=lambda: self.now_ns
-            ),
-            self.keyring,
-            ex,
-            int(sig.max_decision_age_s * 1e9),
-            int(sig.max_clock_ahead_s * 1e9),
-            lambda _topic, key, report: self.emitter.report(key or "", report),  # observe mode: to risk
-        )
+        # Execution's one wiring, as the service runs it (execution/app.py): gates, market guard, halts, heartbeats.
+        self.execution_app = _execution_app(settings, self.keyring, self.emitter, lambda: self.now_ns)
         self.execution = self.execution_app.engine
         # Risk's one wiring, as the service runs it (risk/app.py); what it publishes lands in this outbox and is
         # routed as the bus would (queued, so a publication never re-enters risk from inside risk).
@@ -363,6 +352,22 @@ class Backtest:
         self._last_equity = point
         for observer in self.observers:
             observer.on_equity(point)
+
+
+def _execution_app(
+    settings: Settings, keyring: Keyring, emitter: ListEmitter, clock: Callable[[], int]
+) -> ExecutionApp:
+    """The execution engine on the paper venue and the market's clock, in the service's wiring."""
+    engine = ExecutionEngine(paper_venue(settings), emitter, EngineConfig.from_settings(settings), clock=clock)
+    sig = settings.signing
+    return ExecutionApp(
+        engine,
+        keyring,
+        settings.execution,
+        int(sig.max_decision_age_s * 1e9),
+        int(sig.max_clock_ahead_s * 1e9),
+        lambda _topic, key, report: emitter.report(key or "", report),  # observe mode's reports: to risk
+    )
 
 
 class _HaltRecorder(NoObserver):
