@@ -28,6 +28,7 @@ from typing import Protocol
 
 from google.protobuf.message import Message
 
+from quantumedge.execution.app import ExecutionApp
 from quantumedge.execution.convert import position_to_pb
 from quantumedge.execution.engine import EngineConfig, ExecutionEngine, ListEmitter
 from quantumedge.execution.venue_paper import paper_venue
@@ -40,9 +41,8 @@ from quantumedge.risk.app import NoObserver, RiskApp
 from quantumedge.risk.limits import Breach
 from quantumedge.settings import Settings
 from quantumedge.shared import topics
-from quantumedge.shared.admission import ControlGate, DecisionGate
 from quantumedge.shared.market_rows import MarketRow
-from quantumedge.shared.signing import Verdict, ephemeral_keyring
+from quantumedge.shared.signing import Keyring, Verdict, ephemeral_keyring
 from quantumedge.v1 import control_pb2, execution_pb2, market_pb2, risk_pb2, signal_pb2
 
 Progress = Callable[[int], None]
@@ -146,10 +146,10 @@ class Backtest:
         self.decide_from_ns = decide_from_ns
         self.emitter = ListEmitter()
         ex = settings.execution
-        self.execution = ExecutionEngine(
-            paper_venue(settings), self.emitter, EngineConfig.from_settings(settings), clock=lambda: self.now_ns
-        )
         self.keyring = ephemeral_keyring("backtest")
+        # Execution's one wiring, as the service runs it (execution/app.py): gates, market guard, halts, heartbeats.
+        self.execution_app = _execution_app(settings, self.keyring, self.emitter, lambda: self.now_ns)
+        self.execution = self.execution_app.engine
         # Risk's one wiring, as the service runs it (risk/app.py); what it publishes lands in this outbox and is
         # routed as the bus would (queued, so a publication never re-enters risk from inside risk).
         self._outbox: deque[tuple[str, str | None, Message]] = deque()
@@ -158,17 +158,10 @@ class Backtest:
             settings.risk, self.keyring, self._enqueue, _HaltRecorder(self.result_halts), new_id=self._next_id
         )
         self.risk = self.app.engine
-        sig = settings.signing
-        self.decision_gate = DecisionGate(
-            self.keyring, int(sig.max_decision_age_s * 1e9), int(sig.max_clock_ahead_s * 1e9)
-        )
-        self.control_gate = ControlGate(self.keyring)
         self._published = 0  # offsets of the records a bus would carry
-        self.heartbeat_ns = int(ex.heartbeat_interval_s * 1e9)
         self.equity_interval_ns = equity_interval_ns
         self.now_ns = 0
         self._wanted = set(self.symbols)
-        self._next_heartbeat = 0
         self._next_equity = 0
         self._last_equity: EquityPoint | None = None
         self.result = BacktestResult(self.symbols, float(ex.starting_equity), halts=self.result_halts)
@@ -212,18 +205,18 @@ class Backtest:
         res.events += 1
         res.first_time_ns = res.first_time_ns or self.now_ns
         res.last_time_ns = self.now_ns
-        if self._next_heartbeat == 0 or (self.heartbeat_ns and self.now_ns >= self._next_heartbeat):
-            # Execution's periodic position report: risk fails closed without execution state.
-            self.execution.heartbeat("backtest heartbeat")
-            self._next_heartbeat = self.now_ns + (self.heartbeat_ns or 1)
+        if res.events == 1:  # the service's start-up position report: risk fails closed without execution state
+            self.execution_app.beat(self.now_ns, "backtest heartbeat")
+        else:
+            self.execution_app.tick(self.now_ns)
         if self.feed_latency_ns:
-            self.execution.on_market(event)
+            self._execution_market(event)
             self._deliver_reports()
             self._in_feed.append((self.now_ns + self.feed_latency_ns, event))
         else:
             # Rows due at this event's time are decided on the market as it stood before it (rowclock.py).
             self._decide_due(event)
-            self.execution.on_market(event)
+            self._execution_market(event)
             self._deliver_reports()
             self._risk_market(event)
         self._sample_equity(force=False)
@@ -234,6 +227,12 @@ class Backtest:
             self._decide(row)
         for row in self.clock.flush_due(self.now_ns):
             self._decide(row)
+
+    def _execution_market(self, event: market_pb2.MarketEvent) -> None:
+        """The event as execution's market consumer receives it (every market topic)."""
+        problem = self.execution_app.on_market(event)
+        if problem is not None:  # dead-lettered on the bus: execution never takes it
+            self.result.refused[problem.code] = self.result.refused.get(problem.code, 0) + 1
 
     def _risk_market(self, event: market_pb2.MarketEvent) -> None:
         """The event as risk's market consumer receives it."""
@@ -313,20 +312,12 @@ class Backtest:
     def _to_execution(self, decision: risk_pb2.RiskDecision) -> None:
         for observer in self.observers:
             observer.on_decision(decision)
-        if decision.approved and self._admitted(
-            self.decision_gate.check(decision, decision.symbol, self._position(), self.now_ns)
-        ):
-            self.execution.on_decision(decision)
+        if decision.approved:  # a rejection trades nothing (the service only verifies its signature)
+            self._admitted(self.execution_app.on_decision(decision, decision.symbol, self._position(), self.now_ns))
 
     def _control_to_execution(self, key: str, event: control_pb2.ControlEvent) -> None:
         """Execution's control consumer: halts and trading states, verified by its own gate."""
-        verdict = self.control_gate.check(event, key, self._position())
-        if not self._admitted(verdict) or verdict.repeat:
-            return
-        if event.WhichOneof("payload") == "halt":
-            self.execution.on_halt(event.halt, cause=event.event_id, reason=event.reason)
-        elif event.WhichOneof("payload") == "trading_state":
-            self.execution.on_trading_state(event.trading_state)
+        self._admitted(self.execution_app.on_control(event, key, self._position()))
 
     def _position(self) -> tuple[int, int]:
         self._published += 1
@@ -361,6 +352,22 @@ class Backtest:
         self._last_equity = point
         for observer in self.observers:
             observer.on_equity(point)
+
+
+def _execution_app(
+    settings: Settings, keyring: Keyring, emitter: ListEmitter, clock: Callable[[], int]
+) -> ExecutionApp:
+    """The execution engine on the paper venue and the market's clock, in the service's wiring."""
+    engine = ExecutionEngine(paper_venue(settings), emitter, EngineConfig.from_settings(settings), clock=clock)
+    sig = settings.signing
+    return ExecutionApp(
+        engine,
+        keyring,
+        settings.execution,
+        int(sig.max_decision_age_s * 1e9),
+        int(sig.max_clock_ahead_s * 1e9),
+        lambda _topic, key, report: emitter.report(key or "", report),  # observe mode's reports: to risk
+    )
 
 
 class _HaltRecorder(NoObserver):

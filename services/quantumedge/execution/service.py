@@ -17,10 +17,11 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from quantumedge.execution import fencing
+from quantumedge.execution.app import ExecutionApp
 from quantumedge.execution.emitters import BusEmitter, ObservingEmitter, log_report
 from quantumedge.execution.engine import EngineConfig, ExecutionEngine
 from quantumedge.execution.lease import LEASE_LOST
-from quantumedge.execution.observe import TouchBook, observed_report
+from quantumedge.execution.orders import Order
 from quantumedge.execution.servicer import ExecutionServicer, validate_submit
 from quantumedge.execution.venue_base import Venue
 from quantumedge.execution.venue_setup import (
@@ -29,15 +30,8 @@ from quantumedge.execution.venue_setup import (
     check_venue_allowed,
     load_exchange_credentials,
 )
-from quantumedge.shared import bounds, signing, topics
-from quantumedge.shared.admission import (
-    HALT_KEY,
-    ControlGate,
-    DecisionGate,
-    StoredRecord,
-    scope_of_key,
-    stored_state,
-)
+from quantumedge.shared import topics
+from quantumedge.shared.admission import HALT_KEY, StoredRecord, scope_of_key, stored_state
 from quantumedge.shared.audit import audit_event, publish_audit, refusal_audit
 from quantumedge.shared.auth import current_actor
 from quantumedge.shared.bus import Bus, Record
@@ -50,7 +44,7 @@ from quantumedge.shared.observe import Gauges
 from quantumedge.shared.service import ServiceBase
 from quantumedge.shared.signing import Verdict
 from quantumedge.shared.telemetry import meter
-from quantumedge.v1 import common_pb2, control_pb2, execution_pb2_grpc, market_pb2, risk_pb2
+from quantumedge.v1 import common_pb2, control_pb2, execution_pb2, execution_pb2_grpc, market_pb2, risk_pb2
 
 if TYPE_CHECKING:
     from quantumedge.settings import Settings  # the root the runner hands in; no run-time import
@@ -115,8 +109,6 @@ class ExecutionService(ServiceBase):
         super().__init__(settings, bus)
         self.cfg = settings.execution
         self.observing = self.cfg.mode == "observe"
-        # Observe-only: the touch per symbol for hypothetical fills; orders never reach the engine's venue.
-        self.touch = TouchBook()
         self.venue, self._secrets = build_venue(settings, venue, credentials, observing=self.observing)
         self.lease: Any = None
         self._lease_store: Any = None
@@ -132,26 +124,35 @@ class ExecutionService(ServiceBase):
         # Nothing is traded that risk did not sign (ConfigError here when risk's public keys cannot be had).
         self.keyring = keyring_for(settings, self.name)
         sig = settings.signing
-        self.decision_gate = DecisionGate(
-            self.keyring, int(sig.max_decision_age_s * 1e9), int(sig.max_clock_ahead_s * 1e9)
-        )
-        self.control_gate = ControlGate(self.keyring)
         self.clock: Callable[[], int] = clock or time.time_ns
+        # Execution's one wiring (app.py), which the backtester runs too: gates, observe mode, halts, heartbeats.
+        self.app = ExecutionApp(
+            self.engine,
+            self.keyring,
+            self.cfg,
+            int(sig.max_decision_age_s * 1e9),
+            int(sig.max_clock_ahead_s * 1e9),
+            bus.publish,
+            _ServiceObserver(self),
+        )
+        self.decision_gate = self.app.decision_gate  # the servicer's ReviewOrder answers pass it too
+        self.control_gate = self.app.control_gate
+        self.touch = self.app.touch
         # On an injected market clock heartbeats follow that clock from the market path (risk's silence bound is
-        # measured on it); the wall-clock housekeeping thread then sends none. 0: none sent on it yet.
+        # measured on it); the wall-clock housekeeping thread then sends none.
         self._market_clocked = clock is not None
-        self._last_beat_ns = 0
         self._beat_lock = threading.Lock()  # the market path and the lockstep tick both beat
-        self._halt_in_force: control_pb2.HaltState | None = None
         self.servicer = ExecutionServicer(self)
         self._loop: ConsumerLoop | None = None
         self._market_loop: ConsumerLoop | None = None
-        self.market_guard = bounds.MarketGuard()
         self._stop = threading.Event()
         self._housekeeper: threading.Thread | None = None
         self.started = False
-        self.observed_reports = 0
         _gauges.add_owner(self)
+
+    @property
+    def observed_reports(self) -> int:
+        return self.app.observed_reports
 
     def venue_weight_used(self) -> float:
         rest = getattr(self.venue, "rest", None)
@@ -265,116 +266,31 @@ class ExecutionService(ServiceBase):
             "equity": round(s.equity, 2),
         }
 
-    # -- handlers ---------------------------------------------------------------------------------
+    # -- handlers (the app decides; a refusal is raised here, dead-lettered and audited by the loop) ----------
     def _on_decision(self, decision: risk_pb2.RiskDecision, record: Record) -> None:
         key = (record.key or b"").decode(errors="replace")
-        handled = self.engine.handled(decision)
-        verdict = self.decision_gate.check(decision, key, (record.partition, record.offset), self.clock(), handled)
+        verdict = self.app.on_decision(decision, key, (record.partition, record.offset), self.clock())
         if not verdict.ok:
-            if verdict.code == signing.STALE:
-                # Signed by risk and never seen before, only too old (or too far ahead): say so on the reports
-                # topic so risk releases the entry now. A bad signature or a replay is never answered.
-                self.engine.refuse_decision(decision, verdict.code, verdict.detail)
-            raise Refused(verdict.code, verdict.detail)  # dead-lettered and audited; never the venue
-        problem = bounds.check_decision(decision)
-        if problem is not None:  # signed but absurd (NaN, 2^63-1 time stop): never the venue
-            self.engine.refuse_decision(decision, problem.code, problem.detail)
-        admit(problem)
-        if self.observing:
-            self._observe(decision)
-            return
-        order = self.engine.on_decision(decision)
-        decided = decision.decided_time_ns or decision.intent.created_time_ns
-        if order is not None and decided and order.venue_order_id:
-            _decision_to_ack.record(max(0.0, (self.clock() - decided) / 1e6), {"venue": self.venue.name})
-
-    def _observe(self, decision: risk_pb2.RiskDecision) -> None:
-        """Observe-only: the decision's would-be order and its hypothetical fill, reported; nothing sent."""
-        if not decision.approved:
-            return
-        touch = self.touch.get(decision.symbol or decision.intent.symbol)
-        report = observed_report(decision, touch, self.cfg.paper_taker_fee_bps, self.clock())
-        self.observed_reports += 1
-        self.bus.publish(topics.REPORTS, report.order.symbol or None, report)
-        fill = report.hypothetical_fill
-        log.info(
-            "decision observed",
-            extra={
-                "order": report.order.client_order_id,
-                "symbol": report.order.symbol,
-                "side": common_pb2.Side.Name(report.order.side).removeprefix("SIDE_"),
-                "quantity": report.order.quantity,
-                "hypothetical_price": fill.price if report.HasField("hypothetical_fill") else None,
-                "note": report.note,
-            },
-        )
+            raise Refused(verdict.code, verdict.detail)  # never the venue
 
     def _on_market(self, event: market_pb2.MarketEvent, _record: Record) -> None:
-        admit(self.market_guard.admit(event))  # the paper book and the marks never take a bad price
-        self.touch.on_market(event)
-        self.engine.on_market(event)
+        admit(self.app.on_market(event))
         if self._market_clocked:
-            self._beat_on_clock()
+            self.tick(self.clock())
 
     def tick(self, now_ns: int) -> None:
         """The lockstep present moved (registered in embedded.py): a heartbeat that fell due goes out now, on
-        the marks of the step before, not on whichever of the new step's events a thread handled first."""
+        the marks of the step before, not on whichever of the new step's events a thread handled first. With
+        ticks wired it is always the tick that beats; the market path is the fallback without them."""
         if self._market_clocked:
-            self._beat_on_clock(now_ns)
-
-    def _beat_on_clock(self, now_ns: int | None = None) -> None:
-        """A heartbeat once the market clock moved heartbeat_interval_s since the last (lockstep runs only).
-        With ticks wired it is always the tick that beats; the market path is the fallback without them."""
-        interval_ns = int(self.cfg.heartbeat_interval_s * 1e9)
-        now = self.clock() if now_ns is None else now_ns
-        with self._beat_lock:
-            if not interval_ns or now - self._last_beat_ns < interval_ns:
-                return
-            self._last_beat_ns = now
-        self.engine.heartbeat()
+            with self._beat_lock:
+                self.app.tick(now_ns)
 
     def _on_control(self, event: control_pb2.ControlEvent, record: Record) -> None:
         key = (record.key or b"").decode(errors="replace")
-        verdict = self.control_gate.check(event, key, (record.partition, record.offset))
+        verdict = self.app.on_control(event, key, (record.partition, record.offset))
         if not verdict.ok:
             raise Refused(verdict.code, verdict.detail)
-        if not verdict.repeat and event.WhichOneof("payload") == "halt":
-            self._apply_halt(event)
-        elif not verdict.repeat and event.WhichOneof("payload") == "trading_state":
-            self._apply_trading_state(event)
-
-    def _apply_trading_state(self, event: control_pb2.ControlEvent) -> None:
-        state = event.trading_state
-        before = self.engine.reducing(state.symbol)
-        self.engine.on_trading_state(state)
-        if before != self.engine.reducing(state.symbol):
-            log.info(
-                "trading state changed",
-                extra={
-                    "scope": state.symbol or "account",
-                    "state": risk_pb2.TradingState.Name(state.state),
-                    "by": event.actor.subject,
-                    "reason": event.reason,
-                },
-            )
-
-    def _apply_halt(self, event: control_pb2.ControlEvent) -> None:
-        # Risk re-asserts an unchanged state after an invalid record: nothing to do again (no second flatten).
-        if self._halt_in_force is not None and self._halt_in_force == event.halt:
-            return
-        self._halt_in_force = control_pb2.HaltState()
-        self._halt_in_force.CopyFrom(event.halt)
-        was = self.engine.status().halted
-        self.engine.on_halt(event.halt, cause=event.event_id, reason=event.reason)
-        if was != event.halt.halted:
-            log.info(
-                "trading state changed",
-                extra={
-                    "state": "HALTED" if event.halt.halted else "ACTIVE",
-                    "by": event.actor.subject,
-                    "reason": event.reason,
-                },
-            )
 
     def _apply_current_halt(self, records: list[Record]) -> None:
         """The newest valid "halt" record of the compacted control topic is the current halt state; when records
@@ -387,7 +303,7 @@ class ExecutionService(ServiceBase):
             log.warning("stored control record refused", extra={"key": rec.key, "code": verdict.code})
         for _key, event in sorted(stored.latest.items()):
             if event.WhichOneof("payload") == "trading_state":
-                self._apply_trading_state(event)
+                self.app.apply_trading_state(event)
         for key, code in stored.unverifiable.items():
             scope = scope_of_key(key)
             if scope is not None:
@@ -401,7 +317,7 @@ class ExecutionService(ServiceBase):
                     )
                 )
         if HALT_KEY in stored.latest:
-            self._apply_halt(stored.latest[HALT_KEY])
+            self.app.apply_halt(stored.latest[HALT_KEY])
         elif HALT_KEY in stored.unverifiable:
             reason = f"halt state on control.v1 failed verification ({stored.unverifiable[HALT_KEY]})"
             self.engine.on_halt(control_pb2.HaltState(halted=True, limit="unverified"), cause="start", reason=reason)
@@ -462,3 +378,35 @@ class ExecutionService(ServiceBase):
 
         self._secrets.watch(path, _rotated, _watch_error)
         self._secrets.on_failure(_lost)
+
+
+class _ServiceObserver:
+    """The app's news as OpenTelemetry metrics and log lines."""
+
+    def __init__(self, service: ExecutionService) -> None:
+        self.service = service
+
+    def traded(self, decision: risk_pb2.RiskDecision, order: Order | None) -> None:
+        decided = decision.decided_time_ns or decision.intent.created_time_ns
+        if order is not None and decided and order.venue_order_id:  # measured once the venue answered
+            ms = max(0.0, (self.service.clock() - decided) / 1e6)
+            _decision_to_ack.record(ms, {"venue": self.service.venue.name})
+
+    def observed(self, report: execution_pb2.ExecutionReport) -> None:
+        fill = report.hypothetical_fill
+        log.info(
+            "decision observed",
+            extra={
+                "order": report.order.client_order_id,
+                "symbol": report.order.symbol,
+                "side": common_pb2.Side.Name(report.order.side).removeprefix("SIDE_"),
+                "quantity": report.order.quantity,
+                "hypothetical_price": fill.price if report.HasField("hypothetical_fill") else None,
+                "note": report.note,
+            },
+        )
+
+    def state_changed(self, scope: str | None, state: str, event: control_pb2.ControlEvent) -> None:
+        where = {} if scope is None else {"scope": scope}
+        extra = {**where, "state": state, "by": event.actor.subject, "reason": event.reason}
+        log.info("trading state changed", extra=extra)
