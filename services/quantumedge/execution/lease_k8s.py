@@ -28,14 +28,15 @@ class LeaseApiError(OperatorError):
 
 
 def record_of(lease: Any) -> LeaseRecord:
-    """A V1Lease (or its dict form) as the elector's record; the version is the numeric resourceVersion."""
-    meta, spec = _part(lease, "metadata"), _part(lease, "spec")
-    rv = str(_field(meta, "resource_version", "resourceVersion") or "0")
+    """A Lease (lightkube's model or its dict form) as the elector's record; the version is the numeric
+    resourceVersion."""
+    raw = lease if isinstance(lease, dict) else lease.to_dict()
+    meta, spec = raw.get("metadata") or {}, raw.get("spec") or {}
     return LeaseRecord(
-        holder=str(_field(spec, "holder_identity", "holderIdentity") or ""),
-        transitions=int(_field(spec, "lease_transitions", "leaseTransitions") or 0),
-        duration_s=float(_field(spec, "lease_duration_seconds", "leaseDurationSeconds") or 0),
-        version=version_of(rv),
+        holder=str(spec.get("holderIdentity") or ""),
+        transitions=int(spec.get("leaseTransitions") or 0),
+        duration_s=float(spec.get("leaseDurationSeconds") or 0),
+        version=version_of(str(meta.get("resourceVersion") or "0")),
     )
 
 
@@ -63,123 +64,124 @@ def lease_body(
     return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta, "spec": spec}
 
 
-def _part(obj: Any, name: str) -> Any:
-    return obj.get(name) or {} if isinstance(obj, dict) else getattr(obj, name, None)
-
-
-def _field(obj: Any, attr: str, key: str) -> Any:
-    if obj is None:
-        return None
-    return obj.get(key) if isinstance(obj, dict) else getattr(obj, attr, None)
-
-
 def _micro_now() -> str:
     # MicroTime (RFC 3339, microseconds, UTC): informational for other readers, see the module docstring.
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class KubernetesLeaseStore:
-    """LeaseStore on one Lease. `api` is a kubernetes.client.CoordinationV1Api."""
+    """LeaseStore on one Lease. `client` is a lightkube.Client."""
 
-    def __init__(self, api: Any, namespace: str, name: str) -> None:
-        self.api = api
+    def __init__(self, client: Any, namespace: str, name: str, server: str = "") -> None:
+        self.client = client
         self.namespace = namespace
         self.name = name
+        self.server = server
         self._read: tuple[int, str, str, Any] | None = None  # (version, resourceVersion, holder, acquireTime)
 
     def read(self) -> LeaseRecord | None:
-        from kubernetes.client.exceptions import ApiException
+        from lightkube import ApiError
+        from lightkube.resources.coordination_v1 import Lease
 
         try:
-            lease = self.api.read_namespaced_lease(self.name, self.namespace)
-        except ApiException as exc:
-            if exc.status == 404:
+            raw = self.client.get(Lease, self.name, namespace=self.namespace).to_dict()
+        except ApiError as exc:
+            if _code(exc) == 404:
                 self._read = None
                 return None
             raise
-        record = record_of(lease)
-        spec = lease.spec
-        self._read = (record.version, lease.metadata.resource_version, record.holder, spec and spec.acquire_time)
+        record = record_of(raw)
+        acquired = (raw.get("spec") or {}).get("acquireTime")
+        self._read = (record.version, raw["metadata"]["resourceVersion"], record.holder, acquired)
         return record
 
     def write(self, holder: str, transitions: int, duration_s: float, expected_version: int) -> LeaseRecord:
-        from kubernetes.client.exceptions import ApiException
+        from lightkube import ApiError
+        from lightkube.resources.coordination_v1 import Lease
 
         now = _micro_now()
         try:
             if expected_version == 0:
                 body = lease_body(self.name, holder, transitions, duration_s, None, now if holder else None, now)
-                lease = self.api.create_namespaced_lease(self.namespace, body)
+                lease = self.client.create(Lease.from_dict(body), namespace=self.namespace)
             else:
                 if self._read is None or self._read[0] != expected_version:
                     raise LeaseConflictError(f"Lease version {expected_version} is not the one last read")
                 _, rv, was, acquired = self._read
                 acquired = acquired if holder == was else (now if holder else None)
                 body = lease_body(self.name, holder, transitions, duration_s, rv, acquired, now)
-                lease = self.api.replace_namespaced_lease(self.name, self.namespace, body)
-        except ApiException as exc:
+                lease = self.client.replace(Lease.from_dict(body), namespace=self.namespace)
+        except ApiError as exc:
             # 409: AlreadyExists (created by another first) or Conflict (stale resourceVersion); 404: deleted
             # since it was read. Either way another writer moved first.
-            if exc.status in (404, 409):
-                raise LeaseConflictError(f"Lease {self.namespace}/{self.name}: {exc.status} {exc.reason}") from exc
+            if _code(exc) in (404, 409):
+                raise LeaseConflictError(f"Lease {self.namespace}/{self.name}: {_status(exc)}") from exc
             raise
         self._read = None
         return record_of(lease)
 
     def close(self) -> None:
-        self.api.api_client.close()
+        self.client.close()
+
+
+def _code(exc: Any) -> int:
+    return exc.response.status_code  # the HTTP status: set even when the body is no Status object
+
+
+def _status(exc: Any) -> str:
+    return f"{_code(exc)} {exc.status.reason}"
 
 
 def connect(namespace: str, name: str, kubeconfig: str = "") -> KubernetesLeaseStore:
     """The store for Lease `namespace/name`: in-cluster (service account) unless `kubeconfig` is set. Checks
     once that the Lease can be read, so a missing or forbidden API stops execution with one line."""
-    from kubernetes import client, config
-    from kubernetes.config.config_exception import ConfigException
+    import yaml
+    from lightkube import Client, ConfigError, KubeConfig
 
     where = f"Lease {namespace}/{name}"
     try:
         if kubeconfig:
-            api_client = config.new_client_from_config(config_file=kubeconfig)
-        else:
-            cfg = client.Configuration()
-            config.load_incluster_config(client_configuration=cfg)
-            api_client = client.ApiClient(cfg)
-    except (ConfigException, OSError) as exc:
+            config = KubeConfig.from_file(kubeconfig).get()
+        else:  # the projected token is re-read on a 401, so the kubelet's rotation needs no restart
+            config = KubeConfig.from_service_account(IN_CLUSTER_TOKEN.parent).get()
+        # trust_env=False: the API server is reached directly, never through an HTTP(S)_PROXY from the env.
+        client = Client(config, namespace=namespace, trust_env=False, lazy=False)
+    except (ConfigError, OSError, KeyError, ValueError, AssertionError, yaml.YAMLError) as exc:
+        # KeyError: KUBERNETES_SERVICE_HOST/PORT unset (not in a pod); AssertionError: a kubeconfig user-less.
         source = f"kubeconfig {kubeconfig}" if kubeconfig else f"in-cluster service account ({IN_CLUSTER_TOKEN})"
         raise LeaseApiError(
             f"no Kubernetes API credentials for the executor lease: {source} unusable; run in a pod with a "
             "service account or set QE_EXECUTION__LEASE_KUBECONFIG",
             setting="QE_EXECUTION__LEASE_KUBECONFIG",
         ) from exc
-    store = KubernetesLeaseStore(client.CoordinationV1Api(api_client), namespace, name)
+    store = KubernetesLeaseStore(client, namespace, name, server=config.cluster.server)
     _preflight(store, where)
     return store
 
 
 def _preflight(store: KubernetesLeaseStore, where: str) -> None:
-    from kubernetes.client.exceptions import ApiException
+    from lightkube import ApiError
 
     try:
         store.read()
-    except ApiException as exc:
+    except ApiError as exc:
         store.close()
-        if exc.status in (401, 403):
+        if _code(exc) in (401, 403):
             raise LeaseApiError(
-                f"execution's service account is refused {where} ({exc.status} {exc.reason}): grant leases "
+                f"execution's service account is refused {where} ({_status(exc)}): grant leases "
                 "get/create/update (the chart's execution Role), or point QE_EXECUTION__LEASE_NAMESPACE/"
                 "LEASE_NAME elsewhere",
                 setting="QE_EXECUTION__LEASE_NAMESPACE",
                 reason="lease_forbidden",
             ) from exc
         raise LeaseApiError(
-            f"the Kubernetes API refused {where} ({exc.status} {exc.reason}); check QE_EXECUTION__LEASE_NAMESPACE",
+            f"the Kubernetes API refused {where} ({_status(exc)}); check QE_EXECUTION__LEASE_NAMESPACE",
             setting="QE_EXECUTION__LEASE_NAMESPACE",
         ) from exc
-    except Exception as exc:  # urllib3 connection errors: the API server is out of reach
+    except Exception as exc:  # httpx2 transport errors: the API server is out of reach
         store.close()
-        host = store.api.api_client.configuration.host
         raise LeaseApiError(
-            f"Kubernetes API at {host} unreachable for the executor lease ({type(exc).__name__}); "
+            f"Kubernetes API at {store.server} unreachable for the executor lease ({type(exc).__name__}); "
             "check QE_EXECUTION__LEASE_KUBECONFIG or the pod's network",
             setting="QE_EXECUTION__LEASE_KUBECONFIG",
         ) from exc

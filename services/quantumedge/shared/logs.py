@@ -246,7 +246,7 @@ def setup_logging(level: str = "INFO", service: str = "") -> None:
     handler.setFormatter(JsonFormatter(service))
     root.handlers[:] = [handler]
     # Client libraries are chatty at INFO about every connection; their warnings still show.
-    for noisy in ("kafka", "hvac", "urllib3", "websockets"):
+    for noisy in ("kafka", "hvac", "urllib3", "httpx2", "websockets"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.captureWarnings(True)  # warnings.warn text goes through the masked handler too
     install_masking_filter(root)

@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from kubernetes.client import V1Lease, V1LeaseSpec, V1ObjectMeta
+from lightkube.models.coordination_v1 import LeaseSpec
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.coordination_v1 import Lease
 
 from quantumedge.execution.lease import LeaseConflictError, LeaseRecord
 from quantumedge.execution.lease_k8s import LeaseApiError, connect, lease_body, record_of, version_of
@@ -14,9 +16,9 @@ from quantumedge.execution.settings import ExecutionSettings
 
 
 def test_a_lease_maps_onto_the_record_with_its_resource_version_as_the_version() -> None:
-    lease = V1Lease(
-        metadata=V1ObjectMeta(name="qe", resource_version="4711"),
-        spec=V1LeaseSpec(holder_identity="execution-a", lease_duration_seconds=15, lease_transitions=3),
+    lease = Lease(
+        metadata=ObjectMeta(name="qe", resourceVersion="4711"),
+        spec=LeaseSpec(holderIdentity="execution-a", leaseDurationSeconds=15, leaseTransitions=3),
     )
     assert record_of(lease) == LeaseRecord("execution-a", 3, 15.0, 4711)
 
@@ -24,7 +26,7 @@ def test_a_lease_maps_onto_the_record_with_its_resource_version_as_the_version()
 def test_a_released_or_bare_lease_reads_as_no_holder_and_no_transitions() -> None:
     bare = {"metadata": {"name": "qe", "resourceVersion": "9"}, "spec": {}}
     assert record_of(bare) == LeaseRecord("", 0, 0.0, 9)
-    assert record_of(V1Lease(metadata=V1ObjectMeta(resource_version="10"), spec=None)).holder == ""
+    assert record_of(Lease(metadata=ObjectMeta(resourceVersion="10"), spec=None)).holder == ""
 
 
 def test_an_opaque_resource_version_is_refused_not_guessed() -> None:
@@ -33,11 +35,13 @@ def test_an_opaque_resource_version_is_refused_not_guessed() -> None:
 
 
 def test_the_body_carries_the_read_version_and_rounds_the_duration_up() -> None:
-    body = lease_body("qe", "execution-a", 2, 6.2, "88", "t0", "t1")
+    t0, t1 = "2026-12-01T20:00:00.000001Z", "2026-12-01T20:00:04.500000Z"
+    body = lease_body("qe", "execution-a", 2, 6.2, "88", t0, t1)
     assert body["metadata"] == {"name": "qe", "resourceVersion": "88"}
     assert body["spec"]["leaseDurationSeconds"] == 7 and body["spec"]["leaseTransitions"] == 2
     assert record_of(body) == LeaseRecord("execution-a", 2, 7.0, 88)
-    created = lease_body("qe", "", 0, 15, None, None, "t1")
+    assert record_of(Lease.from_dict(body)) == record_of(body)  # the model the client sends: same fields
+    created = lease_body("qe", "", 0, 15, None, None, t1)
     assert "resourceVersion" not in created["metadata"] and created["spec"]["holderIdentity"] is None
 
 
