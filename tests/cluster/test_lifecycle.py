@@ -214,7 +214,11 @@ def test_full_values_lifecycle(prepared, helm, step) -> None:
     classes = prepared.kubectl("get", "priorityclass", "-o", "name").stdout.split()
     assert "priorityclass.scheduling.k8s.io/trading" in classes
     pods = json.loads(prepared.kubectl("get", "pods", "-n", NS, "-o", "json").stdout)["items"]
-    assert {p["spec"].get("priorityClassName") for p in pods} == {"trading"}
+    component = "app.kubernetes.io/component"
+    trading = [p for p in pods if not p["metadata"]["labels"].get(component, "").startswith("backtest-sweep")]
+    assert trading and {p["spec"].get("priorityClassName") for p in trading} == {"trading"}
+    # A backtest sweep is batch work: it never runs at the trading services' priority (it could preempt them).
+    assert all(p["spec"].get("priorityClassName") != "trading" for p in pods if p not in trading)
     with step("helm test (full values)"):
         helm_run(prepared, helm, "test", RELEASE, "-n", NS, "--timeout", "2m")
     with step("helm upgrade --wait (full values, image digest changed)"):
