@@ -3,7 +3,8 @@ the services, on the paper venue, with every clock driven by the events' own tim
 
 The wiring mirrors the services on the bus: every market event reaches execution (paper fills, marks,
 time stops); top of book and depth reach risk (freshness, marks: the topics risk subscribes to); every
-event reaches inference (reorder buffer, features, models), whose held events are released on the
+event reaches inference (the service's own wiring, inference/app.py InferenceApp: market guard, reorder buffer,
+features, drift guard, models), whose held events are released on the
 market's clock as the service's ticker releases them on the wall clock. With a feed latency
 (execution.paper_feed_latency_ms) the venue's book moves at the event's time but risk and inference see
 the event that much later, and decide then; orders then take the order-entry latency to reach the book.
@@ -32,11 +33,8 @@ from quantumedge.execution.app import ExecutionApp
 from quantumedge.execution.convert import position_to_pb
 from quantumedge.execution.engine import EngineConfig, ExecutionEngine, ListEmitter
 from quantumedge.execution.venue_paper import paper_venue
-from quantumedge.inference.features import FeatureRow, OnlineFeatures
+from quantumedge.inference.app import InferenceApp, SignalSource
 from quantumedge.inference.models import ModelSet
-from quantumedge.inference.ordering import ReorderBuffer
-from quantumedge.inference.rowclock import RowClock
-from quantumedge.inference.signals import drift_guards, signal_for_row
 from quantumedge.risk.app import NoObserver, RiskApp
 from quantumedge.risk.limits import Breach
 from quantumedge.settings import Settings
@@ -46,8 +44,6 @@ from quantumedge.shared.signing import Keyring, Verdict, ephemeral_keyring
 from quantumedge.v1 import control_pb2, execution_pb2, market_pb2, risk_pb2, signal_pb2
 
 Progress = Callable[[int], None]
-# A row due now -> the signal to decide on (None = no signal): the models by default, an oracle in tests.
-SignalSource = Callable[[FeatureRow, int], signal_pb2.Signal | None]
 MarketInput = market_pb2.MarketEvent | MarketRow
 PROGRESS_EVERY = 4096  # events per progress callback
 RISK_MARKET_KINDS = ("top_of_book", "depth")  # risk consumes ingest.book.v1 and ingest.depth.v1
@@ -131,17 +127,11 @@ class Backtest:
         self.models = models
         self.observers = list(observers)
         self.symbols = list(dict.fromkeys(settings.symbols))
-        inf = settings.inference
-        self.weights = {int(k): float(v) for k, v in inf.ensemble_weights.items()}
-        self.features = OnlineFeatures()
-        self.order = ReorderBuffer(
-            max_hold_ns=int(inf.reorder_max_hold_ms * 1e6),
-            max_buffered=inf.reorder_max_buffered,
-            idle_ns=int(inf.reorder_idle_ms * 1e6),
-        )
-        self.clock = RowClock(self.features, self.order, int(inf.row_lateness_ms * 1e6))
-        self.guards = drift_guards(models, list(self.features.schema.names), inf)
-        self.signal_source = signal_source or self._model_signal
+        # Inference's one wiring, as the service runs it (inference/app.py); its signals go to risk (_from_inference).
+        self.inference = InferenceApp(settings.inference, self._from_inference, models, signal_source=signal_source)
+        self.features = self.inference.features
+        self.guards = self.inference.drift
+        self.signal_source = signal_source
         # Rows before this warm the features and the drift guard up but are not decided.
         self.decide_from_ns = decide_from_ns
         self.emitter = ListEmitter()
@@ -222,11 +212,12 @@ class Backtest:
         self._sample_equity(force=False)
 
     def _decide_due(self, event: market_pb2.MarketEvent) -> None:
-        """Inference's row clock takes the event: the rows due by its time are decided, at self.now_ns."""
-        for row in self.clock.push(event, self.now_ns):
-            self._decide(row)
-        for row in self.clock.flush_due(self.now_ns):
-            self._decide(row)
+        """Inference takes the event: the rows due by its time are decided, at self.now_ns."""
+        problem = self.inference.on_market(event, self.now_ns)
+        if problem is not None:  # dead-lettered on the bus: inference never takes it
+            key = f"inference:{problem.code}"
+            self.result.refused[key] = self.result.refused.get(key, 0) + 1
+        self.inference.flush(self.now_ns)
 
     def _execution_market(self, event: market_pb2.MarketEvent) -> None:
         """The event as execution's market consumer receives it (every market topic)."""
@@ -259,10 +250,11 @@ class Backtest:
 
     def finish(self) -> BacktestResult:
         self._release_feed(None)
-        self.clock.drain()  # rows not yet due when the data ends are never decided
+        self.inference.drain()  # rows not yet due when the data ends are never decided
         self._deliver_reports()
         self._sample_equity(force=True)
         res = self.result
+        res.rows = self.inference.rows
         res.final_positions = [position_to_pb(p) for p in self.execution.list_positions()]
         res.final_equity = self._last_equity
         res.halted_at_end = self.risk.halted
@@ -271,25 +263,16 @@ class Backtest:
         return res
 
     # -- the pieces the services run on the bus ----------------------------------------------------
-    def _model_signal(self, row: FeatureRow, now_ns: int) -> signal_pb2.Signal | None:
-        guard = self.guards.get(row.symbol)
-        drift = guard.update(row.values) if guard is not None else None
-        predictor = self.models.predictors.get(row.symbol)
-        if predictor is None:
-            return None
-        return signal_for_row(row, predictor, self.weights, now_ns, drift)
-
-    def _decide(self, row: FeatureRow) -> None:
-        self.result.rows += 1
-        signal = self.signal_source(row, self.now_ns)
-        if signal is None or self.now_ns < self.decide_from_ns:
+    def _from_inference(self, topic: str, key: str | None, message: Message) -> None:
+        """What inference published: a signal goes to risk as risk's consumer takes it (shadow signals: no reader)."""
+        if topic != topics.SIGNALS or not isinstance(message, signal_pb2.Signal) or self.now_ns < self.decide_from_ns:
             return
         self.result.signals += 1
         for observer in self.observers:
             on_signal = getattr(observer, "on_signal", None)
             if on_signal is not None:
-                on_signal(signal)
-        self.app.publish_decided(self.app.on_signal(signal, self.now_ns), self.now_ns)
+                on_signal(message)
+        self.app.publish_decided(self.app.on_signal(message, self.now_ns), self.now_ns)
         self._route()
 
     def _enqueue(self, topic: str, key: str | None, message: Message) -> None:

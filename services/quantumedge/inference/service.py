@@ -18,23 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
+from quantumedge.inference.app import InferenceApp
 from quantumedge.inference.drift import DriftGuard
-from quantumedge.inference.features import (
-    IDX_HIGH_VOL,
-    IDX_SPREAD,
-    IDX_TREND_DIR,
-    FeatureRow,
-    OnlineFeatures,
-    regime_of,
-)
+from quantumedge.inference.features import IDX_HIGH_VOL, IDX_SPREAD, IDX_TREND_DIR, FeatureRow, regime_of
 from quantumedge.inference.models import ModelSet, ModelsUnavailableError, load_models
-from quantumedge.inference.ordering import ReorderBuffer
-from quantumedge.inference.prediction_drift import PredictionDrift, training_base_rate
 from quantumedge.inference.registry import Registry, RegistryError
-from quantumedge.inference.rowclock import RowClock
-from quantumedge.inference.shadow import SHADOW_ID_PREFIX, attach_shadows
-from quantumedge.inference.signals import drift_guards, signal_for_row
-from quantumedge.shared import bounds, topics
+from quantumedge.inference.shadow import attach_shadows
+from quantumedge.inference.signals import signal_for_row
+from quantumedge.shared import topics
 from quantumedge.shared.bus import Bus, Record
 from quantumedge.shared.bus.loop import ConsumerLoop, admit
 from quantumedge.shared.grpc_server import ServiceBinding, refuse_invalid
@@ -55,7 +46,7 @@ _latency = _meter.create_histogram("qe.inference.row_latency", unit="us", descri
 _gauges = Gauges("inference")
 _gauges.gauge(
     "qe.inference.prediction_drift",
-    lambda svc: [(v, {"symbol": s, "horizon": h}) for s, h, v in svc.prediction_drift.values()],
+    lambda svc: [(v, {"symbol": s, "horizon": h}) for s, h, v in svc.app.prediction_drift.values()],
     "|live mean p_up - the model's training base rate| (EMA)",
 )
 _gauges.gauge(
@@ -65,6 +56,20 @@ _gauges.gauge(
 )
 
 TICK_S = 0.01  # how often held events are released and the manifest is checked
+
+
+class _ServiceObserver:
+    """The app's rows and signals as the service's OpenTelemetry instruments."""
+
+    def __init__(self) -> None:
+        self._t0 = 0
+
+    def row_started(self, row: FeatureRow) -> None:
+        self._t0 = time.perf_counter_ns()
+
+    def signal_published(self, row: FeatureRow, signal: Any) -> None:
+        _signals.add(1, {"symbol": row.symbol})
+        _latency.record((time.perf_counter_ns() - self._t0) / 1000.0, {"symbol": row.symbol})
 
 
 class InferenceService(ServiceBase):
@@ -77,36 +82,31 @@ class InferenceService(ServiceBase):
         self.clock = clock
         self.symbols = list(settings.symbols)
         self.horizons = [int(h) for h in cfg.horizons]
-        self.weights = {int(k): float(v) for k, v in cfg.ensemble_weights.items()}
         self.registry = Registry(settings.models_dir)
-        self.features = OnlineFeatures()
-        self.schema = self.features.schema
-        self.order = ReorderBuffer(
-            max_hold_ns=int(cfg.reorder_max_hold_ms * 1e6),
-            max_buffered=cfg.reorder_max_buffered,
-            idle_ns=int(cfg.reorder_idle_ms * 1e6),
-        )
-        self.rowclock = RowClock(self.features, self.order, int(cfg.row_lateness_ms * 1e6))
-        self.drift: dict[str, DriftGuard] = {}
-        # One lock around features, ordering and the live predictors: the consumer thread, the ticker
-        # and gRPC threads all touch them.
+        # Inference's one wiring (app.py), as the backtester runs it; its signals go straight to the bus.
+        self.app = InferenceApp(cfg, bus.publish, observer=_ServiceObserver())
+        self.schema = self.app.schema
+        # One lock around the app (features, ordering, the live predictors): the consumer thread, the ticker
+        # and gRPC threads all touch it.
         self.lock = threading.RLock()
         self._reload_lock = threading.Lock()
-        self.events_seen = 0
-        self.rows = 0
-        self.signals_published = 0
-        self.shadow_signals_published = 0
         self.ignored_symbols = 0
         self._loop: ConsumerLoop | None = None
-        self.market_guard = bounds.MarketGuard()
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._manifest_stamp = self._stamp()
-        # The live mean p_up per model against its training base rate (a metric), apart from the feature guard.
-        self.prediction_drift = PredictionDrift()
-        self.models: ModelSet = self._load(previous=None)
+        self.app.swap_models(self._load(previous=None))
         self.servicer = InferenceServicer(self)
         _gauges.add_owner(self)
+
+    # The app's state, read where tests and the status line look.
+    models = property(lambda self: self.app.models)
+    features = property(lambda self: self.app.features)
+    order = property(lambda self: self.app.order)
+    rowclock = property(lambda self: self.app.rowclock)
+    events_seen = property(lambda self: self.app.events_seen)
+    signals_published = property(lambda self: self.app.signals_published)
+    shadow_signals_published = property(lambda self: self.app.shadow_signals_published)
 
     def served_models(self) -> list[tuple[tuple[str, int], Any]]:
         models = self.models
@@ -147,10 +147,7 @@ class InferenceService(ServiceBase):
             allow_synthetic=self.synthetic_allowed,
         )
         attach_shadows(models, self.registry, self.symbols, self.horizons, self.schema, self.cfg.combine_horizons)
-        self.drift = drift_guards(models, list(self.schema.names), self.cfg)
         served = models.served_pairs()
-        for (symbol, horizon), model in models.served.items():
-            self.prediction_drift.set_base_rate(symbol, horizon, training_base_rate(model.entry))
         log.info(
             "models loaded" if previous is None else "models reloaded",
             extra={
@@ -197,7 +194,7 @@ class InferenceService(ServiceBase):
                 log.error("model reload refused, keeping the loaded models", extra={"error": str(exc)})
                 return self.models
             with self.lock:
-                self.models = models
+                self.app.swap_models(models)
             return models
 
     # -- lifecycle ---------------------------------------------------------------------------------------
@@ -224,7 +221,7 @@ class InferenceService(ServiceBase):
         if self._ticker is not None:
             self._ticker.join(5)
         with self.lock:
-            self.rowclock.drain()
+            self.app.drain()
         self.bus.flush()
 
     def healthy(self) -> bool:
@@ -245,8 +242,7 @@ class InferenceService(ServiceBase):
             try:
                 quiet = self._loop is None or self._loop.caught_up
                 with self.lock:
-                    for row in self.rowclock.flush_due(self.clock(), quiet):
-                        self._decide(row)
+                    self.app.flush(self.clock(), quiet)
                 poll = self.cfg.reload_poll_s
                 if poll and time.monotonic() - last_check >= poll:
                     last_check = time.monotonic()
@@ -259,8 +255,7 @@ class InferenceService(ServiceBase):
         """The present moved (the lockstep market clock, registered in embedded.py): decide every row due by
         now_ns and publish its signal before the market events of that moment reach risk."""
         with self.lock:
-            for row in self.rowclock.tick(now_ns):
-                self._decide(row)
+            self.app.tick(now_ns)
 
     # -- the live path -----------------------------------------------------------------------------------
     def on_market(self, event: market_pb2.MarketEvent, record: Record) -> None:
@@ -268,35 +263,7 @@ class InferenceService(ServiceBase):
             self.ignored_symbols += 1
             return
         with self.lock:
-            # Before the features see it: one absurd trade once made every later row of its symbol fail.
-            admit(self.market_guard.admit(event))
-            self.events_seen += 1
-            for row in self.rowclock.push(event, self.clock()):
-                self._decide(row)
-
-    def _decide(self, row: FeatureRow) -> None:
-        """A row due now: drift guard, models, signal."""
-        t0 = time.perf_counter_ns()
-        self.rows += 1
-        guard = self.drift.get(row.symbol)
-        drift = guard.update(row.values) if guard is not None else None
-        predictor = self.models.predictors.get(row.symbol)
-        if predictor is None:
-            return
-        signal = signal_for_row(row, predictor, self.weights, self.clock(), drift)
-        self.bus.publish(topics.SIGNALS, row.symbol, signal)
-        self.signals_published += 1
-        shadow = self.models.shadow.get(row.symbol)
-        if shadow is not None:
-            # The same row, the same drift verdict, the shadow versions: published where no service reads.
-            shadow_signal = signal_for_row(row, shadow, self.weights, self.clock(), drift)
-            shadow_signal.signal_id = SHADOW_ID_PREFIX + shadow_signal.signal_id
-            self.bus.publish(topics.SHADOW_SIGNALS, row.symbol, shadow_signal)
-            self.shadow_signals_published += 1
-        for prediction in signal.predictions:
-            self.prediction_drift.update(row.symbol, prediction.horizon, prediction.p_up)
-        _signals.add(1, {"symbol": row.symbol})
-        _latency.record((time.perf_counter_ns() - t0) / 1000.0, {"symbol": row.symbol})
+            admit(self.app.on_market(event, self.clock()))  # a refused event is dead-lettered, never applied
 
     # -- gRPC helpers ------------------------------------------------------------------------------------
     def model_infos(self, models: ModelSet | None = None) -> list[inference_pb2.ModelInfo]:
@@ -310,7 +277,7 @@ class InferenceService(ServiceBase):
                 feature_schema_hash=st.feature_schema_hash,
                 served=st.served and st.symbol in models.predictors,
                 problem=st.problem,
-                **model_report_fields(st, self.drift.get(st.symbol)),
+                **model_report_fields(st, self.app.drift_guard(st.symbol)),
             )
             for st in models.status
         ]
@@ -339,15 +306,17 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
 
     def GetStatus(self, request, context):
         svc = self.svc
+        app = svc.app
         with svc.lock:
-            warmed = {s: svc.features.warmed_up(s) for s in svc.symbols}
+            warmed = app.warmed_up(svc.symbols)
+            drift = app.prediction_drift_by_model()
         return inference_pb2.InferenceServiceGetStatusResponse(
             models=svc.model_infos(),
-            events_seen=svc.events_seen,
-            signals_published=svc.signals_published,
+            events_seen=app.events_seen,
+            signals_published=app.signals_published,
             warmed_up=warmed,
-            missing=list(svc.models.missing),
-            prediction_drift={f"{s}/h{h}": v for s, h, v in svc.prediction_drift.values()},
+            missing=list(app.models.missing),
+            prediction_drift=drift,
         )
 
     def Predict(self, request, context):
@@ -367,15 +336,15 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"features: non-finite values for {', '.join(bad)}")
         # After the per-feature check, which names the feature; this one bounds sizes and magnitudes.
         refuse_invalid(request, context)
-        predictor = svc.models.predictors.get(request.symbol)
+        predictor = svc.app.predictor(request.symbol)
         if predictor is None:
-            served = ", ".join(sorted(svc.models.predictors)) or "none"
+            served = ", ".join(svc.app.served_symbols()) or "none"
             context.abort(grpc.StatusCode.NOT_FOUND, f"symbol {request.symbol} is not served (served: {served})")
         now = svc.clock()
         row = FeatureRow(
             request.symbol, now, values, regime_of(values[IDX_HIGH_VOL], values[IDX_TREND_DIR]), 0.0, values[IDX_SPREAD]
         )
-        signal = signal_for_row(row, predictor, svc.weights, now)
+        signal = signal_for_row(row, predictor, svc.app.weights, now)
         signal.signal_id = f"predict-{uuid.uuid4()}"  # not from market data: never mistaken for a live signal
         return inference_pb2.PredictResponse(signal=signal)
 
