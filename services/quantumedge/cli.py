@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import threading
 from collections.abc import Sequence
 
 from quantumedge.ops.commands import COMMANDS as OPS_COMMANDS
@@ -183,15 +184,16 @@ def _serve(name: str, settings: object) -> int:
     from quantumedge.runner import serve_forever, start
     from quantumedge.shared.process_signals import install_signal_handlers
 
+    stop = threading.Event()
+    install_signal_handlers(stop)  # before anything starts: a SIGTERM during start-up still drains
     try:
-        running = start([name], settings)  # type: ignore[arg-type]
+        running = start([name], settings, stop_event=stop)  # type: ignore[arg-type]
     except OperatorError:
         raise
     except RuntimeError as exc:
         # A missing model, secret or broker stops this service with a message naming what is missing.
         print(f"quantumedge serve {name}: {one_line(exc)}", file=sys.stderr)
         return 2
-    install_signal_handlers(running.stop_event)
     try:
         serve_forever(running)
     finally:

@@ -13,6 +13,7 @@ a hypothetical fill at the touch). At start a model report prints what will run 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -195,11 +196,13 @@ def tick_wiring(clock: MarketClock | None) -> Callable[[str, ServiceBase], None]
     return wire
 
 
-def _start(settings: Settings, bus: MemoryBus, clock: MarketClock | None = None) -> Running:
+def _start(
+    settings: Settings, bus: MemoryBus, clock: MarketClock | None = None, stop: threading.Event | None = None
+) -> Running:
     from quantumedge.inference.models import ModelsUnavailableError
 
     try:
-        return start(list(SERVICE_NAMES), settings, bus, clock, wire=tick_wiring(clock))
+        return start(list(SERVICE_NAMES), settings, bus, clock, wire=tick_wiring(clock), stop_event=stop)
     except ModelsUnavailableError as exc:
         raise ConfigError(str(exc)) from None
 
@@ -227,10 +230,13 @@ def run_up(
     settings = embedded_settings(settings, steps, options)
     bus = bus or MemoryBus(partitions=settings.kafka.partitions, symbols=settings.symbols)
     began = time.monotonic()
-    running = _start(settings, bus, market_clock_for(settings, options.start_ns))
-    _print_model_report(running, settings)
+    stop = threading.Event()
     if handle_signals:
-        install_signal_handlers(running.stop_event)
+        # Before the services start: a Ctrl-C while they start (or while the model report prints) is a clean
+        # stop with the summary, not a KeyboardInterrupt in whichever thread it lands.
+        install_signal_handlers(stop)
+    running = _start(settings, bus, market_clock_for(settings, options.start_ns), stop)
+    _print_model_report(running, settings)
     lags: list[int] = []
     try:
         serve_forever(running, until=lambda: _drained(running, bus, lags), check_every_s=0.2)

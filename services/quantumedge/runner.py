@@ -72,18 +72,21 @@ def start(
     bus: Bus | None = None,
     clock: MarketClock | None = None,
     wire: Callable[[str, ServiceBase], None] | None = None,
+    stop_event: threading.Event | None = None,
 ) -> Running:
     """Create the bus (and Kafka topics), then start each service and its gRPC server.
 
     On Kafka the process authenticates as its one service (its own principal and ACLs). `clock`: one market
     clock for every service (the embedded lockstep run, embedded.py); None keeps each on the wall clock.
-    `wire(name, service)`: called once a service is made and before it starts (embedded.py registers ticks)."""
+    `wire(name, service)`: called once a service is made and before it starts (embedded.py registers ticks).
+    `stop_event`: the one the caller's signal handlers already set, so a stop asked for while the services start
+    (the platform's SIGTERM, a Ctrl-C) is a graceful stop once they are up, never a KeyboardInterrupt mid-start."""
     init_telemetry(names[0] if len(names) == 1 else "quantumedge", settings.telemetry)
     if bus is None and settings.bus == "kafka":
         require_broker(settings.kafka.bootstrap)
     bus = bus or make_bus(settings, identity=names[0] if len(names) == 1 else None)
     bus.ensure_topics(sorted({topic for name in names for topic in topics.topics_used_by(name)}))
-    running = Running(settings, bus)
+    running = Running(settings, bus) if stop_event is None else Running(settings, bus, stop_event=stop_event)
     try:
         for name in [n for n in START_ORDER if n in names]:
             service = services_registry.create(name, settings, bus, clock)

@@ -128,13 +128,25 @@ class ExecutionEngine(IntakeMixin, UpdatesMixin, ProtectionMixin, ExitsMixin, Re
                 self._awaiting_protection.discard(cid)
                 if self._needs_protection(self.orders[cid]):
                     self._protect(self.orders[cid])
-            price = _mark_price(event)
+            price = self._mark_price(event)
             time_ns = event.exchange_time_ns or event.receive_time_ns
             if price and time_ns >= self._mark_times.get(event.symbol, 0):
                 self.marks[event.symbol] = price
                 self._mark_times[event.symbol] = time_ns
                 self._mark(event.symbol, price, time_ns)
             self.check_time_stops(self.venue.now_ns())
+
+    def _mark_price(self, event: market_pb2.MarketEvent) -> Decimal:
+        """The event's mark; the Decimal is reused while the prices it comes from repeat (same value)."""
+        sources = _mark_sources(event)
+        if not sources:
+            return ZERO
+        last = self._mark_sources.get(event.symbol)
+        if last is not None and last[0] == sources:
+            return last[1]
+        price = _mark_from(sources)
+        self._mark_sources[event.symbol] = (sources, price)
+        return price
 
     def on_clock(self, now_ns: int) -> None:
         """The market's clock moved with no event (a backtest's strategy acting between two events)."""
@@ -257,12 +269,19 @@ class ExecutionEngine(IntakeMixin, UpdatesMixin, ProtectionMixin, ExitsMixin, Re
     # -- helpers ----------------------------------------------------------------------------------
 
 
-def _mark_price(event: market_pb2.MarketEvent) -> Decimal:
+def _mark_sources(event: market_pb2.MarketEvent) -> tuple[float, ...]:
+    """The floats an event's mark comes from: a trade's price, or the best bid and ask; () when none."""
     kind = event.WhichOneof("payload")
     if kind == "trade":
-        return dec(event.trade.price)
+        return (event.trade.price,)
     if kind == "top_of_book" and event.top_of_book.bid_price and event.top_of_book.ask_price:
-        return (dec(event.top_of_book.bid_price) + dec(event.top_of_book.ask_price)) / 2
+        return (event.top_of_book.bid_price, event.top_of_book.ask_price)
     if kind == "depth" and event.depth.bids and event.depth.asks:
-        return (dec(event.depth.bids[0].price) + dec(event.depth.asks[0].price)) / 2
-    return ZERO
+        return (event.depth.bids[0].price, event.depth.asks[0].price)
+    return ()
+
+
+def _mark_from(sources: tuple[float, ...]) -> Decimal:
+    if len(sources) == 1:
+        return dec(sources[0])
+    return (dec(sources[0]) + dec(sources[1])) / 2

@@ -123,6 +123,8 @@ class EngineCore:
         # The exchange time of each symbol's mark: a mark never goes back to an older event, whichever of the
         # three market topics the consumer happened to read last (a trade handled after the newer book).
         self._mark_times: dict[str, int] = {}
+        # symbol -> (the floats the last mark came from, its Decimal): most events repeat the last prices.
+        self._mark_sources: dict[str, tuple[tuple[float, ...], Decimal]] = {}
         self.halted = False
         self.halt_reason = ""
         # Risk's trading states (control.v1 "state:<scope>", scope "" = the account): REDUCING takes no entries.

@@ -69,7 +69,10 @@ class FillSimulator(PaperMatching):
 
     # -- market data ------------------------------------------------------------------------------
     def book(self, symbol: str) -> PaperBook:
-        return self._books.setdefault(symbol, PaperBook())
+        book = self._books.get(symbol)
+        if book is None:  # not setdefault(symbol, PaperBook()): that builds a book on every call
+            book = self._books[symbol] = PaperBook()
+        return book
 
     def on_market(self, event: market_pb2.MarketEvent) -> list[OrderUpdate]:
         """Apply one market event: first the arrivals due before it, then the event, then what it triggers."""
@@ -95,8 +98,10 @@ class FillSimulator(PaperMatching):
             book.top = (dec(t.bid_price), dec(t.bid_quantity), dec(t.ask_price), dec(t.ask_quantity))
             book.rebuild()
         elif kind == "depth":
-            book.depth_bids = [(dec(lv.price), dec(lv.quantity)) for lv in event.depth.bids]
-            book.depth_asks = [(dec(lv.price), dec(lv.quantity)) for lv in event.depth.asks]
+            depth = event.depth
+            book.set_depth(
+                [(lv.price, lv.quantity) for lv in depth.bids], [(lv.price, lv.quantity) for lv in depth.asks]
+            )
             book.top = None  # the depth snapshot is newer than the last top of book
             book.rebuild()
         else:

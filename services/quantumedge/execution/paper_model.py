@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Literal
 
 from quantumedge.execution.filters import split_symbol
-from quantumedge.execution.orders import ZERO, OrderRequest, Side
+from quantumedge.execution.orders import ZERO, OrderRequest, Side, dec
 
 BPS = Decimal(10_000)
 INF = Decimal("Infinity")
@@ -35,25 +35,64 @@ class PaperConfig:
 
 @dataclass
 class PaperBook:
-    bids: list[tuple[Decimal, Decimal]] = field(default_factory=list)
-    asks: list[tuple[Decimal, Decimal]] = field(default_factory=list)
-    depth_bids: list[tuple[Decimal, Decimal]] = field(default_factory=list)
-    depth_asks: list[tuple[Decimal, Decimal]] = field(default_factory=list)
     top: tuple[Decimal, Decimal, Decimal, Decimal] | None = None
     last_trade: Decimal = ZERO
     last_buyer_is_maker: bool = False
     # Liquidity our takers consumed since the last book update, per (side of book, price).
     consumed: dict[tuple[str, Decimal], Decimal] = field(default_factory=dict)
+    # Depth arrives as floats and turns into Decimal (dec, as before) only when something reads the book:
+    # most events meet no resting order, and every level's repr + Decimal was the venue's biggest cost.
+    _raw_depth: tuple[list[tuple[float, float]], list[tuple[float, float]]] | None = None
+    _depth: tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]] = field(
+        default_factory=lambda: ([], [])
+    )
+    _sides: tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]] | None = field(
+        default_factory=lambda: ([], [])
+    )
+
+    def set_depth(self, bids: list[tuple[float, float]], asks: list[tuple[float, float]]) -> None:
+        """A depth snapshot's levels as (price, quantity) floats; converted on first read."""
+        self._raw_depth = (bids, asks)
+
+    @property
+    def depth_bids(self) -> list[tuple[Decimal, Decimal]]:
+        return self._depth_levels()[0]
+
+    @property
+    def depth_asks(self) -> list[tuple[Decimal, Decimal]]:
+        return self._depth_levels()[1]
+
+    def _depth_levels(self) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
+        if self._raw_depth is not None:
+            bids, asks = self._raw_depth
+            self._depth = ([(dec(p), dec(q)) for p, q in bids], [(dec(p), dec(q)) for p, q in asks])
+            self._raw_depth = None
+        return self._depth
 
     def rebuild(self) -> None:
-        """Top of book first, then depth levels strictly behind it."""
+        """Top of book first, then depth levels strictly behind it (built when first read)."""
         self.consumed.clear()
-        if self.top is None:
-            self.bids, self.asks = list(self.depth_bids), list(self.depth_asks)
-            return
-        bid, bid_q, ask, ask_q = self.top
-        self.bids = ([(bid, bid_q)] if bid and bid_q else []) + [lv for lv in self.depth_bids if lv[0] < bid]
-        self.asks = ([(ask, ask_q)] if ask and ask_q else []) + [lv for lv in self.depth_asks if not ask or lv[0] > ask]
+        self._sides = None
+
+    @property
+    def bids(self) -> list[tuple[Decimal, Decimal]]:
+        return self._book_sides()[0]
+
+    @property
+    def asks(self) -> list[tuple[Decimal, Decimal]]:
+        return self._book_sides()[1]
+
+    def _book_sides(self) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
+        if self._sides is None:
+            depth_bids, depth_asks = self._depth_levels()
+            if self.top is None:
+                self._sides = (list(depth_bids), list(depth_asks))
+            else:
+                bid, bid_q, ask, ask_q = self.top
+                bids = ([(bid, bid_q)] if bid and bid_q else []) + [lv for lv in depth_bids if lv[0] < bid]
+                asks = ([(ask, ask_q)] if ask and ask_q else []) + [lv for lv in depth_asks if not ask or lv[0] > ask]
+                self._sides = (bids, asks)
+        return self._sides
 
     def levels(self, taker_side: Side) -> list[tuple[Decimal, Decimal]]:
         return self.asks if taker_side is Side.BUY else self.bids

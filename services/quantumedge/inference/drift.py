@@ -24,6 +24,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,18 +95,62 @@ class DriftStatus:
 
 
 class _Feature:
-    __slots__ = ("counts", "edges", "expected", "hi", "lo", "name", "outside", "psi_limit", "psi_on")
+    __slots__ = (
+        "counts",
+        "dirty",
+        "edges",
+        "expected",
+        "floors",
+        "hi",
+        "lo",
+        "name",
+        "outside",
+        "psi_limit",
+        "psi_on",
+        "term_n",
+        "terms",
+        "value",
+    )
 
     def __init__(self, name: str, ref: dict, psi_floor: float) -> None:
         self.name = name
         self.edges = list(ref["edges"])
         self.expected = list(ref["shares"])
+        self.floors = [max(e, EPS) for e in self.expected]
         span = ref["hi"] - ref["lo"]
         self.lo, self.hi = ref["lo"] - RANGE_MARGIN * span, ref["hi"] + RANGE_MARGIN * span
         self.counts = [0] * len(self.expected)
         self.outside = 0
         self.psi_on = len(self.edges) >= 3  # binary / near-constant features: the range test only
         self.psi_limit = max(psi_floor, PSI_MARGIN * float(ref.get("window_psi_q99", 0.0)))
+        # The PSI's per-bin terms for a window of term_n rows: a row changes at most two bins' counts, so
+        # only those terms are recomputed, and the sum is redone in bin order (the same float result).
+        self.terms = [0.0] * len(self.expected)
+        self.term_n = -1
+        self.dirty: set[int] = set()
+        self.value = 0.0
+
+    def window_psi(self, n: int) -> float:
+        """The PSI of the window's counts (n rows) against the training shares."""
+        if n != self.term_n:
+            bins: Iterable[int] = range(len(self.counts))
+            self.term_n = n
+        elif self.dirty:
+            bins = self.dirty
+        else:
+            return self.value
+        counts, floors, terms, log = self.counts, self.floors, self.terms, math.log
+        for b in bins:  # inline, not a method per bin: this loop is the guard's whole cost
+            a, e = counts[b] / n, floors[b]
+            if a < EPS:  # max(a, EPS), without the call
+                a = EPS
+            terms[b] = (a - e) * log(a / e)
+        self.dirty.clear()
+        value = 0.0
+        for t in self.terms:  # not sum(): the original loop's left-to-right float additions
+            value += t
+        self.value = value
+        return value
 
 
 class DriftGuard:
@@ -136,12 +181,14 @@ class DriftGuard:
             b = bisect.bisect_right(f.edges, v)  # same binning as np.searchsorted(side='right')
             out = not (f.lo <= v <= f.hi)
             f.counts[b] += 1
+            f.dirty.add(b)
             f.outside += out
             marks.append((b, out))
         self._rows.append(marks)
         if len(self._rows) > self.window:
             for (b, out), (_, f) in zip(self._rows.popleft(), self.cols, strict=True):
                 f.counts[b] -= 1
+                f.dirty.add(b)
                 f.outside -= out
         self.status = self._measure()
         return self.status
@@ -157,10 +204,7 @@ class DriftGuard:
             if share > best_oor:
                 best_oor, oor_name = share, f.name
             if f.psi_on:
-                value = 0.0
-                for c, e in zip(f.counts, f.expected, strict=True):
-                    a, e = max(c / n, EPS), max(e, EPS)
-                    value += (a - e) * math.log(a / e)
+                value = f.window_psi(n)
                 if value > best_psi:
                     best_psi, psi_name = value, f.name
                 if value >= f.psi_limit and (over is None or value / f.psi_limit > over[0] / over[2]):
