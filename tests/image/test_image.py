@@ -21,6 +21,7 @@ from quantumedge.shared import topics
 from quantumedge.shared.bus.kafka import KafkaBus
 from quantumedge.shared.config import KafkaSettings
 from quantumedge.shared.health_check import check
+from quantumedge.shared.signing import SigningKey
 from quantumedge.v1 import execution_pb2
 from tests.chart.chartlib import CI_VALUES, run_helm, values_args
 from tests.harness.containers import kafka_container
@@ -33,11 +34,19 @@ ORDER = ("risk", "execution", "inference", "ingest")
 RELEASE = "qe"
 FULLNAME = "qe-quantumedge"
 IMAGE_SIZE_LIMIT = 300_000_000
+# Risk's key pair, as an operator without Vault supplies it (docs/kubernetes.md, the chart's NOTES): the public
+# half as signing.publicKeys, the private half in a Secret the chart names (here: handed over as that Secret would).
+SIGNING_KEY = SigningKey.generate("image-test")
+SIGNING_SECRET = "qe-it-signing"
+SECRETS = {(SIGNING_SECRET, "private-key"): f"{SIGNING_KEY.key_id}:{SIGNING_KEY.seed_b64()}"}
 
 
 def rendered_chart(kafka: str) -> list[dict]:
     helm = chart_tools.ensure_helm()
-    args = values_args(["dev-values.yaml"], [f"kafka.bootstrap={kafka}"])
+    signing = [f"signing.publicKeys={SIGNING_KEY.key_id}:{SIGNING_KEY.public_b64()}"]
+    signing.append(f"signing.privateKeySecret={SIGNING_SECRET}")
+    # No Kubernetes API behind `docker run`: execution runs unfenced (one replica); make cluster-test covers the Lease.
+    args = values_args(["dev-values.yaml"], [f"kafka.bootstrap={kafka}", "executorLease.backend=none", *signing])
     out = run_helm(helm, "template", RELEASE, str(CI_VALUES.parent), *args).stdout
     return [doc for doc in yaml.safe_load_all(out) if doc]
 
@@ -64,6 +73,8 @@ def container_env(container: dict, name: str) -> list[str]:
         elif env.get("valueFrom", {}).get("fieldRef"):
             field = env["valueFrom"]["fieldRef"]["fieldPath"]
             out += ["-e", f"{env['name']}={name if field == 'metadata.name' else 'image-test'}"]
+        elif ref := env.get("valueFrom", {}).get("secretKeyRef"):
+            out += ["-e", f"{env['name']}={SECRETS[(ref['name'], ref['key'])]}"]
         else:
             raise AssertionError(f"cannot map env {env} of {name}")
     return out
@@ -74,9 +85,13 @@ def started_at(container_id: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(text[:26].rstrip("Z") + "+00:00")
 
 
-def wait_serving(address: str, service: str, timeout_s: float = 120.0) -> tuple[datetime.datetime, datetime.datetime]:
-    """(when the gRPC server first answered at all, when `service` answered SERVING)."""
+def wait_serving(
+    address: str, service: str, container_id: str, timeout_s: float = 120.0
+) -> tuple[datetime.datetime, datetime.datetime]:
+    """(when the gRPC server first answered at all, when `service` answered SERVING); the container's log
+    tail in the failure, which teardown's `docker rm` would otherwise lose."""
     deadline = time.monotonic() + timeout_s
+    next_state_check = time.monotonic() + 2.0
     answered = None
     while time.monotonic() < deadline:
         answer = check(address, service, timeout_s=0.5)
@@ -85,8 +100,22 @@ def wait_serving(address: str, service: str, timeout_s: float = 120.0) -> tuple[
             answered = now
         if answer.serving:
             return answered or now, now
+        if time.monotonic() >= next_state_check:  # a container that exited will never answer: say so now
+            next_state_check = time.monotonic() + 2.0
+            if _running(container_id) is False:
+                break
         time.sleep(0.02)
-    raise AssertionError(f"{service} at {address} never reported SERVING")
+    logs = docker("logs", "--tail", "80", container_id, check=False)
+    state = docker("inspect", "-f", "{{json .State}}", container_id, check=False).stdout.strip()
+    raise AssertionError(
+        f"{service} at {address} never reported SERVING; container state {state}; "
+        f"docker logs --tail 80:\n{logs.stdout}{logs.stderr}"
+    )
+
+
+def _running(container_id: str) -> bool | None:
+    done = docker("inspect", "-f", "{{.State.Running}}", container_id, check=False)
+    return None if done.returncode else done.stdout.strip() == "true"
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +160,9 @@ def pipeline(image: str, network: str) -> Iterator[dict]:
                 ]
                 cid = docker(*argv).stdout.strip()
                 started[name] = cid
-                answered, serving = wait_serving(f"127.0.0.1:{ports[name]}", f"quantumedge.v1.{name.title()}Service")
+                answered, serving = wait_serving(
+                    f"127.0.0.1:{ports[name]}", f"quantumedge.v1.{name.title()}Service", cid
+                )
                 t0 = started_at(cid)
                 cold[name] = (serving - t0).total_seconds()
                 up[name] = (answered - t0).total_seconds()

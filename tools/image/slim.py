@@ -56,6 +56,8 @@ UNUSED_PATHS = (
     "pyarrow/_s3fs.*.so",
     "pyarrow/_orc.*.so",
     "pyarrow/_dataset_orc.*.so",
+    # The kubernetes client's asyncio copy (41 MB of sources): the executor lease uses the sync client only.
+    "kubernetes/aio",
     "**/tests",
     "**/*.pyi",
 )
