@@ -16,6 +16,7 @@ KUBERNETES_DOC = REPO_ROOT / "docs" / "kubernetes.md"
 
 CLUSTER = "make cluster-test runs it on the real API server (tests/cluster/test_documented_commands.py)"
 IMAGE = "make image-test"
+SWEEP = "make cluster-test runs it on the real API server (tests/cluster/test_sweep_release.py)"
 # Command prefix -> what exercises it, or why nothing can on this kind of machine ("cannot:" ...).
 EXERCISED: dict[str, str] = {
     "make image-test": IMAGE,
@@ -40,6 +41,12 @@ EXERCISED: dict[str, str] = {
     "kubectl -n quantumedge create secret generic qe-quantumedge-operator-token": CLUSTER,
     "helm upgrade qe charts/quantumedge -n quantumedge --reuse-values": CLUSTER,
     "kubectl label namespace quantumedge pod-security.kubernetes.io/enforce=restricted": CLUSTER,
+    "helm install sweep-tp-sl charts/quantumedge -n backtests --create-namespace -f "
+    "charts/quantumedge/ci/sweep-values.yaml": SWEEP,
+    "helm uninstall sweep-tp-sl -n backtests": SWEEP,
+    "kubectl -n backtests logs -f job/sweep-tp-sl-quantumedge-tp-sl-merge": (
+        "cannot: kwok runs no container, so no pod writes a log (the merge itself is tests/unit/backtest/test_sweep.py)"
+    ),
     "make chart-test": "make test runs it",
     ".venv/bin/python -m pytest tests/chart": "make test runs it (make chart-test)",
     "python tools/chart_tools.py ensure": "make chart-test runs it first (tests/chart/conftest.py)",
