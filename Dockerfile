@@ -41,10 +41,11 @@ RUN if [ -s ca-bundle.pem ]; then export SSL_CERT_FILE=/src/ca-bundle.pem PIP_CE
 # Then the package, as a regular (non-editable) install without its dependencies (already pinned above).
 COPY pyproject.toml README.md ./
 COPY services ./services
-COPY tools/image/slim.py tools/image/rootfs.py ./image/
+COPY tools/image/slim.py tools/image/rootfs.py tools/image/openai_probe.py ./image/
 RUN if [ -s ca-bundle.pem ]; then export SSL_CERT_FILE=/src/ca-bundle.pem; fi \
  && /opt/uv/bin/uv pip install --python /opt/venv/bin/python --no-deps . \
  && python3.11 image/slim.py /opt/venv /opt/uv/bin/uv \
+ && /opt/venv/bin/python image/openai_probe.py \
  && python3.11 image/rootfs.py /rootfs /opt/venv
 
 # ---------------------------------------------------------------------------------------------------

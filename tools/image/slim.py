@@ -20,6 +20,22 @@ import sys
 from pathlib import Path
 
 UNUSED_DISTRIBUTIONS = ("pygments", "markdown-it-py", "mdurl")
+OPENAI_UNUSED_FAMILIES = (
+    "admin",
+    "audio",
+    "beta",
+    "containers",
+    "conversations",
+    "evals",
+    "fine_tuning",
+    "live",
+    "realtime",
+    "safety",
+    "skills",
+    "uploads",
+    "vector_stores",
+    "webhooks",
+)
 UNUSED_PATHS = (
     "pyarrow/include",
     "pyarrow/src",
@@ -58,6 +74,24 @@ UNUSED_PATHS = (
     "pyarrow/_dataset_orc.*.so",
     # The kubernetes client's asyncio copy (41 MB of sources): the executor lease uses the sync client only.
     "kubernetes/aio",
+    # numpy.distutils is a build tool (deprecated, removed in numpy for Python >= 3.12): nothing imports it.
+    "numpy/distutils",
+    # C/C++ sources and headers shipped next to compiled modules (onnx's operator definitions, wrapt, ...):
+    # nothing compiles in the image, and the compiled modules never read them.
+    "**/*.c",
+    "**/*.cc",
+    "**/*.cpp",
+    "**/*.h",
+    "**/*.hpp",
+    # The openai client's other API families: the moderator makes one chat-completions call, and importing
+    # openai, building a client and calling chat.completions (200, 429, 500, refused connection) loads none of
+    # these subpackages. tools/image/openai_probe.py repeats those calls in the build after the cut.
+    *(f"openai/{part}/{family}" for part in ("resources", "types") for family in OPENAI_UNUSED_FAMILIES),
+    # openai.types.responses stays: openai.types imports it.
+    "openai/resources/responses",
+    "openai/lib/beta",
+    "openai/lib/live",
+    "openai/lib/responses_websocket",
     "**/tests",
     "**/*.pyi",
 )
