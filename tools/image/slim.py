@@ -92,6 +92,19 @@ UNUSED_PATHS = (
     "openai/lib/beta",
     "openai/lib/live",
     "openai/lib/responses_websocket",
+    # Loaded only on attribute access (numpy's lazy submodules) and used by no command, nor by pyarrow, onnx or
+    # onnxruntime at run time.
+    "numpy/fft",
+    "numpy/polynomial",
+    # ONNX Runtime's offline tools (model conversion, shape inference scripts): onnxruntime never imports them.
+    "onnxruntime/tools",
+    # kafka-python's command line and benchmarks (python -m kafka...): the services use the library only.
+    "kafka/cli",
+    "kafka/benchmarks",
+    "kafka/__main__.py",
+    "kafka/admin/__main__.py",
+    "kafka/consumer/__main__.py",
+    "kafka/producer/__main__.py",
     "**/tests",
     "**/*.pyi",
 )
