@@ -5,7 +5,9 @@
 Measured: pyarrow carries Arrow Flight (28 MB, never imported; Substrait stays, Acero links it), its C++
 headers and Cython sources, a test suite and three byte-identical copies of each libarrow_python*.so; onnx
 carries 15 MB of backend test data; numpy and others ship their tests; Pygments and markdown-it (rich's
-syntax highlighting and Markdown) are not used by any command.
+syntax highlighting and Markdown) are not used by any command; the openai client carries every OpenAI API
+family while the moderator makes chat-completions calls only (tools/image/openai_probe.py checks those after
+the cut); onnx ships the C++ sources of its operator definitions.
 Shared libraries are stripped of their symbol tables when `strip` is available (the builder's base decides)
 and they still load afterwards. The build then imports every service and runs each command's --help in the
 final stage, so a cut that broke an import fails the build.
@@ -72,8 +74,6 @@ UNUSED_PATHS = (
     "pyarrow/_s3fs.*.so",
     "pyarrow/_orc.*.so",
     "pyarrow/_dataset_orc.*.so",
-    # The kubernetes client's asyncio copy (41 MB of sources): the executor lease uses the sync client only.
-    "kubernetes/aio",
     # numpy.distutils is a build tool (deprecated, removed in numpy for Python >= 3.12): nothing imports it.
     "numpy/distutils",
     # C/C++ sources and headers shipped next to compiled modules (onnx's operator definitions, wrapt, ...):
