@@ -105,6 +105,12 @@ UNUSED_PATHS = (
     "kafka/admin/__main__.py",
     "kafka/consumer/__main__.py",
     "kafka/producer/__main__.py",
+    # Static libraries and the protobuf schemas' sources: nothing links or compiles in the image, and the
+    # generated *_pb2 modules carry the descriptors they need.
+    "**/*.a",
+    "**/*.proto",
+    "**/*.pyx",
+    "**/*.pxd",
     "**/tests",
     "**/*.pyi",
 )
@@ -169,6 +175,31 @@ def strip_libraries(site: Path, python: Path) -> int:
     return freed
 
 
+def sourceless(site: Path, keep: tuple[str, ...] = ("quantumedge",)) -> int:
+    """Third-party modules as bytecode only: X.py goes, its compiled __pycache__/X.cpython-311.pyc becomes X.pyc.
+
+    The import system loads a .pyc that stands where its .py would (SourcelessFileLoader), so every import
+    works as before and a cold start reads the same bytecode (uv compiled it at install, UV_COMPILE_BYTECODE).
+    The price: a traceback through a third-party frame shows its file and line number but not the line's
+    text, and inspect.getsource() fails for those modules (nothing the services run calls it). The project's
+    own package keeps its sources, so its frames print in full. A module uv could not compile keeps its .py.
+    """
+    tag = sys.implementation.cache_tag
+    freed = 0
+    for source in list(site.rglob("*.py")):
+        if source.relative_to(site).parts[0] in keep or ".dist-info" in source.parent.name:
+            continue
+        compiled = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
+        if compiled.is_file():
+            freed += source.stat().st_size
+            compiled.replace(source.with_suffix(".pyc"))
+            source.unlink()
+    for cache in list(site.rglob("__pycache__")):
+        if cache.relative_to(site).parts[0] not in keep and not any(cache.iterdir()):
+            cache.rmdir()
+    return freed
+
+
 def main(venv_arg: str, uv: str) -> None:
     venv = Path(venv_arg)
     (site,) = venv.glob("lib/python3*/site-packages")
@@ -186,6 +217,7 @@ def main(venv_arg: str, uv: str) -> None:
             report.append((pattern, freed))
     report.append(("duplicate libX.so copies", duplicate_sonames(site)))
     report.append(("strip --strip-unneeded of *.so", strip_libraries(site, venv / "bin" / "python")))
+    report.append(("third-party .py sources (their bytecode stays)", sourceless(site)))
     for what, freed in sorted(report, key=lambda r: -r[1]):
         print(f"slim: {freed / 1e6:7.1f} MB  {what}")
     print(f"slim: site-packages {before / 1e6:.0f} MB -> {size(site) / 1e6:.0f} MB")
