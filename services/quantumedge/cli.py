@@ -132,7 +132,18 @@ def _dispatch(command: str, config: str | None, argv: list[str]) -> int:
 
             os.environ["QE_CONFIG_FILE"] = config
         module, func, _ = DELEGATED[command]
-        return int(getattr(importlib.import_module(module), func)(argv[1:]) or 0)
+        try:
+            entry = getattr(importlib.import_module(module), func)
+        except ModuleNotFoundError as exc:
+            if (exc.name or "quantumedge").startswith("quantumedge"):
+                raise
+            # The image installs the serving dependencies only: name the missing library, never a traceback.
+            raise OperatorError(
+                f"needs the Python package {exc.name!r}, which this installation lacks: "
+                "install the train extra (pip install 'quantumedge[train]'); the image carries serving only",
+                reason="missing_dependency",
+            ) from exc
+        return int(entry(argv[1:]) or 0)
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "health":  # needs no settings: it only asks another server
