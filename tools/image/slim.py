@@ -7,7 +7,8 @@ headers and Cython sources, a test suite and three byte-identical copies of each
 carries 15 MB of backend test data; numpy and others ship their tests; Pygments and markdown-it (rich's
 syntax highlighting and Markdown) are not used by any command; the openai client carries every OpenAI API
 family while the moderator makes chat-completions calls only (tools/image/openai_probe.py checks those after
-the cut); onnx ships the C++ sources of its operator definitions.
+the cut); onnx ships the C++ sources of its operator definitions. Third-party modules then keep only their
+bytecode (see sourceless()).
 Shared libraries are stripped of their symbol tables when `strip` is available (the builder's base decides)
 and they still load afterwards. The build then imports every service and runs each command's --help in the
 final stage, so a cut that broke an import fails the build.
