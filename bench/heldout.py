@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from quantumedge.backtest.oracle import OracleSignals
 from quantumedge.backtest.simulation import Backtest
 from quantumedge.backtest.trades import Trade, TradeBook, expectancy_interval
-from quantumedge.inference.features import make_schema
+from quantumedge.inference.domain.features import make_schema
 from quantumedge.inference.models import ModelSet, load_models
 from quantumedge.inference.registry import Registry
 from quantumedge.ingest.synthetic import SyntheticMarket

@@ -28,7 +28,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from quantumedge.inference.features import OnlineFeatures, build_offline
+from quantumedge.inference.domain.features import OnlineFeatures, build_offline
 from quantumedge.inference.models import ServedModel, SymbolPredictor
 from quantumedge.inference.registry import ModelEntry
 from quantumedge.ingest.synthetic import SyntheticMarket

@@ -8,7 +8,7 @@ import statistics
 import time
 
 from quantumedge.risk import moderator as moderation
-from quantumedge.risk.engine import RiskEngine
+from quantumedge.risk.domain.engine import RiskEngine
 from quantumedge.risk.moderator_client import ModeratorClient
 from quantumedge.risk.moderator_settings import ModeratorSettings
 from quantumedge.v1 import risk_pb2

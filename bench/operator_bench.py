@@ -37,7 +37,7 @@ def _notify_enqueue(n: int = 50_000) -> float:
 def _scrape_and_decide() -> dict[str, float]:
     from prometheus_client import generate_latest
 
-    from quantumedge.risk.reasons import primary_code
+    from quantumedge.risk.domain.reasons import primary_code
     from quantumedge.risk.service import RiskService
     from quantumedge.settings import Settings
     from quantumedge.shared.bus import MemoryBus

@@ -21,7 +21,7 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from quantumedge.risk.engine import RiskEngine
+from quantumedge.risk.domain.engine import RiskEngine
 from quantumedge.risk.service import RiskService
 from quantumedge.risk.settings import RiskSettings
 from quantumedge.settings import Settings

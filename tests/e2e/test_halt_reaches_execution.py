@@ -14,7 +14,7 @@ import grpc
 import pytest
 from kafka import KafkaAdminClient
 
-from quantumedge.execution import ids
+from quantumedge.execution.domain import ids
 from quantumedge.shared import topics
 from quantumedge.shared.auth import token_sha256
 from quantumedge.shared.bus.kafka import KafkaBus

@@ -30,7 +30,7 @@ import hvac
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from quantumedge.execution import ids
+from quantumedge.execution.domain import ids
 from quantumedge.shared import topics
 from quantumedge.shared.bus.kafka import KafkaBus
 from quantumedge.shared.config import KafkaSettings

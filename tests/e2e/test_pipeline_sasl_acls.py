@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from quantumedge.execution import ids
+from quantumedge.execution.domain import ids
 from quantumedge.secrets import paths
 from quantumedge.shared import topics
 from quantumedge.shared.bus import BusError

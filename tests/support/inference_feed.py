@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from quantumedge.inference.features import make_schema
+from quantumedge.inference.domain.features import make_schema
 from quantumedge.inference.registry import Registry
 from quantumedge.settings import load_settings
 from quantumedge.shared import topics

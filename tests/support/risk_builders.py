@@ -6,8 +6,8 @@ import dataclasses
 import itertools
 import uuid
 
+from quantumedge.risk.domain.state import RiskLedger
 from quantumedge.risk.settings import RiskSettings
-from quantumedge.risk.state import RiskLedger
 from quantumedge.v1 import common_pb2, execution_pb2, market_pb2, signal_pb2
 
 NS = 1_000_000_000

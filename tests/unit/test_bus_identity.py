@@ -30,7 +30,7 @@ import pytest
 from quantumedge.backtest.cli import load_backtest_models
 from quantumedge.backtest.simulation import Backtest, Recorded
 from quantumedge.embedded import UpOptions, embedded_settings, run_up
-from quantumedge.risk.reasons import decision_codes
+from quantumedge.risk.domain.reasons import decision_codes
 from quantumedge.settings import Settings, load_settings
 from quantumedge.shared import topics
 from quantumedge.shared.bus import MemoryBus

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from quantumedge.inference.features import FeatureRow
+from quantumedge.inference.domain.features import FeatureRow
 from quantumedge.inference.signals import build_signal
 from quantumedge.v1 import signal_pb2
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from quantumedge.inference.features import FeatureRow
+from quantumedge.inference.domain.features import FeatureRow
 from quantumedge.inference.signals import build_signal
 from quantumedge.ingest.synthetic import SyntheticMarket
 from quantumedge.v1 import signal_pb2

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from quantumedge.backtest.metrics import FigureBuilder, Figures
 from quantumedge.backtest.simulation import Backtest, MarketInput
 from quantumedge.backtest.sweep import Job, Source, apply_overrides
-from quantumedge.inference.features import make_schema
+from quantumedge.inference.domain.features import make_schema
 from quantumedge.inference.models import ModelSet, ModelsUnavailableError, load_models
 from quantumedge.inference.registry import Registry, RegistryError
 from quantumedge.ingest.replay import ReplaySource

@@ -36,7 +36,7 @@ from quantumedge.execution.venue_paper import paper_venue
 from quantumedge.inference.app import InferenceApp, SignalSource
 from quantumedge.inference.models import ModelSet
 from quantumedge.risk.app import NoObserver, RiskApp
-from quantumedge.risk.limits import Breach
+from quantumedge.risk.domain.limits import Breach
 from quantumedge.settings import Settings
 from quantumedge.shared import topics
 from quantumedge.shared.market_rows import MarketRow

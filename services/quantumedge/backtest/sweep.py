@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 import yaml
 from pydantic import ValidationError
 
-from quantumedge.risk.limit_config import InvalidLimitsError, default_limits, validate_limits
+from quantumedge.risk.domain.limit_config import InvalidLimitsError, default_limits, validate_limits
 from quantumedge.settings import Settings
 
 PART_GLOB = "part-*.json"

@@ -16,9 +16,9 @@ from typing import Protocol
 
 from google.protobuf.message import Message
 
+from quantumedge.execution.domain.orders import Order
 from quantumedge.execution.engine import ExecutionEngine
 from quantumedge.execution.observe import TouchBook, observed_report
-from quantumedge.execution.orders import Order
 from quantumedge.execution.settings import ExecutionSettings
 from quantumedge.shared import bounds, signing, topics
 from quantumedge.shared.admission import ControlGate, DecisionGate

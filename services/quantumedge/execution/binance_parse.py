@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from quantumedge.execution.filters import SymbolFilters
-from quantumedge.execution.orders import (
+from quantumedge.execution.domain.filters import SymbolFilters
+from quantumedge.execution.domain.orders import (
     ZERO,
     Fill,
     OrderSnapshot,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 
-from quantumedge.execution.orders import Order
+from quantumedge.execution.domain.orders import Order
 
 # A day: a decision is redelivered within seconds (the consumer group's uncommitted records), and the
 # venue's own trade history answers queries about anything older.

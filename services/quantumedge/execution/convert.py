@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quantumedge.execution.orders import (
+from quantumedge.execution.domain.orders import (
     Fill,
     Order,
     OrderRole,
@@ -12,7 +12,7 @@ from quantumedge.execution.orders import (
     TimeInForce,
     dec,
 )
-from quantumedge.execution.positions import Position
+from quantumedge.execution.domain.positions import Position
 from quantumedge.v1 import execution_pb2, risk_pb2
 
 

@@ -16,7 +16,18 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from quantumedge.execution import ids
+from quantumedge.execution.domain import ids
+from quantumedge.execution.domain.orders import (
+    ZERO,
+    Order,
+    OrderRole,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Side,
+    dec,
+)
+from quantumedge.execution.domain.positions import Position
 from quantumedge.execution.engine_core import (
     CAP_ORDER_NOTIONAL,
     CAP_POSITION_NOTIONAL,
@@ -32,17 +43,6 @@ from quantumedge.execution.engine_intake import IntakeMixin, protection_off_mark
 from quantumedge.execution.engine_protection import ProtectionMixin
 from quantumedge.execution.engine_recovery import RecoveryMixin
 from quantumedge.execution.engine_updates import UpdatesMixin, fill_problem
-from quantumedge.execution.orders import (
-    ZERO,
-    Order,
-    OrderRole,
-    OrderStatus,
-    OrderType,
-    OrderUpdate,
-    Side,
-    dec,
-)
-from quantumedge.execution.positions import Position
 from quantumedge.shared import bounds
 from quantumedge.v1 import control_pb2, execution_pb2, market_pb2, risk_pb2
 

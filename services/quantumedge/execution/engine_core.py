@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Protocol
 
 from quantumedge.execution import compaction
 from quantumedge.execution.convert import fill_to_pb, order_to_pb, position_to_pb
+from quantumedge.execution.domain.order_index import OrderIndex
+from quantumedge.execution.domain.orders import ZERO, Fill, Order, OrderRole
+from quantumedge.execution.domain.positions import Position
+from quantumedge.execution.domain.unknown import UnknownOutcomes
 from quantumedge.execution.errors import VenueError
-from quantumedge.execution.order_index import OrderIndex
-from quantumedge.execution.orders import ZERO, Fill, Order, OrderRole
-from quantumedge.execution.positions import Position
-from quantumedge.execution.unknown import UnknownOutcomes
 from quantumedge.execution.venue_base import Venue
 from quantumedge.shared.backoff import Backoff
 from quantumedge.shared.logs import get_logger

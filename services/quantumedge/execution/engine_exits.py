@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
-from quantumedge.execution import ids
+from quantumedge.execution.domain import ids
+from quantumedge.execution.domain.filters import FilterViolation, SymbolFilters
+from quantumedge.execution.domain.orders import ZERO, Order, OrderRole, OrderStatus, OrderType, Side
 from quantumedge.execution.engine_core import EngineCore, log
 from quantumedge.execution.errors import OrderNotFound, VenueError
-from quantumedge.execution.filters import FilterViolation, SymbolFilters
-from quantumedge.execution.orders import ZERO, Order, OrderRole, OrderStatus, OrderType, Side
 
 
 class ExitsMixin(EngineCore):

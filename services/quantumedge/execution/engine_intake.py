@@ -15,8 +15,20 @@ import time
 from collections.abc import Iterator
 from decimal import Decimal
 
-from quantumedge.execution import ids, protection
 from quantumedge.execution.convert import order_type_from_pb
+from quantumedge.execution.domain import ids, protection
+from quantumedge.execution.domain.filters import SymbolFilters
+from quantumedge.execution.domain.orders import (
+    ZERO,
+    IllegalTransition,
+    Order,
+    OrderRequest,
+    OrderRole,
+    OrderType,
+    Side,
+    TimeInForce,
+    dec,
+)
 from quantumedge.execution.engine_core import (
     CAP_ORDER_NOTIONAL,
     CAP_POSITION_NOTIONAL,
@@ -29,18 +41,6 @@ from quantumedge.execution.engine_core import (
     log,
 )
 from quantumedge.execution.errors import OutcomeUnknown, RateLimited, VenueError, VenueRejected, VenueUnavailable
-from quantumedge.execution.filters import SymbolFilters
-from quantumedge.execution.orders import (
-    ZERO,
-    IllegalTransition,
-    Order,
-    OrderRequest,
-    OrderRole,
-    OrderType,
-    Side,
-    TimeInForce,
-    dec,
-)
 from quantumedge.v1 import risk_pb2
 
 _PROTECTIVE = protection.PROTECTIVE

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from quantumedge.execution import ids, protection
-from quantumedge.execution.engine_core import EngineCore, log
-from quantumedge.execution.errors import OutcomeUnknown, RateLimited, VenueRejected, VenueUnavailable
-from quantumedge.execution.filters import FilterViolation, SymbolFilters
-from quantumedge.execution.orders import (
+from quantumedge.execution.domain import ids, protection
+from quantumedge.execution.domain.filters import FilterViolation, SymbolFilters
+from quantumedge.execution.domain.orders import (
     ZERO,
     IllegalTransition,
     OcoRequest,
@@ -25,6 +23,8 @@ from quantumedge.execution.orders import (
     Side,
     TimeInForce,
 )
+from quantumedge.execution.engine_core import EngineCore, log
+from quantumedge.execution.errors import OutcomeUnknown, RateLimited, VenueRejected, VenueUnavailable
 
 _PROTECTIVE = protection.PROTECTIVE
 

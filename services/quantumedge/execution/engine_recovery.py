@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from quantumedge.execution import compaction, ids, protection
+from quantumedge.execution import compaction
 from quantumedge.execution.convert import order_from_pb, position_from_pb
+from quantumedge.execution.domain import ids, protection
+from quantumedge.execution.domain.orders import ZERO, Order, OrderRole, OrderSnapshot, OrderStatus
+from quantumedge.execution.domain.unknown import OUTCOME_UNKNOWN
 from quantumedge.execution.engine_core import POSITION_KEY, EngineCore, log, plain
 from quantumedge.execution.errors import VenueError
-from quantumedge.execution.orders import ZERO, Order, OrderRole, OrderSnapshot, OrderStatus
-from quantumedge.execution.unknown import OUTCOME_UNKNOWN
 from quantumedge.execution.venue_base import Recovery
 from quantumedge.v1 import execution_pb2
 

@@ -8,10 +8,8 @@ siblings' _protect, _protection_vanished, _protection_failed and _protect_remain
 
 from __future__ import annotations
 
-from quantumedge.execution import protection
-from quantumedge.execution.engine_core import EngineCore, _fills_seen, log
-from quantumedge.execution.errors import VenueError
-from quantumedge.execution.orders import (
+from quantumedge.execution.domain import protection
+from quantumedge.execution.domain.orders import (
     ZERO,
     Fill,
     IllegalTransition,
@@ -22,6 +20,8 @@ from quantumedge.execution.orders import (
     OrderStatus,
     OrderUpdate,
 )
+from quantumedge.execution.engine_core import EngineCore, _fills_seen, log
+from quantumedge.execution.errors import VenueError
 from quantumedge.shared import bounds
 
 _PROTECTIVE = protection.PROTECTIVE

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from quantumedge.execution.filters import SymbolFilters
+from quantumedge.execution.domain.filters import SymbolFilters
 
 
 class ExchangeInfoCache:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from quantumedge.execution import ids
+from quantumedge.execution.domain import ids
 from quantumedge.v1 import common_pb2, execution_pb2, market_pb2, risk_pb2
 
 VENUE_NAME = "observe"

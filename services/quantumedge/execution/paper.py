@@ -27,8 +27,7 @@ import itertools
 from collections.abc import Iterable
 from decimal import Decimal
 
-from quantumedge.execution.errors import OrderNotFound, VenueRejected
-from quantumedge.execution.orders import (
+from quantumedge.execution.domain.orders import (
     ZERO,
     OcoRequest,
     OrderRequest,
@@ -40,13 +39,14 @@ from quantumedge.execution.orders import (
     TimeInForce,
     dec,
 )
-from quantumedge.execution.paper_matching import PaperMatching, SimOrder, trail
-from quantumedge.execution.paper_model import (
+from quantumedge.execution.domain.paper_model import (
     INF,
     POST_ONLY_REJECT,
     PaperBook,
     PaperConfig,
 )
+from quantumedge.execution.errors import OrderNotFound, VenueRejected
+from quantumedge.execution.paper_matching import PaperMatching, SimOrder, trail
 from quantumedge.v1 import market_pb2
 
 __all__ = ["FillSimulator", "PaperConfig"]

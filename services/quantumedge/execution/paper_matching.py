@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-from quantumedge.execution.orders import (
+from quantumedge.execution.domain.orders import (
     ZERO,
     Fill,
     OrderRequest,
@@ -18,7 +18,7 @@ from quantumedge.execution.orders import (
     Side,
     TimeInForce,
 )
-from quantumedge.execution.paper_model import (
+from quantumedge.execution.domain.paper_model import (
     BPS,
     PaperBook,
     PaperConfig,

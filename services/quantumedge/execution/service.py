@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from quantumedge.execution import fencing
 from quantumedge.execution.app import ExecutionApp
+from quantumedge.execution.domain.orders import Order
 from quantumedge.execution.emitters import BusEmitter, ObservingEmitter, log_report
 from quantumedge.execution.engine import EngineConfig, ExecutionEngine
 from quantumedge.execution.lease import LEASE_LOST
-from quantumedge.execution.orders import Order
 from quantumedge.execution.servicer import ExecutionServicer, validate_submit
 from quantumedge.execution.venue_base import Venue
 from quantumedge.execution.venue_setup import (

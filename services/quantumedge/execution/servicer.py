@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from quantumedge.execution import ids
 from quantumedge.execution.convert import order_to_pb, position_to_pb
+from quantumedge.execution.domain import ids
 from quantumedge.shared import bounds
 from quantumedge.shared.auth import channel_credentials_from_settings, forward_metadata
 from quantumedge.shared.grpc_server import refuse_invalid

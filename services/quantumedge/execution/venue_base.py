@@ -10,9 +10,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 
-from quantumedge.execution.errors import VenueError
-from quantumedge.execution.filters import SymbolFilters
-from quantumedge.execution.orders import (
+from quantumedge.execution.domain.filters import SymbolFilters
+from quantumedge.execution.domain.orders import (
     ZERO,
     Fill,
     OcoRequest,
@@ -22,6 +21,7 @@ from quantumedge.execution.orders import (
     OrderStatus,
     OrderUpdate,
 )
+from quantumedge.execution.errors import VenueError
 from quantumedge.shared.logs import get_logger
 from quantumedge.v1 import market_pb2
 

@@ -11,17 +11,8 @@ from typing import Any
 
 from quantumedge.execution.binance import BinanceRestClient, make_signer
 from quantumedge.execution.binance_parse import BinanceParser
-from quantumedge.execution.errors import (
-    OrderNotFound,
-    OutcomeUnknown,
-    RateLimited,
-    VenueError,
-    VenueRejected,
-    VenueUnavailable,
-)
-from quantumedge.execution.exchange_info import ExchangeInfoCache
-from quantumedge.execution.filters import SymbolFilters, split_symbol
-from quantumedge.execution.orders import (
+from quantumedge.execution.domain.filters import SymbolFilters, split_symbol
+from quantumedge.execution.domain.orders import (
     ZERO,
     Fill,
     OcoRequest,
@@ -33,6 +24,15 @@ from quantumedge.execution.orders import (
     TimeInForce,
     dec,
 )
+from quantumedge.execution.errors import (
+    OrderNotFound,
+    OutcomeUnknown,
+    RateLimited,
+    VenueError,
+    VenueRejected,
+    VenueUnavailable,
+)
+from quantumedge.execution.exchange_info import ExchangeInfoCache
 from quantumedge.execution.retry import interval_key
 from quantumedge.execution.userstream import UserDataStream
 from quantumedge.execution.venue_base import ResyncSink, UpdateSink, Venue

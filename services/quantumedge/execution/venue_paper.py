@@ -6,8 +6,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from quantumedge.execution.filters import SymbolFilters
-from quantumedge.execution.orders import OcoRequest, Order, OrderRequest, OrderSnapshot, OrderStatus, OrderUpdate
+from quantumedge.execution.domain.filters import SymbolFilters
+from quantumedge.execution.domain.orders import OcoRequest, Order, OrderRequest, OrderSnapshot, OrderStatus, OrderUpdate
 from quantumedge.execution.paper import FillSimulator, PaperConfig
 from quantumedge.execution.venue_base import Recovery, Venue
 from quantumedge.v1 import market_pb2

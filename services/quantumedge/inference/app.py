@@ -19,12 +19,12 @@ from typing import Protocol
 
 from google.protobuf.message import Message
 
-from quantumedge.inference.drift import DriftGuard, DriftStatus
-from quantumedge.inference.features import FeatureRow, OnlineFeatures
+from quantumedge.inference.domain.drift import DriftGuard, DriftStatus
+from quantumedge.inference.domain.features import FeatureRow, OnlineFeatures
+from quantumedge.inference.domain.ordering import ReorderBuffer
+from quantumedge.inference.domain.prediction_drift import PredictionDrift, training_base_rate
+from quantumedge.inference.domain.rowclock import RowClock
 from quantumedge.inference.models import ModelSet, SymbolPredictor
-from quantumedge.inference.ordering import ReorderBuffer
-from quantumedge.inference.prediction_drift import PredictionDrift, training_base_rate
-from quantumedge.inference.rowclock import RowClock
 from quantumedge.inference.settings import InferenceSettings
 from quantumedge.inference.shadow import SHADOW_ID_PREFIX
 from quantumedge.inference.signals import drift_guards, signal_for_row

@@ -16,7 +16,7 @@ import numpy as np
 import onnxruntime as ort
 
 from quantumedge.inference import onnx_graph
-from quantumedge.inference.features import FeatureSchema
+from quantumedge.inference.domain.features import FeatureSchema
 from quantumedge.inference.registry import ModelEntry, Registry, RegistryError
 
 Require = Literal["symbol", "service", "none"]

@@ -60,7 +60,7 @@ class ModelEntry:
     data_source: dict[str, Any] = field(default_factory=dict)
     # The promotion gate: {"passed": bool, "failures": [...], "figures": {...}}.
     gate: dict[str, Any] = field(default_factory=dict)
-    # Training distribution of each feature (inference/drift.py).
+    # Training distribution of each feature (inference/domain/drift.py).
     drift_reference: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from quantumedge.inference.app import InferenceApp
-from quantumedge.inference.drift import DriftGuard
-from quantumedge.inference.features import IDX_HIGH_VOL, IDX_SPREAD, IDX_TREND_DIR, FeatureRow, regime_of
+from quantumedge.inference.domain.drift import DriftGuard
+from quantumedge.inference.domain.features import IDX_HIGH_VOL, IDX_SPREAD, IDX_TREND_DIR, FeatureRow, regime_of
 from quantumedge.inference.models import ModelSet, ModelsUnavailableError, load_models
 from quantumedge.inference.registry import Registry, RegistryError
 from quantumedge.inference.shadow import attach_shadows

@@ -18,7 +18,7 @@ class InferenceSettings(BaseModel):
     row_lateness_ms: float = Field(default=250.0, ge=0.0, le=60_000.0)
     # Testnet and live refuse models trained on synthetic data unless this is set.
     allow_synthetic_models: bool = False
-    # The drift guard (inference/drift.py): rows in its window, rows before it judges, and its limits.
+    # The drift guard (inference/domain/drift.py): rows in its window, rows before it judges, and its limits.
     drift_window_rows: int = Field(default=900, ge=10)
     drift_min_rows: int = Field(default=120, ge=10)
     # The floor of each feature's PSI limit; the limit itself is measured on training's own windows (drift.py).
@@ -30,7 +30,7 @@ class InferenceSettings(BaseModel):
     combine_horizons: bool = True
     # Hot reload: how often the manifest's modification time is checked (0 = only on ReloadModels).
     reload_poll_s: float = Field(default=2.0, ge=0.0)
-    # Reordering of the three market topics (see inference/ordering.py): longest wall-clock wait for a
+    # Reordering of the three market topics (see inference/domain/ordering.py): longest wall-clock wait for a
     # quiet stream once the consumer is caught up, and most events held per symbol.
     reorder_max_hold_ms: float = Field(default=200.0, ge=0.0)
     reorder_max_buffered: int = Field(default=50_000, ge=1)

@@ -8,7 +8,7 @@ sees it. Its id is prefixed so it can never be mistaken for (or deduplicated aga
 
 from __future__ import annotations
 
-from quantumedge.inference.features import FeatureSchema
+from quantumedge.inference.domain.features import FeatureSchema
 from quantumedge.inference.models import ModelSet, ServedModel, SymbolPredictor
 from quantumedge.inference.registry import Registry, RegistryError
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from quantumedge.inference.drift import DriftGuard, DriftStatus
-from quantumedge.inference.features import DEFAULT_CONFIG, IDX_VOL_SHORT, FeatureRow
+from quantumedge.inference.domain.drift import DriftGuard, DriftStatus
+from quantumedge.inference.domain.features import DEFAULT_CONFIG, IDX_VOL_SHORT, FeatureRow
 from quantumedge.inference.models import ModelSet, SymbolPredictor, ensemble
 from quantumedge.v1 import signal_pb2
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from quantumedge.ops import units
 from quantumedge.ops.client import Services, operator_token
-from quantumedge.risk.reasons import decision_codes
+from quantumedge.risk.domain.reasons import decision_codes
 from quantumedge.shared.errors import OperatorError
 from quantumedge.v1 import execution_pb2, risk_pb2
 

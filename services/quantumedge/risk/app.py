@@ -16,11 +16,11 @@ from typing import Protocol
 
 from google.protobuf.message import Message
 
-from quantumedge.risk.engine import Decided, RiskEngine
-from quantumedge.risk.limits import Breach
+from quantumedge.risk.domain.engine import Decided, RiskEngine
+from quantumedge.risk.domain.limits import Breach
+from quantumedge.risk.domain.state_records import state_event
+from quantumedge.risk.domain.trading_state import ACCOUNT, ScopeStatus, scope_of_key, state_key
 from quantumedge.risk.settings import RiskSettings
-from quantumedge.risk.state_records import state_event
-from quantumedge.risk.trading_state import ACCOUNT, ScopeStatus, scope_of_key, state_key
 from quantumedge.shared import bounds, topics
 from quantumedge.shared.admission import HALT_KEY, LIMITS_KEY, ControlGate
 from quantumedge.shared.audit import audit_event, publish_audit

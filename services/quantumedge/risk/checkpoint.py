@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from quantumedge.risk.state import Holding, Pending, RiskLedger
+from quantumedge.risk.domain.state import Holding, Pending, RiskLedger
 from quantumedge.v1 import risk_pb2
 
 # How many of the newest report ids and order keys a checkpoint keeps of the dedup windows: enough for the

@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from quantumedge.risk import checkpoint
+from quantumedge.risk.domain.state import RiskLedger
 from quantumedge.risk.settings import RiskSettings
-from quantumedge.risk.state import RiskLedger
 from quantumedge.shared import bounds, signing, topics
 from quantumedge.shared.bus import Bus, Record
 from quantumedge.shared.logs import get_logger

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from quantumedge.risk import policy
+from quantumedge.risk.domain import policy
 from quantumedge.risk.moderator_settings import ModeratorSettings
 from quantumedge.v1 import common_pb2, execution_pb2, risk_pb2, signal_pb2
 
 if TYPE_CHECKING:
-    from quantumedge.risk.engine import RiskEngine
+    from quantumedge.risk.domain.engine import RiskEngine
 
 # Outcome statuses from the adapter; each non-verdict one maps to a reason code.
 FAILURE_CODES = {

@@ -22,18 +22,18 @@ from quantumedge.risk import checkpoint
 from quantumedge.risk import moderator as moderation
 from quantumedge.risk.app import AUTO_ACTOR, RiskApp
 from quantumedge.risk.checkpointing import Checkpointer
-from quantumedge.risk.engine import Decided
-from quantumedge.risk.limit_config import InvalidLimitsError
-from quantumedge.risk.limits import Breach
+from quantumedge.risk.domain.engine import Decided
+from quantumedge.risk.domain.limit_config import InvalidLimitsError
+from quantumedge.risk.domain.limits import Breach
+from quantumedge.risk.domain.reasons import primary_code
+from quantumedge.risk.domain.state_records import restore_states
+from quantumedge.risk.domain.trading_state import ACCOUNT
 from quantumedge.risk.metrics import decisions as _decisions
 from quantumedge.risk.metrics import gauges as _gauges
 from quantumedge.risk.metrics import halts as _halts
 from quantumedge.risk.metrics import tick_to_decision as _tick_to_decision
 from quantumedge.risk.moderator_client import ModeratorClient, moderator_for
-from quantumedge.risk.reasons import primary_code
 from quantumedge.risk.servicer import RiskServicer
-from quantumedge.risk.state_records import restore_states
-from quantumedge.risk.trading_state import ACCOUNT
 from quantumedge.shared import bounds, topics
 from quantumedge.shared.admission import (
     HALT_KEY,

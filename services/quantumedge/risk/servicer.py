@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from quantumedge.risk.engine import InvalidIntentError, RiskEngine, StillBreachedError
-from quantumedge.risk.limit_config import LIMIT_FIELDS, InvalidLimitsError, merge_limits
+from quantumedge.risk.domain.engine import InvalidIntentError, RiskEngine, StillBreachedError
+from quantumedge.risk.domain.limit_config import LIMIT_FIELDS, InvalidLimitsError, merge_limits
+from quantumedge.risk.domain.reasons import matches, primary_code
 from quantumedge.risk.metrics import decisions, halts
-from quantumedge.risk.reasons import matches, primary_code
 from quantumedge.risk.state_rpcs import TradingStateRpcs, actor_of
 from quantumedge.shared import bounds, topics
 from quantumedge.shared.admission import LIMITS_KEY

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from quantumedge.risk.trading_state import OPERATOR, valid_scope
+from quantumedge.risk.domain.trading_state import OPERATOR, valid_scope
 from quantumedge.shared.auth import current_actor
 from quantumedge.shared.logs import get_logger
 from quantumedge.v1 import common_pb2, risk_pb2

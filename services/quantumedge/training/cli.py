@@ -22,7 +22,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from quantumedge.inference.features import FeatureConfig, make_schema
+from quantumedge.inference.domain.features import FeatureConfig, make_schema
 from quantumedge.inference.models import describe_source
 from quantumedge.inference.registry import Registry, RegistryError
 from quantumedge.settings import Settings, load_settings

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quantumedge.inference.features import FeatureConfig, OfflineFeatures, build_offline
+from quantumedge.inference.domain.features import FeatureConfig, OfflineFeatures, build_offline
 from quantumedge.shared import market_files
 from quantumedge.v1 import market_pb2
 
@@ -45,7 +45,7 @@ def recording_events(root: Path, symbol: str, from_ns: int) -> Iterator[market_p
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from quantumedge.inference.features import canonical_order
+    from quantumedge.inference.domain.features import canonical_order
 
     table = market_files.read_table(market_files.recorded_files(Path(root), symbol))
     table = table.filter(pc.greater_equal(table.column("exchange_time_ns"), from_ns))

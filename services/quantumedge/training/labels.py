@@ -1,6 +1,6 @@
 """Cost-aware triple-barrier labels: did a long decided at this row pay, with the plan execution runs?
 
-For the row of boundary B, the decision happens at D = B + lateness (inference/rowclock.py): the entry
+For the row of boundary B, the decision happens at D = B + lateness (inference/domain/rowclock.py): the entry
 is a market BUY at the ask in force at D (the last two-sided book before D). Its protection is what
 risk attaches and execution runs: a take-profit limit at entry * (1 + tp), a stop at entry * (1 - sl),
 and a time stop at D + horizon (a market SELL at the bid then). The first barrier the bid reaches
@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from quantumedge.inference.features import OfflineFeatures
+from quantumedge.inference.domain.features import OfflineFeatures
 
 BPS = 1e4
 

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
-from quantumedge.inference import drift as drift_ref
-from quantumedge.inference.features import FeatureConfig, OfflineFeatures, make_schema
+from quantumedge.inference.domain import drift as drift_ref
+from quantumedge.inference.domain.features import FeatureConfig, OfflineFeatures, make_schema
 from quantumedge.inference.registry import ModelEntry, Registry
 from quantumedge.training import gate, model
 from quantumedge.training.labels import Barriers, Labels, triple_barrier

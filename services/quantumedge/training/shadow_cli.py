@@ -24,7 +24,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from quantumedge.inference.features import build_offline
+from quantumedge.inference.domain.features import build_offline
 from quantumedge.inference.registry import ModelEntry, Registry, RegistryError
 from quantumedge.settings import load_settings
 from quantumedge.shared import market_files, topics

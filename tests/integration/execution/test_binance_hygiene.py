@@ -11,9 +11,9 @@ from decimal import Decimal
 
 import pytest
 
-from quantumedge.execution import ids
+from quantumedge.execution.domain import ids
+from quantumedge.execution.domain.orders import OcoRequest, OrderRequest, OrderStatus, OrderType, Side
 from quantumedge.execution.errors import VenueRejected
-from quantumedge.execution.orders import OcoRequest, OrderRequest, OrderStatus, OrderType, Side
 from quantumedge.v1 import risk_pb2
 from tests.integration.execution.rig import SYMBOL, engine_on_peer, make_venue, standard_book
 from tests.peers.binance_trading import BinanceTradingPeer

@@ -10,7 +10,7 @@ import grpc
 import pytest
 from kafka import KafkaAdminClient
 
-from quantumedge.execution import ids
+from quantumedge.execution.domain import ids
 from quantumedge.shared import topics
 from quantumedge.shared.bus.kafka import KafkaBus
 from quantumedge.v1 import execution_pb2, execution_pb2_grpc

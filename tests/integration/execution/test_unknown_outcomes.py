@@ -15,10 +15,10 @@ from decimal import Decimal
 
 import pytest
 
-from quantumedge.execution import ids
+from quantumedge.execution.domain import ids
+from quantumedge.execution.domain.orders import OrderStatus
+from quantumedge.execution.domain.unknown import OUTCOME_UNKNOWN
 from quantumedge.execution.engine import EngineConfig, ExecutionEngine, ListEmitter
-from quantumedge.execution.orders import OrderStatus
-from quantumedge.execution.unknown import OUTCOME_UNKNOWN
 from quantumedge.v1 import common_pb2, risk_pb2
 from tests.integration.execution.rig import SYMBOL, engine_on_peer, standard_book, wait_until
 from tests.peers.binance_trading import BinanceTradingPeer

@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import pytest
 
-from quantumedge.execution import ids
-from quantumedge.execution.orders import OrderStatus
+from quantumedge.execution.domain import ids
+from quantumedge.execution.domain.orders import OrderStatus
 from tests.integration.execution.rig import SYMBOL, engine_on_peer, standard_book, wait_until
 from tests.peers.binance_trading import BinanceTradingPeer
 from tests.support.execution_builders import decision

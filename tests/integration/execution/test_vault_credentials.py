@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import hvac
 import pytest
 
-from quantumedge.execution import ids
+from quantumedge.execution.domain import ids
 from quantumedge.execution.service import ExecutionService
 from quantumedge.execution.settings import ExecutionSettings
 from quantumedge.secrets import paths

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from kafka import KafkaAdminClient
 
-from quantumedge.inference.features import build_offline
+from quantumedge.inference.domain.features import build_offline
 from quantumedge.inference.service import InferenceService
 from quantumedge.inference.settings import InferenceSettings
 from quantumedge.ingest.synthetic import SyntheticMarket

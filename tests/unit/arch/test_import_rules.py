@@ -47,27 +47,27 @@ def _copy_tree(dest: Path) -> None:
 PLANTS = [
     (
         "Domain modules are pure",
-        "services/quantumedge/risk/limits.py",
+        "services/quantumedge/risk/domain/limits.py",
         "import grpc",
-        "quantumedge.risk.limits -> grpc",
+        "quantumedge.risk.domain.limits -> grpc",
     ),
     (
         "Domain modules are pure",
-        "services/quantumedge/risk/policy.py",
+        "services/quantumedge/risk/domain/policy.py",
         "import time",
-        "quantumedge.risk.policy -> time",
+        "quantumedge.risk.domain.policy -> time",
     ),
     (
         "A service never imports another service",
-        "services/quantumedge/risk/market.py",
-        "import quantumedge.execution.orders",
-        "quantumedge.risk.market -> quantumedge.execution.orders",
+        "services/quantumedge/risk/domain/market.py",
+        "import quantumedge.execution.domain.orders",
+        "quantumedge.risk.domain.market -> quantumedge.execution.domain.orders",
     ),
     (
         "shared never imports a service",
         "services/quantumedge/shared/bounds.py",
-        "import quantumedge.risk.reasons",
-        "quantumedge.shared.bounds -> quantumedge.risk.reasons",
+        "import quantumedge.risk.domain.reasons",
+        "quantumedge.shared.bounds -> quantumedge.risk.domain.reasons",
     ),
     (
         "tools never import tests",

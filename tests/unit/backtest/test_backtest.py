@@ -21,7 +21,7 @@ from quantumedge.backtest.simulation import Backtest, BacktestResult, Recorded
 from quantumedge.ingest.recorder import Recorder
 from quantumedge.ingest.replay import ReplaySource
 from quantumedge.ingest.synthetic import SyntheticMarket
-from quantumedge.risk.reasons import decision_codes
+from quantumedge.risk.domain.reasons import decision_codes
 from quantumedge.settings import Settings, load_settings
 from quantumedge.v1 import common_pb2, execution_pb2, market_pb2, risk_pb2, signal_pb2
 

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from quantumedge.execution.domain.orders import OrderStatus
 from quantumedge.execution.engine import (
     CAP_ORDER_NOTIONAL,
     CAP_POSITION_NOTIONAL,
@@ -13,7 +14,6 @@ from quantumedge.execution.engine import (
     ExecutionEngine,
     ListEmitter,
 )
-from quantumedge.execution.orders import OrderStatus
 from quantumedge.execution.paper import PaperConfig
 from quantumedge.execution.venue import PaperVenue
 from quantumedge.settings import load_settings

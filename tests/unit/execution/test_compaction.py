@@ -6,8 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from quantumedge.execution.compaction import DEFAULT_RETENTION_NS
+from quantumedge.execution.domain.orders import OrderRole
 from quantumedge.execution.engine import EngineConfig, ExecutionEngine, ListEmitter
-from quantumedge.execution.orders import OrderRole
 from quantumedge.execution.venue import PaperVenue
 from quantumedge.v1 import common_pb2, risk_pb2
 from tests.support.execution_builders import BOOK_ASKS, BOOK_BIDS, SYMBOL, decision, depth, paper_engine, trade

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from quantumedge.execution import ids
+from quantumedge.execution.domain import ids
+from quantumedge.execution.domain.orders import OrderRole, OrderStatus
 from quantumedge.execution.engine import ExecutionEngine, ListEmitter
-from quantumedge.execution.orders import OrderRole, OrderStatus
 from quantumedge.execution.venue import PaperVenue
 from quantumedge.v1 import common_pb2, control_pb2, risk_pb2
 from tests.support.execution_builders import BOOK_ASKS, BOOK_BIDS, SYMBOL, decision, depth, paper_engine, top, trade

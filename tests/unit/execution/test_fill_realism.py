@@ -9,12 +9,12 @@ import pytest
 
 from quantumedge.backtest.simulation import Backtest
 from quantumedge.execution.convert import position_to_pb
+from quantumedge.execution.domain.orders import OrderRequest, OrderStatus, OrderType, Side
 from quantumedge.execution.engine import EngineConfig, ExecutionEngine, ListEmitter
-from quantumedge.execution.orders import OrderRequest, OrderStatus, OrderType, Side
 from quantumedge.execution.paper import FillSimulator, PaperConfig
 from quantumedge.execution.venue import PaperVenue
 from quantumedge.inference.models import ModelSet
-from quantumedge.risk.engine import RiskEngine
+from quantumedge.risk.domain.engine import RiskEngine
 from quantumedge.settings import Settings
 from quantumedge.v1 import common_pb2, execution_pb2, market_pb2, risk_pb2
 from tests.support.execution_builders import SYMBOL, decision, depth, paper_engine, top, trade

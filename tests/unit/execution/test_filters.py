@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from quantumedge.execution.filters import SymbolFilters, split_symbol
-from quantumedge.execution.orders import OrderType, Side
+from quantumedge.execution.domain.filters import SymbolFilters, split_symbol
+from quantumedge.execution.domain.orders import OrderType, Side
 
 D = Decimal
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from quantumedge.execution.orders import (
+from quantumedge.execution.domain.orders import (
     Fill,
     IllegalTransition,
     Order,
@@ -17,7 +17,7 @@ from quantumedge.execution.orders import (
     Side,
     value_fee,
 )
-from quantumedge.execution.positions import Position
+from quantumedge.execution.domain.positions import Position
 
 D = Decimal
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from quantumedge.execution.domain.filters import SymbolFilters
+from quantumedge.execution.domain.orders import Fill, OrderSnapshot, OrderStatus, OrderUpdate
 from quantumedge.execution.engine import EngineConfig, ExecutionEngine, ListEmitter
 from quantumedge.execution.errors import RateLimited
-from quantumedge.execution.filters import SymbolFilters
-from quantumedge.execution.orders import Fill, OrderSnapshot, OrderStatus, OrderUpdate
 from quantumedge.execution.paper import PaperConfig
 from quantumedge.execution.venue import Venue
 from quantumedge.v1 import common_pb2, risk_pb2

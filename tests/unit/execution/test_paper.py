@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
+from quantumedge.execution.domain.orders import OcoRequest, OrderRequest, OrderStatus, OrderType, Side, TimeInForce
 from quantumedge.execution.errors import OrderNotFound, VenueRejected
-from quantumedge.execution.orders import OcoRequest, OrderRequest, OrderStatus, OrderType, Side, TimeInForce
 from quantumedge.execution.paper import FillSimulator, PaperConfig
 from tests.support.execution_builders import BOOK_ASKS, BOOK_BIDS, depth, top, trade
 

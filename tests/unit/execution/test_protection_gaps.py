@@ -6,10 +6,10 @@ from __future__ import annotations
 import contextlib
 from decimal import Decimal
 
-from quantumedge.execution import ids
+from quantumedge.execution.domain import ids
+from quantumedge.execution.domain.orders import OrderRole, OrderStatus
+from quantumedge.execution.domain.protection import MAX_TIME_STOP_NS
 from quantumedge.execution.errors import VenueRejected
-from quantumedge.execution.orders import OrderRole, OrderStatus
-from quantumedge.execution.protection import MAX_TIME_STOP_NS
 from quantumedge.v1 import common_pb2, risk_pb2
 from tests.support.execution_builders import BOOK_ASKS, BOOK_BIDS, SYMBOL, decision, depth, paper_engine, trade
 
@@ -133,8 +133,8 @@ def test_exit_retries_survive_a_restart() -> None:
 
 
 def test_stand_in_credits_survive_a_restart() -> None:
+    from quantumedge.execution.domain.orders import Fill, OrderUpdate
     from quantumedge.execution.engine import EngineConfig, ExecutionEngine, ListEmitter
-    from quantumedge.execution.orders import Fill, OrderUpdate
     from tests.unit.execution.test_oversell_and_duplicate_guards import ScriptedVenue
 
     venue = ScriptedVenue()
@@ -155,7 +155,7 @@ def test_stand_in_credits_survive_a_restart() -> None:
 
 
 def test_intents_saved_but_never_sent_are_sent_or_decided_again_after_a_restart() -> None:
-    from quantumedge.execution.protection import NOT_SENT
+    from quantumedge.execution.domain.protection import NOT_SENT
 
     engine, venue, emitter = paper_engine()
     engine.on_market(depth(1_000, BOOK_BIDS, BOOK_ASKS))

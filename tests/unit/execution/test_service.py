@@ -14,7 +14,7 @@ import pytest
 from quantumedge.execution.service import ExecutionService
 from quantumedge.execution.servicer import validate_submit
 from quantumedge.execution.settings import ExecutionSettings
-from quantumedge.risk.reasons import primary_code
+from quantumedge.risk.domain.reasons import primary_code
 from quantumedge.risk.service import RiskService
 from quantumedge.settings import Settings
 from quantumedge.shared import signing, topics

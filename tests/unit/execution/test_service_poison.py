@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
-from quantumedge.execution.orders import OrderStatus
+from quantumedge.execution.domain.orders import OrderStatus
 from quantumedge.execution.service import ExecutionService
 from quantumedge.shared import bounds, topics
 from quantumedge.shared.bus import MemoryBus

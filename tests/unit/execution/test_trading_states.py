@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from quantumedge.execution import ids
-from quantumedge.execution.orders import OrderStatus
+from quantumedge.execution.domain import ids
+from quantumedge.execution.domain.orders import OrderStatus
 from quantumedge.execution.service import ExecutionService
 from quantumedge.shared import signing, topics
 from quantumedge.shared.bus import MemoryBus

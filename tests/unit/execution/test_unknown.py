@@ -5,10 +5,10 @@ from __future__ import annotations
 import itertools
 from decimal import Decimal
 
+from quantumedge.execution.domain.filters import SymbolFilters
+from quantumedge.execution.domain.orders import Order, OrderStatus, OrderType, Side
+from quantumedge.execution.domain.unknown import OUTCOME_UNKNOWN, UnknownOutcomes
 from quantumedge.execution.exchange_info import ExchangeInfoCache
-from quantumedge.execution.filters import SymbolFilters
-from quantumedge.execution.orders import Order, OrderStatus, OrderType, Side
-from quantumedge.execution.unknown import OUTCOME_UNKNOWN, UnknownOutcomes
 
 S = 1_000_000_000
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from quantumedge.execution.orders import Order, OrderStatus, OrderType, Side, TimeInForce
+from quantumedge.execution.domain.orders import Order, OrderStatus, OrderType, Side, TimeInForce
 from quantumedge.execution.venue import BinanceVenue, PaperVenue
 from quantumedge.execution.venue_base import Recovery, Venue
 

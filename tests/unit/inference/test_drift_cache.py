@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from quantumedge.inference.drift import EPS, DriftGuard, DriftStatus, reference
+from quantumedge.inference.domain.drift import EPS, DriftGuard, DriftStatus, reference
 
 
 def _old_measure(guard: DriftGuard) -> DriftStatus:

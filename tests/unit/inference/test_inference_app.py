@@ -4,7 +4,7 @@ with no bus, thread or clock; the market guard refuses before the features see a
 from __future__ import annotations
 
 from quantumedge.inference.app import InferenceApp
-from quantumedge.inference.features import FeatureRow
+from quantumedge.inference.domain.features import FeatureRow
 from quantumedge.inference.signals import build_signal
 from quantumedge.ingest.synthetic import SyntheticMarket
 from quantumedge.settings import load_settings

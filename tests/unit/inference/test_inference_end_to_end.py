@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quantumedge.inference.features import build_offline
+from quantumedge.inference.domain.features import build_offline
 from quantumedge.inference.registry import Registry
 from quantumedge.inference.service import InferenceService
 from quantumedge.inference.settings import InferenceSettings

@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from quantumedge.inference.features import (
+from quantumedge.inference.domain.features import (
     DEFAULT_CONFIG,
     FEATURE_SCHEMA,
     FeatureConfig,

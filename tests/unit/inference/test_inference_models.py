@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from quantumedge.inference.features import FEATURE_SCHEMA
+from quantumedge.inference.domain.features import FEATURE_SCHEMA
 from quantumedge.inference.models import ModelsUnavailableError, ensemble, load_models
 from quantumedge.inference.registry import Registry
 from quantumedge.training.model import onnx_predict

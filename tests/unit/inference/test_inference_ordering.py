@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from quantumedge.inference.features import OnlineFeatures
-from quantumedge.inference.ordering import ReorderBuffer
+from quantumedge.inference.domain.features import OnlineFeatures
+from quantumedge.inference.domain.ordering import ReorderBuffer
 from quantumedge.ingest.synthetic import SyntheticMarket
 from quantumedge.v1 import market_pb2
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from quantumedge.inference.features import FEATURE_SCHEMA, FeatureConfig, make_schema
+from quantumedge.inference.domain.features import FEATURE_SCHEMA, FeatureConfig, make_schema
 from quantumedge.inference.models import ModelsUnavailableError, load_models
 from quantumedge.inference.registry import Registry, RegistryError
 from tests.support.inference_feed import meta_of, refused_meta

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
-from quantumedge.inference.features import FEATURE_SCHEMA
+from quantumedge.inference.domain.features import FEATURE_SCHEMA
 from quantumedge.inference.models import ModelsUnavailableError
 from quantumedge.inference.registry import Registry, RegistryError
 from quantumedge.inference.service import InferenceService

@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 
-from quantumedge.inference.features import FEATURE_SCHEMA, build_offline
+from quantumedge.inference.domain.features import FEATURE_SCHEMA, build_offline
 from quantumedge.ingest.source import MarketSource
 from quantumedge.ingest.synthetic import DEPTH_LEVELS, SyntheticMarket
 from quantumedge.shared import market_files

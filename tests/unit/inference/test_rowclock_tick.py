@@ -3,9 +3,9 @@ same rows, with the same features, as the event-driven path decides (only the mo
 
 from __future__ import annotations
 
-from quantumedge.inference.features import OnlineFeatures
-from quantumedge.inference.ordering import ReorderBuffer
-from quantumedge.inference.rowclock import RowClock
+from quantumedge.inference.domain.features import OnlineFeatures
+from quantumedge.inference.domain.ordering import ReorderBuffer
+from quantumedge.inference.domain.rowclock import RowClock
 from quantumedge.ingest.synthetic import SyntheticMarket
 
 START_NS = 1_700_000_000_000_000_000

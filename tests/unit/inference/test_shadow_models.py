@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from quantumedge.inference.features import make_schema
+from quantumedge.inference.domain.features import make_schema
 from quantumedge.inference.registry import Registry, RegistryError
 from quantumedge.inference.service import InferenceService
 from quantumedge.inference.settings import InferenceSettings

@@ -10,7 +10,7 @@ from quantumedge.cli import split_global
 from quantumedge.notify.events import DAY_NS, DailySummary, from_control, from_report
 from quantumedge.ops import units
 from quantumedge.ops.commands import parse_assignment
-from quantumedge.risk.reasons import decision_codes, matches, primary_code, reason_code
+from quantumedge.risk.domain.reasons import decision_codes, matches, primary_code, reason_code
 from quantumedge.shared.errors import OperatorError
 from quantumedge.shared.metrics_http import ServiceView
 from quantumedge.v1 import control_pb2, execution_pb2, risk_pb2

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from quantumedge.risk.book_sync import BOOK_BEHIND_SIGNAL, SIGNAL_BEHIND_BOOK, SIGNAL_SUPERSEDED
-from quantumedge.risk.engine import RiskEngine
-from quantumedge.risk.reasons import primary_code
+from quantumedge.risk.domain.engine import RiskEngine
+from quantumedge.risk.domain.reasons import primary_code
 from quantumedge.v1 import common_pb2, execution_pb2, risk_pb2
 from tests.support.risk_builders import NS, FakeClock, book, quiet_settings, report, signal, snapshot
 

@@ -9,7 +9,7 @@ import math
 import pytest
 
 from quantumedge.risk import checkpoint
-from quantumedge.risk.state import Pending, RiskLedger
+from quantumedge.risk.domain.state import Pending, RiskLedger
 from quantumedge.shared import bounds
 from quantumedge.v1 import execution_pb2, risk_pb2
 from tests.support.risk_builders import NS, SELL, T0, ledger_state, report, round_trip, snapshot

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from quantumedge.risk import policy
-from quantumedge.risk.engine import InvalidIntentError, RiskEngine, StillBreachedError
-from quantumedge.risk.reasons import primary_code, reason_code
+from quantumedge.risk.domain import policy
+from quantumedge.risk.domain.engine import InvalidIntentError, RiskEngine, StillBreachedError
+from quantumedge.risk.domain.reasons import primary_code, reason_code
 from quantumedge.v1 import risk_pb2
 from tests.support.risk_builders import (
     BUY,
@@ -43,7 +43,7 @@ def past_min_hold(engine: RiskEngine, clock: FakeClock) -> None:
 
 
 def codes(reasons) -> list[str]:
-    """The reason code of each reason (risk/reasons.py)."""
+    """The reason code of each reason (risk/domain/reasons.py)."""
     return [reason_code(r) for r in reasons]
 
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from quantumedge.risk.engine import RiskEngine
-from quantumedge.risk.limit_config import InvalidLimitsError, default_limits, merge_limits
-from quantumedge.risk.reasons import decision_codes, primary_code
+from quantumedge.risk.domain.engine import RiskEngine
+from quantumedge.risk.domain.limit_config import InvalidLimitsError, default_limits, merge_limits
+from quantumedge.risk.domain.reasons import decision_codes, primary_code
+from quantumedge.risk.domain.state import RiskLedger
 from quantumedge.risk.settings import RiskSettings
-from quantumedge.risk.state import RiskLedger
 from quantumedge.v1 import execution_pb2, risk_pb2
 from tests.support.risk_builders import NS, SELL, FakeClock, book, report, signal
 from tests.unit.risk.test_engine import hold, ready_engine

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from quantumedge.risk.limit_config import (
+from quantumedge.risk.domain.limit_config import (
     LIMIT_FIELDS,
     InvalidLimitsError,
     default_limits,

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from quantumedge.risk.engine import RiskEngine
-from quantumedge.risk.reasons import decision_codes, primary_code
+from quantumedge.risk.domain.engine import RiskEngine
+from quantumedge.risk.domain.reasons import decision_codes, primary_code
 from quantumedge.v1 import execution_pb2, risk_pb2
 from tests.support.risk_builders import (
     BUY,

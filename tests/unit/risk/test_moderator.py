@@ -16,10 +16,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from pydantic import ValidationError
 
 from quantumedge.risk import moderator as moderation
+from quantumedge.risk.domain.policy import floor_to_step
+from quantumedge.risk.domain.reasons import decision_codes, primary_code
 from quantumedge.risk.moderator_client import ModeratorClient, ModeratorTelemetry
 from quantumedge.risk.moderator_settings import ModeratorSettings
-from quantumedge.risk.policy import floor_to_step
-from quantumedge.risk.reasons import decision_codes, primary_code
 from quantumedge.shared.bus import MemoryBus
 from quantumedge.v1 import risk_pb2
 from tests.peers.chat_completions import ChatCompletionsPeer

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from quantumedge.risk import policy
-from quantumedge.risk.limit_config import default_limits
+from quantumedge.risk.domain import policy
+from quantumedge.risk.domain.limit_config import default_limits
 from quantumedge.risk.settings import HorizonRule, RiskSettings, SymbolFilter
 from quantumedge.v1 import common_pb2, risk_pb2
 from tests.support.risk_builders import BUY, NS, SELL, signal

@@ -2,7 +2,7 @@
 
 import uuid
 
-from quantumedge.risk.policy import ID_NAMESPACE, decision_id_for, intent_id_for, uuid5_str
+from quantumedge.risk.domain.policy import ID_NAMESPACE, decision_id_for, intent_id_for, uuid5_str
 
 
 def test_uuid5_str_matches_stdlib_for_varied_names() -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import grpc
 import pytest
 
-from quantumedge.risk.reasons import decision_codes, primary_code, reason_code
+from quantumedge.risk.domain.reasons import decision_codes, primary_code, reason_code
 from quantumedge.shared import topics
 from quantumedge.shared.bus import MemoryBus
 from quantumedge.v1 import common_pb2, control_pb2, dlq_pb2, risk_pb2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from quantumedge.risk.book_sync import BOOK_BEHIND_SIGNAL
-from quantumedge.risk.reasons import primary_code
+from quantumedge.risk.domain.reasons import primary_code
 from quantumedge.shared import topics
 from quantumedge.shared.bus import MemoryBus
 from quantumedge.v1 import risk_pb2

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from quantumedge.risk.reasons import primary_code
+from quantumedge.risk.domain.reasons import primary_code
 from quantumedge.shared.bus import MemoryBus
 from quantumedge.v1 import execution_pb2
 from tests.support.risk_builders import quiet_settings, report, signal, snapshot

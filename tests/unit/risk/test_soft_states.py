@@ -4,8 +4,8 @@ rejections). The engine is driven as the service drives it (pure: time is the ca
 
 from __future__ import annotations
 
-from quantumedge.risk.reasons import reason_code
-from quantumedge.risk.trading_state import ACCOUNT, MODEL_STALE, SOFT_LOSS, VENUE_FAILING, TradingState
+from quantumedge.risk.domain.reasons import reason_code
+from quantumedge.risk.domain.trading_state import ACCOUNT, MODEL_STALE, SOFT_LOSS, VENUE_FAILING, TradingState
 from quantumedge.v1 import execution_pb2, risk_pb2
 from tests.support.risk_builders import SELL, FakeClock, book, report, round_trip, signal
 from tests.unit.risk.test_engine import hold, ready_engine
@@ -56,7 +56,7 @@ def test_a_soft_loss_reduces_the_account_before_the_hard_limit_and_lifts_when_th
 def test_the_soft_loss_fraction_is_a_bounded_limit() -> None:
     import pytest
 
-    from quantumedge.risk.limit_config import InvalidLimitsError, validate_limits
+    from quantumedge.risk.domain.limit_config import InvalidLimitsError, validate_limits
 
     clock = FakeClock()
     engine = ready_engine(clock)

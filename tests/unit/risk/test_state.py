@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quantumedge.risk.state import Pending, RiskLedger
+from quantumedge.risk.domain.state import Pending, RiskLedger
 from quantumedge.v1 import execution_pb2
 from tests.support.risk_builders import BUY, NS, SELL, T0, report, round_trip
 

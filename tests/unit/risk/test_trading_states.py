@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterator
 import grpc
 import pytest
 
-from quantumedge.risk.engine import RiskEngine
-from quantumedge.risk.reasons import reason_code
-from quantumedge.risk.trading_state import ACCOUNT, MODEL_DRIFT, OPERATOR, TradingState
+from quantumedge.risk.domain.engine import RiskEngine
+from quantumedge.risk.domain.reasons import reason_code
+from quantumedge.risk.domain.trading_state import ACCOUNT, MODEL_DRIFT, OPERATOR, TradingState
 from quantumedge.shared import topics
 from quantumedge.shared.bus import MemoryBus
 from quantumedge.shared.keyring import keyring_for

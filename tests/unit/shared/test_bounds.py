@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
+from quantumedge.execution.domain.orders import Fill
 from quantumedge.execution.engine import fill_problem
-from quantumedge.execution.orders import Fill
 from quantumedge.shared import bounds
 from quantumedge.v1 import execution_pb2, market_pb2, risk_pb2
 

@@ -9,12 +9,12 @@ import pyarrow as pa
 
 from quantumedge.backtest.cli import load_backtest_models
 from quantumedge.backtest.simulation import Backtest
-from quantumedge.inference.features import OnlineFeatures, build_offline, canonical_order
-from quantumedge.inference.ordering import ReorderBuffer
-from quantumedge.inference.rowclock import RowClock
+from quantumedge.inference.domain.features import OnlineFeatures, build_offline, canonical_order
+from quantumedge.inference.domain.ordering import ReorderBuffer
+from quantumedge.inference.domain.rowclock import RowClock
 from quantumedge.ingest.capture import CaptureSource
 from quantumedge.ingest.synthetic import SyntheticMarket
-from quantumedge.risk.trading_state import MODEL_DRIFT, TradingState
+from quantumedge.risk.domain.trading_state import MODEL_DRIFT, TradingState
 from quantumedge.settings import load_settings
 from quantumedge.shared import market_files
 from quantumedge.v1 import market_pb2

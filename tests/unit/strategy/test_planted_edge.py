@@ -15,7 +15,7 @@ import pytest
 from quantumedge.backtest.oracle import OracleSignals
 from quantumedge.backtest.simulation import Backtest
 from quantumedge.backtest.trades import TradeBook, expectancy
-from quantumedge.inference.features import make_schema
+from quantumedge.inference.domain.features import make_schema
 from quantumedge.inference.models import ModelSet, load_models
 from quantumedge.inference.registry import Registry, RegistryError
 from quantumedge.ingest.synthetic import SyntheticMarket

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from quantumedge.inference.features import FEATURE_SCHEMA
+from quantumedge.inference.domain.features import FEATURE_SCHEMA
 from quantumedge.inference.registry import Registry, RegistryError
 from quantumedge.settings import load_settings
 from quantumedge.training import dataset, model, pipeline

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from quantumedge.execution.orders import Order, OrderRole
+from quantumedge.execution.domain.orders import Order, OrderRole
 
 
 class OrderIndex:

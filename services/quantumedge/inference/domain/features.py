@@ -3,7 +3,7 @@
 Rows are sampled on a clock (exchange time), not on stream arrivals:
   * Events of one symbol are taken in canonical order: exchange time, then kind
     (gap < trade < depth < top_of_book), then arrival order. The service's row clock
-    (inference/rowclock.py) restores that order from the three topics; `canonical_order` sorts a table.
+    (inference/domain/rowclock.py) restores that order from the three topics; `canonical_order` sorts a table.
   * Row boundaries are the multiples of `row_interval_ms` of exchange time. The row of boundary B is
     made of the events strictly before B: the latest two-sided top of book, the latest depth update and
     every trade in [B - interval, B). It is closed by the first event at or after B (or by the row
@@ -20,12 +20,12 @@ This module does no I/O: the service, the trainer and the backtester all import 
 
 The pieces live apart (feature_spec.py: what a row is; row_math.py: its arithmetic; offline_features.py:
 the vectorised builder); this module holds the online builder and re-exports the rest, so callers keep
-importing from `quantumedge.inference.features`.
+importing from `quantumedge.inference.domain.features`.
 """
 
 from __future__ import annotations
 
-from quantumedge.inference.feature_spec import (
+from quantumedge.inference.domain.feature_spec import (
     BPS,
     DEFAULT_CONFIG,
     FEATURE_SCHEMA,
@@ -41,8 +41,8 @@ from quantumedge.inference.feature_spec import (
     make_schema,
     regime_of,
 )
-from quantumedge.inference.offline_features import OfflineFeatures, build_offline, canonical_order
-from quantumedge.inference.row_math import FeatureRow, RowMath, make_row
+from quantumedge.inference.domain.offline_features import OfflineFeatures, build_offline, canonical_order
+from quantumedge.inference.domain.row_math import FeatureRow, RowMath, make_row
 from quantumedge.v1 import market_pb2
 
 __all__ = [

@@ -15,7 +15,7 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from quantumedge.execution.orders import Order
+from quantumedge.execution.domain.orders import Order
 from quantumedge.shared.backoff import Backoff
 
 OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"

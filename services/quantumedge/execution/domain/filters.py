@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
-from quantumedge.execution.orders import ZERO, OrderType, Side, dec
+from quantumedge.execution.domain.orders import ZERO, OrderType, Side, dec
 
 FILTER_FAILURE_CODE = "-1013"
 KNOWN_QUOTES = ("USDT", "FDUSD", "USDC", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY")

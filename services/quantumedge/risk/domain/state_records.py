@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from quantumedge.risk.trading_state import ScopeStatus, TradingStates, scope_of_key
+from quantumedge.risk.domain.trading_state import ScopeStatus, TradingStates, scope_of_key
 from quantumedge.v1 import common_pb2, control_pb2
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from quantumedge.execution.orders import ZERO, Fill, Side
+from quantumedge.execution.domain.orders import ZERO, Fill, Side
 
 
 @dataclass

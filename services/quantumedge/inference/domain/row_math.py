@@ -9,7 +9,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from quantumedge.inference.feature_spec import BPS, IDX_HIGH_VOL, IDX_SPREAD, IDX_TREND_DIR, FeatureConfig, regime_of
+from quantumedge.inference.domain.feature_spec import (
+    BPS,
+    IDX_HIGH_VOL,
+    IDX_SPREAD,
+    IDX_TREND_DIR,
+    FeatureConfig,
+    regime_of,
+)
 
 
 def _alpha(span: int) -> float:

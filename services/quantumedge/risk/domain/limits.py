@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from quantumedge.risk.market import MarketView
+from quantumedge.risk.domain.market import MarketView
+from quantumedge.risk.domain.state import RiskLedger
 from quantumedge.risk.settings import RiskSettings
-from quantumedge.risk.state import RiskLedger
 from quantumedge.v1 import common_pb2, risk_pb2
 
 NS = 1_000_000_000

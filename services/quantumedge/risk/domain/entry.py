@@ -5,8 +5,8 @@ Pure (no I/O, no clock): the engine decides whether an entry may go and how big;
 
 from __future__ import annotations
 
-from quantumedge.risk import policy
-from quantumedge.risk.market import SymbolMarket
+from quantumedge.risk.domain import policy
+from quantumedge.risk.domain.market import SymbolMarket
 from quantumedge.risk.settings import RiskSettings, SymbolFilter
 from quantumedge.v1 import common_pb2, risk_pb2, signal_pb2
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from quantumedge.risk.market import SymbolMarket
+from quantumedge.risk.domain.market import SymbolMarket
 from quantumedge.v1 import common_pb2, risk_pb2
 
 

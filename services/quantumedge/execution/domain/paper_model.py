@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
-from quantumedge.execution.filters import split_symbol
-from quantumedge.execution.orders import ZERO, OrderRequest, Side, dec
+from quantumedge.execution.domain.filters import split_symbol
+from quantumedge.execution.domain.orders import ZERO, OrderRequest, Side, dec
 
 BPS = Decimal(10_000)
 INF = Decimal("Infinity")

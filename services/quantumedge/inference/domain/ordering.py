@@ -33,7 +33,7 @@ import heapq
 from collections import deque
 from dataclasses import dataclass, field
 
-from quantumedge.inference.features import KIND_RANK
+from quantumedge.inference.domain.features import KIND_RANK
 from quantumedge.v1 import market_pb2
 
 STREAMS = ("trade", "depth", "top_of_book")

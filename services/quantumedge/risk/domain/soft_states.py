@@ -13,8 +13,8 @@ Drift (model_drift) is followed by the engine on each signal.
 
 from __future__ import annotations
 
+from quantumedge.risk.domain.trading_state import ACCOUNT, MODEL_STALE, SOFT_LOSS, VENUE_FAILING, TradingStates
 from quantumedge.risk.settings import RiskSettings
-from quantumedge.risk.trading_state import ACCOUNT, MODEL_STALE, SOFT_LOSS, VENUE_FAILING, TradingStates
 from quantumedge.v1 import execution_pb2, risk_pb2
 
 # Refusals execution makes itself before anything reaches the venue: not the venue failing.

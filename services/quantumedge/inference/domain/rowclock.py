@@ -24,8 +24,8 @@ every event of the recording, each before the engines see it. Pure logic: no clo
 
 from __future__ import annotations
 
-from quantumedge.inference.features import FeatureRow, OnlineFeatures
-from quantumedge.inference.ordering import ReorderBuffer
+from quantumedge.inference.domain.features import FeatureRow, OnlineFeatures
+from quantumedge.inference.domain.ordering import ReorderBuffer
 from quantumedge.v1 import market_pb2
 
 

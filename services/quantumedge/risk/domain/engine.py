@@ -6,19 +6,21 @@ method takes the caller's `now_ns`; what must be published (decisions, halts) is
 
 from __future__ import annotations
 
-from quantumedge.risk import limits as checks
-from quantumedge.risk import policy
 from quantumedge.risk.book_sync import BookSync, Dropped
-from quantumedge.risk.decision_index import Counters, DecisionIndex
-from quantumedge.risk.entry import entry_approval, entry_reference, shape_entry
-from quantumedge.risk.limit_config import default_limits, validate_limits
-from quantumedge.risk.market import MarketView
-from quantumedge.risk.review import Closing, review_reference, validate_intent
-from quantumedge.risk.review import InvalidIntentError as InvalidIntentError  # re-exported: callers catch it here
+from quantumedge.risk.domain import limits as checks
+from quantumedge.risk.domain import policy
+from quantumedge.risk.domain.decision_index import Counters, DecisionIndex
+from quantumedge.risk.domain.entry import entry_approval, entry_reference, shape_entry
+from quantumedge.risk.domain.limit_config import default_limits, validate_limits
+from quantumedge.risk.domain.market import MarketView
+from quantumedge.risk.domain.review import Closing, review_reference, validate_intent
+from quantumedge.risk.domain.review import (
+    InvalidIntentError as InvalidIntentError,  # re-exported: callers catch it here
+)
+from quantumedge.risk.domain.soft_states import SoftConditions
+from quantumedge.risk.domain.state import Pending, RiskLedger
+from quantumedge.risk.domain.trading_state import ACCOUNT, MODEL_DRIFT, TradingStates
 from quantumedge.risk.settings import RiskSettings, SymbolFilter
-from quantumedge.risk.soft_states import SoftConditions
-from quantumedge.risk.state import Pending, RiskLedger
-from quantumedge.risk.trading_state import ACCOUNT, MODEL_DRIFT, TradingStates
 from quantumedge.v1 import control_pb2, execution_pb2, market_pb2, risk_pb2, signal_pb2
 
 

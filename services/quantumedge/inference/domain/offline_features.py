@@ -12,8 +12,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from quantumedge.inference.feature_spec import DEFAULT_CONFIG, KIND_RANK, FeatureConfig, feature_names
-from quantumedge.inference.row_math import RowMath, make_row
+from quantumedge.inference.domain.feature_spec import DEFAULT_CONFIG, KIND_RANK, FeatureConfig, feature_names
+from quantumedge.inference.domain.row_math import RowMath, make_row
 
 
 @dataclass

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
-from quantumedge.execution.orders import ZERO, Order, OrderRole, OrderStatus, OrderType, TimeInForce
+from quantumedge.execution.domain.orders import ZERO, Order, OrderRole, OrderStatus, OrderType, TimeInForce
 
 # An approved time stop longer than this is capped to it: a week is longer than any horizon the strategy
 # trades, and a deadline (venue now + time stop) stays far inside int64 nanoseconds (2^63 - 1 is 292 years).

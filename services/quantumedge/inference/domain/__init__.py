@@ -1,0 +1,1 @@
+"""Inference's pure domain: the feature spec, online and offline features, row ordering, drift."""
