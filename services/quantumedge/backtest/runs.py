@@ -50,13 +50,10 @@ def source_events(settings: Settings, source: Source) -> Iterator[MarketInput]:
     return ReplaySource(Path(source.data), settings.symbols).rows()
 
 
-def run_figures(job: Job, models: ModelSet | None = None) -> Figures:
-    """The figures of `job`'s configuration over its source (models loaded and verified unless given)."""
+def run_figures(job: Job) -> Figures:
+    """The figures of `job`'s configuration over its source (its recording root was checked by the sweep)."""
     settings = apply_overrides(run_settings(job.config_file, job.symbols, job.models_dir), job.config.overrides)
-    if models is None:
-        models = load_backtest_models(settings, allow_missing=job.allow_missing_models, console=None)
-    if job.source.data is not None and not Path(job.source.data).is_dir():
-        raise BacktestError(f"recording root {job.source.data} does not exist")
+    models = load_backtest_models(settings, allow_missing=job.allow_missing_models, console=None)
     builder = FigureBuilder(list(settings.symbols))
     result = Backtest(settings, models, [builder]).run(source_events(settings, job.source))
     return builder.figures(result)

@@ -38,6 +38,11 @@ from quantumedge.settings import Settings
 PART_GLOB = "part-*.json"
 
 
+def part_name(index: int) -> str:
+    """Configuration `index`'s part file (what PART_GLOB finds and wait_for_parts counts)."""
+    return f"part-{index:05d}.json"
+
+
 class SweepError(ValueError):
     """The sweep file or a configuration in it is unusable; the message names which and why."""
 
@@ -177,7 +182,7 @@ def write_report(out: Path, rows: list[dict[str, Any]], info: dict[str, Any]) ->
 
 def write_part(out: Path, index: int, rows: list[dict[str, Any]]) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"part-{index:05d}.json"
+    path = out / part_name(index)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(rows, default=str))
     tmp.replace(path)  # a merge never reads half a part
@@ -207,7 +212,7 @@ def wait_for_parts(
 ) -> None:
     """Wait until exactly part-00000 .. part-(expected-1) exist under roots (a merge Job starts with the
     sweep's pods and waits for them); a part outside that range (a stale, larger sweep) is an error."""
-    wanted = {f"part-{i:05d}.json" for i in range(expected)}
+    wanted = {part_name(i) for i in range(expected)}
     deadline = clock() + timeout_s
     while True:
         found = {p.name for root in roots for p in Path(root).glob(PART_GLOB)}
