@@ -215,15 +215,14 @@ class Backtest:
         """Inference takes the event: the rows due by its time are decided, at self.now_ns."""
         problem = self.inference.on_market(event, self.now_ns)
         if problem is not None:  # dead-lettered on the bus: inference never takes it
-            key = f"inference:{problem.code}"
-            self.result.refused[key] = self.result.refused.get(key, 0) + 1
+            self._refused(f"inference:{problem.code}")
         self.inference.flush(self.now_ns)
 
     def _execution_market(self, event: market_pb2.MarketEvent) -> None:
         """The event as execution's market consumer receives it (every market topic)."""
         problem = self.execution_app.on_market(event)
         if problem is not None:  # dead-lettered on the bus: execution never takes it
-            self.result.refused[problem.code] = self.result.refused.get(problem.code, 0) + 1
+            self._refused(problem.code)
 
     def _risk_market(self, event: market_pb2.MarketEvent) -> None:
         """The event as risk's market consumer receives it."""
@@ -231,7 +230,7 @@ class Backtest:
             return
         problem = self.app.admit_market(event)
         if problem is not None:  # dead-lettered on the bus: risk never takes it
-            self.result.refused[problem.code] = self.result.refused.get(problem.code, 0) + 1
+            self._refused(problem.code)
             return
         self.app.publish_decided(self.app.on_market(event, self.now_ns), self.now_ns)
         self._route()
@@ -296,20 +295,24 @@ class Backtest:
         for observer in self.observers:
             observer.on_decision(decision)
         if decision.approved:  # a rejection trades nothing (the service only verifies its signature)
-            self._admitted(self.execution_app.on_decision(decision, decision.symbol, self._position(), self.now_ns))
+            verdict = self.execution_app.on_decision(decision, decision.symbol, self._position(), self.now_ns)
+            self._count_refusal(verdict)
 
     def _control_to_execution(self, key: str, event: control_pb2.ControlEvent) -> None:
         """Execution's control consumer: halts and trading states, verified by its own gate."""
-        self._admitted(self.execution_app.on_control(event, key, self._position()))
+        self._count_refusal(self.execution_app.on_control(event, key, self._position()))
 
     def _position(self) -> tuple[int, int]:
         self._published += 1
         return (0, self._published)
 
-    def _admitted(self, verdict: Verdict) -> bool:
+    def _count_refusal(self, verdict: Verdict) -> None:
         if not verdict.ok:
-            self.result.refused[verdict.code] = self.result.refused.get(verdict.code, 0) + 1
-        return verdict.ok
+            self._refused(verdict.code)
+
+    def _refused(self, code: str) -> None:
+        """What the bus would have dead-lettered, counted by reason code."""
+        self.result.refused[code] = self.result.refused.get(code, 0) + 1
 
     def _deliver_reports(self) -> None:
         # Reports go to risk in the order execution made them; a breach may add more (a halt's cancels).
