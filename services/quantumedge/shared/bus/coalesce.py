@@ -23,6 +23,7 @@ meets the book it met before. latest_books keeps the order it is given (market_b
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 
 from google.protobuf.message import DecodeError
 
@@ -33,18 +34,27 @@ from quantumedge.v1 import market_pb2
 COALESCED = {topics.BOOK: "top_of_book", topics.DEPTH: "depth"}
 
 
-def _replaceable(record: Record) -> bool:
-    """A valid book/depth event under a key: safe to skip when a newer one of its symbol follows."""
-    if not record.key or not record.value:
-        return False
+EventOf = Callable[[Record], market_pb2.MarketEvent | None]
+
+
+def parse(record: Record) -> market_pb2.MarketEvent | None:
+    """The record's market event, or None when it has none or does not decode."""
+    if not record.value:
+        return None
     try:
-        event = market_pb2.MarketEvent.FromString(record.value)
+        return market_pb2.MarketEvent.FromString(record.value)
     except DecodeError:
+        return None
+
+
+def _replaceable(record: Record, event: market_pb2.MarketEvent | None) -> bool:
+    """A valid book/depth event under a key: safe to skip when a newer one of its symbol follows."""
+    if not record.key or event is None:
         return False
     return event.WhichOneof("payload") == COALESCED[record.topic] and bounds.check_market(event) is None
 
 
-def latest_books(records: list[Record]) -> list[Record]:
+def latest_books(records: list[Record], event_of: EventOf = parse) -> list[Record]:
     """The batch with every book/depth record dropped that a newer one of its (topic, symbol) replaces before
     any barrier (a trade of that symbol, a gap, an unusable record)."""
     keep = [True] * len(records)
@@ -55,7 +65,7 @@ def latest_books(records: list[Record]) -> list[Record]:
             for topic in COALESCED:
                 pending.pop((topic, key), None)
         elif record.topic in COALESCED:
-            if not _replaceable(record):
+            if not _replaceable(record, event_of(record)):
                 pending.pop((record.topic, key), None)
                 continue
             before = pending.get((record.topic, key))
@@ -65,24 +75,18 @@ def latest_books(records: list[Record]) -> list[Record]:
     return [r for r, k in zip(records, keep, strict=True) if k]
 
 
-def _exchange_time(record: Record) -> int | None:
-    """The record's exchange time, or None when it has no usable one (unset, out of range, undecodable)."""
-    if not record.value:
-        return None
-    try:
-        event = market_pb2.MarketEvent.FromString(record.value)
-    except DecodeError:
-        return None
-    t = event.exchange_time_ns
+def _exchange_time(event: market_pb2.MarketEvent | None) -> int | None:
+    """The event's exchange time, or None when it has no usable one (no event, unset, out of range)."""
+    t = event.exchange_time_ns if event is not None else 0
     return t if t and bounds.time_ns("exchange_time_ns", t) is None else None
 
 
-def exchange_order(records: list[Record]) -> list[Record]:
+def exchange_order(records: list[Record], event_of: EventOf = parse) -> list[Record]:
     """The batch merged by exchange time, each partition's records in their arrival order (module docstring)."""
     runs: dict[tuple[str, int], list[tuple[int, int, Record]]] = {}
     for i, record in enumerate(records):
         run = runs.setdefault((record.topic, record.partition), [])
-        t = _exchange_time(record)
+        t = _exchange_time(event_of(record))
         if t is None:  # keeps its place in its stream: as late as the record before it, else first
             t = run[-1][0] if run else 0
         run.append((t, i, record))
@@ -92,5 +96,10 @@ def exchange_order(records: list[Record]) -> list[Record]:
 
 def market_batch(records: list[Record]) -> list[Record]:
     """A polled batch of market records as execution applies it: in exchange-time order, superseded books and
-    depth snapshots dropped."""
-    return latest_books(exchange_order(records))
+    depth snapshots dropped. Each record is decoded once for both steps."""
+    events = {id(record): parse(record) for record in records}
+
+    def event_of(record: Record) -> market_pb2.MarketEvent | None:
+        return events[id(record)]
+
+    return latest_books(exchange_order(records, event_of), event_of)
