@@ -7,39 +7,21 @@ book that trade met, as the backtest (exchange-time order) fills it, never on a 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from quantumedge.execution.service import ExecutionService
-from quantumedge.execution.settings import ExecutionSettings
-from quantumedge.settings import Settings
 from quantumedge.shared import topics
 from quantumedge.shared.bus import MemoryBus
 from quantumedge.v1 import execution_pb2
 from tests.support.execution_builders import decision, top, trade
 from tests.support.signing import signed
 from tests.support.waiting import wait_for
+from tests.unit.execution.test_service import SYMBOL, bus, service
 
-SYMBOL = "BTCUSDT"
+__all__ = ["bus", "service"]  # pytest fixtures imported from test_service
+
 BID, ASK = 49_999.5, 50_000.5
 STOP = 49_900.0
 LOW_BID = 49_800.0  # the later book's bid: where the stop would fill if that book were applied first
-
-
-@pytest.fixture
-def bus() -> Iterator[MemoryBus]:
-    b = MemoryBus()
-    yield b
-    b.close()
-
-
-@pytest.fixture
-def service(bus: MemoryBus) -> Iterator[ExecutionService]:
-    svc = ExecutionService(Settings(bus="memory", symbols=[SYMBOL], execution=ExecutionSettings()), bus)
-    svc.start()
-    yield svc
-    svc.stop()
 
 
 def _fills(bus: MemoryBus) -> list[execution_pb2.ExecutionReport]:
